@@ -46,7 +46,11 @@ ensure_deps() {
 tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 ensure_postgres() {
-  if pg_answers; then return 0; fi
+  if tcp_open "$PGHOST" "$PGPORT"; then
+    ensure_apt postgresql-client
+    pg_answers || die "something answers on $PGHOST:$PGPORT but not as PostgreSQL accepting user $PGUSER with trust auth"
+    return 0
+  fi
   ensure_apt postgresql postgresql-client
   local ver; ver="$(ls /etc/postgresql | sort -n | tail -1)"
   local hba="/etc/postgresql/$ver/main/pg_hba.conf"
@@ -57,6 +61,7 @@ ensure_postgres() {
   fi
   log "starting PostgreSQL $ver"
   as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main reload
+  mkdir -p "$SHOAL_RUN_DIR" && echo "$ver" >"$SHOAL_RUN_DIR/postgres.started-by-shoal"
   for _ in $(seq 1 60); do pg_answers && return 0; sleep 0.5; done
   die "PostgreSQL did not answer on $PGHOST:$PGPORT"
 }
