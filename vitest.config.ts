@@ -16,7 +16,7 @@ export default defineConfig({
       {
         test: {
           name: "int",
-          include: ["packages/*/src/**/*.int.test.ts", "services/*/src/**/*.int.test.ts"],
+          include: ["packages/*/src/**/*.int.test.ts", "services/*/src/**/*.int.test.ts", "test/int/**/*.int.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
           // Integration files share one machine's containerd and mounts; run them one file at a time.
