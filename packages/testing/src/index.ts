@@ -1,1 +1,3 @@
 export {};
+export { connectTestNats } from "./nats";
+export type { TestNats } from "./nats";
