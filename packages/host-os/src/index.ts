@@ -1,1 +1,7 @@
-export {};
+export type { HostOs, MountRequest, UnmountOptions } from "./host-os";
+export { parseMountInfo } from "./mount-info";
+export type { MountInfoEntry, MountPropagation } from "./mount-info";
+export { createHostOs } from "./create-host-os";
+export type { HostOsTools } from "./create-host-os";
+export { createFakeHostOs } from "./fake-host-os";
+export type { FakeHostOs, FakeHostOsOptions, HostOsCall, HostOsOp } from "./fake-host-os";
