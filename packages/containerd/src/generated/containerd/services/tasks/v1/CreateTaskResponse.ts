@@ -1,0 +1,12 @@
+// Original file: ../../proto/containerd/services/tasks/v1/tasks.proto
+
+
+export interface CreateTaskResponse {
+  'containerId'?: (string);
+  'pid'?: (number);
+}
+
+export interface CreateTaskResponse__Output {
+  'containerId': (string);
+  'pid': (number);
+}
