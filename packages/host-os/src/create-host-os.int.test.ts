@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "@shoal/domain";
+import { createHostOs } from "./create-host-os";
+
+const os = createHostOs();
+let dir = "";
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) throw new Error("host-os int tests need root (mount(2) needs CAP_SYS_ADMIN); run as root");
+  dir = await mkdtemp(join(tmpdir(), "shoal-host-os-"));
+});
+
+afterAll(async () => {
+  for (const child of children) child.kill("SIGKILL");
+  if (!dir) return;
+  // Undo whatever a failed test left mounted, deepest first, then remove the temp dir.
+  const leftovers = (await os.readMountInfo()).filter((m) => m.mountPoint.startsWith(`${dir}/`) || m.mountPoint === dir);
+  for (const m of leftovers.reverse()) await os.unmount(m.mountPoint, { lazy: true }).catch(() => undefined);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("createHostOs (Linux, as root)", () => {
+  it("mounts a tmpfs with size/mode and nosuid,nodev,noexec, reports it in mountinfo, and unmounts it", async () => {
+    const target = join(dir, "shm");
+    await os.mkdirp(target);
+    await os.mount({ source: "shm", target, fstype: "tmpfs", flags: ["nosuid", "nodev", "noexec"], data: "mode=1777,size=1m" });
+
+    const entry = (await os.readMountInfo()).find((m) => m.mountPoint === target);
+    expect(entry).toBeDefined();
+    expect(entry?.fsType).toBe("tmpfs");
+    expect(entry?.source).toBe("shm");
+    expect(entry?.mountOptions).toEqual(expect.arrayContaining(["rw", "nosuid", "nodev", "noexec"]));
+    expect(entry?.superOptions).toContain("size=1024k");
+    // The kernel omits mode=1777 from super options (it is tmpfs's default); the root dir shows it.
+    expect((await stat(target)).mode & 0o7777).toBe(0o1777);
+
+    await os.unmount(target);
+    expect((await os.readMountInfo()).some((m) => m.mountPoint === target)).toBe(false);
+    await expect(os.unmount(target)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("round-trips a mount point with a space and a tab through mountinfo escapes", async () => {
+    const target = join(dir, "with space\tand tab");
+    await os.mkdirp(target);
+    await os.mount({ source: "src with space", target, fstype: "tmpfs", flags: [], data: "size=64k" });
+    const entry = (await os.readMountInfo()).find((m) => m.mountPoint === target);
+    expect(entry?.source).toBe("src with space");
+    await os.unmount(target);
+  });
+
+  it("bind-mounts a directory onto itself and makes it shared", async () => {
+    const target = join(dir, "state");
+    await os.mkdirp(target);
+    await os.mount({ source: target, target, flags: ["bind"] });
+    await os.makeRShared(target);
+    const entry = (await os.readMountInfo()).findLast((m) => m.mountPoint === target);
+    expect(entry?.propagation).toBe("shared");
+    await expect(os.rmrf(target)).rejects.toBeInstanceOf(FailedPreconditionError);
+    await os.unmount(target);
+    await os.rmrf(target);
+    expect(await os.pathExists(target)).toBe(false);
+  });
+
+  it("reports a missing mount target as NotFoundError", async () => {
+    await expect(
+      os.mount({ source: "t", target: join(dir, "missing"), fstype: "tmpfs", flags: [] }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(os.mount({ source: join(dir, "no-source"), target: dir, flags: ["bind"] })).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("mkfifo makes a FIFO with the given mode and refuses an existing path", async () => {
+    const path = join(dir, "stdout");
+    await os.mkfifo(path, 0o600);
+    const st = await stat(path);
+    expect(st.isFIFO()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o600);
+    await expect(os.mkfifo(path, 0o600)).rejects.toBeInstanceOf(AlreadyExistsError);
+    await expect(os.mkfifo(join(dir, "nope", "x"), 0o600)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("refuses to unmount a busy mount with a clear EBUSY error and leaves it mounted", async () => {
+    const target = join(dir, "busy");
+    await os.mkdirp(target);
+    await os.mount({ source: "busy", target, fstype: "tmpfs", flags: [], data: "size=64k" });
+    await writeFile(join(target, "f"), "x");
+    const holder = spawn("/bin/sleep", ["600"], { cwd: target, stdio: "ignore" });
+    children.push(holder);
+    await new Promise<void>((resolve, reject) => {
+      holder.once("spawn", resolve);
+      holder.once("error", reject);
+    });
+
+    const err = await os.unmount(target).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(FailedPreconditionError);
+    expect((err as Error).message).toMatch(/target is busy \(EBUSY\)/);
+    expect((await os.readMountInfo()).some((m) => m.mountPoint === target)).toBe(true);
+
+    holder.kill("SIGKILL");
+    await new Promise((resolve) => holder.once("exit", resolve));
+    await os.unmount(target);
+    expect((await os.readMountInfo()).some((m) => m.mountPoint === target)).toBe(false);
+  });
+});
