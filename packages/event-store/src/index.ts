@@ -1,1 +1,15 @@
-export {};
+export type { NewEvent, RecordedEvent, ExpectedVersion } from "./event-types";
+export { globalCursorStart, parseGlobalCursor } from "./global-cursor";
+export type { GlobalCursor } from "./global-cursor";
+export { createEventStore, outboxChannel } from "./event-store";
+export type {
+  EventStore,
+  AppendOptions,
+  AppendResult,
+  ReadStreamOptions,
+  ReadAllOptions,
+  ReadAllResult,
+  GlobalEvent,
+} from "./event-store";
+export { migrateToLatest } from "./migrate-to-latest";
+export type { Logger } from "./logger";

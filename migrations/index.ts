@@ -1,0 +1,17 @@
+import type { Migration } from "kysely";
+import * as events0001 from "./0001-events";
+import * as outbox0002 from "./0002-outbox";
+import * as projectionCheckpoints0003 from "./0003-projection-checkpoints";
+import * as processedEvents0004 from "./0004-processed-events";
+
+/**
+ * Every schema migration, keyed by name; kysely's Migrator applies them in key order.
+ * A static record (no directory scan) so the migrations bundle with the code that runs them.
+ * Add new migrations with the next number; never edit one that has shipped.
+ */
+export const migrations: Record<string, Migration> = {
+  "0001-events": events0001,
+  "0002-outbox": outbox0002,
+  "0003-projection-checkpoints": projectionCheckpoints0003,
+  "0004-processed-events": processedEvents0004,
+};

@@ -1,0 +1,209 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sql } from "kysely";
+import { AbortedError, AlreadyExistsError, InvalidArgumentError } from "@shoal/domain";
+import { createTestDatabase } from "@shoal/testing";
+import type { TestDatabase } from "@shoal/testing";
+import { createEventStore, globalCursorStart } from "./index";
+import type { EventStore, GlobalCursor, GlobalEvent, NewEvent } from "./index";
+
+function event(type: string, data: unknown = {}): NewEvent {
+  return { eventId: randomUUID(), type, schemaVersion: 1, data, metadata: { correlationId: "c-1" } };
+}
+
+/** Waits until some session on this database is blocked on a lock (a racing appender). */
+async function untilAnAppenderWaitsOnALock(): Promise<void> {
+  for (;;) {
+    const r = await sql<{ n: string }>`
+      SELECT count(*) AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND wait_event_type = 'Lock'`.execute(tdb.db);
+    if (r.rows[0]!.n !== "0") return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function readAllFrom(store: EventStore, after: GlobalCursor): Promise<{ events: GlobalEvent[]; cursor: GlobalCursor }> {
+  const events: GlobalEvent[] = [];
+  let cursor = after;
+  for (;;) {
+    const page = await store.readAll({ after: cursor, limit: 3 });
+    events.push(...page.events);
+    cursor = page.cursor;
+    if (page.events.length < 3) return { events, cursor };
+  }
+}
+
+let tdb: TestDatabase;
+let store: EventStore;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  store = createEventStore({ db: tdb.db });
+});
+
+afterAll(async () => {
+  await tdb?.drop();
+});
+
+describe("appendToStream and readStream", () => {
+  it("appends with versions from 1, reads them back in order with data and metadata", async () => {
+    const streamId = `container-${randomUUID()}`;
+    const first = await store.appendToStream(streamId, "no-stream", [event("ContainerCreated", { name: "web" })]);
+    expect(first.nextVersion).toBe(1);
+    const more = await store.appendToStream(streamId, 1, [event("ContainerStartRequested"), event("ContainerStarted", { pid: 42 })]);
+    expect(more.nextVersion).toBe(3);
+    expect(more.globalPositions).toHaveLength(2);
+    expect(more.globalPositions[1]! > more.globalPositions[0]!).toBe(true);
+
+    const events = await store.readStream(streamId);
+    expect(events.map((e) => [e.streamVersion, e.type])).toEqual([
+      [1, "ContainerCreated"],
+      [2, "ContainerStartRequested"],
+      [3, "ContainerStarted"],
+    ]);
+    expect(events[0]!.data).toEqual({ name: "web" });
+    expect(events[2]!.data).toEqual({ pid: 42 });
+    expect(events[0]!.metadata).toEqual({ correlationId: "c-1" });
+    expect(events[0]!.recordedAt).toBeInstanceOf(Date);
+    expect(events[1]!.globalPosition).toBe(more.globalPositions[0]);
+
+    expect((await store.readStream(streamId, { fromVersion: 2, limit: 1 })).map((e) => e.streamVersion)).toEqual([2]);
+    expect(await store.readStream(`missing-${randomUUID()}`)).toEqual([]);
+  });
+
+  it("refuses a wrong expected version with AbortedError naming both versions, writing nothing", async () => {
+    const streamId = `s-${randomUUID()}`;
+    await store.appendToStream(streamId, "no-stream", [event("A"), event("B")]);
+    await expect(store.appendToStream(streamId, 1, [event("C")])).rejects.toThrow(
+      new AbortedError(`stream ${streamId} expected version 1 but is at version 2`),
+    );
+    await expect(store.appendToStream(streamId, "no-stream", [event("C")])).rejects.toBeInstanceOf(AbortedError);
+    await expect(store.appendToStream(`new-${randomUUID()}`, 3, [event("C")])).rejects.toThrow(/but is at version 0/);
+    expect(await store.readStream(streamId)).toHaveLength(2);
+    const outboxRows = await sql<{ n: string }>`SELECT count(*) AS n FROM outbox WHERE stream_id = ${streamId}`.execute(tdb.db);
+    expect(outboxRows.rows[0]!.n).toBe("2");
+  });
+
+  it("appends after whatever is there with \"any\"", async () => {
+    const streamId = `s-${randomUUID()}`;
+    expect((await store.appendToStream(streamId, "any", [event("A")])).nextVersion).toBe(1);
+    expect((await store.appendToStream(streamId, "any", [event("B"), event("C")])).nextVersion).toBe(3);
+  });
+
+  it("rejects a recorded event id with AlreadyExistsError and malformed input with InvalidArgumentError", async () => {
+    const streamId = `s-${randomUUID()}`;
+    const e = event("A");
+    await store.appendToStream(streamId, "any", [e]);
+    await expect(store.appendToStream(streamId, "any", [e])).rejects.toBeInstanceOf(AlreadyExistsError);
+    await expect(store.appendToStream(streamId, "any", [])).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(store.appendToStream(streamId, "any", [{ ...event("A"), eventId: "nope" }])).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    expect(await store.readStream(streamId)).toHaveLength(1);
+  });
+
+  it("lets exactly one of two concurrent appenders with the same expected version win", async () => {
+    for (const expected of ["no-stream", 1] as const) {
+      const streamId = `race-${randomUUID()}`;
+      if (expected === 1) await store.appendToStream(streamId, "no-stream", [event("Created")]);
+      // Appender A holds its transaction open after appending, so B is certainly concurrent.
+      let releaseA!: () => void;
+      const aMayCommit = new Promise<void>((r) => (releaseA = r));
+      let aAppended!: () => void;
+      const aHasAppended = new Promise<void>((r) => (aAppended = r));
+      const a = tdb.db.transaction().execute(async (trx) => {
+        await store.appendToStream(streamId, expected, [event("ByA")], { trx });
+        aAppended();
+        await aMayCommit;
+      });
+      await aHasAppended;
+      const b = store.appendToStream(streamId, expected, [event("ByB")]);
+      await untilAnAppenderWaitsOnALock(); // B is blocked on A's stream row: a real race
+      releaseA();
+      await a;
+      const error = await b.then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(error).toBeInstanceOf(AbortedError);
+      const types = (await store.readStream(streamId)).map((e) => e.type);
+      expect(types.filter((t) => t.startsWith("By"))).toEqual(["ByA"]);
+    }
+  });
+
+  it("appends inside a caller's transaction: rolled back with it, and a conflict leaves the transaction usable", async () => {
+    const streamId = `trx-${randomUUID()}`;
+    await sql`CREATE TABLE IF NOT EXISTS trx_probe (id text PRIMARY KEY)`.execute(tdb.db);
+    await expect(
+      tdb.db.transaction().execute(async (trx) => {
+        await store.appendToStream(streamId, "no-stream", [event("A")], { trx });
+        await sql`INSERT INTO trx_probe VALUES (${streamId})`.execute(trx);
+        throw new Error("caller gives up");
+      }),
+    ).rejects.toThrow("caller gives up");
+    expect(await store.readStream(streamId)).toEqual([]);
+
+    await store.appendToStream(streamId, "no-stream", [event("A")]);
+    await tdb.db.transaction().execute(async (trx) => {
+      await expect(store.appendToStream(streamId, "no-stream", [event("B")], { trx })).rejects.toBeInstanceOf(AbortedError);
+      await sql`INSERT INTO trx_probe VALUES (${streamId})`.execute(trx);
+      await store.appendToStream(streamId, 1, [event("B")], { trx });
+    });
+    expect((await store.readStream(streamId)).map((e) => e.type)).toEqual(["A", "B"]);
+  });
+});
+
+describe("readAll", () => {
+  it("pages through every committed event in order with a resumable cursor", async () => {
+    const start = (await readAllFrom(store, globalCursorStart)).cursor;
+    const streams = [`p-${randomUUID()}`, `p-${randomUUID()}`];
+    const appended: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const e = event(`E${i}`);
+      appended.push(e.eventId);
+      await store.appendToStream(streams[i % 2]!, "any", [e]);
+    }
+    const { events, cursor } = await readAllFrom(store, start);
+    expect(events.map((e) => e.eventId)).toEqual(appended);
+    expect(new Set(events.map((e) => e.cursor)).size).toBe(7);
+    expect((await store.readAll({ after: cursor, limit: 10 })).events).toEqual([]);
+    const resumed = await store.readAll({ after: events[3]!.cursor, limit: 10 });
+    expect(resumed.events.map((e) => e.eventId)).toEqual(appended.slice(4));
+  });
+
+  it("never skips an event whose transaction commits after a later-numbered one", async () => {
+    const start = (await readAllFrom(store, globalCursorStart)).cursor;
+    const eventA = event("FromA");
+    const eventB = event("FromB");
+    let releaseA!: () => void;
+    const aMayCommit = new Promise<void>((r) => (releaseA = r));
+    let aAppended!: (positions: bigint[]) => void;
+    const aHasAppended = new Promise<bigint[]>((r) => (aAppended = r));
+    const a = tdb.db.transaction().execute(async (trx) => {
+      const result = await store.appendToStream(`ooo-a-${randomUUID()}`, "no-stream", [eventA], { trx });
+      aAppended(result.globalPositions);
+      await aMayCommit;
+    });
+    const [positionA] = await aHasAppended;
+    const b = await store.appendToStream(`ooo-b-${randomUUID()}`, "no-stream", [eventB]);
+    expect(b.globalPositions[0]! > positionA!).toBe(true); // A holds the lower position but is not committed
+
+    // Between B's commit and A's: B is committed but must not be released ahead of A.
+    const between = await store.readAll({ after: start, limit: 100 });
+    expect(between.events.map((e) => e.eventId)).not.toContain(eventA.eventId);
+    expect(between.events.map((e) => e.eventId)).not.toContain(eventB.eventId);
+    expect(between.withheld).toBe(true);
+
+    releaseA();
+    await a;
+    const after = await store.readAll({ after: between.cursor, limit: 100 });
+    const seen = [...between.events, ...after.events].map((e) => e.eventId);
+    expect(seen.filter((id) => id === eventA.eventId || id === eventB.eventId)).toEqual([eventA.eventId, eventB.eventId]);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(after.withheld).toBe(false);
+  });
+
+  it("rejects a cursor it did not produce", async () => {
+    await expect(store.readAll({ after: "12" as GlobalCursor, limit: 1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});

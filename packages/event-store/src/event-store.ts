@@ -1,0 +1,360 @@
+import { sql } from "kysely";
+import type { Kysely, RawBuilder } from "kysely";
+import {
+  AbortedError,
+  AlreadyExistsError,
+  InternalError,
+  InvalidArgumentError,
+  ShoalError,
+  UnavailableError,
+} from "@shoal/domain";
+import type { ExpectedVersion, NewEvent, RecordedEvent } from "./event-types";
+import { decodeGlobalCursor, encodeGlobalCursor } from "./global-cursor";
+import type { GlobalCursor } from "./global-cursor";
+
+/** The NOTIFY channel every append signals after writing its outbox rows. */
+export const outboxChannel = "shoal_outbox";
+
+export interface AppendOptions {
+  /**
+   * Run the append inside this transaction (a kysely `Transaction` from `db.transaction()`)
+   * instead of its own. The events, outbox rows and notification then commit or roll back with
+   * the caller's other writes (e.g. a projection row). A version conflict is reported as
+   * AbortedError WITHOUT putting the transaction into an error state: the caller decides
+   * whether to roll back.
+   */
+  trx?: Kysely<any>;
+}
+
+export interface AppendResult {
+  /** The stream's version after the append: pass it as `expectedVersion` to append after it. */
+  nextVersion: number;
+  /** The global position of each appended event, in the order given. */
+  globalPositions: bigint[];
+}
+
+export interface ReadStreamOptions {
+  /** First stream version to return (default 1). */
+  fromVersion?: number;
+  /** At most this many events (default: all). */
+  limit?: number;
+  /** Read inside this transaction, e.g. to load state and append in one unit of work. */
+  trx?: Kysely<any>;
+}
+
+export interface ReadAllOptions {
+  /** Return events after this cursor; `globalCursorStart` reads from the beginning. */
+  after: GlobalCursor;
+  /** At most this many events (1..10000). */
+  limit: number;
+}
+
+/** An event read from the global order, with the cursor that resumes right after it. */
+export interface GlobalEvent extends RecordedEvent {
+  cursor: GlobalCursor;
+}
+
+export interface ReadAllResult {
+  /** Committed events after `after`, in cursor order. */
+  events: GlobalEvent[];
+  /** The cursor to pass as `after` next time (`after` itself when no events were returned). */
+  cursor: GlobalCursor;
+  /**
+   * True when committed events exist that are not released yet because an older transaction
+   * (on any database of the cluster) is still running. They are released once it ends; that
+   * end sends no notification, so a follower should poll again soon rather than wait for one.
+   */
+  withheld: boolean;
+}
+
+export interface EventStore {
+  /**
+   * Appends `events` (at least one) to `streamId` atomically, checking `expectedVersion`.
+   * Writes one outbox row per event and notifies `shoal_outbox` in the same transaction, in a
+   * single statement (one round trip).
+   *
+   * Errors: AbortedError when the stream is not at the expected version (including when a
+   * concurrent appender won the race); AlreadyExistsError when an event id is already recorded;
+   * InvalidArgumentError for malformed input; UnavailableError when Postgres cannot be reached;
+   * InternalError otherwise. Nothing is written when any error is thrown.
+   */
+  appendToStream(
+    streamId: string,
+    expectedVersion: ExpectedVersion,
+    events: readonly NewEvent[],
+    opts?: AppendOptions,
+  ): Promise<AppendResult>;
+
+  /** The stream's events in version order; an empty array when the stream does not exist. */
+  readStream(streamId: string, opts?: ReadStreamOptions): Promise<RecordedEvent[]>;
+
+  /**
+   * Committed events of all streams in global cursor order. Never skips an event: an event is
+   * released only when every transaction that could still commit an earlier-ordered event has
+   * ended, so events that commit out of sequence order are returned after, not lost.
+   */
+  readAll(opts: ReadAllOptions): Promise<ReadAllResult>;
+}
+
+export function createEventStore(opts: { db: Kysely<any> }): EventStore {
+  const { db } = opts;
+  return {
+    appendToStream: (streamId, expectedVersion, events, appendOpts) =>
+      appendToStream(appendOpts?.trx ?? db, streamId, expectedVersion, events),
+    readStream: (streamId, readOpts) => readStream(readOpts?.trx ?? db, streamId, readOpts ?? {}),
+    readAll: (readOpts) => readAllWith(db, readOpts),
+  };
+}
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function validateAppend(streamId: string, expectedVersion: ExpectedVersion, events: readonly NewEvent[]): void {
+  if (typeof streamId !== "string" || streamId.length === 0) {
+    throw new InvalidArgumentError("stream id must be a non-empty string");
+  }
+  if (
+    expectedVersion !== "any" &&
+    expectedVersion !== "no-stream" &&
+    !(Number.isSafeInteger(expectedVersion) && expectedVersion >= 0)
+  ) {
+    throw new InvalidArgumentError(`expected version must be a non-negative integer, "no-stream" or "any"`);
+  }
+  if (events.length === 0) throw new InvalidArgumentError(`no events to append to stream ${streamId}`);
+  for (const event of events) {
+    if (!uuidPattern.test(event.eventId)) {
+      throw new InvalidArgumentError(`event id ${JSON.stringify(event.eventId)} is not a UUID`);
+    }
+    if (typeof event.type !== "string" || event.type.length === 0) {
+      throw new InvalidArgumentError(`event ${event.eventId} has no type`);
+    }
+    if (!Number.isSafeInteger(event.schemaVersion) || event.schemaVersion < 1) {
+      throw new InvalidArgumentError(`event ${event.eventId} schema version must be a positive integer`);
+    }
+  }
+}
+
+async function appendToStream(
+  executor: Kysely<any>,
+  streamId: string,
+  expectedVersion: ExpectedVersion,
+  events: readonly NewEvent[],
+): Promise<AppendResult> {
+  validateAppend(streamId, expectedVersion, events);
+  const count = events.length;
+  const payload = JSON.stringify(
+    events.map((e) => ({
+      eventId: e.eventId,
+      type: e.type,
+      schemaVersion: e.schemaVersion,
+      data: e.data ?? null,
+      metadata: e.metadata ?? {},
+    })),
+  );
+
+  // The stream row is the version check: it is created, or bumped only when at the expected
+  // version. A concurrent appender blocks on the row and then re-checks, so exactly one wins.
+  let streamStep: RawBuilder<unknown>;
+  if (expectedVersion === "any") {
+    streamStep = sql`INSERT INTO streams AS s (stream_id, version) VALUES (${streamId}, ${count})
+      ON CONFLICT (stream_id) DO UPDATE SET version = s.version + ${count}
+      RETURNING version`;
+  } else if (expectedVersion === "no-stream" || expectedVersion === 0) {
+    streamStep = sql`INSERT INTO streams (stream_id, version) VALUES (${streamId}, ${count})
+      ON CONFLICT (stream_id) DO NOTHING
+      RETURNING version`;
+  } else {
+    streamStep = sql`UPDATE streams SET version = version + ${count}
+      WHERE stream_id = ${streamId} AND version = ${expectedVersion}
+      RETURNING version`;
+  }
+
+  let rows: Array<{ global_position: string; stream_version: number }>;
+  try {
+    const result = await sql<{ global_position: string; stream_version: number }>`
+      WITH input AS (
+        SELECT e, ord FROM jsonb_array_elements(${payload}::jsonb) WITH ORDINALITY AS t(e, ord)
+      ), stream AS (
+        ${streamStep}
+      ), inserted AS (
+        INSERT INTO events (stream_id, stream_version, event_id, type, schema_version, data, metadata)
+        SELECT ${streamId}, stream.version - ${count}::int + input.ord::int,
+               (input.e->>'eventId')::uuid, input.e->>'type', (input.e->>'schemaVersion')::int,
+               input.e->'data', input.e->'metadata'
+        FROM stream CROSS JOIN input
+        ORDER BY input.ord
+        RETURNING global_position, stream_version, event_id, type
+      ), outboxed AS (
+        INSERT INTO outbox (event_id, global_position, stream_id, type)
+        SELECT event_id, global_position, ${streamId}, type FROM inserted ORDER BY global_position
+      ), notified AS (
+        SELECT pg_notify(${outboxChannel}, '') AS done WHERE EXISTS (SELECT 1 FROM inserted)
+      )
+      SELECT inserted.global_position, inserted.stream_version
+      FROM inserted LEFT JOIN notified ON true
+      ORDER BY inserted.stream_version`.execute(executor);
+    rows = result.rows;
+  } catch (err) {
+    throw translateAppendError(err, streamId);
+  }
+
+  if (rows.length === 0) {
+    const current = await currentVersion(executor, streamId);
+    const expected = expectedVersion === "no-stream" ? "no stream" : `version ${expectedVersion}`;
+    throw new AbortedError(`stream ${streamId} expected ${expected} but is at version ${current}`);
+  }
+  if (rows.length !== count) {
+    throw new InternalError(`append to stream ${streamId} wrote ${rows.length} of ${count} events`);
+  }
+  return {
+    nextVersion: rows[rows.length - 1]!.stream_version,
+    globalPositions: rows.map((r) => BigInt(r.global_position)),
+  };
+}
+
+async function currentVersion(executor: Kysely<any>, streamId: string): Promise<number> {
+  try {
+    const result = await sql<{ version: number }>`SELECT version FROM streams WHERE stream_id = ${streamId}`.execute(
+      executor,
+    );
+    return result.rows[0]?.version ?? 0;
+  } catch (err) {
+    throw translateError(err, `reading the version of stream ${streamId}`);
+  }
+}
+
+interface PgErrorLike {
+  code?: string;
+  constraint?: string;
+  detail?: string;
+}
+
+function translateAppendError(err: unknown, streamId: string): Error {
+  const pg = err as PgErrorLike;
+  if (pg?.code === "23505" && pg.constraint === "events_event_id_key") {
+    return new AlreadyExistsError(`an event being appended to stream ${streamId} is already recorded (${pg.detail ?? ""})`, {
+      cause: err,
+    });
+  }
+  if (pg?.code === "23505") {
+    // Unreachable while every writer goes through the stream row, kept as the backstop.
+    return new AbortedError(`stream ${streamId} was appended to concurrently`, { cause: err });
+  }
+  if (pg?.code === "22P02" || pg?.code === "22P05" || pg?.code === "22023") {
+    return new InvalidArgumentError(`events for stream ${streamId} are not valid: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return translateError(err, `appending to stream ${streamId}`);
+}
+
+const unavailableErrnos = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENOTFOUND", "EPIPE"]);
+
+/** Maps a driver error to the domain taxonomy; ShoalErrors pass through unchanged. */
+export function translateError(err: unknown, doing: string): Error {
+  if (err instanceof ShoalError) return err;
+  const code = (err as PgErrorLike & { errno?: unknown })?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (
+    (typeof code === "string" && (code.startsWith("08") || code === "57P01" || code === "57P03" || unavailableErrnos.has(code))) ||
+    /Connection terminated|connection timeout|Client has encountered a connection error/i.test(message)
+  ) {
+    return new UnavailableError(`PostgreSQL unavailable while ${doing}: ${message}`, { cause: err });
+  }
+  return new InternalError(`failed ${doing}: ${message}`, { cause: err });
+}
+
+interface EventRow {
+  global_position: string;
+  stream_id: string;
+  stream_version: number;
+  event_id: string;
+  type: string;
+  schema_version: number;
+  data: unknown;
+  metadata: Record<string, unknown>;
+  recorded_at: Date;
+}
+
+function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    eventId: row.event_id,
+    type: row.type,
+    schemaVersion: row.schema_version,
+    data: row.data,
+    metadata: row.metadata,
+    streamId: row.stream_id,
+    streamVersion: row.stream_version,
+    globalPosition: BigInt(row.global_position),
+    recordedAt: row.recorded_at,
+  };
+}
+
+async function readStream(executor: Kysely<any>, streamId: string, opts: ReadStreamOptions): Promise<RecordedEvent[]> {
+  const fromVersion = opts.fromVersion ?? 1;
+  if (!Number.isSafeInteger(fromVersion) || fromVersion < 1) {
+    throw new InvalidArgumentError("fromVersion must be an integer >= 1");
+  }
+  if (opts.limit !== undefined && !(Number.isSafeInteger(opts.limit) && opts.limit >= 1)) {
+    throw new InvalidArgumentError("limit must be a positive integer");
+  }
+  try {
+    const result = await sql<EventRow>`
+      SELECT global_position, stream_id, stream_version, event_id, type, schema_version, data, metadata, recorded_at
+      FROM events
+      WHERE stream_id = ${streamId} AND stream_version >= ${fromVersion}
+      ORDER BY stream_version
+      ${opts.limit === undefined ? sql`` : sql`LIMIT ${opts.limit}`}`.execute(executor);
+    return result.rows.map(toRecordedEvent);
+  } catch (err) {
+    throw translateError(err, `reading stream ${streamId}`);
+  }
+}
+
+/**
+ * readAll on a given executor. Must not run in a transaction that already has a transaction id
+ * (has written or locked rows): its own id would hold the release horizon back.
+ */
+export async function readAllWith(executor: Kysely<any>, opts: ReadAllOptions): Promise<ReadAllResult> {
+  if (!Number.isSafeInteger(opts.limit) || opts.limit < 1 || opts.limit > 10_000) {
+    throw new InvalidArgumentError("readAll limit must be an integer in 1..10000");
+  }
+  const after = decodeGlobalCursor(opts.after);
+  // The horizon is the oldest transaction still running. Every event below it is committed or
+  // gone for good; an event at or above it may still be joined by an earlier-ordered one.
+  type Row = Partial<EventRow> & { transaction_id: string | null; withheld: boolean };
+  let rows: Row[];
+  try {
+    const result = await sql<Row>`
+      WITH horizon AS MATERIALIZED (
+        SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin
+      ), released AS (
+        SELECT e.global_position, e.stream_id, e.stream_version, e.event_id, e.type, e.schema_version,
+               e.data, e.metadata, e.recorded_at, e.transaction_id
+        FROM events e, horizon h
+        WHERE (e.transaction_id, e.global_position) > (${after.transactionId.toString()}::xid8, ${after.globalPosition.toString()}::bigint)
+          AND e.transaction_id < h.xmin
+        ORDER BY e.transaction_id, e.global_position
+        LIMIT ${opts.limit}
+      )
+      SELECT r.global_position, r.stream_id, r.stream_version, r.event_id, r.type, r.schema_version,
+             r.data, r.metadata, r.recorded_at, r.transaction_id::text AS transaction_id,
+             EXISTS (SELECT 1 FROM events w, horizon h WHERE w.transaction_id >= h.xmin) AS withheld
+      FROM horizon LEFT JOIN released r ON true
+      ORDER BY r.transaction_id, r.global_position`.execute(executor);
+    rows = result.rows;
+  } catch (err) {
+    throw translateError(err, "reading the global event order");
+  }
+  const withheld = rows[0]?.withheld ?? false;
+  const events: GlobalEvent[] = [];
+  for (const row of rows) {
+    if (row.transaction_id === null) continue;
+    const recorded = toRecordedEvent(row as EventRow);
+    events.push({
+      ...recorded,
+      cursor: encodeGlobalCursor({ transactionId: BigInt(row.transaction_id), globalPosition: recorded.globalPosition }),
+    });
+  }
+  const last = events[events.length - 1];
+  return { events, cursor: last ? last.cursor : opts.after, withheld };
+}

@@ -1,0 +1,23 @@
+import { Migrator } from "kysely";
+import type { Kysely } from "kysely";
+import { InternalError } from "@shoal/domain";
+import { migrations } from "../../../migrations/index";
+
+/**
+ * Brings the database schema to the latest migration in `migrations/`. Safe to run
+ * concurrently and repeatedly (kysely's Migrator takes a lock and skips applied migrations).
+ * Throws InternalError naming the migration that failed, with the database error as cause;
+ * migrations before it stay applied, the failed one is rolled back.
+ */
+export async function migrateToLatest(db: Kysely<any>): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error === undefined) return;
+  const failed = results?.find((r) => r.status === "Error");
+  const name = failed ? `migration ${failed.migrationName}` : "migrations";
+  const message = error instanceof Error ? error.message : String(error);
+  throw new InternalError(`${name} failed: ${message}`, { cause: error });
+}
