@@ -1,0 +1,89 @@
+/**
+ * Parsers and canonical formatters for the scalar values of daemon.json.
+ * Each parser throws a plain Error whose message is the reason (no key, no prefix);
+ * the schema turns it into one line of an InvalidArgumentError.
+ */
+
+// TODO(domain): switch to `DEFAULT_SHM_SIZE_BYTES` and `parseShmSize` from @shoal/domain
+// (packages/domain/src/shm-size.ts) once its index exports them. This local copy keeps
+// the same grammar: bytes, or a decimal with unit b/k/m/g (kb/mb/gb), 1024-based,
+// fractions only with a unit and only when they come to whole bytes.
+export const DEFAULT_SHM_SIZE_BYTES = 64 * 1024 * 1024;
+
+const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+const SIZE_PATTERN = /^(\d+)(?:\.(\d+))?([bkmg]|[kmg]b)?$/i;
+
+/** Bytes from `64m`-style text or a byte count; undefined for 0 / "" ("use the default"). */
+export function parseShmSizeValue(s: string | number): number | undefined {
+  const invalid = () => new Error(`invalid shm size ${JSON.stringify(s)} (want bytes or a size like "64m")`);
+  if (typeof s === "number") {
+    if (!Number.isSafeInteger(s) || s < 0) throw invalid();
+    return s === 0 ? undefined : s;
+  }
+  if (s === "") return undefined;
+  const m = SIZE_PATTERN.exec(s);
+  if (!m) throw invalid();
+  const [, whole = "", fraction, unitText = ""] = m;
+  const unit = unitText.toLowerCase();
+  const multiplier = SIZE_UNITS[unit.length === 2 ? unit[0]! : unit];
+  if (multiplier === undefined || (fraction !== undefined && multiplier === 1)) throw invalid();
+  const scale = 10n ** BigInt(fraction?.length ?? 0);
+  const numerator = BigInt(whole + (fraction ?? "")) * BigInt(multiplier);
+  if (numerator % scale !== 0n) throw invalid();
+  const bytes = numerator / scale;
+  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid();
+  return bytes === 0n ? undefined : Number(bytes);
+}
+
+/** The shortest exact text for a size: `64m`, `1g`, `512k`, else the byte count as a number. */
+export function formatShmSize(bytes: number): string | number {
+  for (const [unit, size] of [["g", 1024 ** 3], ["m", 1024 ** 2], ["k", 1024]] as const) {
+    if (bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return bytes;
+}
+
+const DURATION_UNITS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
+const DURATION_WHOLE = /^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$/;
+
+/**
+ * Milliseconds from a Go-style duration (`15s`, `1m30s`, `500ms`, `1.5s`) or a number of
+ * milliseconds. The result must be a whole, positive number of milliseconds.
+ */
+export function parseDurationMs(v: string | number): number {
+  const invalid = () =>
+    new Error(`invalid duration ${JSON.stringify(v)} (want milliseconds or a duration like "15s", "1m30s", "500ms")`);
+  let ms: number;
+  if (typeof v === "number") {
+    ms = v;
+  } else {
+    if (!DURATION_WHOLE.test(v)) throw invalid();
+    let total = 0n;
+    for (const [, amount = "", unit = ""] of v.matchAll(DURATION_PART)) {
+      // Exact decimal arithmetic: "1.1s" is 1100 ms, not 1100.0000000000002.
+      const [whole = "", fraction = ""] = amount.split(".");
+      const scale = 10n ** BigInt(fraction.length);
+      const numerator = BigInt(whole + fraction) * BigInt(DURATION_UNITS[unit]!);
+      if (numerator % scale !== 0n) throw invalid();
+      total += numerator / scale;
+    }
+    if (total > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid();
+    ms = Number(total);
+  }
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw invalid();
+  return ms;
+}
+
+/** Canonical duration text, largest units first, zero parts left out: `15s`, `1m30s`, `1h500ms`. */
+export function formatDurationMs(ms: number): string {
+  let rest = ms;
+  let out = "";
+  for (const unit of ["h", "m", "s", "ms"] as const) {
+    const size = DURATION_UNITS[unit]!;
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n > 0) out += `${n}${unit}`;
+  }
+  return out;
+}
