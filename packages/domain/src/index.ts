@@ -33,3 +33,63 @@ export type { SecurityOpt, SecurityOptKey } from "./security-opt";
 
 export { hostConfigSchema, parseHostConfig } from "./host-config";
 export type { HostConfig, HostConfigInput, BindMount } from "./host-config";
+
+export type { Decider, DomainEvent, DomainCommand } from "./decider";
+
+export { DEFAULT_KILL_SIGNAL, parseSignal } from "./signal";
+
+export type {
+  ContainerCommand,
+  ContainerSource,
+  LockedInRuntime,
+  CreateContainer,
+  StartContainer,
+  RecordScheduled,
+  RecordIpcPrepared,
+  RecordStarted,
+  RecordStartFailed,
+  RecordExited,
+  StopContainer,
+  KillContainer,
+  PauseContainer,
+  UnpauseContainer,
+  RemoveContainer,
+  RecordRemoved,
+  RecordDead,
+} from "./container/commands";
+export { CONTAINER_EVENT_SCHEMA_VERSIONS, CONTAINER_EVENT_TYPES, isContainerEventType } from "./container/events";
+export type {
+  ContainerEvent,
+  ContainerEventType,
+  ContainerCreated,
+  ContainerStartRequested,
+  ContainerScheduled,
+  ContainerIpcPrepared,
+  ContainerStarted,
+  ContainerStartFailed,
+  ContainerExited,
+  ContainerStopRequested,
+  ContainerKillRequested,
+  ContainerPaused,
+  ContainerUnpaused,
+  ContainerRemovalRequested,
+  ContainerRemoved,
+  ContainerDied,
+} from "./container/events";
+export { initialState as initialContainerState, isRunning, isStartInProgress } from "./container/state";
+export type {
+  ContainerState,
+  ContainerStatus,
+  ContainerDefinition,
+  ContainerProcess,
+  LastExit,
+  StartFailure,
+} from "./container/state";
+export { decide as decideContainer, evolve as evolveContainer, containerDecider } from "./container/decider";
+export {
+  NOT_A_DIRECTORY_HINT,
+  classifyStartFailure,
+  startFailureExitCode,
+  describeStartFailure,
+} from "./container/start-failure";
+export type { StartFailureKind, StartFailureCause } from "./container/start-failure";

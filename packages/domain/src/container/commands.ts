@@ -1,0 +1,112 @@
+/**
+ * Commands to one container's stream. Every command names its container by full id
+ * (the api resolves names and id prefixes first) and carries the time it is decided
+ * at; nothing here reads a clock. Times are ISO-8601 strings.
+ */
+import type { DomainCommand } from "../decider";
+import type { HostConfigInput } from "../host-config";
+import type { IpcPlan } from "../ipc-mode";
+
+/** Where the root filesystem comes from: a host directory (never written) or an image in containerd's store. */
+export type ContainerSource = { kind: "rootfs"; path: string } | { kind: "image"; ref: string };
+
+/** The runtime a container was started with; every later operation on it uses this one. */
+export type LockedInRuntime = { name: string; path: string; args: string[] };
+
+/**
+ * Create a container. `hostConfig` is raw input, validated by decide (parseHostConfig).
+ * Name uniqueness across containers is the api's job (it reserves names), not this stream's.
+ */
+export type CreateContainer = DomainCommand<
+  "CreateContainer",
+  {
+    containerId: string;
+    name: string;
+    hostConfig: HostConfigInput | undefined;
+    source: ContainerSource;
+    /** The command and its arguments; may be empty only for an image (its default command). */
+    args: string[];
+    /** `KEY=VALUE` entries. */
+    env: string[];
+    createdAt: string;
+  }
+>;
+
+/**
+ * Start (or restart) a container. `experimental` is the daemon config's flag at the time;
+ * `fromCheckpoint` names a checkpoint to restore ("" is the same as absent).
+ */
+export type StartContainer = DomainCommand<
+  "StartContainer",
+  { containerId: string; now: string; fromCheckpoint?: string; experimental: boolean }
+>;
+
+/** The scheduler placed the container on `host`. */
+export type RecordScheduled = DomainCommand<"RecordScheduled", { containerId: string; now: string; host: string }>;
+
+/** The mount-manager planned (and ordered) the container's IPC setup. */
+export type RecordIpcPrepared = DomainCommand<"RecordIpcPrepared", { containerId: string; now: string; plan: IpcPlan }>;
+
+/** The host agent reports the container's init process running. */
+export type RecordStarted = DomainCommand<
+  "RecordStarted",
+  {
+    containerId: string;
+    now: string;
+    pid: number;
+    /** Inode of the container's IPC namespace (`/proc/<pid>/ns/ipc`), when the agent read it. */
+    ipcNamespaceInode?: number;
+    runtime: LockedInRuntime;
+    /** The daemon config version the container started with. */
+    configVersion: number;
+  }
+>;
+
+/** The start failed; see startFailureExitCode for the exit code. */
+export type RecordStartFailed = DomainCommand<
+  "RecordStartFailed",
+  { containerId: string; now: string; reason: string; exitCode: number }
+>;
+
+/** The container's init process exited. */
+export type RecordExited = DomainCommand<
+  "RecordExited",
+  { containerId: string; exitCode: number; exitedAt: string; oomKilled?: boolean }
+>;
+
+/**
+ * Stop: SIGTERM, then SIGKILL after `timeoutSeconds` (a whole number; -1 waits forever,
+ * as Docker's API allows).
+ */
+export type StopContainer = DomainCommand<"StopContainer", { containerId: string; now: string; timeoutSeconds: number }>;
+
+/** Send a signal: a number or a name (`KILL`, `SIGTERM`, `RTMIN+3`); "" means SIGKILL. */
+export type KillContainer = DomainCommand<"KillContainer", { containerId: string; now: string; signal: string | number }>;
+
+export type PauseContainer = DomainCommand<"PauseContainer", { containerId: string; now: string }>;
+export type UnpauseContainer = DomainCommand<"UnpauseContainer", { containerId: string; now: string }>;
+
+/** Remove; `force` stops a running or paused container first. */
+export type RemoveContainer = DomainCommand<"RemoveContainer", { containerId: string; now: string; force: boolean }>;
+
+/** The agent and mount-manager have released everything the container held. */
+export type RecordRemoved = DomainCommand<"RecordRemoved", { containerId: string; now: string }>;
+
+/** The container cannot be brought back (e.g. a removal failed half-way); only removal is allowed after. */
+export type RecordDead = DomainCommand<"RecordDead", { containerId: string; now: string; reason: string }>;
+
+export type ContainerCommand =
+  | CreateContainer
+  | StartContainer
+  | RecordScheduled
+  | RecordIpcPrepared
+  | RecordStarted
+  | RecordStartFailed
+  | RecordExited
+  | StopContainer
+  | KillContainer
+  | PauseContainer
+  | UnpauseContainer
+  | RemoveContainer
+  | RecordRemoved
+  | RecordDead;

@@ -1,0 +1,451 @@
+/**
+ * The container aggregate: decide(command, state) → events, evolve(state, event) → state.
+ * The rules follow Docker's engine; see packages/domain/README.md for the full table.
+ *
+ * Refusals (nothing is appended): NotFoundError (no such container), AlreadyExistsError
+ * (create on an existing stream), InvalidArgumentError (malformed command),
+ * FailedPreconditionError (not allowed in this status). A command for another
+ * container than the stream's is a caller bug: InternalError.
+ *
+ * No-ops (`[]`, a normal answer): start of a running container (isRunning) or of one
+ * whose start is in progress (isStartInProgress); stop of a container with no process
+ * (created, exited, start-failed, dead, removing), as Docker answers "not modified";
+ * RecordDead on a dead container.
+ *
+ * --rm: RecordExited and RecordStartFailed on an autoRemove container decide the
+ * ContainerRemovalRequested (stopFirst: false) in the same append.
+ *
+ * Late reports: while `removing`, the facts of an in-flight start or exit
+ * (scheduled, IPC prepared, started, start failed, exited) are still recorded, so the
+ * removal knows what to release; the status stays `removing`.
+ */
+import type { Decider } from "../decider";
+import { AlreadyExistsError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError } from "../errors";
+import { parseHostConfig } from "../host-config";
+import { parseContainerId } from "../container-id";
+import { normalizeContainerName } from "../container-name";
+import { parseSignal } from "../signal";
+import { assertNever } from "../assert-never";
+import type { IpcPlan } from "../ipc-mode";
+import type {
+  ContainerCommand,
+  ContainerSource,
+  CreateContainer,
+  LockedInRuntime,
+  RecordExited,
+  RecordIpcPrepared,
+  RecordScheduled,
+  RecordStarted,
+  RecordStartFailed,
+  RemoveContainer,
+  StartContainer,
+} from "./commands";
+import type { ContainerEvent } from "./events";
+import { initialState } from "./state";
+import type { ContainerDefinition, ContainerState } from "./state";
+
+type Existing = Exclude<ContainerState, { status: "absent" }>;
+type Live = Exclude<Existing, { status: "removed" }>;
+
+export function decide(command: ContainerCommand, state: ContainerState): ContainerEvent[] {
+  if (command.type === "CreateContainer") return create(command, state);
+  if (command.type === "StartContainer") return start(command, state);
+  const s = live(state, command.data.containerId);
+  const id = s.container.id;
+  const name = s.container.name;
+  switch (command.type) {
+    case "RecordScheduled":
+      return recordScheduled(command, s);
+    case "RecordIpcPrepared":
+      return recordIpcPrepared(command, s);
+    case "RecordStarted":
+      return recordStarted(command, s);
+    case "RecordStartFailed":
+      return recordStartFailed(command, s);
+    case "RecordExited":
+      return recordExited(command, s);
+    case "StopContainer": {
+      const t = command.data.timeoutSeconds;
+      if (!Number.isInteger(t) || t < -1) throw new InvalidArgumentError(`invalid stop timeout: ${t}`);
+      requireTime("now", command.data.now);
+      if (isStarting(s)) {
+        throw new FailedPreconditionError(`container ${name} is starting: stop it once the start has finished`);
+      }
+      if (s.status !== "running" && s.status !== "paused") return [];
+      return [{ type: "ContainerStopRequested", data: { containerId: id, timeoutSeconds: t, requestedAt: command.data.now } }];
+    }
+    case "KillContainer": {
+      const signal = parseSignal(command.data.signal);
+      requireTime("now", command.data.now);
+      if (s.status !== "running" && s.status !== "paused") {
+        throw new FailedPreconditionError(`container ${name} is not running`);
+      }
+      return [{ type: "ContainerKillRequested", data: { containerId: id, signal, requestedAt: command.data.now } }];
+    }
+    case "PauseContainer":
+      requireTime("now", command.data.now);
+      if (s.status === "paused") throw new FailedPreconditionError(`container ${name} is already paused`);
+      if (s.status !== "running") throw new FailedPreconditionError(`container ${name} is not running`);
+      return [{ type: "ContainerPaused", data: { containerId: id, pausedAt: command.data.now } }];
+    case "UnpauseContainer":
+      requireTime("now", command.data.now);
+      if (s.status !== "paused") throw new FailedPreconditionError(`container ${name} is not paused`);
+      return [{ type: "ContainerUnpaused", data: { containerId: id, unpausedAt: command.data.now } }];
+    case "RemoveContainer":
+      return remove(command, s);
+    case "RecordRemoved":
+      requireTime("now", command.data.now);
+      if (s.status !== "removing") {
+        throw new FailedPreconditionError(`container ${name} is not being removed (status ${s.status})`);
+      }
+      return [{ type: "ContainerRemoved", data: { containerId: id, removedAt: command.data.now } }];
+    case "RecordDead":
+      requireText("reason", command.data.reason);
+      requireTime("now", command.data.now);
+      if (s.status === "dead") return [];
+      return [{ type: "ContainerDied", data: { containerId: id, reason: command.data.reason, diedAt: command.data.now } }];
+    default:
+      return assertNever(command, "container command");
+  }
+}
+
+export function evolve(state: ContainerState, event: ContainerEvent): ContainerState {
+  if (event.type === "ContainerCreated") {
+    const d = event.data;
+    return {
+      status: "created",
+      container: {
+        id: d.containerId,
+        name: d.name,
+        hostConfig: d.hostConfig,
+        source: d.source,
+        args: d.args,
+        env: d.env,
+        createdAt: d.createdAt,
+      },
+    };
+  }
+  if (state.status === "absent") {
+    throw new InternalError(`container stream is corrupt: ${event.type} before ContainerCreated`);
+  }
+  const container = state.container;
+  switch (event.type) {
+    case "ContainerStartRequested": {
+      const next: ContainerState = { status: "starting", container, startRequestedAt: event.data.requestedAt };
+      if (event.data.fromCheckpoint !== undefined) next.fromCheckpoint = event.data.fromCheckpoint;
+      return next;
+    }
+    case "ContainerScheduled":
+      if (state.status === "removing") return { ...state, host: event.data.host };
+      return { ...startOf(state), status: "scheduled", container, host: event.data.host };
+    case "ContainerIpcPrepared":
+      if (state.status === "removing") return { ...state, ipcPlan: event.data.plan };
+      return { ...startOf(state), status: "ipc-prepared", container, host: hostOf(state), ipcPlan: event.data.plan };
+    case "ContainerStarted": {
+      const d = event.data;
+      const process = {
+        pid: d.pid,
+        runtime: d.runtime,
+        configVersion: d.configVersion,
+        startedAt: d.startedAt,
+        ...(d.ipcNamespaceInode !== undefined ? { ipcNamespaceInode: d.ipcNamespaceInode } : {}),
+      };
+      if (state.status === "removing") return { ...state, process };
+      return { status: "running", container, host: hostOf(state), ipcPlan: ipcPlanOf(state), process };
+    }
+    case "ContainerStartFailed": {
+      if (state.status === "removing") return withoutProcess(state);
+      const { reason, exitCode, failedAt } = event.data;
+      return { status: "start-failed", container, failure: { reason, exitCode, failedAt } };
+    }
+    case "ContainerExited": {
+      if (state.status === "removing") return withoutProcess(state);
+      const { exitCode, exitedAt, oomKilled } = event.data;
+      return { status: "exited", container, lastExit: { exitCode, exitedAt, oomKilled } };
+    }
+    case "ContainerStopRequested":
+    case "ContainerKillRequested":
+      return state;
+    case "ContainerPaused":
+      if (state.status !== "running") return state;
+      return { ...state, status: "paused", pausedAt: event.data.pausedAt };
+    case "ContainerUnpaused": {
+      if (state.status !== "paused") return state;
+      const { pausedAt: _, ...rest } = state;
+      return { ...rest, status: "running" };
+    }
+    case "ContainerRemovalRequested": {
+      const next: ContainerState = {
+        status: "removing",
+        container,
+        stopFirst: event.data.stopFirst,
+        requestedAt: event.data.requestedAt,
+      };
+      if ("host" in state && state.host !== undefined) next.host = state.host;
+      if ("ipcPlan" in state && state.ipcPlan !== undefined) next.ipcPlan = state.ipcPlan;
+      if ("process" in state && state.process !== undefined) next.process = state.process;
+      return next;
+    }
+    case "ContainerRemoved":
+      return { status: "removed", container, removedAt: event.data.removedAt };
+    case "ContainerDied":
+      return { status: "dead", container, reason: event.data.reason, diedAt: event.data.diedAt };
+    default:
+      return assertNever(event, "container event");
+  }
+}
+
+/** The container aggregate as one value, for command handlers and specs. */
+export const containerDecider: Decider<ContainerState, ContainerCommand, ContainerEvent> = {
+  decide,
+  evolve,
+  initialState,
+};
+
+function create(command: CreateContainer, state: ContainerState): ContainerEvent[] {
+  const d = command.data;
+  if (state.status !== "absent") throw new AlreadyExistsError(`container ${d.containerId} already exists`);
+  const containerId = parseContainerId(d.containerId);
+  const name = normalizeContainerName(d.name);
+  const hostConfig = parseHostConfig(d.hostConfig);
+  const ipc = hostConfig.ipcMode;
+  if (ipc.kind === "container" && (ipc.ref === name || ipc.ref === containerId)) {
+    throw new InvalidArgumentError(`invalid IPC mode: a container cannot join its own IPC namespace (container:${ipc.ref})`);
+  }
+  const source = parseSource(d.source);
+  requireStrings("args", d.args);
+  if (source.kind === "rootfs" && d.args.length === 0) throw new InvalidArgumentError("no command specified");
+  requireStrings("env", d.env);
+  for (const e of d.env) {
+    if (!/^[^=]+=/.test(e)) throw new InvalidArgumentError(`invalid environment variable: ${e} (want KEY=VALUE)`);
+  }
+  requireTime("createdAt", d.createdAt);
+  return [
+    {
+      type: "ContainerCreated",
+      data: { containerId, name, hostConfig, source, args: [...d.args], env: [...d.env], createdAt: d.createdAt },
+    },
+  ];
+}
+
+function start(command: StartContainer, state: ContainerState): ContainerEvent[] {
+  const { containerId, now, experimental } = command.data;
+  const fromCheckpoint = command.data.fromCheckpoint || undefined;
+  // Docker checks this before it even looks the container up.
+  if (fromCheckpoint !== undefined && !experimental) {
+    throw new FailedPreconditionError("checkpoint restore is only supported with experimental mode enabled");
+  }
+  const s = live(state, containerId);
+  const name = s.container.name;
+  switch (s.status) {
+    case "paused":
+      throw new FailedPreconditionError("cannot start a paused container, try unpause instead");
+    case "running":
+    case "starting":
+    case "scheduled":
+    case "ipc-prepared":
+      return [];
+    case "removing":
+      throw new FailedPreconditionError(`container ${name} is marked for removal and cannot be started`);
+    case "dead":
+      throw new FailedPreconditionError(`container ${name} is marked as dead and cannot be started`);
+    case "created":
+    case "exited":
+    case "start-failed": {
+      requireTime("now", now);
+      const data: { containerId: string; requestedAt: string; fromCheckpoint?: string } = {
+        containerId: s.container.id,
+        requestedAt: now,
+      };
+      if (fromCheckpoint !== undefined) data.fromCheckpoint = fromCheckpoint;
+      return [{ type: "ContainerStartRequested", data }];
+    }
+    default:
+      return assertNever(s, "container status");
+  }
+}
+
+function recordScheduled(command: RecordScheduled, s: Live): ContainerEvent[] {
+  requireText("host", command.data.host);
+  requireTime("now", command.data.now);
+  if (s.status !== "starting" && !(s.status === "removing" && s.host === undefined)) {
+    throw new FailedPreconditionError(`container ${s.container.name} is not waiting to be scheduled (status ${s.status})`);
+  }
+  return [{ type: "ContainerScheduled", data: { containerId: s.container.id, host: command.data.host, scheduledAt: command.data.now } }];
+}
+
+function recordIpcPrepared(command: RecordIpcPrepared, s: Live): ContainerEvent[] {
+  requireIpcPlan(command.data.plan);
+  requireTime("now", command.data.now);
+  if (s.status !== "scheduled" && !(s.status === "removing" && s.host !== undefined && s.ipcPlan === undefined)) {
+    throw new FailedPreconditionError(`container ${s.container.name} has no IPC setup pending (status ${s.status})`);
+  }
+  return [{ type: "ContainerIpcPrepared", data: { containerId: s.container.id, plan: command.data.plan, preparedAt: command.data.now } }];
+}
+
+function recordStarted(command: RecordStarted, s: Live): ContainerEvent[] {
+  const d = command.data;
+  requirePositiveInteger("pid", d.pid);
+  if (d.ipcNamespaceInode !== undefined) requirePositiveInteger("ipcNamespaceInode", d.ipcNamespaceInode);
+  requireRuntime(d.runtime);
+  requirePositiveInteger("configVersion", d.configVersion);
+  requireTime("now", d.now);
+  if (s.status !== "ipc-prepared" && !(s.status === "removing" && s.ipcPlan !== undefined && s.process === undefined)) {
+    throw new FailedPreconditionError(`container ${s.container.name} is not being started (status ${s.status})`);
+  }
+  const data: ContainerEventData<"ContainerStarted"> = {
+    containerId: s.container.id,
+    pid: d.pid,
+    runtime: { name: d.runtime.name, path: d.runtime.path, args: [...d.runtime.args] },
+    configVersion: d.configVersion,
+    startedAt: d.now,
+  };
+  if (d.ipcNamespaceInode !== undefined) data.ipcNamespaceInode = d.ipcNamespaceInode;
+  return [{ type: "ContainerStarted", data }];
+}
+
+function recordStartFailed(command: RecordStartFailed, s: Live): ContainerEvent[] {
+  const { reason, exitCode, now } = command.data;
+  requireText("reason", reason);
+  requireExitCode(exitCode);
+  requireTime("now", now);
+  if (!isStarting(s) && !(s.status === "removing" && s.process === undefined)) {
+    throw new FailedPreconditionError(`container ${s.container.name} is not being started (status ${s.status})`);
+  }
+  const events: ContainerEvent[] = [
+    { type: "ContainerStartFailed", data: { containerId: s.container.id, reason, exitCode, failedAt: now } },
+  ];
+  if (s.status !== "removing" && s.container.hostConfig.autoRemove) {
+    events.push({ type: "ContainerRemovalRequested", data: { containerId: s.container.id, stopFirst: false, requestedAt: now } });
+  }
+  return events;
+}
+
+function recordExited(command: RecordExited, s: Live): ContainerEvent[] {
+  const { exitCode, exitedAt } = command.data;
+  requireExitCode(exitCode);
+  requireTime("exitedAt", exitedAt);
+  const running = s.status === "running" || s.status === "paused";
+  if (!running && !(s.status === "removing" && s.process !== undefined)) {
+    throw new FailedPreconditionError(`container ${s.container.name} is not running (status ${s.status})`);
+  }
+  const events: ContainerEvent[] = [
+    {
+      type: "ContainerExited",
+      data: { containerId: s.container.id, exitCode, exitedAt, oomKilled: command.data.oomKilled ?? false },
+    },
+  ];
+  if (running && s.container.hostConfig.autoRemove) {
+    events.push({ type: "ContainerRemovalRequested", data: { containerId: s.container.id, stopFirst: false, requestedAt: exitedAt } });
+  }
+  return events;
+}
+
+function remove(command: RemoveContainer, s: Live): ContainerEvent[] {
+  requireTime("now", command.data.now);
+  const name = s.container.name;
+  if (s.status === "removing") throw new FailedPreconditionError(`removal of container ${name} is already in progress`);
+  const hasProcess = s.status === "running" || s.status === "paused" || isStarting(s);
+  if (hasProcess && !command.data.force) {
+    throw new FailedPreconditionError(
+      `cannot remove container "${name}": container is running: stop the container before removing or force remove`,
+    );
+  }
+  return [
+    { type: "ContainerRemovalRequested", data: { containerId: s.container.id, stopFirst: hasProcess, requestedAt: command.data.now } },
+  ];
+}
+
+type ContainerEventData<T extends ContainerEvent["type"]> = Extract<ContainerEvent, { type: T }>["data"];
+
+/** The stream's state when it holds a container not yet removed; NotFoundError otherwise. */
+function live(state: ContainerState, containerId: string): Live {
+  if (state.status === "absent" || state.status === "removed") {
+    throw new NotFoundError(`No such container: ${containerId}`);
+  }
+  if (state.container.id !== containerId) {
+    throw new InternalError(`command for container ${containerId} sent to the stream of ${state.container.id}`);
+  }
+  return state;
+}
+
+function isStarting(s: ContainerState): s is Extract<ContainerState, { status: "starting" | "scheduled" | "ipc-prepared" }> {
+  return s.status === "starting" || s.status === "scheduled" || s.status === "ipc-prepared";
+}
+
+function startOf(state: Existing): { startRequestedAt: string; fromCheckpoint?: string } {
+  if (!isStarting(state)) throw new InternalError(`container stream is corrupt: start progress in status ${state.status}`);
+  const out: { startRequestedAt: string; fromCheckpoint?: string } = { startRequestedAt: state.startRequestedAt };
+  if (state.fromCheckpoint !== undefined) out.fromCheckpoint = state.fromCheckpoint;
+  return out;
+}
+
+function hostOf(state: Existing): string {
+  if ("host" in state && state.host !== undefined) return state.host;
+  throw new InternalError(`container stream is corrupt: no host in status ${state.status}`);
+}
+
+function ipcPlanOf(state: Existing): IpcPlan {
+  if ("ipcPlan" in state && state.ipcPlan !== undefined) return state.ipcPlan;
+  throw new InternalError(`container stream is corrupt: no IPC plan in status ${state.status}`);
+}
+
+function withoutProcess(state: Extract<ContainerState, { status: "removing" }>): ContainerState {
+  const { process: _, ...rest } = state;
+  return rest;
+}
+
+function parseSource(source: ContainerSource): ContainerSource {
+  if (source?.kind === "rootfs") {
+    if (typeof source.path !== "string" || !source.path.startsWith("/")) {
+      throw new InvalidArgumentError(`invalid rootfs: ${String(source.path)} (want an absolute path)`);
+    }
+    return { kind: "rootfs", path: source.path };
+  }
+  if (source?.kind === "image") {
+    if (typeof source.ref !== "string" || !/^\S+$/.test(source.ref)) {
+      throw new InvalidArgumentError(`invalid image reference: ${String(source.ref)}`);
+    }
+    return { kind: "image", ref: source.ref };
+  }
+  throw new InvalidArgumentError("a container needs a rootfs directory or an image");
+}
+
+function requireTime(field: string, value: string): void {
+  if (typeof value !== "string" || !/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(Date.parse(value))) {
+    throw new InvalidArgumentError(`invalid ${field}: ${String(value)} (want an ISO-8601 time)`);
+  }
+}
+
+function requireText(field: string, value: string): void {
+  if (typeof value !== "string" || value.trim() === "") throw new InvalidArgumentError(`${field} must not be empty`);
+}
+
+function requireStrings(field: string, value: string[]): void {
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
+    throw new InvalidArgumentError(`${field} must be a list of strings`);
+  }
+}
+
+function requirePositiveInteger(field: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new InvalidArgumentError(`invalid ${field}: ${value}`);
+}
+
+function requireExitCode(value: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new InvalidArgumentError(`invalid exit code: ${value}`);
+}
+
+function requireRuntime(r: LockedInRuntime): void {
+  if (typeof r?.name !== "string" || r.name === "") throw new InvalidArgumentError("runtime.name must not be empty");
+  if (typeof r.path !== "string" || !r.path.startsWith("/")) {
+    throw new InvalidArgumentError(`invalid runtime.path: ${String(r.path)} (want an absolute path)`);
+  }
+  requireStrings("runtime.args", r.args);
+}
+
+function requireIpcPlan(plan: IpcPlan): void {
+  const modes = ["none", "private", "shareable", "host", "container"];
+  if (typeof plan !== "object" || plan === null || !modes.includes(plan.mode)) {
+    throw new InvalidArgumentError(`invalid IPC plan: ${JSON.stringify(plan)}`);
+  }
+}

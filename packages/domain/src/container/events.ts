@@ -1,0 +1,112 @@
+/**
+ * Events of one container's stream (`container-<id>`). Wire contracts: add fields and
+ * new schema versions, never change a field's meaning. Every `data` is plain JSON.
+ */
+import type { DomainEvent } from "../decider";
+import type { HostConfig } from "../host-config";
+import type { IpcPlan } from "../ipc-mode";
+import type { ContainerSource, LockedInRuntime } from "./commands";
+
+export type ContainerCreated = DomainEvent<
+  "ContainerCreated",
+  {
+    containerId: string;
+    /** Stored without a leading `/`. */
+    name: string;
+    hostConfig: HostConfig;
+    source: ContainerSource;
+    args: string[];
+    env: string[];
+    createdAt: string;
+  }
+>;
+/** A start was accepted; the scheduler places the container next. */
+export type ContainerStartRequested = DomainEvent<
+  "ContainerStartRequested",
+  { containerId: string; requestedAt: string; fromCheckpoint?: string }
+>;
+export type ContainerScheduled = DomainEvent<"ContainerScheduled", { containerId: string; host: string; scheduledAt: string }>;
+export type ContainerIpcPrepared = DomainEvent<"ContainerIpcPrepared", { containerId: string; plan: IpcPlan; preparedAt: string }>;
+export type ContainerStarted = DomainEvent<
+  "ContainerStarted",
+  {
+    containerId: string;
+    pid: number;
+    ipcNamespaceInode?: number;
+    runtime: LockedInRuntime;
+    configVersion: number;
+    startedAt: string;
+  }
+>;
+export type ContainerStartFailed = DomainEvent<
+  "ContainerStartFailed",
+  { containerId: string; reason: string; exitCode: number; failedAt: string }
+>;
+export type ContainerExited = DomainEvent<
+  "ContainerExited",
+  { containerId: string; exitCode: number; exitedAt: string; oomKilled: boolean }
+>;
+/** Stop was asked for; the host sends SIGTERM, then SIGKILL after the timeout. ContainerExited follows. */
+export type ContainerStopRequested = DomainEvent<
+  "ContainerStopRequested",
+  { containerId: string; timeoutSeconds: number; requestedAt: string }
+>;
+/** `signal` is a Linux signal number. */
+export type ContainerKillRequested = DomainEvent<"ContainerKillRequested", { containerId: string; signal: number; requestedAt: string }>;
+/** Decided, to be carried out by the host (freezer cgroup). */
+export type ContainerPaused = DomainEvent<"ContainerPaused", { containerId: string; pausedAt: string }>;
+export type ContainerUnpaused = DomainEvent<"ContainerUnpaused", { containerId: string; unpausedAt: string }>;
+/**
+ * Removal accepted. `stopFirst`: the container may still have a live process that must
+ * be killed before its resources are released. ContainerRemoved or ContainerDied follows.
+ */
+export type ContainerRemovalRequested = DomainEvent<
+  "ContainerRemovalRequested",
+  { containerId: string; stopFirst: boolean; requestedAt: string }
+>;
+export type ContainerRemoved = DomainEvent<"ContainerRemoved", { containerId: string; removedAt: string }>;
+export type ContainerDied = DomainEvent<"ContainerDied", { containerId: string; reason: string; diedAt: string }>;
+
+export type ContainerEvent =
+  | ContainerCreated
+  | ContainerStartRequested
+  | ContainerScheduled
+  | ContainerIpcPrepared
+  | ContainerStarted
+  | ContainerStartFailed
+  | ContainerExited
+  | ContainerStopRequested
+  | ContainerKillRequested
+  | ContainerPaused
+  | ContainerUnpaused
+  | ContainerRemovalRequested
+  | ContainerRemoved
+  | ContainerDied;
+
+export type ContainerEventType = ContainerEvent["type"];
+
+/** The schema version each event type is written with today. Bump one (and upcast on read) to change its data. */
+export const CONTAINER_EVENT_SCHEMA_VERSIONS: Readonly<Record<ContainerEventType, number>> = {
+  ContainerCreated: 1,
+  ContainerStartRequested: 1,
+  ContainerScheduled: 1,
+  ContainerIpcPrepared: 1,
+  ContainerStarted: 1,
+  ContainerStartFailed: 1,
+  ContainerExited: 1,
+  ContainerStopRequested: 1,
+  ContainerKillRequested: 1,
+  ContainerPaused: 1,
+  ContainerUnpaused: 1,
+  ContainerRemovalRequested: 1,
+  ContainerRemoved: 1,
+  ContainerDied: 1,
+};
+
+/** Every container event type, for subscriptions and projections. */
+export const CONTAINER_EVENT_TYPES = Object.keys(CONTAINER_EVENT_SCHEMA_VERSIONS) as ContainerEventType[];
+
+/** True when `type` names a container event. */
+export function isContainerEventType(type: string): type is ContainerEventType {
+  return Object.hasOwn(CONTAINER_EVENT_SCHEMA_VERSIONS, type);
+}

@@ -1,0 +1,90 @@
+/**
+ * A container's state, folded from its events. A union on `status`.
+ *
+ *   absent ─create─► created ─start─► starting ─scheduled─► scheduled ─ipc prepared─► ipc-prepared
+ *   ipc-prepared ─started─► running ⇄ paused;  running|paused ─exited─► exited
+ *   starting|scheduled|ipc-prepared ─start failed─► start-failed
+ *   any live status ─remove─► removing ─removed─► removed;  removing (or any) ─died─► dead
+ */
+import type { HostConfig } from "../host-config";
+import type { IpcPlan } from "../ipc-mode";
+import type { ContainerSource, LockedInRuntime } from "./commands";
+
+/** What was fixed at create time. */
+export type ContainerDefinition = {
+  id: string;
+  name: string;
+  hostConfig: HostConfig;
+  source: ContainerSource;
+  args: string[];
+  env: string[];
+  createdAt: string;
+};
+
+/** The init process of a running or paused container. */
+export type ContainerProcess = {
+  pid: number;
+  ipcNamespaceInode?: number;
+  runtime: LockedInRuntime;
+  configVersion: number;
+  startedAt: string;
+};
+
+export type LastExit = { exitCode: number; exitedAt: string; oomKilled: boolean };
+export type StartFailure = { reason: string; exitCode: number; failedAt: string };
+
+type Start = { startRequestedAt: string; fromCheckpoint?: string };
+
+export type ContainerState =
+  | { status: "absent" }
+  | { status: "created"; container: ContainerDefinition }
+  | ({ status: "starting"; container: ContainerDefinition } & Start)
+  | ({ status: "scheduled"; container: ContainerDefinition; host: string } & Start)
+  | ({ status: "ipc-prepared"; container: ContainerDefinition; host: string; ipcPlan: IpcPlan } & Start)
+  | { status: "running"; container: ContainerDefinition; host: string; ipcPlan: IpcPlan; process: ContainerProcess }
+  | {
+      status: "paused";
+      container: ContainerDefinition;
+      host: string;
+      ipcPlan: IpcPlan;
+      process: ContainerProcess;
+      pausedAt: string;
+    }
+  | { status: "exited"; container: ContainerDefinition; lastExit: LastExit }
+  | { status: "start-failed"; container: ContainerDefinition; failure: StartFailure }
+  | {
+      status: "removing";
+      container: ContainerDefinition;
+      /** A process may still be alive: kill it before releasing its resources. */
+      stopFirst: boolean;
+      requestedAt: string;
+      /** What the container still holds and the removal must release, when known. */
+      host?: string;
+      ipcPlan?: IpcPlan;
+      process?: ContainerProcess;
+    }
+  | { status: "removed"; container: ContainerDefinition; removedAt: string }
+  | { status: "dead"; container: ContainerDefinition; reason: string; diedAt: string };
+
+export type ContainerStatus = ContainerState["status"];
+
+/** A container before any event: the stream does not exist. */
+export function initialState(): ContainerState {
+  return { status: "absent" };
+}
+
+/**
+ * True when the container has a live, unpaused process. StartContainer on such a
+ * container decides no events: the api answers "already running" as a normal reply.
+ */
+export function isRunning(state: ContainerState): boolean {
+  return state.status === "running";
+}
+
+/**
+ * True between an accepted start and its outcome (starting, scheduled, ipc-prepared).
+ * StartContainer then decides no events: the caller waits for the pending outcome.
+ */
+export function isStartInProgress(state: ContainerState): boolean {
+  return state.status === "starting" || state.status === "scheduled" || state.status === "ipc-prepared";
+}
