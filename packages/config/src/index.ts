@@ -9,3 +9,5 @@ export {
   parseDaemonConfigText,
 } from "./daemon-config";
 export type { DaemonConfig, DaemonConfigJson, DaemonConfigKey, RuntimeConfig } from "./daemon-config";
+export { createConfigHolder, createConfigSnapshot } from "./config-snapshot";
+export type { ConfigChangeListener, ConfigHolder, ConfigSnapshot, SwapResult } from "./config-snapshot";
