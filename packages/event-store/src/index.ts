@@ -13,3 +13,5 @@ export type {
 } from "./event-store";
 export { migrateToLatest } from "./migrate-to-latest";
 export type { Logger } from "./logger";
+export { createOutboxRelay } from "./outbox-relay";
+export type { OutboxRelay, OutboxRelayOptions, OutboxMessage, OutboxPublisher } from "./outbox-relay";

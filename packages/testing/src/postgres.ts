@@ -58,7 +58,16 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     if (dropped) return;
     dropped = true;
     await db.destroy().catch(() => {});
-    await withAdminClient((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    await withAdminClient(async (client) => {
+      // pg's pool.end() resolves before its sockets are closed; a FORCE drop that kills a
+      // closing connection surfaces as an uncaught error in the test. Give them a moment first.
+      for (let i = 0; i < 100; i++) {
+        const open = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1`, [name]);
+        if (open.rows[0].n === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    });
   };
   try {
     await migrateToLatest(db);

@@ -1,0 +1,197 @@
+import type pg from "pg";
+import { UnavailableError } from "@shoal/domain";
+import { outboxChannel, translateError } from "./event-store";
+import { listenForNotifications } from "./notification-listener";
+import type { NotificationListener } from "./notification-listener";
+import { silentLogger } from "./logger";
+import type { Logger } from "./logger";
+
+/** One appended event as handed to a publisher. */
+export interface OutboxMessage {
+  eventId: string;
+  streamId: string;
+  streamVersion: number;
+  globalPosition: bigint;
+  type: string;
+  schemaVersion: number;
+  data: unknown;
+  metadata: Record<string, unknown>;
+  recordedAt: Date;
+}
+
+/**
+ * Sends outbox messages to the bus. `publish` resolves only once the message is durably
+ * accepted (e.g. a JetStream ack); it chooses the subject and must set `Nats-Msg-Id = eventId`
+ * so that a re-publish after a crash is dropped as a duplicate. A rejection leaves the message
+ * and every later one in its batch unsent, to be retried.
+ */
+export interface OutboxPublisher {
+  publish(message: OutboxMessage): Promise<void>;
+}
+
+export interface OutboxRelayOptions {
+  /** Pool for draining; its `options` also open the dedicated LISTEN connection. */
+  pool: pg.Pool;
+  publisher: OutboxPublisher;
+  logger?: Logger;
+  /** Rows claimed per transaction (default 100). */
+  batchSize?: number;
+  /** Safety re-check when no notification arrives, for a notification lost in transit (default 30 s). */
+  recheckIntervalMs?: number;
+}
+
+export interface OutboxRelay {
+  /** Starts listening and draining; resolves once LISTEN is in place. UnavailableError if Postgres is not reachable. */
+  start(): Promise<void>;
+  /** Finishes the batch in flight (its publishes included), then stops listening. */
+  stop(): Promise<void>;
+}
+
+interface OutboxRow {
+  id: string;
+  event_id: string;
+  stream_id: string;
+  stream_version: number;
+  global_position: string;
+  type: string;
+  schema_version: number;
+  data: unknown;
+  metadata: Record<string, unknown>;
+  recorded_at: Date;
+}
+
+/**
+ * Publishes outbox rows in outbox order, at least once. Each batch is claimed with
+ * `FOR UPDATE SKIP LOCKED` (several relays may run; each row goes to one of them), published
+ * one message at a time, and the published rows are marked sent in the same transaction.
+ * With one relay, messages go out in commit order per stream; with several, batches interleave.
+ * The relay sleeps until a NOTIFY on `shoal_outbox` (or the safety re-check); a failing
+ * publisher is retried with backoff (1 s doubling to 30 s).
+ */
+export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
+  const { pool, publisher } = opts;
+  const logger = opts.logger ?? silentLogger;
+  const batchSize = opts.batchSize ?? 100;
+  const recheckIntervalMs = opts.recheckIntervalMs ?? 30_000;
+
+  let running = false;
+  let woken = false;
+  let wakeWaiter: (() => void) | undefined;
+  let loop: Promise<void> | undefined;
+  let listener: NotificationListener | undefined;
+
+  const wake = (): void => {
+    woken = true;
+    wakeWaiter?.();
+  };
+
+  /** Waits for a wake-up or `ms`; with `ignoreWake`, only for `ms` or stop. */
+  const pause = (ms: number, ignoreWake: boolean): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        wakeWaiter = undefined;
+        resolve();
+      }
+      wakeWaiter = () => {
+        if (!running || !ignoreWake) done();
+      };
+    });
+
+  const drainBatch = async (): Promise<number> => {
+    const client = await pool.connect();
+    let failure: unknown;
+    let claimed = 0;
+    try {
+      await client.query("BEGIN");
+      const { rows } = await client.query<OutboxRow>(
+        `SELECT o.id, o.event_id, e.stream_id, e.stream_version, e.global_position, e.type, e.schema_version,
+                e.data, e.metadata, e.recorded_at
+         FROM outbox o JOIN events e ON e.global_position = o.global_position
+         WHERE o.sent_at IS NULL
+         ORDER BY o.id
+         LIMIT $1
+         FOR UPDATE OF o SKIP LOCKED`,
+        [batchSize],
+      );
+      claimed = rows.length;
+      const sent: string[] = [];
+      for (const row of rows) {
+        try {
+          await publisher.publish({
+            eventId: row.event_id,
+            streamId: row.stream_id,
+            streamVersion: row.stream_version,
+            globalPosition: BigInt(row.global_position),
+            type: row.type,
+            schemaVersion: row.schema_version,
+            data: row.data,
+            metadata: row.metadata,
+            recordedAt: row.recorded_at,
+          });
+        } catch (err) {
+          failure = new UnavailableError(`publishing event ${row.event_id} (${row.type}) failed: ${(err as Error)?.message ?? err}`, {
+            cause: err,
+          });
+          break;
+        }
+        sent.push(row.id);
+      }
+      if (sent.length > 0) {
+        await client.query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", [sent]);
+      }
+      await client.query("COMMIT");
+      if (sent.length > 0) logger.debug({ sent: sent.length }, "outbox batch published");
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => {});
+      client.release(err instanceof Error ? err : true);
+      throw translateError(err, "draining the outbox");
+    }
+    client.release();
+    if (failure) throw failure;
+    return claimed;
+  };
+
+  const run = async (): Promise<void> => {
+    let failures = 0;
+    while (running) {
+      woken = false;
+      try {
+        while (running && (await drainBatch()) === batchSize) {
+          // a full batch: more rows are likely waiting
+        }
+        failures = 0;
+      } catch (err) {
+        failures++;
+        const delay = Math.min(30_000, 1_000 * 2 ** Math.min(failures - 1, 5));
+        logger.error({ err, retryInMs: delay }, "outbox relay failed; retrying");
+        await pause(delay, true);
+        continue;
+      }
+      if (running && !woken) await pause(recheckIntervalMs, false);
+    }
+  };
+
+  return {
+    async start() {
+      if (running) return;
+      listener = await listenForNotifications({
+        connection: pool.options,
+        channel: outboxChannel,
+        onNotify: wake,
+        logger,
+      });
+      running = true;
+      loop = run();
+    },
+    async stop() {
+      if (!running) return;
+      running = false;
+      wakeWaiter?.();
+      await loop;
+      await listener?.close();
+      listener = undefined;
+    },
+  };
+}
