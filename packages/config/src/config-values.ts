@@ -1,39 +1,9 @@
 /**
  * Parsers and canonical formatters for the scalar values of daemon.json.
  * Each parser throws a plain Error whose message is the reason (no key, no prefix);
- * the schema turns it into one line of an InvalidArgumentError.
+ * the schema turns it into one line of an InvalidArgumentError. Shm sizes are parsed by
+ * `parseShmSize` from @shoal/domain.
  */
-
-// TODO(domain): switch to `DEFAULT_SHM_SIZE_BYTES` and `parseShmSize` from @shoal/domain
-// (packages/domain/src/shm-size.ts) once its index exports them. This local copy keeps
-// the same grammar: bytes, or a decimal with unit b/k/m/g (kb/mb/gb), 1024-based,
-// fractions only with a unit and only when they come to whole bytes.
-export const DEFAULT_SHM_SIZE_BYTES = 64 * 1024 * 1024;
-
-const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-const SIZE_PATTERN = /^(\d+)(?:\.(\d+))?([bkmg]|[kmg]b)?$/i;
-
-/** Bytes from `64m`-style text or a byte count; undefined for 0 / "" ("use the default"). */
-export function parseShmSizeValue(s: string | number): number | undefined {
-  const invalid = () => new Error(`invalid shm size ${JSON.stringify(s)} (want bytes or a size like "64m")`);
-  if (typeof s === "number") {
-    if (!Number.isSafeInteger(s) || s < 0) throw invalid();
-    return s === 0 ? undefined : s;
-  }
-  if (s === "") return undefined;
-  const m = SIZE_PATTERN.exec(s);
-  if (!m) throw invalid();
-  const [, whole = "", fraction, unitText = ""] = m;
-  const unit = unitText.toLowerCase();
-  const multiplier = SIZE_UNITS[unit.length === 2 ? unit[0]! : unit];
-  if (multiplier === undefined || (fraction !== undefined && multiplier === 1)) throw invalid();
-  const scale = 10n ** BigInt(fraction?.length ?? 0);
-  const numerator = BigInt(whole + (fraction ?? "")) * BigInt(multiplier);
-  if (numerator % scale !== 0n) throw invalid();
-  const bytes = numerator / scale;
-  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid();
-  return bytes === 0n ? undefined : Number(bytes);
-}
 
 /** The shortest exact text for a size: `64m`, `1g`, `512k`, else the byte count as a number. */
 export function formatShmSize(bytes: number): string | number {

@@ -8,9 +8,9 @@
  */
 import posixPath from "node:path/posix";
 import { z } from "zod";
-import { InvalidArgumentError } from "@shoal/domain";
+import { DEFAULT_SHM_SIZE_BYTES, InvalidArgumentError, parseDefaultIpcMode, parseShmSize } from "@shoal/domain";
 import type { DefaultIpcMode } from "@shoal/domain";
-import { DEFAULT_SHM_SIZE_BYTES, formatDurationMs, formatShmSize, parseDurationMs, parseShmSizeValue } from "./config-values";
+import { formatDurationMs, formatShmSize, parseDurationMs } from "./config-values";
 
 /** A runtime as configured: the binary and the arguments put before the shim's own. */
 export type RuntimeConfig = Readonly<{
@@ -74,18 +74,23 @@ const show = (v: unknown): string => {
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 };
 
-/** Runs a value parser inside zod, turning its Error into an issue at the current path. */
+/** A zod transform running `parse`; what it throws becomes an issue at the current path. */
+const catching =
+  <I, T>(parse: (v: I) => T, hint = "") =>
+  (v: I, ctx: z.RefinementCtx): T => {
+    try {
+      return parse(v);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: `${(err as Error).message}${hint}` });
+      return z.NEVER;
+    }
+  };
+
+/** A value given as text or as a number, read by `parse`. */
 const via = <T>(parse: (v: string | number) => T) =>
-  z.union([z.string(), z.number()], { error: (iss) => `must be a string or a number, got ${show(iss.input)}` }).transform(
-    (v, ctx) => {
-      try {
-        return parse(v);
-      } catch (err) {
-        ctx.addIssue({ code: "custom", message: (err as Error).message });
-        return z.NEVER;
-      }
-    },
-  );
+  z
+    .union([z.string(), z.number()], { error: (iss) => `must be a string or a number, got ${show(iss.input)}` })
+    .transform(catching(parse));
 
 const absolutePath = z
   .string({ error: (iss) => `must be an absolute path (a string), got ${show(iss.input)}` })
@@ -113,9 +118,11 @@ const runtimeSchema = z.strictObject(
 
 const schema = z.strictObject({
   "default-ipc-mode": z
-    .enum(["private", "shareable"], { error: (iss) => `must be "private" or "shareable", got ${show(iss.input)}` })
+    .string({ error: (iss) => `must be "private" or "shareable", got ${show(iss.input)}` })
+    .transform(catching((s) => parseDefaultIpcMode(s), ' (want "private" or "shareable")'))
     .default("private"),
-  "default-shm-size": via((v) => parseShmSizeValue(v) ?? DEFAULT_SHM_SIZE_BYTES).default(DEFAULT_SHM_SIZE_BYTES),
+  // 0 and "" mean "not set" to parseShmSize: the built-in default then.
+  "default-shm-size": via((v) => parseShmSize(v) ?? DEFAULT_SHM_SIZE_BYTES).default(DEFAULT_SHM_SIZE_BYTES),
   runtimes: z
     .record(z.string(), runtimeSchema, { error: (iss) => `must be an object of name → runtime, got ${show(iss.input)}` })
     .default({}),

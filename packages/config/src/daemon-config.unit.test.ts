@@ -103,7 +103,7 @@ describe("parseDaemonConfig", () => {
     ]) {
       expect(err.message).toContain(key);
     }
-    expect(err.message).toContain('got "host"');
+    expect(err.message).toContain('default-ipc-mode: invalid default IPC mode: host (want "private" or "shareable")');
     expect(err.message).not.toMatch(/invalid_type|"code"|ZodError|\[\{/);
   });
 
