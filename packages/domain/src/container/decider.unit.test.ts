@@ -1,0 +1,549 @@
+import { describe, expect, it } from "vitest";
+import { DeciderSpecification } from "../testing";
+import { containerDecider, evolve } from "./decider";
+import { initialState, isRunning, isStartInProgress } from "./state";
+import type { ContainerCommand } from "./commands";
+import type { ContainerEvent } from "./events";
+import type { IpcPlan } from "../ipc-mode";
+import type { HostConfig } from "../host-config";
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+  ShoalError,
+} from "../errors";
+
+const spec = DeciderSpecification.for(containerDecider);
+
+const ID = "c0ffee".padEnd(64, "0");
+const OTHER_ID = "beef".padEnd(64, "1");
+const T0 = "2025-01-01T00:00:00.000Z";
+const T1 = "2025-01-01T00:00:01.000Z";
+const T2 = "2025-01-01T00:00:02.000Z";
+const RUNTIME = { name: "runc", path: "/usr/sbin/runc", args: [] };
+const PLAN: IpcPlan = { mode: "private", shmSizeBytes: 64 * 1024 * 1024 };
+
+const HOST_CONFIG: HostConfig = {
+  ipcMode: { kind: "default" },
+  autoRemove: false,
+  securityOpt: [],
+  readonlyRootfs: false,
+  mounts: [],
+  privileged: false,
+};
+
+// ---- events -------------------------------------------------------------------------
+const created = (hostConfig: Partial<HostConfig> = {}): ContainerEvent => ({
+  type: "ContainerCreated",
+  data: {
+    containerId: ID,
+    name: "web",
+    hostConfig: { ...HOST_CONFIG, ...hostConfig },
+    source: { kind: "rootfs", path: "/srv/rootfs" },
+    args: ["/bin/sh", "-c", "sleep 1"],
+    env: ["A=1"],
+    createdAt: T0,
+  },
+});
+const startRequested = (fromCheckpoint?: string): ContainerEvent => ({
+  type: "ContainerStartRequested",
+  data: { containerId: ID, requestedAt: T1, ...(fromCheckpoint ? { fromCheckpoint } : {}) },
+});
+const scheduled: ContainerEvent = { type: "ContainerScheduled", data: { containerId: ID, host: "h1", scheduledAt: T1 } };
+const ipcPrepared: ContainerEvent = { type: "ContainerIpcPrepared", data: { containerId: ID, plan: PLAN, preparedAt: T1 } };
+const started: ContainerEvent = {
+  type: "ContainerStarted",
+  data: { containerId: ID, pid: 4242, ipcNamespaceInode: 4026532000, runtime: RUNTIME, configVersion: 3, startedAt: T1 },
+};
+const startFailed: ContainerEvent = {
+  type: "ContainerStartFailed",
+  data: { containerId: ID, reason: "exec: \"nope\": executable file not found in $PATH", exitCode: 127, failedAt: T2 },
+};
+const exited: ContainerEvent = { type: "ContainerExited", data: { containerId: ID, exitCode: 0, exitedAt: T2, oomKilled: false } };
+const paused: ContainerEvent = { type: "ContainerPaused", data: { containerId: ID, pausedAt: T2 } };
+const unpaused: ContainerEvent = { type: "ContainerUnpaused", data: { containerId: ID, unpausedAt: T2 } };
+const removalRequested = (stopFirst: boolean, requestedAt = T2): ContainerEvent => ({
+  type: "ContainerRemovalRequested",
+  data: { containerId: ID, stopFirst, requestedAt },
+});
+const removed: ContainerEvent = { type: "ContainerRemoved", data: { containerId: ID, removedAt: T2 } };
+const died: ContainerEvent = { type: "ContainerDied", data: { containerId: ID, reason: "removal failed", diedAt: T2 } };
+
+// ---- histories, one per status ------------------------------------------------------
+const H = {
+  absent: [] as ContainerEvent[],
+  created: [created()],
+  starting: [created(), startRequested()],
+  scheduled: [created(), startRequested(), scheduled],
+  "ipc-prepared": [created(), startRequested(), scheduled, ipcPrepared],
+  running: [created(), startRequested(), scheduled, ipcPrepared, started],
+  paused: [created(), startRequested(), scheduled, ipcPrepared, started, paused],
+  exited: [created(), startRequested(), scheduled, ipcPrepared, started, exited],
+  "start-failed": [created(), startRequested(), startFailed],
+  removing: [created(), removalRequested(false)],
+  removed: [created(), removalRequested(false), removed],
+  dead: [created(), removalRequested(false), died],
+} satisfies Record<string, ContainerEvent[]>;
+type Status = keyof typeof H;
+
+// ---- commands -----------------------------------------------------------------------
+const create = (over: Partial<Extract<ContainerCommand, { type: "CreateContainer" }>["data"]> = {}): ContainerCommand => ({
+  type: "CreateContainer",
+  data: {
+    containerId: ID,
+    name: "web",
+    hostConfig: {},
+    source: { kind: "rootfs", path: "/srv/rootfs" },
+    args: ["/bin/sh", "-c", "sleep 1"],
+    env: ["A=1"],
+    createdAt: T0,
+    ...over,
+  },
+});
+const start = (over: { fromCheckpoint?: string; experimental?: boolean } = {}): ContainerCommand => ({
+  type: "StartContainer",
+  data: { containerId: ID, now: T1, experimental: false, ...over },
+});
+const recordScheduled: ContainerCommand = { type: "RecordScheduled", data: { containerId: ID, now: T1, host: "h1" } };
+const recordIpcPrepared: ContainerCommand = { type: "RecordIpcPrepared", data: { containerId: ID, now: T1, plan: PLAN } };
+const recordStarted: ContainerCommand = {
+  type: "RecordStarted",
+  data: { containerId: ID, now: T1, pid: 4242, ipcNamespaceInode: 4026532000, runtime: RUNTIME, configVersion: 3 },
+};
+const recordStartFailed: ContainerCommand = {
+  type: "RecordStartFailed",
+  data: { containerId: ID, now: T2, reason: "exec: \"nope\": executable file not found in $PATH", exitCode: 127 },
+};
+const recordExited: ContainerCommand = { type: "RecordExited", data: { containerId: ID, exitCode: 0, exitedAt: T2 } };
+const stop: ContainerCommand = { type: "StopContainer", data: { containerId: ID, now: T2, timeoutSeconds: 10 } };
+const kill = (signal: string | number = "KILL"): ContainerCommand => ({ type: "KillContainer", data: { containerId: ID, now: T2, signal } });
+const pause: ContainerCommand = { type: "PauseContainer", data: { containerId: ID, now: T2 } };
+const unpause: ContainerCommand = { type: "UnpauseContainer", data: { containerId: ID, now: T2 } };
+const remove = (force = false): ContainerCommand => ({ type: "RemoveContainer", data: { containerId: ID, now: T2, force } });
+const recordRemoved: ContainerCommand = { type: "RecordRemoved", data: { containerId: ID, now: T2 } };
+const recordDead: ContainerCommand = { type: "RecordDead", data: { containerId: ID, now: T2, reason: "removal failed" } };
+
+const NO_SUCH = `No such container: ${ID}`;
+
+describe("CreateContainer", () => {
+  it("creates with a parsed host config and a stored name without /", () => {
+    spec
+      .given([])
+      .when(create({ name: "/web", hostConfig: { ipcMode: "shareable", shmSize: "128m", autoRemove: true } }))
+      .then([created({ ipcMode: { kind: "shareable" }, shmSize: 128 * 1024 * 1024, autoRemove: true })]);
+  });
+
+  it("creates from an image with no command (the image's default)", () => {
+    spec
+      .given([])
+      .when(create({ source: { kind: "image", ref: "docker.io/library/busybox:latest" }, args: [], env: [] }))
+      .then([
+        {
+          type: "ContainerCreated",
+          data: {
+            containerId: ID,
+            name: "web",
+            hostConfig: HOST_CONFIG,
+            source: { kind: "image", ref: "docker.io/library/busybox:latest" },
+            args: [],
+            env: [],
+            createdAt: T0,
+          },
+        },
+      ]);
+  });
+
+  it.each(Object.keys(H).filter((s) => s !== "absent") as Status[])("on an existing stream (%s) → AlreadyExistsError", (status) => {
+    spec.given(H[status]).when(create()).thenThrows(AlreadyExistsError, `container ${ID} already exists`);
+  });
+
+  it.each<[string, Parameters<typeof create>[0], string]>([
+    ["a bad id", { containerId: "abc" }, "invalid container id: abc"],
+    ["an uppercase id", { containerId: ID.toUpperCase() }, `invalid container id: ${ID.toUpperCase()}`],
+    ["a bad name", { name: "-web" }, "Invalid container name (-web), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"],
+    ["an empty name", { name: "" }, "Invalid container name (), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"],
+    ["a bad IPC mode", { hostConfig: { ipcMode: "container:" } }, "invalid host config: ipcMode: invalid IPC mode: container:"],
+    [
+      "a size on a member",
+      { hostConfig: { ipcMode: "container:db", shmSize: "1m" } },
+      "invalid host config: shmSize: shm size cannot be set for a container that joins another's IPC namespace (container:db)",
+    ],
+    ["an unknown host config key", { hostConfig: { ipc: "host" } as never }, "invalid host config: ipc: unknown field"],
+    [
+      "joining itself by name",
+      { hostConfig: { ipcMode: "container:web" } },
+      "invalid IPC mode: a container cannot join its own IPC namespace (container:web)",
+    ],
+    [
+      "joining itself by id",
+      { hostConfig: { ipcMode: `container:${ID}` } },
+      `invalid IPC mode: a container cannot join its own IPC namespace (container:${ID})`,
+    ],
+    ["a relative rootfs", { source: { kind: "rootfs", path: "rootfs" } }, "invalid rootfs: rootfs (want an absolute path)"],
+    ["an empty image ref", { source: { kind: "image", ref: "" } }, "invalid image reference: "],
+    ["no source", { source: undefined as never }, "a container needs a rootfs directory or an image"],
+    ["a rootfs without a command", { args: [] }, "no command specified"],
+    ["a non-string arg", { args: ["/bin/sh", 1 as never] }, "args must be a list of strings"],
+    ["an env entry without =", { env: ["A"] }, "invalid environment variable: A (want KEY=VALUE)"],
+    ["an env entry without a key", { env: ["=1"] }, "invalid environment variable: =1 (want KEY=VALUE)"],
+    ["a bad time", { createdAt: "yesterday" }, "invalid createdAt: yesterday (want an ISO-8601 time)"],
+  ])("refuses %s → InvalidArgumentError", (_, over, message) => {
+    spec.given([]).when(create(over)).thenThrows(InvalidArgumentError, message);
+  });
+});
+
+describe("StartContainer", () => {
+  it.each<Status>(["created", "exited", "start-failed"])("from %s → ContainerStartRequested", (status) => {
+    spec.given(H[status]).when(start()).then([startRequested()]);
+  });
+
+  it("from a checkpoint with experimental on → ContainerStartRequested naming it", () => {
+    spec.given(H.created).when(start({ fromCheckpoint: "cp1", experimental: true })).then([startRequested("cp1")]);
+  });
+
+  it("an empty checkpoint name is no checkpoint", () => {
+    spec.given(H.created).when(start({ fromCheckpoint: "" })).then([startRequested()]);
+  });
+
+  it.each<Status>(["created", "absent", "running"])("from a checkpoint with experimental off (%s) → FailedPrecondition", (status) => {
+    spec
+      .given(H[status])
+      .when(start({ fromCheckpoint: "cp1", experimental: false }))
+      .thenThrows(FailedPreconditionError, "checkpoint restore is only supported with experimental mode enabled");
+  });
+
+  it("already running → no events; isRunning tells the api to answer 'already running'", () => {
+    spec.given(H.running).when(start()).thenNothingHappened();
+    expect(isRunning(fold(H.running))).toBe(true);
+  });
+
+  it.each<Status>(["starting", "scheduled", "ipc-prepared"])("start in progress (%s) → no events; isStartInProgress", (status) => {
+    spec.given(H[status]).when(start()).thenNothingHappened();
+    expect(isStartInProgress(fold(H[status]))).toBe(true);
+    expect(isRunning(fold(H[status]))).toBe(false);
+  });
+
+  it.each<[Status, typeof ShoalError, string]>([
+    ["paused", FailedPreconditionError, "cannot start a paused container, try unpause instead"],
+    ["removing", FailedPreconditionError, "container web is marked for removal and cannot be started"],
+    ["dead", FailedPreconditionError, "container web is marked as dead and cannot be started"],
+    ["absent", NotFoundError, NO_SUCH],
+    ["removed", NotFoundError, NO_SUCH],
+  ])("from %s → refused", (status, errorClass, message) => {
+    spec.given(H[status]).when(start()).thenThrows(errorClass, message);
+  });
+
+  it("a command for another container's stream is a bug", () => {
+    spec
+      .given(H.created)
+      .when({ type: "StartContainer", data: { containerId: OTHER_ID, now: T1, experimental: false } })
+      .thenThrows(InternalError, `command for container ${OTHER_ID} sent to the stream of ${ID}`);
+  });
+
+  it("a bad time is refused", () => {
+    spec
+      .given(H.created)
+      .when({ type: "StartContainer", data: { containerId: ID, now: "", experimental: false } })
+      .thenThrows(InvalidArgumentError, "invalid now:  (want an ISO-8601 time)");
+  });
+});
+
+describe("the start pipeline", () => {
+  it("scheduled only while starting", () => {
+    spec.given(H.starting).when(recordScheduled).then([scheduled]);
+    for (const status of ["created", "scheduled", "ipc-prepared", "running", "paused", "exited", "start-failed", "dead"] as const) {
+      spec
+        .given(H[status])
+        .when(recordScheduled)
+        .thenThrows(FailedPreconditionError, `container web is not waiting to be scheduled (status ${status})`);
+    }
+  });
+
+  it("IPC prepared only once scheduled", () => {
+    spec.given(H.scheduled).when(recordIpcPrepared).then([ipcPrepared]);
+    for (const status of ["created", "starting", "ipc-prepared", "running", "exited"] as const) {
+      spec
+        .given(H[status])
+        .when(recordIpcPrepared)
+        .thenThrows(FailedPreconditionError, `container web has no IPC setup pending (status ${status})`);
+    }
+  });
+
+  it("started only once IPC is prepared, recording pid, locked-in runtime and config version", () => {
+    spec.given(H["ipc-prepared"]).when(recordStarted).then([started]);
+    const state = fold(H.running);
+    expect(state).toMatchObject({
+      status: "running",
+      host: "h1",
+      ipcPlan: PLAN,
+      process: { pid: 4242, ipcNamespaceInode: 4026532000, runtime: RUNTIME, configVersion: 3, startedAt: T1 },
+    });
+    for (const status of ["created", "starting", "scheduled", "running", "paused", "exited"] as const) {
+      spec
+        .given(H[status])
+        .when(recordStarted)
+        .thenThrows(FailedPreconditionError, `container web is not being started (status ${status})`);
+    }
+  });
+
+  it.each<Status>(["starting", "scheduled", "ipc-prepared"])("start failed while %s → ContainerStartFailed", (status) => {
+    spec.given(H[status]).when(recordStartFailed).then([startFailed]);
+    expect(fold([...H[status], startFailed])).toMatchObject({
+      status: "start-failed",
+      failure: { reason: startFailed.data.reason, exitCode: 127, failedAt: T2 },
+    });
+  });
+
+  it.each<Status>(["created", "running", "exited", "start-failed", "dead"])("start failed while %s → refused", (status) => {
+    spec
+      .given(H[status])
+      .when(recordStartFailed)
+      .thenThrows(FailedPreconditionError, `container web is not being started (status ${status})`);
+  });
+
+  it("a failed start with --rm also requests removal in the same decision", () => {
+    spec
+      .given([created({ autoRemove: true }), startRequested()])
+      .when(recordStartFailed)
+      .then([startFailed, removalRequested(false)]);
+  });
+
+  it.each<[string, ContainerCommand, string]>([
+    ["an empty host", { type: "RecordScheduled", data: { containerId: ID, now: T1, host: "" } }, "host must not be empty"],
+    ["a zero pid", { type: "RecordStarted", data: { ...recordStarted.data, pid: 0 } as never }, "invalid pid: 0"],
+    ["a relative runtime path", { type: "RecordStarted", data: { ...recordStarted.data, runtime: { name: "runc", path: "runc", args: [] } } as never }, "invalid runtime.path: runc (want an absolute path)"],
+    ["a zero config version", { type: "RecordStarted", data: { ...recordStarted.data, configVersion: 0 } as never }, "invalid configVersion: 0"],
+    ["a negative exit code", { type: "RecordStartFailed", data: { containerId: ID, now: T2, reason: "x", exitCode: -1 } }, "invalid exit code: -1"],
+    ["an empty reason", { type: "RecordStartFailed", data: { containerId: ID, now: T2, reason: " ", exitCode: 128 } }, "reason must not be empty"],
+    ["a bad IPC plan", { type: "RecordIpcPrepared", data: { containerId: ID, now: T1, plan: { mode: "shared" } as never } }, 'invalid IPC plan: {"mode":"shared"}'],
+  ])("refuses %s → InvalidArgumentError", (_, command, message) => {
+    spec.given(H["ipc-prepared"]).when(command).thenThrows(InvalidArgumentError, message);
+  });
+});
+
+describe("RecordExited", () => {
+  it.each<Status>(["running", "paused"])("from %s → ContainerExited with code and time", (status) => {
+    spec.given(H[status]).when(recordExited).then([exited]);
+    expect(fold([...H[status], exited])).toEqual({
+      status: "exited",
+      container: expect.objectContaining({ id: ID, name: "web" }),
+      lastExit: { exitCode: 0, exitedAt: T2, oomKilled: false },
+    });
+  });
+
+  it("records an OOM kill", () => {
+    spec
+      .given(H.running)
+      .when({ type: "RecordExited", data: { containerId: ID, exitCode: 137, exitedAt: T2, oomKilled: true } })
+      .then([{ type: "ContainerExited", data: { containerId: ID, exitCode: 137, exitedAt: T2, oomKilled: true } }]);
+  });
+
+  it("with --rm, the same decision requests removal", () => {
+    const history = [created({ autoRemove: true }), startRequested(), scheduled, ipcPrepared, started];
+    spec.given(history).when(recordExited).then([exited, removalRequested(false)]);
+    expect(fold([...history, exited, removalRequested(false)]).status).toBe("removing");
+  });
+
+  it.each<Status>(["created", "starting", "exited", "start-failed", "dead"])("from %s → refused", (status) => {
+    spec.given(H[status]).when(recordExited).thenThrows(FailedPreconditionError, `container web is not running (status ${status})`);
+  });
+});
+
+describe("StopContainer and KillContainer", () => {
+  it.each<Status>(["running", "paused"])("stop %s → ContainerStopRequested", (status) => {
+    spec
+      .given(H[status])
+      .when(stop)
+      .then([{ type: "ContainerStopRequested", data: { containerId: ID, timeoutSeconds: 10, requestedAt: T2 } }]);
+  });
+
+  it.each<Status>(["created", "exited", "start-failed", "dead", "removing"])("stop %s → no-op, as Docker", (status) => {
+    spec.given(H[status]).when(stop).thenNothingHappened();
+  });
+
+  it.each<Status>(["starting", "scheduled", "ipc-prepared"])("stop while %s → refused until the start has an outcome", (status) => {
+    spec.given(H[status]).when(stop).thenThrows(FailedPreconditionError, "container web is starting: stop it once the start has finished");
+  });
+
+  it("stop accepts -1 (wait forever) and refuses other negatives and fractions", () => {
+    spec
+      .given(H.running)
+      .when({ type: "StopContainer", data: { containerId: ID, now: T2, timeoutSeconds: -1 } })
+      .then([{ type: "ContainerStopRequested", data: { containerId: ID, timeoutSeconds: -1, requestedAt: T2 } }]);
+    for (const t of [-2, 1.5, Number.NaN]) {
+      spec
+        .given(H.running)
+        .when({ type: "StopContainer", data: { containerId: ID, now: T2, timeoutSeconds: t } })
+        .thenThrows(InvalidArgumentError, `invalid stop timeout: ${t}`);
+    }
+  });
+
+  it.each<[string | number, number]>([
+    ["KILL", 9],
+    ["SIGTERM", 15],
+    ["term", 15],
+    [15, 15],
+    ["1", 1],
+    ["", 9],
+    ["RTMIN+3", 37],
+  ])("kill %j of a running container sends signal %d", (signal, number) => {
+    spec
+      .given(H.running)
+      .when(kill(signal))
+      .then([{ type: "ContainerKillRequested", data: { containerId: ID, signal: number, requestedAt: T2 } }]);
+  });
+
+  it("kill of a paused container is allowed", () => {
+    spec.given(H.paused).when(kill()).then([{ type: "ContainerKillRequested", data: { containerId: ID, signal: 9, requestedAt: T2 } }]);
+  });
+
+  it.each<Status>(["created", "starting", "exited", "start-failed", "removing", "dead"])("kill %s → not running", (status) => {
+    spec.given(H[status]).when(kill()).thenThrows(FailedPreconditionError, "container web is not running");
+  });
+
+  it.each(["SIGFOO", 0, 65, "-1"])("kill with signal %j → InvalidArgument", (signal) => {
+    spec.given(H.running).when(kill(signal)).thenThrows(InvalidArgumentError, `invalid signal: ${signal}`);
+  });
+
+  it.each<Status>(["absent", "removed"])("stop or kill %s → NotFound", (status) => {
+    spec.given(H[status]).when(stop).thenThrows(NotFoundError, NO_SUCH);
+    spec.given(H[status]).when(kill()).thenThrows(NotFoundError, NO_SUCH);
+  });
+});
+
+describe("PauseContainer and UnpauseContainer", () => {
+  it("pause running → ContainerPaused; unpause → running again with the same process", () => {
+    spec.given(H.running).when(pause).then([paused]);
+    spec.given(H.paused).when(unpause).then([unpaused]);
+    expect(fold([...H.paused, unpaused])).toEqual(fold(H.running));
+  });
+
+  it("pause of a paused container → already paused", () => {
+    spec.given(H.paused).when(pause).thenThrows(FailedPreconditionError, "container web is already paused");
+  });
+
+  it.each<Status>(["created", "starting", "scheduled", "ipc-prepared", "exited", "start-failed", "removing", "dead"])(
+    "pause %s → not running; unpause → not paused",
+    (status) => {
+      spec.given(H[status]).when(pause).thenThrows(FailedPreconditionError, "container web is not running");
+      spec.given(H[status]).when(unpause).thenThrows(FailedPreconditionError, "container web is not paused");
+    },
+  );
+
+  it("unpause running → not paused", () => {
+    spec.given(H.running).when(unpause).thenThrows(FailedPreconditionError, "container web is not paused");
+  });
+
+  it.each<Status>(["absent", "removed"])("pause or unpause %s → NotFound", (status) => {
+    spec.given(H[status]).when(pause).thenThrows(NotFoundError, NO_SUCH);
+    spec.given(H[status]).when(unpause).thenThrows(NotFoundError, NO_SUCH);
+  });
+});
+
+describe("RemoveContainer", () => {
+  it.each<Status>(["created", "exited", "start-failed", "dead"])("remove %s → removal requested, nothing to stop", (status) => {
+    spec.given(H[status]).when(remove()).then([removalRequested(false)]);
+  });
+
+  it.each<Status>(["running", "paused", "starting", "scheduled", "ipc-prepared"])("remove %s without force → refused", (status) => {
+    spec
+      .given(H[status])
+      .when(remove(false))
+      .thenThrows(
+        FailedPreconditionError,
+        'cannot remove container "web": container is running: stop the container before removing or force remove',
+      );
+  });
+
+  it.each<Status>(["running", "paused", "starting", "scheduled", "ipc-prepared"])("force remove %s → removal requested, stop first", (status) => {
+    spec.given(H[status]).when(remove(true)).then([removalRequested(true)]);
+  });
+
+  it("a forced removal keeps what the container holds, for the cleanup", () => {
+    expect(fold([...H.running, removalRequested(true)])).toMatchObject({
+      status: "removing",
+      stopFirst: true,
+      host: "h1",
+      ipcPlan: PLAN,
+      process: { pid: 4242 },
+    });
+  });
+
+  it("remove while removing → already in progress", () => {
+    spec.given(H.removing).when(remove(true)).thenThrows(FailedPreconditionError, "removal of container web is already in progress");
+  });
+
+  it.each<Status>(["absent", "removed"])("remove %s → NotFound", (status) => {
+    spec.given(H[status]).when(remove(true)).thenThrows(NotFoundError, NO_SUCH);
+  });
+
+  it("RecordRemoved only while removing", () => {
+    spec.given(H.removing).when(recordRemoved).then([removed]);
+    spec.given(H.running).when(recordRemoved).thenThrows(FailedPreconditionError, "container web is not being removed (status running)");
+    spec.given(H.removed).when(recordRemoved).thenThrows(NotFoundError, NO_SUCH);
+  });
+
+  it("late facts of a start or exit are still recorded while removing, and the status stays removing", () => {
+    const forcedWhileStarting = [created(), startRequested(), removalRequested(true)];
+    spec.given(forcedWhileStarting).when(recordScheduled).then([scheduled]);
+    spec.given([...forcedWhileStarting, scheduled]).when(recordIpcPrepared).then([ipcPrepared]);
+    spec.given([...forcedWhileStarting, scheduled, ipcPrepared]).when(recordStarted).then([started]);
+    const withProcess = [...forcedWhileStarting, scheduled, ipcPrepared, started];
+    expect(fold(withProcess)).toMatchObject({ status: "removing", host: "h1", ipcPlan: PLAN, process: { pid: 4242 } });
+    spec.given(withProcess).when(recordExited).then([exited]);
+    expect(fold([...withProcess, exited])).not.toHaveProperty("process");
+    expect(fold([...withProcess, exited]).status).toBe("removing");
+    spec.given([...forcedWhileStarting, scheduled]).when(recordStartFailed).then([startFailed]);
+    // A removing container with no process cannot exit, and one with a process cannot start again.
+    spec.given(H.removing).when(recordExited).thenThrows(FailedPreconditionError, "container web is not running (status removing)");
+    spec.given(withProcess).when(recordStarted).thenThrows(FailedPreconditionError, "container web is not being started (status removing)");
+  });
+
+  it("an --rm container already being removed does not request removal twice", () => {
+    const history = [created({ autoRemove: true }), startRequested(), scheduled, ipcPrepared, started, removalRequested(true)];
+    spec.given(history).when(recordExited).then([exited]);
+  });
+});
+
+describe("RecordDead", () => {
+  it.each<Status>(["removing", "running", "created", "exited"])("from %s → ContainerDied", (status) => {
+    spec.given(H[status]).when(recordDead).then([died]);
+  });
+  it("dead again → no events", () => {
+    spec.given(H.dead).when(recordDead).thenNothingHappened();
+  });
+  it("a dead container may be removed, and then it is gone", () => {
+    spec.given(H.dead).when(remove()).then([removalRequested(false)]);
+    expect(fold([...H.dead, removalRequested(false), removed]).status).toBe("removed");
+  });
+  it.each<Status>(["absent", "removed"])("from %s → NotFound", (status) => {
+    spec.given(H[status]).when(recordDead).thenThrows(NotFoundError, NO_SUCH);
+  });
+});
+
+describe("evolve", () => {
+  it("folds every history to the status it is named after", () => {
+    for (const [status, history] of Object.entries(H)) expect(fold(history).status).toBe(status);
+  });
+
+  it("refuses an event before ContainerCreated: the stream is corrupt", () => {
+    expect(() => evolve(initialState(), startRequested())).toThrow(InternalError);
+  });
+
+  it("a restart after an exit keeps the definition and starts over", () => {
+    const state = fold([...H.exited, startRequested()]);
+    expect(state).toMatchObject({ status: "starting", container: { id: ID, name: "web" }, startRequestedAt: T1 });
+  });
+
+  it("every decided event survives a JSON round trip unchanged (it is stored as JSON)", () => {
+    for (const e of [created({ shmSize: 1 }), startRequested("cp"), scheduled, ipcPrepared, started, startFailed, exited, paused, unpaused, removalRequested(true), removed, died]) {
+      expect(JSON.parse(JSON.stringify(e))).toStrictEqual(e);
+    }
+  });
+});
+
+function fold(events: ContainerEvent[]) {
+  return events.reduce(evolve, initialState());
+}
