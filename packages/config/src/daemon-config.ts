@@ -216,20 +216,26 @@ function invalid(detail: string): never {
  * The returned config is a fresh object that shares nothing with `json`.
  */
 export function parseDaemonConfig(json: unknown): DaemonConfig {
+  const result = validate(json);
+  if ("issues" in result) refuse(result.issues);
+  return result.config;
+}
+
+function validate(json: unknown): { config: DaemonConfig } | { issues: Issue[] } {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    invalid(`must be a JSON object, got ${show(json)}`);
+    return { issues: [{ path: "", message: `must be a JSON object, got ${show(json)}` }] };
   }
   const raw = json as Record<string, unknown>;
   const result = schema.safeParse(raw);
   const issues = [...(result.success ? [] : zodIssues(result.error)), ...crossKeyIssues(raw)];
-  if (!result.success || issues.length > 0) refuse(issues);
+  if (!result.success || issues.length > 0) return { issues };
   const v = result.data;
   const runtimes: Record<string, RuntimeConfig> = {};
   for (const name of [...Object.keys(v.runtimes), BUILTIN_RUNTIME_NAME].sort()) {
     const rt = name === BUILTIN_RUNTIME_NAME ? BUILTIN_RUNTIME : v.runtimes[name]!;
     runtimes[name] = { path: rt.path, runtimeArgs: [...rt.runtimeArgs] };
   }
-  return {
+  const config: DaemonConfig = {
     defaultIpcMode: v["default-ipc-mode"],
     defaultShmSizeBytes: v["default-shm-size"],
     runtimes,
@@ -239,6 +245,7 @@ export function parseDaemonConfig(json: unknown): DaemonConfig {
     heartbeatTimeoutMs: v["heartbeat-timeout"],
     stateRoot: v["state-root"],
   };
+  return { config };
 }
 
 /**
@@ -339,8 +346,11 @@ export function applyConfigSet(current: DaemonConfig, assignments: readonly stri
       issues.push({ path: key, message: (err as Error).message });
     }
   }
+  // Validate what could be assigned too, so one refusal names every bad key.
+  const result = validate(doc);
+  if ("issues" in result) refuse([...issues, ...result.issues]);
   if (issues.length > 0) refuse(issues);
-  return parseDaemonConfig(doc);
+  return result.config;
 }
 
 function parseJsonValue(value: string): unknown {

@@ -11,3 +11,12 @@ export {
 export type { DaemonConfig, DaemonConfigJson, DaemonConfigKey, RuntimeConfig } from "./daemon-config";
 export { createConfigHolder, createConfigSnapshot } from "./config-snapshot";
 export type { ConfigChangeListener, ConfigHolder, ConfigSnapshot, SwapResult } from "./config-snapshot";
+export {
+  CONFIG_EVENT_SCHEMA_VERSIONS,
+  DAEMON_CONFIG_STREAM,
+  configDecider,
+  decide as decideConfig,
+  evolve as evolveConfig,
+  initialState as initialConfigState,
+} from "./config-decider";
+export type { ConfigCommand, ConfigEvent, ConfigState, DaemonConfigChanged, ReloadConfig, SetConfig } from "./config-decider";
