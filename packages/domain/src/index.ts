@@ -93,3 +93,15 @@ export {
   describeStartFailure,
 } from "./container/start-failure";
 export type { StartFailureKind, StartFailureCause } from "./container/start-failure";
+
+export {
+  DAEMON_CONFIG_STREAM_ID,
+  containerStreamId,
+  hostStreamId,
+  ipcGroupStreamId,
+  parseStreamId,
+  aggregateOf,
+  isUuid,
+  toNewEvent,
+} from "./event-envelope";
+export type { EventMetadata, NewEvent, RecordedEvent, AggregateName } from "./event-envelope";
