@@ -1,4 +1,4 @@
-import type { IpcPlan } from "@shoal/domain";
+import { InvalidArgumentError, type IpcPlan } from "@shoal/domain";
 import { OCI_VERSION, type Spec, type SpecOpt } from "./spec";
 import { withBindMounts, type BindMount, type RroSupport } from "./with-bind-mounts";
 import { withCapabilities } from "./with-capabilities";
@@ -41,9 +41,14 @@ export interface BuildSpecInput {
  * read-only rootfs → security opts (no-new-privileges, AppArmor) → cgroups path →
  * resources. Pure; throws the errors of the steps (InvalidArgumentError for bad input,
  * FailedPreconditionError for an unsupported rro request) before anything is started.
+ * A user bind on /dev/shm replaces the IPC /dev/shm, except for `shareable` and
+ * `container` plans, where it would silently break sharing: InvalidArgumentError.
  */
 export function buildSpec(input: BuildSpecInput): Spec {
   const privileged = input.privileged ?? false;
+  if ((input.ipc.mode === "shareable" || input.ipc.mode === "container") && input.bindMounts?.some((m) => m.destination === "/dev/shm")) {
+    throw new InvalidArgumentError(`a bind mount on /dev/shm conflicts with --ipc ${input.ipc.mode}, whose /dev/shm is shared`);
+  }
   const steps: SpecOpt[] = [
     withProcess(input.process),
     withRootfs(),
