@@ -47,7 +47,10 @@ export interface DurableConsumerOptions {
   startFrom?: "all" | "new";
   /** Delay before the redelivery of a message whose handler failed; default 500 ms doubling, at most 30 s. */
   retryDelayMs?: (deliveryCount: number) => number;
-  /** Messages pulled ahead of the handler; default 8. They are handled one at a time, in stream order. */
+  /**
+   * Messages pulled ahead of the handler; default 8. They are handled one at a time in
+   * delivery order, which is stream order except for redeliveries (they come back late).
+   */
   prefetch?: number;
   logger?: BusLogger;
 }
