@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AckPolicy } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
+import { InvalidArgumentError } from "@shoal/domain";
 import { createTestDatabase, connectTestNats } from "@shoal/testing";
 import type { TestDatabase, TestNats } from "@shoal/testing";
 import type { BusLogger } from "./bus-logger";
@@ -177,6 +178,17 @@ describe("durable consumer (real JetStream)", () => {
     });
     await restart.stop();
     expect(effects).toEqual([e.eventId]);
+  });
+
+  it("the Postgres store keeps consumers apart and refuses an id that is not a UUID", async () => {
+    const store = createPostgresProcessedEventStore(pg.db);
+    const id = randomUUID();
+    expect(await store.wasProcessed("a", id)).toBe(false);
+    await store.markProcessed("a", id);
+    await store.markProcessed("a", id); // idempotent
+    expect(await store.wasProcessed("a", id)).toBe(true);
+    expect(await store.wasProcessed("b", id)).toBe(false);
+    await expect(store.wasProcessed("a", "not-a-uuid")).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 
   it("stop() waits for the message being handled and acks it", async () => {

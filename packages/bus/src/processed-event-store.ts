@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import { UnavailableError } from "@shoal/domain";
+import { InvalidArgumentError, UnavailableError } from "@shoal/domain";
 
 /**
  * Remembers which events a consumer has fully handled, so a redelivered event is
@@ -33,7 +33,9 @@ export function createInMemoryProcessedEventStore(): ProcessedEventStore {
  * as `db` to mark an event in the same transaction as the handler's own writes —
  * that is what makes handling exactly-once rather than "at least once, then skipped".
  *
- * Errors: UnavailableError when the database call fails (the consumer naks and retries).
+ * Errors: InvalidArgumentError when the event id is not a UUID (the column's type; the
+ * consumer terminates such a message); UnavailableError when the database call fails
+ * (the consumer naks and retries).
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function createPostgresProcessedEventStore(db: Kysely<any>): ProcessedEventStore {
@@ -48,6 +50,7 @@ export function createPostgresProcessedEventStore(db: Kysely<any>): ProcessedEve
           .executeTakeFirst();
         return row !== undefined;
       } catch (err) {
+        rethrowBadId(err, eventId);
         throw new UnavailableError(`could not read processed_events for ${consumer}`, { cause: err });
       }
     },
@@ -59,8 +62,16 @@ export function createPostgresProcessedEventStore(db: Kysely<any>): ProcessedEve
           .onConflict((oc) => oc.columns(["consumer", "event_id"]).doNothing())
           .execute();
       } catch (err) {
+        rethrowBadId(err, eventId);
         throw new UnavailableError(`could not record event ${eventId} as processed by ${consumer}`, { cause: err });
       }
     },
   };
+}
+
+/** Postgres `invalid_text_representation`: the id cannot be a uuid, so no retry helps. */
+function rethrowBadId(err: unknown, eventId: string): void {
+  if ((err as { code?: unknown } | null)?.code === "22P02") {
+    throw new InvalidArgumentError(`event id "${eventId}" is not a UUID`, { cause: err });
+  }
 }
