@@ -544,6 +544,44 @@ describe("evolve", () => {
   });
 });
 
+// The README's state machine table, cell by cell (with --rm off). Outcomes: event types
+// without the "Container" prefix joined by "+", "[]" for none, or the refusal's code.
+describe("the README's state machine table", () => {
+  const statuses: Status[] = ["absent", "created", "starting", "scheduled", "ipc-prepared", "running", "paused", "exited", "start-failed", "removing", "removed", "dead"];
+  const rows: [string, ContainerCommand, string][] = [
+    ["CreateContainer", create(), "Created AE AE AE AE AE AE AE AE AE AE AE"],
+    ["StartContainer", start(), "NF StartRequested [] [] [] [] FP StartRequested StartRequested FP NF FP"],
+    ["StartContainer from checkpoint, experimental off", start({ fromCheckpoint: "cp" }), "FP FP FP FP FP FP FP FP FP FP FP FP"],
+    ["RecordScheduled", recordScheduled, "NF FP Scheduled FP FP FP FP FP FP Scheduled NF FP"],
+    ["RecordIpcPrepared", recordIpcPrepared, "NF FP FP IpcPrepared FP FP FP FP FP FP NF FP"],
+    ["RecordStarted", recordStarted, "NF FP FP FP Started FP FP FP FP FP NF FP"],
+    ["RecordStartFailed", recordStartFailed, "NF FP StartFailed StartFailed StartFailed FP FP FP FP StartFailed NF FP"],
+    ["RecordExited", recordExited, "NF FP FP FP FP Exited Exited FP FP FP NF FP"],
+    ["StopContainer", stop, "NF [] FP FP FP StopRequested StopRequested [] [] [] NF []"],
+    ["KillContainer", kill(), "NF FP FP FP FP KillRequested KillRequested FP FP FP NF FP"],
+    ["PauseContainer", pause, "NF FP FP FP FP Paused FP FP FP FP NF FP"],
+    ["UnpauseContainer", unpause, "NF FP FP FP FP FP Unpaused FP FP FP NF FP"],
+    ["RemoveContainer", remove(false), "NF RemovalRequested FP FP FP FP FP RemovalRequested RemovalRequested FP NF RemovalRequested"],
+    ["RemoveContainer force", remove(true), "NF RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested FP NF RemovalRequested"],
+    ["RecordRemoved", recordRemoved, "NF FP FP FP FP FP FP FP FP Removed NF FP"],
+    ["RecordDead", recordDead, "NF Died Died Died Died Died Died Died Died Died NF []"],
+  ];
+  const codes: Record<string, string> = { NOT_FOUND: "NF", ALREADY_EXISTS: "AE", FAILED_PRECONDITION: "FP", INVALID_ARGUMENT: "IA", INTERNAL: "IN" };
+  const outcome = (command: ContainerCommand, history: ContainerEvent[]): string => {
+    try {
+      const events = containerDecider.decide(command, fold(history));
+      return events.length === 0 ? "[]" : events.map((e) => e.type.replace(/^Container/, "")).join("+");
+    } catch (err) {
+      return err instanceof ShoalError ? (codes[err.code] ?? err.code) : String(err);
+    }
+  };
+  it.each(rows)("%s", (_, command, expected) => {
+    expect(statuses.map((status) => `${status}:${outcome(command, H[status])}`)).toEqual(
+      expected.split(" ").map((cell, i) => `${statuses[i]}:${cell}`),
+    );
+  });
+});
+
 function fold(events: ContainerEvent[]) {
   return events.reduce(evolve, initialState());
 }
