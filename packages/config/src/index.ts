@@ -20,3 +20,15 @@ export {
   initialState as initialConfigState,
 } from "./config-decider";
 export type { ConfigCommand, ConfigEvent, ConfigState, DaemonConfigChanged, ReloadConfig, SetConfig } from "./config-decider";
+export {
+  isWrapperFileName,
+  planStaleWrapperRemoval,
+  resolveRuntime,
+  wrapperFileName,
+  wrapperFileNamesOf,
+  wrapperScript,
+  wrapperSha,
+} from "./runtime-wrappers";
+export type { ResolvedRuntime, StaleWrapperInput, StaleWrapperPlan } from "./runtime-wrappers";
+export { createWrapperStore } from "./wrapper-store";
+export type { WrapperFs, WrapperStore, WrapperStoreOptions } from "./wrapper-store";
