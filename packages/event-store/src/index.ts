@@ -15,3 +15,5 @@ export { migrateToLatest } from "./migrate-to-latest";
 export type { Logger } from "./logger";
 export { createOutboxRelay } from "./outbox-relay";
 export type { OutboxRelay, OutboxRelayOptions, OutboxMessage, OutboxPublisher } from "./outbox-relay";
+export { createProjectionRunner } from "./projection-runner";
+export type { ProjectionRunner, ProjectionRunnerOptions } from "./projection-runner";

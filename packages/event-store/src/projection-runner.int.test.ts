@@ -1,0 +1,143 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { sql } from "kysely";
+import type { Transaction } from "kysely";
+import { InternalError } from "@shoal/domain";
+import { createTestDatabase } from "@shoal/testing";
+import type { TestDatabase } from "@shoal/testing";
+import { createEventStore, createProjectionRunner } from "./index";
+import type { EventStore, GlobalEvent, NewEvent, ProjectionRunner } from "./index";
+
+function event(type: string): NewEvent {
+  return { eventId: randomUUID(), type, schemaVersion: 1, data: {}, metadata: {} };
+}
+
+let tdb: TestDatabase;
+let store: EventStore;
+const runners: ProjectionRunner[] = [];
+
+/** A sample projection: how many events of each type the log holds, in table `table`. */
+function typeCounter(
+  table: string,
+  opts: { failOn?: (event: GlobalEvent) => boolean; batchSize?: number } = {},
+): ProjectionRunner {
+  const runner = createProjectionRunner({
+    name: `type-counts:${table}`,
+    db: tdb.db,
+    pool: tdb.pool,
+    batchSize: opts.batchSize ?? 4,
+    recheckIntervalMs: 600_000,
+    async handle(e: GlobalEvent, trx: Transaction<any>) {
+      if (opts.failOn?.(e)) throw new Error(`cannot count ${e.type}`);
+      await sql`INSERT INTO ${sql.table(table)} (type, n) VALUES (${e.type}, 1)
+        ON CONFLICT (type) DO UPDATE SET n = ${sql.table(table)}.n + 1`.execute(trx);
+    },
+    async reset(trx: Transaction<any>) {
+      await sql`DELETE FROM ${sql.table(table)}`.execute(trx);
+    },
+  });
+  runners.push(runner);
+  return runner;
+}
+
+async function createCountTable(): Promise<string> {
+  const table = `type_counts_${randomUUID().replaceAll("-", "")}`;
+  await sql`CREATE TABLE ${sql.table(table)} (type text PRIMARY KEY, n integer NOT NULL)`.execute(tdb.db);
+  return table;
+}
+
+async function counts(table: string): Promise<Record<string, number>> {
+  const r = await sql<{ type: string; n: number }>`SELECT type, n FROM ${sql.table(table)} ORDER BY type`.execute(tdb.db);
+  return Object.fromEntries(r.rows.map((row) => [row.type, row.n]));
+}
+
+/** The truth the projection must equal: counted straight from the events table. */
+async function countsInLog(): Promise<Record<string, number>> {
+  const r = await sql<{ type: string; n: number }>`SELECT type, count(*)::int AS n FROM events GROUP BY type ORDER BY type`.execute(
+    tdb.db,
+  );
+  return Object.fromEntries(r.rows.map((row) => [row.type, row.n]));
+}
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  store = createEventStore({ db: tdb.db });
+});
+
+afterEach(async () => {
+  await Promise.all(runners.splice(0).map((r) => r.stop()));
+});
+
+afterAll(async () => {
+  await tdb?.drop();
+});
+
+describe("projection runner", () => {
+  it("follows appends live, and a rebuild from the log yields the same table", async () => {
+    const table = await createCountTable();
+    const runner = typeCounter(table);
+    await runner.start();
+
+    // Several concurrent appenders, plus one transaction that takes the lower position and commits last.
+    let releaseLate!: () => void;
+    const lateMayCommit = new Promise<void>((r) => (releaseLate = r));
+    let lateAppended!: () => void;
+    const lateHasAppended = new Promise<void>((r) => (lateAppended = r));
+    const late = tdb.db.transaction().execute(async (trx) => {
+      await store.appendToStream(`late-${randomUUID()}`, "no-stream", [event("Late"), event("Late")], { trx });
+      lateAppended();
+      await lateMayCommit;
+    });
+    await lateHasAppended;
+    const types = ["ContainerCreated", "ContainerStarted", "ContainerStopped"];
+    await Promise.all(
+      Array.from({ length: 6 }, async (_, worker) => {
+        const streamId = `c-${worker}-${randomUUID()}`;
+        let version = 0;
+        for (let i = 0; i < 5; i++) {
+          const batch = [event(types[i % 3]!), event(types[(i + worker) % 3]!)];
+          version = (await store.appendToStream(streamId, version, batch)).nextVersion;
+        }
+      }),
+    );
+    releaseLate();
+    await late;
+
+    const truth = await countsInLog();
+    expect(truth.Late).toBe(2);
+    await vi.waitFor(async () => expect(await counts(table)).toEqual(truth), { timeout: 20_000, interval: 50 });
+    const live = await counts(table);
+
+    await runner.stop();
+    const replayed = await runner.rebuild();
+    expect(replayed).toBe(Object.values(truth).reduce((a, b) => a + b, 0));
+    expect(await counts(table)).toEqual(live);
+  });
+
+  it("rolls back a failing batch with its checkpoint, so a retry counts every event exactly once", async () => {
+    await store.appendToStream(`c-${randomUUID()}`, "no-stream", [event("Fine"), event("Fine"), event("Poison"), event("Fine")]);
+    const table = await createCountTable();
+    let poisoned = true;
+    const runner = typeCounter(table, { batchSize: 100, failOn: (e) => poisoned && e.type === "Poison" });
+    await expect(runner.catchUp()).rejects.toThrow(InternalError);
+    expect(await counts(table)).toEqual({});
+
+    poisoned = false;
+    await runner.catchUp();
+    expect(await counts(table)).toEqual(await countsInLog());
+    expect(await runner.catchUp()).toBe(0);
+  });
+
+  it("applies each event once when two runners of one projection catch up at the same time", async () => {
+    for (let i = 0; i < 10; i++) {
+      await store.appendToStream(`c-${randomUUID()}`, "no-stream", [event("Twice?"), event("Once")]);
+    }
+    const table = await createCountTable();
+    const a = typeCounter(table, { batchSize: 3 });
+    const b = typeCounter(table, { batchSize: 3 });
+    const [fromA, fromB] = await Promise.all([a.catchUp(), b.catchUp()]);
+    const truth = await countsInLog();
+    expect(fromA + fromB).toBe(Object.values(truth).reduce((x, y) => x + y, 0));
+    expect(await counts(table)).toEqual(truth);
+  });
+});

@@ -1,0 +1,204 @@
+import { sql } from "kysely";
+import type { Kysely, Transaction } from "kysely";
+import type pg from "pg";
+import { InternalError, InvalidArgumentError, ShoalError } from "@shoal/domain";
+import { outboxChannel, readAllWith, translateError } from "./event-store";
+import type { GlobalEvent } from "./event-store";
+import { decodeGlobalCursor, encodeGlobalCursor, globalCursorStart } from "./global-cursor";
+import type { GlobalCursor } from "./global-cursor";
+import { listenForNotifications } from "./notification-listener";
+import type { NotificationListener } from "./notification-listener";
+import { silentLogger } from "./logger";
+import type { Logger } from "./logger";
+
+export interface ProjectionRunnerOptions {
+  /** Unique projection name; the key of its checkpoint row. */
+  name: string;
+  db: Kysely<any>;
+  /** Pool whose `options` open the LISTEN connection that wakes the live runner. */
+  pool: pg.Pool;
+  /**
+   * Applies one event to the projection's tables. Must write only through `trx`: the batch and
+   * the checkpoint commit together, so a crash or a throw never applies an event twice. A throw
+   * rolls the whole batch back (and the live runner retries it with backoff).
+   */
+  handle(event: GlobalEvent, trx: Transaction<any>): Promise<void>;
+  /** Deletes all of the projection's state, through `trx`; used by `rebuild()`. */
+  reset(trx: Transaction<any>): Promise<void>;
+  /** Events applied per transaction (default 500). */
+  batchSize?: number;
+  logger?: Logger;
+  /** Safety re-check when no notification arrives (default 30 s). */
+  recheckIntervalMs?: number;
+}
+
+export interface ProjectionRunner {
+  /** Catches up, then follows new events live (woken by NOTIFY). UnavailableError if Postgres is not reachable. */
+  start(): Promise<void>;
+  /** Finishes the batch in flight and stops following. */
+  stop(): Promise<void>;
+  /**
+   * Applies every released event after the checkpoint; returns how many were applied. Safe to
+   * call while the live runner or other processes run the same projection: batches are
+   * serialised by a per-name advisory lock and each event is applied once.
+   */
+  catchUp(): Promise<number>;
+  /**
+   * Resets the projection (`reset` and the checkpoint, in one transaction), then replays the
+   * log from the start; returns how many events were applied. Readers see a partial projection
+   * until the replay finishes.
+   */
+  rebuild(): Promise<number>;
+}
+
+/** Advisory lock class for projection batches ("SHOA"); the object id is hashtext(name). */
+const projectionLockClass = 0x53484f41;
+
+export function createProjectionRunner(opts: ProjectionRunnerOptions): ProjectionRunner {
+  const { name, db, pool, handle, reset } = opts;
+  if (typeof name !== "string" || name.length === 0) throw new InvalidArgumentError("projection name must be non-empty");
+  const batchSize = opts.batchSize ?? 500;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+    throw new InvalidArgumentError("projection batchSize must be an integer in 1..10000");
+  }
+  const logger = opts.logger ?? silentLogger;
+  const recheckIntervalMs = opts.recheckIntervalMs ?? 30_000;
+
+  let running = false;
+  let woken = false;
+  let wakeWaiter: (() => void) | undefined;
+  let loop: Promise<void> | undefined;
+  let listener: NotificationListener | undefined;
+
+  const lock = (trx: Transaction<any>) =>
+    sql`SELECT pg_advisory_xact_lock(${projectionLockClass}::int, hashtext(${name}))`.execute(trx);
+
+  /** One batch in one transaction. Returns how many events it applied and whether more were withheld. */
+  const applyBatch = async (): Promise<{ applied: number; withheld: boolean }> => {
+    try {
+      return await db.transaction().execute(async (trx) => {
+        // The advisory lock and the reads below do not assign a transaction id, so this
+        // transaction does not hold back the release horizon that readAll waits for.
+        await lock(trx);
+        const checkpoint = await sql<{ transaction_id: string; global_position: string }>`
+          SELECT transaction_id::text AS transaction_id, global_position
+          FROM projection_checkpoints WHERE name = ${name}`.execute(trx);
+        const row = checkpoint.rows[0];
+        const after: GlobalCursor = row
+          ? encodeGlobalCursor({ transactionId: BigInt(row.transaction_id), globalPosition: BigInt(row.global_position) })
+          : globalCursorStart;
+        const page = await readAllWith(trx, { after, limit: batchSize });
+        for (const event of page.events) {
+          try {
+            await handle(event, trx);
+          } catch (err) {
+            if (err instanceof ShoalError) throw err;
+            throw new InternalError(
+              `projection ${name} failed on event ${event.eventId} (${event.type}): ${(err as Error)?.message ?? err}`,
+              { cause: err },
+            );
+          }
+        }
+        const last = page.events[page.events.length - 1];
+        if (last) {
+          const { transactionId, globalPosition } = decodeGlobalCursor(last.cursor);
+          await sql`
+            INSERT INTO projection_checkpoints (name, transaction_id, global_position, updated_at)
+            VALUES (${name}, ${transactionId.toString()}::xid8, ${globalPosition.toString()}::bigint, now())
+            ON CONFLICT (name) DO UPDATE
+            SET transaction_id = excluded.transaction_id, global_position = excluded.global_position, updated_at = now()`.execute(trx);
+        }
+        return { applied: page.events.length, withheld: page.withheld };
+      });
+    } catch (err) {
+      throw translateError(err, `applying events to projection ${name}`);
+    }
+  };
+
+  let lastWithheld = false;
+  const catchUp = async (): Promise<number> => {
+    let total = 0;
+    for (;;) {
+      const { applied, withheld } = await applyBatch();
+      total += applied;
+      lastWithheld = withheld;
+      if (applied < batchSize) return total;
+    }
+  };
+
+  const wake = (): void => {
+    woken = true;
+    wakeWaiter?.();
+  };
+
+  const pause = (ms: number, ignoreWake: boolean): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        wakeWaiter = undefined;
+        resolve();
+      }
+      wakeWaiter = () => {
+        if (!running || !ignoreWake) done();
+      };
+    });
+
+  const run = async (): Promise<void> => {
+    let failures = 0;
+    let withheldPolls = 0;
+    while (running) {
+      woken = false;
+      try {
+        await catchUp();
+        failures = 0;
+      } catch (err) {
+        failures++;
+        const delay = Math.min(30_000, 1_000 * 2 ** Math.min(failures - 1, 5));
+        logger.error({ err, projection: name, retryInMs: delay }, "projection batch failed; retrying");
+        await pause(delay, true);
+        continue;
+      }
+      if (!running || woken) continue;
+      if (lastWithheld) {
+        // Committed events wait for an older transaction to end; that end is not notified.
+        withheldPolls++;
+        await pause(Math.min(1_000, 20 * 2 ** Math.min(withheldPolls, 6)), false);
+      } else {
+        withheldPolls = 0;
+        await pause(recheckIntervalMs, false);
+      }
+    }
+  };
+
+  return {
+    catchUp,
+    async rebuild() {
+      try {
+        await db.transaction().execute(async (trx) => {
+          await lock(trx);
+          await reset(trx);
+          await sql`DELETE FROM projection_checkpoints WHERE name = ${name}`.execute(trx);
+        });
+      } catch (err) {
+        throw translateError(err, `resetting projection ${name}`);
+      }
+      logger.info({ projection: name }, "projection reset; replaying");
+      return catchUp();
+    },
+    async start() {
+      if (running) return;
+      listener = await listenForNotifications({ connection: pool.options, channel: outboxChannel, onNotify: wake, logger });
+      running = true;
+      loop = run();
+    },
+    async stop() {
+      if (!running) return;
+      running = false;
+      wakeWaiter?.();
+      await loop;
+      await listener?.close();
+      listener = undefined;
+    },
+  };
+}
