@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import {
   BUILTIN_DEFAULT_IPC_MODE,
   formatIpcMode,
@@ -78,5 +79,17 @@ describe("helpers", () => {
   it("joinedContainerRef names the owner of a member only", () => {
     expect(joinedContainerRef({ kind: "container", ref: "db" })).toBe("db");
     expect(joinedContainerRef({ kind: "shareable" })).toBeUndefined();
+  });
+});
+
+describe("container refs, any valid name", () => {
+  it("container:<name> parses to the name and formats back", () => {
+    const name = fc.stringMatching(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,30}$/);
+    fc.assert(
+      fc.property(name, (n) => {
+        expect(parseIpcMode(`container:${n}`)).toEqual({ kind: "container", ref: n });
+        expect(formatIpcMode({ kind: "container", ref: n })).toBe(`container:${n}`);
+      }),
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { DEFAULT_SHM_SIZE_BYTES, effectiveShmSize, parseShmSize, validateShmSizeForMode } from "./shm-size";
 import type { IpcMode } from "./ipc-mode";
 import { InternalError, InvalidArgumentError } from "./errors";
@@ -116,5 +117,17 @@ describe("effectiveShmSize", () => {
   it("none and host get no tmpfs from Shoal", () => {
     expect(effectiveShmSize({ mode: { kind: "none" }, requested: MiB })).toBeUndefined();
     expect(effectiveShmSize({ mode: { kind: "host" }, requested: undefined })).toBeUndefined();
+  });
+});
+
+describe("parseShmSize, any whole size", () => {
+  it("a number with any unit spelling is that many units of bytes", () => {
+    const units: [string, number][] = [["", 1], ["b", 1], ["k", KiB], ["kb", KiB], ["m", MiB], ["mb", MiB], ["g", GiB], ["gb", GiB]];
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 ** 22 }), fc.constantFrom(...units), fc.boolean(), (n, [unit, bytes], upper) => {
+        const text = `${n}${upper ? unit.toUpperCase() : unit}`;
+        expect(parseShmSize(text)).toBe(n * bytes);
+      }),
+    );
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { DeciderSpecification } from "../testing";
 import { containerDecider, evolve } from "./decider";
 import { initialState, isRunning, isStartInProgress } from "./state";
@@ -578,6 +579,55 @@ describe("the README's state machine table", () => {
   it.each(rows)("%s", (_, command, expected) => {
     expect(statuses.map((status) => `${status}:${outcome(command, H[status])}`)).toEqual(
       expected.split(" ").map((cell, i) => `${statuses[i]}:${cell}`),
+    );
+  });
+});
+
+describe("any sequence of commands", () => {
+  const commands: ContainerCommand[] = [
+    create(),
+    create({ hostConfig: { autoRemove: true } }),
+    start(),
+    start({ fromCheckpoint: "cp", experimental: true }),
+    recordScheduled,
+    recordIpcPrepared,
+    recordStarted,
+    recordStartFailed,
+    recordExited,
+    stop,
+    kill(),
+    pause,
+    unpause,
+    remove(false),
+    remove(true),
+    recordRemoved,
+    recordDead,
+  ];
+  it("is either refused with a domain error or decides events that fold; removed is final", () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...commands), { maxLength: 40 }), (sequence) => {
+        let state = initialState();
+        for (const command of sequence) {
+          let events: ContainerEvent[];
+          try {
+            events = containerDecider.decide(command, state);
+          } catch (err) {
+            expect(err).toBeInstanceOf(ShoalError);
+            expect((err as ShoalError).code).not.toBe("INTERNAL");
+            continue;
+          }
+          const before = state.status;
+          state = events.reduce(evolve, state);
+          if (before === "removed") expect(command.type).toBe("CreateContainer");
+          if (state.status === "running" || state.status === "paused") expect(state.process.pid).toBeGreaterThan(0);
+        }
+        if (state.status === "removed") {
+          for (const command of commands) {
+            if (command.type !== "CreateContainer") expect(() => containerDecider.decide(command, state)).toThrow(NotFoundError);
+          }
+        }
+      }),
+      { numRuns: 500 },
     );
   });
 });
