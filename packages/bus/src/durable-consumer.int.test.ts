@@ -135,9 +135,9 @@ describe("durable consumer (real JetStream)", () => {
 
   it("gets a message back when its first taker never acked it, and handles it once (Postgres store)", async () => {
     const publisher = createJetStreamEventPublisher(t.js, { prefix: t.prefix });
-    const e = event("ShmMountPlanned");
+    const e = event("IpcGroupFormed");
     await publisher.publish(e);
-    const filterSubject = eventsFilter(t.prefix, "shm-mount");
+    const filterSubject = eventsFilter(t.prefix, "ipc-group");
 
     const store = createPostgresProcessedEventStore(pg.db);
     const effects: string[] = [];

@@ -1,6 +1,5 @@
 export {
   DEFAULT_SUBJECT_PREFIX,
-  aggregateOf,
   assertSubjectToken,
   assertSubjectPrefix,
   eventSubject,

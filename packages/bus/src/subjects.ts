@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "@shoal/domain";
+import { aggregateOf, InvalidArgumentError } from "@shoal/domain";
 
 /**
  * Subject layout. Every subject starts with a prefix (one token, default `shoal`)
@@ -12,41 +12,7 @@ import { InvalidArgumentError } from "@shoal/domain";
  */
 export const DEFAULT_SUBJECT_PREFIX = "shoal";
 
-/** Aggregate names, keyed by the PascalCase prefix their event types start with. */
-const AGGREGATE_BY_TYPE_PREFIX: ReadonlyArray<readonly [string, string]> = (
-  [
-    ["DaemonConfig", "config"],
-    ["Config", "config"],
-    ["Container", "container"],
-    ["Host", "host"],
-    ["IpcGroup", "ipc-group"],
-    ["ShmMount", "shm-mount"],
-    ["Checkpoint", "checkpoint"],
-  ] as Array<readonly [string, string]>
-).sort((a, b) => b[0].length - a[0].length);
-
-const PASCAL_CASE = /^[A-Z][A-Za-z0-9]*$/;
 const PREFIX = /^[A-Za-z0-9_-]+$/;
-
-/**
- * The aggregate an event type belongs to, from the longest known PascalCase
- * prefix followed by at least one more word (`ContainerStarted` → `container`,
- * `DaemonConfigChanged` → `config`). A type with no known prefix, or that is only
- * the prefix, is InvalidArgumentError: publishing it would put it on a subject no
- * consumer filters on.
- */
-export function aggregateOf(eventType: string): string {
-  if (!PASCAL_CASE.test(eventType)) {
-    throw new InvalidArgumentError(`event type "${eventType}" is not a PascalCase name`);
-  }
-  for (const [typePrefix, aggregate] of AGGREGATE_BY_TYPE_PREFIX) {
-    if (eventType.length > typePrefix.length && eventType.startsWith(typePrefix)) {
-      const next = eventType.charAt(typePrefix.length);
-      if (next >= "A" && next <= "Z") return aggregate;
-    }
-  }
-  throw new InvalidArgumentError(`event type "${eventType}" belongs to no known aggregate`);
-}
 
 /**
  * Checks one subject token supplied from outside (host name, command, report type):
@@ -72,7 +38,10 @@ export function assertSubjectPrefix(prefix: string): void {
   }
 }
 
-/** `<prefix>.evt.<aggregate>.<EventType>`; InvalidArgumentError for an unknown type. */
+/**
+ * `<prefix>.evt.<aggregate>.<EventType>`, the aggregate from the domain's `aggregateOf`;
+ * InvalidArgumentError for an unknown type.
+ */
 export function eventSubject(prefix: string, eventType: string): string {
   assertSubjectPrefix(prefix);
   return `${prefix}.evt.${aggregateOf(eventType)}.${eventType}`;

@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { InvalidArgumentError } from "@shoal/domain";
 import {
-  aggregateOf,
   eventSubject,
   eventsFilter,
   hostCommandSubject,
@@ -13,24 +12,22 @@ import {
 } from "./subjects";
 import { eventsStreamName, reportsStreamName } from "./streams";
 
-describe("aggregateOf", () => {
+describe("event subjects", () => {
   it.each([
     ["ContainerStarted", "container"],
-    ["ContainerStartRequested", "container"],
     ["HostRegistered", "host"],
     ["DaemonConfigChanged", "config"],
     ["ConfigChanged", "config"],
     ["IpcGroupFormed", "ipc-group"],
-    ["ShmMountPlanned", "shm-mount"],
     ["CheckpointCreated", "checkpoint"],
-  ])("%s belongs to %s", (type, aggregate) => {
-    expect(aggregateOf(type)).toBe(aggregate);
+  ])("%s goes under its aggregate %s", (type, aggregate) => {
+    expect(eventSubject("p", type)).toBe(`p.evt.${aggregate}.${type}`);
   });
 
-  it.each(["Hostile", "Container", "Unknown", "containerStarted", "Container.Started", "", "ContainerStarted>"])(
-    "refuses %j with InvalidArgumentError",
+  it.each(["Container", "Unknown", "containerStarted", "Container.Started", "", "ContainerStarted>", "Host *"])(
+    "refuses event type %j with InvalidArgumentError",
     (type) => {
-      expect(() => aggregateOf(type)).toThrow(InvalidArgumentError);
+      expect(() => eventSubject("p", type)).toThrow(InvalidArgumentError);
     },
   );
 });
