@@ -236,6 +236,7 @@ function start(command: StartContainer, state: ContainerState): ContainerEvent[]
     throw new FailedPreconditionError("checkpoint restore is only supported with experimental mode enabled");
   }
   const s = live(state, containerId);
+  requireTime("now", now);
   const name = s.container.name;
   switch (s.status) {
     case "paused":
@@ -252,7 +253,6 @@ function start(command: StartContainer, state: ContainerState): ContainerEvent[]
     case "created":
     case "exited":
     case "start-failed": {
-      requireTime("now", now);
       const data: { containerId: string; requestedAt: string; fromCheckpoint?: string } = {
         containerId: s.container.id,
         requestedAt: now,
