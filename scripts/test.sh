@@ -11,4 +11,14 @@ cd "$SHOAL_ROOT"
 log "typecheck"
 pnpm exec tsc -p tsconfig.json --noEmit
 log "tests: unit, int, e2e"
-pnpm exec vitest run "$@"
+mkdir -p .shoal
+set +e
+pnpm exec vitest run --reporter=default --reporter=json --outputFile.json=.shoal/vitest-report.json "$@"
+status=$?
+set -e
+# One plain closing line for CI: "N passed, N failed".
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(".shoal/vitest-report.json", "utf8"));
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+' || true
+exit "$status"
