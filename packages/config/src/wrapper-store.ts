@@ -32,9 +32,9 @@ export interface WrapperStore {
   /**
    * Makes sure the wrapper for `runtime` exists and returns its path (the same path
    * resolveRuntime gives). Creates `dir` if needed. A new file is written to a
-   * temporary name, made mode 0755 and then linked into place, so the final name never
-   * shows a partial file and an existing file is never replaced — same name, same
-   * content. Only a file at that name whose content is NOT the script (damaged, e.g.
+   * temporary name, made mode 0755 and then hard-linked into place (renamed where the
+   * filesystem has no hard links), so the final name never shows a partial file and an
+   * existing file is never replaced — same name, same content. Only a file at that name whose content is NOT the script (damaged, e.g.
    * by a crash before the data reached the disk) is replaced, atomically by rename.
    * Concurrent calls for the same runtime are safe. I/O failures: InternalError with
    * the cause.
@@ -72,12 +72,6 @@ export function createWrapperStore(options: WrapperStoreOptions): WrapperStore {
     }
   }
 
-  async function writeTemp(finalName: string, script: string): Promise<string> {
-    const temp = posixPath.join(dir, wrapperTempFileName(finalName, `${process.pid}-${randomBytes(6).toString("hex")}`));
-    await files.writeFile(temp, script, { mode: WRAPPER_MODE, flag: "wx" });
-    await files.chmod(temp, WRAPPER_MODE); // writeFile's mode is reduced by the umask
-    return temp;
-  }
 
   async function ensure(runtime: Pick<RuntimeConfig, "path" | "runtimeArgs">): Promise<string> {
     const script = wrapperScript(runtime);
@@ -87,15 +81,23 @@ export function createWrapperStore(options: WrapperStoreOptions): WrapperStore {
       const existing = await readIfPresent(path);
       if (existing === script) return path;
       await files.mkdir(dir, { recursive: true, mode: WRAPPER_MODE });
-      const temp = await writeTemp(name, script);
+      const temp = posixPath.join(dir, wrapperTempFileName(name, `${process.pid}-${randomBytes(6).toString("hex")}`));
       try {
+        await files.writeFile(temp, script, { mode: WRAPPER_MODE, flag: "wx" });
+        await files.chmod(temp, WRAPPER_MODE); // writeFile's mode is reduced by the umask
         if (existing === undefined) {
           try {
             await files.link(temp, path);
           } catch (err) {
-            if (errnoCode(err) !== "EEXIST") throw err;
-            // Another writer got there first; its file has the same name, so the same content
-            // unless damaged — checked below.
+            const code = errnoCode(err);
+            // EEXIST: another writer got there first; its file has the same name, so the same
+            // content unless damaged (checked below). Anything else (a filesystem without hard
+            // links): fall back to rename, which at worst replaces a concurrent writer's
+            // identical file.
+            if (code !== "EEXIST") {
+              await files.rename(temp, path);
+              return path;
+            }
           }
           if ((await readIfPresent(path)) === script) return path;
         }
