@@ -70,7 +70,7 @@ export function defaultDaemonConfig(): DaemonConfig {
 }
 
 const show = (v: unknown): string => {
-  const s = typeof v === "string" ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
+  const s = JSON.stringify(v) ?? String(v);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 };
 
@@ -202,11 +202,7 @@ function refuse(issues: Issue[]): never {
   const lines = issues
     .map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`))
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return invalid([...new Set(lines)].join("; "));
-}
-
-function invalid(detail: string): never {
-  throw new InvalidArgumentError(`invalid daemon config: ${detail}`);
+  throw new InvalidArgumentError(`invalid daemon config: ${[...new Set(lines)].join("; ")}`);
 }
 
 /**
