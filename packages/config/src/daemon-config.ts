@@ -290,6 +290,19 @@ export function daemonConfigEquals(a: DaemonConfig, b: DaemonConfig): boolean {
   return JSON.stringify(formatDaemonConfig(a)) === JSON.stringify(formatDaemonConfig(b));
 }
 
+/**
+ * Whether `--rootfs DIR` may use `dir` under `allowed-rootfs-roots`: always when the list
+ * is empty, else when `dir` is one of the roots or lies below one. `dir` must be absolute
+ * and already resolved (realpath) by the caller, or a symlink could lead outside the
+ * roots; a relative `dir` is never allowed.
+ */
+export function isRootfsAllowed(cfg: DaemonConfig, dir: string): boolean {
+  if (!dir.startsWith("/")) return false;
+  if (cfg.allowedRootfsRoots.length === 0) return true;
+  const normal = posixPath.normalize(dir);
+  return cfg.allowedRootfsRoots.some((root) => normal === root || normal.startsWith(root === "/" ? "/" : `${root}/`));
+}
+
 const RUNTIME_KEY_PREFIX = "runtimes.";
 
 /**

@@ -6,6 +6,7 @@ import {
   daemonConfigEquals,
   defaultDaemonConfig,
   formatDaemonConfig,
+  isRootfsAllowed,
   parseDaemonConfig,
   parseDaemonConfigText,
 } from "./daemon-config";
@@ -288,5 +289,21 @@ describe("applyConfigSet", () => {
   it("returns an equal config when nothing changes", () => {
     expect(daemonConfigEquals(applyConfigSet(base, ["experimental=true"]), base)).toBe(true);
     expect(daemonConfigEquals(applyConfigSet(base, ["experimental=false"]), base)).toBe(false);
+  });
+});
+
+describe("isRootfsAllowed", () => {
+  it("allows any absolute directory when no roots are configured", () => {
+    expect(isRootfsAllowed(defaultDaemonConfig(), "/anywhere/rootfs")).toBe(true);
+    expect(isRootfsAllowed(defaultDaemonConfig(), "relative/rootfs")).toBe(false);
+  });
+
+  it("allows a root itself and what lies below it, nothing else (no prefix tricks, no ..)", () => {
+    const cfg = parseDaemonConfig({ "allowed-rootfs-roots": ["/srv/rootfs/"] });
+    expect(isRootfsAllowed(cfg, "/srv/rootfs")).toBe(true);
+    expect(isRootfsAllowed(cfg, "/srv/rootfs/busybox")).toBe(true);
+    expect(isRootfsAllowed(cfg, "/srv/rootfs-evil")).toBe(false);
+    expect(isRootfsAllowed(cfg, "/srv/rootfs/../etc")).toBe(false);
+    expect(isRootfsAllowed(cfg, "/srv")).toBe(false);
   });
 });

@@ -5,6 +5,7 @@ export {
   daemonConfigEquals,
   defaultDaemonConfig,
   formatDaemonConfig,
+  isRootfsAllowed,
   parseDaemonConfig,
   parseDaemonConfigText,
 } from "./daemon-config";
