@@ -13,7 +13,7 @@ export interface TestContainerd {
   readonly socket: string;
   /**
    * runc state directory reserved for this instance: pass it as `Options.root` so two
-   * containerds on one machine never share runc state.
+   * containerds on one machine never share runc state (the shim adds `/<namespace>`).
    */
   readonly runcRoot: string;
   /** File receiving containerd's stdout and stderr. */
@@ -162,6 +162,7 @@ class Instance implements TestContainerd {
 
   /** Removes everything an earlier instance with this name may have left. */
   async cleanup(): Promise<void> {
+    await this.killStrayDaemon();
     await this.deleteRuncContainers();
     await this.killShims();
     await unmountUnder([this.paths.run, this.paths.base]);
@@ -180,40 +181,70 @@ class Instance implements TestContainerd {
     clearTimeout(timer);
   }
 
+  /** The runc v2 shim keeps state in `<Options.root>/<containerd namespace>/<id>`. */
   private async deleteRuncContainers(): Promise<void> {
-    let ids: string[];
-    try {
-      const { stdout } = await execFileAsync("runc", ["--root", this.paths.runcRoot, "list", "-q"]);
-      ids = stdout.split("\n").filter((s) => s !== "");
-    } catch {
-      return; // no runc root: nothing to delete
+    const namespaces = await readdir(this.paths.runcRoot).catch(() => []);
+    for (const ns of namespaces) {
+      const root = join(this.paths.runcRoot, ns);
+      const { stdout } = await execFileAsync("runc", ["--root", root, "list", "-q"]).catch(() => ({ stdout: "" }));
+      for (const id of stdout.split("\n").filter((s) => s !== "")) {
+        await execFileAsync("runc", ["--root", root, "delete", "--force", id]).catch(() => undefined);
+      }
     }
-    for (const id of ids) {
-      await execFileAsync("runc", ["--root", this.paths.runcRoot, "delete", "--force", id]).catch(() => undefined);
-    }
+  }
+
+  /** A containerd on this socket left by a run that was killed before its afterAll (same name, same paths). */
+  private async killStrayDaemon(): Promise<void> {
+    const pids = await processesWith((args) => args[0] === "containerd" && argAfter(args, "--address") === this.paths.socket);
+    for (const pid of pids) signal(pid, "SIGKILL");
+    for (const pid of pids) await waitGone(pid);
   }
 
   /** Kills, by pid, runc shims whose command line names this instance's socket. */
   private async killShims(): Promise<void> {
-    for (const entry of await readdir("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
-      const args = cmdline.split("\0");
-      if (!args[0]?.endsWith("containerd-shim-runc-v2")) continue;
-      const i = args.indexOf("-address");
-      if (i >= 0 && args[i + 1] === this.paths.socket) {
-        try {
-          process.kill(Number(entry), "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-    }
+    const pids = await processesWith(
+      (args) => (args[0] ?? "").endsWith("containerd-shim-runc-v2") && argAfter(args, "-address") === this.paths.socket,
+    );
+    for (const pid of pids) signal(pid, "SIGKILL");
   }
 
   private async logTail(): Promise<string> {
     const text = await readFile(this.paths.logFile, "utf8").catch(() => "");
     return text.split("\n").slice(-30).join("\n");
+  }
+}
+
+async function processesWith(match: (args: string[]) => boolean): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (match(cmdline.split("\0"))) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+function argAfter(args: string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+async function waitGone(pid: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(25);
   }
 }
 
