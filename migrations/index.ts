@@ -3,6 +3,7 @@ import * as events0001 from "./0001-events";
 import * as outbox0002 from "./0002-outbox";
 import * as projectionCheckpoints0003 from "./0003-projection-checkpoints";
 import * as processedEvents0004 from "./0004-processed-events";
+import * as appendFunction0005 from "./0005-append-function";
 
 /**
  * Every schema migration, keyed by name; kysely's Migrator applies them in key order.
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   "0002-outbox": outbox0002,
   "0003-projection-checkpoints": projectionCheckpoints0003,
   "0004-processed-events": processedEvents0004,
+  "0005-append-function": appendFunction0005,
 };

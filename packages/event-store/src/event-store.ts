@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import type { Kysely, RawBuilder } from "kysely";
+import type { Kysely } from "kysely";
 import {
   AbortedError,
   AlreadyExistsError,
@@ -71,7 +71,7 @@ export interface EventStore {
   /**
    * Appends `events` (at least one) to `streamId` atomically, checking `expectedVersion`.
    * Writes one outbox row per event and notifies `shoal_outbox` in the same transaction, in a
-   * single statement (one round trip).
+   * single statement (one round trip) calling the `shoal_append_events` function.
    *
    * Errors: AbortedError when the stream is not at the expected version (including when a
    * concurrent appender won the race); AlreadyExistsError when an event id is already recorded;
@@ -151,47 +151,15 @@ async function appendToStream(
     })),
   );
 
-  // The stream row is the version check: it is created, or bumped only when at the expected
-  // version. A concurrent appender blocks on the row and then re-checks, so exactly one wins.
-  let streamStep: RawBuilder<unknown>;
-  if (expectedVersion === "any") {
-    streamStep = sql`INSERT INTO streams AS s (stream_id, version) VALUES (${streamId}, ${count})
-      ON CONFLICT (stream_id) DO UPDATE SET version = s.version + ${count}
-      RETURNING version`;
-  } else if (expectedVersion === "no-stream" || expectedVersion === 0) {
-    streamStep = sql`INSERT INTO streams (stream_id, version) VALUES (${streamId}, ${count})
-      ON CONFLICT (stream_id) DO NOTHING
-      RETURNING version`;
-  } else {
-    streamStep = sql`UPDATE streams SET version = version + ${count}
-      WHERE stream_id = ${streamId} AND version = ${expectedVersion}
-      RETURNING version`;
-  }
-
+  // The stream row is the version check (see migrations/0005-append-function): it is created,
+  // or bumped only when at the expected version. A concurrent appender blocks on the row and
+  // then re-checks, so exactly one wins; the loser gets no rows back, not an exception.
+  const expected = expectedVersion === "any" ? -1 : expectedVersion === "no-stream" ? 0 : expectedVersion;
   let rows: Array<{ global_position: string; stream_version: number }>;
   try {
     const result = await sql<{ global_position: string; stream_version: number }>`
-      WITH input AS (
-        SELECT e, ord FROM jsonb_array_elements(${payload}::jsonb) WITH ORDINALITY AS t(e, ord)
-      ), stream AS (
-        ${streamStep}
-      ), inserted AS (
-        INSERT INTO events (stream_id, stream_version, event_id, type, schema_version, data, metadata)
-        SELECT ${streamId}, stream.version - ${count}::int + input.ord::int,
-               (input.e->>'eventId')::uuid, input.e->>'type', (input.e->>'schemaVersion')::int,
-               input.e->'data', input.e->'metadata'
-        FROM stream CROSS JOIN input
-        ORDER BY input.ord
-        RETURNING global_position, stream_version, event_id, type
-      ), outboxed AS (
-        INSERT INTO outbox (event_id, global_position, stream_id, type)
-        SELECT event_id, global_position, ${streamId}, type FROM inserted ORDER BY global_position
-      ), notified AS (
-        SELECT pg_notify(${outboxChannel}, '') AS done WHERE EXISTS (SELECT 1 FROM inserted)
-      )
-      SELECT inserted.global_position, inserted.stream_version
-      FROM inserted LEFT JOIN notified ON true
-      ORDER BY inserted.stream_version`.execute(executor);
+      SELECT out_global_position AS global_position, out_stream_version AS stream_version
+      FROM shoal_append_events(${streamId}, ${expected}::integer, ${payload}::jsonb)`.execute(executor);
     rows = result.rows;
   } catch (err) {
     throw translateAppendError(err, streamId);
@@ -199,8 +167,8 @@ async function appendToStream(
 
   if (rows.length === 0) {
     const current = await currentVersion(executor, streamId);
-    const expected = expectedVersion === "no-stream" ? "no stream" : `version ${expectedVersion}`;
-    throw new AbortedError(`stream ${streamId} expected ${expected} but is at version ${current}`);
+    const wanted = expectedVersion === "no-stream" ? "no stream" : `version ${expectedVersion}`;
+    throw new AbortedError(`stream ${streamId} expected ${wanted} but is at version ${current}`);
   }
   if (rows.length !== count) {
     throw new InternalError(`append to stream ${streamId} wrote ${rows.length} of ${count} events`);
