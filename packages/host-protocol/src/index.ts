@@ -1,0 +1,14 @@
+// The wire contract between the control plane and a host's runtime agent: the commands
+// sent to `<prefix>.host.<host>.cmd.<Command>` (request/reply) and the facts the agent
+// reports on `<prefix>.host.<host>.report.<Type>` (JetStream, deduplicated by report id).
+// Add optional fields and new types only; never change a field's meaning.
+export { commandSchemas, parseCommand } from "./host-commands";
+export type { CommandName, CommandPayload } from "./host-commands";
+export { REPORT_TYPES, reportIds } from "./host-reports";
+export type {
+  ContainerStartedPayload,
+  ContainerStartFailedPayload,
+  ContainerExitedPayload,
+  ContainerOomPayload,
+  HostRegisteredPayload,
+} from "./host-reports";
