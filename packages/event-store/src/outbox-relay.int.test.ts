@@ -116,6 +116,33 @@ describe("outbox relay", () => {
     expect(await unsentEventIds()).toEqual([]);
   });
 
+  it("overlaps publishes of different streams but keeps each stream's messages in order", async () => {
+    let inFlight = 0;
+    let maxSeen = 0;
+    const published: OutboxMessage[] = [];
+    const slowAndJittery: OutboxPublisher = {
+      async publish(message) {
+        inFlight++;
+        maxSeen = Math.max(maxSeen, inFlight);
+        await new Promise((r) => setTimeout(r, 1 + Math.floor(Math.random() * 5)));
+        inFlight--;
+        published.push(message);
+      },
+    };
+    const streams = Array.from({ length: 4 }, () => `c-${randomUUID()}`);
+    for (let round = 0; round < 5; round++) {
+      for (const streamId of streams) await store.appendToStream(streamId, round * 2, [event("A"), event("B")]);
+    }
+    await relay(slowAndJittery, 100).start();
+    await vi.waitFor(() => expect(published).toHaveLength(40), { timeout: 10_000, interval: 20 });
+    for (const streamId of streams) {
+      const versions = published.filter((m) => m.streamId === streamId).map((m) => m.streamVersion);
+      expect(versions).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    }
+    expect(maxSeen).toBeGreaterThan(1);
+    expect(maxSeen).toBeLessThanOrEqual(streams.length);
+  });
+
   it("hands each row to exactly one of two relays running side by side", async () => {
     const a = new RecordingPublisher();
     const b = new RecordingPublisher();

@@ -38,6 +38,8 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /** Safety re-check when no notification arrives, for a notification lost in transit (default 30 s). */
   recheckIntervalMs?: number;
+  /** Publishes awaiting their acknowledgement at once, across different streams (default 32). */
+  maxInFlight?: number;
 }
 
 export interface OutboxRelay {
@@ -61,10 +63,12 @@ interface OutboxRow {
 }
 
 /**
- * Publishes outbox rows in outbox order, at least once. Each batch is claimed with
+ * Publishes outbox rows at least once. Each batch is claimed in outbox order with
  * `FOR UPDATE SKIP LOCKED` (several relays may run; each row goes to one of them), published
- * one message at a time, and the published rows are marked sent in the same transaction.
- * With one relay, messages go out in commit order per stream; with several, batches interleave.
+ * with up to `maxInFlight` acknowledgements outstanding but at most one per stream, and the
+ * acknowledged rows are marked sent in the same transaction. With one relay, a stream's messages
+ * are published in stream order, also across failures and retries; messages of different
+ * streams may overtake each other. With several relays, batches (and so streams) interleave.
  * The relay sleeps until a NOTIFY on `shoal_outbox` (or the safety re-check); a failing
  * publisher is retried with backoff (1 s doubling to 30 s).
  */
@@ -73,6 +77,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   const logger = opts.logger ?? silentLogger;
   const batchSize = opts.batchSize ?? 100;
   const recheckIntervalMs = opts.recheckIntervalMs ?? 30_000;
+  const maxInFlight = Math.max(1, opts.maxInFlight ?? 32);
 
   let running = false;
   let woken = false;
@@ -117,27 +122,44 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
       );
       claimed = rows.length;
       const sent: string[] = [];
+      // Up to `maxInFlight` publishes overlap, but never two of one stream: a stream's next
+      // message is sent only after the previous one was acknowledged. After a failure nothing
+      // new is sent, so a stream's messages never overtake each other, even across retries.
+      const inFlight = new Set<Promise<void>>();
+      const lastOfStream = new Map<string, Promise<void>>();
       for (const row of rows) {
-        try {
-          await publisher.publish({
-            eventId: row.event_id,
-            streamId: row.stream_id,
-            streamVersion: row.stream_version,
-            globalPosition: BigInt(row.global_position),
-            type: row.type,
-            schemaVersion: row.schema_version,
-            data: row.data,
-            metadata: row.metadata,
-            recordedAt: row.recorded_at,
-          });
-        } catch (err) {
-          failure = new UnavailableError(`publishing event ${row.event_id} (${row.type}) failed: ${(err as Error)?.message ?? err}`, {
-            cause: err,
-          });
-          break;
-        }
-        sent.push(row.id);
+        if (failure !== undefined) break;
+        const previous = lastOfStream.get(row.stream_id);
+        if (previous) await previous;
+        while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+        if (failure !== undefined) break;
+        const message: OutboxMessage = {
+          eventId: row.event_id,
+          streamId: row.stream_id,
+          streamVersion: row.stream_version,
+          globalPosition: BigInt(row.global_position),
+          type: row.type,
+          schemaVersion: row.schema_version,
+          data: row.data,
+          metadata: row.metadata,
+          recordedAt: row.recorded_at,
+        };
+        const publishing: Promise<void> = publisher.publish(message).then(
+          () => {
+            sent.push(row.id);
+          },
+          (err: unknown) => {
+            failure ??= new UnavailableError(
+              `publishing event ${row.event_id} (${row.type}) failed: ${(err as Error)?.message ?? err}`,
+              { cause: err },
+            );
+          },
+        );
+        const tracked = publishing.finally(() => inFlight.delete(tracked));
+        inFlight.add(tracked);
+        lastOfStream.set(row.stream_id, tracked);
       }
+      await Promise.all(inFlight);
       if (sent.length > 0) {
         await client.query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", [sent]);
       }
