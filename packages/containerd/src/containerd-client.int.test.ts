@@ -282,4 +282,23 @@ describe("containerd client against a real containerd", () => {
     expect((await task.wait()).exitStatus).toBe(5);
     await remove(container, task);
   });
+
+  it("resolves wait() for an exit that happened while containerd was down", async () => {
+    const id = newId("gap");
+    const { container, task } = await runLong(id);
+    const reconnected = new Promise<void>((resolve) => {
+      const off = client.events.onReconnect(() => {
+        off();
+        resolve();
+      });
+    });
+    await ctrd.restart({
+      whileDown: async () => {
+        process.kill(task.pid, "SIGKILL");
+      },
+    });
+    await reconnected;
+    expect((await task.wait()).exitStatus).toBe(137);
+    await remove(container, task);
+  });
 });

@@ -19,11 +19,11 @@ export interface TestContainerd {
   /** File receiving containerd's stdout and stderr. */
   readonly logFile: string;
   /**
-   * Stops containerd (SIGTERM, SIGKILL after 10 s) and starts it again on the same root,
-   * state and socket; resolves once the socket answers. Shims and running tasks survive,
-   * as they do across a real daemon restart.
+   * Stops containerd (SIGTERM, SIGKILL after 10 s), runs `whileDown` if given, and starts it
+   * again on the same root, state and socket; resolves once the socket answers. Shims and
+   * running tasks survive, as they do across a real daemon restart.
    */
-  restart(): Promise<void>;
+  restart(opts?: { whileDown?: () => Promise<void> }): Promise<void>;
   /**
    * Tears everything down: stops containerd, force-deletes runc containers left under
    * `runcRoot`, kills shims still serving this socket, unmounts anything under this
@@ -150,9 +150,13 @@ class Instance implements TestContainerd {
     }
   }
 
-  async restart(): Promise<void> {
+  async restart(opts: { whileDown?: () => Promise<void> } = {}): Promise<void> {
     await this.stopDaemon();
-    await this.start();
+    try {
+      await opts.whileDown?.();
+    } finally {
+      await this.start();
+    }
   }
 
   async stop(): Promise<void> {
