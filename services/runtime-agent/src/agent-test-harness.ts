@@ -1,0 +1,139 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmod, cp, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { decodeHostReport, hostReportSubject, reportsStreamName, sendHostCommand } from "@shoal/bus";
+import type { HostReport } from "@shoal/bus";
+import { parseMountInfo } from "@shoal/host-os";
+import { connectTestNats, ensureBusyboxRootfs, startTestContainerd } from "@shoal/testing";
+import type { TestContainerd, TestNats } from "@shoal/testing";
+import pino from "pino";
+import { startAgent } from "./agent";
+import type { Agent } from "./agent";
+
+const execFileAsync = promisify(execFile);
+
+/** Test-only: what every agent int test needs, started once per file. Not part of the package surface. */
+export interface AgentTestBed {
+  readonly containerd: TestContainerd;
+  readonly nats: TestNats;
+  readonly host: string;
+  readonly stateRoot: string;
+  readonly runDir: string;
+  /** A busybox rootfs with `/bin/shmget` (a static SysV shm helper) added. */
+  readonly rootfs: string;
+  agent: Agent | undefined;
+  startInProcessAgent(): Promise<Agent>;
+  send<T = Record<string, unknown>>(command: string, payload: unknown, timeoutMs?: number): Promise<T>;
+  /** Every report of this host stored in the reports stream, in order. */
+  reports(type?: string): Promise<HostReport[]>;
+  /** Mount points under the state root (the state root's own bind excluded). */
+  mountsUnderStateRoot(): Promise<string[]>;
+  cleanup(): Promise<void>;
+}
+
+export const RUNC = { name: "runc", path: "/usr/sbin/runc" };
+
+/** A 64-hex container id, as Shoal makes them. */
+export function newContainerId(): string {
+  return randomBytes(32).toString("hex");
+}
+
+const SHMGET_C = `
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+/* shmget KEY: creates (or finds) a 4096-byte System V segment with that key and prints its id. */
+int main(int argc, char **argv) {
+  key_t key = argc > 1 ? (key_t)atoi(argv[1]) : IPC_PRIVATE;
+  int id = shmget(key, 4096, IPC_CREAT | 0600);
+  if (id < 0) { perror("shmget"); return 1; }
+  printf("%d\\n", id);
+  return 0;
+}
+`;
+
+export async function createAgentTestBed(name: string): Promise<AgentTestBed> {
+  const tag = randomBytes(3).toString("hex");
+  const host = `h${tag}`;
+  const base = `/var/lib/shoal-test/agent-${name}-${tag}`;
+  const stateRoot = join(base, "state");
+  const runDir = `/run/shoal-test/a-${tag}`;
+  const busybox = await ensureBusyboxRootfs();
+  const rootfs = join(base, "rootfs");
+  await cp(busybox, rootfs, { recursive: true, verbatimSymlinks: true });
+  await writeFile(join(base, "shmget.c"), SHMGET_C);
+  try {
+    await execFileAsync("gcc", ["-static", "-O2", "-o", join(rootfs, "bin/shmget"), join(base, "shmget.c")]);
+  } catch (err) {
+    throw new Error("prerequisite missing: gcc with static glibc (apt-get install gcc libc6-dev) to build the SysV shm helper", {
+      cause: err,
+    });
+  }
+  await chmod(join(rootfs, "bin/shmget"), 0o755);
+  const containerd = await startTestContainerd({ name: `ag-${name}`.slice(0, 24) });
+  const nats = await connectTestNats();
+  const quiet = pino({ level: process.env.SHOAL_TEST_LOG ?? "silent" });
+
+  const bed: AgentTestBed = {
+    containerd,
+    nats,
+    host,
+    stateRoot,
+    runDir,
+    rootfs,
+    agent: undefined,
+    async startInProcessAgent() {
+      bed.agent = await startAgent({
+        host,
+        nc: nats.nc,
+        subjectPrefix: nats.prefix,
+        containerdSocket: containerd.socket,
+        stateRoot,
+        runDir,
+        metricsPort: 0,
+        heartbeatIntervalMs: 1000,
+        runtimes: [RUNC],
+        logger: quiet,
+      });
+      return bed.agent;
+    },
+    send(command, payload, timeoutMs = 60_000) {
+      return sendHostCommand(nats.nc, { prefix: nats.prefix, host, command, payload, timeoutMs });
+    },
+    async reports(type) {
+      const stream = reportsStreamName(nats.prefix);
+      const info = await nats.jsm.streams.info(stream);
+      const subject = type === undefined ? undefined : hostReportSubject(nats.prefix, host, type);
+      const out: HostReport[] = [];
+      for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+        const m = await nats.jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
+        if (m === undefined || m === null) continue;
+        if (subject !== undefined && m.subject !== subject) continue;
+        if (!m.subject.includes(`.${host}.`)) continue;
+        out.push(decodeHostReport({ subject: m.subject, data: m.data, headers: m.header } as never));
+      }
+      return out;
+    },
+    async mountsUnderStateRoot() {
+      const table = parseMountInfo(await readFile("/proc/self/mountinfo", "utf8"));
+      return table.map((m) => m.mountPoint).filter((p) => p.startsWith(`${stateRoot}/`));
+    },
+    async cleanup() {
+      await bed.agent?.stop().catch(() => undefined);
+      await containerd.stop();
+      await nats.cleanup();
+      const table = parseMountInfo(await readFile("/proc/self/mountinfo", "utf8"));
+      const left = table
+        .map((m) => m.mountPoint)
+        .filter((p) => p === base || p.startsWith(`${base}/`))
+        .sort((a, b) => b.length - a.length);
+      for (const p of left) await execFileAsync("umount", ["-l", p]).catch(() => undefined);
+      await rm(base, { recursive: true, force: true });
+      await rm(runDir, { recursive: true, force: true });
+    },
+  };
+  return bed;
+}

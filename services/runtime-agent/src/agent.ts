@@ -1,0 +1,798 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { ensureStreams, publishHeartbeat, publishHostReport, serveHostCommands } from "@shoal/bus";
+import type { HostCommandHandler, HostCommandServer } from "@shoal/bus";
+import { createWrapperStore } from "@shoal/config";
+import { connectContainerd } from "@shoal/containerd";
+import type { Container, ContainerdClient, Task } from "@shoal/containerd";
+import {
+  AbortedError,
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+  NotFoundError,
+  describeStartFailure,
+  isShoalError,
+} from "@shoal/domain";
+import type { IpcPlan } from "@shoal/domain";
+import { createHostOs } from "@shoal/host-os";
+import type { HostOs } from "@shoal/host-os";
+import { buildSpec, execProcessSpec, overlayRootfsMounts } from "@shoal/oci";
+import type { Spec } from "@shoal/oci";
+import pino from "pino";
+import type { Logger } from "pino";
+import { parseCommand } from "./command-schemas";
+import type { CommandName, CommandPayload } from "./command-schemas";
+import { containerPaths, createContainerStore } from "./container-store";
+import type { ContainerRecord, ContainerStore } from "./container-store";
+import { detectCapabilities } from "./host-capabilities";
+import type { HostCapabilities } from "./host-capabilities";
+import { ensureSharedStateRoot, mountsAt, mountShm, releaseSharedStateRoot, stateRootMarker, unmountShm } from "./host-mounts";
+import { KeyedMutex } from "./keyed-mutex";
+import { lockInRuntime, removeStaleWrappers } from "./locked-in-runtime";
+import { startMetricsServer } from "./metrics-server";
+import type { MetricsServer } from "./metrics-server";
+import { planRecovery } from "./recovery-plan";
+import type { ExitToReport, RecoveryPlan } from "./recovery-plan";
+import { REPORT_TYPES, reportIds } from "./reports";
+import type { ContainerExitedPayload, ContainerStartFailedPayload, ContainerStartedPayload } from "./reports";
+
+const HOST_LABEL = "shoal.host";
+const RUNC_V2 = "io.containerd.runc.v2";
+
+export interface StartAgentOptions {
+  /** This host's name (one subject token). */
+  host: string;
+  /** An open NATS connection; the agent does not close it. */
+  nc: NatsConnection;
+  subjectPrefix: string;
+  containerdSocket: string;
+  /** Default `shoal`. */
+  containerdNamespace?: string;
+  stateRoot: string;
+  /** Short run directory: runc's root is `<runDir>/runc`. */
+  runDir: string;
+  /** `/metrics` port; 0 picks a free one; undefined serves none. */
+  metricsPort?: number;
+  /** Default 5000. */
+  heartbeatIntervalMs?: number;
+  /** Runtimes to probe for HostRegistered; default runc on PATH. */
+  runtimes?: { name: string; path: string }[];
+  logger?: Logger;
+  /** Tests pass a HostOs; default the real one. */
+  hostOs?: HostOs;
+}
+
+/** A running agent. */
+export interface Agent {
+  readonly host: string;
+  readonly capabilities: HostCapabilities;
+  /** The port `/metrics` listens on, when served. */
+  readonly metricsPort: number | undefined;
+  /** What the start-up reconcile decided, bucket by bucket. */
+  readonly recovery: RecoveryPlan;
+  /** The agent's containerd client (its RPC counts feed the metrics). */
+  readonly containerd: ContainerdClient;
+  /** Runs a command exactly as if it came over NATS (same validation, same errors). */
+  handle(command: CommandName, payload: unknown): Promise<unknown>;
+  /**
+   * Clean shutdown: stops taking commands, stops heartbeats, closes containerd and the
+   * metrics server, and undoes the state-root bind when nothing is mounted below it.
+   * Containers keep running. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+interface LiveContainer {
+  container?: Container;
+  task: Task;
+  /** Settles once the exit has been recorded, reported and the task and container deleted. */
+  exitDone: Promise<void>;
+}
+
+/**
+ * Starts the agent: connects to containerd, makes the state root shared, reconciles
+ * what containerd and the mount table hold against its records (adopting running
+ * tasks, reporting exits it missed once, unmounting what no live container owns),
+ * removes stale runtime wrappers, publishes HostRegistered, then serves commands and
+ * heartbeats. Rejects (and leaves nothing running) when containerd, NATS or JetStream
+ * does not answer.
+ */
+export async function startAgent(options: StartAgentOptions): Promise<Agent> {
+  const agent = new RuntimeAgent(options);
+  try {
+    await agent.start();
+  } catch (err) {
+    await agent.stop().catch(() => undefined);
+    throw err;
+  }
+  return agent;
+}
+
+class RuntimeAgent implements Agent {
+  readonly host: string;
+  capabilities!: HostCapabilities;
+  recovery!: RecoveryPlan;
+  containerd!: ContainerdClient;
+  private readonly log: Logger;
+  private readonly os: HostOs;
+  private readonly store: ContainerStore;
+  private readonly wrappers;
+  private readonly runcRoot: string;
+  private readonly cgroupPrefix: string;
+  private readonly js;
+  private readonly locks = new KeyedMutex();
+  private readonly live = new Map<string, LiveContainer>();
+  /** Exits recorded but not yet acknowledged by JetStream; retried on every heartbeat. */
+  private readonly unreported = new Set<string>();
+  private server: HostCommandServer | undefined;
+  private metrics: MetricsServer | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+  private unsubscribeOom: (() => void) | undefined;
+
+  constructor(private readonly opts: StartAgentOptions) {
+    this.host = opts.host;
+    this.log = opts.logger ?? pino({ name: "runtime-agent", base: { host: opts.host } }, pino.destination(2));
+    this.os = opts.hostOs ?? createHostOs();
+    this.store = createContainerStore(opts.stateRoot);
+    this.wrappers = createWrapperStore({ dir: join(opts.stateRoot, "runtimes") });
+    this.runcRoot = join(opts.runDir, "runc");
+    this.cgroupPrefix = `shoal-${opts.host}`;
+    this.js = jetstream(opts.nc);
+  }
+
+  get metricsPort(): number | undefined {
+    return this.metrics?.port;
+  }
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    await mkdir(this.runcRoot, { recursive: true });
+    await mkdir(join(o.runDir, "exec"), { recursive: true });
+    await ensureStreams(await jetstreamManager(o.nc), o.subjectPrefix);
+    const bind = await ensureSharedStateRoot(this.os, o.stateRoot, stateRootMarker(o.runDir));
+    this.log.info({ stateRoot: o.stateRoot, ownBind: bind.bound }, "state root propagation ensured");
+    this.containerd = await connectContainerd({ socket: o.containerdSocket, namespace: o.containerdNamespace ?? "shoal" });
+    this.unsubscribeOom = this.containerd.events.on("task-oom", (e) => void this.reportOom(e.containerId, e.timestamp));
+
+    this.recovery = await this.reconcile([]);
+    const inUse = new Set<string>();
+    for (const r of (await this.store.list()).records) if (r.runtime.binaryPath !== r.runtime.path) inUse.add(r.runtime.binaryPath);
+    const removed = await removeStaleWrappers(this.wrappers, inUse);
+    if (removed.length > 0) this.log.info({ removed }, "removed runtime wrappers no live container uses");
+
+    this.capabilities = await detectCapabilities(o.runtimes ?? [{ name: "runc", path: "runc" }]);
+    const startedAt = Date.now();
+    await publishHostReport(this.js, {
+      prefix: o.subjectPrefix,
+      host: o.host,
+      type: REPORT_TYPES.hostRegistered,
+      reportId: reportIds.hostRegistered(o.host, startedAt),
+      payload: { host: o.host, capabilities: this.capabilities, startedAt: new Date(startedAt).toISOString() },
+    });
+
+    if (o.metricsPort !== undefined) {
+      this.metrics = await startMetricsServer(o.metricsPort, () => ({ rpcs: this.containerd.rpcCounts(), containers: this.live.size }));
+    }
+    const handlers: Record<string, HostCommandHandler> = {};
+    for (const name of COMMANDS) handlers[name] = (payload) => this.handle(name, payload);
+    this.server = serveHostCommands(o.nc, { prefix: o.subjectPrefix, host: o.host, handlers, logger: this.log });
+    const beat = () => {
+      publishHeartbeat(o.nc, { prefix: o.subjectPrefix, host: o.host, details: { containers: this.live.size } });
+      void this.retryUnreported();
+    };
+    beat();
+    this.heartbeat = setInterval(beat, o.heartbeatIntervalMs ?? 5000);
+    this.log.info({ adopted: this.recovery.adopt.length }, "agent started");
+  }
+
+  handle(command: CommandName, payload: unknown): Promise<unknown> {
+    switch (command) {
+      case "MountShm":
+        return this.mountShm(parseCommand(command, payload));
+      case "UnmountShm":
+        return this.unmountShm(parseCommand(command, payload));
+      case "StartContainer":
+        return this.startContainer(parseCommand(command, payload));
+      case "StopContainer":
+        return this.stopContainer(parseCommand(command, payload));
+      case "KillContainer":
+        return this.killContainer(parseCommand(command, payload));
+      case "PauseContainer":
+        return this.pauseContainer(parseCommand(command, payload), true);
+      case "UnpauseContainer":
+        return this.pauseContainer(parseCommand(command, payload), false);
+      case "ExecInContainer":
+        return this.execInContainer(parseCommand(command, payload));
+      case "ReadLogs":
+        return this.readLogs(parseCommand(command, payload));
+      case "DeleteContainer":
+        return this.deleteContainer(parseCommand(command, payload));
+      case "Reconcile":
+        return this.reconcileCommand(parseCommand(command, payload));
+      case "ListContainers":
+        return this.listContainers();
+      default: {
+        const never: never = command;
+        return Promise.reject(new InvalidArgumentError(`unknown command ${String(never)}`));
+      }
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+      await this.server?.stop();
+      this.unsubscribeOom?.();
+      this.containerd?.close();
+      await this.metrics?.close();
+      try {
+        await releaseSharedStateRoot(this.os, this.opts.stateRoot, stateRootMarker(this.opts.runDir));
+      } catch (err) {
+        this.log.warn({ err }, "state root bind kept");
+      }
+    })();
+    return this.stopped;
+  }
+
+  // ---- shm mounts -------------------------------------------------------------------
+
+  private async mountShm(p: CommandPayload<"MountShm">): Promise<{ shmMountPath: string; created: boolean }> {
+    const path = containerPaths(this.opts.stateRoot, p.containerId).shm;
+    return this.locks.run(`shm:${p.containerId}`, async () => ({ shmMountPath: path, ...(await mountShm(this.os, path, p.sizeBytes)) }));
+  }
+
+  private async unmountShm(p: CommandPayload<"UnmountShm">): Promise<{ unmounted: number }> {
+    const paths = containerPaths(this.opts.stateRoot, p.containerId);
+    return this.locks.run(`shm:${p.containerId}`, async () => {
+      const result = await unmountShm(this.os, paths.shm);
+      await this.os.rmdir(paths.mounts).catch(() => undefined);
+      // The container itself may be gone already: then its directory goes too.
+      if ((await this.store.get(p.containerId)) === undefined) await this.os.rmdir(paths.dir).catch(() => undefined);
+      return result;
+    });
+  }
+
+  // ---- start ------------------------------------------------------------------------
+
+  private startContainer(p: CommandPayload<"StartContainer">): Promise<unknown> {
+    return this.locks.run(p.containerId, async () => {
+      const existing = await this.store.get(p.containerId);
+      const live = this.live.get(p.containerId);
+      if (existing?.status === "running" && live !== undefined) {
+        return {
+          containerId: p.containerId,
+          pid: live.task.pid,
+          ipcNamespaceInode: await ipcInode(live.task.pid).catch(() => 0),
+          runtime: existing.runtime,
+          alreadyRunning: true,
+        };
+      }
+      const attemptId = p.attemptId ?? String(Date.now());
+      try {
+        return await this.createAndStart(p);
+      } catch (err) {
+        if (isShoalError(err) && err.code === "INVALID_ARGUMENT") throw err;
+        const message = err instanceof Error ? err.message : String(err);
+        const { reason, exitCode } = describeStartFailure({ message }, message);
+        const payload: ContainerStartFailedPayload = { containerId: p.containerId, reason, exitCode };
+        await this.report(REPORT_TYPES.containerStartFailed, reportIds.containerStartFailed(p.containerId, attemptId), payload).catch(
+          (e: unknown) => this.log.error({ err: e, containerId: p.containerId }, "could not report ContainerStartFailed"),
+        );
+        this.log.warn({ containerId: p.containerId, exitCode, reason }, "start failed; everything it set up was undone");
+        throw new FailedPreconditionError(`start of container ${p.containerId} failed (exit code ${exitCode}): ${reason}`, { cause: err });
+      }
+    });
+  }
+
+  /** The start flow; on any failure everything set up so far is undone before rethrowing. */
+  private async createAndStart(p: CommandPayload<"StartContainer">): Promise<ContainerStartedPayload & { alreadyRunning: false }> {
+    const id = p.containerId;
+    const paths = containerPaths(this.opts.stateRoot, id);
+    if (!("dir" in p.rootfs)) throw new FailedPreconditionError("image root filesystems are not supported by this agent yet: pass rootfs.dir");
+    const rootfsDir = p.rootfs.dir;
+    const st = await stat(rootfsDir).catch(() => undefined);
+    if (st === undefined || !st.isDirectory()) throw new FailedPreconditionError(`rootfs ${rootfsDir}: no such directory`);
+    await this.checkIpcPrerequisites(p.ipcPlan);
+
+    const runtime = await lockInRuntime(this.wrappers, p.runtime);
+    const cap = this.capabilities.runtimes.find((r) => r.name === runtime.name || r.path === runtime.path);
+    const spec = buildSpec({
+      id,
+      hostname: id.slice(0, 12),
+      process: { args: p.args, ...(p.env ? { env: p.env } : {}), ...(p.cwd ? { cwd: p.cwd } : {}) },
+      ipc: p.ipcPlan,
+      ...(p.privileged !== undefined ? { privileged: p.privileged } : {}),
+      ...(p.readonlyRootfs !== undefined ? { readonlyRootfs: p.readonlyRootfs } : {}),
+      bindMounts: p.mounts ?? [],
+      ...(cap ? { rro: cap.rro } : {}),
+      securityOpt: p.securityOpt ?? [],
+      apparmorEnabled: this.capabilities.apparmor.enabled,
+      cgroupPrefix: this.cgroupPrefix,
+    });
+
+    const undo: Array<() => Promise<unknown>> = [];
+    const dirExisted = await this.os.pathExists(paths.dir);
+    try {
+      await mkdir(paths.upper, { recursive: true });
+      await mkdir(paths.work, { recursive: true });
+      await mkdir(paths.logs, { recursive: true });
+      undo.push(async () => {
+        await rm(paths.rootfs, { recursive: true, force: true });
+        await rm(paths.logs, { recursive: true, force: true });
+        await this.store.remove(id);
+        if (!dirExisted) await this.os.rmdir(paths.dir).catch(() => undefined);
+      });
+      const record: ContainerRecord = {
+        version: 1,
+        containerId: id,
+        status: "starting",
+        runtime,
+        ipcPlan: p.ipcPlan,
+        spec,
+        logs: { stdout: join(paths.logs, "stdout.log"), stderr: join(paths.logs, "stderr.log") },
+      };
+      await this.store.put(record);
+
+      const container = await this.containerd.createContainer({
+        id,
+        spec,
+        runtime: { name: RUNC_V2, options: { binaryName: runtime.binaryPath, root: this.runcRoot } },
+        labels: { [HOST_LABEL]: this.host },
+      });
+      undo.push(() => container.delete());
+      const task = await container.newTask({
+        rootfs: overlayRootfsMounts(
+          p.readonlyRootfs ? { lowerdir: rootfsDir } : { lowerdir: rootfsDir, upperdir: paths.upper, workdir: paths.work },
+        ).map((m) => ({ type: m.type, source: m.source, options: [...m.options] })),
+        stdout: `file://${record.logs.stdout}`,
+        stderr: `file://${record.logs.stderr}`,
+      });
+      undo.push(async () => {
+        await task.kill("SIGKILL", { all: true }).catch(() => undefined);
+        await task.delete();
+      });
+      const ipcNamespaceInode = await ipcInode(task.pid);
+      await task.start();
+
+      record.status = "running";
+      record.pid = task.pid;
+      record.startedAt = new Date().toISOString();
+      delete record.exit;
+      await this.store.put(record);
+      this.watch(id, task, container);
+
+      const started: ContainerStartedPayload = {
+        containerId: id,
+        pid: task.pid,
+        ipcNamespaceInode,
+        runtime: { ...runtime, args: [...runtime.args] },
+        startedAt: record.startedAt,
+      };
+      await this.report(REPORT_TYPES.containerStarted, reportIds.containerStarted(id, task.pid), started).catch((err: unknown) =>
+        this.log.error({ err, containerId: id }, "could not report ContainerStarted; the reply carries it"),
+      );
+      return { ...started, alreadyRunning: false };
+    } catch (err) {
+      for (const step of undo.reverse()) {
+        await step().catch((e: unknown) => this.log.error({ err: e, containerId: id }, "undo step of a failed start failed"));
+      }
+      throw err;
+    }
+  }
+
+  /** FailedPreconditionError naming what is missing for the plan, before anything is set up. */
+  private async checkIpcPrerequisites(plan: IpcPlan): Promise<void> {
+    if (plan.mode === "host") {
+      if (mountsAt(await this.os.readMountInfo(), "/dev/shm").length === 0) {
+        throw new FailedPreconditionError("host IPC needs the host's /dev/shm mounted, and it is not");
+      }
+      return;
+    }
+    if (plan.mode === "container") {
+      const owner = await this.store.get(plan.ownerId);
+      const live = this.live.get(plan.ownerId);
+      if (owner === undefined) throw new NotFoundError(`container ${plan.ownerId} not found on host ${this.host}`);
+      const alive = await stat(`/proc/${plan.ownerPid}/ns/ipc`).then(
+        () => true,
+        () => false,
+      );
+      if (owner.status !== "running" || live === undefined || live.task.pid !== plan.ownerPid || !alive) {
+        throw new FailedPreconditionError(`container ${plan.ownerId} is not running`);
+      }
+      if (owner.ipcPlan.mode !== "shareable") {
+        throw new FailedPreconditionError(`non-shareable IPC (hint: start ${plan.ownerId} with --ipc shareable)`);
+      }
+    }
+    if (plan.mode === "shareable" || plan.mode === "container") {
+      if (!mountsAt(await this.os.readMountInfo(), plan.shmMountPath).some((m) => m.fsType === "tmpfs")) {
+        throw new FailedPreconditionError(`shm mount ${plan.shmMountPath} is not mounted (send MountShm first)`);
+      }
+    }
+  }
+
+  // ---- exits ------------------------------------------------------------------------
+
+  /** Watches a started or adopted task: its exit is recorded, reported once, and the task and container deleted. */
+  private watch(id: string, task: Task, container?: Container): void {
+    const entry: LiveContainer = { task, exitDone: Promise.resolve() };
+    if (container !== undefined) entry.container = container;
+    entry.exitDone = task.wait().then(
+      (exit) =>
+        this.finishExit(id, {
+          containerId: id,
+          pid: task.pid,
+          exitCode: exit.exitStatus,
+          exitedAt: exit.exitedAt,
+        }, false),
+      (err: unknown) => {
+        if (!this.stopping) this.log.error({ err, containerId: id }, "lost track of a task's exit");
+      },
+    );
+    this.live.set(id, entry);
+  }
+
+  /** Records the exit in agent.json, reports it unless it was already, then deletes task and container. */
+  private async finishExit(id: string, exit: ExitToReport, foundAtRecovery: boolean): Promise<void> {
+    if (this.stopping) return;
+    const record = await this.store.get(id);
+    if (record !== undefined && !(record.exit?.pid === exit.pid && record.status === "exited")) {
+      record.status = "exited";
+      record.exit = { exitCode: exit.exitCode, exitedAt: exit.exitedAt.toISOString(), pid: exit.pid, reported: false };
+      await this.store.put(record);
+    }
+    if (record !== undefined && !record.exit!.reported) {
+      this.unreported.add(id);
+      await this.reportExit(record, foundAtRecovery);
+    }
+    const live = this.live.get(id);
+    this.live.delete(id);
+    try {
+      const task = live?.task ?? (await this.containerd.loadTask(id));
+      await task.delete();
+    } catch (err) {
+      if (!(isShoalError(err) && err.code === "NOT_FOUND")) this.log.warn({ err, containerId: id }, "could not delete exited task");
+    }
+    try {
+      const container = live?.container ?? (await this.containerd.loadContainer(id));
+      await container.delete();
+    } catch (err) {
+      if (!(isShoalError(err) && err.code === "NOT_FOUND")) this.log.warn({ err, containerId: id }, "could not delete exited container");
+    }
+  }
+
+  private async reportExit(record: ContainerRecord, foundAtRecovery: boolean): Promise<void> {
+    const exit = record.exit!;
+    const payload: ContainerExitedPayload = {
+      containerId: record.containerId,
+      pid: exit.pid,
+      exitCode: exit.exitCode,
+      exitedAt: exit.exitedAt,
+      foundAtRecovery,
+    };
+    try {
+      await this.report(REPORT_TYPES.containerExited, reportIds.containerExited(record.containerId, exit.pid), payload);
+    } catch (err) {
+      this.log.warn({ err, containerId: record.containerId }, "ContainerExited not acknowledged; retrying with the next heartbeat");
+      return;
+    }
+    exit.reported = true;
+    await this.store.put(record);
+    this.unreported.delete(record.containerId);
+  }
+
+  private async retryUnreported(): Promise<void> {
+    for (const id of [...this.unreported]) {
+      const record = await this.store.get(id).catch(() => undefined);
+      if (record?.exit === undefined || record.exit.reported) this.unreported.delete(id);
+      else await this.reportExit(record, false);
+    }
+  }
+
+  private async reportOom(id: string, at: Date): Promise<void> {
+    const live = this.live.get(id);
+    if (live === undefined) return;
+    await this.report(REPORT_TYPES.containerOom, reportIds.containerOom(id, live.task.pid, at.getTime()), {
+      containerId: id,
+      pid: live.task.pid,
+      at: at.toISOString(),
+    }).catch((err: unknown) => this.log.warn({ err, containerId: id }, "could not report ContainerOom"));
+  }
+
+  private async report(type: string, reportId: string, payload: unknown): Promise<void> {
+    await publishHostReport(this.js, { prefix: this.opts.subjectPrefix, host: this.host, type, reportId, payload });
+  }
+
+  // ---- stop, kill, pause, exec, logs, delete ----------------------------------------------
+
+  private requireLive(id: string): LiveContainer {
+    const live = this.live.get(id);
+    if (live === undefined) throw new FailedPreconditionError(`container ${id} is not running`);
+    return live;
+  }
+
+  private stopContainer(p: CommandPayload<"StopContainer">): Promise<unknown> {
+    return this.locks.run(p.containerId, async () => {
+      const live = this.live.get(p.containerId);
+      if (live === undefined) {
+        const r = await this.store.get(p.containerId);
+        if (r === undefined) throw new NotFoundError(`container ${p.containerId} not found on host ${this.host}`);
+        return { alreadyStopped: true, exitCode: r.exit?.exitCode };
+      }
+      const timeoutMs = (p.timeoutSeconds ?? 10) * 1000;
+      await live.task.kill("SIGTERM").catch(ignoreNotFound);
+      let timer: NodeJS.Timeout | undefined;
+      const exited = await Promise.race([
+        live.exitDone.then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+      ]);
+      clearTimeout(timer);
+      if (!exited) await live.task.kill("SIGKILL", { all: true }).catch(ignoreNotFound);
+      await live.exitDone;
+      const r = await this.store.get(p.containerId);
+      return { alreadyStopped: false, exitCode: r?.exit?.exitCode, killed: !exited };
+    });
+  }
+
+  private async killContainer(p: CommandPayload<"KillContainer">): Promise<{ signal: number | string }> {
+    const live = this.requireLive(p.containerId);
+    const signal = p.signal ?? "SIGKILL";
+    await live.task.kill(signal as number | NodeJS.Signals, { all: p.all ?? false });
+    return { signal };
+  }
+
+  private async pauseContainer(p: { containerId: string }, pause: boolean): Promise<{ paused: boolean }> {
+    return this.locks.run(p.containerId, async () => {
+      const live = this.requireLive(p.containerId);
+      if (pause) await live.task.pause();
+      else await live.task.resume();
+      return { paused: pause };
+    });
+  }
+
+  private async execInContainer(p: CommandPayload<"ExecInContainer">): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    const live = this.requireLive(p.containerId);
+    const record = await this.store.get(p.containerId);
+    if (record === undefined) throw new NotFoundError(`container ${p.containerId} not found on host ${this.host}`);
+    const execId = `exec-${randomBytes(8).toString("hex")}`;
+    const out = join(this.opts.runDir, "exec", `${execId}.out`);
+    const errPath = join(this.opts.runDir, "exec", `${execId}.err`);
+    const spec = execProcessSpec(record.spec as Spec, {
+      args: p.args,
+      ...(p.env ? { env: p.env } : {}),
+      ...(p.cwd ? { cwd: p.cwd } : {}),
+    });
+    try {
+      const proc = await live.task.exec({ execId, spec, stdout: `file://${out}`, stderr: `file://${errPath}` });
+      let timer: NodeJS.Timeout | undefined;
+      let timedOut = false;
+      try {
+        await proc.start();
+        const timeoutMs = p.timeoutMs ?? 30_000;
+        const exit = await Promise.race([
+          proc.wait(),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              timedOut = true;
+              reject(new AbortedError(`exec in ${p.containerId} did not finish within ${timeoutMs} ms and was killed`));
+            }, timeoutMs);
+          }),
+        ]);
+        return { exitCode: exit.exitStatus, stdout: await readText(out), stderr: await readText(errPath) };
+      } finally {
+        clearTimeout(timer);
+        if (timedOut) {
+          await proc.kill("SIGKILL").catch(() => undefined);
+          await proc.wait().catch(() => undefined);
+        }
+        await proc.delete().catch((err: unknown) => this.log.warn({ err, execId }, "could not delete exec process"));
+      }
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (isShoalError(err) && err.code !== "INTERNAL") throw err;
+      const { exitCode, reason } = describeStartFailure({ message }, message);
+      throw new FailedPreconditionError(`exec in ${p.containerId} failed (exit code ${exitCode}): ${reason}`, { cause: err });
+    } finally {
+      await rm(out, { force: true });
+      await rm(errPath, { force: true });
+    }
+  }
+
+  private async readLogs(p: CommandPayload<"ReadLogs">): Promise<{ stdout: string; stderr: string }> {
+    const record = await this.store.get(p.containerId);
+    if (record === undefined) throw new NotFoundError(`container ${p.containerId} not found on host ${this.host}`);
+    const tail = (text: string) => (p.tail === undefined ? text : lastLines(text, p.tail));
+    return { stdout: tail(await readText(record.logs.stdout)), stderr: tail(await readText(record.logs.stderr)) };
+  }
+
+  private deleteContainer(p: CommandPayload<"DeleteContainer">): Promise<{ deleted: boolean }> {
+    return this.locks.run(p.containerId, async () => {
+      const id = p.containerId;
+      const live = this.live.get(id);
+      if (live !== undefined) {
+        if (!p.force) throw new FailedPreconditionError(`container ${id} is running: stop it first or force the removal`);
+        await live.task.kill("SIGKILL", { all: true }).catch(ignoreNotFound);
+        await live.exitDone;
+      }
+      const record = await this.store.get(id);
+      // Leftovers in containerd (a failed cleanup): remove them too.
+      try {
+        const task = await this.containerd.loadTask(id);
+        await task.kill("SIGKILL", { all: true }).catch(() => undefined);
+        await task.wait().catch(() => undefined);
+        await task.delete();
+      } catch (err) {
+        ignoreNotFound(err);
+      }
+      try {
+        await (await this.containerd.loadContainer(id)).delete();
+      } catch (err) {
+        ignoreNotFound(err);
+      }
+      await this.removeContainerFiles(id);
+      return { deleted: record !== undefined };
+    });
+  }
+
+  /** Removes a container's state dir except an owner's shm mount (only UnmountShm removes that). */
+  private async removeContainerFiles(id: string): Promise<void> {
+    const paths = containerPaths(this.opts.stateRoot, id);
+    await rm(paths.rootfs, { recursive: true, force: true });
+    await rm(paths.logs, { recursive: true, force: true });
+    await this.store.remove(id);
+    const shmMounted = mountsAt(await this.os.readMountInfo(), paths.shm).length > 0;
+    if (!shmMounted) {
+      await this.os.rmrf(paths.dir);
+    }
+  }
+
+  private async listContainers(): Promise<unknown> {
+    const { records } = await this.store.list();
+    return {
+      containers: records.map((r) => ({
+        containerId: r.containerId,
+        status: r.status,
+        pid: r.pid,
+        live: this.live.has(r.containerId),
+        runtime: r.runtime,
+        ipcMode: r.ipcPlan.mode,
+        exit: r.exit,
+      })),
+    };
+  }
+
+  // ---- reconcile --------------------------------------------------------------------
+
+  private async reconcileCommand(p: CommandPayload<"Reconcile">): Promise<unknown> {
+    const plan = await this.reconcile(p.expected.map((e) => e.containerId));
+    const expected = new Set(p.expected.map((e) => e.containerId));
+    const { records } = await this.store.list();
+    const present = new Set(records.map((r) => r.containerId));
+    return {
+      ...summary(plan),
+      running: [...this.live.keys()],
+      missing: [...expected].filter((id) => !present.has(id)),
+      unexpected: [...this.live.keys()].filter((id) => !expected.has(id)),
+    };
+  }
+
+  /**
+   * Takes a snapshot (records, containerd tasks and containers, mount table), plans with
+   * planRecovery and applies the plan. A mount still in use (EBUSY) is logged and left.
+   */
+  private async reconcile(expected: readonly string[]): Promise<RecoveryPlan> {
+    const { records, broken } = await this.store.list();
+    if (broken.length > 0) this.log.error({ broken }, "unreadable container records; their containers are left alone");
+    const loaded = await this.containerd.listTasks();
+    const containers = await this.containerd.listContainers([`labels."${HOST_LABEL}"==${this.host}`]);
+    const mine = new Set(containers.map((c) => c.id));
+    const tasks = loaded.filter((t) => mine.has(t.task.containerId) || records.some((r) => r.containerId === t.task.containerId));
+    const plan = planRecovery({
+      stateRoot: this.opts.stateRoot,
+      records,
+      tasks: tasks.map((t) => ({
+        containerId: t.task.containerId,
+        status: t.state.status,
+        pid: t.state.pid,
+        ...(t.state.exit ? { exit: t.state.exit } : {}),
+      })),
+      containers: [...mine],
+      mounts: await this.os.readMountInfo(),
+      expected,
+    });
+    const taskOf = new Map(tasks.map((t) => [t.task.containerId, t.task]));
+    const containerOf = new Map(containers.map((c) => [c.id, c]));
+
+    for (const id of plan.adopt) {
+      if (this.live.has(id)) continue;
+      const container = containerOf.get(id);
+      this.watch(id, taskOf.get(id)!, container);
+      const record = records.find((r) => r.containerId === id)!;
+      if (record.status !== "running") {
+        record.status = "running";
+        await this.store.put(record);
+      }
+    }
+    for (const exit of [...plan.reportExit, ...plan.lost]) {
+      await this.locks.run(exit.containerId, () => this.finishExit(exit.containerId, exit, true));
+    }
+    for (const id of plan.deleteStopped) {
+      await this.locks.run(id, () => this.finishExit(id, { containerId: id, pid: taskOf.get(id)!.pid, exitCode: 0, exitedAt: new Date(0) }, true));
+    }
+    for (const id of plan.abandonedStarts) {
+      await this.locks.run(id, async () => {
+        const task = taskOf.get(id);
+        if (task !== undefined) {
+          await task.kill("SIGKILL", { all: true }).catch(() => undefined);
+          await task.wait().catch(() => undefined);
+          await task.delete().catch(ignoreNotFound);
+        }
+        await (containerOf.get(id)?.delete() ?? Promise.resolve()).catch(ignoreNotFound);
+        await this.removeContainerFiles(id);
+      });
+    }
+    for (const id of plan.orphanContainers) {
+      await containerOf.get(id)?.delete().catch(ignoreNotFound);
+    }
+    for (const point of plan.unmount) {
+      try {
+        await this.os.unmount(point);
+        if (mountsAt(await this.os.readMountInfo(), point).length === 0) await this.os.rmdir(point).catch(() => undefined);
+      } catch (err) {
+        if (isShoalError(err) && err.code === "FAILED_PRECONDITION") this.log.warn({ err, mountPoint: point }, "mount in use; left mounted");
+        else if (!(isShoalError(err) && err.code === "NOT_FOUND")) throw err;
+      }
+    }
+    if (plan.foreign.length > 0) this.log.info({ foreign: plan.foreign }, "tasks without a record left alone");
+    this.log.info(summary(plan), "reconciled");
+    return plan;
+  }
+}
+
+const COMMANDS: readonly CommandName[] = [
+  "MountShm",
+  "UnmountShm",
+  "StartContainer",
+  "StopContainer",
+  "KillContainer",
+  "PauseContainer",
+  "UnpauseContainer",
+  "ExecInContainer",
+  "ReadLogs",
+  "DeleteContainer",
+  "Reconcile",
+  "ListContainers",
+];
+
+function summary(plan: RecoveryPlan): Record<string, number> {
+  return Object.fromEntries(Object.entries(plan).map(([k, v]) => [k, (v as unknown[]).length]));
+}
+
+async function ipcInode(pid: number): Promise<number> {
+  try {
+    return (await stat(`/proc/${pid}/ns/ipc`)).ino;
+  } catch (err) {
+    throw new InternalError(`cannot stat the ipc namespace of pid ${pid}`, { cause: err });
+  }
+}
+
+function ignoreNotFound(err: unknown): void {
+  if (!(isShoalError(err) && err.code === "NOT_FOUND")) throw err;
+}
+
+async function readText(path: string): Promise<string> {
+  return readFile(path, "utf8").catch(() => "");
+}
+
+function lastLines(text: string, n: number): string {
+  if (n === 0) return "";
+  const lines = text.split("\n");
+  const trailing = lines[lines.length - 1] === "" ? lines.pop() : undefined;
+  return lines.slice(-n).join("\n") + (trailing !== undefined ? "\n" : "");
+}

@@ -1,0 +1,77 @@
+import { z } from "zod";
+import { InvalidArgumentError } from "@shoal/domain";
+
+const id = z.string().regex(/^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/).max(76);
+const absPath = z.string().startsWith("/");
+
+const ipcPlan = z.discriminatedUnion("mode", [
+  z.object({ mode: z.literal("none") }),
+  z.object({ mode: z.literal("private"), shmSizeBytes: z.number().int().positive() }),
+  z.object({ mode: z.literal("shareable"), shmSizeBytes: z.number().int().positive(), shmMountPath: absPath }),
+  z.object({ mode: z.literal("host") }),
+  z.object({
+    mode: z.literal("container"),
+    ownerId: id,
+    ownerPid: z.number().int().positive(),
+    shmSizeBytes: z.number().int().positive(),
+    shmMountPath: absPath,
+  }),
+]);
+
+const bindMount = z.object({
+  source: absPath,
+  destination: absPath,
+  readonly: z.boolean().optional(),
+  readonlyMode: z.enum(["non-recursive", "recursive"]).optional(),
+  propagation: z.enum(["rprivate", "private", "rshared", "shared", "rslave", "slave"]).optional(),
+});
+
+/** The wire shapes of the agent's host commands. Add optional fields only. */
+export const commandSchemas = {
+  MountShm: z.object({ containerId: id, sizeBytes: z.number().int().positive() }),
+  UnmountShm: z.object({ containerId: id }),
+  StartContainer: z.object({
+    containerId: id,
+    rootfs: z.union([z.object({ dir: absPath }), z.object({ image: z.string().min(1) })]),
+    args: z.array(z.string()).min(1),
+    env: z.array(z.string()).optional(),
+    cwd: absPath.optional(),
+    ipcPlan,
+    readonlyRootfs: z.boolean().optional(),
+    mounts: z.array(bindMount).optional(),
+    securityOpt: z.array(z.string()).optional(),
+    privileged: z.boolean().optional(),
+    runtime: z.object({ name: z.string().min(1), path: absPath, args: z.array(z.string()).optional() }),
+    /** Makes the ContainerStartFailed report id unique per attempt; default: the time of the attempt. */
+    attemptId: z.string().min(1).max(64).optional(),
+  }),
+  StopContainer: z.object({ containerId: id, timeoutSeconds: z.number().min(0).optional() }),
+  KillContainer: z.object({ containerId: id, signal: z.union([z.number().int().positive(), z.string().min(1)]).optional(), all: z.boolean().optional() }),
+  PauseContainer: z.object({ containerId: id }),
+  UnpauseContainer: z.object({ containerId: id }),
+  ExecInContainer: z.object({
+    containerId: id,
+    args: z.array(z.string()).min(1),
+    env: z.array(z.string()).optional(),
+    cwd: absPath.optional(),
+    timeoutMs: z.number().int().positive().optional(),
+  }),
+  ReadLogs: z.object({ containerId: id, tail: z.number().int().nonnegative().optional() }),
+  DeleteContainer: z.object({ containerId: id, force: z.boolean().optional() }),
+  Reconcile: z.object({ expected: z.array(z.object({ containerId: id }).passthrough()) }),
+  ListContainers: z.object({}).passthrough().nullish(),
+} as const;
+
+export type CommandName = keyof typeof commandSchemas;
+export type CommandPayload<C extends CommandName> = z.infer<(typeof commandSchemas)[C]>;
+
+/** InvalidArgumentError naming the first bad field. */
+export function parseCommand<C extends CommandName>(name: C, payload: unknown): CommandPayload<C> {
+  const r = commandSchemas[name].safeParse(payload);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const where = issue?.path.length ? issue.path.join(".") : "payload";
+    throw new InvalidArgumentError(`${name}: ${where}: ${issue?.message ?? "invalid"}`, { cause: r.error });
+  }
+  return r.data as CommandPayload<C>;
+}

@@ -1,0 +1,84 @@
+import { execFile } from "node:child_process";
+import { readFile, statfs } from "node:fs/promises";
+import { release } from "node:os";
+import { rroSupport, type RroSupport } from "@shoal/oci";
+
+/** What the scheduler needs to know about a host; sent in HostRegistered. Add fields only. */
+export interface HostCapabilities {
+  kernelVersion: string;
+  cgroupVersion: "v1" | "v2";
+  runtimes: RuntimeCapability[];
+  apparmor: { enabled: boolean };
+  criu: { available: true; message: string } | { available: false; reason: string };
+}
+
+export interface RuntimeCapability {
+  name: string;
+  path: string;
+  /** `<path> features` parsed, or undefined when the runtime has no such command. */
+  features?: unknown;
+  featuresError?: string;
+  rro: RroSupport;
+}
+
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/**
+ * Probes the host. Never throws: a probe that cannot run is reported with its reason
+ * (a missing `criu` binary is `available: false` with the error).
+ */
+export async function detectCapabilities(runtimes: readonly { name: string; path: string }[]): Promise<HostCapabilities> {
+  const kernelVersion = release();
+  const [cgroupVersion, apparmorEnabled, criu, runtimeCaps] = await Promise.all([
+    statfs("/sys/fs/cgroup").then(
+      (s) => (s.type === CGROUP2_SUPER_MAGIC ? "v2" : "v1") as "v1" | "v2",
+      () => "v1" as const,
+    ),
+    readFile("/sys/module/apparmor/parameters/enabled", "utf8").then(
+      (t) => t.trim() === "Y",
+      () => false,
+    ),
+    run("criu", ["check"]).then((r) =>
+      r.ok
+        ? { available: true as const, message: r.output.trim() || "Looks good." }
+        : { available: false as const, reason: lastLines(r.output) || r.error },
+    ),
+    Promise.all(runtimes.map((rt) => runtimeCapability(rt, kernelVersion))),
+  ]);
+  return { kernelVersion, cgroupVersion, runtimes: runtimeCaps, apparmor: { enabled: apparmorEnabled }, criu };
+}
+
+async function runtimeCapability(rt: { name: string; path: string }, kernelRelease: string): Promise<RuntimeCapability> {
+  const r = await run(rt.path, ["features"]);
+  let features: unknown;
+  let featuresError: string | undefined;
+  if (r.ok) {
+    try {
+      features = JSON.parse(r.stdout);
+    } catch {
+      featuresError = "`features` did not print JSON";
+    }
+  } else {
+    featuresError = lastLines(r.output) || r.error;
+  }
+  const cap: RuntimeCapability = {
+    name: rt.name,
+    path: rt.path,
+    rro: rroSupport({ kernelRelease, runtimeName: rt.name, runtimeFeatures: features }),
+  };
+  if (features !== undefined) cap.features = features;
+  if (featuresError !== undefined) cap.featuresError = featuresError;
+  return cap;
+}
+
+function run(cmd: string, args: string[]): Promise<{ ok: boolean; stdout: string; output: string; error: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 20_000, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
+      resolve({ ok: err === null, stdout, output: `${stdout}${stderr}`, error: err ? err.message : "" });
+    });
+  });
+}
+
+function lastLines(text: string): string {
+  return text.trim().split("\n").slice(-3).join("\n");
+}
