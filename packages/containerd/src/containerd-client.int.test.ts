@@ -151,6 +151,7 @@ describe("containerd client against a real containerd", () => {
   it("execs a process in a running task and reports its output and exit code", async () => {
     const id = newId("exec");
     const { container, task } = await runLong(id);
+    const events = client.events.stream();
     const io = stdio(id, "exec1");
     const proc = await task.exec({
       execId: "exec1",
@@ -163,6 +164,17 @@ describe("containerd client against a real containerd", () => {
     expect((await proc.wait()).exitStatus).toBe(7);
     expect((await proc.delete()).exitStatus).toBe(7);
     expect(await readFile(io.out, "utf8")).toBe("from-exec\n");
+
+    const execEvents: string[] = [];
+    for await (const e of events) {
+      if (e.containerId !== id || !("execId" in e) || e.execId !== "exec1") continue;
+      execEvents.push(e.type);
+      if (e.type === "task-exit") {
+        expect(e).toMatchObject({ execId: "exec1", pid, exitStatus: 7 });
+        break; // ends the iterator
+      }
+    }
+    expect(execEvents).toEqual(["task-exec-added", "task-exec-started", "task-exit"]);
 
     await expect(
       task.exec({ execId: "bad id", spec: { args: ["true"], cwd: "/" }, stdout: "", stderr: "" }),
