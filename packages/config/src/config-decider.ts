@@ -11,13 +11,13 @@
  *   daemon.json) is accepted and records nothing: `decide` returns `[]` and the version
  *   does not move. Clients see "unchanged", not an error.
  */
-import { InvalidArgumentError } from "@shoal/domain";
+import { DAEMON_CONFIG_STREAM_ID, InvalidArgumentError } from "@shoal/domain";
 import type { Decider, DomainCommand, DomainEvent } from "@shoal/domain";
 import { applyConfigSet, daemonConfigEquals, defaultDaemonConfig, parseDaemonConfig, parseDaemonConfigText } from "./daemon-config";
 import type { DaemonConfig } from "./daemon-config";
 
 /** The id of the config aggregate's one event stream. */
-export const DAEMON_CONFIG_STREAM = "daemon-config";
+export const DAEMON_CONFIG_STREAM = DAEMON_CONFIG_STREAM_ID;
 
 /** `shoal config set KEY=VALUE…`; see applyConfigSet for the value syntax. `now` is ISO-8601. */
 export type SetConfig = DomainCommand<"SetConfig", { assignments: string[]; now: string }>;

@@ -105,3 +105,4 @@ export {
   toNewEvent,
 } from "./event-envelope";
 export type { EventMetadata, NewEvent, RecordedEvent, AggregateName } from "./event-envelope";
+export { derivedEventId } from "./derived-id";
