@@ -29,9 +29,9 @@ let tdb: TestDatabase;
 let store: EventStore;
 const relays: OutboxRelay[] = [];
 
-function relay(publisher: OutboxPublisher, batchSize = 100): OutboxRelay {
+function relay(publisher: OutboxPublisher, batchSize = 100, maxInFlight = 1): OutboxRelay {
   // A ten-minute safety re-check: within a test, only a notification can wake the relay.
-  const r = createOutboxRelay({ pool: tdb.pool, publisher, batchSize, recheckIntervalMs: tenMinutes });
+  const r = createOutboxRelay({ pool: tdb.pool, publisher, batchSize, recheckIntervalMs: tenMinutes, maxInFlight });
   relays.push(r);
   return r;
 }
@@ -133,7 +133,7 @@ describe("outbox relay", () => {
     for (let round = 0; round < 5; round++) {
       for (const streamId of streams) await store.appendToStream(streamId, round * 2, [event("A"), event("B")]);
     }
-    await relay(slowAndJittery, 100).start();
+    await relay(slowAndJittery, 100, 32).start();
     await vi.waitFor(() => expect(published).toHaveLength(40), { timeout: 10_000, interval: 20 });
     for (const streamId of streams) {
       const versions = published.filter((m) => m.streamId === streamId).map((m) => m.streamVersion);

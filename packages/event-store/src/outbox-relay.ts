@@ -38,7 +38,11 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /** Safety re-check when no notification arrives, for a notification lost in transit (default 30 s). */
   recheckIntervalMs?: number;
-  /** Publishes awaiting their acknowledgement at once, across different streams (default 32). */
+  /**
+   * Publishes awaiting their acknowledgement at once, never two of one stream (default 1:
+   * strictly one at a time, in outbox order). Raise it (e.g. 32) for throughput when many
+   * streams are active; a crash then may leave up to this many published-but-unsent rows.
+   */
   maxInFlight?: number;
 }
 
@@ -77,7 +81,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   const logger = opts.logger ?? silentLogger;
   const batchSize = opts.batchSize ?? 100;
   const recheckIntervalMs = opts.recheckIntervalMs ?? 30_000;
-  const maxInFlight = Math.max(1, opts.maxInFlight ?? 32);
+  const maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
 
   let running = false;
   let woken = false;
