@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "@shoal/domain";
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError } from "@shoal/domain";
 import { ensureBusyboxRootfs, startTestContainerd } from "@shoal/testing";
 import type { TestContainerd } from "@shoal/testing";
 import { connectContainerd } from "./index";
@@ -312,5 +312,12 @@ describe("containerd client against a real containerd", () => {
     await reconnected;
     expect((await task.wait()).exitStatus).toBe(137);
     await remove(container, task);
+  });
+
+  it("fails to connect with UnavailableError naming the socket when nothing answers", async () => {
+    const socket = "/run/shoal-test/containerd-client/nobody-here.sock";
+    const err = await connectContainerd({ socket, namespace: "shoal", rpcTimeoutMs: 2000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toContain(socket);
   });
 });

@@ -92,7 +92,7 @@ export class EventStream implements ContainerdEvents {
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.firstLive = { resolve, reject };
-      this.subscribe();
+      this.channel.detached(() => this.subscribe());
     });
   }
 
@@ -211,7 +211,7 @@ export class EventStream implements ContainerdEvents {
     this.firstLive?.resolve();
     this.firstLive = undefined;
     if (reconnected) {
-      this.afterReconnect();
+      this.channel.detached(() => this.afterReconnect());
       for (const l of this.reconnectListeners) {
         try {
           l();
@@ -236,7 +236,7 @@ export class EventStream implements ContainerdEvents {
     }
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
-    this.retryTimer = setTimeout(() => this.subscribe(), delay);
+    this.retryTimer = setTimeout(() => this.channel.detached(() => this.subscribe()), delay);
   }
 }
 

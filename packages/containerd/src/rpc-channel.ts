@@ -126,6 +126,15 @@ export class RpcChannel {
     return { result, rpcs: Object.fromEntries(mine), total };
   }
 
+  /**
+   * Runs `fn` outside every `count()` scope: for the client's own background calls (events
+   * stream, re-checks), whose callbacks may otherwise inherit the scope of whichever user
+   * call happened to open the connection.
+   */
+  detached<T>(fn: () => T): T {
+    return this.scopes.exit(fn);
+  }
+
   close(): void {
     this.client.close();
   }
