@@ -1,4 +1,5 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmod, cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -25,12 +26,22 @@ export interface AgentTestBed {
   readonly rootfs: string;
   agent: Agent | undefined;
   startInProcessAgent(): Promise<Agent>;
+  /** Runs `node --import tsx services/runtime-agent/src/main.ts` as a child and resolves once it answers commands. */
+  spawnAgentProcess(): Promise<AgentProcess>;
   send<T = Record<string, unknown>>(command: string, payload: unknown, timeoutMs?: number): Promise<T>;
   /** Every report of this host stored in the reports stream, in order. */
   reports(type?: string): Promise<HostReport[]>;
   /** Mount points under the state root (the state root's own bind excluded). */
   mountsUnderStateRoot(): Promise<string[]>;
   cleanup(): Promise<void>;
+}
+
+export interface AgentProcess {
+  readonly pid: number;
+  /** SIGKILL; resolves once the process is gone. */
+  kill9(): Promise<void>;
+  /** SIGTERM (clean shutdown); resolves with the exit code. */
+  stop(): Promise<number | null>;
 }
 
 export const RUNC = { name: "runc", path: "/usr/sbin/runc" };
@@ -99,6 +110,46 @@ export async function createAgentTestBed(name: string): Promise<AgentTestBed> {
         logger: quiet,
       });
       return bed.agent;
+    },
+    async spawnAgentProcess() {
+      // node --import tsx (not the tsx CLI, which forks): SIGKILL must hit the agent itself.
+      const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", join(process.cwd(), "services/runtime-agent/src/main.ts")], {
+        env: {
+          ...process.env,
+          SHOAL_HOST: host,
+          SHOAL_SUBJECT_PREFIX: nats.prefix,
+          SHOAL_CONTAINERD_SOCKET: containerd.socket,
+          SHOAL_STATE_ROOT: stateRoot,
+          SHOAL_RUN_DIR: runDir,
+          SHOAL_METRICS_PORT: "0",
+          SHOAL_HEARTBEAT_MS: "1000",
+        },
+        stdio: ["ignore", "ignore", process.env.SHOAL_TEST_LOG ? "inherit" : "ignore"],
+      });
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      let gone = false;
+      void exited.then(() => (gone = true));
+      for (let i = 0; ; i++) {
+        if (gone) throw new Error("agent process exited before answering (run with SHOAL_TEST_LOG=info to see why)");
+        try {
+          await sendHostCommand(nats.nc, { prefix: nats.prefix, host, command: "ListContainers", payload: {}, timeoutMs: 500 });
+          break;
+        } catch {
+          if (i > 300) throw new Error("agent process did not answer within 60 s");
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      return {
+        pid: child.pid!,
+        async kill9() {
+          child.kill("SIGKILL");
+          await exited;
+        },
+        async stop() {
+          child.kill("SIGTERM");
+          return exited;
+        },
+      };
     },
     send(command, payload, timeoutMs = 60_000) {
       return sendHostCommand(nats.nc, { prefix: nats.prefix, host, command, payload, timeoutMs });

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { ensureStreams, publishHeartbeat, publishHostReport, serveHostCommands } from "@shoal/bus";
@@ -743,7 +743,15 @@ class RuntimeAgent implements Agent {
     for (const point of plan.unmount) {
       try {
         await this.os.unmount(point);
-        if (mountsAt(await this.os.readMountInfo(), point).length === 0) await this.os.rmdir(point).catch(() => undefined);
+        if (mountsAt(await this.os.readMountInfo(), point).length === 0) {
+          // Empty directories only: rmdir refuses anything else. The container's own dir goes when it has no record.
+          const containerDir = dirname(dirname(point));
+          await this.os.rmdir(point).catch(() => undefined);
+          await this.os.rmdir(dirname(point)).catch(() => undefined);
+          if ((await this.store.get(basename(containerDir)).catch(() => "unreadable")) === undefined) {
+            await this.os.rmdir(containerDir).catch(() => undefined);
+          }
+        }
       } catch (err) {
         if (isShoalError(err) && err.code === "FAILED_PRECONDITION") this.log.warn({ err, mountPoint: point }, "mount in use; left mounted");
         else if (!(isShoalError(err) && err.code === "NOT_FOUND")) throw err;
