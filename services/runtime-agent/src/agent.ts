@@ -61,7 +61,10 @@ export interface StartAgentOptions {
   heartbeatIntervalMs?: number;
   /** Runtimes to probe for HostRegistered; default runc on PATH. */
   runtimes?: { name: string; path: string }[];
+  /** Default: pino on stderr at `logLevel`. */
   logger?: Logger;
+  /** Level of the default logger; default `info`. */
+  logLevel?: string;
   /** Tests pass a HostOs; default the real one. */
   hostOs?: HostOs;
 }
@@ -89,6 +92,8 @@ export interface Agent {
 interface LiveContainer {
   container?: Container;
   task: Task;
+  /** Set as soon as the init process's exit is known, before the cleanup that follows it. */
+  exited: boolean;
   /** Settles once the exit has been recorded, reported and the task and container deleted. */
   exitDone: Promise<void>;
 }
@@ -137,7 +142,7 @@ class RuntimeAgent implements Agent {
 
   constructor(private readonly opts: StartAgentOptions) {
     this.host = opts.host;
-    this.log = opts.logger ?? pino({ name: "runtime-agent", base: { host: opts.host } }, pino.destination(2));
+    this.log = opts.logger ?? pino({ name: "runtime-agent", base: { host: opts.host }, level: opts.logLevel ?? "info" }, pino.destination(2));
     this.os = opts.hostOs ?? createHostOs();
     this.store = createContainerStore(opts.stateRoot);
     this.wrappers = createWrapperStore({ dir: join(opts.stateRoot, "runtimes") });
@@ -263,9 +268,10 @@ class RuntimeAgent implements Agent {
 
   private startContainer(p: CommandPayload<"StartContainer">): Promise<unknown> {
     return this.locks.run(p.containerId, async () => {
-      const existing = await this.store.get(p.containerId);
       const live = this.live.get(p.containerId);
-      if (existing?.status === "running" && live !== undefined) {
+      if (live?.exited) await live.exitDone;
+      const existing = await this.store.get(p.containerId);
+      if (existing?.status === "running" && live !== undefined && !live.exited) {
         return {
           containerId: p.containerId,
           pid: live.task.pid,
@@ -421,16 +427,18 @@ class RuntimeAgent implements Agent {
 
   /** Watches a started or adopted task: its exit is recorded, reported once, and the task and container deleted. */
   private watch(id: string, task: Task, container?: Container): void {
-    const entry: LiveContainer = { task, exitDone: Promise.resolve() };
+    const entry: LiveContainer = { task, exited: false, exitDone: Promise.resolve() };
     if (container !== undefined) entry.container = container;
     entry.exitDone = task.wait().then(
-      (exit) =>
-        this.finishExit(id, {
+      (exit) => {
+        entry.exited = true;
+        return this.finishExit(id, {
           containerId: id,
           pid: task.pid,
           exitCode: exit.exitStatus,
           exitedAt: exit.exitedAt,
-        }, false),
+        }, false);
+      },
       (err: unknown) => {
         if (!this.stopping) this.log.error({ err, containerId: id }, "lost track of a task's exit");
       },
@@ -452,18 +460,30 @@ class RuntimeAgent implements Agent {
       await this.reportExit(record, foundAtRecovery);
     }
     const live = this.live.get(id);
-    this.live.delete(id);
+    let cleanedUp = true;
     try {
       const task = live?.task ?? (await this.containerd.loadTask(id));
       await task.delete();
     } catch (err) {
-      if (!(isShoalError(err) && err.code === "NOT_FOUND")) this.log.warn({ err, containerId: id }, "could not delete exited task");
+      if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
+        cleanedUp = false;
+        this.log.warn({ err, containerId: id }, "could not delete exited task");
+      }
     }
     try {
       const container = live?.container ?? (await this.containerd.loadContainer(id));
       await container.delete();
     } catch (err) {
-      if (!(isShoalError(err) && err.code === "NOT_FOUND")) this.log.warn({ err, containerId: id }, "could not delete exited container");
+      if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
+        cleanedUp = false;
+        this.log.warn({ err, containerId: id }, "could not delete exited container");
+      }
+    }
+    this.live.delete(id);
+    if (record?.exit !== undefined && cleanedUp) {
+      // DeleteContainer then needs no containerd lookups.
+      record.exit.cleanedUp = true;
+      await this.store.put(record);
     }
   }
 
@@ -513,14 +533,15 @@ class RuntimeAgent implements Agent {
 
   private requireLive(id: string): LiveContainer {
     const live = this.live.get(id);
-    if (live === undefined) throw new FailedPreconditionError(`container ${id} is not running`);
+    if (live === undefined || live.exited) throw new FailedPreconditionError(`container ${id} is not running`);
     return live;
   }
 
   private stopContainer(p: CommandPayload<"StopContainer">): Promise<unknown> {
     return this.locks.run(p.containerId, async () => {
       const live = this.live.get(p.containerId);
-      if (live === undefined) {
+      if (live?.exited) await live.exitDone;
+      if (live === undefined || live.exited) {
         const r = await this.store.get(p.containerId);
         if (r === undefined) throw new NotFoundError(`container ${p.containerId} not found on host ${this.host}`);
         return { alreadyStopped: true, exitCode: r.exit?.exitCode };
@@ -616,12 +637,16 @@ class RuntimeAgent implements Agent {
       const id = p.containerId;
       const live = this.live.get(id);
       if (live !== undefined) {
-        if (!p.force) throw new FailedPreconditionError(`container ${id} is running: stop it first or force the removal`);
-        await live.task.kill("SIGKILL", { all: true }).catch(ignoreNotFound);
+        if (!live.exited && !p.force) throw new FailedPreconditionError(`container ${id} is running: stop it first or force the removal`);
+        if (!live.exited) await live.task.kill("SIGKILL", { all: true }).catch(ignoreNotFound);
         await live.exitDone;
       }
       const record = await this.store.get(id);
-      // Leftovers in containerd (a failed cleanup): remove them too.
+      if (record?.status === "exited" && record.exit?.cleanedUp === true) {
+        await this.removeContainerFiles(id);
+        return { deleted: true };
+      }
+      // Leftovers in containerd (a failed cleanup, or no record): remove them too.
       try {
         const task = await this.containerd.loadTask(id);
         await task.kill("SIGKILL", { all: true }).catch(() => undefined);

@@ -32,7 +32,8 @@ export interface ContainerRecord {
   readonly logs: { readonly stdout: string; readonly stderr: string };
   pid?: number;
   startedAt?: string;
-  exit?: { exitCode: number; exitedAt: string; pid: number; reported: boolean };
+  /** `cleanedUp`: the task and containerd container were deleted after the exit. */
+  exit?: { exitCode: number; exitedAt: string; pid: number; reported: boolean; cleanedUp?: boolean };
 }
 
 /** Paths of one container below the state root. Callers must have checked the id (`checkContainerId`). */
