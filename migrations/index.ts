@@ -4,6 +4,7 @@ import * as outbox0002 from "./0002-outbox";
 import * as projectionCheckpoints0003 from "./0003-projection-checkpoints";
 import * as processedEvents0004 from "./0004-processed-events";
 import * as appendFunction0005 from "./0005-append-function";
+import * as apiContainers0100 from "./0100-api-containers";
 
 /**
  * Every schema migration, keyed by name; kysely's Migrator applies them in key order.
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   "0003-projection-checkpoints": projectionCheckpoints0003,
   "0004-processed-events": processedEvents0004,
   "0005-append-function": appendFunction0005,
+  "0100-api-containers": apiContainers0100,
 };
