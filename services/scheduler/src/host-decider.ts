@@ -1,0 +1,141 @@
+/**
+ * The host aggregate (stream `host-<name>`): a host's registrations and its loss.
+ * Pure: time arrives on the command.
+ *
+ *   unknown ─register─► ready ─lost─► lost ─register─► ready …
+ *
+ * - RegisterHost records every new registration of an agent (a restarted agent registers
+ *   again with a later `registeredAt`). A registration older than the one in force is a
+ *   stale report arriving late: accepted, nothing recorded. The caller derives the event
+ *   id from the report id, so a redelivered report appends nothing.
+ * - MarkHostLost records that the registration in force stopped heartbeating. It names
+ *   that registration (`registeredAt`): a host that re-registered meanwhile is not lost
+ *   (accepted, nothing recorded), and neither is one already lost.
+ */
+import { InvalidArgumentError, NotFoundError, hostStreamId } from "@shoal/domain";
+import type { Decider, DomainCommand, DomainEvent } from "@shoal/domain";
+
+/** Kernel, cgroup version, runtimes and features, … as the agent reported them (plain JSON). */
+export type HostCapabilities = Record<string, unknown>;
+
+export type RegisterHost = DomainCommand<
+  "RegisterHost",
+  { host: string; capabilities: HostCapabilities; memoryBytes: number; registeredAt: string }
+>;
+
+export type MarkHostLost = DomainCommand<
+  "MarkHostLost",
+  {
+    host: string;
+    /** The registration that went silent; must be the one in force for anything to be recorded. */
+    registeredAt: string;
+    /** The last sign of life the scheduler saw (a heartbeat or the registration). */
+    lastSeenAt: string;
+    timeoutMs: number;
+    now: string;
+  }
+>;
+
+export type HostCommand = RegisterHost | MarkHostLost;
+
+export type HostRegistered = DomainEvent<
+  "HostRegistered",
+  { host: string; capabilities: HostCapabilities; memoryBytes: number; registeredAt: string }
+>;
+
+export type HostLost = DomainEvent<
+  "HostLost",
+  { host: string; registeredAt: string; lastSeenAt: string; reason: string; lostAt: string }
+>;
+
+export type HostEvent = HostRegistered | HostLost;
+
+/** Schema version each host event type is written with. */
+export const HOST_EVENT_SCHEMA_VERSIONS: Readonly<Record<HostEvent["type"], number>> = {
+  HostRegistered: 1,
+  HostLost: 1,
+};
+
+type Registration = { host: string; capabilities: HostCapabilities; memoryBytes: number; registeredAt: string };
+
+export type HostState =
+  | { status: "unknown" }
+  | ({ status: "ready" } & Registration)
+  | ({ status: "lost"; lostAt: string; reason: string } & Registration);
+
+export function initialHostState(): HostState {
+  return { status: "unknown" };
+}
+
+/**
+ * Refusals: InvalidArgumentError for a bad host name, time, memory size or timeout;
+ * NotFoundError `no such host: <name>` when marking a host that never registered.
+ */
+export function decideHost(command: HostCommand, state: HostState): HostEvent[] {
+  hostStreamId(command.data.host); // validates the name
+  switch (command.type) {
+    case "RegisterHost": {
+      const d = command.data;
+      const at = requireTime("registeredAt", d.registeredAt);
+      if (!Number.isSafeInteger(d.memoryBytes) || d.memoryBytes < 0) {
+        throw new InvalidArgumentError(`invalid host memory: ${d.memoryBytes}`);
+      }
+      if (state.status !== "unknown" && at < Date.parse(state.registeredAt)) return [];
+      if (state.status === "ready" && at === Date.parse(state.registeredAt)) return [];
+      return [
+        {
+          type: "HostRegistered",
+          data: { host: d.host, capabilities: d.capabilities, memoryBytes: d.memoryBytes, registeredAt: d.registeredAt },
+        },
+      ];
+    }
+    case "MarkHostLost": {
+      const d = command.data;
+      requireTime("registeredAt", d.registeredAt);
+      requireTime("lastSeenAt", d.lastSeenAt);
+      requireTime("now", d.now);
+      if (!Number.isSafeInteger(d.timeoutMs) || d.timeoutMs <= 0) {
+        throw new InvalidArgumentError(`invalid heartbeat timeout: ${d.timeoutMs}`);
+      }
+      if (state.status === "unknown") throw new NotFoundError(`no such host: ${d.host}`);
+      if (state.status === "lost") return [];
+      if (Date.parse(state.registeredAt) !== Date.parse(d.registeredAt)) return [];
+      return [
+        {
+          type: "HostLost",
+          data: {
+            host: d.host,
+            registeredAt: state.registeredAt,
+            lastSeenAt: d.lastSeenAt,
+            reason: `no heartbeat for more than ${d.timeoutMs} ms (last seen ${d.lastSeenAt})`,
+            lostAt: d.now,
+          },
+        },
+      ];
+    }
+  }
+}
+
+export function evolveHost(state: HostState, event: HostEvent): HostState {
+  switch (event.type) {
+    case "HostRegistered": {
+      const d = event.data;
+      return { status: "ready", host: d.host, capabilities: d.capabilities, memoryBytes: d.memoryBytes, registeredAt: d.registeredAt };
+    }
+    case "HostLost":
+      if (state.status === "unknown") return state;
+      return { ...state, status: "lost", lostAt: event.data.lostAt, reason: event.data.reason };
+  }
+}
+
+export const hostDecider: Decider<HostState, HostCommand, HostEvent> = {
+  decide: decideHost,
+  evolve: evolveHost,
+  initialState: initialHostState,
+};
+
+function requireTime(field: string, value: string): number {
+  const t = typeof value === "string" ? Date.parse(value) : NaN;
+  if (Number.isNaN(t)) throw new InvalidArgumentError(`invalid ${field}: ${String(value)}`);
+  return t;
+}
