@@ -20,7 +20,12 @@ describe("migrateToLatest", () => {
     await migrateToLatest(tdb.db);
     const tables = await sql<{ tablename: string }>`
       SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'kysely%' ORDER BY tablename`.execute(tdb.db);
-    expect(tables.rows.map((r) => r.tablename)).toEqual(["events", "outbox", "processed_events", "projection_checkpoints", "streams"]);
+    // Other packages add their own migrations (0100-…); the store's tables must all be there.
+    expect(tables.rows.map((r) => r.tablename)).toEqual(
+      expect.arrayContaining(["events", "outbox", "processed_events", "projection_checkpoints", "streams"]),
+    );
+    const fn = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_proc WHERE proname = 'shoal_append_events'`.execute(tdb.db);
+    expect(fn.rows[0]!.n).toBe(1);
   });
 
   it("names the migration that failed in an InternalError with the database error as cause", async () => {
@@ -43,6 +48,12 @@ describe("migrateToLatest", () => {
       expect((error as Error).cause).toMatchObject({ code: "42P07" });
     } finally {
       await db.destroy();
+      // pool.end() resolves before its socket is closed: let it close before the FORCE drop.
+      for (let i = 0; i < 100; i++) {
+        const open = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1", [name]);
+        if (open.rows[0].n === 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
       await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
       await admin.end();
     }

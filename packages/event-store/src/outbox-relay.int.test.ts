@@ -92,7 +92,8 @@ describe("outbox relay", () => {
     await vi.waitFor(() => expect(publisher.published).toHaveLength(25), { timeout: 10_000, interval: 20 });
     expect(publisher.ids()).toEqual(events.map((e) => e.eventId));
     expect(publisher.published.map((m) => m.streamVersion)).toEqual(events.map((_, i) => i + 1));
-    expect(await unsentEventIds()).toEqual([]);
+    // Rows are marked sent after the publishes, when the batch commits.
+    await vi.waitFor(async () => expect(await unsentEventIds()).toEqual([]), { timeout: 10_000, interval: 20 });
   });
 
   it("leaves the rows from a failed publish on unsent, and a restarted relay sends them", async () => {
@@ -113,7 +114,8 @@ describe("outbox relay", () => {
       timeout: 10_000,
       interval: 20,
     });
-    expect(await unsentEventIds()).toEqual([]);
+    // Rows are marked sent after the publishes, when the batch commits.
+    await vi.waitFor(async () => expect(await unsentEventIds()).toEqual([]), { timeout: 10_000, interval: 20 });
   });
 
   it("overlaps publishes of different streams but keeps each stream's messages in order", async () => {

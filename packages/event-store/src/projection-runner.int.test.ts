@@ -5,7 +5,7 @@ import type { Transaction } from "kysely";
 import { InternalError } from "@shoal/domain";
 import { createTestDatabase } from "@shoal/testing";
 import type { TestDatabase } from "@shoal/testing";
-import { createEventStore, createProjectionRunner } from "./index";
+import { createEventStore, createProjectionRunner, globalCursorStart } from "./index";
 import type { EventStore, GlobalEvent, NewEvent, ProjectionRunner } from "./index";
 
 function event(type: string): NewEvent {
@@ -59,6 +59,29 @@ async function countsInLog(): Promise<Record<string, number>> {
   return Object.fromEntries(r.rows.map((row) => [row.type, row.n]));
 }
 
+/**
+ * Waits until every event in this database has been released to readers. The horizon is
+ * cluster-wide, so another session's open transaction can withhold them for a while; once
+ * released they stay released, and what a test does afterwards is deterministic.
+ */
+async function untilLogReleased(): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      let cursor = globalCursorStart;
+      let released = 0;
+      for (;;) {
+        const page = await store.readAll({ after: cursor, limit: 1000 });
+        released += page.events.length;
+        cursor = page.cursor;
+        if (page.events.length < 1000) break;
+      }
+      const total = await sql<{ n: number }>`SELECT count(*)::int AS n FROM events`.execute(tdb.db);
+      expect(released).toBe(total.rows[0]!.n);
+    },
+    { timeout: 45_000, interval: 25 },
+  );
+}
+
 beforeAll(async () => {
   tdb = await createTestDatabase();
   store = createEventStore({ db: tdb.db });
@@ -66,6 +89,12 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await Promise.all(runners.splice(0).map((r) => r.stop()));
+});
+
+/** Releases transactions a test held open, also when it failed before releasing them itself. */
+const heldOpen: Array<() => void> = [];
+afterEach(() => {
+  for (const release of heldOpen.splice(0)) release();
 });
 
 afterAll(async () => {
@@ -81,6 +110,7 @@ describe("projection runner", () => {
     // Several concurrent appenders, plus one transaction that takes the lower position and commits last.
     let releaseLate!: () => void;
     const lateMayCommit = new Promise<void>((r) => (releaseLate = r));
+    heldOpen.push(() => releaseLate()); // commits even when an assertion below fails
     let lateAppended!: () => void;
     const lateHasAppended = new Promise<void>((r) => (lateAppended = r));
     const late = tdb.db.transaction().execute(async (trx) => {
@@ -105,7 +135,8 @@ describe("projection runner", () => {
 
     const truth = await countsInLog();
     expect(truth.Late).toBe(2);
-    await vi.waitFor(async () => expect(await counts(table)).toEqual(truth), { timeout: 20_000, interval: 50 });
+    // The horizon is cluster-wide: another session's open transaction can delay the runner a while.
+    await vi.waitFor(async () => expect(await counts(table)).toEqual(truth), { timeout: 45_000, interval: 50 });
     const live = await counts(table);
 
     await runner.stop();
@@ -116,6 +147,7 @@ describe("projection runner", () => {
 
   it("rolls back a failing batch with its checkpoint, so a retry counts every event exactly once", async () => {
     await store.appendToStream(`c-${randomUUID()}`, "no-stream", [event("Fine"), event("Fine"), event("Poison"), event("Fine")]);
+    await untilLogReleased();
     const table = await createCountTable();
     let poisoned = true;
     const runner = typeCounter(table, { batchSize: 100, failOn: (e) => poisoned && e.type === "Poison" });
@@ -132,6 +164,7 @@ describe("projection runner", () => {
     for (let i = 0; i < 10; i++) {
       await store.appendToStream(`c-${randomUUID()}`, "no-stream", [event("Twice?"), event("Once")]);
     }
+    await untilLogReleased();
     const table = await createCountTable();
     const a = typeCounter(table, { batchSize: 3 });
     const b = typeCounter(table, { batchSize: 3 });

@@ -10,7 +10,7 @@ export interface TestDatabase {
   db: Kysely<any>;
   /** The pg pool behind `db` (max 5 connections); its `options` can build dedicated clients. */
   pool: pg.Pool;
-  /** Closes `db`/`pool` and drops the database, terminating any connection still open to it. */
+  /** Closes `db`/`pool` and drops the database, terminating any connection still open to it (also one a failed test left in a transaction). */
   drop(): Promise<void>;
 }
 
@@ -57,7 +57,14 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const drop = async (): Promise<void> => {
     if (dropped) return;
     dropped = true;
-    await db.destroy().catch(() => {});
+    // destroy() waits for checked-out clients; a test that failed mid-transaction never returns
+    // its client, so stop waiting after 5 s and let the FORCE drop end that connection.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      db.destroy().catch(() => {}),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000))),
+    ]);
+    clearTimeout(timer);
     await withAdminClient(async (client) => {
       // pg's pool.end() resolves before its sockets are closed; a FORCE drop that kills a
       // closing connection surfaces as an uncaught error in the test. Give them a moment first.
