@@ -446,7 +446,12 @@ class RuntimeAgent implements Agent {
     this.live.set(id, entry);
   }
 
-  /** Records the exit in agent.json, reports it unless it was already, then deletes task and container. */
+  /**
+   * Records the exit in agent.json, deletes task and container (Tasks.Delete also waits
+   * for the shim to finish copying output, so the log is complete), then reports the exit
+   * unless it was already. A crash anywhere in between is finished by the next start's
+   * reconcile: the record says what is left to do.
+   */
   private async finishExit(id: string, exit: ExitToReport, foundAtRecovery: boolean): Promise<void> {
     if (this.stopping) return;
     const record = await this.store.get(id);
@@ -455,36 +460,38 @@ class RuntimeAgent implements Agent {
       record.exit = { exitCode: exit.exitCode, exitedAt: exit.exitedAt.toISOString(), pid: exit.pid, reported: false };
       await this.store.put(record);
     }
+    const live = this.live.get(id);
+    if (record?.exit?.cleanedUp !== true) {
+      let cleanedUp = true;
+      try {
+        const task = live?.task ?? (await this.containerd.loadTask(id));
+        await task.delete();
+      } catch (err) {
+        if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
+          cleanedUp = false;
+          this.log.warn({ err, containerId: id }, "could not delete exited task");
+        }
+      }
+      try {
+        const container = live?.container ?? (await this.containerd.loadContainer(id));
+        await container.delete();
+      } catch (err) {
+        if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
+          cleanedUp = false;
+          this.log.warn({ err, containerId: id }, "could not delete exited container");
+        }
+      }
+      if (record?.exit !== undefined && cleanedUp) {
+        // DeleteContainer then needs no containerd lookups.
+        record.exit.cleanedUp = true;
+        await this.store.put(record);
+      }
+    }
     if (record !== undefined && !record.exit!.reported) {
       this.unreported.add(id);
       await this.reportExit(record, foundAtRecovery);
     }
-    const live = this.live.get(id);
-    let cleanedUp = true;
-    try {
-      const task = live?.task ?? (await this.containerd.loadTask(id));
-      await task.delete();
-    } catch (err) {
-      if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
-        cleanedUp = false;
-        this.log.warn({ err, containerId: id }, "could not delete exited task");
-      }
-    }
-    try {
-      const container = live?.container ?? (await this.containerd.loadContainer(id));
-      await container.delete();
-    } catch (err) {
-      if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
-        cleanedUp = false;
-        this.log.warn({ err, containerId: id }, "could not delete exited container");
-      }
-    }
     this.live.delete(id);
-    if (record?.exit !== undefined && cleanedUp) {
-      // DeleteContainer then needs no containerd lookups.
-      record.exit.cleanedUp = true;
-      await this.store.put(record);
-    }
   }
 
   private async reportExit(record: ContainerRecord, foundAtRecovery: boolean): Promise<void> {
@@ -605,14 +612,18 @@ class RuntimeAgent implements Agent {
             }, timeoutMs);
           }),
         ]);
+        clearTimeout(timer);
+        // DeleteProcess waits for the shim to finish copying the output: read after it.
+        await proc.delete();
         return { exitCode: exit.exitStatus, stdout: await readText(out), stderr: await readText(errPath) };
-      } finally {
+      } catch (err) {
         clearTimeout(timer);
         if (timedOut) {
           await proc.kill("SIGKILL").catch(() => undefined);
           await proc.wait().catch(() => undefined);
         }
-        await proc.delete().catch((err: unknown) => this.log.warn({ err, execId }, "could not delete exec process"));
+        await proc.delete().catch((e: unknown) => this.log.warn({ err: e, execId }, "could not delete exec process"));
+        throw err;
       }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);

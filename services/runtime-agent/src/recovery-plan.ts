@@ -58,7 +58,8 @@ const LIVE = new Set(["running", "paused", "pausing", "created"]);
  * - a task whose record is `starting` is an abandoned start and is undone, running or not;
  * - a live task with a `running`/`exited` record is adopted;
  * - a stopped task is reported once (its record's `exit.reported` for the same pid says
- *   whether it was) and then deleted;
+ *   whether it was) and then deleted; an exited record without a task whose exit was
+ *   never acknowledged is reported too;
  * - shm mounts (`containers/<id>/mounts/shm`) are kept while an adopted container or an
  *   expected one uses them (an owner its own, a member its owner's); overlay `rootfs/merged`
  *   mounts only while their container is adopted; every other stacked copy of a kept
@@ -101,6 +102,10 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
   }
   for (const r of input.records) {
     if (r.status === "starting") plan.abandonedStarts.push(r.containerId);
+    else if (r.status === "exited" && r.exit !== undefined && !r.exit.reported && !tasks.has(r.containerId)) {
+      // The agent died after cleaning up and before the report was acknowledged.
+      plan.reportExit.push({ containerId: r.containerId, pid: r.exit.pid, exitCode: r.exit.exitCode, exitedAt: new Date(r.exit.exitedAt) });
+    }
     else if (r.status === "running" && !tasks.has(r.containerId)) {
       plan.lost.push({ containerId: r.containerId, pid: r.pid ?? 0, exitCode: 255, exitedAt: new Date(0) });
     }
