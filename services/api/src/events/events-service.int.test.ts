@@ -1,0 +1,321 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { status } from "@grpc/grpc-js";
+import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createEventStore, createOutboxRelay } from "@shoal/event-store";
+import type { EventStore, OutboxRelay } from "@shoal/event-store";
+import { createJetStreamEventPublisher, ensureStreams, eventsStreamName } from "@shoal/bus";
+import { connectTestNats, createTestDatabase } from "@shoal/testing";
+import type { TestDatabase, TestNats } from "@shoal/testing";
+import { startTestGrpcServer } from "../health/grpc-test-harness";
+import type { TestGrpcServer } from "../health/grpc-test-harness";
+import { registerEventsService } from "./events-service";
+
+// Events.Subscribe against real Postgres → outbox relay → JetStream, over a real gRPC
+// client: what `shoal events` and every resuming subscriber rely on.
+
+interface ProtoEvent {
+  cursor: string;
+  eventId: string;
+  type: string;
+  streamId: string;
+  streamVersion: string;
+  dataJson: string;
+  recordedAt: { seconds: string; nanos: number };
+}
+
+let database: TestDatabase;
+let nats: TestNats;
+let store: EventStore;
+let relay: OutboxRelay;
+let grpcServer: TestGrpcServer;
+let events: Record<string, any>;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  nats = await connectTestNats();
+  await ensureStreams(nats.jsm, nats.prefix);
+  store = createEventStore({ db: database.db });
+  relay = createOutboxRelay({
+    pool: database.pool,
+    publisher: createJetStreamEventPublisher(nats.js, { prefix: nats.prefix }),
+  });
+  await relay.start();
+  grpcServer = await startTestGrpcServer((server, packageDefinition) =>
+    registerEventsService(server, {
+      packageDefinition,
+      js: nats.js,
+      jsm: nats.jsm,
+      prefix: nats.prefix,
+      db: database.db,
+      untilGraceMs: 200,
+    }),
+  );
+  events = grpcServer.client("shoal.v1.Events");
+});
+
+afterAll(async () => {
+  await grpcServer?.close();
+  await relay?.stop();
+  await nats?.cleanup();
+  await database?.drop();
+});
+
+const containerId = (): string => randomBytes(32).toString("hex");
+
+async function append(streamId: string, type: string, data: object = {}): Promise<string> {
+  const eventId = randomUUID();
+  await store.appendToStream(streamId, "any", [{ eventId, type, schemaVersion: 1, data, metadata: {} }]);
+  return eventId;
+}
+
+async function appendMany(n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) ids.push(await append(`container-${containerId()}`, "ContainerCreated", { i }));
+  return ids;
+}
+
+/** Waits until the relay has put every committed event into JetStream. */
+async function published(): Promise<number> {
+  const stream = eventsStreamName(nats.prefix);
+  let last = 0;
+  await expect
+    .poll(async () => {
+      const unsent = await database.db
+        .selectFrom("outbox")
+        .select((eb) => eb.fn.countAll<string>().as("n"))
+        .where("sent_at", "is", null)
+        .executeTakeFirstOrThrow();
+      last = (await nats.jsm.streams.info(stream)).state.last_seq;
+      return Number(unsent.n);
+    }, { timeout: 15_000 })
+    .toBe(0);
+  return last;
+}
+
+interface Session {
+  events: ProtoEvent[];
+  error?: ServiceError;
+  ended: boolean;
+}
+
+/**
+ * Subscribes and collects events; with `stopAfter`, cancels after that many (and keeps
+ * no event delivered after it, like a client that stops processing). `onData` runs per event.
+ */
+function subscribe(
+  request: object,
+  opts: { stopAfter?: number; onData?: (e: ProtoEvent, n: number) => void } = {},
+): Promise<Session> {
+  const call: ClientReadableStream<ProtoEvent> = events.Subscribe(request);
+  const session: Session = { events: [], ended: false };
+  return new Promise((resolve) => {
+    call.on("data", (e: ProtoEvent) => {
+      if (opts.stopAfter !== undefined && session.events.length >= opts.stopAfter) return;
+      session.events.push(e);
+      opts.onData?.(e, session.events.length);
+      if (session.events.length === opts.stopAfter) call.cancel();
+    });
+    call.on("error", (err: ServiceError) => {
+      if (err.code !== status.CANCELLED) session.error = err;
+      resolve(session);
+    });
+    call.on("end", () => {
+      session.ended = true;
+      resolve(session);
+    });
+  });
+}
+
+async function consumerCount(stream: string): Promise<number> {
+  let n = 0;
+  for await (const _ of nats.jsm.consumers.list(stream)) n++;
+  return n;
+}
+
+describe("Events.Subscribe", () => {
+  it("resumes from a cursor after a disconnect and delivers every event exactly once, in order", async () => {
+    const batchA = await appendMany(10);
+    await published();
+
+    const first = await subscribe({}, { stopAfter: 4 });
+    expect(first.error).toBeUndefined();
+    expect(first.events.map((e) => e.eventId)).toEqual(batchA.slice(0, 4));
+    // The server deletes its consumer when the client goes away.
+    await expect.poll(() => consumerCount(eventsStreamName(nats.prefix)), { timeout: 10_000 }).toBe(0);
+
+    const batchB = await appendMany(5); // appended while nobody listens
+    const batchC: string[] = [];
+    const appendingDuringResume: Promise<void>[] = [];
+    const resumed = await subscribe(
+      { sinceCursor: first.events.at(-1)!.cursor },
+      {
+        stopAfter: 6 + 5 + 5,
+        onData: (_e, n) => {
+          // New events arrive while the resumed subscriber is still catching up.
+          if (n === 2) appendingDuringResume.push(appendMany(5).then((ids) => void batchC.push(...ids)));
+        },
+      },
+    );
+    await Promise.all(appendingDuringResume);
+
+    expect(resumed.error).toBeUndefined();
+    const all = [...first.events, ...resumed.events];
+    expect(all.map((e) => e.eventId)).toEqual([...batchA, ...batchB, ...batchC]);
+    const seqs = all.map((e) => Number(e.cursor.slice("js:".length)));
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(all.map((e) => e.cursor)).size).toBe(all.length);
+    expect(all[0]).toMatchObject({ type: "ContainerCreated", streamVersion: "1" });
+    expect(JSON.parse(all[0]!.dataJson)).toEqual({ i: 0 });
+  });
+
+  it("filters by container name or id, type, host and aggregate, and ends at until_time", async () => {
+    const web = containerId();
+    const db = containerId();
+    await append(`container-${web}`, "ContainerCreated", { containerId: web, name: "web" });
+    await append(`container-${db}`, "ContainerCreated", { containerId: db, name: "db" });
+    await append(`container-${web}`, "ContainerScheduled", { containerId: web, host: "h1" });
+    await append(`container-${db}`, "ContainerScheduled", { containerId: db, host: "h2" });
+    await append("host-h1", "HostRegistered", { host: "h1" });
+    await append(`container-${web}`, "ContainerStarted", { containerId: web, pid: 42 });
+    await append("config-daemon", "DaemonConfigChanged", { version: 1 });
+    const lastSeq = await published();
+    const until = { seconds: Math.ceil(Date.now() / 1000) + 1, nanos: 0 };
+    await new Promise((r) => setTimeout(r, 1100));
+
+    const run = async (filters: { key: string; values: string[] }[]): Promise<string[]> => {
+      const s = await subscribe({ sinceCursor: `js:${lastSeq - 7}`, untilTime: until, filters });
+      expect(s.error).toBeUndefined();
+      expect(s.ended).toBe(true);
+      return s.events.map((e) => `${e.type}@${e.streamId.slice(0, 14)}`);
+    };
+    const w = `container-${web}`.slice(0, 14);
+    const d = `container-${db}`.slice(0, 14);
+
+    expect(await run([{ key: "container", values: ["web"] }])).toEqual([
+      `ContainerCreated@${w}`,
+      `ContainerScheduled@${w}`,
+      `ContainerStarted@${w}`,
+    ]);
+    expect(await run([{ key: "container", values: [db, web.slice(0, 12)] }])).toEqual([
+      `ContainerCreated@${w}`,
+      `ContainerCreated@${d}`,
+      `ContainerScheduled@${w}`,
+      `ContainerScheduled@${d}`,
+      `ContainerStarted@${w}`,
+    ]);
+    expect(
+      await run([
+        { key: "type", values: ["ContainerCreated", "ContainerStarted"] },
+        { key: "container", values: ["web"] },
+      ]),
+    ).toEqual([`ContainerCreated@${w}`, `ContainerStarted@${w}`]);
+    expect(await run([{ key: "host", values: ["h1"] }])).toEqual([
+      `ContainerScheduled@${w}`,
+      "HostRegistered@host-h1",
+      `ContainerStarted@${w}`,
+    ]);
+    expect(await run([{ key: "aggregate", values: ["config", "host"] }])).toEqual([
+      "HostRegistered@host-h1",
+      "DaemonConfigChanged@config-daemon",
+    ]);
+  });
+
+  it("since_time starts at the first event recorded at or after it", async () => {
+    await appendMany(3);
+    await published();
+    await new Promise((r) => setTimeout(r, 50));
+    const since = Date.now();
+    await new Promise((r) => setTimeout(r, 50));
+    const later = await appendMany(3);
+    await published();
+    const s = await subscribe(
+      { sinceTime: { seconds: Math.floor(since / 1000), nanos: (since % 1000) * 1e6 } },
+      { stopAfter: 3 },
+    );
+    expect(s.error).toBeUndefined();
+    expect(s.events.map((e) => e.eventId)).toEqual(later);
+  });
+
+  it("refuses malformed cursors and filters with INVALID_ARGUMENT, and a cursor from a reset log with OUT_OF_RANGE", async () => {
+    const bad = await subscribe({ sinceCursor: "12" });
+    expect(bad.error?.code).toBe(status.INVALID_ARGUMENT);
+    expect(bad.error?.details).toMatch(/malformed cursor "12"/);
+
+    const badFilter = await subscribe({ filters: [{ key: "colour", values: ["red"] }] });
+    expect(badFilter.error?.code).toBe(status.INVALID_ARGUMENT);
+    expect(badFilter.error?.details).toMatch(/unknown event filter "colour"/);
+
+    const ahead = await subscribe({ sinceCursor: "js:999999" });
+    expect(ahead.error?.code).toBe(status.OUT_OF_RANGE);
+    expect(ahead.error?.details).toMatch(/ahead of the newest event/);
+  });
+});
+
+describe("Events.Subscribe on a purged log", () => {
+  let purgedNats: TestNats;
+  let server: TestGrpcServer;
+
+  beforeAll(async () => {
+    purgedNats = await connectTestNats();
+    await ensureStreams(purgedNats.jsm, purgedNats.prefix);
+    const publisher = createJetStreamEventPublisher(purgedNats.js, { prefix: purgedNats.prefix });
+    for (let i = 1; i <= 10; i++) {
+      await publisher.publish({
+        eventId: randomUUID(),
+        streamId: `container-${containerId()}`,
+        streamVersion: 1,
+        globalPosition: BigInt(i),
+        type: "ContainerCreated",
+        schemaVersion: 1,
+        data: { i },
+        metadata: {},
+        recordedAt: new Date(),
+      });
+    }
+    // Keep only the last 3 messages (8, 9, 10).
+    await purgedNats.jsm.streams.purge(eventsStreamName(purgedNats.prefix), { keep: 3 });
+    server = await startTestGrpcServer((s, packageDefinition) =>
+      registerEventsService(s, { packageDefinition, js: purgedNats.js, jsm: purgedNats.jsm, prefix: purgedNats.prefix }),
+    );
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await purgedNats?.cleanup();
+  });
+
+  function subscribePurged(request: object, stopAfter?: number): Promise<Session> {
+    const call: ClientReadableStream<ProtoEvent> = server.client("shoal.v1.Events").Subscribe(request);
+    const session: Session = { events: [], ended: false };
+    return new Promise((resolve) => {
+      call.on("data", (e: ProtoEvent) => {
+        session.events.push(e);
+        if (session.events.length === stopAfter) call.cancel();
+      });
+      call.on("error", (err: ServiceError) => {
+        if (err.code !== status.CANCELLED) session.error = err;
+        resolve(session);
+      });
+      call.on("end", () => resolve(session));
+    });
+  }
+
+  it("answers OUT_OF_RANGE for a cursor older than the oldest kept event, never a silent skip", async () => {
+    const s = await subscribePurged({ sinceCursor: "js:4" });
+    expect(s.events).toEqual([]);
+    expect(s.error?.code).toBe(status.OUT_OF_RANGE);
+    expect(s.error?.details).toBe(
+      "cursor js:4 is older than the oldest kept event (js:8); events in between were removed: " +
+        "subscribe without a cursor or with a since time",
+    );
+  });
+
+  it("still resumes from the newest cursor that is just before the kept events, and from none", async () => {
+    const resumed = await subscribePurged({ sinceCursor: "js:7" }, 3);
+    expect(resumed.error).toBeUndefined();
+    expect(resumed.events.map((e) => e.cursor)).toEqual(["js:8", "js:9", "js:10"]);
+    const fresh = await subscribePurged({}, 3);
+    expect(fresh.events.map((e) => JSON.parse(e.dataJson).i)).toEqual([8, 9, 10]);
+  });
+});

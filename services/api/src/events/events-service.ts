@@ -1,0 +1,172 @@
+/**
+ * `shoal.v1.Events/Subscribe`: every event after a cursor, in log order, filtered,
+ * with no gaps and no duplicates across reconnects (see event-log-reader).
+ *
+ * Status codes: INVALID_ARGUMENT for a malformed cursor or filter; OUT_OF_RANGE when the
+ * cursor (or since time) is older than the oldest kept event, or the log was reset or
+ * purged under a reader — never a silent skip; UNAVAILABLE when JetStream is not there.
+ * A stream ended by `until_time` finishes with OK. A client cancel deletes the consumer.
+ */
+import { status } from "@grpc/grpc-js";
+import type { Server, ServerWritableStream, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { PackageDefinition } from "@grpc/proto-loader";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { sql } from "kysely";
+import type { Kysely } from "kysely";
+import type { Logger } from "pino";
+import { InternalError, InvalidArgumentError } from "@shoal/domain";
+import { createEventMatcher, parseEventFilters } from "./event-filter";
+import type { EventFilterSpec, EventMatcher } from "./event-filter";
+import { CursorOutOfRangeError, readEventLog } from "./event-log-reader";
+import type { LoggedEvent } from "./event-log-reader";
+import { parseEventCursor } from "./events-cursor";
+import { serviceError, toServiceError } from "./grpc-error";
+import { dateToTimestamp, timestampToDate } from "./timestamp";
+import type { TimestampLike } from "./timestamp";
+
+export interface EventsServiceDeps {
+  /** `proto/shoal/v1/*.proto` loaded with @grpc/proto-loader, `keepCase: false`; must contain `shoal.v1.Events`. */
+  packageDefinition: PackageDefinition;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  /** The subject prefix whose `<PREFIX>_EVENTS` stream is read. */
+  prefix: string;
+  /**
+   * Optional: resolves `container=<name>` and `host=` for events before the cursor from a
+   * `containers` projection table (columns `id`, `name`, and `host` when present). Without
+   * it (or the table), names and hosts are learned from the events read.
+   */
+  db?: Kysely<any>;
+  logger?: Logger;
+  /** See EventLogReadOptions.untilGraceMs. */
+  untilGraceMs?: number;
+}
+
+interface SubscribeRequest {
+  sinceCursor?: string;
+  sinceTime?: TimestampLike | null;
+  untilTime?: TimestampLike | null;
+  filters?: { key?: string; values?: string[] }[];
+}
+
+/** Adds `shoal.v1.Events` to `server`, using the package definition passed in (it loads nothing itself). */
+export function registerEventsService(server: Server, deps: EventsServiceDeps): void {
+  const definition = deps.packageDefinition["shoal.v1.Events"] as ServiceDefinition | undefined;
+  if (definition === undefined) throw new InternalError("the package definition has no shoal.v1.Events service");
+  const implementation: UntypedServiceImplementation = {
+    Subscribe: (call: ServerWritableStream<SubscribeRequest, unknown>) => {
+      void subscribe(call, deps);
+    },
+  };
+  server.addService(definition, implementation);
+}
+
+async function subscribe(call: ServerWritableStream<SubscribeRequest, unknown>, deps: EventsServiceDeps): Promise<void> {
+  const abort = new AbortController();
+  const onCancel = (): void => abort.abort();
+  call.on("cancelled", onCancel);
+  try {
+    const req = call.request;
+    const cursor = req.sinceCursor ?? "";
+    const afterSeq = cursor === "" ? undefined : parseEventCursor(cursor);
+    const sinceTime = afterSeq === undefined ? timestampToDate(req.sinceTime) : undefined;
+    const untilTime = timestampToDate(req.untilTime);
+    if (sinceTime !== undefined && untilTime !== undefined && untilTime < sinceTime) {
+      throw new InvalidArgumentError("until time is before since time");
+    }
+    const spec = parseEventFilters((req.filters ?? []).map((f) => ({ key: f.key ?? "", values: f.values ?? [] })));
+    const matcher = createEventMatcher(spec);
+    if (deps.db !== undefined) await seedFromProjection(deps.db, spec, matcher, deps.logger);
+
+    const events = readEventLog({
+      js: deps.js,
+      jsm: deps.jsm,
+      prefix: deps.prefix,
+      ...(afterSeq !== undefined ? { afterSeq } : {}),
+      ...(sinceTime !== undefined ? { sinceTime } : {}),
+      ...(untilTime !== undefined ? { untilTime } : {}),
+      ...(deps.untilGraceMs !== undefined ? { untilGraceMs: deps.untilGraceMs } : {}),
+      signal: abort.signal,
+      onUndecodable: (seq, err) => deps.logger?.warn({ seq, err }, "skipped a message that is not an event envelope"),
+    });
+    for await (const logged of events) {
+      if (!matcher.accept(logged.event)) continue;
+      if (!call.write(toProtoEvent(logged))) {
+        await drained(call, abort.signal);
+      }
+      if (abort.signal.aborted) break;
+    }
+    if (!abort.signal.aborted) call.end();
+  } catch (err) {
+    if (abort.signal.aborted) return;
+    if (err instanceof CursorOutOfRangeError) {
+      call.emit("error", serviceError(status.OUT_OF_RANGE, err.message));
+      return;
+    }
+    if (!(err instanceof InvalidArgumentError)) deps.logger?.error({ err }, "Events.Subscribe failed");
+    call.emit("error", toServiceError(err));
+  } finally {
+    call.off("cancelled", onCancel);
+  }
+}
+
+function toProtoEvent({ cursor, event }: LoggedEvent): Record<string, unknown> {
+  return {
+    cursor,
+    eventId: event.eventId,
+    type: event.type,
+    streamId: event.streamId,
+    streamVersion: event.streamVersion,
+    recordedAt: dateToTimestamp(event.recordedAt),
+    dataJson: JSON.stringify(event.data ?? null),
+    metadataJson: JSON.stringify(event.metadata ?? {}),
+    schemaVersion: event.schemaVersion,
+  };
+}
+
+function drained(call: ServerWritableStream<SubscribeRequest, unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off("drain", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    call.on("drain", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Seeds name → container and host → containers from the `containers` projection when it
+ * exists, so a subscription resuming mid-log still knows containers created before the
+ * cursor. A missing table or column is not an error (the projection is optional here).
+ */
+async function seedFromProjection(
+  db: Kysely<any>,
+  spec: EventFilterSpec,
+  matcher: EventMatcher,
+  logger: Logger | undefined,
+): Promise<void> {
+  const names = [...(spec.containers?.names ?? [])];
+  const hosts = [...(spec.hosts ?? [])];
+  if (names.length === 0 && hosts.length === 0) return;
+  try {
+    const columns = await sql<{ column_name: string }>`
+      SELECT column_name FROM information_schema.columns
+      WHERE table_schema = current_schema() AND table_name = 'containers'`.execute(db);
+    const have = new Set(columns.rows.map((r) => r.column_name));
+    if (!have.has("id")) return;
+    if (names.length > 0 && have.has("name")) {
+      const rows = await sql<{ id: string; name: string }>`
+        SELECT id, name FROM containers WHERE name = ANY(${names}::text[])`.execute(db);
+      for (const r of rows.rows) matcher.seedContainerName(r.name, `container-${r.id}`);
+    }
+    if (hosts.length > 0 && have.has("host")) {
+      const rows = await sql<{ id: string; host: string }>`
+        SELECT id, host FROM containers WHERE host = ANY(${hosts}::text[])`.execute(db);
+      for (const r of rows.rows) matcher.seedContainerHost(r.host, `container-${r.id}`);
+    }
+  } catch (err) {
+    logger?.warn({ err }, "could not read the containers projection for event filters; using the log only");
+  }
+}
