@@ -161,8 +161,8 @@ describe("appendToStream and readStream", () => {
 });
 
 describe("readAll", () => {
-  // The release horizon is cluster-wide: any open transaction on this Postgres (other test
-  // files, other databases) can withhold events for a while. So these tests keep reading from
+  // Any open transaction with an id in this database (and, for a moment, one elsewhere whose
+  // database pg_stat_activity could not prove) can withhold events for a while. So these tests keep reading from
   // their cursor until what they wait for has been released, never re-reading from the start.
   async function readOnUntil(
     after: GlobalCursor,
@@ -232,6 +232,50 @@ describe("readAll", () => {
     const seen = [...between.events, ...after.events].map((e) => e.eventId);
     expect(seen.filter((id) => id === eventA.eventId || id === eventB.eventId)).toEqual([eventA.eventId, eventB.eventId]);
     expect(new Set(seen).size).toBe(seen.length);
+  });
+
+  it("is held back by an open transaction in its own database, not by one in another database", async () => {
+    const other = await createTestDatabase();
+    let releaseOther!: () => void;
+    let releaseOwn!: () => void;
+    const otherMayCommit = new Promise<void>((r) => (releaseOther = r));
+    const ownMayCommit = new Promise<void>((r) => (releaseOwn = r));
+    heldOpen.push(() => releaseOther(), () => releaseOwn());
+    try {
+      // Both transactions take a transaction id and stay open; neither writes events.
+      let started = 0;
+      let bothStarted!: () => void;
+      const bothHaveIds = new Promise<void>((r) => (bothStarted = r));
+      const holdOpen = (db: typeof tdb.db, until: Promise<void>) =>
+        db.transaction().execute(async (trx) => {
+          await sql`SELECT pg_current_xact_id()`.execute(trx);
+          if (++started === 2) bothStarted();
+          await until;
+        });
+      const inOther = holdOpen(other.db, otherMayCommit);
+      const inOwn = holdOpen(tdb.db, ownMayCommit);
+      await bothHaveIds;
+
+      const caughtUp = await readAllFrom(store, globalCursorStart);
+      const e = event("WhileOthersAreOpen");
+      await store.appendToStream(`h-${randomUUID()}`, "no-stream", [e]);
+      const whileOwnOpen = await store.readAll({ after: caughtUp.cursor, limit: 10 });
+      expect(whileOwnOpen.events.map((x) => x.eventId)).not.toContain(e.eventId);
+      expect(whileOwnOpen.withheld).toBe(true);
+
+      releaseOwn();
+      await inOwn;
+      // The other database's transaction is still open; it cannot write here, so it is ignored.
+      const afterOwnEnded = await store.readAll({ after: caughtUp.cursor, limit: 10 });
+      expect(afterOwnEnded.events.map((x) => x.eventId)).toContain(e.eventId);
+
+      releaseOther();
+      await inOther;
+    } finally {
+      releaseOther();
+      releaseOwn();
+      await other.drop();
+    }
   });
 
   it("rejects a cursor it did not produce", async () => {

@@ -61,7 +61,7 @@ export interface ReadAllResult {
   cursor: GlobalCursor;
   /**
    * True when committed events exist that are not released yet because an older transaction
-   * (on any database of the cluster) is still running. They are released once it ends; that
+   * that may write to this database is still running. They are released once it ends; that
    * end sends no notification, so a follower should poll again soon rather than wait for one.
    */
   withheld: boolean;
@@ -287,14 +287,29 @@ export async function readAllWith(executor: Kysely<any>, opts: ReadAllOptions): 
     throw new InvalidArgumentError("readAll limit must be an integer in 1..10000");
   }
   const after = decodeGlobalCursor(opts.after);
-  // The horizon is the oldest transaction still running. Every event below it is committed or
-  // gone for good; an event at or above it may still be joined by an earlier-ordered one.
+  // The horizon is the oldest transaction still running that may belong to this database.
+  // Every event below it is committed or gone for good; an event at or above it may still be
+  // joined by an earlier-ordered one. Transactions of the snapshot that pg_stat_activity (read
+  // just after it) shows running in ANOTHER database can never write here and are skipped, so
+  // other databases on the server do not hold readers back. Anything unproven counts as ours.
   type Row = Partial<EventRow> & { transaction_id: string | null; withheld: boolean };
   let rows: Row[];
   try {
     const result = await sql<Row>`
-      WITH horizon AS MATERIALIZED (
-        SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin
+      WITH snap AS MATERIALIZED (
+        SELECT pg_current_snapshot() AS s
+      ), foreign_xids AS MATERIALIZED (
+        SELECT backend_xid::text::bigint AS xid32 FROM pg_stat_activity
+        WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()
+        UNION ALL
+        SELECT transaction::text::bigint FROM pg_prepared_xacts WHERE database <> current_database()
+      ), horizon AS MATERIALIZED (
+        SELECT COALESCE(
+          (SELECT min(x) FROM pg_snapshot_xip(snap.s) AS x
+           WHERE (x::text::numeric % 4294967296)::bigint NOT IN (SELECT xid32 FROM foreign_xids)),
+          pg_snapshot_xmax(snap.s)
+        ) AS xmin
+        FROM snap
       ), released AS (
         SELECT e.global_position, e.stream_id, e.stream_version, e.event_id, e.type, e.schema_version,
                e.data, e.metadata, e.recorded_at, e.transaction_id

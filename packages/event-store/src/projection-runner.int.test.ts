@@ -61,7 +61,8 @@ async function countsInLog(): Promise<Record<string, number>> {
 
 /**
  * Waits until every event in this database has been released to readers. The horizon is
- * cluster-wide, so another session's open transaction can withhold them for a while; once
+ * conservative (an open transaction not proven to be in another database counts), so events
+ * can be withheld for a while; once
  * released they stay released, and what a test does afterwards is deterministic.
  */
 async function untilLogReleased(): Promise<void> {
@@ -135,7 +136,7 @@ describe("projection runner", () => {
 
     const truth = await countsInLog();
     expect(truth.Late).toBe(2);
-    // The horizon is cluster-wide: another session's open transaction can delay the runner a while.
+    // The horizon is conservative: another session's open transaction can delay the runner a while.
     await vi.waitFor(async () => expect(await counts(table)).toEqual(truth), { timeout: 45_000, interval: 50 });
     const live = await counts(table);
 
