@@ -148,7 +148,8 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
           metadata: row.metadata,
           recordedAt: row.recorded_at,
         };
-        const publishing: Promise<void> = publisher.publish(message).then(
+        // Through a microtask so that a publisher throwing synchronously counts as a failed publish.
+        const publishing: Promise<void> = Promise.resolve().then(() => publisher.publish(message)).then(
           () => {
             sent.push(row.id);
           },
