@@ -32,16 +32,20 @@ export function shoalProtoFiles(protoDir: string): string[] {
 }
 
 /**
- * Loads `<protoDir>/shoal/v1/*.proto` (plus `extraFiles`, resolved against `extraIncludeDirs`)
- * with SHOAL_PROTO_LOADER_OPTIONS. InternalError when the folder or a file is missing or invalid.
+ * Loads `<protoDir>/shoal/v1/*.proto` (plus `extra.files`, resolved against `extra.includeDirs`)
+ * with SHOAL_PROTO_LOADER_OPTIONS overridden by `extra.options`. InternalError when the folder or a file is missing or invalid.
  */
 export function loadShoalProtos(
   protoDir: string,
-  extra: { files?: readonly string[]; includeDirs?: readonly string[] } = {},
+  extra: { files?: readonly string[]; includeDirs?: readonly string[]; options?: Options } = {},
 ): PackageDefinition {
   const files = [...shoalProtoFiles(protoDir), ...(extra.files ?? [])];
   try {
-    return loadSync(files, { ...SHOAL_PROTO_LOADER_OPTIONS, includeDirs: [protoDir, ...(extra.includeDirs ?? [])] });
+    return loadSync(files, {
+      ...SHOAL_PROTO_LOADER_OPTIONS,
+      ...extra.options,
+      includeDirs: [protoDir, ...(extra.includeDirs ?? [])],
+    });
   } catch (err) {
     throw new InternalError(`could not load the Shoal protos from ${protoDir}`, { cause: err });
   }
