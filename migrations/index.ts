@@ -5,6 +5,7 @@ import * as projectionCheckpoints0003 from "./0003-projection-checkpoints";
 import * as processedEvents0004 from "./0004-processed-events";
 import * as appendFunction0005 from "./0005-append-function";
 import * as apiContainers0100 from "./0100-api-containers";
+import * as mountManagerIpcGroups0300 from "./0300-mount-manager-ipc-groups";
 
 /**
  * Every schema migration, keyed by name; kysely's Migrator applies them in key order.
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   "0004-processed-events": processedEvents0004,
   "0005-append-function": appendFunction0005,
   "0100-api-containers": apiContainers0100,
+  "0300-mount-manager-ipc-groups": mountManagerIpcGroups0300,
 };

@@ -1,0 +1,39 @@
+import { InvalidArgumentError } from "@shoal/domain";
+
+/** What the mount-manager process reads from its environment, checked once at start. */
+export interface MountManagerEnvConfig {
+  readonly databaseUrl: string;
+  readonly natsUrl: string;
+  readonly subjectPrefix: string;
+  /** 0 picks a free port. */
+  readonly metricsPort: number;
+  readonly reconcileIntervalMs: number;
+  readonly hostCommandTimeoutMs: number;
+}
+
+/**
+ * Reads SHOAL_DATABASE_URL, SHOAL_NATS_URL, SHOAL_SUBJECT_PREFIX, SHOAL_METRICS_PORT
+ * (default 9422), SHOAL_RECONCILE_INTERVAL_MS (default 60000; 0 = only at start) and
+ * SHOAL_HOST_COMMAND_TIMEOUT_MS (default 10000). InvalidArgumentError naming the
+ * variable when one is malformed.
+ */
+export function readMountManagerConfig(env: NodeJS.ProcessEnv = process.env): MountManagerEnvConfig {
+  return {
+    databaseUrl: env.SHOAL_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/shoal",
+    natsUrl: env.SHOAL_NATS_URL ?? "nats://127.0.0.1:4222",
+    subjectPrefix: env.SHOAL_SUBJECT_PREFIX ?? "shoal",
+    metricsPort: integer(env, "SHOAL_METRICS_PORT", 9422, 0, 65535),
+    reconcileIntervalMs: integer(env, "SHOAL_RECONCILE_INTERVAL_MS", 60_000, 0, 86_400_000),
+    hostCommandTimeoutMs: integer(env, "SHOAL_HOST_COMMAND_TIMEOUT_MS", 10_000, 1, 600_000),
+  };
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const text = env[name];
+  if (text === undefined || text === "") return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}, got ${JSON.stringify(text)}`);
+  }
+  return n;
+}

@@ -1,0 +1,97 @@
+/**
+ * What the mount-manager reads from the log before it decides: a container's state, an
+ * IPC group's state, the daemon config in force, and a `container:<ref>` resolved to an
+ * id. Every read is fresh (no cache), so a decision sees everything committed before it.
+ */
+import { sql } from "kysely";
+import type { Kysely } from "kysely";
+import {
+  DAEMON_CONFIG_STREAM_ID,
+  containerDecider,
+  containerStreamId,
+  ipcGroupStreamId,
+  isContainerId,
+} from "@shoal/domain";
+import type { ContainerEvent, ContainerState } from "@shoal/domain";
+import type { RecordedEvent } from "@shoal/event-store";
+import { configDecider } from "@shoal/config";
+import type { ConfigEvent } from "@shoal/config";
+import type { EventStore } from "@shoal/event-store";
+import { ipcGroupDecider } from "./ipc-group-decider";
+import type { IpcGroupEvent, IpcGroupState } from "./ipc-group-decider";
+import type { IpcPlanConfig } from "./ipc-planner";
+
+export interface ContainerView {
+  recorded: RecordedEvent[];
+  state: ContainerState;
+}
+
+export async function readContainer(store: EventStore, containerId: string): Promise<ContainerView> {
+  const recorded = await store.readStream(containerStreamId(containerId));
+  let state = containerDecider.initialState();
+  for (const r of recorded) state = containerDecider.evolve(state, { type: r.type, data: r.data } as ContainerEvent);
+  return { recorded, state };
+}
+
+export interface GroupView {
+  state: IpcGroupState;
+  /** The stream's version (0: no group yet). */
+  version: number;
+}
+
+export async function readGroup(store: EventStore, ownerId: string): Promise<GroupView> {
+  const recorded = await store.readStream(ipcGroupStreamId(ownerId));
+  let state = ipcGroupDecider.initialState();
+  for (const r of recorded) state = ipcGroupDecider.evolve(state, { type: r.type, data: r.data } as IpcGroupEvent);
+  return { state, version: recorded.at(-1)?.streamVersion ?? 0 };
+}
+
+/** The daemon config in force now (version 0 = built-in defaults), reduced to what IPC planning needs. */
+export async function readIpcConfig(store: EventStore): Promise<IpcPlanConfig & { version: number }> {
+  const recorded = await store.readStream(DAEMON_CONFIG_STREAM_ID);
+  let state = configDecider.initialState();
+  for (const r of recorded) state = configDecider.evolve(state, { type: r.type, data: r.data } as ConfigEvent);
+  return {
+    version: state.version,
+    defaultIpcMode: state.config.defaultIpcMode,
+    defaultShmSizeBytes: state.config.defaultShmSizeBytes,
+    stateRoot: state.config.stateRoot,
+  };
+}
+
+/**
+ * True while the container has a process or a start in progress: its IPC namespace or
+ * shm may be in use or about to be. A removal in progress counts while a process is known.
+ */
+export function isLive(state: ContainerState): boolean {
+  switch (state.status) {
+    case "starting":
+    case "scheduled":
+    case "ipc-prepared":
+    case "running":
+    case "paused":
+      return true;
+    case "removing":
+      return state.process !== undefined;
+    default:
+      return false;
+  }
+}
+
+/**
+ * The id `ref` names, as Docker resolves it: a full id, else an exact name of a container
+ * not removed, else a unique id prefix. Undefined when nothing (or more than one) matches.
+ * Reads the mount-manager's container index (`mount_manager_containers`): bring the
+ * projection up to date first.
+ */
+export async function resolveContainerRef(db: Kysely<any>, ref: string): Promise<string | undefined> {
+  if (isContainerId(ref)) return ref;
+  const byName = await sql<{ container_id: string }>`
+    SELECT container_id FROM mount_manager_containers WHERE name = ${ref} AND status <> 'removed'`.execute(db);
+  if (byName.rows.length === 1) return byName.rows[0]!.container_id;
+  if (!/^[0-9a-f]+$/.test(ref)) return undefined;
+  const byPrefix = await sql<{ container_id: string }>`
+    SELECT container_id FROM mount_manager_containers
+    WHERE container_id LIKE ${`${ref}%`} AND status <> 'removed' LIMIT 2`.execute(db);
+  return byPrefix.rows.length === 1 ? byPrefix.rows[0]!.container_id : undefined;
+}

@@ -1,0 +1,64 @@
+/**
+ * Prometheus metrics of the mount-manager. No container ids in labels: `op` is one of
+ * `mount`, `unmount`, `prepare`, `join`, `leave`, `reconcile`; `result` one of `ok`,
+ * `refused`, `failed`, `skipped`.
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Counter, Gauge, Registry } from "prom-client";
+
+export type Operation = "mount" | "unmount" | "prepare" | "join" | "leave" | "reconcile";
+export type OperationResult = "ok" | "refused" | "failed" | "skipped";
+
+export interface MountManagerMetrics {
+  readonly registry: Registry;
+  count(op: Operation, result: OperationResult): void;
+}
+
+/** `mountedShm` is read at scrape time (from `shm_mounts`). */
+export function createMetrics(mountedShm: () => Promise<number>): MountManagerMetrics {
+  const registry = new Registry();
+  new Gauge({
+    name: "shoal_mount_manager_shm_mounts",
+    help: "Owners' shm mounts the log records as mounted.",
+    registers: [registry],
+    async collect() {
+      this.set(await mountedShm());
+    },
+  });
+  const ops = new Counter({
+    name: "shoal_mount_manager_operations_total",
+    help: "Mount-manager operations by kind and outcome.",
+    labelNames: ["op", "result"] as const,
+    registers: [registry],
+  });
+  return { registry, count: (op, result) => ops.inc({ op, result }) };
+}
+
+export interface MetricsServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Serves `GET /metrics` on 0.0.0.0:`port` (0: any free port); resolves once listening. */
+export function startMetricsServer(port: number, registry: Registry): Promise<MetricsServer> {
+  const server = createServer((req, res) => {
+    if (req.method === "GET" && req.url?.split("?")[0] === "/metrics") {
+      registry.metrics().then(
+        (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
+        () => res.writeHead(500).end("metrics unavailable\n"),
+      );
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, () => {
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: () => new Promise((r) => server.close(() => r())),
+      });
+    });
+  });
+}

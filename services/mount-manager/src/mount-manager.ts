@@ -1,0 +1,164 @@
+import { sql } from "kysely";
+import type { Kysely } from "kysely";
+import type pg from "pg";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import pino from "pino";
+import type { Logger } from "pino";
+import {
+  createIdempotentHandler,
+  createPostgresProcessedEventStore,
+  ensureStreams,
+  eventSubject,
+  eventsFilter,
+  eventsStreamName,
+  startDurableConsumer,
+} from "@shoal/bus";
+import type { DurableConsumer } from "@shoal/bus";
+import { createEventStore } from "@shoal/event-store";
+import { createIpcGroupProjection } from "./ipc-group-projection";
+import { createKeyedMutex } from "./keyed-mutex";
+import { createMetrics, startMetricsServer } from "./metrics";
+import type { MetricsServer } from "./metrics";
+import { prepareIpc } from "./prepare-ipc";
+import { reconcileOnce } from "./reconciler";
+import type { ReconcileResult } from "./reconciler";
+import { releaseAfter } from "./release-shm";
+import type { FlowDeps } from "./flow-deps";
+
+/** Durable consumer names; no other service uses them. */
+export const PREPARE_DURABLE = "mount-manager-prepare";
+export const RELEASE_DURABLE = "mount-manager-release";
+
+export interface MountManagerOptions {
+  /** Migrated database (migrations 0300-… included). */
+  db: Kysely<any>;
+  /** The pool behind `db`; its options open the projection's LISTEN connection. */
+  pool: pg.Pool;
+  nc: NatsConnection;
+  /** Subject prefix and stream name prefix (default deployment: `shoal`). */
+  prefix: string;
+  /** Serve `/metrics` here (0: any free port); undefined: no metrics server. */
+  metricsPort?: number;
+  /** Reconcile shm mounts this often; default 60 000 ms; 0: only at start and on `reconcile()`. */
+  reconcileIntervalMs?: number;
+  /** How long to wait for an agent's answer; default 10 000 ms. */
+  hostCommandTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export interface MountManager {
+  /** The port `/metrics` listens on, when a metrics server was asked for. */
+  readonly metricsPort: number | undefined;
+  /** Runs one reconciliation now (also what the timer runs). */
+  reconcile(): Promise<ReconcileResult>;
+  /** Stops the consumers (after the message in flight), the timer, the projection and the metrics server. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the mount-manager in this process: the `mount-manager` projection, the durable
+ * consumers `mount-manager-prepare` (ContainerScheduled → IPC plan, shm mount,
+ * ContainerIpcPrepared) and `mount-manager-release` (exits, failed starts, removals →
+ * members leave, shm unmounted after the last user), and the reconcile timer (one run at
+ * start). Creates the JetStream streams if they are missing.
+ *
+ * Errors: UnavailableError when Postgres or JetStream does not answer;
+ * FailedPreconditionError when a durable exists with an incompatible configuration.
+ */
+export async function startMountManager(options: MountManagerOptions): Promise<MountManager> {
+  const { db, pool, nc, prefix } = options;
+  const log = options.logger ?? pino({ name: "mount-manager" });
+  const store = createEventStore({ db });
+  const projection = createIpcGroupProjection({ db, pool, logger: log.child({ component: "projection" }) });
+  const metrics = createMetrics(async () => {
+    const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM shm_mounts WHERE state = 'mounted'`.execute(db);
+    return r.rows[0]?.n ?? 0;
+  });
+  const deps: FlowDeps = {
+    db,
+    store,
+    projection,
+    nc,
+    prefix,
+    locks: createKeyedMutex(),
+    metrics,
+    log,
+    hostCommandTimeoutMs: options.hostCommandTimeoutMs ?? 10_000,
+    now: () => new Date().toISOString(),
+  };
+
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  await ensureStreams(jsm, prefix);
+  await projection.start();
+
+  const consumers: DurableConsumer[] = [];
+  let metricsServer: MetricsServer | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let reconciling: Promise<ReconcileResult> | undefined;
+  const reconcile = (): Promise<ReconcileResult> => {
+    reconciling ??= reconcileOnce(deps).finally(() => (reconciling = undefined));
+    return reconciling;
+  };
+
+  const stop = async (): Promise<void> => {
+    if (timer !== undefined) clearInterval(timer);
+    await Promise.all(consumers.map((c) => c.stop()));
+    await reconciling?.catch(() => undefined);
+    await projection.stop();
+    await metricsServer?.close();
+  };
+
+  try {
+    const processed = createPostgresProcessedEventStore(db);
+    consumers.push(
+      await startDurableConsumer({
+        js,
+        jsm,
+        stream: eventsStreamName(prefix),
+        durableName: PREPARE_DURABLE,
+        filterSubject: eventSubject(prefix, "ContainerScheduled"),
+        logger: log,
+        handler: async (msg) =>
+          createIdempotentHandler({
+            store: processed,
+            consumer: PREPARE_DURABLE,
+            handle: async (event) => {
+              await prepareIpc(deps, event, msg.deliveryCount);
+            },
+          })(msg),
+      }),
+    );
+    consumers.push(
+      await startDurableConsumer({
+        js,
+        jsm,
+        stream: eventsStreamName(prefix),
+        durableName: RELEASE_DURABLE,
+        filterSubject: eventsFilter(prefix, "container"),
+        logger: log,
+        handler: createIdempotentHandler({
+          store: processed,
+          consumer: RELEASE_DURABLE,
+          handle: (event) => releaseAfter(deps, event),
+        }),
+      }),
+    );
+    if (options.metricsPort !== undefined) metricsServer = await startMetricsServer(options.metricsPort, metrics.registry);
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+
+  await reconcile().catch((err: unknown) => log.warn({ err }, "reconcile at start failed"));
+  const interval = options.reconcileIntervalMs ?? 60_000;
+  if (interval > 0) {
+    timer = setInterval(() => {
+      reconcile().catch((err: unknown) => log.warn({ err }, "reconcile failed"));
+    }, interval);
+    timer.unref();
+  }
+
+  return { metricsPort: metricsServer?.port, reconcile, stop };
+}
