@@ -1,0 +1,144 @@
+import { release } from "node:os";
+import { subscribeHeartbeats } from "@shoal/bus";
+import type { HostHeartbeat } from "@shoal/bus";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAgentTestBed, newContainerId, RUNC } from "./agent-test-harness";
+import type { AgentTestBed } from "./agent-test-harness";
+
+// Registration, heartbeats and the lifecycle commands besides start, over NATS.
+
+let bed: AgentTestBed;
+const MiB = 1024 * 1024;
+
+beforeAll(async () => {
+  bed = await createAgentTestBed("cmd");
+  await bed.startInProcessAgent();
+});
+
+afterAll(async () => {
+  await bed?.cleanup();
+});
+
+function start(id: string, args: string[]): Promise<{ pid: number }> {
+  return bed.send("StartContainer", { containerId: id, rootfs: { dir: bed.rootfs }, args, ipcPlan: { mode: "private", shmSizeBytes: MiB }, runtime: RUNC });
+}
+
+describe("registration and heartbeats", () => {
+  it("publishes HostRegistered with the host's capabilities, and heartbeats", async () => {
+    const registered = await bed.reports("HostRegistered");
+    expect(registered).toHaveLength(1);
+    const caps = (registered[0]!.payload as { capabilities: Record<string, unknown> }).capabilities;
+    expect(caps).toMatchObject({
+      kernelVersion: release(),
+      cgroupVersion: expect.stringMatching(/^v[12]$/),
+      apparmor: { enabled: expect.any(Boolean) },
+    });
+    const runc = (caps.runtimes as Array<Record<string, unknown>>)[0]!;
+    expect(runc).toMatchObject({ name: "runc", features: expect.objectContaining({ ociVersionMin: expect.any(String) }) });
+    expect(runc.rro).toEqual(expect.objectContaining({ supported: expect.any(Boolean) }));
+    // criu: either usable, or unavailable with the reason `criu check` gave.
+    const criu = caps.criu as { available: boolean; reason?: string };
+    if (!criu.available) expect(criu.reason).toBeTruthy();
+
+    const beat = await new Promise<HostHeartbeat>((resolve) => {
+      const sub = subscribeHeartbeats(bed.nats.nc, {
+        prefix: bed.nats.prefix,
+        onHeartbeat: (b) => {
+          if (b.host === bed.host) {
+            void sub.stop();
+            resolve(b);
+          }
+        },
+      });
+    });
+    expect(beat.details).toEqual({ containers: expect.any(Number) });
+  });
+});
+
+describe("lifecycle commands", () => {
+  it("stop sends SIGTERM first: a process that handles it exits with its own code", async () => {
+    const id = newContainerId();
+    await start(id, ["sh", "-c", "trap 'exit 3' TERM; touch /tmp/trapped; while true; do sleep 0.1; done"]);
+    // Wait until the shell has installed its trap.
+    for (let i = 0; (await bed.send<{ exitCode: number }>("ExecInContainer", { containerId: id, args: ["test", "-e", "/tmp/trapped"] })).exitCode !== 0; i++) {
+      if (i > 200) throw new Error("the shell never installed its trap");
+    }
+    expect(await bed.send("StopContainer", { containerId: id, timeoutSeconds: 30 })).toMatchObject({ exitCode: 3, killed: false });
+    await bed.send("DeleteContainer", { containerId: id });
+  });
+
+  it("stop sends SIGKILL after the timeout to a process that ignores SIGTERM", async () => {
+    const id = newContainerId();
+    await start(id, ["sleep", "1000"]); // pid 1 without a handler ignores SIGTERM
+    expect(await bed.send("StopContainer", { containerId: id, timeoutSeconds: 0 })).toMatchObject({ exitCode: 137, killed: true });
+    expect(await bed.send("StopContainer", { containerId: id, timeoutSeconds: 0 })).toMatchObject({ alreadyStopped: true, exitCode: 137 });
+    await bed.send("DeleteContainer", { containerId: id });
+  });
+
+  it("pause freezes the container and unpause resumes it; kill delivers the signal", async () => {
+    const id = newContainerId();
+    const { pid } = await start(id, ["sleep", "1000"]);
+    await bed.send("PauseContainer", { containerId: id });
+    const state = async () => (await bed.agent!.containerd.loadTask(id).then((t) => t.state())).status;
+    expect(await state()).toBe("paused");
+    await bed.send("UnpauseContainer", { containerId: id });
+    expect(await state()).toBe("running");
+    await bed.send("KillContainer", { containerId: id, signal: "SIGKILL" });
+    const exited = await waitForExit(id);
+    expect(exited).toMatchObject({ pid, exitCode: 137 });
+    await bed.send("DeleteContainer", { containerId: id });
+  });
+
+  it("exec returns exit code and output, and a timed-out exec is killed and reported as ABORTED", async () => {
+    const id = newContainerId();
+    await start(id, ["sleep", "1000"]);
+    expect(await bed.send("ExecInContainer", { containerId: id, args: ["sh", "-c", "echo hi; exit 5"] })).toEqual({
+      exitCode: 5,
+      stdout: "hi\n",
+      stderr: "",
+    });
+    await expect(bed.send("ExecInContainer", { containerId: id, args: ["sleep", "1000"], timeoutMs: 200 })).rejects.toMatchObject({
+      code: "ABORTED",
+    });
+    await expect(bed.send("ExecInContainer", { containerId: id, args: ["/no/such/binary"] })).rejects.toThrow(/exit code 127/);
+    // The container itself is unaffected.
+    expect(await bed.send("ExecInContainer", { containerId: id, args: ["true"] })).toMatchObject({ exitCode: 0 });
+    await expect(bed.send("DeleteContainer", { containerId: id })).rejects.toMatchObject({ code: "FAILED_PRECONDITION" });
+    await bed.send("DeleteContainer", { containerId: id, force: true });
+    await expect(bed.send("ExecInContainer", { containerId: id, args: ["true"] })).rejects.toMatchObject({ code: "FAILED_PRECONDITION" });
+  });
+
+  it("logs keep the container's output after it exits; tail gives the last lines", async () => {
+    const id = newContainerId();
+    await start(id, ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done"]);
+    await waitForExit(id);
+    expect((await bed.send<{ stdout: string }>("ReadLogs", { containerId: id })).stdout).toBe("line1\nline2\nline3\nline4\nline5\n");
+    expect((await bed.send<{ stdout: string }>("ReadLogs", { containerId: id, tail: 2 })).stdout).toBe("line4\nline5\n");
+    await bed.send("DeleteContainer", { containerId: id });
+    await expect(bed.send("ReadLogs", { containerId: id })).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+
+  it("Reconcile lists what runs, what is missing and what is unexpected, and keeps an expected container's shm", async () => {
+    const running = newContainerId();
+    const missing = newContainerId();
+    const soon = newContainerId();
+    await start(running, ["sleep", "1000"]);
+    const { shmMountPath } = await bed.send<{ shmMountPath: string }>("MountShm", { containerId: soon, sizeBytes: MiB });
+    const r = await bed.send<Record<string, unknown>>("Reconcile", { expected: [{ containerId: missing }, { containerId: soon }] });
+    expect(r).toMatchObject({ missing: expect.arrayContaining([missing, soon]), unexpected: [running], running: [running], unmount: 0 });
+    expect(await bed.mountsUnderStateRoot()).toContain(shmMountPath);
+    // Not expected any more and no container uses it: the next reconcile removes it.
+    await bed.send("Reconcile", { expected: [{ containerId: running }] });
+    expect(await bed.mountsUnderStateRoot()).not.toContain(shmMountPath);
+    await bed.send("DeleteContainer", { containerId: running, force: true });
+  });
+});
+
+async function waitForExit(id: string): Promise<{ pid: number; exitCode: number }> {
+  for (let i = 0; i < 600; i++) {
+    const r = (await bed.reports("ContainerExited")).find((x) => (x.payload as { containerId: string }).containerId === id);
+    if (r !== undefined) return r.payload as { pid: number; exitCode: number };
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error(`no ContainerExited for ${id}`);
+}
