@@ -1,0 +1,60 @@
+// Bundles the `shoal` CLI into dist/shoal.mjs (one file, no node_modules needed at run time).
+// The public API's .proto files are parsed here, once, and embedded as protobufjs JSON in
+// place of src/proto-root.ts, so the CLI never parses protos at start.
+// Usage: node services/cli/build.mjs   (from anywhere)
+import { build } from "esbuild";
+import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const protoDir = join(here, "../../proto");
+const require = createRequire(import.meta.url);
+const protobuf = require("protobufjs");
+
+// Keep in step with PROTO_FILES in src/proto-root.ts.
+const PROTO_FILES = ["shoal/v1/containers.proto", "shoal/v1/events.proto", "shoal/v1/hosts.proto", "shoal/v1/config.proto"];
+
+function protoJson() {
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => (target.startsWith("google/protobuf/") ? target : join(protoDir, target));
+  root.loadSync(PROTO_FILES, { keepCase: true });
+  root.resolveAll();
+  return JSON.stringify(root.toJSON());
+}
+
+const embeddedProtoRoot = {
+  name: "embedded-proto-root",
+  setup(b) {
+    b.onResolve({ filter: /^\.\/proto-root$/ }, () => ({ path: "proto-root", namespace: "embedded" }));
+    b.onLoad({ filter: /.*/, namespace: "embedded" }, () => ({
+      resolveDir: join(here, "src"),
+      loader: "js",
+      contents: `import protobuf from "protobufjs/light.js";
+const json = ${protoJson()};
+export function loadProtoRoot() { const root = protobuf.Root.fromJSON(json); root.resolveAll(); return root; }`,
+    }));
+  },
+};
+
+mkdirSync(join(here, "dist"), { recursive: true });
+const result = await build({
+  entryPoints: [join(here, "src/main.ts")],
+  outfile: join(here, "dist/shoal.mjs"),
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  minify: true,
+  legalComments: "none",
+  metafile: true,
+  logLevel: "warning",
+  // Bundled CommonJS (grpc-js, protobufjs) calls require() for node built-ins.
+  banner: { js: "import { createRequire as __shoalRequire } from 'node:module'; const require = __shoalRequire(import.meta.url);" },
+  // grpc-js loads proto-loader only to serve channelz, which a client never does.
+  external: ["@grpc/proto-loader"],
+  plugins: [embeddedProtoRoot],
+});
+const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+console.log(`built ${join(here, "dist/shoal.mjs")} (${Math.round(bytes / 1024)} KiB)`);

@@ -1,0 +1,200 @@
+/**
+ * The messages of `proto/shoal/v1` as the CLI sees them on the wire: field names as in
+ * the .proto files (snake_case), int64 as decimal strings, bytes as Uint8Array, unset
+ * message fields as null, unset scalars as their defaults. Only what the CLI reads or
+ * sends is typed here; the .proto files stay the contract.
+ */
+
+export interface Timestamp {
+  seconds: string;
+  nanos: number;
+}
+
+export interface BindMount {
+  source: string;
+  target: string;
+  readonly: boolean;
+  readonly_mode: string;
+}
+
+export interface HostConfig {
+  ipc_mode: string;
+  shm_size: string;
+  auto_remove: boolean;
+  runtime: string;
+  security_opt: string[];
+  readonly_rootfs: boolean;
+  mounts: BindMount[];
+  privileged: boolean;
+}
+
+export interface CreateContainerRequest {
+  name: string;
+  rootfs: string;
+  image: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  host_config: HostConfig;
+  host: string;
+}
+export interface CreateContainerResponse {
+  id: string;
+  name: string;
+}
+
+export interface StartContainerRequest {
+  container: string;
+  checkpoint?: string;
+}
+export interface StartContainerResponse {
+  id: string;
+  already_running: boolean;
+  failed: boolean;
+  exit_code: number;
+  error: string;
+  pid: number;
+  host: string;
+}
+
+export interface ContainerStateInfo {
+  status: string;
+  running: boolean;
+  paused: boolean;
+  oom_killed: boolean;
+  dead: boolean;
+  pid: number;
+  exit_code: number;
+  error: string;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+}
+
+export interface IpcGroupInfo {
+  owner_id: string;
+  member_ids: string[];
+  role: string;
+  shm_size_bytes: string;
+  shm_mount_path: string;
+}
+
+export interface LockedInRuntime {
+  name: string;
+  path: string;
+  args: string[];
+}
+
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  created_at: Timestamp | null;
+  state: ContainerStateInfo | null;
+  host_config: HostConfig | null;
+  effective_ipc_mode: string;
+  effective_shm_size_bytes: string;
+  host: string;
+  ipc_group: IpcGroupInfo | null;
+  rootfs: string;
+  image: string;
+  args: string[];
+  env: string[];
+  runtime: LockedInRuntime | null;
+  config_version: string;
+  ipc_namespace_inode: string;
+}
+
+export interface ListContainersRequest {
+  all: boolean;
+  filters: Record<string, string>;
+  page_size: number;
+  page_token: string;
+}
+export interface ListContainersResponse {
+  containers: ContainerInfo[];
+  next_page_token: string;
+}
+
+export interface ExecInContainerRequest {
+  container: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  timeout_ms?: number;
+}
+export interface ExecInContainerResponse {
+  exit_code: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+}
+
+export interface WaitContainerResponse {
+  exit_code: number;
+  error: string;
+}
+
+export interface ContainerLogsResponse {
+  output: Uint8Array;
+}
+
+export interface HostInfo {
+  name: string;
+  status: string;
+  last_heartbeat: Timestamp | null;
+  capabilities_json: string;
+  memory_bytes: string;
+  memory_reserved_bytes: string;
+  containers: number;
+}
+
+export interface ConfigResponse {
+  version: string;
+  config_json: string;
+  changed: boolean;
+}
+
+export interface EventFilter {
+  key: string;
+  values: string[];
+}
+
+export interface SubscribeRequest {
+  since_cursor?: string;
+  since_time?: Timestamp;
+  until_time?: Timestamp;
+  filters: EventFilter[];
+}
+
+export interface ShoalEvent {
+  cursor: string;
+  event_id: string;
+  type: string;
+  stream_id: string;
+  stream_version: string;
+  recorded_at: Timestamp | null;
+  data_json: string;
+  metadata_json: string;
+  schema_version: number;
+}
+
+type Empty = Record<string, never>;
+
+/** Every unary RPC the CLI calls: `"<Service>/<Method>"` → [request, response]. */
+export interface UnaryMethods {
+  "Containers/CreateContainer": [CreateContainerRequest, CreateContainerResponse];
+  "Containers/StartContainer": [StartContainerRequest, StartContainerResponse];
+  "Containers/StopContainer": [{ container: string; timeout_seconds?: number }, Empty];
+  "Containers/KillContainer": [{ container: string; signal: string }, Empty];
+  "Containers/PauseContainer": [{ container: string }, Empty];
+  "Containers/UnpauseContainer": [{ container: string }, Empty];
+  "Containers/RemoveContainer": [{ container: string; force: boolean }, Empty];
+  "Containers/InspectContainer": [{ container: string }, { container: ContainerInfo | null }];
+  "Containers/ListContainers": [ListContainersRequest, ListContainersResponse];
+  "Containers/ContainerLogs": [{ container: string; tail: number }, ContainerLogsResponse];
+  "Containers/ExecInContainer": [ExecInContainerRequest, ExecInContainerResponse];
+  "Containers/WaitContainer": [{ container: string }, WaitContainerResponse];
+  "Hosts/ListHosts": [Empty, { hosts: HostInfo[] }];
+  "Config/ShowConfig": [Empty, ConfigResponse];
+  "Config/SetConfig": [{ assignments: string[] }, ConfigResponse];
+  "Config/ReloadConfig": [{ config_json: string }, ConfigResponse];
+}
+export type UnaryMethod = keyof UnaryMethods;

@@ -1,0 +1,281 @@
+import type { ContainerInfo, HostInfo, ShoalEvent, Timestamp } from "./api-types";
+
+/**
+ * How the CLI prints what the api returns. Pure: every function takes "now" when it
+ * needs it, so the output is a function of its inputs.
+ */
+
+/** Docker's zero time, printed for a timestamp that was never set. */
+export const ZERO_TIME = "0001-01-01T00:00:00Z";
+
+/** Columns separated by at least three spaces, as docker's tabwriter prints them; the last column is not padded. */
+export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]! + 3)))
+      .join("")
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n") + "\n";
+}
+
+export function timestampToMs(ts: Timestamp | null | undefined): number | undefined {
+  if (ts === null || ts === undefined) return undefined;
+  const seconds = Number(ts.seconds);
+  if (seconds === 0 && ts.nanos === 0) return undefined;
+  return seconds * 1000 + Math.floor(ts.nanos / 1e6);
+}
+
+export function dateToTimestamp(date: Date): Timestamp {
+  const ms = date.getTime();
+  const seconds = Math.floor(ms / 1000);
+  return { seconds: String(seconds), nanos: (ms - seconds * 1000) * 1e6 };
+}
+
+/** RFC 3339 with nanoseconds, trailing zeros trimmed (Go's RFC3339Nano, docker's inspect format); unset: ZERO_TIME. */
+export function formatTimestamp(ts: Timestamp | null | undefined): string {
+  if (ts === null || ts === undefined || (Number(ts.seconds) === 0 && ts.nanos === 0)) return ZERO_TIME;
+  const base = new Date(Number(ts.seconds) * 1000).toISOString().slice(0, 19);
+  const fraction = String(ts.nanos).padStart(9, "0").replace(/0+$/, "");
+  return `${base}${fraction === "" ? "" : `.${fraction}`}Z`;
+}
+
+/** docker's (go-units) HumanDuration: "Less than a second", "About a minute", "3 hours", "2 weeks"… */
+export function humanDuration(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 1) return "Less than a second";
+  if (seconds === 1) return "1 second";
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.round(ms / 60_000);
+  if (minutes === 1) return "About a minute";
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(ms / 3_600_000);
+  if (hours === 1) return "About an hour";
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(hours / 24 / 365)} years`;
+}
+
+/** Binary units as docker prints memory: "64MiB", "1.5GiB". */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const shown = Number.isInteger(value) ? String(value) : value.toFixed(3).replace(/\.?0+$/, "");
+  return `${shown}${units[unit]}`;
+}
+
+export function shortId(id: string): string {
+  return id.slice(0, 12);
+}
+
+/** The STATUS column of `ps`: "Up 5 minutes", "Up 2 hours (Paused)", "Exited (1) 3 seconds ago", "Created"… */
+export function containerStatusText(c: ContainerInfo, now: Date): string {
+  const state = c.state;
+  if (state === null) return "Unknown";
+  const since = (ts: Timestamp | null): string => {
+    const ms = timestampToMs(ts);
+    return ms === undefined ? "" : humanDuration(Math.max(0, now.getTime() - ms));
+  };
+  switch (state.status) {
+    case "running":
+    case "paused": {
+      const up = since(state.started_at);
+      const text = up === "" ? "Up" : `Up ${up}`;
+      return state.paused || state.status === "paused" ? `${text} (Paused)` : text;
+    }
+    case "exited": {
+      const ago = since(state.finished_at);
+      return ago === "" ? `Exited (${state.exit_code})` : `Exited (${state.exit_code}) ${ago} ago`;
+    }
+    case "created":
+      return "Created";
+    case "starting":
+      return "Starting";
+    case "removing":
+      return "Removal In Progress";
+    case "dead":
+      return "Dead";
+    default:
+      return state.status === "" ? "Unknown" : state.status[0]!.toUpperCase() + state.status.slice(1);
+  }
+}
+
+/** The command as `ps` shows it: quoted, cut to 20 characters with an ellipsis. */
+export function commandText(args: readonly string[], width = 20): string {
+  const full = args.join(" ");
+  const cut = full.length > width ? `${full.slice(0, width - 1)}…` : full;
+  return `"${cut}"`;
+}
+
+function imageText(c: ContainerInfo): string {
+  return c.image !== "" ? c.image : c.rootfs;
+}
+
+function ipcModeText(c: ContainerInfo): string {
+  return c.effective_ipc_mode !== "" ? c.effective_ipc_mode : (c.host_config?.ipc_mode ?? "");
+}
+
+export function formatPsTable(containers: readonly ContainerInfo[], now: Date): string {
+  return formatTable(
+    ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "IPC", "HOST", "NAMES"],
+    containers.map((c) => {
+      const created = timestampToMs(c.created_at);
+      return [
+        shortId(c.id),
+        imageText(c),
+        commandText(c.args),
+        created === undefined ? "" : `${humanDuration(Math.max(0, now.getTime() - created))} ago`,
+        containerStatusText(c, now),
+        ipcModeText(c).replace(/^container:([0-9a-f]{12})[0-9a-f]{52}$/, "container:$1"),
+        c.host,
+        c.name,
+      ];
+    }),
+  );
+}
+
+/** One line of `ps --format json`, with docker's field names (docker prints one object per line). */
+export function psJsonLine(c: ContainerInfo, now: Date): string {
+  return JSON.stringify({
+    ID: shortId(c.id),
+    Image: imageText(c),
+    Command: commandText(c.args, Number.MAX_SAFE_INTEGER),
+    CreatedAt: formatTimestamp(c.created_at),
+    State: c.state?.status ?? "",
+    Status: containerStatusText(c, now),
+    Names: c.name,
+    IpcMode: ipcModeText(c),
+    Host: c.host,
+  });
+}
+
+function nullIfEmpty<T>(values: readonly T[]): T[] | null {
+  return values.length === 0 ? null : [...values];
+}
+
+/**
+ * One element of `shoal inspect`'s array: docker's field names and meanings where docker
+ * has them (`HostConfig.IpcMode` is the mode after the daemon default was applied,
+ * `HostConfig.ShmSize` the effective size in bytes), plus Shoal's `Host`, `IpcGroup`,
+ * `Rootfs` and `ConfigVersion`.
+ */
+export function toDockerInspect(c: ContainerInfo): Record<string, unknown> {
+  const state = c.state;
+  const hc = c.host_config;
+  const group = c.ipc_group;
+  return {
+    Id: c.id,
+    Created: formatTimestamp(c.created_at),
+    Path: c.args[0] ?? "",
+    Args: c.args.slice(1),
+    State: {
+      Status: state?.status ?? "",
+      Running: state?.running ?? false,
+      Paused: state?.paused ?? false,
+      Restarting: false,
+      OOMKilled: state?.oom_killed ?? false,
+      Dead: state?.dead ?? false,
+      Pid: state?.pid ?? 0,
+      ExitCode: state?.exit_code ?? 0,
+      Error: state?.error ?? "",
+      StartedAt: formatTimestamp(state?.started_at),
+      FinishedAt: formatTimestamp(state?.finished_at),
+    },
+    Image: c.image,
+    Rootfs: c.rootfs,
+    Name: `/${c.name}`,
+    Host: c.host,
+    Config: {
+      Image: c.image,
+      Cmd: nullIfEmpty(c.args),
+      Env: nullIfEmpty(c.env),
+    },
+    HostConfig: {
+      IpcMode: ipcModeText(c),
+      ShmSize: Number(c.effective_shm_size_bytes),
+      AutoRemove: hc?.auto_remove ?? false,
+      Runtime: c.runtime?.name || hc?.runtime || "",
+      SecurityOpt: nullIfEmpty(hc?.security_opt ?? []),
+      ReadonlyRootfs: hc?.readonly_rootfs ?? false,
+      Privileged: hc?.privileged ?? false,
+      Binds: nullIfEmpty((hc?.mounts ?? []).map((m) => `${m.source}:${m.target}${m.readonly ? (m.readonly_mode === "recursive" ? ":rro" : ":ro") : ""}`)),
+    },
+    IpcGroup: {
+      Owner: group?.owner_id ?? "",
+      Members: group?.member_ids ?? [],
+      Role: group?.role ?? "",
+      ShmSize: Number(group?.shm_size_bytes ?? 0),
+      ShmMountPath: group?.shm_mount_path ?? "",
+    },
+    ConfigVersion: Number(c.config_version),
+  };
+}
+
+/** `shoal inspect`'s output: a JSON array indented as docker indents it. */
+export function formatInspect(containers: readonly ContainerInfo[]): string {
+  return `${JSON.stringify(containers.map(toDockerInspect), null, 4)}\n`;
+}
+
+/** One line per event: time, type, stream, stream version and the cursor to resume after it. */
+export function formatEventLine(e: ShoalEvent): string {
+  return `${formatTimestamp(e.recorded_at)} ${e.type} ${e.stream_id} (version=${e.stream_version}, cursor=${e.cursor})`;
+}
+
+function parseJsonOr(text: string): unknown {
+  if (text === "") return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export function eventJsonLine(e: ShoalEvent): string {
+  return JSON.stringify({
+    cursor: e.cursor,
+    id: e.event_id,
+    type: e.type,
+    streamId: e.stream_id,
+    streamVersion: Number(e.stream_version),
+    time: formatTimestamp(e.recorded_at),
+    schemaVersion: e.schema_version,
+    data: parseJsonOr(e.data_json),
+    metadata: parseJsonOr(e.metadata_json),
+  });
+}
+
+export function formatHostsTable(hosts: readonly HostInfo[], now: Date): string {
+  return formatTable(
+    ["NAME", "STATUS", "CONTAINERS", "MEMORY", "RESERVED", "LAST HEARTBEAT"],
+    hosts.map((h) => {
+      const beat = timestampToMs(h.last_heartbeat);
+      return [
+        h.name,
+        h.status,
+        String(h.containers),
+        formatBytes(Number(h.memory_bytes)),
+        formatBytes(Number(h.memory_reserved_bytes)),
+        beat === undefined ? "never" : `${humanDuration(Math.max(0, now.getTime() - beat))} ago`,
+      ];
+    }),
+  );
+}
+
+export function hostJsonLine(h: HostInfo): string {
+  return JSON.stringify({
+    Name: h.name,
+    Status: h.status,
+    Containers: h.containers,
+    MemoryBytes: Number(h.memory_bytes),
+    MemoryReservedBytes: Number(h.memory_reserved_bytes),
+    LastHeartbeat: formatTimestamp(h.last_heartbeat),
+    Capabilities: parseJsonOr(h.capabilities_json),
+  });
+}

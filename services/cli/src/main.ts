@@ -1,0 +1,16 @@
+import { readFile } from "node:fs/promises";
+import { runCli } from "./run-cli";
+
+// The `shoal` command: wires the process to runCli and exits with its code. Exiting right
+// away is safe: on Linux, writes to pipes and files are synchronous.
+const code = await runCli(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  now: () => new Date(),
+  readFile: (path) => readFile(path, "utf8"),
+}).catch((err: unknown) => {
+  process.stderr.write(`shoal: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+  return 125;
+});
+process.exit(code);

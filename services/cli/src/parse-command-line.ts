@@ -1,0 +1,613 @@
+import type { BindMount, CreateContainerRequest, EventFilter } from "./api-types";
+
+/**
+ * Turns `shoal …` arguments into one command, without I/O. Every refusal is a
+ * UsageError, which the CLI reports with the command's usage and exit code 125
+ * (as docker does for a bad flag).
+ *
+ * Flag syntax follows docker's (pflag): `--flag value`, `--flag=value`, `-f value`,
+ * `-fvalue`, grouped short booleans (`-dq`), repeated list flags (`-e A=1 -e B=2`),
+ * and `--` to end flags. For `run`, `create` and `exec`, flags stop at the first
+ * positional: everything after the image (or after the first positional with
+ * `--rootfs`) is the container's command, even when it looks like a flag.
+ */
+
+export const DEFAULT_ADDR = "127.0.0.1:7420";
+
+export type OutputFormat = "table" | "json";
+
+export type CliCommand =
+  | { kind: "version" }
+  | { kind: "help"; topic: string | undefined }
+  | { kind: "run"; detach: boolean; request: CreateContainerRequest }
+  | { kind: "create"; request: CreateContainerRequest }
+  | { kind: "start"; attach: boolean; containers: string[] }
+  | { kind: "stop"; timeoutSeconds: number | undefined; containers: string[] }
+  | { kind: "kill"; signal: string; containers: string[] }
+  | { kind: "rm"; force: boolean; containers: string[] }
+  | { kind: "pause"; containers: string[] }
+  | { kind: "unpause"; containers: string[] }
+  | { kind: "exec"; container: string; args: string[]; env: string[]; cwd: string }
+  | { kind: "logs"; container: string; tail: number }
+  | { kind: "inspect"; containers: string[] }
+  | { kind: "ps"; all: boolean; quiet: boolean; filters: Record<string, string>; format: OutputFormat }
+  | { kind: "wait"; containers: string[] }
+  | {
+      kind: "events";
+      since: Date | undefined;
+      until: Date | undefined;
+      filters: EventFilter[];
+      cursor: string | undefined;
+      format: OutputFormat;
+    }
+  | { kind: "hosts"; format: OutputFormat }
+  | { kind: "config-show"; format: OutputFormat }
+  | { kind: "config-set"; assignments: string[] }
+  | { kind: "config-reload"; file: string };
+
+export interface ParsedCommandLine {
+  /** gRPC target of the api: `--addr`, else `SHOAL_ADDR`, else 127.0.0.1:7420. */
+  addr: string;
+  command: CliCommand;
+}
+
+export interface ParseContext {
+  /** The environment, for `SHOAL_ADDR` and for `-e NAME` without a value. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** "Now", for relative `events --since 10m`. */
+  now: Date;
+}
+
+/** A command line Shoal refuses before calling the api; `command` names the usage to show. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly command: string | undefined,
+  ) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+type FlagKind = "bool" | "string" | "list";
+interface FlagSpec {
+  name: string;
+  short?: string;
+  aliases?: string[];
+  kind: FlagKind;
+}
+
+interface ParsedFlags {
+  bools: Set<string>;
+  strings: Map<string, string>;
+  lists: Map<string, string[]>;
+  positionals: string[];
+}
+
+const ADDR_FLAG: FlagSpec = { name: "addr", kind: "string" };
+const HELP_FLAG: FlagSpec = { name: "help", short: "h", kind: "bool" };
+const FORMAT_FLAG: FlagSpec = { name: "format", kind: "string" };
+
+const CREATE_FLAGS: FlagSpec[] = [
+  { name: "rm", kind: "bool" },
+  { name: "name", kind: "string" },
+  { name: "ipc", kind: "string" },
+  { name: "shm-size", kind: "string" },
+  { name: "runtime", kind: "string" },
+  { name: "security-opt", kind: "list" },
+  { name: "host", kind: "string" },
+  { name: "read-only", kind: "bool" },
+  { name: "privileged", kind: "bool" },
+  { name: "env", short: "e", kind: "list" },
+  { name: "workdir", short: "w", kind: "string" },
+  { name: "volume", short: "v", kind: "list" },
+  { name: "rootfs", kind: "string" },
+];
+
+/**
+ * Parses flags from `args` per `specs`. With `interspersed` false, the first positional
+ * ends flag parsing (docker's SetInterspersed(false)); `--` always does.
+ */
+function parseFlags(
+  args: readonly string[],
+  specs: readonly FlagSpec[],
+  command: string | undefined,
+  interspersed: boolean,
+): ParsedFlags {
+  const byLong = new Map<string, FlagSpec>();
+  const byShort = new Map<string, FlagSpec>();
+  for (const spec of [...specs, ADDR_FLAG, HELP_FLAG]) {
+    byLong.set(spec.name, spec);
+    for (const alias of spec.aliases ?? []) byLong.set(alias, spec);
+    if (spec.short !== undefined) byShort.set(spec.short, spec);
+  }
+  const out: ParsedFlags = { bools: new Set(), strings: new Map(), lists: new Map(), positionals: [] };
+  const set = (spec: FlagSpec, value: string | undefined, shown: string): void => {
+    if (spec.kind === "bool") {
+      if (value !== undefined && value !== "true" && value !== "false") {
+        throw new UsageError(`invalid argument "${value}" for "${shown}" flag: expected true or false`, command);
+      }
+      if (value === "false") out.bools.delete(spec.name);
+      else out.bools.add(spec.name);
+      return;
+    }
+    if (value === undefined) throw new UsageError(`flag needs an argument: ${shown}`, command);
+    if (spec.kind === "string") out.strings.set(spec.name, value);
+    else out.lists.set(spec.name, [...(out.lists.get(spec.name) ?? []), value]);
+  };
+
+  let i = 0;
+  for (; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") {
+      i++;
+      break;
+    }
+    if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+      const spec = byLong.get(name);
+      if (spec === undefined) throw new UsageError(`unknown flag: --${name}`, command);
+      let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
+      if (value === undefined && spec.kind !== "bool") {
+        value = args[i + 1];
+        if (value !== undefined) i++;
+      }
+      set(spec, value, `--${name}`);
+      continue;
+    }
+    if (arg.startsWith("-") && arg.length > 1) {
+      for (let j = 1; j < arg.length; j++) {
+        const letter = arg[j]!;
+        const spec = byShort.get(letter);
+        if (spec === undefined) throw new UsageError(`unknown shorthand flag: '${letter}' in ${arg}`, command);
+        if (spec.kind === "bool") {
+          set(spec, undefined, `-${letter}`);
+          continue;
+        }
+        let value: string | undefined = arg.slice(j + 1);
+        if (value.startsWith("=")) value = value.slice(1);
+        if (value === "") {
+          value = args[i + 1];
+          if (value !== undefined) i++;
+        }
+        set(spec, value, `-${letter}`);
+        break;
+      }
+      continue;
+    }
+    out.positionals.push(arg);
+    if (!interspersed) {
+      i++;
+      break;
+    }
+  }
+  out.positionals.push(...args.slice(i));
+  return out;
+}
+
+function parseFormat(flags: ParsedFlags, command: string): OutputFormat {
+  const value = flags.strings.get("format") ?? "table";
+  if (value === "table" || value === "json") return value;
+  throw new UsageError(`unsupported --format "${value}": use table or json`, command);
+}
+
+function parseNonNegativeInt(value: string, flag: string, command: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 2 ** 31 - 1) {
+    throw new UsageError(`invalid argument "${value}" for "${flag}" flag: expected a whole number of at least 0`, command);
+  }
+  return Number(value);
+}
+
+function requireArgs(flags: ParsedFlags, min: number, command: string): string[] {
+  if (flags.positionals.length < min) {
+    throw new UsageError(`"shoal ${command}" requires at least ${min} argument${min === 1 ? "" : "s"}.`, command);
+  }
+  return flags.positionals;
+}
+
+function exactlyOne(flags: ParsedFlags, command: string): string {
+  if (flags.positionals.length !== 1) {
+    throw new UsageError(`"shoal ${command}" requires exactly 1 argument.`, command);
+  }
+  return flags.positionals[0]!;
+}
+
+/**
+ * `-v SRC:DST[:OPTIONS]`: SRC and DST absolute paths, OPTIONS a comma list of `ro`, `rw`
+ * or `rro` (read-only, recursively). Shoal has no named volumes, so SRC must be a path.
+ */
+export function parseVolumeSpec(spec: string): BindMount {
+  const parts = spec.split(":");
+  const invalid = (why: string): UsageError => new UsageError(`invalid volume specification: '${spec}': ${why}`, undefined);
+  if (parts.length < 2 || parts.length > 3) throw invalid("expected SRC:DST or SRC:DST:OPTIONS");
+  const [source, target, options] = parts as [string, string, string | undefined];
+  if (!source.startsWith("/")) throw invalid("the source must be an absolute host path (Shoal has no named volumes)");
+  if (!target.startsWith("/")) throw invalid("the destination must be an absolute path");
+  const mount: BindMount = { source, target, readonly: false, readonly_mode: "" };
+  if (options !== undefined) {
+    const seen = new Set<string>();
+    for (const option of options.split(",")) {
+      if (seen.has(option)) throw invalid(`option "${option}" given twice`);
+      seen.add(option);
+      switch (option) {
+        case "ro":
+          mount.readonly = true;
+          break;
+        case "rw":
+          break;
+        case "rro":
+          mount.readonly = true;
+          mount.readonly_mode = "recursive";
+          break;
+        default:
+          throw invalid(`unknown option "${option}" (known: ro, rw, rro)`);
+      }
+    }
+    if (seen.has("rw") && mount.readonly) throw invalid("rw conflicts with ro");
+  }
+  return mount;
+}
+
+/** `-e NAME=VALUE` as given; `-e NAME` takes NAME from the environment and is dropped when unset (docker's rule). */
+function parseEnv(values: readonly string[], env: ParseContext["env"], command: string): string[] {
+  const out: string[] = [];
+  for (const value of values) {
+    const eq = value.indexOf("=");
+    if (eq === 0) throw new UsageError(`invalid environment variable: ${value}`, command);
+    if (eq > 0) {
+      out.push(value);
+      continue;
+    }
+    const fromEnv = env[value];
+    if (fromEnv !== undefined) out.push(`${value}=${fromEnv}`);
+  }
+  return out;
+}
+
+function parseCreate(args: readonly string[], command: "run" | "create", ctx: ParseContext): { flags: ParsedFlags; request: CreateContainerRequest } {
+  const specs = command === "run" ? [...CREATE_FLAGS, { name: "detach", short: "d", kind: "bool" as const }] : CREATE_FLAGS;
+  const flags = parseFlags(args, specs, command, false);
+  if (flags.bools.has("help")) return { flags, request: emptyCreate() };
+  const rootfs = flags.strings.get("rootfs") ?? "";
+  let image = "";
+  let containerArgs = flags.positionals;
+  if (rootfs === "") {
+    if (containerArgs.length === 0) {
+      throw new UsageError(`"shoal ${command}" requires an IMAGE or --rootfs DIR.`, command);
+    }
+    image = containerArgs[0]!;
+    containerArgs = containerArgs.slice(1);
+  } else if (!rootfs.startsWith("/")) {
+    throw new UsageError(`--rootfs must be an absolute directory, got "${rootfs}"`, command);
+  }
+  let mounts: BindMount[];
+  try {
+    mounts = (flags.lists.get("volume") ?? []).map(parseVolumeSpec);
+  } catch (err) {
+    throw err instanceof UsageError ? new UsageError(err.message, command) : err;
+  }
+  const request: CreateContainerRequest = {
+    name: flags.strings.get("name") ?? "",
+    rootfs,
+    image,
+    args: containerArgs,
+    env: parseEnv(flags.lists.get("env") ?? [], ctx.env, command),
+    cwd: flags.strings.get("workdir") ?? "",
+    host: flags.strings.get("host") ?? "",
+    host_config: {
+      ipc_mode: flags.strings.get("ipc") ?? "",
+      shm_size: flags.strings.get("shm-size") ?? "",
+      auto_remove: flags.bools.has("rm"),
+      runtime: flags.strings.get("runtime") ?? "",
+      security_opt: flags.lists.get("security-opt") ?? [],
+      readonly_rootfs: flags.bools.has("read-only"),
+      mounts,
+      privileged: flags.bools.has("privileged"),
+    },
+  };
+  if (request.cwd !== "" && !request.cwd.startsWith("/")) {
+    throw new UsageError(`the working directory '${request.cwd}' is invalid, it needs to be an absolute path`, command);
+  }
+  return { flags, request };
+}
+
+function emptyCreate(): CreateContainerRequest {
+  return {
+    name: "",
+    rootfs: "",
+    image: "",
+    args: [],
+    env: [],
+    cwd: "",
+    host: "",
+    host_config: {
+      ipc_mode: "",
+      shm_size: "",
+      auto_remove: false,
+      runtime: "",
+      security_opt: [],
+      readonly_rootfs: false,
+      mounts: [],
+      privileged: false,
+    },
+  };
+}
+
+/** `--filter k=v` pairs, refused when a pair has no `=` or an empty key. */
+function parseFilterPairs(values: readonly string[], command: string): Array<[string, string]> {
+  return values.map((value) => {
+    const eq = value.indexOf("=");
+    if (eq <= 0) throw new UsageError(`bad format of filter (expected name=value): ${value}`, command);
+    return [value.slice(0, eq), value.slice(eq + 1)];
+  });
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A time for `events --since/--until`, as docker accepts it: RFC 3339 / ISO 8601
+ * (`2026-11-23T10:00:00Z`, `2026-11-23`), Unix seconds (`1763900000`, `1763900000.5`),
+ * or a Go duration before now (`10m`, `1h30m`, `90s`).
+ */
+export function parseTimeArg(value: string, now: Date, flag: string, command = "events"): Date {
+  if (/^\d+(\.\d+)?$/.test(value)) return new Date(Number(value) * 1000);
+  const duration = /^((\d+(\.\d+)?)(ns|us|µs|ms|s|m|h))+$/.test(value);
+  if (duration) {
+    let ms = 0;
+    for (const m of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNITS_MS[m[2]!]!;
+    return new Date(now.getTime() - ms);
+  }
+  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
+    const parsed = Date.parse(value);
+    if (!Number.isNaN(parsed)) return new Date(parsed);
+  }
+  throw new UsageError(`invalid value "${value}" for ${flag}: expected an RFC 3339 time, Unix seconds or a duration like 10m`, command);
+}
+
+const NO_FLAGS: FlagSpec[] = [];
+const SUBCOMMANDS = new Set([
+  "run",
+  "create",
+  "start",
+  "stop",
+  "kill",
+  "rm",
+  "pause",
+  "unpause",
+  "exec",
+  "logs",
+  "inspect",
+  "ps",
+  "wait",
+  "events",
+  "hosts",
+  "config",
+  "version",
+  "help",
+]);
+
+/** Parses `argv` (without node and the script). Throws UsageError for anything Shoal refuses. */
+export function parseCommandLine(argv: readonly string[], ctx: ParseContext): ParsedCommandLine {
+  // Global flags come before the command.
+  const global = parseFlags(argv, [{ name: "version", short: "v", kind: "bool" }], undefined, false);
+  let addr = global.strings.get("addr") ?? ctx.env.SHOAL_ADDR ?? DEFAULT_ADDR;
+  if (global.bools.has("version")) return { addr, command: { kind: "version" } };
+  const [name, ...rest] = global.positionals;
+  if (name === undefined) {
+    if (global.bools.has("help")) return { addr, command: { kind: "help", topic: undefined } };
+    throw new UsageError("a command is required.", undefined);
+  }
+  if (!SUBCOMMANDS.has(name)) throw new UsageError(`'${name}' is not a shoal command.`, undefined);
+  if (global.bools.has("help")) return { addr, command: { kind: "help", topic: name } };
+
+  const withAddr = (flags: ParsedFlags, command: CliCommand): ParsedCommandLine => {
+    addr = flags.strings.get("addr") ?? addr;
+    if (flags.bools.has("help")) return { addr, command: { kind: "help", topic: helpTopicOf(command) } };
+    return { addr: normalizeAddr(addr), command };
+  };
+  const simple = (specs: FlagSpec[], interspersed = true): ParsedFlags => parseFlags(rest, specs, name, interspersed);
+  const earlyHelp = (flags: ParsedFlags): ParsedCommandLine | undefined =>
+    flags.bools.has("help") ? { addr, command: { kind: "help", topic: name } } : undefined;
+
+  switch (name) {
+    case "version": {
+      const flags = simple(NO_FLAGS);
+      return withAddr(flags, { kind: "version" });
+    }
+    case "help":
+      return { addr, command: { kind: "help", topic: rest[0] } };
+    case "run":
+    case "create": {
+      const { flags, request } = parseCreate(rest, name, ctx);
+      if (flags.bools.has("help")) return { addr, command: { kind: "help", topic: name } };
+      const command: CliCommand =
+        name === "run" ? { kind: "run", detach: flags.bools.has("detach"), request } : { kind: "create", request };
+      return withAddr(flags, command);
+    }
+    case "start": {
+      const flags = simple([{ name: "attach", short: "a", kind: "bool" }]);
+      const help = earlyHelp(flags);
+      if (help) return help;
+      const containers = requireArgs(flags, 1, name);
+      if (flags.bools.has("attach") && containers.length > 1) {
+        throw new UsageError("you cannot start and attach multiple containers at once", name);
+      }
+      return withAddr(flags, { kind: "start", attach: flags.bools.has("attach"), containers });
+    }
+    case "stop": {
+      const flags = simple([{ name: "time", short: "t", aliases: ["timeout"], kind: "string" }]);
+      const help = earlyHelp(flags);
+      if (help) return help;
+      const containers = requireArgs(flags, 1, name);
+      const time = flags.strings.get("time");
+      const timeoutSeconds = time === undefined ? undefined : parseNonNegativeInt(time, "-t, --time", name);
+      return withAddr(flags, { kind: "stop", timeoutSeconds, containers });
+    }
+    case "kill": {
+      const flags = simple([{ name: "signal", short: "s", kind: "string" }]);
+      const help = earlyHelp(flags);
+      if (help) return help;
+      const signal = flags.strings.get("signal") ?? "";
+      return withAddr(flags, { kind: "kill", signal, containers: requireArgs(flags, 1, name) });
+    }
+    case "rm": {
+      const flags = simple([{ name: "force", short: "f", kind: "bool" }]);
+      const help = earlyHelp(flags);
+      if (help) return help;
+      return withAddr(flags, { kind: "rm", force: flags.bools.has("force"), containers: requireArgs(flags, 1, name) });
+    }
+    case "pause":
+    case "unpause":
+    case "inspect":
+    case "wait": {
+      const flags = simple(name === "inspect" ? [FORMAT_FLAG] : NO_FLAGS);
+      const help = earlyHelp(flags);
+      if (help) return help;
+      if (name === "inspect" && flags.strings.has("format") && flags.strings.get("format") !== "json") {
+        throw new UsageError(`unsupported --format "${flags.strings.get("format")}": inspect prints JSON`, name);
+      }
+      return withAddr(flags, { kind: name, containers: requireArgs(flags, 1, name) });
+    }
+    case "exec": {
+      const flags = simple(
+        [
+          { name: "env", short: "e", kind: "list" },
+          { name: "workdir", short: "w", kind: "string" },
+        ],
+        false,
+      );
+      const help = earlyHelp(flags);
+      if (help) return help;
+      const [container, ...args] = requireArgs(flags, 2, name);
+      return withAddr(flags, {
+        kind: "exec",
+        container: container!,
+        args,
+        env: parseEnv(flags.lists.get("env") ?? [], ctx.env, name),
+        cwd: flags.strings.get("workdir") ?? "",
+      });
+    }
+    case "logs": {
+      const flags = simple([{ name: "tail", short: "n", kind: "string" }]);
+      const help = earlyHelp(flags);
+      if (help) return help;
+      const tailArg = flags.strings.get("tail") ?? "all";
+      const tail = tailArg === "all" ? 0 : parseNonNegativeInt(tailArg, "-n, --tail", name);
+      return withAddr(flags, { kind: "logs", container: exactlyOne(flags, name), tail });
+    }
+    case "ps": {
+      const flags = simple([
+        { name: "all", short: "a", kind: "bool" },
+        { name: "quiet", short: "q", kind: "bool" },
+        { name: "filter", short: "f", kind: "list" },
+        FORMAT_FLAG,
+      ]);
+      const help = earlyHelp(flags);
+      if (help) return help;
+      if (flags.positionals.length > 0) throw new UsageError(`"shoal ps" accepts no arguments.`, name);
+      const filters: Record<string, string> = {};
+      for (const [key, value] of parseFilterPairs(flags.lists.get("filter") ?? [], name)) {
+        if (key in filters) throw new UsageError(`filter "${key}" given twice: ps takes one value per key`, name);
+        filters[key] = value;
+      }
+      return withAddr(flags, {
+        kind: "ps",
+        all: flags.bools.has("all"),
+        quiet: flags.bools.has("quiet"),
+        filters,
+        format: parseFormat(flags, name),
+      });
+    }
+    case "events": {
+      const flags = simple([
+        { name: "since", kind: "string" },
+        { name: "until", kind: "string" },
+        { name: "filter", short: "f", kind: "list" },
+        { name: "cursor", kind: "string" },
+        FORMAT_FLAG,
+      ]);
+      const help = earlyHelp(flags);
+      if (help) return help;
+      if (flags.positionals.length > 0) throw new UsageError(`"shoal events" accepts no arguments.`, name);
+      const grouped = new Map<string, string[]>();
+      for (const [key, value] of parseFilterPairs(flags.lists.get("filter") ?? [], name)) {
+        grouped.set(key, [...(grouped.get(key) ?? []), value]);
+      }
+      const since = flags.strings.get("since");
+      const until = flags.strings.get("until");
+      const cursor = flags.strings.get("cursor");
+      if (cursor !== undefined && since !== undefined) {
+        throw new UsageError("--cursor and --since are exclusive: a cursor already says where to resume", name);
+      }
+      return withAddr(flags, {
+        kind: "events",
+        since: since === undefined ? undefined : parseTimeArg(since, ctx.now, "--since"),
+        until: until === undefined ? undefined : parseTimeArg(until, ctx.now, "--until"),
+        filters: [...grouped].map(([key, values]) => ({ key, values })),
+        cursor,
+        format: parseFormat(flags, name),
+      });
+    }
+    case "hosts": {
+      const flags = simple([FORMAT_FLAG]);
+      const help = earlyHelp(flags);
+      if (help) return help;
+      if (flags.positionals.length > 0) throw new UsageError(`"shoal hosts" accepts no arguments.`, name);
+      return withAddr(flags, { kind: "hosts", format: parseFormat(flags, name) });
+    }
+    case "config":
+      return parseConfig(rest, addr);
+  }
+  throw new UsageError(`'${name}' is not a shoal command.`, undefined);
+
+  function parseConfig(args: readonly string[], addrSoFar: string): ParsedCommandLine {
+    const [sub, ...subArgs] = args;
+    const topic = sub === undefined ? "config" : `config ${sub}`;
+    const finish = (flags: ParsedFlags, command: CliCommand): ParsedCommandLine => {
+      const a = normalizeAddr(flags.strings.get("addr") ?? addrSoFar);
+      return flags.bools.has("help") ? { addr: a, command: { kind: "help", topic } } : { addr: a, command };
+    };
+    switch (sub) {
+      case "show": {
+        const flags = parseFlags(subArgs, [FORMAT_FLAG], topic, true);
+        if (flags.positionals.length > 0 && !flags.bools.has("help")) {
+          throw new UsageError(`"shoal config show" accepts no arguments.`, topic);
+        }
+        return finish(flags, { kind: "config-show", format: flags.bools.has("help") ? "table" : parseFormat(flags, topic) });
+      }
+      case "set": {
+        const flags = parseFlags(subArgs, NO_FLAGS, topic, true);
+        if (!flags.bools.has("help")) {
+          requireArgs(flags, 1, topic);
+          for (const assignment of flags.positionals) {
+            if (assignment.indexOf("=") <= 0) throw new UsageError(`expected KEY=VALUE, got "${assignment}"`, topic);
+          }
+        }
+        return finish(flags, { kind: "config-set", assignments: flags.positionals });
+      }
+      case "reload": {
+        const flags = parseFlags(subArgs, [{ name: "file", short: "f", kind: "string" }], topic, true);
+        const file = flags.strings.get("file");
+        if (!flags.bools.has("help")) {
+          if (file === undefined || file === "") throw new UsageError(`"shoal config reload" requires --file daemon.json`, topic);
+          if (flags.positionals.length > 0) throw new UsageError(`"shoal config reload" accepts no arguments.`, topic);
+        }
+        return finish(flags, { kind: "config-reload", file: file ?? "" });
+      }
+      default:
+        if (sub === "--help" || sub === "-h") return { addr: addrSoFar, command: { kind: "help", topic: "config" } };
+        throw new UsageError(sub === undefined ? "a config subcommand is required: show, set or reload." : `'${sub}' is not a config subcommand.`, "config");
+    }
+  }
+}
+
+function helpTopicOf(command: CliCommand): string {
+  if (command.kind.startsWith("config-")) return `config ${command.kind.slice("config-".length)}`;
+  return command.kind;
+}
+
+/** Accepts docker-style `tcp://host:port` as well as gRPC targets (`host:port`, `unix:/path`, `dns:…`). */
+export function normalizeAddr(addr: string): string {
+  return addr.startsWith("tcp://") ? addr.slice("tcp://".length) : addr;
+}

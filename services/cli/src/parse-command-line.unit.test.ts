@@ -1,0 +1,303 @@
+import { describe, expect, it } from "vitest";
+import { parseCommandLine, parseTimeArg, parseVolumeSpec, UsageError } from "./parse-command-line";
+import type { CliCommand } from "./parse-command-line";
+
+const NOW = new Date("2026-11-23T12:00:00Z");
+const ctx = { env: { HOME: "/root" } as Record<string, string | undefined>, now: NOW };
+
+function parse(line: string | string[], env: Record<string, string | undefined> = ctx.env) {
+  const argv = Array.isArray(line) ? line : line.split(" ").filter((a) => a !== "");
+  return parseCommandLine(argv, { env, now: NOW });
+}
+function command<K extends CliCommand["kind"]>(line: string | string[], kind: K): Extract<CliCommand, { kind: K }> {
+  const { command: c } = parse(line);
+  expect(c.kind).toBe(kind);
+  return c as Extract<CliCommand, { kind: K }>;
+}
+function usageError(line: string | string[]): UsageError {
+  try {
+    parse(line);
+  } catch (err) {
+    expect(err).toBeInstanceOf(UsageError);
+    return err as UsageError;
+  }
+  throw new Error(`expected a usage error for ${String(line)}`);
+}
+
+describe("run / create", () => {
+  it("maps every flag onto the CreateContainer request", () => {
+    const run = command(
+      [
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "web",
+        "--ipc",
+        "container:db",
+        "--shm-size=128m",
+        "--runtime",
+        "crun",
+        "--security-opt",
+        "no-new-privileges",
+        "--security-opt=apparmor=unconfined",
+        "--host",
+        "h1",
+        "--read-only",
+        "--privileged",
+        "-e",
+        "A=1",
+        "--env=B=2",
+        "-eC=3",
+        "-w",
+        "/srv",
+        "-v",
+        "/data:/data:ro",
+        "--volume",
+        "/tmp:/scratch",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi",
+      ],
+      "run",
+    );
+    expect(run.detach).toBe(true);
+    expect(run.request).toEqual({
+      name: "web",
+      rootfs: "",
+      image: "busybox",
+      args: ["sh", "-c", "echo hi"],
+      env: ["A=1", "B=2", "C=3"],
+      cwd: "/srv",
+      host: "h1",
+      host_config: {
+        ipc_mode: "container:db",
+        shm_size: "128m",
+        auto_remove: true,
+        runtime: "crun",
+        security_opt: ["no-new-privileges", "apparmor=unconfined"],
+        readonly_rootfs: true,
+        mounts: [
+          { source: "/data", target: "/data", readonly: true, readonly_mode: "" },
+          { source: "/tmp", target: "/scratch", readonly: false, readonly_mode: "" },
+        ],
+        privileged: true,
+      },
+    });
+  });
+
+  it("with --rootfs, every positional is the command", () => {
+    const run = command("run --rootfs /var/lib/rootfs/busybox sleep 10", "run");
+    expect(run.request.rootfs).toBe("/var/lib/rootfs/busybox");
+    expect(run.request.image).toBe("");
+    expect(run.request.args).toEqual(["sleep", "10"]);
+    expect(run.detach).toBe(false);
+  });
+
+  it("stops flag parsing at the image: later flags belong to the container's command", () => {
+    const run = command("run --ipc shareable busybox ls -d --rm /", "run");
+    expect(run.request.args).toEqual(["ls", "-d", "--rm", "/"]);
+    expect(run.request.host_config.auto_remove).toBe(false);
+    expect(run.detach).toBe(false);
+  });
+
+  it("`--` ends flags, so an image or command may start with a dash", () => {
+    const run = command("run --rootfs /r -- -weird --flag", "run");
+    expect(run.request.args).toEqual(["-weird", "--flag"]);
+  });
+
+  it("groups short booleans and takes attached short values", () => {
+    const run = command("run -dw/work -eX=1 busybox true", "run");
+    expect(run.detach).toBe(true);
+    expect(run.request.cwd).toBe("/work");
+    expect(run.request.env).toEqual(["X=1"]);
+  });
+
+  it("`-e NAME` copies NAME from the environment and drops it when unset, as docker does", () => {
+    const env = { FOO: "bar" };
+    const { command: c } = parse("run -e FOO -e MISSING busybox true", env);
+    expect(c.kind === "run" && c.request.env).toEqual(["FOO=bar"]);
+  });
+
+  it("create takes the same flags but not -d", () => {
+    const create = command("create --name x --ipc shareable busybox top", "create");
+    expect(create.request.name).toBe("x");
+    expect(create.request.host_config.ipc_mode).toBe("shareable");
+    expect(usageError("create -d busybox").message).toContain("unknown shorthand flag: 'd'");
+  });
+
+  it("refuses what docker refuses: unknown flags, a missing value, no image, relative paths", () => {
+    expect(usageError("run --bogus busybox").message).toBe("unknown flag: --bogus");
+    expect(usageError("run -x busybox").message).toContain("unknown shorthand flag: 'x'");
+    expect(usageError("run --name").message).toBe("flag needs an argument: --name");
+    expect(usageError("run -d").message).toContain("requires an IMAGE or --rootfs DIR");
+    expect(usageError("run --rootfs rel/dir sh").message).toContain("absolute");
+    expect(usageError("run -w rel busybox").message).toContain("absolute");
+    expect(usageError("run -e =x busybox").message).toContain("invalid environment variable");
+    expect(usageError("run --rm=maybe busybox").message).toContain("expected true or false");
+    expect(usageError("run -v relative:/x busybox").command).toBe("run");
+  });
+
+  it("accepts --flag=false for booleans", () => {
+    expect(command("run --rm=false --read-only=true busybox", "run").request.host_config).toMatchObject({
+      auto_remove: false,
+      readonly_rootfs: true,
+    });
+  });
+});
+
+describe("-v SRC:DST[:OPTIONS]", () => {
+  it("reads the forms docker reads for host binds", () => {
+    expect(parseVolumeSpec("/a:/b")).toEqual({ source: "/a", target: "/b", readonly: false, readonly_mode: "" });
+    expect(parseVolumeSpec("/a:/b:ro")).toEqual({ source: "/a", target: "/b", readonly: true, readonly_mode: "" });
+    expect(parseVolumeSpec("/a:/b:rw")).toEqual({ source: "/a", target: "/b", readonly: false, readonly_mode: "" });
+    expect(parseVolumeSpec("/a:/b:rro")).toEqual({ source: "/a", target: "/b", readonly: true, readonly_mode: "recursive" });
+  });
+
+  it.each([
+    ["/a", "expected SRC:DST"],
+    ["/a:/b:ro:x", "expected SRC:DST"],
+    ["vol:/b", "absolute host path"],
+    ["/a:b", "destination must be an absolute path"],
+    ["/a:/b:zz", 'unknown option "zz"'],
+    ["/a:/b:ro,rw", "rw conflicts with ro"],
+    ["/a:/b:ro,ro", "given twice"],
+  ])("refuses %s", (spec, why) => {
+    expect(() => parseVolumeSpec(spec)).toThrow(why);
+  });
+});
+
+describe("lifecycle commands", () => {
+  it("start [-a]", () => {
+    expect(command("start a b", "start")).toEqual({ kind: "start", attach: false, containers: ["a", "b"] });
+    expect(command("start -a a", "start").attach).toBe(true);
+    expect(usageError("start -a a b").message).toContain("multiple containers");
+    expect(usageError("start").message).toContain("requires at least 1 argument");
+  });
+
+  it("stop [-t N], with the flag anywhere (docker intersperses flags here)", () => {
+    expect(command("stop -t 3 a", "stop")).toEqual({ kind: "stop", timeoutSeconds: 3, containers: ["a"] });
+    expect(command("stop a --time=0", "stop").timeoutSeconds).toBe(0);
+    expect(command("stop a", "stop").timeoutSeconds).toBeUndefined();
+    expect(usageError("stop -t soon a").message).toContain("whole number");
+  });
+
+  it("kill [-s SIG], rm [-f], pause, unpause, wait, inspect", () => {
+    expect(command("kill -s TERM a", "kill")).toEqual({ kind: "kill", signal: "TERM", containers: ["a"] });
+    expect(command("kill a", "kill").signal).toBe("");
+    expect(command("rm -f a b", "rm")).toEqual({ kind: "rm", force: true, containers: ["a", "b"] });
+    expect(command("rm a", "rm").force).toBe(false);
+    expect(command("pause a", "pause").containers).toEqual(["a"]);
+    expect(command("unpause a", "unpause").containers).toEqual(["a"]);
+    expect(command("wait a b", "wait").containers).toEqual(["a", "b"]);
+    expect(command("inspect a b", "inspect").containers).toEqual(["a", "b"]);
+    expect(usageError("inspect --format {{.Id}} a").message).toContain("inspect prints JSON");
+  });
+
+  it("exec stops flags at the container; the rest is the command", () => {
+    expect(command("exec -e A=1 -w /tmp web ls -la /dev/shm", "exec")).toEqual({
+      kind: "exec",
+      container: "web",
+      args: ["ls", "-la", "/dev/shm"],
+      env: ["A=1"],
+      cwd: "/tmp",
+    });
+    expect(usageError("exec web").message).toContain("requires at least 2 arguments");
+  });
+
+  it("logs [--tail N|all]", () => {
+    expect(command("logs --tail 5 web", "logs")).toEqual({ kind: "logs", container: "web", tail: 5 });
+    expect(command("logs -n all web", "logs").tail).toBe(0);
+    expect(command("logs web", "logs").tail).toBe(0);
+    expect(usageError("logs --tail -1 web").message).toContain("whole number");
+    expect(usageError("logs a b").message).toContain("exactly 1 argument");
+  });
+});
+
+describe("ps, hosts, events, config", () => {
+  it("ps [-a] [-q] [--filter k=v] [--format json]", () => {
+    expect(command("ps", "ps")).toEqual({ kind: "ps", all: false, quiet: false, filters: {}, format: "table" });
+    expect(command("ps -aq --filter status=exited -f name=web --format json", "ps")).toEqual({
+      kind: "ps",
+      all: true,
+      quiet: true,
+      filters: { status: "exited", name: "web" },
+      format: "json",
+    });
+    expect(usageError("ps --filter name").message).toContain("expected name=value");
+    expect(usageError("ps -f name=a -f name=b").message).toContain("given twice");
+    expect(usageError("ps --format {{.ID}}").message).toContain("use table or json");
+    expect(usageError("ps extra").message).toContain("accepts no arguments");
+  });
+
+  it("hosts [--format json]", () => {
+    expect(command("hosts --format json", "hosts").format).toBe("json");
+  });
+
+  it("events groups repeated filter keys (ORed) and reads --since/--until/--cursor", () => {
+    const events = command("events --since 10m --until 2026-11-23T12:30:00Z -f type=ContainerStarted -f type=ContainerExited -f host=h1 --format json", "events");
+    expect(events.since).toEqual(new Date("2026-11-23T11:50:00Z"));
+    expect(events.until).toEqual(new Date("2026-11-23T12:30:00Z"));
+    expect(events.filters).toEqual([
+      { key: "type", values: ["ContainerStarted", "ContainerExited"] },
+      { key: "host", values: ["h1"] },
+    ]);
+    expect(events.format).toBe("json");
+    expect(command("events --cursor 42", "events").cursor).toBe("42");
+    expect(usageError("events --cursor 42 --since 1m").message).toContain("exclusive");
+    expect(usageError("events --since yesterday").message).toContain("invalid value");
+  });
+
+  it("config show|set|reload", () => {
+    expect(command("config show", "config-show").format).toBe("table");
+    expect(command("config show --format json", "config-show").format).toBe("json");
+    expect(command("config set experimental=true default-ipc-mode=shareable", "config-set").assignments).toEqual([
+      "experimental=true",
+      "default-ipc-mode=shareable",
+    ]);
+    expect(command("config reload --file /etc/shoal/daemon.json", "config-reload").file).toBe("/etc/shoal/daemon.json");
+    expect(usageError("config set experimental").message).toContain("KEY=VALUE");
+    expect(usageError("config set").message).toContain("requires at least 1 argument");
+    expect(usageError("config reload").message).toContain("--file");
+    expect(usageError("config").message).toContain("show, set or reload");
+    expect(usageError("config drop").message).toContain("not a config subcommand");
+  });
+});
+
+describe("global", () => {
+  it("takes the address from --addr (before or after the command), else SHOAL_ADDR, else the default", () => {
+    expect(parse("ps").addr).toBe("127.0.0.1:7420");
+    expect(parse("ps", { SHOAL_ADDR: "10.0.0.1:7420" }).addr).toBe("10.0.0.1:7420");
+    expect(parseCommandLine(["--addr", "h:1", "ps"], { env: { SHOAL_ADDR: "x:2" }, now: NOW }).addr).toBe("h:1");
+    expect(parse("ps --addr=h:9").addr).toBe("h:9");
+    expect(parse("--addr tcp://h:3 ps").addr).toBe("h:3");
+  });
+
+  it("--version, -v, version, --help and COMMAND --help need no api", () => {
+    expect(parse("--version").command).toEqual({ kind: "version" });
+    expect(parse("-v").command).toEqual({ kind: "version" });
+    expect(parse("version").command).toEqual({ kind: "version" });
+    expect(parse("--help").command).toEqual({ kind: "help", topic: undefined });
+    expect(parse("run --help").command).toEqual({ kind: "help", topic: "run" });
+    expect(parse("stop --help").command).toEqual({ kind: "help", topic: "stop" });
+    expect(parse("config set --help").command).toEqual({ kind: "help", topic: "config set" });
+  });
+
+  it("refuses an unknown or missing command", () => {
+    expect(usageError("frobnicate").message).toContain("'frobnicate' is not a shoal command");
+    expect(usageError([]).message).toContain("a command is required");
+  });
+});
+
+describe("parseTimeArg", () => {
+  it("reads RFC 3339, Unix seconds and Go durations", () => {
+    expect(parseTimeArg("2026-11-23T10:00:00.5Z", NOW, "--since")).toEqual(new Date("2026-11-23T10:00:00.500Z"));
+    expect(parseTimeArg("1763900000", NOW, "--since")).toEqual(new Date(1763900000 * 1000));
+    expect(parseTimeArg("1763900000.25", NOW, "--since")).toEqual(new Date(1763900000250));
+    expect(parseTimeArg("1h30m", NOW, "--since")).toEqual(new Date(NOW.getTime() - 90 * 60_000));
+    expect(parseTimeArg("1.5s", NOW, "--since")).toEqual(new Date(NOW.getTime() - 1500));
+    expect(() => parseTimeArg("2026-13-45", NOW, "--since")).toThrow(UsageError);
+    expect(() => parseTimeArg("10x", NOW, "--since")).toThrow(UsageError);
+  });
+});

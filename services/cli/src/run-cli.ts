@@ -1,0 +1,343 @@
+import type { ContainerInfo, HostInfo } from "./api-types";
+import {
+  dateToTimestamp,
+  eventJsonLine,
+  formatEventLine,
+  formatHostsTable,
+  formatInspect,
+  formatPsTable,
+  hostJsonLine,
+  psJsonLine,
+  shortId,
+} from "./format-output";
+import { parseCommandLine, UsageError } from "./parse-command-line";
+import type { CliCommand } from "./parse-command-line";
+import type { ShoalApi } from "./shoal-api-client";
+import { usageOf } from "./usage";
+import { CLI_VERSION } from "./version";
+
+/** Exit code when Shoal refuses or fails a request (docker's 125), including a bad command line. */
+export const EXIT_REFUSED = 125;
+
+export interface CliIo {
+  stdout: { write(chunk: string | Uint8Array): unknown };
+  stderr: { write(chunk: string | Uint8Array): unknown };
+  env: Readonly<Record<string, string | undefined>>;
+  now(): Date;
+  readFile(path: string): Promise<string>;
+  /** Opens the api client; the default loads gRPC only when a command needs it. */
+  connect?(addr: string): Promise<ShoalApi>;
+}
+
+interface DaemonErrorLike {
+  name: string;
+  code: string;
+  message: string;
+  unreachable: boolean;
+}
+
+function isDaemonError(err: unknown): err is DaemonErrorLike {
+  return err instanceof Error && err.name === "DaemonError";
+}
+
+/**
+ * Runs one `shoal` invocation and returns its exit code: 0, 125 for a refused request or
+ * a bad command line, 126/127 when a container's command could not be started, otherwise
+ * the container's own code for `run` (without -d), `start -a` and `exec`. Nothing is thrown
+ * for a failure the user can act on; messages go to stderr without stacks.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseCommandLine(argv, { env: io.env, now: io.now() });
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    const see = err.command === undefined ? "shoal --help" : `shoal ${err.command} --help`;
+    io.stderr.write(`shoal: ${err.message}\nSee '${see}'.\n`);
+    return EXIT_REFUSED;
+  }
+  const { addr, command } = parsed;
+  if (command.kind === "version") {
+    io.stdout.write(`shoal version ${CLI_VERSION}\n`);
+    return 0;
+  }
+  if (command.kind === "help") {
+    io.stdout.write(`${usageOf(command.topic)}\n`);
+    return 0;
+  }
+  let configJson: string | undefined;
+  if (command.kind === "config-reload") {
+    try {
+      configJson = await io.readFile(command.file);
+    } catch (err) {
+      io.stderr.write(`shoal: cannot read ${command.file}: ${(err as Error).message}\n`);
+      return EXIT_REFUSED;
+    }
+  }
+  const connect = io.connect ?? (async (a: string) => (await import("./shoal-api-client")).connectShoalApi(a));
+  let api: ShoalApi;
+  try {
+    api = await connect(addr);
+  } catch (err) {
+    io.stderr.write(`shoal: cannot use api address "${addr}": ${(err as Error).message}\n`);
+    return EXIT_REFUSED;
+  }
+  const out = new Output(io, addr);
+  try {
+    return await execute(api, command, out, configJson);
+  } catch (err) {
+    if (isDaemonError(err)) return out.daemonError(err);
+    throw err;
+  } finally {
+    api.close();
+  }
+}
+
+class Output {
+  constructor(
+    readonly io: CliIo,
+    readonly addr: string,
+  ) {}
+  line(text: string): void {
+    this.io.stdout.write(`${text}\n`);
+  }
+  /** Prints a failed request docker's way and returns 125. */
+  daemonError(err: DaemonErrorLike): number {
+    if (err.unreachable) {
+      const reason = /\b(E[A-Z]{3,})\b/.exec(err.message)?.[1];
+      this.io.stderr.write(`shoal: Cannot connect to the Shoal api at ${this.addr}${reason ? ` (${reason})` : ""}. Is it running?\n`);
+    } else {
+      this.io.stderr.write(`shoal: Error response from daemon: ${err.message}\n`);
+    }
+    return EXIT_REFUSED;
+  }
+}
+
+/** docker run's rule for a failed start: 126 and 127 pass through, anything else is 125. */
+export function startFailureExitCode(exitCode: number): number {
+  return exitCode === 126 || exitCode === 127 ? exitCode : EXIT_REFUSED;
+}
+
+async function execute(api: ShoalApi, command: CliCommand, out: Output, configJson: string | undefined): Promise<number> {
+  switch (command.kind) {
+    case "run":
+    case "create": {
+      const created = await api.call("Containers/CreateContainer", command.request);
+      if (command.kind === "create") {
+        out.line(created.id);
+        return 0;
+      }
+      const started = await api.call("Containers/StartContainer", { container: created.id });
+      if (started.failed) {
+        out.io.stderr.write(`shoal: Error response from daemon: ${started.error}\n`);
+        return startFailureExitCode(started.exit_code);
+      }
+      if (command.detach) {
+        out.line(created.id);
+        return 0;
+      }
+      return attachUntilExit(api, created.id, out);
+    }
+    case "start": {
+      if (command.attach) {
+        const container = command.containers[0]!;
+        const started = await api.call("Containers/StartContainer", { container });
+        if (started.failed) {
+          out.io.stderr.write(`shoal: Error response from daemon: ${started.error}\n`);
+          return startFailureExitCode(started.exit_code);
+        }
+        return attachUntilExit(api, started.id !== "" ? started.id : container, out);
+      }
+      return forEach(command.containers, out, async (container) => {
+        const started = await api.call("Containers/StartContainer", { container });
+        if (started.failed) {
+          out.io.stderr.write(`shoal: Error response from daemon: ${started.error}\n`);
+          return false;
+        }
+        out.line(container);
+        return true;
+      });
+    }
+    case "stop":
+      return forEach(command.containers, out, async (container) => {
+        const request = command.timeoutSeconds === undefined ? { container } : { container, timeout_seconds: command.timeoutSeconds };
+        await api.call("Containers/StopContainer", request);
+        out.line(container);
+        return true;
+      });
+    case "kill":
+      return forEach(command.containers, out, async (container) => {
+        await api.call("Containers/KillContainer", { container, signal: command.signal });
+        out.line(container);
+        return true;
+      });
+    case "rm":
+      return forEach(command.containers, out, async (container) => {
+        await api.call("Containers/RemoveContainer", { container, force: command.force });
+        out.line(container);
+        return true;
+      });
+    case "pause":
+    case "unpause": {
+      const method = command.kind === "pause" ? "Containers/PauseContainer" : "Containers/UnpauseContainer";
+      return forEach(command.containers, out, async (container) => {
+        await api.call(method, { container });
+        out.line(container);
+        return true;
+      });
+    }
+    case "wait":
+      return forEach(command.containers, out, async (container) => {
+        const result = await api.call("Containers/WaitContainer", { container });
+        if (result.error !== "") out.io.stderr.write(`shoal: ${container}: ${result.error}\n`);
+        out.line(String(result.exit_code));
+        return true;
+      });
+    case "inspect": {
+      const found: ContainerInfo[] = [];
+      const errors: DaemonErrorLike[] = [];
+      for (const container of command.containers) {
+        try {
+          const response = await api.call("Containers/InspectContainer", { container });
+          if (response.container !== null) found.push(response.container);
+        } catch (err) {
+          if (!isDaemonError(err)) throw err;
+          errors.push(err);
+        }
+      }
+      out.io.stdout.write(formatInspect(found));
+      for (const err of errors) out.daemonError(err);
+      return errors.length === 0 ? 0 : EXIT_REFUSED;
+    }
+    case "exec": {
+      const result = await api.call("Containers/ExecInContainer", {
+        container: command.container,
+        args: command.args,
+        env: command.env,
+        cwd: command.cwd,
+      });
+      if (result.stdout.length > 0) out.io.stdout.write(result.stdout);
+      if (result.stderr.length > 0) out.io.stderr.write(result.stderr);
+      return result.exit_code;
+    }
+    case "logs": {
+      const logs = await api.call("Containers/ContainerLogs", { container: command.container, tail: command.tail });
+      if (logs.output.length > 0) out.io.stdout.write(logs.output);
+      return 0;
+    }
+    case "ps": {
+      const containers = await listAll(api, command.all, command.filters);
+      const now = out.io.now();
+      if (command.quiet) {
+        for (const c of containers) out.line(shortId(c.id));
+      } else if (command.format === "json") {
+        for (const c of containers) out.line(psJsonLine(c, now));
+      } else {
+        out.io.stdout.write(formatPsTable(containers, now));
+      }
+      return 0;
+    }
+    case "events": {
+      const subscription = api.subscribe({
+        filters: command.filters,
+        ...(command.cursor === undefined ? {} : { since_cursor: command.cursor }),
+        ...(command.since === undefined ? {} : { since_time: dateToTimestamp(command.since) }),
+        ...(command.until === undefined ? {} : { until_time: dateToTimestamp(command.until) }),
+      });
+      for await (const event of subscription.events) {
+        out.line(command.format === "json" ? eventJsonLine(event) : formatEventLine(event));
+      }
+      return 0;
+    }
+    case "hosts": {
+      const { hosts } = await api.call("Hosts/ListHosts", {});
+      if (command.format === "json") for (const h of hosts as HostInfo[]) out.line(hostJsonLine(h));
+      else out.io.stdout.write(formatHostsTable(hosts, out.io.now()));
+      return 0;
+    }
+    case "config-show": {
+      const config = await api.call("Config/ShowConfig", {});
+      const parsed: unknown = JSON.parse(config.config_json === "" ? "{}" : config.config_json);
+      if (command.format === "json") out.line(JSON.stringify({ version: Number(config.version), config: parsed }));
+      else out.line(JSON.stringify(parsed, null, 2));
+      return 0;
+    }
+    case "config-set":
+    case "config-reload": {
+      const config =
+        command.kind === "config-set"
+          ? await api.call("Config/SetConfig", { assignments: command.assignments })
+          : await api.call("Config/ReloadConfig", { config_json: configJson ?? "" });
+      out.line(config.changed ? `config version ${config.version}` : `config unchanged (version ${config.version})`);
+      return 0;
+    }
+    case "version":
+    case "help":
+      return 0;
+  }
+}
+
+/** Runs `action` for every container, reporting each failure and going on; 125 when any failed. */
+async function forEach(containers: readonly string[], out: Output, action: (container: string) => Promise<boolean>): Promise<number> {
+  let failed = false;
+  for (const container of containers) {
+    try {
+      if (!(await action(container))) failed = true;
+    } catch (err) {
+      if (!isDaemonError(err)) throw err;
+      out.daemonError(err);
+      failed = true;
+    }
+  }
+  return failed ? EXIT_REFUSED : 0;
+}
+
+async function listAll(api: ShoalApi, all: boolean, filters: Record<string, string>): Promise<ContainerInfo[]> {
+  const containers: ContainerInfo[] = [];
+  let pageToken = "";
+  const seen = new Set<string>();
+  for (;;) {
+    const page = await api.call("Containers/ListContainers", { all, filters, page_size: 0, page_token: pageToken });
+    containers.push(...page.containers);
+    if (page.next_page_token === "" || seen.has(page.next_page_token)) return containers;
+    seen.add(page.next_page_token);
+    pageToken = page.next_page_token;
+  }
+}
+
+/**
+ * Waits for the container to stop while printing its output as it grows, then prints the
+ * rest and returns its exit code. The output is polled (the api's logs are unary); a
+ * container removed by --rm before the last poll keeps what was already printed.
+ */
+async function attachUntilExit(api: ShoalApi, id: string, out: Output): Promise<number> {
+  let printed = 0;
+  const printNew = async (): Promise<void> => {
+    const { output } = await api.call("Containers/ContainerLogs", { container: id, tail: 0 });
+    if (output.length > printed) {
+      out.io.stdout.write(output.subarray(printed));
+      printed = output.length;
+    }
+  };
+  let exited = false;
+  const waiting = api.call("Containers/WaitContainer", { container: id }).finally(() => {
+    exited = true;
+  });
+  let delayMs = 50;
+  while (!exited) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([waiting.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, delayMs)))]);
+    clearTimeout(timer);
+    if (exited) break;
+    await printNew().catch(() => undefined);
+    delayMs = Math.min(delayMs * 2, 1000);
+  }
+  const result = await waiting;
+  try {
+    await printNew();
+  } catch (err) {
+    if (!isDaemonError(err) || err.code !== "NOT_FOUND") throw err;
+  }
+  if (result.error !== "") out.io.stderr.write(`shoal: ${result.error}\n`);
+  return result.exit_code;
+}

@@ -1,0 +1,125 @@
+/** The usage text of each command, printed by `--help` and after a UsageError. */
+
+const CREATE_OPTIONS = `Options:
+      --rootfs DIR            Root filesystem: an absolute directory on the host (instead of IMAGE)
+      --name NAME             Assign a name to the container
+      --ipc MODE              IPC mode: none, private, shareable, host, container:<name|id>
+      --shm-size SIZE         Size of /dev/shm (bytes or 64m, 1g)
+      --runtime NAME          Runtime to use for this container
+      --security-opt OPT      Security options (repeatable)
+      --host HOST             Place the container on this host
+      --read-only             Mount the container's root filesystem read-only
+      --privileged            Give extended privileges to this container
+      --rm                    Remove the container when it exits
+  -e, --env K=V               Set environment variables (repeatable; K alone copies it from here)
+  -w, --workdir DIR           Working directory inside the container
+  -v, --volume SRC:DST[:ro]   Bind mount a host path (options: ro, rw, rro)`;
+
+const GLOBAL = `Global options:
+      --addr ADDR   The api's gRPC address (default: $SHOAL_ADDR, else 127.0.0.1:7420)`;
+
+const USAGE: Record<string, string> = {
+  "": `Usage:  shoal [--addr ADDR] COMMAND
+
+A container engine that treats containers sharing an IPC namespace as one unit.
+
+Commands:
+  run        Create and start a container
+  create     Create a container
+  start      Start one or more containers
+  stop       Stop one or more running containers
+  kill       Kill one or more running containers
+  rm         Remove one or more containers
+  pause      Pause all processes within one or more containers
+  unpause    Unpause all processes within one or more containers
+  exec       Run a command in a running container
+  logs       Fetch the logs of a container
+  inspect    Show low-level information on containers (JSON)
+  ps         List containers
+  wait       Block until containers stop, then print their exit codes
+  events     Stream events from the log, resumable with a cursor
+  hosts      List hosts
+  config     Show or change the daemon config
+  version    Show the shoal version
+
+${GLOBAL}
+  -v, --version     Print the version and exit
+
+Run 'shoal COMMAND --help' for more information on a command.`,
+  run: `Usage:  shoal run [OPTIONS] (--rootfs DIR | IMAGE) [COMMAND] [ARG...]
+
+Create and start a container. Without -d, print its output and exit with its exit code;
+125 when Shoal refuses the request, 126/127 when the command could not be started.
+
+  -d, --detach                Run in the background and print the container ID
+${CREATE_OPTIONS}`,
+  create: `Usage:  shoal create [OPTIONS] (--rootfs DIR | IMAGE) [COMMAND] [ARG...]
+
+Create a container and print its ID.
+
+${CREATE_OPTIONS}`,
+  start: `Usage:  shoal start [OPTIONS] CONTAINER [CONTAINER...]
+
+  -a, --attach   Wait for the container, print its output and exit with its exit code`,
+  stop: `Usage:  shoal stop [OPTIONS] CONTAINER [CONTAINER...]
+
+  -t, --time N   Seconds to wait before killing the container (default 10)`,
+  kill: `Usage:  shoal kill [OPTIONS] CONTAINER [CONTAINER...]
+
+  -s, --signal SIG   Signal to send (default SIGKILL)`,
+  rm: `Usage:  shoal rm [OPTIONS] CONTAINER [CONTAINER...]
+
+  -f, --force   Stop running containers (and an owner's members) before removing`,
+  pause: `Usage:  shoal pause CONTAINER [CONTAINER...]`,
+  unpause: `Usage:  shoal unpause CONTAINER [CONTAINER...]`,
+  exec: `Usage:  shoal exec [OPTIONS] CONTAINER COMMAND [ARG...]
+
+  -e, --env K=V         Set environment variables (repeatable)
+  -w, --workdir DIR     Working directory inside the container`,
+  logs: `Usage:  shoal logs [OPTIONS] CONTAINER
+
+  -n, --tail N   Number of lines to show from the end (default all)`,
+  inspect: `Usage:  shoal inspect CONTAINER [CONTAINER...]
+
+Print a JSON array with docker's fields (Id, Name, State, HostConfig…) plus Host and IpcGroup.`,
+  ps: `Usage:  shoal ps [OPTIONS]
+
+  -a, --all             Show all containers (default shows just running)
+  -f, --filter K=V      Filter: name=, id=, status=, host=, ipc-owner= (one value per key)
+  -q, --quiet           Only display container IDs
+      --format FORMAT   table (default) or json (one object per line)`,
+  wait: `Usage:  shoal wait CONTAINER [CONTAINER...]`,
+  events: `Usage:  shoal events [OPTIONS]
+
+Stream events, one line each, ending with the cursor to resume after it. Without --until,
+follow new events until interrupted.
+
+      --since TIME      Events recorded at or after TIME (RFC 3339, Unix seconds, or 10m ago)
+      --until TIME      Stop after events recorded after TIME
+      --cursor CURSOR   Resume after this cursor (from a previous line)
+  -f, --filter K=V      type=, container=, aggregate=, host= (ANDed across keys, ORed within one)
+      --format FORMAT   table (default) or json (one object per line)`,
+  hosts: `Usage:  shoal hosts [OPTIONS]
+
+      --format FORMAT   table (default) or json (one object per line)`,
+  config: `Usage:  shoal config COMMAND
+
+Commands:
+  show                           Print the daemon config (daemon.json)
+  set KEY=VALUE [KEY=VALUE...]   Change keys; refused whole when invalid
+  reload --file daemon.json      Replace the whole config from a file`,
+  "config show": `Usage:  shoal config show [--format json]
+
+Print the current daemon config as daemon.json; with --format json, with its version.`,
+  "config set": `Usage:  shoal config set KEY=VALUE [KEY=VALUE...]
+
+Example: shoal config set experimental=true default-ipc-mode=shareable`,
+  "config reload": `Usage:  shoal config reload --file daemon.json`,
+  version: `Usage:  shoal version`,
+  help: `Usage:  shoal help [COMMAND]`,
+};
+
+export function usageOf(topic: string | undefined): string {
+  const text = USAGE[topic ?? ""] ?? USAGE[""]!;
+  return topic === undefined || topic === "" || topic === "help" ? text : `${text}\n\n${GLOBAL}`;
+}
