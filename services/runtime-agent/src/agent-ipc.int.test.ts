@@ -193,6 +193,25 @@ describe("failed starts", () => {
   });
 });
 
+describe("a directory mounted onto a file", () => {
+  it("fails with 127 and Docker's hint", async () => {
+    const id = newContainerId();
+    await expect(
+      bed.send("StartContainer", {
+        containerId: id,
+        rootfs: { dir: bed.rootfs },
+        args: ["true"],
+        ipcPlan: { mode: "private", shmSizeBytes: MiB },
+        mounts: [{ source: "/etc", destination: "/etc/passwd" }],
+        runtime: RUNC,
+      }),
+    ).rejects.toThrow(/exit code 127.*Are you trying to mount a directory onto a file/);
+    const report = (await bed.reports("ContainerStartFailed")).find((r) => (r.payload as { containerId: string }).containerId === id);
+    expect(report?.payload).toMatchObject({ exitCode: 127, reason: expect.stringContaining("Are you trying to mount a directory onto a file") });
+    await expect(stat(`${bed.stateRoot}/containers/${id}`)).rejects.toThrow(/ENOENT/);
+  });
+});
+
 describe("metrics", () => {
   it("serves containerd RPC counts by service and method and the container gauge, without container ids", async () => {
     const res = await fetch(`http://127.0.0.1:${bed.agent!.metricsPort}/metrics`);
