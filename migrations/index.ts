@@ -5,6 +5,8 @@ import * as projectionCheckpoints0003 from "./0003-projection-checkpoints";
 import * as processedEvents0004 from "./0004-processed-events";
 import * as appendFunction0005 from "./0005-append-function";
 import * as apiContainers0100 from "./0100-api-containers";
+import * as schedulerHosts0200 from "./0200-scheduler-hosts";
+import * as schedulerPlacements0201 from "./0201-scheduler-placements";
 import * as mountManagerIpcGroups0300 from "./0300-mount-manager-ipc-groups";
 
 /**
@@ -19,5 +21,7 @@ export const migrations: Record<string, Migration> = {
   "0004-processed-events": processedEvents0004,
   "0005-append-function": appendFunction0005,
   "0100-api-containers": apiContainers0100,
+  "0200-scheduler-hosts": schedulerHosts0200,
+  "0201-scheduler-placements": schedulerPlacements0201,
   "0300-mount-manager-ipc-groups": mountManagerIpcGroups0300,
 };

@@ -5,8 +5,8 @@
  *   unknown ─register─► ready ─lost─► lost ─register─► ready …
  *
  * - RegisterHost records every new registration of an agent (a restarted agent registers
- *   again with a later `registeredAt`). A registration older than the one in force is a
- *   stale report arriving late: accepted, nothing recorded. The caller derives the event
+ *   again with a later `registeredAt`). A registration not newer than the one in force is
+ *   a stale or repeated report: accepted, nothing recorded. The caller derives the event
  *   id from the report id, so a redelivered report appends nothing.
  * - MarkHostLost records that the registration in force stopped heartbeating. It names
  *   that registration (`registeredAt`): a host that re-registered meanwhile is not lost
@@ -80,8 +80,7 @@ export function decideHost(command: HostCommand, state: HostState): HostEvent[] 
       if (!Number.isSafeInteger(d.memoryBytes) || d.memoryBytes < 0) {
         throw new InvalidArgumentError(`invalid host memory: ${d.memoryBytes}`);
       }
-      if (state.status !== "unknown" && at < Date.parse(state.registeredAt)) return [];
-      if (state.status === "ready" && at === Date.parse(state.registeredAt)) return [];
+      if (state.status !== "unknown" && at <= Date.parse(state.registeredAt)) return [];
       return [
         {
           type: "HostRegistered",

@@ -44,6 +44,7 @@ describe("host decider", () => {
   it("ignores a registration report that arrives after a newer one, or the same one again", () => {
     spec.given([registered(t1)]).when(register(t0)).thenNothingHappened();
     spec.given([registered(t1)]).when(register(t1)).thenNothingHappened();
+    spec.given([registered(t1), lost(t1)]).when(register(t1)).thenNothingHappened();
   });
 
   it("marks the registration in force lost, once", () => {

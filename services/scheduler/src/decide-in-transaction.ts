@@ -1,0 +1,75 @@
+/**
+ * The scheduler's read → fold → decide → append, run in ONE Postgres transaction under
+ * the scheduling lock, with the caller's own table writes in the same transaction. So a
+ * placement row commits with its ContainerScheduled (the next plan sees it), and two
+ * scheduler instances never plan against the same snapshot.
+ */
+import type { Kysely, Transaction } from "kysely";
+import { AbortedError, AlreadyExistsError } from "@shoal/domain";
+import type { Decider, DomainEvent, EventMetadata } from "@shoal/domain";
+import type { EventStore, RecordedEvent } from "@shoal/event-store";
+import { lockScheduling } from "./scheduler-tables";
+
+export type StreamRead<State> = { recorded: RecordedEvent[]; state: State; version: number };
+
+export type Decision<Command, Event> = { command: Command; eventId: (event: Event, index: number) => string };
+
+export interface DecideInTransactionOptions<State, Command, Event extends DomainEvent> {
+  streamId: string;
+  decider: Decider<State, Command, Event>;
+  schemaVersion: (type: Event["type"]) => number;
+  metadata?: EventMetadata;
+  /** Chooses the command from the stream (and the caller's tables, through `trx`); undefined: nothing to do. */
+  plan(trx: Transaction<any>, read: StreamRead<State>): Promise<Decision<Command, Event> | undefined>;
+  /** Runs after the append, in the same transaction (also when nothing was appended, not when `plan` declined). */
+  then?(trx: Transaction<any>, result: StreamRead<State> & { appended: Event[] }): Promise<void>;
+  /** Attempts after a lost race (AbortedError / an id appended concurrently); default 5. */
+  retries?: number;
+}
+
+/**
+ * Refusals from `decide` (ShoalErrors) are thrown with nothing written. A concurrent
+ * append (AbortedError, or AlreadyExistsError for a derived id) re-runs the whole
+ * transaction, where `plan` sees the winner's events; after `retries` it is thrown.
+ */
+export async function decideInTransaction<State, Command, Event extends DomainEvent>(
+  db: Kysely<any>,
+  store: EventStore,
+  opts: DecideInTransactionOptions<State, Command, Event>,
+): Promise<{ appended: Event[]; declined: boolean }> {
+  const retries = opts.retries ?? 5;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await db.transaction().execute(async (trx) => {
+        await lockScheduling(trx);
+        const recorded = await store.readStream(opts.streamId, { trx });
+        let state = opts.decider.initialState();
+        for (const r of recorded) state = opts.decider.evolve(state, { type: r.type, data: r.data } as Event);
+        const version = recorded.length === 0 ? 0 : recorded[recorded.length - 1]!.streamVersion;
+        const read = { recorded, state, version };
+        const decision = await opts.plan(trx, read);
+        if (decision === undefined) return { appended: [], declined: true };
+        const events = opts.decider.decide(decision.command, state);
+        if (events.length > 0) {
+          await store.appendToStream(
+            opts.streamId,
+            version === 0 ? "no-stream" : version,
+            events.map((event, i) => ({
+              eventId: decision.eventId(event, i),
+              type: event.type,
+              schemaVersion: opts.schemaVersion(event.type),
+              data: event.data,
+              metadata: { ...opts.metadata },
+            })),
+            { trx },
+          );
+        }
+        await opts.then?.(trx, { ...read, appended: events });
+        return { appended: events, declined: false };
+      });
+    } catch (err) {
+      if ((err instanceof AbortedError || err instanceof AlreadyExistsError) && attempt < retries) continue;
+      throw err;
+    }
+  }
+}

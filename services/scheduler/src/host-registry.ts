@@ -1,0 +1,201 @@
+/**
+ * Hosts: registration from agent reports, liveness from heartbeats, loss and its
+ * consequences.
+ *
+ *   report HostRegistered ─► HostRegistered on host-<name>        id host-registered:<report id>
+ *   heartbeats (core NATS) ─► last seen, in memory and in hosts.last_heartbeat
+ *   liveness tick: ready host silent > heartbeat-timeout ─► HostLost   id host-lost:<host>:<registeredAt>
+ *   HostLost (durable) ─► ContainerDied{reason "host <h> lost"} for each container placed
+ *                         there and still live on it              id died:<host lost id>:<container id>
+ *
+ * "Last seen" is the latest of: a heartbeat received, the stored last_heartbeat, the
+ * registration, and this scheduler's own start (so a restarted scheduler gives every
+ * host one full timeout before judging it).
+ */
+import type { Kysely } from "kysely";
+import { containerDecider, containerStreamId, derivedEventId, hostStreamId, InvalidArgumentError } from "@shoal/domain";
+import { CONTAINER_EVENT_SCHEMA_VERSIONS } from "@shoal/domain";
+import type { ContainerCommand, ContainerEvent, ContainerState } from "@shoal/domain";
+import type { EventEnvelope, HostReport } from "@shoal/bus";
+import type { EventStore, Logger } from "@shoal/event-store";
+import { decideInTransaction } from "./decide-in-transaction";
+import { readDaemonConfig } from "./daemon-config";
+import { HOST_EVENT_SCHEMA_VERSIONS, hostDecider } from "./host-decider";
+import type { HostCommand, HostEvent, HostState } from "./host-decider";
+import { listHosts, listPlacements, markHostRowLost, recordHeartbeat, upsertRegisteredHost } from "./scheduler-tables";
+
+export const HOSTS_DURABLE = "scheduler-hosts";
+export const HOST_LOST_DURABLE = "scheduler-host-lost";
+
+export interface HostRegistry {
+  /** Records one HostRegistered report (idempotent by report id). InvalidArgumentError for a malformed one. */
+  onRegistrationReport(report: HostReport): Promise<"registered" | "unchanged">;
+  /** Notes a heartbeat received now from `host`. */
+  onHeartbeat(host: string): void;
+  /** Marks every ready host silent for longer than the configured timeout lost; returns their names. */
+  checkLiveness(): Promise<string[]>;
+  /** Reports the live containers of a lost host dead; returns how many were recorded. */
+  onHostEvent(event: EventEnvelope): Promise<number>;
+}
+
+export function createHostRegistry(deps: {
+  db: Kysely<any>;
+  store: EventStore;
+  logger: Logger;
+  now: () => Date;
+  /** Memory assumed for a host whose registration does not say (agents do not report it yet). */
+  defaultHostMemoryBytes: number;
+  /** Write a host's last_heartbeat at most this often (default 1000 ms). */
+  heartbeatWriteIntervalMs?: number;
+}): HostRegistry {
+  const { db, store, logger } = deps;
+  const startedAt = deps.now().getTime();
+  const lastSeen = new Map<string, number>();
+  const lastWritten = new Map<string, number>();
+  const writeEvery = deps.heartbeatWriteIntervalMs ?? 1000;
+
+  const hostCommand = (
+    host: string,
+    plan: (state: HostState) => { command: HostCommand; eventId: string } | undefined,
+    then?: (event: HostEvent) => Promise<void>,
+  ) =>
+    decideInTransaction<HostState, HostCommand, HostEvent>(db, store, {
+      streamId: hostStreamId(host),
+      decider: hostDecider,
+      schemaVersion: (type) => HOST_EVENT_SCHEMA_VERSIONS[type],
+      metadata: { actor: "scheduler" },
+      async plan(_trx, { state }) {
+        const p = plan(state);
+        return p === undefined ? undefined : { command: p.command, eventId: () => p.eventId };
+      },
+      async then(trx, { appended }) {
+        for (const e of appended) {
+          if (e.type === "HostRegistered") await upsertRegisteredHost(trx, e.data);
+          else await markHostRowLost(trx, e.data);
+          await then?.(e);
+        }
+      },
+    });
+
+  return {
+    async onRegistrationReport(report) {
+      const payload = (report.payload ?? {}) as Record<string, unknown>;
+      const capabilities = payload["capabilities"];
+      if (typeof capabilities !== "object" || capabilities === null || Array.isArray(capabilities)) {
+        throw new InvalidArgumentError(`HostRegistered report ${report.reportId} of host ${report.host} has no capabilities object`);
+      }
+      if (payload["host"] !== undefined && payload["host"] !== report.host) {
+        throw new InvalidArgumentError(`HostRegistered report ${report.reportId} names host ${String(payload["host"])} on host ${report.host}'s subject`);
+      }
+      const registeredAt = typeof payload["startedAt"] === "string" ? payload["startedAt"] : report.reportedAt.toISOString();
+      const memoryBytes = memoryOf(payload) ?? deps.defaultHostMemoryBytes;
+      const { appended } = await hostCommand(report.host, () => ({
+        command: {
+          type: "RegisterHost",
+          data: { host: report.host, capabilities: capabilities as Record<string, unknown>, memoryBytes, registeredAt },
+        },
+        eventId: derivedEventId(`host-registered:${report.reportId}`),
+      }));
+      lastSeen.set(report.host, Math.max(lastSeen.get(report.host) ?? 0, deps.now().getTime()));
+      if (appended.length > 0) logger.info({ host: report.host, memoryBytes, registeredAt }, "host registered");
+      return appended.length > 0 ? "registered" : "unchanged";
+    },
+
+    onHeartbeat(host) {
+      const at = deps.now().getTime();
+      lastSeen.set(host, at);
+      if (at - (lastWritten.get(host) ?? 0) < writeEvery) return;
+      lastWritten.set(host, at);
+      recordHeartbeat(db, host, new Date(at)).catch((err: unknown) =>
+        logger.warn({ host, err }, "could not record heartbeat"),
+      );
+    },
+
+    async checkLiveness() {
+      const { heartbeatTimeoutMs } = await readDaemonConfig(store);
+      const now = deps.now().getTime();
+      const lost: string[] = [];
+      for (const h of await listHosts(db)) {
+        if (h.status !== "ready") continue;
+        const seen = Math.max(
+          lastSeen.get(h.name) ?? 0,
+          h.lastHeartbeat?.getTime() ?? 0,
+          h.registeredAt.getTime(),
+          startedAt,
+        );
+        if (now - seen <= heartbeatTimeoutMs) continue;
+        const registeredAt = h.registeredAt.toISOString();
+        const { appended } = await hostCommand(h.name, () => ({
+          command: {
+            type: "MarkHostLost",
+            data: {
+              host: h.name,
+              registeredAt,
+              lastSeenAt: new Date(seen).toISOString(),
+              timeoutMs: heartbeatTimeoutMs,
+              now: new Date(now).toISOString(),
+            },
+          },
+          eventId: derivedEventId(`host-lost:${h.name}:${registeredAt}`),
+        }));
+        if (appended.length > 0) {
+          lost.push(h.name);
+          logger.warn({ host: h.name, lastSeenAt: new Date(seen).toISOString(), heartbeatTimeoutMs }, "host lost");
+        }
+      }
+      return lost;
+    },
+
+    async onHostEvent(event) {
+      if (event.type !== "HostLost") return 0;
+      const host = (event.data as { host: string }).host;
+      let died = 0;
+      for (const p of await listPlacements(db, host)) {
+        const diedId = derivedEventId(`died:${event.eventId}:${p.containerId}`);
+        const { appended } = await decideInTransaction<ContainerState, ContainerCommand, ContainerEvent>(db, store, {
+          streamId: containerStreamId(p.containerId),
+          decider: containerDecider,
+          schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
+          metadata: { causationId: event.eventId, actor: "scheduler" },
+          async plan(_trx, { recorded, state }) {
+            if (recorded.some((r) => r.eventId === diedId) || !liveOn(state, host)) return undefined;
+            return {
+              command: {
+                type: "RecordDead",
+                data: { containerId: p.containerId, now: deps.now().toISOString(), reason: `host ${host} lost` },
+              },
+              eventId: () => diedId,
+            };
+          },
+        });
+        died += appended.length;
+      }
+      if (died > 0) logger.warn({ host, containers: died }, "containers of a lost host reported dead");
+      return died;
+    },
+  };
+}
+
+/** True while the container holds (or may hold) a process or a placement on `host`. */
+function liveOn(state: ContainerState, host: string): boolean {
+  switch (state.status) {
+    case "scheduled":
+    case "ipc-prepared":
+    case "running":
+    case "paused":
+      return state.host === host;
+    case "removing":
+      return state.host === host;
+    default:
+      return false;
+  }
+}
+
+/** `memoryBytes` from the payload, or from its capabilities, when the agent sends one. */
+function memoryOf(payload: Record<string, unknown>): number | undefined {
+  const caps = payload["capabilities"] as Record<string, unknown>;
+  for (const v of [payload["memoryBytes"], caps["memoryBytes"]]) {
+    if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return v;
+  }
+  return undefined;
+}

@@ -1,0 +1,17 @@
+export { startScheduler } from "./start-scheduler";
+export type { Scheduler, SchedulerOptions } from "./start-scheduler";
+export { readSchedulerConfig } from "./config";
+export type { SchedulerConfig } from "./config";
+export { planPlacement, reservationBytes } from "./placement";
+export type { ContainerView, HostView, PlacementPlan, PlacementRequest, PlacementSnapshot } from "./placement";
+export { HOST_EVENT_SCHEMA_VERSIONS, hostDecider, decideHost, evolveHost, initialHostState } from "./host-decider";
+export type {
+  HostCapabilities,
+  HostCommand,
+  HostEvent,
+  HostLost,
+  HostRegistered,
+  HostState,
+  MarkHostLost,
+  RegisterHost,
+} from "./host-decider";

@@ -1,0 +1,67 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Kysely } from "kysely";
+import { sql } from "kysely";
+import { Counter, Gauge, Registry } from "prom-client";
+import { UnavailableError } from "@shoal/domain";
+
+export type SchedulerMetrics = {
+  registry: Registry;
+  /** `result`: `placed` or `unavailable`. */
+  placements: Counter<"result">;
+};
+
+/** `shoal_scheduler_placements_total{result}` and `shoal_scheduler_hosts{status}` (read from `hosts` at scrape time). */
+export function createSchedulerMetrics(db: Kysely<any>): SchedulerMetrics {
+  const registry = new Registry();
+  const placements = new Counter({
+    name: "shoal_scheduler_placements_total",
+    help: "Placement decisions for ContainerStartRequested, by result (placed, unavailable).",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  placements.inc({ result: "placed" }, 0);
+  placements.inc({ result: "unavailable" }, 0);
+  new Gauge({
+    name: "shoal_scheduler_hosts",
+    help: "Registered hosts by status (ready, lost).",
+    labelNames: ["status"] as const,
+    registers: [registry],
+    async collect() {
+      const r = await sql<{ status: string; n: string }>`SELECT status, count(*) AS n FROM hosts GROUP BY status`.execute(db);
+      const counts: Record<string, number> = { ready: 0, lost: 0 };
+      for (const row of r.rows) counts[row.status] = Number(row.n);
+      for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+    },
+  });
+  return { registry, placements };
+}
+
+/**
+ * Serves `registry` on `http://<host>:<port>/metrics` (port 0: any free port). Resolves with
+ * the bound port; UnavailableError when the port cannot be bound.
+ */
+export async function serveMetrics(
+  registry: Registry,
+  port: number,
+  host = "127.0.0.1",
+): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    if (req.method !== "GET" || req.url?.split("?")[0] !== "/metrics") {
+      res.writeHead(404).end();
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { "Content-Type": registry.contentType }).end(text),
+      () => res.writeHead(500).end("metrics unavailable\n"),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err) => reject(new UnavailableError(`cannot serve metrics on ${host}:${port}`, { cause: err })));
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

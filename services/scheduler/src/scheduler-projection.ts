@@ -1,0 +1,87 @@
+/**
+ * The `scheduler` projection: keeps `hosts` and `placements` from the log, so both tables
+ * can be dropped and rebuilt (`rebuild()`). The consumers also write these rows in the
+ * transactions of their own appends (so a placement is counted before the next one is
+ * planned); every write is idempotent and monotonic (see scheduler-tables.ts), so the two
+ * writers agree whatever order they run in.
+ */
+import type { Kysely, Transaction } from "kysely";
+import type pg from "pg";
+import { containerDecider, isContainerEventType } from "@shoal/domain";
+import type { ContainerEvent, ContainerState } from "@shoal/domain";
+import { createProjectionRunner } from "@shoal/event-store";
+import type { EventStore, GlobalEvent, Logger, ProjectionRunner } from "@shoal/event-store";
+import { containerAsk, pinnedHostOf } from "./container-request";
+import { readDaemonConfig } from "./daemon-config";
+import type { HostEvent } from "./host-decider";
+import {
+  markHostRowLost,
+  releasePlacement,
+  resetTables,
+  upsertPlacement,
+  upsertRegisteredHost,
+} from "./scheduler-tables";
+
+export const SCHEDULER_PROJECTION = "scheduler";
+
+/** Event types that end a container's hold on its host. */
+export const RELEASING_EVENT_TYPES: ReadonlySet<string> = new Set([
+  "ContainerExited",
+  "ContainerStartFailed",
+  "ContainerRemoved",
+  "ContainerDied",
+]);
+
+export function createSchedulerProjection(opts: {
+  db: Kysely<any>;
+  pool: pg.Pool;
+  store: EventStore;
+  logger?: Logger;
+}): ProjectionRunner {
+  return createProjectionRunner({
+    name: SCHEDULER_PROJECTION,
+    db: opts.db,
+    pool: opts.pool,
+    ...(opts.logger === undefined ? {} : { logger: opts.logger }),
+    reset: resetTables,
+    handle: (event, trx) => applyEvent(opts.store, event, trx),
+  });
+}
+
+async function applyEvent(store: EventStore, event: GlobalEvent, trx: Transaction<any>): Promise<void> {
+  if (event.type === "HostRegistered") {
+    await upsertRegisteredHost(trx, (event as unknown as Extract<HostEvent, { type: "HostRegistered" }>).data);
+    return;
+  }
+  if (event.type === "HostLost") {
+    await markHostRowLost(trx, (event as unknown as Extract<HostEvent, { type: "HostLost" }>).data);
+    return;
+  }
+  if (!isContainerEventType(event.type)) return;
+  const data = event.data as { containerId: string };
+  if (event.type === "ContainerScheduled") {
+    await applyScheduled(store, event, trx);
+  } else if (RELEASING_EVENT_TYPES.has(event.type)) {
+    await releasePlacement(trx, data.containerId, event.streamVersion);
+  }
+}
+
+/** Placement of a recorded ContainerScheduled: its definition from the stream, the shm from the config. */
+async function applyScheduled(store: EventStore, event: GlobalEvent, trx: Transaction<any>): Promise<void> {
+  const recorded = await store.readStream(event.streamId, { trx, limit: event.streamVersion });
+  let state: ContainerState = containerDecider.initialState();
+  for (const r of recorded) state = containerDecider.evolve(state, { type: r.type, data: r.data } as ContainerEvent);
+  if (state.status === "absent") return;
+  const config = await readDaemonConfig(store, trx);
+  const created = recorded[0];
+  const ask = containerAsk(state.container, config, pinnedHostOf(created?.data));
+  const d = event.data as { containerId: string; host: string; scheduledAt: string };
+  await upsertPlacement(trx, {
+    containerId: d.containerId,
+    containerName: state.container.name,
+    host: d.host,
+    reservedBytes: ask.reservedBytes,
+    scheduledVersion: event.streamVersion,
+    scheduledAt: d.scheduledAt,
+  });
+}

@@ -1,0 +1,299 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pino from "pino";
+import {
+  CONTAINER_EVENT_SCHEMA_VERSIONS,
+  containerDecider,
+  containerStreamId,
+  derivedEventId,
+  hostStreamId,
+} from "@shoal/domain";
+import type { ContainerCommand, HostConfigInput } from "@shoal/domain";
+import { CONFIG_EVENT_SCHEMA_VERSIONS, DAEMON_CONFIG_STREAM, configDecider } from "@shoal/config";
+import { createEventStore, createOutboxRelay, handleCommand } from "@shoal/event-store";
+import type { EventStore, OutboxRelay } from "@shoal/event-store";
+import {
+  createJetStreamEventPublisher,
+  ensureStreams,
+  eventsStreamName,
+  publishHeartbeat,
+  publishHostReport,
+} from "@shoal/bus";
+import { connectTestNats, createTestDatabase } from "@shoal/testing";
+import type { TestDatabase, TestNats } from "@shoal/testing";
+import { startScheduler } from "./start-scheduler";
+import type { Scheduler } from "./start-scheduler";
+import { createSchedulerProjection } from "./scheduler-projection";
+import { PLACEMENT_DURABLE } from "./placement-consumer";
+
+// The scheduler in-process against real Postgres and NATS JetStream: events reach it
+// through the real outbox relay, hosts through agent reports and heartbeats.
+
+const MiB = 1024 * 1024;
+const quiet = pino({ level: process.env.SHOAL_TEST_LOG ?? "silent" });
+
+let database: TestDatabase;
+let nats: TestNats;
+let store: EventStore;
+let relay: OutboxRelay;
+let scheduler: Scheduler | undefined;
+const beating = new Set<string>();
+let beatTimer: NodeJS.Timeout | undefined;
+
+const start = () =>
+  startScheduler({
+    databaseUrl: database.url,
+    natsUrl: process.env.SHOAL_NATS_URL ?? "nats://127.0.0.1:4222",
+    subjectPrefix: nats.prefix,
+    metricsPort: 0,
+    livenessCheckIntervalMs: 100,
+    logger: quiet,
+  });
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  nats = await connectTestNats();
+  await ensureStreams(nats.jsm, nats.prefix);
+  store = createEventStore({ db: database.db });
+  // Hosts that stop heartbeating are lost after 1 s (the daemon config key heartbeat-timeout).
+  await handleCommand(store, {
+    streamId: DAEMON_CONFIG_STREAM,
+    decider: configDecider,
+    command: { type: "SetConfig", data: { assignments: ["heartbeat-timeout=1s"], now: new Date().toISOString() } },
+    eventId: () => randomUUID(),
+    schemaVersion: (t) => CONFIG_EVENT_SCHEMA_VERSIONS[t],
+  });
+  relay = createOutboxRelay({ pool: database.pool, publisher: createJetStreamEventPublisher(nats.js, { prefix: nats.prefix }) });
+  await relay.start();
+  scheduler = await start();
+  beatTimer = setInterval(() => {
+    for (const host of beating) publishHeartbeat(nats.nc, { prefix: nats.prefix, host });
+  }, 100);
+});
+
+afterAll(async () => {
+  if (beatTimer) clearInterval(beatTimer);
+  await scheduler?.stop();
+  await relay?.stop();
+  await nats?.cleanup();
+  await database?.drop();
+});
+
+async function registerHost(host: string, memoryBytes: number): Promise<void> {
+  const startedAt = new Date().toISOString();
+  await publishHostReport(nats.js, {
+    prefix: nats.prefix,
+    host,
+    type: "HostRegistered",
+    reportId: `${host}.registered.${Date.parse(startedAt)}`,
+    payload: { host, capabilities: { kernelVersion: "6.1.0", cgroupVersion: "v1", memoryBytes }, startedAt },
+  });
+  beating.add(host);
+  await expect.poll(() => hostStatus(host), { timeout: 15_000 }).toBe("ready");
+}
+
+async function hostStatus(host: string): Promise<string | undefined> {
+  const row = await database.db.selectFrom("hosts").select("status").where("name", "=", host).executeTakeFirst();
+  return row?.status as string | undefined;
+}
+
+async function container(cmd: ContainerCommand): Promise<void> {
+  await handleCommand(store, {
+    streamId: containerStreamId(cmd.data.containerId),
+    decider: containerDecider,
+    command: cmd,
+    eventId: () => randomUUID(),
+    schemaVersion: (t) => CONTAINER_EVENT_SCHEMA_VERSIONS[t],
+  });
+}
+
+/** Creates a container and requests its start, as the api does; returns its id. */
+async function createAndStart(name: string, hostConfig: HostConfigInput = {}): Promise<string> {
+  const containerId = randomBytes(32).toString("hex");
+  const now = new Date().toISOString();
+  await container({
+    type: "CreateContainer",
+    data: { containerId, name, hostConfig, source: { kind: "rootfs", path: "/srv/rootfs" }, args: ["sh"], env: [], createdAt: now },
+  });
+  await container({ type: "StartContainer", data: { containerId, now, experimental: false } });
+  return containerId;
+}
+
+async function eventsOf(containerId: string) {
+  return store.readStream(containerStreamId(containerId));
+}
+
+/** Waits for the scheduler's answer to the start request; returns that event. */
+async function outcome(containerId: string) {
+  await expect
+    .poll(async () => (await eventsOf(containerId)).some((e) => e.type === "ContainerScheduled" || e.type === "ContainerStartFailed"), {
+      timeout: 15_000,
+    })
+    .toBe(true);
+  return (await eventsOf(containerId)).find((e) => e.type === "ContainerScheduled" || e.type === "ContainerStartFailed")!;
+}
+
+async function scrape(): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${scheduler!.metricsPort}/metrics`);
+  return res.text();
+}
+
+describe("scheduler", () => {
+  it("fails a start with exit code 125 and the reason when there is no host", async () => {
+    const id = await createAndStart("lonely");
+    const e = await outcome(id);
+    expect(e.type).toBe("ContainerStartFailed");
+    expect(e.data).toMatchObject({ exitCode: 125, reason: "no suitable host: no hosts registered" });
+    const request = (await eventsOf(id)).find((x) => x.type === "ContainerStartRequested")!;
+    expect(e.eventId).toBe(derivedEventId(`no-host:${request.eventId}`));
+    expect(await scrape()).toContain('shoal_scheduler_placements_total{result="unavailable"} 1');
+  });
+
+  it("schedules a requested container onto a registered, heartbeating host", async () => {
+    await registerHost("alpha", 1024 * MiB);
+    const id = await createAndStart("web", { ipcMode: "private", shmSize: "128m" });
+    const e = await outcome(id);
+    expect(e.type).toBe("ContainerScheduled");
+    expect(e.data).toMatchObject({ containerId: id, host: "alpha" });
+    const request = (await eventsOf(id)).find((x) => x.type === "ContainerStartRequested")!;
+    expect(e.eventId).toBe(derivedEventId(`scheduled:${request.eventId}`));
+
+    const hostEvents = await store.readStream(hostStreamId("alpha"));
+    expect(hostEvents.map((x) => x.type)).toEqual(["HostRegistered"]);
+    expect(hostEvents[0]!.data).toMatchObject({ host: "alpha", memoryBytes: 1024 * MiB, capabilities: { kernelVersion: "6.1.0" } });
+
+    const row = await database.db.selectFrom("placements").selectAll().where("container_id", "=", id).executeTakeFirstOrThrow();
+    expect({ host: row.host, reserved: Number(row.reserved_bytes) }).toEqual({ host: "alpha", reserved: 128 * MiB });
+
+    const metrics = await scrape();
+    expect(metrics).toContain('shoal_scheduler_placements_total{result="placed"} 1');
+    expect(metrics).toContain('shoal_scheduler_hosts{status="ready"} 1');
+  });
+
+  it("refuses a container no host has room for, counting its shm", async () => {
+    const id = await createAndStart("huge", { ipcMode: "shareable", shmSize: "2g" });
+    const e = await outcome(id);
+    expect(e.type).toBe("ContainerStartFailed");
+    expect((e.data as { reason: string }).reason).toMatch(/^no suitable host: not enough memory: 2147483648 bytes needed/);
+  });
+
+  it("puts a member on its owner's host even when another host has more room", async () => {
+    await registerHost("beta", 1024 * MiB);
+    // alpha holds 128 MiB (web): the owner goes to beta, the least reserved host.
+    const owner = await createAndStart("db", { ipcMode: "shareable" });
+    expect((await outcome(owner)).data).toMatchObject({ host: "beta" });
+    // Release web, so alpha (0 bytes) is emptier than the owner's beta (64 MiB).
+    const web = (await database.db.selectFrom("placements").select("container_id").where("container_name", "=", "web").executeTakeFirstOrThrow())
+      .container_id as string;
+    await container({ type: "RecordStartFailed", data: { containerId: web, now: new Date().toISOString(), reason: "test", exitCode: 128 } });
+    await expect.poll(() => placedHost(web), { timeout: 15_000 }).toBeUndefined();
+
+    const member = await createAndStart("db-sidecar", { ipcMode: "container:db" });
+    expect((await outcome(member)).data).toMatchObject({ host: "beta" });
+    // A container with no IPC ties goes to the emptier host, so the member's choice was the owner's.
+    const loose = await createAndStart("loose", { ipcMode: "private" });
+    expect((await outcome(loose)).data).toMatchObject({ host: "alpha" });
+  });
+
+  it("fails a member whose owner is not placed anywhere", async () => {
+    const id = await createAndStart("orphan", { ipcMode: "container:nobody" });
+    const e = await outcome(id);
+    expect(e.data).toMatchObject({ exitCode: 125, reason: "no suitable host: IPC owner nobody is not placed on any host" });
+  });
+
+  it("marks a host that stops heartbeating lost and reports its running containers dead", async () => {
+    await registerHost("gamma", 4096 * MiB);
+    const id = await createAndStart("on-gamma", { ipcMode: "none" });
+    // gamma is the emptiest host (alpha and beta hold 64 MiB each), so it gets the container.
+    expect((await outcome(id)).data).toMatchObject({ host: "gamma" });
+    const now = () => new Date().toISOString();
+    await container({ type: "RecordIpcPrepared", data: { containerId: id, now: now(), plan: { mode: "none" } } });
+    await container({
+      type: "RecordStarted",
+      data: { containerId: id, now: now(), pid: 4242, runtime: { name: "runc", path: "/usr/sbin/runc", args: [] }, configVersion: 1 },
+    });
+
+    beating.delete("gamma");
+    await expect.poll(() => hostStatus("gamma"), { timeout: 15_000 }).toBe("lost");
+    const hostEvents = await store.readStream(hostStreamId("gamma"));
+    expect(hostEvents.map((x) => x.type)).toEqual(["HostRegistered", "HostLost"]);
+
+    await expect.poll(async () => (await eventsOf(id)).at(-1)?.type, { timeout: 15_000 }).toBe("ContainerDied");
+    expect((await eventsOf(id)).at(-1)!.data).toMatchObject({ reason: "host gamma lost" });
+    await expect.poll(() => placedHost(id), { timeout: 15_000 }).toBeUndefined();
+    // Hosts still heartbeating are untouched.
+    expect(await hostStatus("alpha")).toBe("ready");
+    expect(await hostStatus("beta")).toBe("ready");
+    expect(await scrape()).toContain('shoal_scheduler_hosts{status="lost"} 1');
+
+    // A lost host is never chosen; when it registers again it is ready again.
+    const next = await createAndStart("after-loss", { ipcMode: "none" });
+    expect((await outcome(next)).data).not.toMatchObject({ host: "gamma" });
+    await registerHost("gamma", 4096 * MiB);
+    expect((await store.readStream(hostStreamId("gamma"))).map((x) => x.type)).toEqual([
+      "HostRegistered",
+      "HostLost",
+      "HostRegistered",
+    ]);
+  });
+
+  it("schedules each start once when every request is redelivered after a restart", async () => {
+    const before = await allContainerStreams();
+    await scheduler!.stop();
+    scheduler = undefined;
+    // A start requested while the scheduler is down waits for it.
+    const pending = await createAndStart("while-down", { ipcMode: "none" });
+    // Forget the durable's acks: on restart JetStream redelivers every container event.
+    await nats.jsm.consumers.delete(eventsStreamName(nats.prefix), PLACEMENT_DURABLE);
+    scheduler = await start();
+
+    expect((await outcome(pending)).type).toBe("ContainerScheduled");
+    // Deliveries are in stream order, one at a time: once a later start is answered, every
+    // redelivered request before it has been handled.
+    const marker = await createAndStart("marker", { ipcMode: "none" });
+    await outcome(marker);
+
+    const after = await allContainerStreams();
+    // Not vacuous: the new durable was handed every container event again.
+    const info = await nats.jsm.consumers.info(eventsStreamName(nats.prefix), PLACEMENT_DURABLE);
+    const total = [...after.values()].reduce((n, events) => n + events.length, 0);
+    expect(info.delivered.consumer_seq).toBeGreaterThanOrEqual(total);
+    for (const [streamId, events] of before) {
+      expect(after.get(streamId), streamId).toEqual(events);
+    }
+    for (const [streamId, events] of after) {
+      expect(events.filter((t) => t === "ContainerScheduled").length, streamId).toBeLessThanOrEqual(1);
+    }
+    expect(after.get(containerStreamId(pending))).toEqual(["ContainerCreated", "ContainerStartRequested", "ContainerScheduled"]);
+  });
+
+  it("rebuilds hosts and placements from the log to the same rows", async () => {
+    const snapshot = async () => ({
+      hosts: (await database.db.selectFrom("hosts").select(["name", "status", "memory_bytes", "registered_at"]).orderBy("name").execute()),
+      placements: (await database.db.selectFrom("placements").select(["container_id", "host", "reserved_bytes"]).orderBy("container_id").execute()),
+    });
+    const before = await snapshot();
+    expect(before.placements.length).toBeGreaterThan(0);
+    const projection = createSchedulerProjection({ db: database.db, pool: database.pool, store });
+    await projection.rebuild();
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
+async function placedHost(containerId: string): Promise<string | undefined> {
+  const row = await database.db.selectFrom("placements").select("host").where("container_id", "=", containerId).executeTakeFirst();
+  return row?.host as string | undefined;
+}
+
+async function allContainerStreams(): Promise<Map<string, string[]>> {
+  const rows = await database.db
+    .selectFrom("events")
+    .select(["stream_id", "type"])
+    .where("stream_id", "like", "container-%")
+    .orderBy("stream_id")
+    .orderBy("stream_version")
+    .execute();
+  const out = new Map<string, string[]>();
+  for (const r of rows) out.set(r.stream_id as string, [...(out.get(r.stream_id as string) ?? []), r.type as string]);
+  return out;
+}

@@ -1,0 +1,206 @@
+/**
+ * Runs the scheduler: the `scheduler` projection (hosts, placements), three durable
+ * consumers, the heartbeat subscription, the liveness tick and the metrics endpoint.
+ * See README.md for the flows.
+ */
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import pino from "pino";
+import type { Logger as PinoLogger } from "pino";
+import { UnavailableError } from "@shoal/domain";
+import {
+  createIdempotentHandler,
+  createPostgresProcessedEventStore,
+  decodeEventMessage,
+  decodeHostReport,
+  ensureStreams,
+  eventsFilter,
+  startDurableConsumer,
+  subscribeHeartbeats,
+} from "@shoal/bus";
+import type { DurableConsumer } from "@shoal/bus";
+import { createEventStore } from "@shoal/event-store";
+import { REPORT_TYPES } from "@shoal/host-protocol";
+import { createHostRegistry, HOST_LOST_DURABLE, HOSTS_DURABLE } from "./host-registry";
+import { createSchedulerMetrics, serveMetrics } from "./metrics";
+import { createPlacementHandler, PLACEMENT_DURABLE } from "./placement-consumer";
+import { createSchedulerProjection } from "./scheduler-projection";
+
+export interface SchedulerOptions {
+  databaseUrl: string;
+  natsUrl: string;
+  /** First token of every subject and the streams' name prefix. */
+  subjectPrefix: string;
+  /** Serve `/metrics` on this port (0: any free port); absent: no metrics server. */
+  metricsPort?: number;
+  /**
+   * Memory assumed for a host whose HostRegistered report carries no `memoryBytes`
+   * (in the payload or its capabilities). Default: 8 GiB.
+   */
+  defaultHostMemoryBytes?: number;
+  /** How often hosts are checked against `heartbeat-timeout` (default 1000 ms). */
+  livenessCheckIntervalMs?: number;
+  logger?: PinoLogger;
+  /** The clock (tests). */
+  now?: () => Date;
+}
+
+export interface Scheduler {
+  /** The bound metrics port, when serving. */
+  readonly metricsPort: number | undefined;
+  /**
+   * Stops the tick, the consumers (finishing the message in hand), the projection and the
+   * metrics server, then closes NATS and Postgres. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+const DEFAULT_HOST_MEMORY_BYTES = 8 * 1024 ** 3;
+
+/**
+ * Starts the scheduler. Rejects with UnavailableError when Postgres or NATS/JetStream
+ * cannot be reached; nothing is left running then. The database must be migrated.
+ */
+export async function startScheduler(options: SchedulerOptions): Promise<Scheduler> {
+  const logger = options.logger ?? pino({ name: "scheduler" }, pino.destination(2));
+  const now = options.now ?? (() => new Date());
+  const prefix = options.subjectPrefix;
+  const cleanups: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const c of cleanups.splice(0).reverse()) {
+      await c().catch((err: unknown) => logger.error({ err }, "error while stopping the scheduler"));
+    }
+  };
+
+  try {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 6 });
+    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+    cleanups.push(() => db.destroy());
+    try {
+      await pool.query("SELECT 1 FROM hosts LIMIT 0");
+    } catch (err) {
+      throw new UnavailableError(`scheduler database not ready at ${redact(options.databaseUrl)} (${(err as Error).message})`, { cause: err });
+    }
+    const store = createEventStore({ db });
+
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers: options.natsUrl, name: "shoal-scheduler", maxReconnectAttempts: -1 });
+    } catch (err) {
+      throw new UnavailableError(`NATS is not answering at ${options.natsUrl}`, { cause: err });
+    }
+    cleanups.push(() => nc.drain());
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    const streams = await ensureStreams(jsm, prefix);
+
+    const metrics = createSchedulerMetrics(db);
+    const projection = createSchedulerProjection({ db, pool, store, logger });
+    await projection.start();
+    cleanups.push(() => projection.stop());
+
+    const hosts = createHostRegistry({
+      db,
+      store,
+      logger,
+      now,
+      defaultHostMemoryBytes: options.defaultHostMemoryBytes ?? DEFAULT_HOST_MEMORY_BYTES,
+    });
+    const heartbeats = subscribeHeartbeats(nc, { prefix, logger, onHeartbeat: (beat) => hosts.onHeartbeat(beat.host) });
+    cleanups.push(() => heartbeats.stop());
+
+    const consumers: DurableConsumer[] = [];
+    cleanups.push(async () => {
+      await Promise.all(consumers.map((c) => c.stop()));
+    });
+    consumers.push(
+      await startDurableConsumer({
+        js,
+        jsm,
+        stream: streams.reports,
+        durableName: HOSTS_DURABLE,
+        filterSubject: `${prefix}.host.*.report.${REPORT_TYPES.hostRegistered}`,
+        logger,
+        handler: async (msg) => {
+          await hosts.onRegistrationReport(decodeHostReport(msg));
+        },
+      }),
+    );
+    const placement = createPlacementHandler({ db, store, metrics, logger, now });
+    consumers.push(
+      await startDurableConsumer({
+        js,
+        jsm,
+        stream: streams.events,
+        durableName: PLACEMENT_DURABLE,
+        filterSubject: eventsFilter(prefix, "container"),
+        logger,
+        handler: async (msg) => {
+          await placement(decodeEventMessage(msg));
+        },
+      }),
+    );
+    consumers.push(
+      await startDurableConsumer({
+        js,
+        jsm,
+        stream: streams.events,
+        durableName: HOST_LOST_DURABLE,
+        filterSubject: eventsFilter(prefix, "host"),
+        logger,
+        handler: createIdempotentHandler({
+          store: createPostgresProcessedEventStore(db),
+          consumer: HOST_LOST_DURABLE,
+          handle: async (event) => {
+            await hosts.onHostEvent(event);
+          },
+        }),
+      }),
+    );
+
+    let ticking: Promise<void> | undefined;
+    const tick = () => {
+      ticking ??= hosts
+        .checkLiveness()
+        .then(
+          () => undefined,
+          (err: unknown) => logger.error({ err }, "liveness check failed"),
+        )
+        .finally(() => {
+          ticking = undefined;
+        });
+    };
+    const timer = setInterval(tick, options.livenessCheckIntervalMs ?? 1000);
+    cleanups.push(async () => {
+      clearInterval(timer);
+      await ticking;
+    });
+
+    let metricsPort: number | undefined;
+    if (options.metricsPort !== undefined) {
+      const server = await serveMetrics(metrics.registry, options.metricsPort);
+      metricsPort = server.port;
+      cleanups.push(() => server.close());
+    }
+
+    logger.info({ prefix, metricsPort }, "scheduler started");
+    let stopped: Promise<void> | undefined;
+    return {
+      metricsPort,
+      stop() {
+        stopped ??= stopAll();
+        return stopped;
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@");
+}
