@@ -118,6 +118,19 @@ describe("lifecycle commands", () => {
     await expect(bed.send("ReadLogs", { containerId: id })).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 
+  it("an exited container starts again with its writable layer and log kept", async () => {
+    const id = newContainerId();
+    await start(id, ["sh", "-c", "echo run >> /root/runs; cat /root/runs | wc -l"]);
+    const first = await waitForExit(id);
+    const again = await start(id, ["sh", "-c", "echo run >> /root/runs; cat /root/runs | wc -l"]);
+    expect(again.pid).not.toBe(first.pid);
+    for (let i = 0; i < 600 && (await bed.reports("ContainerExited")).filter((r) => (r.payload as { containerId: string }).containerId === id).length < 2; i++) {
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    expect((await bed.send<{ stdout: string }>("ReadLogs", { containerId: id })).stdout.split(/\s+/).filter(Boolean)).toEqual(["1", "2"]);
+    await bed.send("DeleteContainer", { containerId: id });
+  });
+
   it("Reconcile lists what runs, what is missing and what is unexpected, and keeps an expected container's shm", async () => {
     const running = newContainerId();
     const missing = newContainerId();

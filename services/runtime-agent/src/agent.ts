@@ -282,7 +282,8 @@ class RuntimeAgent implements Agent {
       }
       const attemptId = p.attemptId ?? String(Date.now());
       try {
-        return await this.createAndStart(p);
+        if (existing !== undefined && existing.exit?.cleanedUp !== true) await this.removeContainerdLeftovers(p.containerId);
+        return await this.createAndStart(p, existing);
       } catch (err) {
         if (isShoalError(err) && err.code === "INVALID_ARGUMENT") throw err;
         const message = err instanceof Error ? err.message : String(err);
@@ -298,7 +299,10 @@ class RuntimeAgent implements Agent {
   }
 
   /** The start flow; on any failure everything set up so far is undone before rethrowing. */
-  private async createAndStart(p: CommandPayload<"StartContainer">): Promise<ContainerStartedPayload & { alreadyRunning: false }> {
+  private async createAndStart(
+    p: CommandPayload<"StartContainer">,
+    previous: ContainerRecord | undefined,
+  ): Promise<ContainerStartedPayload & { alreadyRunning: false }> {
     const id = p.containerId;
     const paths = containerPaths(this.opts.stateRoot, id);
     if (!("dir" in p.rootfs)) throw new FailedPreconditionError("image root filesystems are not supported by this agent yet: pass rootfs.dir");
@@ -330,6 +334,11 @@ class RuntimeAgent implements Agent {
       await mkdir(paths.work, { recursive: true });
       await mkdir(paths.logs, { recursive: true });
       undo.push(async () => {
+        if (previous !== undefined) {
+          // A restart of an exited container: its writable layer, logs and record stay as they were.
+          await this.store.put(previous);
+          return;
+        }
         await rm(paths.rootfs, { recursive: true, force: true });
         await rm(paths.logs, { recursive: true, force: true });
         await this.store.remove(id);
@@ -657,23 +666,27 @@ class RuntimeAgent implements Agent {
         await this.removeContainerFiles(id);
         return { deleted: true };
       }
-      // Leftovers in containerd (a failed cleanup, or no record): remove them too.
-      try {
-        const task = await this.containerd.loadTask(id);
-        await task.kill("SIGKILL", { all: true }).catch(() => undefined);
-        await task.wait().catch(() => undefined);
-        await task.delete();
-      } catch (err) {
-        ignoreNotFound(err);
-      }
-      try {
-        await (await this.containerd.loadContainer(id)).delete();
-      } catch (err) {
-        ignoreNotFound(err);
-      }
+      await this.removeContainerdLeftovers(id);
       await this.removeContainerFiles(id);
       return { deleted: record !== undefined };
     });
+  }
+
+  /** Kills and deletes a task and container containerd still has for `id` (a failed cleanup, or no record). */
+  private async removeContainerdLeftovers(id: string): Promise<void> {
+    try {
+      const task = await this.containerd.loadTask(id);
+      await task.kill("SIGKILL", { all: true }).catch(() => undefined);
+      await task.wait().catch(() => undefined);
+      await task.delete();
+    } catch (err) {
+      ignoreNotFound(err);
+    }
+    try {
+      await (await this.containerd.loadContainer(id)).delete();
+    } catch (err) {
+      ignoreNotFound(err);
+    }
   }
 
   /** Removes a container's state dir except an owner's shm mount (only UnmountShm removes that). */
