@@ -8,6 +8,10 @@
  *   HostLost (durable) ─► ContainerDied{reason "host <h> lost"} for each container placed
  *                         there and still live on it              id died:<host lost id>:<container id>
  *
+ * A lost host that heartbeats again stays lost (logged): its containers were reported
+ * dead, and only a new registration — an agent restart, which reconciles them — makes
+ * it ready again.
+ *
  * "Last seen" is the latest of: a heartbeat received, the stored last_heartbeat, the
  * registration, and this scheduler's own start (so a restarted scheduler gives every
  * host one full timeout before judging it).
@@ -53,6 +57,8 @@ export function createHostRegistry(deps: {
   const lastSeen = new Map<string, number>();
   const lastWritten = new Map<string, number>();
   const writeEvery = deps.heartbeatWriteIntervalMs ?? 1000;
+  const warnedLost = new Set<string>();
+  const warnedUnknown = new Set<string>();
 
   const hostCommand = (
     host: string,
@@ -106,8 +112,20 @@ export function createHostRegistry(deps: {
       lastSeen.set(host, at);
       if (at - (lastWritten.get(host) ?? 0) < writeEvery) return;
       lastWritten.set(host, at);
-      recordHeartbeat(db, host, new Date(at)).catch((err: unknown) =>
-        logger.warn({ host, err }, "could not record heartbeat"),
+      recordHeartbeat(db, host, new Date(at)).then(
+        (status) => {
+          // Its containers were reported dead; only a new registration (agent restart, which
+          // reconciles them) makes it ready again.
+          if (status === "lost" && !warnedLost.has(host)) {
+            warnedLost.add(host);
+            logger.warn({ host }, "heartbeat from a host marked lost: restart its agent to register it again");
+          } else if (status === "ready") warnedLost.delete(host);
+          else if (status === undefined && !warnedUnknown.has(host)) {
+            warnedUnknown.add(host);
+            logger.warn({ host }, "heartbeat from a host that never registered");
+          }
+        },
+        (err: unknown) => logger.warn({ host, err }, "could not record heartbeat"),
       );
     },
 

@@ -28,18 +28,17 @@ export type HostRow = {
   lastHeartbeat: Date | null;
 };
 
+/** A new registration starts with no heartbeat (`last_heartbeat` NULL until the first one after it). */
 export async function upsertRegisteredHost(
   trx: Db,
   h: { host: string; capabilities: Record<string, unknown>; memoryBytes: number; registeredAt: string },
 ): Promise<void> {
   await sql`
     INSERT INTO hosts (name, status, capabilities, memory_bytes, registered_at, last_heartbeat)
-    VALUES (${h.host}, 'ready', ${JSON.stringify(h.capabilities)}::jsonb, ${h.memoryBytes}, ${h.registeredAt}::timestamptz, ${h.registeredAt}::timestamptz)
+    VALUES (${h.host}, 'ready', ${JSON.stringify(h.capabilities)}::jsonb, ${h.memoryBytes}, ${h.registeredAt}::timestamptz, NULL)
     ON CONFLICT (name) DO UPDATE SET
       status = 'ready', capabilities = excluded.capabilities, memory_bytes = excluded.memory_bytes,
-      registered_at = excluded.registered_at,
-      last_heartbeat = GREATEST(hosts.last_heartbeat, excluded.last_heartbeat),
-      lost_at = NULL, lost_reason = NULL
+      registered_at = excluded.registered_at, last_heartbeat = NULL, lost_at = NULL, lost_reason = NULL
     WHERE hosts.registered_at < excluded.registered_at`.execute(trx);
 }
 
@@ -52,11 +51,12 @@ export async function markHostRowLost(
     WHERE name = ${h.host} AND registered_at = ${h.registeredAt}::timestamptz`.execute(trx);
 }
 
-/** Moves `last_heartbeat` forward (never back). A host with no row is ignored. */
-export async function recordHeartbeat(db: Db, host: string, at: Date): Promise<void> {
-  await sql`
+/** Moves `last_heartbeat` forward (never back) and returns the host's status; undefined for a host with no row. */
+export async function recordHeartbeat(db: Db, host: string, at: Date): Promise<"ready" | "lost" | undefined> {
+  const r = await sql<{ status: "ready" | "lost" }>`
     UPDATE hosts SET last_heartbeat = GREATEST(last_heartbeat, ${at.toISOString()}::timestamptz)
-    WHERE name = ${host}`.execute(db);
+    WHERE name = ${host} RETURNING status`.execute(db);
+  return r.rows[0]?.status;
 }
 
 export async function listHosts(db: Db): Promise<HostRow[]> {

@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { parseHostConfig } from "@shoal/domain";
+import type { ContainerDefinition, HostConfigInput } from "@shoal/domain";
+import { defaultDaemonConfig } from "@shoal/config";
+import { containerAsk, pinnedHostOf } from "./container-request";
+import { resolvePlacedOwner } from "./scheduler-tables";
+import type { PlacementRow } from "./scheduler-tables";
+
+const MiB = 1024 * 1024;
+const id = "a".repeat(64);
+const def = (hostConfig: HostConfigInput): ContainerDefinition => ({
+  id,
+  name: "c",
+  hostConfig: parseHostConfig(hostConfig),
+  source: { kind: "rootfs", path: "/r" },
+  args: [],
+  env: [],
+  createdAt: "2026-01-01T00:00:00.000Z",
+});
+const config = defaultDaemonConfig();
+
+describe("containerAsk", () => {
+  it("reserves a private or shareable container's own shm: its size, else the daemon default", () => {
+    expect(containerAsk(def({ ipcMode: "private", shmSize: "128m" }), config).reservedBytes).toBe(128 * MiB);
+    expect(containerAsk(def({ ipcMode: "shareable" }), { ...config, defaultShmSizeBytes: 32 * MiB }).reservedBytes).toBe(32 * MiB);
+  });
+
+  it("applies the daemon's default IPC mode to an empty mode", () => {
+    const ask = containerAsk(def({}), { ...config, defaultIpcMode: "shareable" });
+    expect(ask.ipcMode).toEqual({ kind: "shareable" });
+    expect(ask.reservedBytes).toBe(64 * MiB);
+  });
+
+  it("reserves no shm for a member (its owner's counts), none or host", () => {
+    const member = containerAsk(def({ ipcMode: "container:db" }), config);
+    expect(member).toMatchObject({ ownerRef: "db", shmBytes: 0, reservedBytes: 0 });
+    expect(containerAsk(def({ ipcMode: "none", shmSize: "1g" }), config).reservedBytes).toBe(0);
+    expect(containerAsk(def({ ipcMode: "host" }), config).reservedBytes).toBe(0);
+  });
+
+  it("takes a pin only from a non-empty host string", () => {
+    expect(pinnedHostOf({ host: "h1" })).toBe("h1");
+    expect(pinnedHostOf({ host: "" })).toBeUndefined();
+    expect(pinnedHostOf({})).toBeUndefined();
+    expect(containerAsk(def({}), config, "h1").pinnedHost).toBe("h1");
+  });
+});
+
+describe("resolvePlacedOwner", () => {
+  const row = (containerId: string, containerName: string): PlacementRow => ({
+    containerId,
+    containerName,
+    host: "h",
+    reservedBytes: 0,
+    scheduledVersion: 3,
+  });
+  const placed = [row("abc1" + "0".repeat(60), "db"), row("abc2" + "0".repeat(60), "abc1"), row("fff" + "0".repeat(61), "cache")];
+
+  it("resolves an exact id, then an exact name, then a unique id prefix", () => {
+    expect(resolvePlacedOwner(placed, placed[0]!.containerId)?.containerName).toBe("db");
+    expect(resolvePlacedOwner(placed, "abc1")?.containerName).toBe("abc1");
+    expect(resolvePlacedOwner(placed, "fff")?.containerName).toBe("cache");
+  });
+
+  it("resolves nothing for an unknown or ambiguous ref", () => {
+    expect(resolvePlacedOwner(placed, "nobody")).toBeUndefined();
+    expect(resolvePlacedOwner(placed, "abc")).toBeUndefined();
+  });
+});
