@@ -122,8 +122,13 @@ describe("shareable owner and container: member", () => {
     expect(await devShmSizeKiB(member)).toBe(16 * 1024);
     expect(await devShmSizeKiB(owner)).toBe(16 * 1024);
 
-    await remove(member);
+    // The group's shm cannot be unmounted while a member runs.
     await remove(owner);
+    await expect(bed.send("UnmountShm", { containerId: owner })).rejects.toMatchObject({
+      code: "FAILED_PRECONDITION",
+      message: expect.stringContaining(member),
+    });
+    await remove(member);
     await remove(loner);
     // The owner's shm mount outlives the owner until an explicit UnmountShm.
     expect(await bed.mountsUnderStateRoot()).toContain(shmMountPath);

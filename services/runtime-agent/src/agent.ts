@@ -256,6 +256,20 @@ class RuntimeAgent implements Agent {
   private async unmountShm(p: CommandPayload<"UnmountShm">): Promise<{ unmounted: number }> {
     const paths = containerPaths(this.opts.stateRoot, p.containerId);
     return this.locks.run(`shm:${p.containerId}`, async () => {
+      // On the host the unmount would succeed (containers hold their own copies of the bind),
+      // leaving a group's shared memory invisible to the host: refuse while anyone uses it.
+      const users = (await this.store.list()).records.filter(
+        (r) =>
+          this.live.has(r.containerId) &&
+          !this.live.get(r.containerId)!.exited &&
+          (r.ipcPlan.mode === "shareable" || r.ipcPlan.mode === "container") &&
+          r.ipcPlan.shmMountPath === paths.shm,
+      );
+      if (users.length > 0) {
+        throw new FailedPreconditionError(
+          `shm mount of ${p.containerId} is in use by running container(s) ${users.map((u) => u.containerId).join(", ")}`,
+        );
+      }
       const result = await unmountShm(this.os, paths.shm);
       await this.os.rmdir(paths.mounts).catch(() => undefined);
       // The container itself may be gone already: then its directory goes too.
