@@ -24,12 +24,17 @@ let store: EventStore;
 let grpcServer: TestGrpcServer;
 let config: Record<string, any>;
 const swapped: ConfigSnapshot[] = [];
+const counted: string[] = [];
+const metrics = {
+  requests: { inc: (l: { method: string; code: string }) => void counted.push(`${l.method} ${l.code}`) },
+  requestDuration: { observe: () => {} },
+};
 
 beforeAll(async () => {
   database = await createTestDatabase();
   store = createEventStore({ db: database.db });
   grpcServer = await startTestGrpcServer((server, packageDefinition) =>
-    registerConfigService(server, { packageDefinition, store, onChanged: (s) => swapped.push(s) }),
+    registerConfigService(server, { packageDefinition, store, metrics, onChanged: (s) => swapped.push(s) }),
   );
   config = grpcServer.client("shoal.v1.Config");
 });
@@ -98,6 +103,8 @@ describe("Config service", () => {
 
     expect(await show()).toEqual(before);
     expect(await store.readStream(DAEMON_CONFIG_STREAM)).toHaveLength(Number(before.version));
+    expect(counted).toContain("Config/SetConfig INVALID_ARGUMENT");
+    expect(counted).toContain("Config/ReloadConfig INVALID_ARGUMENT");
   });
 
   it("reload replaces the whole config: keys left out go back to their defaults", async () => {

@@ -10,13 +10,7 @@
  *   after the retries; UNAVAILABLE when Postgres is not reachable.
  */
 import { randomUUID } from "node:crypto";
-import type {
-  sendUnaryData,
-  Server,
-  ServerUnaryCall,
-  ServiceDefinition,
-  UntypedServiceImplementation,
-} from "@grpc/grpc-js";
+import type { Server, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { PackageDefinition } from "@grpc/proto-loader";
 import type { Logger } from "pino";
 import {
@@ -27,16 +21,19 @@ import {
   formatDaemonConfig,
 } from "@shoal/config";
 import type { ConfigCommand, ConfigEvent, ConfigSnapshot, ConfigState } from "@shoal/config";
-import { InternalError, isShoalError } from "@shoal/domain";
+import { InternalError } from "@shoal/domain";
 import { handleCommand } from "@shoal/event-store";
 import type { EventStore } from "@shoal/event-store";
-import { toServiceError } from "../events/grpc-error";
+import { unaryCall } from "../events/request-metrics";
+import type { RequestMetrics } from "../events/request-metrics";
 
 export interface ConfigServiceDeps {
   /** `proto/shoal/v1/*.proto` loaded with @grpc/proto-loader, `keepCase: false`; must contain `shoal.v1.Config`. */
   packageDefinition: PackageDefinition;
   store: EventStore;
   logger?: Logger;
+  /** Counts requests as `Config/<Method>` (the api's shoal_api_requests_total and duration histogram fit). */
+  metrics?: RequestMetrics;
   /** Told after a change was recorded (e.g. to swap the api's own config holder before the log is tailed). */
   onChanged?: (snapshot: ConfigSnapshot) => void;
   /** The time written on changes (ISO-8601 `changedAt`); default the wall clock. */
@@ -89,14 +86,14 @@ export function registerConfigService(server: Server, deps: ConfigServiceDeps): 
   };
 
   const implementation: UntypedServiceImplementation = {
-    ShowConfig: unary(deps.logger, async () => {
+    ShowConfig: unaryCall("Config/ShowConfig", deps, async () => {
       const state = await readConfigState(deps.store);
       return { version: state.version, configJson: canonicalConfigJson(state), changed: false };
     }),
-    SetConfig: unary(deps.logger, (req: { assignments?: string[] }) =>
+    SetConfig: unaryCall("Config/SetConfig", deps, (req: { assignments?: string[] }) =>
       change({ type: "SetConfig", data: { assignments: req.assignments ?? [], now: now().toISOString() } }),
     ),
-    ReloadConfig: unary(deps.logger, (req: { configJson?: string }) =>
+    ReloadConfig: unaryCall("Config/ReloadConfig", deps, (req: { configJson?: string }) =>
       change({ type: "ReloadConfig", data: { config: req.configJson ?? "", now: now().toISOString() } }),
     ),
   };
@@ -108,19 +105,4 @@ async function readConfigState(store: EventStore): Promise<ConfigState> {
   let state = configDecider.initialState();
   for (const r of recorded) state = configDecider.evolve(state, { type: r.type, data: r.data } as ConfigEvent);
   return state;
-}
-
-function unary<Req, Res>(
-  logger: Logger | undefined,
-  handler: (req: Req) => Promise<Res>,
-): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
-  return (call, callback) => {
-    handler(call.request).then(
-      (res) => callback(null, res),
-      (err: unknown) => {
-        if (!isShoalError(err) || err.code === "INTERNAL") logger?.error({ err }, "Config request failed");
-        callback(toServiceError(err));
-      },
-    );
-  };
 }

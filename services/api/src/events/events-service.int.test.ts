@@ -30,6 +30,11 @@ let store: EventStore;
 let relay: OutboxRelay;
 let grpcServer: TestGrpcServer;
 let events: Record<string, any>;
+const counted: string[] = [];
+const metrics = {
+  requests: { inc: (l: { method: string; code: string }) => void counted.push(`${l.method} ${l.code}`) },
+  requestDuration: { observe: () => {} },
+};
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -48,6 +53,7 @@ beforeAll(async () => {
       jsm: nats.jsm,
       prefix: nats.prefix,
       db: database.db,
+      metrics,
       untilGraceMs: 200,
     }),
   );
@@ -249,6 +255,12 @@ describe("Events.Subscribe", () => {
     const ahead = await subscribe({ sinceCursor: "js:999999" });
     expect(ahead.error?.code).toBe(status.OUT_OF_RANGE);
     expect(ahead.error?.details).toMatch(/ahead of the newest event/);
+
+    // Each subscription is counted once it ends, with its final code.
+    await expect.poll(() => counted.filter((c) => c === "Events/Subscribe INVALID_ARGUMENT").length).toBe(2);
+    expect(counted).toContain("Events/Subscribe OUT_OF_RANGE");
+    expect(counted).toContain("Events/Subscribe CANCELLED");
+    expect(counted).toContain("Events/Subscribe OK");
   });
 });
 

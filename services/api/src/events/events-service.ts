@@ -21,6 +21,8 @@ import { CursorOutOfRangeError, readEventLog } from "./event-log-reader";
 import type { LoggedEvent } from "./event-log-reader";
 import { parseEventCursor } from "./events-cursor";
 import { serviceError, toServiceError } from "./grpc-error";
+import { observeRequest } from "./request-metrics";
+import type { RequestMetrics } from "./request-metrics";
 import { dateToTimestamp, timestampToDate } from "./timestamp";
 import type { TimestampLike } from "./timestamp";
 
@@ -38,6 +40,8 @@ export interface EventsServiceDeps {
    */
   db?: Kysely<any>;
   logger?: Logger;
+  /** Counts each subscription when it ends as `Events/Subscribe` with its final code (CANCELLED when the client left). */
+  metrics?: RequestMetrics;
   /** See EventLogReadOptions.untilGraceMs. */
   untilGraceMs?: number;
 }
@@ -62,9 +66,11 @@ export function registerEventsService(server: Server, deps: EventsServiceDeps): 
 }
 
 async function subscribe(call: ServerWritableStream<SubscribeRequest, unknown>, deps: EventsServiceDeps): Promise<void> {
+  const started = process.hrtime.bigint();
   const abort = new AbortController();
   const onCancel = (): void => abort.abort();
   call.on("cancelled", onCancel);
+  let code: status = status.OK;
   try {
     const req = call.request;
     const cursor = req.sinceCursor ?? "";
@@ -96,17 +102,20 @@ async function subscribe(call: ServerWritableStream<SubscribeRequest, unknown>, 
       }
       if (abort.signal.aborted) break;
     }
-    if (!abort.signal.aborted) call.end();
+    if (abort.signal.aborted) code = status.CANCELLED;
+    else call.end();
   } catch (err) {
-    if (abort.signal.aborted) return;
-    if (err instanceof CursorOutOfRangeError) {
-      call.emit("error", serviceError(status.OUT_OF_RANGE, err.message));
+    if (abort.signal.aborted) {
+      code = status.CANCELLED;
       return;
     }
-    if (!(err instanceof InvalidArgumentError)) deps.logger?.error({ err }, "Events.Subscribe failed");
-    call.emit("error", toServiceError(err));
+    const e = err instanceof CursorOutOfRangeError ? serviceError(status.OUT_OF_RANGE, err.message) : toServiceError(err);
+    code = e.code ?? status.INTERNAL;
+    if (code === status.INTERNAL || code === status.UNAVAILABLE) deps.logger?.error({ err }, "Events.Subscribe failed");
+    call.emit("error", e);
   } finally {
     call.off("cancelled", onCancel);
+    observeRequest(deps.metrics, "Events/Subscribe", code, started);
   }
 }
 

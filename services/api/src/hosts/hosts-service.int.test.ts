@@ -36,7 +36,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   await ensureSchedulerTables(database.db);
   grpcServer = await startTestGrpcServer((server, packageDefinition) =>
-    registerHostsService(server, { packageDefinition, hosts: createPostgresHostsReader(database.db) }),
+    registerHostsService(server, { packageDefinition, db: database.db }),
   );
   hosts = grpcServer.client("shoal.v1.Hosts");
 });
