@@ -165,7 +165,7 @@ class RuntimeAgent implements Agent {
     this.containerd = await connectContainerd({ socket: o.containerdSocket, namespace: o.containerdNamespace ?? "shoal" });
     this.unsubscribeOom = this.containerd.events.on("task-oom", (e) => void this.reportOom(e.containerId, e.timestamp));
 
-    this.recovery = await this.reconcile([]);
+    this.recovery = await this.reconcile([], "startup");
     const inUse = new Set<string>();
     for (const r of (await this.store.list()).records) if (r.runtime.binaryPath !== r.runtime.path) inUse.add(r.runtime.binaryPath);
     const removed = await removeStaleWrappers(this.wrappers, inUse);
@@ -733,7 +733,10 @@ class RuntimeAgent implements Agent {
   // ---- reconcile --------------------------------------------------------------------
 
   private async reconcileCommand(p: CommandPayload<"Reconcile">): Promise<unknown> {
-    const plan = await this.reconcile(p.expected.map((e) => e.containerId));
+    const plan = await this.reconcile(
+      p.expected.map((e) => e.containerId),
+      "running",
+    );
     const expected = new Set(p.expected.map((e) => e.containerId));
     const { records } = await this.store.list();
     const present = new Set(records.map((r) => r.containerId));
@@ -749,7 +752,7 @@ class RuntimeAgent implements Agent {
    * Takes a snapshot (records, containerd tasks and containers, mount table), plans with
    * planRecovery and applies the plan. A mount still in use (EBUSY) is logged and left.
    */
-  private async reconcile(expected: readonly string[]): Promise<RecoveryPlan> {
+  private async reconcile(expected: readonly string[], phase: "startup" | "running"): Promise<RecoveryPlan> {
     const { records, broken } = await this.store.list();
     if (broken.length > 0) this.log.error({ broken }, "unreadable container records; their containers are left alone");
     const loaded = await this.containerd.listTasks();
@@ -768,6 +771,8 @@ class RuntimeAgent implements Agent {
       containers: [...mine],
       mounts: await this.os.readMountInfo(),
       expected,
+      phase,
+      watched: [...this.live.keys()],
     });
     const taskOf = new Map(tasks.map((t) => [t.task.containerId, t.task]));
     const containerOf = new Map(containers.map((c) => [c.id, c]));

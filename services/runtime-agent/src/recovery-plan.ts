@@ -20,6 +20,14 @@ export interface RecoveryInput {
   readonly mounts: readonly MountInfoEntry[];
   /** Containers the control plane says should exist here (Reconcile); their shm mounts are kept. */
   readonly expected?: readonly string[];
+  /**
+   * `startup` (default): the agent has just started, so a `starting` record is a start it
+   * died in. `running`: a start may be in progress right now, so `starting` records (and
+   * the shm they use) are left alone.
+   */
+  readonly phase?: "startup" | "running";
+  /** Containers the agent already watches (running phase): never reported or deleted here. */
+  readonly watched?: readonly string[];
 }
 
 export interface ExitToReport {
@@ -77,8 +85,11 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
     unmount: [],
     keepMounts: [],
   };
+  const running = input.phase === "running";
+  const watched = new Set(input.watched ?? []);
   const records = new Map(input.records.map((r) => [r.containerId, r]));
   const tasks = new Map(input.tasks.map((t) => [t.containerId, t]));
+  const inFlight = running ? input.records.filter((r) => r.status === "starting").map((r) => r.containerId) : [];
 
   for (const t of input.tasks) {
     const r = records.get(t.containerId);
@@ -86,7 +97,7 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
       plan.foreign.push(t.containerId);
     } else if (r.status === "starting") {
       // handled with the records below
-    } else if (LIVE.has(t.status)) {
+    } else if (LIVE.has(t.status) || watched.has(t.containerId)) {
       plan.adopt.push(t.containerId);
     } else {
       const alreadyReported = r.exit?.reported === true && r.exit.pid === t.pid;
@@ -101,7 +112,9 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
     }
   }
   for (const r of input.records) {
-    if (r.status === "starting") plan.abandonedStarts.push(r.containerId);
+    if (r.status === "starting") {
+      if (!running) plan.abandonedStarts.push(r.containerId);
+    }
     else if (r.status === "exited" && r.exit !== undefined && !r.exit.reported && !tasks.has(r.containerId)) {
       // The agent died after cleaning up and before the report was acknowledged.
       plan.reportExit.push({ containerId: r.containerId, pid: r.exit.pid, exitCode: r.exit.exitCode, exitedAt: new Date(r.exit.exitedAt) });
@@ -110,7 +123,13 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
       plan.lost.push({ containerId: r.containerId, pid: r.pid ?? 0, exitCode: 255, exitedAt: new Date(0) });
     }
   }
-  const handled = new Set([...plan.adopt, ...plan.abandonedStarts, ...plan.reportExit.map((e) => e.containerId), ...plan.deleteStopped]);
+  const handled = new Set([
+    ...plan.adopt,
+    ...plan.abandonedStarts,
+    ...inFlight,
+    ...plan.reportExit.map((e) => e.containerId),
+    ...plan.deleteStopped,
+  ]);
   for (const id of input.containers) {
     if (!handled.has(id) && !tasks.has(id)) plan.orphanContainers.push(id);
   }
@@ -124,6 +143,11 @@ export function planRecovery(input: RecoveryInput): RecoveryPlan {
     if (r.ipcPlan.mode === "shareable" || r.ipcPlan.mode === "container") needed.add(r.ipcPlan.shmMountPath);
   }
   for (const id of input.expected ?? []) needed.add(containerPaths(input.stateRoot, id).shm);
+  for (const id of inFlight) {
+    const plan = records.get(id)!.ipcPlan;
+    needed.add(containerPaths(input.stateRoot, id).shm);
+    if (plan.mode === "shareable" || plan.mode === "container") needed.add(plan.shmMountPath);
+  }
 
   const prefix = `${input.stateRoot}/containers/`;
   const counts = new Map<string, number>();

@@ -104,6 +104,24 @@ describe("planRecovery", () => {
     expect(plan.orphanContainers).toEqual(["orphan"]);
   });
 
+  it("while running, leaves a start in progress and its shm alone, and never takes over an exit the agent is handling", () => {
+    const starting = record("s", { status: "starting" }, { mode: "shareable", shmSizeBytes: 1, shmMountPath: shmOf("s") });
+    const plan = planRecovery({
+      stateRoot: ROOT,
+      records: [starting, record("w")],
+      tasks: [running("s"), stopped("w")],
+      containers: ["s", "w"],
+      mounts: [mount(shmOf("s"))],
+      phase: "running",
+      watched: ["w"],
+    });
+    expect(plan.abandonedStarts).toEqual([]);
+    expect(plan.orphanContainers).toEqual([]);
+    expect(plan.keepMounts).toEqual([shmOf("s")]);
+    expect(plan.reportExit).toEqual([]);
+    expect(plan.adopt).toEqual(["w"]);
+  });
+
   it("keeps one copy of an shm mount a live owner or member uses, unmounts stacked copies and strays", () => {
     const owner = record("owner", {}, { mode: "shareable", shmSizeBytes: 1, shmMountPath: shmOf("owner") });
     const member = record("member", {}, { mode: "container", ownerId: "owner", ownerPid: 1, shmSizeBytes: 1, shmMountPath: shmOf("gone-owner") });
