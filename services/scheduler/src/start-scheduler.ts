@@ -59,6 +59,12 @@ export interface Scheduler {
 }
 
 const DEFAULT_HOST_MEMORY_BYTES = 8 * 1024 ** 3;
+/**
+ * Messages a killed scheduler had pulled come back after the ack wait. Handlers take
+ * milliseconds, so 5 s (not the bus default of 30 s) bounds the stall after a kill -9;
+ * a copy redelivered while the first is still queued is recognised and changes nothing.
+ */
+const ACK_WAIT_MS = 5_000;
 
 /**
  * Starts the scheduler. Rejects with UnavailableError when Postgres or NATS/JetStream
@@ -122,6 +128,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
         jsm,
         stream: streams.reports,
         durableName: HOSTS_DURABLE,
+        ackWaitMs: ACK_WAIT_MS,
         filterSubject: `${prefix}.host.*.report.${REPORT_TYPES.hostRegistered}`,
         logger,
         handler: async (msg) => {
@@ -136,6 +143,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
         jsm,
         stream: streams.events,
         durableName: PLACEMENT_DURABLE,
+        ackWaitMs: ACK_WAIT_MS,
         filterSubject: eventsFilter(prefix, "container"),
         logger,
         handler: async (msg) => {
@@ -149,6 +157,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
         jsm,
         stream: streams.events,
         durableName: HOST_LOST_DURABLE,
+        ackWaitMs: ACK_WAIT_MS,
         filterSubject: eventsFilter(prefix, "host"),
         logger,
         handler: createIdempotentHandler({

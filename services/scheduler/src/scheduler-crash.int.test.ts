@@ -1,0 +1,133 @@
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CONTAINER_EVENT_SCHEMA_VERSIONS, containerDecider, containerStreamId, derivedEventId } from "@shoal/domain";
+import type { ContainerCommand } from "@shoal/domain";
+import { createEventStore, createOutboxRelay, handleCommand } from "@shoal/event-store";
+import type { EventStore, OutboxRelay } from "@shoal/event-store";
+import { createJetStreamEventPublisher, ensureStreams, publishHeartbeat, publishHostReport } from "@shoal/bus";
+import { connectTestNats, createTestDatabase } from "@shoal/testing";
+import type { TestDatabase, TestNats } from "@shoal/testing";
+
+// The scheduler as its own process (src/main.ts), SIGKILLed in the middle of 20 concurrent
+// starts and started again: every start is answered exactly once.
+
+const mainScript = fileURLToPath(new URL("./main.ts", import.meta.url));
+
+let database: TestDatabase;
+let nats: TestNats;
+let store: EventStore;
+let relay: OutboxRelay;
+let child: { process: ChildProcess; exited: Promise<unknown> } | undefined;
+let beat: NodeJS.Timeout | undefined;
+
+function startChild(): { process: ChildProcess; exited: Promise<unknown> } {
+  const p = spawn(process.execPath, ["--import", "tsx", mainScript], {
+    env: {
+      ...process.env,
+      SHOAL_DATABASE_URL: database.url,
+      SHOAL_SUBJECT_PREFIX: nats.prefix,
+      SHOAL_METRICS_PORT: "0",
+    },
+    stdio: ["ignore", "ignore", process.env.SHOAL_TEST_LOG ? "inherit" : "ignore"],
+  });
+  const exited = new Promise((resolve) => p.on("exit", (code, signal) => resolve(signal ?? code)));
+  return { process: p, exited };
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  nats = await connectTestNats();
+  await ensureStreams(nats.jsm, nats.prefix);
+  store = createEventStore({ db: database.db });
+  relay = createOutboxRelay({ pool: database.pool, publisher: createJetStreamEventPublisher(nats.js, { prefix: nats.prefix }) });
+  await relay.start();
+});
+
+afterAll(async () => {
+  if (beat) clearInterval(beat);
+  if (child && child.process.exitCode === null && child.process.signalCode === null) {
+    child.process.kill("SIGTERM");
+    await child.exited;
+  }
+  await relay?.stop();
+  await nats?.cleanup();
+  await database?.drop();
+});
+
+async function command(cmd: ContainerCommand): Promise<void> {
+  await handleCommand(store, {
+    streamId: containerStreamId(cmd.data.containerId),
+    decider: containerDecider,
+    command: cmd,
+    eventId: () => randomUUID(),
+    schemaVersion: (t) => CONTAINER_EVENT_SCHEMA_VERSIONS[t],
+  });
+}
+
+async function countOf(type: string): Promise<number> {
+  const r = await database.db
+    .selectFrom("events")
+    .select((eb) => eb.fn.countAll<string>().as("n"))
+    .where("type", "=", type)
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+describe("scheduler killed mid-flow", () => {
+  it("answers each of 20 concurrent starts exactly once across a SIGKILL and restart", async () => {
+    child = startChild();
+    const startedAt = new Date().toISOString();
+    await publishHostReport(nats.js, {
+      prefix: nats.prefix,
+      host: "h1",
+      type: "HostRegistered",
+      reportId: `h1.registered.${Date.parse(startedAt)}`,
+      payload: { host: "h1", capabilities: { memoryBytes: 64 * 1024 ** 3 }, startedAt },
+    });
+    beat = setInterval(() => publishHeartbeat(nats.nc, { prefix: nats.prefix, host: "h1" }), 200);
+    // The child is up once it has recorded the registration.
+    await expect.poll(() => countOf("HostRegistered"), { timeout: 30_000 }).toBe(1);
+
+    const ids = Array.from({ length: 20 }, () => randomBytes(32).toString("hex"));
+    const requests = Promise.all(
+      ids.map(async (containerId, i) => {
+        const now = new Date().toISOString();
+        await command({
+          type: "CreateContainer",
+          data: {
+            containerId,
+            name: `c${i}`,
+            hostConfig: { ipcMode: "private" },
+            source: { kind: "rootfs", path: "/srv/rootfs" },
+            args: ["sh"],
+            env: [],
+            createdAt: now,
+          },
+        });
+        await command({ type: "StartContainer", data: { containerId, now, experimental: false } });
+      }),
+    );
+    await expect.poll(() => countOf("ContainerScheduled"), { timeout: 30_000, interval: 5 }).toBeGreaterThan(0);
+    child.process.kill("SIGKILL");
+    expect(await child.exited).toBe("SIGKILL");
+    await requests;
+    const answeredBeforeKill = await countOf("ContainerScheduled");
+
+    child = startChild();
+    await expect.poll(() => countOf("ContainerScheduled"), { timeout: 60_000 }).toBe(20);
+
+    for (const id of ids) {
+      const events = await store.readStream(containerStreamId(id));
+      expect(events.map((e) => e.type)).toEqual(["ContainerCreated", "ContainerStartRequested", "ContainerScheduled"]);
+      expect(events[2]!.eventId).toBe(derivedEventId(`scheduled:${events[1]!.eventId}`));
+    }
+    const placed = await database.db.selectFrom("placements").select("container_id").execute();
+    expect(placed.map((p) => p.container_id).sort()).toEqual([...ids].sort());
+    expect(await countOf("ContainerStartFailed")).toBe(0);
+    // Informational: how far the first process got (varies run to run).
+    console.info(`scheduler killed after ${answeredBeforeKill}/20 placements`);
+  });
+});
