@@ -1,0 +1,68 @@
+/**
+ * What the api's handlers share: the stores, the bus, the config in force, and the
+ * knobs tests turn. Built once by startApi; handlers never build their own.
+ */
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { Kysely } from "kysely";
+import type { Logger as PinoLogger } from "pino";
+import { randomBytes, randomUUID } from "node:crypto";
+import { CONTAINER_EVENT_SCHEMA_VERSIONS, containerDecider, containerStreamId } from "@shoal/domain";
+import type { ContainerCommand, ContainerEvent, ContainerState, EventMetadata } from "@shoal/domain";
+import type { ConfigHolder } from "@shoal/config";
+import { handleCommand } from "@shoal/event-store";
+import type { EventStore, HandleCommandResult, ProjectionRunner } from "@shoal/event-store";
+import type { ContainerWatcher } from "./container-watcher";
+import type { ApiMetrics } from "./metrics";
+
+export type ApiTimeouts = {
+  /** How long StartContainer waits for ContainerStarted/ContainerStartFailed (default 120 000 ms). */
+  startMs: number;
+  /** Default answer time of a host command (default 30 000 ms). */
+  hostCommandMs: number;
+  /** How long StartContainer (the host command) may take on the agent (default 60 000 ms). */
+  hostStartMs: number;
+};
+
+export interface ApiContext {
+  db: Kysely<any>;
+  store: EventStore;
+  nc: NatsConnection;
+  prefix: string;
+  config: ConfigHolder;
+  /** Re-reads the config stream and swaps the snapshot (after a DaemonConfigChanged). */
+  refreshConfig(): Promise<void>;
+  watcher: ContainerWatcher;
+  projection: ProjectionRunner;
+  logger: PinoLogger;
+  metrics: ApiMetrics;
+  timeouts: ApiTimeouts;
+}
+
+/** A new container id: 64 random hex digits, as Docker's. */
+export function newContainerId(): string {
+  return randomBytes(32).toString("hex");
+}
+
+/** The time commands carry, ISO-8601. */
+export function nowIso(): string {
+  return new Date().toISOString();
+}
+
+/**
+ * Runs one command on a container's stream (read → fold → decide → append). A user's
+ * request gets random event ids; a caused one passes `eventIdOf` (derived ids).
+ */
+export function runContainerCommand(
+  ctx: Pick<ApiContext, "store">,
+  command: ContainerCommand,
+  opts: { eventIdOf?: (index: number) => string; metadata?: EventMetadata } = {},
+): Promise<HandleCommandResult<ContainerState, ContainerEvent>> {
+  return handleCommand(ctx.store, {
+    streamId: containerStreamId(command.data.containerId),
+    decider: containerDecider,
+    command,
+    eventId: (_e, i) => (opts.eventIdOf ? opts.eventIdOf(i) : randomUUID()),
+    schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
+    metadata: opts.metadata ?? { actor: "api" },
+  });
+}

@@ -1,0 +1,467 @@
+/**
+ * The Containers API's operations, independent of gRPC: each resolves the container,
+ * decides through the container decider (so a refusal appends nothing), and talks to the
+ * container's host through `sendHostCommand`. Queries read the `containers` projection.
+ */
+import { stat, realpath } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { sendHostCommand } from "@shoal/bus";
+import { isRootfsAllowed, resolveRuntime } from "@shoal/config";
+import type { ConfigSnapshot } from "@shoal/config";
+import {
+  AlreadyExistsError,
+  CONTAINER_EVENT_SCHEMA_VERSIONS,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  containerDecider,
+  containerStreamId,
+  isRunning,
+  joinedContainerRef,
+  normalizeContainerName,
+  parseHostConfig,
+  resolveIpcMode,
+  shortContainerId,
+} from "@shoal/domain";
+import type { ContainerSource, CreateContainer, HostConfig, HostConfigInput } from "@shoal/domain";
+import type { CommandName, CommandPayload } from "@shoal/host-protocol";
+import { newContainerId, nowIso, runContainerCommand } from "./api-context";
+import type { ApiContext } from "./api-context";
+import { readContainer } from "./container-record";
+import type { ContainerRecord } from "./container-record";
+import { getContainerRow, listContainerRows, membersOf, resolveContainer } from "./container-queries";
+import type { ContainerRow } from "./container-queries";
+import { encodePageToken, parseListQuery } from "./list-query";
+
+/** Sends one command to a host's agent and returns its result (the agent's errors come back as the same ShoalError). */
+export function hostCommand<C extends CommandName>(
+  ctx: ApiContext,
+  host: string,
+  command: C,
+  payload: CommandPayload<C>,
+  timeoutMs = ctx.timeouts.hostCommandMs,
+): Promise<any> {
+  return sendHostCommand(ctx.nc, { prefix: ctx.prefix, host, command, payload, timeoutMs });
+}
+
+// ---- create -------------------------------------------------------------------------
+
+export type CreateRequest = {
+  name: string;
+  rootfs: string;
+  image: string;
+  args: string[];
+  env: string[];
+  cwd: string;
+  hostConfig: HostConfigInput;
+  host: string;
+};
+
+/**
+ * Creates a container. Checks, in order, with nothing appended on refusal:
+ * INVALID_ARGUMENT (name, source, args, env, host config incl. a size on a member or with
+ * host, unknown runtime, rootfs missing), FAILED_PRECONDITION (rootfs outside
+ * `allowed-rootfs-roots`), the `container:<x>` join (NOT_FOUND `No such container: x`,
+ * FAILED_PRECONDITION `container x is not running` / `non-shareable IPC (hint: start x
+ * with --ipc shareable)`), then the name (ALREADY_EXISTS, Docker's "Conflict." message),
+ * reserved in the same transaction as ContainerCreated.
+ */
+export async function createContainer(ctx: ApiContext, req: CreateRequest): Promise<{ id: string; name: string }> {
+  if (req.cwd !== "") throw new InvalidArgumentError("cwd is not supported yet: the container's working directory is its image's");
+  if (req.host !== "") throw new InvalidArgumentError("pinning a container to a host is not supported yet");
+  const snapshot = ctx.config.current();
+  const id = newContainerId();
+  const name = req.name === "" ? `shoal-${shortContainerId(id)}` : normalizeContainerName(req.name);
+  let source: ContainerSource;
+  if (req.rootfs !== "" && req.image !== "") throw new InvalidArgumentError("give either a rootfs directory or an image, not both");
+  else if (req.rootfs !== "") source = { kind: "rootfs", path: req.rootfs };
+  else if (req.image !== "") source = { kind: "image", ref: req.image };
+  else throw new InvalidArgumentError("a container needs a rootfs directory or an image");
+
+  const command: CreateContainer = {
+    type: "CreateContainer",
+    data: { containerId: id, name, hostConfig: req.hostConfig, source, args: req.args, env: req.env, createdAt: nowIso() },
+  };
+  // Every argument check of the decider, before anything else is looked at.
+  const events = containerDecider.decide(command, containerDecider.initialState());
+  const hostConfig = parseHostConfig(req.hostConfig);
+  if (hostConfig.runtime !== undefined) resolveRuntime(snapshot, hostConfig.runtime, "/");
+  if (source.kind === "rootfs") await checkRootfs(snapshot, source.path);
+  await checkJoin(ctx, hostConfig, snapshot);
+
+  const streamId = containerStreamId(id);
+  await ctx.db.transaction().execute(async (trx) => {
+    const reserved = await trx
+      .insertInto("container_names")
+      .values({ name, container_id: id })
+      .onConflict((oc) => oc.column("name").doNothing())
+      .returning("name")
+      .executeTakeFirst();
+    if (reserved === undefined) {
+      const holder = await trx.selectFrom("container_names").select("container_id").where("name", "=", name).executeTakeFirst();
+      throw new AlreadyExistsError(
+        `Conflict. The container name "/${name}" is already in use by container "${holder?.container_id ?? "?"}". You have to remove (or rename) that container to be able to reuse that name.`,
+      );
+    }
+    await ctx.store.appendToStream(
+      streamId,
+      "no-stream",
+      events.map((e) => ({
+        eventId: randomUUID(),
+        type: e.type,
+        schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS[e.type],
+        data: e.data,
+        metadata: { actor: "api" },
+      })),
+      { trx },
+    );
+  });
+  return { id, name };
+}
+
+async function checkRootfs(snapshot: ConfigSnapshot, dir: string): Promise<void> {
+  let real: string;
+  try {
+    real = await realpath(dir);
+    if (!(await stat(real)).isDirectory()) throw new InvalidArgumentError(`rootfs ${dir} is not a directory`);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw err;
+    throw new InvalidArgumentError(`rootfs ${dir} does not exist`, { cause: err });
+  }
+  if (!isRootfsAllowed(snapshot.config, real)) {
+    throw new FailedPreconditionError(
+      `rootfs ${dir} is not under an allowed root (allowed-rootfs-roots: ${snapshot.config.allowedRootfsRoots.join(", ")})`,
+    );
+  }
+}
+
+/**
+ * For `container:<x>`: x must exist (NOT_FOUND), run (FAILED_PRECONDITION) and be
+ * shareable (FAILED_PRECONDITION). Returns the owner's id, or undefined without a join.
+ */
+async function checkJoin(ctx: ApiContext, hostConfig: HostConfig, snapshot: ConfigSnapshot): Promise<string | undefined> {
+  const ref = joinedContainerRef(hostConfig.ipcMode);
+  if (ref === undefined) return undefined;
+  const owner = await resolveContainer(ctx.db, ref);
+  const r = await readContainer(ctx.store, owner.id);
+  const s = r.state;
+  if (s.status !== "running" && s.status !== "paused") throw new FailedPreconditionError(`container ${ref} is not running`);
+  const mode = s.ipcPlan?.mode ?? resolveIpcMode(s.container.hostConfig.ipcMode, snapshot.config.defaultIpcMode).kind;
+  if (mode !== "shareable") throw new FailedPreconditionError(`non-shareable IPC (hint: start ${ref} with --ipc shareable)`);
+  return owner.id;
+}
+
+// ---- start --------------------------------------------------------------------------
+
+export type StartResult = {
+  id: string;
+  alreadyRunning: boolean;
+  failed: boolean;
+  exitCode: number;
+  error: string;
+  pid: number;
+  host: string;
+};
+
+/**
+ * Starts a container and returns once it runs or its start failed (Docker's synchronous
+ * start). Already running: `alreadyRunning`. Refusals are the decider's (paused: "try
+ * unpause", removing, dead, checkpoint without experimental) and the join re-check.
+ * UNAVAILABLE when no outcome is recorded within the start timeout.
+ */
+export async function startContainer(ctx: ApiContext, ref: string, checkpoint: string): Promise<StartResult> {
+  const began = process.hrtime.bigint();
+  const snapshot = ctx.config.current();
+  const experimental = snapshot.config.experimental;
+  if (checkpoint !== "" && !experimental) {
+    // Checked before the container is looked up, as Docker does (the decider says the same).
+    throw new FailedPreconditionError("checkpoint restore is only supported with experimental mode enabled");
+  }
+  const { id } = await resolveContainer(ctx.db, ref);
+  const before = await readContainer(ctx.store, id);
+  const s = before.state;
+  if (s.status === "created" || s.status === "exited" || s.status === "start-failed") {
+    await checkJoin(ctx, s.container.hostConfig, snapshot);
+  }
+  const watch = ctx.watcher.watch(id);
+  let result;
+  try {
+    result = await runContainerCommand(ctx, {
+      type: "StartContainer",
+      data: { containerId: id, now: nowIso(), experimental, ...(checkpoint !== "" ? { fromCheckpoint: checkpoint } : {}) },
+    });
+  } catch (err) {
+    watch.close();
+    throw err;
+  }
+  if (result.appended.length === 0 && isRunning(result.state)) {
+    watch.close();
+    const st = result.state as Extract<typeof result.state, { status: "running" }>;
+    return { id, alreadyRunning: true, failed: false, exitCode: 0, error: "", pid: st.process.pid, host: st.host };
+  }
+  const outcome = await watch.until(startOutcome, ctx.timeouts.startMs, `start of container ${ref}`);
+  const seconds = Number(process.hrtime.bigint() - began) / 1e9;
+  ctx.metrics.startDuration.observe({ outcome: outcome.failed ? "failed" : "running" }, seconds);
+  return { id, ...outcome };
+}
+
+function startOutcome(r: ContainerRecord): Omit<StartResult, "id"> | undefined {
+  const o = r.lastOutcome;
+  if (o !== undefined && o.version > r.lastStartRequestedVersion) {
+    if (o.kind === "started") {
+      return { alreadyRunning: false, failed: false, exitCode: 0, error: "", pid: o.pid, host: o.host ?? "" };
+    }
+    return { alreadyRunning: false, failed: true, exitCode: o.exitCode, error: o.reason, pid: 0, host: r.lastHost ?? "" };
+  }
+  const st = r.state.status;
+  if (st === "removed" || st === "absent" || st === "dead" || (st === "removing" && r.state.process === undefined && r.version > r.lastStartRequestedVersion)) {
+    return { alreadyRunning: false, failed: true, exitCode: 125, error: `container was ${st === "dead" ? "marked dead" : "removed"} while starting`, pid: 0, host: "" };
+  }
+  return undefined;
+}
+
+// ---- stop, kill, pause, unpause -----------------------------------------------------
+
+/**
+ * Stops a running or paused container (SIGTERM, SIGKILL after `timeoutSeconds`) and
+ * returns once the host has stopped it. A container with no process is left as it is
+ * (Docker's "not modified"); one that is starting is FAILED_PRECONDITION.
+ */
+export async function stopContainer(ctx: ApiContext, ref: string, timeoutSeconds: number): Promise<void> {
+  const { id } = await resolveContainer(ctx.db, ref);
+  await stopById(ctx, id, timeoutSeconds);
+}
+
+async function stopById(ctx: ApiContext, id: string, timeoutSeconds: number): Promise<void> {
+  const before = await readContainer(ctx.store, id);
+  // A frozen task cannot take SIGTERM (nor, on cgroup v1, SIGKILL): thaw it first.
+  if (before.state.status === "paused") await unpauseById(ctx, id);
+  const watch = ctx.watcher.watch(id);
+  try {
+    const result = await runContainerCommand(ctx, { type: "StopContainer", data: { containerId: id, now: nowIso(), timeoutSeconds } });
+    if (result.appended.length === 0) return;
+    const host = hostOf(result.state);
+    const wait = timeoutSeconds < 0 ? 24 * 3600 : timeoutSeconds;
+    await hostCommand(ctx, host, "StopContainer", { containerId: id, timeoutSeconds: Math.max(0, wait) }, (wait + 30) * 1000);
+    // The agent has stopped it; give its exit report a moment to be recorded so a
+    // following inspect shows it exited. Not an error if it is slow.
+    await watch
+      .until((r) => (r.state.status === "running" || r.state.status === "paused" ? undefined : true), 10_000, "recording the exit")
+      .catch(() => undefined);
+  } finally {
+    watch.close();
+  }
+}
+
+/** Sends a signal ("" = SIGKILL). FAILED_PRECONDITION `container <name> is not running` when it is not. */
+export async function killContainer(ctx: ApiContext, ref: string, signal: string): Promise<void> {
+  const { id } = await resolveContainer(ctx.db, ref);
+  const result = await runContainerCommand(ctx, { type: "KillContainer", data: { containerId: id, now: nowIso(), signal } });
+  const event = result.appended.find((e) => e.type === "ContainerKillRequested");
+  if (event === undefined) return;
+  await hostCommand(ctx, hostOf(result.state), "KillContainer", { containerId: id, signal: event.data.signal });
+}
+
+/** Pauses (freezes) a running container; if the host refuses, the pause is taken back. */
+export async function pauseContainer(ctx: ApiContext, ref: string): Promise<void> {
+  const { id } = await resolveContainer(ctx.db, ref);
+  const result = await runContainerCommand(ctx, { type: "PauseContainer", data: { containerId: id, now: nowIso() } });
+  try {
+    await hostCommand(ctx, hostOf(result.state), "PauseContainer", { containerId: id });
+  } catch (err) {
+    await runContainerCommand(ctx, { type: "UnpauseContainer", data: { containerId: id, now: nowIso() } }).catch(() => undefined);
+    throw err;
+  }
+}
+
+export async function unpauseContainer(ctx: ApiContext, ref: string): Promise<void> {
+  const { id } = await resolveContainer(ctx.db, ref);
+  await unpauseById(ctx, id);
+}
+
+async function unpauseById(ctx: ApiContext, id: string): Promise<void> {
+  const result = await runContainerCommand(ctx, { type: "UnpauseContainer", data: { containerId: id, now: nowIso() } });
+  try {
+    await hostCommand(ctx, hostOf(result.state), "UnpauseContainer", { containerId: id });
+  } catch (err) {
+    await runContainerCommand(ctx, { type: "PauseContainer", data: { containerId: id, now: nowIso() } }).catch(() => undefined);
+    throw err;
+  }
+}
+
+function hostOf(state: { status: string } & { host?: string }): string {
+  if (state.host === undefined) throw new FailedPreconditionError("the container has no host");
+  return state.host;
+}
+
+// ---- remove -------------------------------------------------------------------------
+
+/**
+ * Removes a container. Refused (FAILED_PRECONDITION) while running unless `force`; an
+ * IPC owner with running members is refused unless `force`, which stops the members
+ * first. A forced removal of a container already being removed finishes that removal.
+ */
+export async function removeContainer(ctx: ApiContext, ref: string, force: boolean): Promise<void> {
+  const { id, name } = await resolveContainer(ctx.db, ref);
+  const r = await readContainer(ctx.store, id);
+  const live = liveMembers(await membersWithState(ctx, id));
+  if (r.state.status !== "removing" || !force) {
+    const members = await live;
+    if (members.length > 0 && r.state.status !== "removing") {
+      if (!force) {
+        throw new FailedPreconditionError(
+          `cannot remove container "${name}": it is the IPC owner of running containers (${members.map((m) => m.name).join(", ")}): stop them first or force the removal`,
+        );
+      }
+      for (const m of members) await stopById(ctx, m.id, 10);
+    }
+    await runContainerCommand(ctx, { type: "RemoveContainer", data: { containerId: id, now: nowIso(), force } });
+  }
+  await carryOutRemoval(ctx, id);
+}
+
+async function membersWithState(ctx: ApiContext, ownerId: string): Promise<{ row: ContainerRow; record: ContainerRecord }[]> {
+  await ctx.projection.catchUp();
+  const rows = await membersOf(ctx.db, ownerId);
+  return Promise.all(rows.map(async (row) => ({ row, record: await readContainer(ctx.store, row.id) })));
+}
+
+async function liveMembers(ms: { row: ContainerRow; record: ContainerRecord }[]): Promise<{ id: string; name: string }[]> {
+  return ms
+    .filter(({ record }) => ["running", "paused", "starting", "scheduled", "ipc-prepared"].includes(record.state.status))
+    .map(({ row }) => ({ id: row.id, name: row.name }));
+}
+
+/**
+ * Finishes a removal that was decided (status `removing`): DeleteContainer on the host
+ * it was placed on (killing it first when `stopFirst`), then ContainerRemoved, then the
+ * name is free again. Idempotent: a container not (or no longer) being removed is left
+ * alone. UNAVAILABLE when the host does not answer (the removal stays pending).
+ */
+export async function carryOutRemoval(ctx: ApiContext, id: string): Promise<void> {
+  const r = await readContainer(ctx.store, id);
+  if (r.state.status !== "removing") return;
+  const host = r.state.host ?? r.lastHost;
+  if (host !== undefined) {
+    try {
+      await hostCommand(ctx, host, "DeleteContainer", { containerId: id, force: true });
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+  }
+  try {
+    await runContainerCommand(ctx, { type: "RecordRemoved", data: { containerId: id, now: nowIso() } });
+  } catch (err) {
+    // Another remover finished first.
+    if (!(err instanceof NotFoundError) && !(err instanceof FailedPreconditionError)) throw err;
+  }
+  await ctx.db.deleteFrom("container_names").where("container_id", "=", id).execute();
+}
+
+// ---- logs, exec, wait ---------------------------------------------------------------
+
+/** The container's output (stdout then stderr); empty when it never ran. */
+export async function containerLogs(ctx: ApiContext, ref: string, tail: number): Promise<Buffer> {
+  if (!Number.isInteger(tail) || tail < 0) throw new InvalidArgumentError(`invalid tail: ${tail}`);
+  const { id } = await resolveContainer(ctx.db, ref);
+  const r = await readContainer(ctx.store, id);
+  const host = ("host" in r.state ? r.state.host : undefined) ?? r.lastHost;
+  if (host === undefined) return Buffer.alloc(0);
+  const out = (await hostCommand(ctx, host, "ReadLogs", { containerId: id, ...(tail > 0 ? { tail } : {}) })) as {
+    stdout?: string;
+    stderr?: string;
+  };
+  return Buffer.from((out.stdout ?? "") + (out.stderr ?? ""), "utf8");
+}
+
+export type ExecRequest = { args: string[]; env: string[]; cwd: string; timeoutMs: number };
+
+/** Runs a process in a running container. FAILED_PRECONDITION when it is not running or is paused. */
+export async function execInContainer(
+  ctx: ApiContext,
+  ref: string,
+  req: ExecRequest,
+): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer }> {
+  if (req.args.length === 0) throw new InvalidArgumentError("exec needs a command");
+  const { id, name } = await resolveContainer(ctx.db, ref);
+  const r = await readContainer(ctx.store, id);
+  if (r.state.status === "paused") throw new FailedPreconditionError(`container ${name} is paused, unpause the container before exec`);
+  if (r.state.status !== "running") throw new FailedPreconditionError(`container ${name} is not running`);
+  const timeoutMs = req.timeoutMs > 0 ? req.timeoutMs : 30_000;
+  const out = (await hostCommand(
+    ctx,
+    r.state.host,
+    "ExecInContainer",
+    {
+      containerId: id,
+      args: req.args,
+      ...(req.env.length > 0 ? { env: req.env } : {}),
+      ...(req.cwd !== "" ? { cwd: req.cwd } : {}),
+      timeoutMs,
+    },
+    timeoutMs + 10_000,
+  )) as { exitCode: number; stdout?: string; stderr?: string };
+  return { exitCode: out.exitCode, stdout: Buffer.from(out.stdout ?? "", "utf8"), stderr: Buffer.from(out.stderr ?? "", "utf8") };
+}
+
+/** `not-running` (default): returns at once unless the container is running or starting. `next-exit`: the next exit or failed start. `removed`: once removed. */
+export type WaitCondition = "not-running" | "next-exit" | "removed";
+
+/**
+ * Waits until the container is no longer running (exited, failed to start, removed,
+ * dead) per `condition`, and returns its last exit code and error.
+ */
+export async function waitContainer(
+  ctx: ApiContext,
+  ref: string,
+  condition: WaitCondition,
+  signal?: AbortSignal,
+): Promise<{ exitCode: number; error: string }> {
+  const { id } = await resolveContainer(ctx.db, ref);
+  const watch = ctx.watcher.watch(id);
+  const from = (await readContainer(ctx.store, id)).version;
+  const answer = (r: ContainerRecord) => ({ exitCode: r.lastExit?.exitCode ?? 0, error: r.lastExit?.error ?? "" });
+  const done = (r: ContainerRecord) => {
+    if (signal?.aborted) throw new FailedPreconditionError("wait cancelled");
+    const st = r.state.status;
+    switch (condition) {
+      case "removed":
+        return st === "removed" || st === "absent" ? answer(r) : undefined;
+      case "next-exit":
+        if (r.lastExit !== undefined && r.lastExit.version > from) return answer(r);
+        return st === "removed" || st === "absent" ? answer(r) : undefined;
+      case "not-running":
+        return ["created", "exited", "start-failed", "dead", "removed", "absent"].includes(st) ? answer(r) : undefined;
+    }
+  };
+  return watch.until(done, 7 * 24 * 3600 * 1000, `wait for container ${ref}`);
+}
+
+// ---- inspect, list ------------------------------------------------------------------
+
+/** The projection row of `ref` and its IPC group members; the projection is caught up first. */
+export async function inspectContainer(ctx: ApiContext, ref: string): Promise<{ row: ContainerRow; memberIds: string[] }> {
+  const { id } = await resolveContainer(ctx.db, ref);
+  await ctx.projection.catchUp();
+  const row = await getContainerRow(ctx.db, id);
+  const memberIds = row.ipcOwnerId === row.id ? (await membersOf(ctx.db, row.id)).map((m) => m.id) : [];
+  return { row, memberIds };
+}
+
+export async function listContainers(
+  ctx: ApiContext,
+  req: { all: boolean; filters: Record<string, string>; pageSize: number; pageToken: string },
+): Promise<{ items: { row: ContainerRow; memberIds: string[] }[]; nextPageToken: string }> {
+  const q = parseListQuery(req);
+  await ctx.projection.catchUp();
+  const { rows, more } = await listContainerRows(ctx.db, q);
+  const items = await Promise.all(
+    rows.map(async (row) => ({
+      row,
+      memberIds: row.ipcOwnerId === row.id ? (await membersOf(ctx.db, row.id)).map((m) => m.id) : [],
+    })),
+  );
+  const last = rows[rows.length - 1];
+  const nextPageToken = more && last ? encodePageToken({ createdAt: last.createdAt.toISOString(), id: last.id }) : "";
+  return { items, nextPageToken };
+}

@@ -1,0 +1,78 @@
+/**
+ * One container's stream, read and folded: the decider's state plus what the state
+ * forgets but the api needs (the last host, the last outcome of a start, the last exit).
+ */
+import { containerDecider, containerStreamId } from "@shoal/domain";
+import type { ContainerEvent, ContainerState } from "@shoal/domain";
+import type { EventStore, RecordedEvent } from "@shoal/event-store";
+
+export type StartOutcome =
+  | { kind: "started"; version: number; pid: number; host: string | undefined }
+  | { kind: "failed"; version: number; exitCode: number; reason: string };
+
+export type ContainerRecord = {
+  state: ContainerState;
+  /** The stream's version (0: no stream). */
+  version: number;
+  /** The host of the latest ContainerScheduled, kept after exit (logs, removal). */
+  lastHost: string | undefined;
+  /** The version of the latest ContainerStartRequested. */
+  lastStartRequestedVersion: number;
+  /** The id of the latest ContainerIpcPrepared. */
+  lastIpcPreparedEventId: string | undefined;
+  /** The latest ContainerStarted or ContainerStartFailed. */
+  lastOutcome: StartOutcome | undefined;
+  /** The latest exit or start failure: what Wait answers. */
+  lastExit: { exitCode: number; error: string; version: number } | undefined;
+};
+
+/** Folds recorded events of one container stream. */
+export function foldContainer(events: readonly Pick<RecordedEvent, "type" | "data" | "streamVersion" | "eventId">[]): ContainerRecord {
+  const r: ContainerRecord = {
+    state: containerDecider.initialState(),
+    version: 0,
+    lastHost: undefined,
+    lastStartRequestedVersion: 0,
+    lastIpcPreparedEventId: undefined,
+    lastOutcome: undefined,
+    lastExit: undefined,
+  };
+  for (const e of events) {
+    const event = { type: e.type, data: e.data } as ContainerEvent;
+    r.state = containerDecider.evolve(r.state, event);
+    r.version = e.streamVersion;
+    switch (event.type) {
+      case "ContainerScheduled":
+        r.lastHost = event.data.host;
+        break;
+      case "ContainerStartRequested":
+        r.lastStartRequestedVersion = e.streamVersion;
+        break;
+      case "ContainerIpcPrepared":
+        r.lastIpcPreparedEventId = e.eventId;
+        break;
+      case "ContainerStarted":
+        r.lastOutcome = { kind: "started", version: e.streamVersion, pid: event.data.pid, host: r.lastHost };
+        break;
+      case "ContainerStartFailed":
+        r.lastOutcome = { kind: "failed", version: e.streamVersion, exitCode: event.data.exitCode, reason: event.data.reason };
+        r.lastExit = { exitCode: event.data.exitCode, error: event.data.reason, version: e.streamVersion };
+        break;
+      case "ContainerExited":
+        r.lastExit = { exitCode: event.data.exitCode, error: "", version: e.streamVersion };
+        break;
+      case "ContainerDied":
+        r.lastExit = { exitCode: 255, error: event.data.reason, version: e.streamVersion };
+        break;
+      default:
+        break;
+    }
+  }
+  return r;
+}
+
+/** Reads and folds `container-<id>`; a missing stream folds to status `absent`. */
+export async function readContainer(store: EventStore, containerId: string): Promise<ContainerRecord> {
+  return foldContainer(await store.readStream(containerStreamId(containerId)));
+}
+

@@ -1,0 +1,347 @@
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { containerStreamId } from "@shoal/domain";
+import type { IpcPlan } from "@shoal/domain";
+import { createApiTestBed } from "./testing/api-test-bed";
+import type { ApiTestBed } from "./testing/api-test-bed";
+
+// The Containers API in-process on real Postgres and NATS, with a fake agent answering
+// host commands and publishing reports. Scheduler and mount-manager are other services:
+// the test appends their events (ContainerScheduled, ContainerIpcPrepared) itself.
+
+let bed: ApiTestBed;
+beforeAll(async () => {
+  bed = await createApiTestBed();
+});
+afterAll(async () => {
+  await bed?.close();
+});
+
+const shareable = (id: string): IpcPlan => ({
+  mode: "shareable",
+  shmSizeBytes: 64 * 1024 * 1024,
+  shmMountPath: `/var/lib/shoal/containers/${id}/mounts/shm`,
+});
+const privatePlan: IpcPlan = { mode: "private", shmSizeBytes: 64 * 1024 * 1024 };
+
+async function create(name: string, hostConfig: object = {}, extra: object = {}): Promise<string> {
+  const res = await bed.call<{ id: string; name: string }>("CreateContainer", {
+    name,
+    rootfs: bed.rootfs,
+    args: ["sleep", "1000"],
+    hostConfig,
+    ...extra,
+  });
+  expect(res.name).toBe(name);
+  expect(res.id).toMatch(/^[0-9a-f]{64}$/);
+  return res.id;
+}
+
+async function streamTypes(id: string): Promise<string[]> {
+  return (await bed.store.readStream(containerStreamId(id))).map((e) => e.type);
+}
+
+/** Expects `fn` to be refused with `code` and a message matching `message`, appending nothing. */
+async function refused(fn: () => Promise<unknown>, code: status, message: string | RegExp): Promise<void> {
+  const before = await bed.eventCount();
+  const err = await fn().then(
+    () => undefined,
+    (e: unknown) => e as { code: number; details: string },
+  );
+  expect(err, "the request should have been refused").toBeDefined();
+  expect({ code: status[err!.code], details: err!.details }).toMatchObject({
+    code: status[code],
+    details: typeof message === "string" ? message : expect.stringMatching(message),
+  });
+  expect(await bed.eventCount()).toBe(before);
+}
+
+describe("start flow", () => {
+  it("dispatches StartContainer on ContainerIpcPrepared, records the agent's report, and the RPC returns running", async () => {
+    const id = await create("web", { ipcMode: "shareable", shmSize: "128m" });
+    const res = await bed.start("web", shareable(id));
+    expect(res).toMatchObject({ id, alreadyRunning: false, failed: false, host: "h1" });
+    expect(res.pid).toBeGreaterThan(0);
+
+    const sent = bed.agent.calls.find((c) => c.command === "StartContainer" && c.payload.containerId === id)!;
+    const prepared = (await bed.store.readStream(containerStreamId(id))).find((e) => e.type === "ContainerIpcPrepared")!;
+    expect(sent.payload).toMatchObject({
+      containerId: id,
+      rootfs: { dir: bed.rootfs },
+      args: ["sleep", "1000"],
+      ipcPlan: shareable(id),
+      runtime: { name: "runc", args: [] },
+      attemptId: prepared.eventId,
+    });
+    expect(sent.payload.runtime.path).toMatch(/^\/.*runc$/);
+
+    const started = (await bed.store.readStream(containerStreamId(id))).find((e) => e.type === "ContainerStarted")!;
+    expect(started.data).toMatchObject({ pid: res.pid, configVersion: 1, runtime: { name: "runc" } });
+
+    const info = (await bed.call<any>("InspectContainer", { container: "web" })).container;
+    expect(info).toMatchObject({
+      id,
+      name: "web",
+      host: "h1",
+      effectiveIpcMode: "shareable",
+      state: { status: "running", running: true, pid: res.pid },
+      hostConfig: { ipcMode: "shareable", shmSize: String(128 * 1024 * 1024) },
+      ipcGroup: { role: "owner", ownerId: id },
+      configVersion: "1",
+    });
+  });
+
+  it("answers a second start of a running container as already running, appending nothing", async () => {
+    const before = await bed.eventCount();
+    const res = await bed.call<any>("StartContainer", { container: "web" });
+    expect(res).toMatchObject({ alreadyRunning: true, failed: false, host: "h1" });
+    expect(await bed.eventCount()).toBe(before);
+  });
+
+  it("returns the agent's failure with Docker's exit code", async () => {
+    await create("badcmd", {}, { args: ["nope"] });
+    bed.agent.failNextStart("exec: \"nope\": executable file not found in $PATH", 127);
+    const res = await bed.start("badcmd", privatePlan);
+    expect(res).toMatchObject({ failed: true, exitCode: 127, error: expect.stringContaining("executable file not found") });
+    const info = (await bed.call<any>("InspectContainer", { container: "badcmd" })).container;
+    expect(info.state).toMatchObject({ status: "exited", exitCode: 127, running: false });
+  });
+
+  it("records a start on a host that does not answer as failed with exit code 125", async () => {
+    const id = await create("lonely");
+    const res = await bed.start(id, privatePlan, "ghost-host");
+    expect(res).toMatchObject({ failed: true, exitCode: 125, error: "host ghost-host is not answering" });
+  });
+});
+
+describe("refusals: right code, right message, nothing appended", () => {
+  it("refuses a duplicate name as Docker does", async () => {
+    const holder = (await bed.call<any>("InspectContainer", { container: "web" })).container.id;
+    await refused(
+      () => bed.call("CreateContainer", { name: "web", rootfs: bed.rootfs, args: ["true"] }),
+      status.ALREADY_EXISTS,
+      `Conflict. The container name "/web" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`,
+    );
+  });
+
+  it("refuses bad IPC modes, sizes, a size on a member or with host", async () => {
+    const mk = (hostConfig: object) => () => bed.call("CreateContainer", { name: "x1", rootfs: bed.rootfs, args: ["true"], hostConfig });
+    await refused(mk({ ipcMode: "sharable" }), status.INVALID_ARGUMENT, /invalid IPC mode: sharable/);
+    await refused(mk({ shmSize: "-1" }), status.INVALID_ARGUMENT, /invalid shm size: -1/);
+    await refused(mk({ shmSize: "12q" }), status.INVALID_ARGUMENT, /invalid shm size: 12q/);
+    await refused(mk({ ipcMode: "container:web", shmSize: "64m" }), status.INVALID_ARGUMENT, /shm size cannot be set for a container that joins/);
+    await refused(mk({ ipcMode: "host", shmSize: "64m" }), status.INVALID_ARGUMENT, /shm size cannot be set with IPC mode host/);
+    await refused(mk({ runtime: "kata" }), status.INVALID_ARGUMENT, "unknown or invalid runtime name: kata");
+    await refused(
+      () => bed.call("CreateContainer", { name: "bad name", rootfs: bed.rootfs, args: ["true"] }),
+      status.INVALID_ARGUMENT,
+      /Invalid container name \(bad name\)/,
+    );
+    await refused(
+      () => bed.call("CreateContainer", { name: "x2", rootfs: "/definitely/not/here", args: ["true"] }),
+      status.INVALID_ARGUMENT,
+      "rootfs /definitely/not/here does not exist",
+    );
+  });
+
+  it("refuses joining a missing, stopped or non-shareable container", async () => {
+    const join = (ref: string) => () =>
+      bed.call("CreateContainer", { name: "member", rootfs: bed.rootfs, args: ["true"], hostConfig: { ipcMode: `container:${ref}` } });
+    await refused(join("ghost"), status.NOT_FOUND, "No such container: ghost");
+    await create("idle", { ipcMode: "shareable" });
+    await refused(join("idle"), status.FAILED_PRECONDITION, "container idle is not running");
+    await create("priv", { ipcMode: "private" });
+    await bed.start("priv", privatePlan);
+    await refused(join("priv"), status.FAILED_PRECONDITION, "non-shareable IPC (hint: start priv with --ipc shareable)");
+  });
+
+  it("re-checks the join at start", async () => {
+    const ownerId = await create("owner2", { ipcMode: "shareable" });
+    await bed.start("owner2", shareable(ownerId));
+    await create("member2", { ipcMode: "container:owner2" });
+    await bed.call("StopContainer", { container: "owner2", timeoutSeconds: 1 });
+    await refused(() => bed.call("StartContainer", { container: "member2" }), status.FAILED_PRECONDITION, "container owner2 is not running");
+  });
+
+  it("refuses starting a paused container, and a checkpoint start without experimental", async () => {
+    await bed.call("PauseContainer", { container: "priv" });
+    await refused(
+      () => bed.call("StartContainer", { container: "priv" }),
+      status.FAILED_PRECONDITION,
+      "cannot start a paused container, try unpause instead",
+    );
+    await refused(
+      () => bed.call("StartContainer", { container: "priv", checkpoint: "cp1" }),
+      status.FAILED_PRECONDITION,
+      "checkpoint restore is only supported with experimental mode enabled",
+    );
+    await bed.call("UnpauseContainer", { container: "priv" });
+  });
+
+  it("refuses unknown containers and removing a running one without force", async () => {
+    await refused(() => bed.call("InspectContainer", { container: "nobody" }), status.NOT_FOUND, "No such container: nobody");
+    await refused(() => bed.call("StopContainer", { container: "nobody" }), status.NOT_FOUND, "No such container: nobody");
+    await refused(
+      () => bed.call("RemoveContainer", { container: "priv" }),
+      status.FAILED_PRECONDITION,
+      /cannot remove container "priv": container is running/,
+    );
+  });
+});
+
+describe("lifecycle", () => {
+  it("pauses, unpauses, kills and stops through the host, and Wait returns the exit code", async () => {
+    const id = await create("life");
+    await bed.start("life", privatePlan);
+    await bed.call("PauseContainer", { container: "life" });
+    expect((await bed.call<any>("InspectContainer", { container: "life" })).container.state).toMatchObject({ status: "paused", paused: true });
+    expect(bed.agent.running.get(id)?.paused).toBe(true);
+    await bed.call("UnpauseContainer", { container: "life" });
+    expect(bed.agent.running.get(id)?.paused).toBe(false);
+
+    await bed.call("KillContainer", { container: "life", signal: "SIGUSR1" });
+    expect(bed.agent.calls.at(-1)).toEqual({ command: "KillContainer", payload: { containerId: id, signal: 10 } });
+
+    const waited = bed.call<any>("WaitContainer", { container: "life" });
+    await bed.call("StopContainer", { container: "life", timeoutSeconds: 2 });
+    expect(await waited).toEqual({ exitCode: 143, error: "" });
+    expect((await bed.call<any>("InspectContainer", { container: "life" })).container.state).toMatchObject({
+      status: "exited",
+      exitCode: 143,
+    });
+    expect(await streamTypes(id)).toEqual([
+      "ContainerCreated",
+      "ContainerStartRequested",
+      "ContainerScheduled",
+      "ContainerIpcPrepared",
+      "ContainerStarted",
+      "ContainerPaused",
+      "ContainerUnpaused",
+      "ContainerKillRequested",
+      "ContainerStopRequested",
+      "ContainerExited",
+    ]);
+    // Stop of a stopped container is Docker's "not modified": fine, nothing appended.
+    const before = await bed.eventCount();
+    await bed.call("StopContainer", { container: "life" });
+    expect(await bed.eventCount()).toBe(before);
+    await refused(() => bed.call("KillContainer", { container: "life" }), status.FAILED_PRECONDITION, "container life is not running");
+  });
+
+  it("reads logs and runs exec on the container's host", async () => {
+    await create("chatty");
+    await bed.start("chatty", privatePlan);
+    expect(Buffer.from((await bed.call<any>("ContainerLogs", { container: "chatty" })).output).toString()).toBe("hello\n");
+    const ex = await bed.call<any>("ExecInContainer", { container: "chatty", args: ["echo", "hi"] });
+    expect({ exitCode: ex.exitCode, stdout: Buffer.from(ex.stdout).toString(), stderr: Buffer.from(ex.stderr).toString() }).toEqual({
+      exitCode: 3,
+      stdout: "ran echo hi\n",
+      stderr: "warn\n",
+    });
+    await refused(() => bed.call("ExecInContainer", { container: "life", args: ["true"] }), status.FAILED_PRECONDITION, "container life is not running");
+  });
+
+  it("removes a --rm container after its exit and frees its name", async () => {
+    const id = await create("ephemeral", { autoRemove: true });
+    await bed.start("ephemeral", privatePlan);
+    const waited = bed.call<any>("WaitContainer", { container: "ephemeral", condition: "removed" });
+    await bed.agent.exit(id, 0);
+    expect(await waited).toEqual({ exitCode: 0, error: "" });
+    expect(bed.agent.calls.some((c) => c.command === "DeleteContainer" && c.payload.containerId === id)).toBe(true);
+    expect((await streamTypes(id)).slice(-3)).toEqual(["ContainerExited", "ContainerRemovalRequested", "ContainerRemoved"]);
+    await expect(bed.call("InspectContainer", { container: id })).rejects.toMatchObject({ code: status.NOT_FOUND });
+    await create("ephemeral");
+  });
+
+  it("removes a --rm container whose start failed", async () => {
+    const id = await create("failrm", { autoRemove: true });
+    bed.agent.failNextStart("permission denied", 126);
+    const res = await bed.start("failrm", privatePlan);
+    expect(res).toMatchObject({ failed: true, exitCode: 126 });
+    await bed.call("WaitContainer", { container: id, condition: "removed" }).catch((e: { code: number }) => {
+      // Already gone by the time Wait looked it up: that is also removed.
+      expect(e.code).toBe(status.NOT_FOUND);
+    });
+    await expect.poll(async () => (await streamTypes(id)).at(-1), { timeout: 10_000 }).toBe("ContainerRemoved");
+  });
+
+  it("refuses removing an owner with running members unless forced, then stops the members first", async () => {
+    const ownerId = await create("db", { ipcMode: "shareable" });
+    await bed.start("db", shareable(ownerId));
+    const memberId = await create("app", { ipcMode: "container:db" });
+    const memberPlan = (): IpcPlan => ({
+      mode: "container",
+      ownerId,
+      ownerPid: bed.agent.running.get(ownerId)!.pid,
+      shmSizeBytes: 64 * 1024 * 1024,
+      shmMountPath: shareable(ownerId).mode === "shareable" ? `/var/lib/shoal/containers/${ownerId}/mounts/shm` : "",
+    });
+    await bed.start("app", memberPlan());
+    const info = (await bed.call<any>("InspectContainer", { container: "db" })).container;
+    expect(info.ipcGroup).toMatchObject({ role: "owner", memberIds: [memberId] });
+    expect((await bed.call<any>("InspectContainer", { container: "app" })).container.ipcGroup).toMatchObject({
+      role: "member",
+      ownerId,
+      memberIds: [],
+    });
+
+    await refused(
+      () => bed.call("RemoveContainer", { container: "db" }),
+      status.FAILED_PRECONDITION,
+      /cannot remove container "db": it is the IPC owner of running containers \(app\)/,
+    );
+    await bed.call("RemoveContainer", { container: "db", force: true });
+    const memberTypes = await streamTypes(memberId);
+    expect(memberTypes.slice(-2)).toEqual(["ContainerStopRequested", "ContainerExited"]);
+    // The owner's exit (killed by the forced DeleteContainer) may be recorded while it is being removed.
+    const ownerTypes = await streamTypes(ownerId);
+    expect(ownerTypes).toContain("ContainerRemovalRequested");
+    expect(ownerTypes.at(-1)).toBe("ContainerRemoved");
+    const order = bed.agent.calls.filter((c) => [ownerId, memberId].includes(c.payload.containerId)).map((c) => `${c.command}:${c.payload.containerId === ownerId ? "db" : "app"}`);
+    // The removal worker may send DeleteContainer again (idempotent on the agent); the member stopped first.
+    expect(order.indexOf("StopContainer:app")).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf("StopContainer:app")).toBeLessThan(order.indexOf("DeleteContainer:db"));
+  });
+});
+
+describe("queries", () => {
+  it("lists with filters and pages with an opaque token", async () => {
+    const running = await bed.call<any>("ListContainers", {});
+    expect(running.containers.every((c: any) => ["running", "paused"].includes(c.state.status))).toBe(true);
+    const all = await bed.call<any>("ListContainers", { all: true });
+    expect(all.containers.length).toBeGreaterThan(running.containers.length);
+
+    const pages: string[] = [];
+    let token = "";
+    do {
+      const page = await bed.call<any>("ListContainers", { all: true, pageSize: 2, pageToken: token });
+      expect(page.containers.length).toBeLessThanOrEqual(2);
+      pages.push(...page.containers.map((c: any) => c.id));
+      token = page.nextPageToken;
+    } while (token !== "");
+    expect(pages).toEqual(all.containers.map((c: any) => c.id));
+
+    const exited = await bed.call<any>("ListContainers", { all: true, filters: { status: "exited" } });
+    expect(exited.containers.map((c: any) => c.name)).toEqual(expect.arrayContaining(["life", "badcmd", "lonely"]));
+    const byName = await bed.call<any>("ListContainers", { all: true, filters: { name: "chat" } });
+    expect(byName.containers.map((c: any) => c.name)).toEqual(["chatty"]);
+    const onHost = await bed.call<any>("ListContainers", { filters: { host: "h1" } });
+    expect(onHost.containers.length).toBe(running.containers.length);
+    await refused(() => bed.call("ListContainers", { filters: { colour: "red" } }), status.INVALID_ARGUMENT, /invalid filter 'colour'/);
+    await refused(() => bed.call("ListContainers", { pageToken: "forged" }), status.INVALID_ARGUMENT, "invalid page token");
+  });
+
+  it("resolves a unique id prefix for every RPC", async () => {
+    const id = (await bed.call<any>("InspectContainer", { container: "chatty" })).container.id;
+    expect((await bed.call<any>("InspectContainer", { container: id.slice(0, 10) })).container.name).toBe("chatty");
+    expect((await bed.call<any>("StartContainer", { container: `/${id.slice(0, 12)}` })).alreadyRunning).toBe(true);
+  });
+
+  it("serves Prometheus metrics with method and code labels, no container ids", async () => {
+    const text = await (await fetch(`http://127.0.0.1:${bed.api.metricsPort}/metrics`)).text();
+    expect(text).toMatch(/shoal_api_requests_total\{method="Containers\/CreateContainer",code="ALREADY_EXISTS"\} 1/);
+    expect(text).toMatch(/shoal_api_start_duration_seconds_count\{outcome="running"\} \d+/);
+    expect(text).toContain("shoal_api_request_duration_seconds_bucket");
+    expect(text).not.toMatch(/[0-9a-f]{64}/);
+  });
+});

@@ -1,0 +1,130 @@
+/**
+ * The `containers` projection: one row per container not yet removed, for Inspect and
+ * List. Kept from the log by a projection runner (`api-containers`); `reset` empties it
+ * so it can be rebuilt. It also re-inserts name reservations on ContainerCreated and
+ * releases them on ContainerRemoved, so a rebuild leaves `container_names` consistent.
+ */
+import { sql } from "kysely";
+import type { Kysely, Transaction } from "kysely";
+import type pg from "pg";
+import { isContainerEventType } from "@shoal/domain";
+import type { ContainerEvent } from "@shoal/domain";
+import { createProjectionRunner } from "@shoal/event-store";
+import type { GlobalEvent, Logger, ProjectionRunner } from "@shoal/event-store";
+
+export const CONTAINERS_PROJECTION = "api-containers";
+
+/** Applies one event to the projection's rows, through `trx` only. */
+export async function applyContainerEvent(event: GlobalEvent, trx: Transaction<any>): Promise<void> {
+  if (!isContainerEventType(event.type)) return;
+  const e = { type: event.type, data: event.data } as ContainerEvent;
+  const id = e.data.containerId;
+  const keepRemoving = (to: string) => sql`CASE WHEN status = 'removing' THEN status ELSE ${to} END`;
+  switch (e.type) {
+    case "ContainerCreated": {
+      const d = e.data;
+      await trx
+        .insertInto("containers")
+        .values({
+          id,
+          name: d.name,
+          status: "created",
+          created_at: d.createdAt,
+          host_config: JSON.stringify(d.hostConfig),
+          source: JSON.stringify(d.source),
+          args: JSON.stringify(d.args),
+          env: JSON.stringify(d.env),
+        })
+        .onConflict((oc) => oc.column("id").doNothing())
+        .execute();
+      await trx
+        .insertInto("container_names")
+        .values({ name: d.name, container_id: id })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      return;
+    }
+    case "ContainerStartRequested":
+      await update(trx, id, { status: keepRemoving("starting") });
+      return;
+    case "ContainerScheduled":
+      await update(trx, id, { status: keepRemoving("scheduled"), host: e.data.host });
+      return;
+    case "ContainerIpcPrepared": {
+      const plan = e.data.plan;
+      const owner = plan.mode === "container" ? plan.ownerId : plan.mode === "shareable" ? id : null;
+      await update(trx, id, { status: keepRemoving("ipc-prepared"), ipc_plan: JSON.stringify(plan), ipc_owner_id: owner });
+      return;
+    }
+    case "ContainerStarted": {
+      const d = e.data;
+      await update(trx, id, {
+        status: keepRemoving("running"),
+        pid: d.pid,
+        runtime: JSON.stringify(d.runtime),
+        config_version: d.configVersion,
+        ipc_namespace_inode: d.ipcNamespaceInode ?? null,
+        started_at: d.startedAt,
+        finished_at: null,
+        exit_code: null,
+        error: null,
+        oom_killed: false,
+      });
+      return;
+    }
+    case "ContainerStartFailed":
+      await update(trx, id, {
+        status: keepRemoving("start-failed"),
+        pid: null,
+        exit_code: e.data.exitCode,
+        error: e.data.reason,
+        finished_at: e.data.failedAt,
+      });
+      return;
+    case "ContainerExited":
+      await update(trx, id, {
+        status: keepRemoving("exited"),
+        pid: null,
+        exit_code: e.data.exitCode,
+        oom_killed: e.data.oomKilled,
+        finished_at: e.data.exitedAt,
+      });
+      return;
+    case "ContainerPaused":
+      await update(trx, id, { status: sql`CASE WHEN status = 'running' THEN 'paused' ELSE status END` });
+      return;
+    case "ContainerUnpaused":
+      await update(trx, id, { status: sql`CASE WHEN status = 'paused' THEN 'running' ELSE status END` });
+      return;
+    case "ContainerRemovalRequested":
+      await update(trx, id, { status: "removing" });
+      return;
+    case "ContainerRemoved":
+      await trx.deleteFrom("containers").where("id", "=", id).execute();
+      await trx.deleteFrom("container_names").where("container_id", "=", id).execute();
+      return;
+    case "ContainerDied":
+      await update(trx, id, { status: "dead", pid: null, error: e.data.reason, finished_at: e.data.diedAt });
+      return;
+    case "ContainerStopRequested":
+    case "ContainerKillRequested":
+      return;
+  }
+}
+
+async function update(trx: Transaction<any>, id: string, set: Record<string, unknown>): Promise<void> {
+  await trx.updateTable("containers").set(set).where("id", "=", id).execute();
+}
+
+export function createContainersProjection(opts: { db: Kysely<any>; pool: pg.Pool; logger?: Logger }): ProjectionRunner {
+  return createProjectionRunner({
+    name: CONTAINERS_PROJECTION,
+    db: opts.db,
+    pool: opts.pool,
+    handle: applyContainerEvent,
+    reset: async (trx) => {
+      await trx.deleteFrom("containers").execute();
+    },
+    ...(opts.logger ? { logger: opts.logger } : {}),
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * Prometheus metrics of the api, on their own registry; served on `/metrics`. Labels are
+ * the RPC method and status code only, never container ids.
+ */
+import { createServer } from "node:http";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface ApiMetrics {
+  registry: Registry;
+  /** shoal_api_requests_total{method,code} */
+  requests: Counter<"method" | "code">;
+  /** shoal_api_request_duration_seconds{method} */
+  requestDuration: Histogram<"method">;
+  /** shoal_api_start_duration_seconds{outcome}: StartContainer from request to running or failed. */
+  startDuration: Histogram<"outcome">;
+}
+
+export function createApiMetrics(): ApiMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "shoal_api_" });
+  const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+  return {
+    registry,
+    requests: new Counter({
+      name: "shoal_api_requests_total",
+      help: "gRPC requests by method and status code",
+      labelNames: ["method", "code"],
+      registers: [registry],
+    }),
+    requestDuration: new Histogram({
+      name: "shoal_api_request_duration_seconds",
+      help: "gRPC request handling time",
+      labelNames: ["method"],
+      buckets,
+      registers: [registry],
+    }),
+    startDuration: new Histogram({
+      name: "shoal_api_start_duration_seconds",
+      help: "StartContainer from the request to the container running or its start failing",
+      labelNames: ["outcome"],
+      buckets,
+      registers: [registry],
+    }),
+  };
+}
+
+/** Serves `/metrics` on `host:port` (port 0: any free port). */
+export async function serveMetrics(registry: Registry, port: number, host = "127.0.0.1"): Promise<{ port: number; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    if (req.url !== "/metrics") {
+      res.writeHead(404).end();
+      return;
+    }
+    registry
+      .metrics()
+      .then((text) => res.writeHead(200, { "Content-Type": registry.contentType }).end(text))
+      .catch(() => res.writeHead(500).end());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,111 @@
+/**
+ * The report recorder (durable consumer `api-reports` on `<prefix>.host.*.report.>`):
+ * turns what agents report into container events, with event ids derived from the report
+ * id (`report:<id>`), so a redelivered report appends nothing twice.
+ *
+ *   ContainerStarted     → RecordStarted (pid, locked-in runtime, current config version)
+ *   ContainerStartFailed → RecordStartFailed
+ *   ContainerExited      → RecordExited (oomKilled when a ContainerOom of that pid came first)
+ *   ContainerOom         → remembered in container_oom_reports
+ *   HostRegistered       → ignored (the scheduler's)
+ *
+ * A report the decider refuses (e.g. about a removed container, or already recorded) is
+ * logged and acknowledged. With `--rm` the decider adds ContainerRemovalRequested; the
+ * removal worker carries it out.
+ */
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { decodeHostReport, hostReportsFilter, reportsStreamName, startDurableConsumer } from "@shoal/bus";
+import type { DeliveredMessage, DurableConsumer, HostReport } from "@shoal/bus";
+import { derivedEventId, isShoalError } from "@shoal/domain";
+import type { ContainerCommand } from "@shoal/domain";
+import { REPORT_TYPES } from "@shoal/host-protocol";
+import type {
+  ContainerExitedPayload,
+  ContainerOomPayload,
+  ContainerStartedPayload,
+  ContainerStartFailedPayload,
+} from "@shoal/host-protocol";
+import { runContainerCommand } from "./api-context";
+import type { ApiContext } from "./api-context";
+
+export const REPORTS_DURABLE = "api-reports";
+
+export async function recordReport(ctx: ApiContext, report: HostReport): Promise<void> {
+  const log = ctx.logger.child({ reportId: report.reportId, host: report.host, type: report.type });
+  const reportedAt = report.reportedAt.toISOString();
+  let command: ContainerCommand;
+  switch (report.type) {
+    case REPORT_TYPES.containerStarted: {
+      const p = report.payload as ContainerStartedPayload;
+      command = {
+        type: "RecordStarted",
+        data: {
+          containerId: p.containerId,
+          now: typeof p.startedAt === "string" ? p.startedAt : reportedAt,
+          pid: p.pid,
+          ...(typeof p.ipcNamespaceInode === "number" && p.ipcNamespaceInode > 0 ? { ipcNamespaceInode: p.ipcNamespaceInode } : {}),
+          runtime: { name: p.runtime?.name, path: p.runtime?.path, args: p.runtime?.args ?? [] },
+          configVersion: ctx.config.current().version,
+        },
+      };
+      break;
+    }
+    case REPORT_TYPES.containerStartFailed: {
+      const p = report.payload as ContainerStartFailedPayload;
+      command = { type: "RecordStartFailed", data: { containerId: p.containerId, now: reportedAt, reason: p.reason, exitCode: p.exitCode } };
+      break;
+    }
+    case REPORT_TYPES.containerExited: {
+      const p = report.payload as ContainerExitedPayload;
+      const oom = await ctx.db
+        .selectFrom("container_oom_reports")
+        .select("pid")
+        .where("container_id", "=", String(p.containerId))
+        .where("pid", "=", Number(p.pid) || 0)
+        .executeTakeFirst();
+      command = {
+        type: "RecordExited",
+        data: { containerId: p.containerId, exitCode: p.exitCode, exitedAt: p.exitedAt ?? reportedAt, oomKilled: oom !== undefined },
+      };
+      break;
+    }
+    case REPORT_TYPES.containerOom: {
+      const p = report.payload as ContainerOomPayload;
+      if (typeof p?.containerId === "string" && Number.isInteger(p.pid)) {
+        await ctx.db
+          .insertInto("container_oom_reports")
+          .values({ container_id: p.containerId, pid: p.pid })
+          .onConflict((oc) => oc.doNothing())
+          .execute();
+      }
+      return;
+    }
+    default:
+      return;
+  }
+  try {
+    const result = await runContainerCommand(ctx, command, {
+      eventIdOf: (i) => derivedEventId(`report:${report.reportId}${i === 0 ? "" : `:${i}`}`),
+      metadata: { actor: `host:${report.host}`, causationId: report.reportId },
+    });
+    log.debug({ appended: result.appended.map((e) => e.type), duplicate: result.duplicate }, "report recorded");
+  } catch (err) {
+    if (isShoalError(err) && err.code !== "UNAVAILABLE" && err.code !== "ABORTED" && err.code !== "INTERNAL") {
+      log.warn({ err: err.message }, "report not recorded: the container's log refuses it");
+      return;
+    }
+    throw err;
+  }
+}
+
+export function startReportRecorder(ctx: ApiContext, js: JetStreamClient, jsm: JetStreamManager): Promise<DurableConsumer> {
+  return startDurableConsumer({
+    js,
+    jsm,
+    stream: reportsStreamName(ctx.prefix),
+    durableName: REPORTS_DURABLE,
+    filterSubject: hostReportsFilter(ctx.prefix),
+    handler: (msg: DeliveredMessage) => recordReport(ctx, decodeHostReport(msg)),
+    logger: ctx.logger,
+  });
+}

@@ -1,0 +1,149 @@
+/**
+ * The start dispatcher (durable consumer `api-dispatcher`): on ContainerIpcPrepared it
+ * sends StartContainer to the host of ContainerScheduled. The agent reports the outcome
+ * (ContainerStarted / ContainerStartFailed), which the report recorder records. Only when
+ * no report can come does the dispatcher record the failure itself (derived event id, so
+ * a redelivery appends nothing twice): the host is not answering (exit code 125), or it
+ * refused the payload as invalid (exit code as Docker maps the reason).
+ *
+ * Idempotent by state: an event that is not the container's latest IPC preparation, or a
+ * container no longer waiting to start, is skipped.
+ */
+import { posix as posixPath } from "node:path";
+import { accessSync, constants } from "node:fs";
+import { createIdempotentHandler, createPostgresProcessedEventStore, eventsStreamName, startDurableConsumer } from "@shoal/bus";
+import type { DurableConsumer, EventEnvelope } from "@shoal/bus";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { resolveRuntime } from "@shoal/config";
+import type { ConfigSnapshot } from "@shoal/config";
+import {
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  UnavailableError,
+  derivedEventId,
+  describeStartFailure,
+  isShoalError,
+} from "@shoal/domain";
+import type { ContainerDefinition, IpcPlan } from "@shoal/domain";
+import type { CommandPayload } from "@shoal/host-protocol";
+import { nowIso, runContainerCommand } from "./api-context";
+import type { ApiContext } from "./api-context";
+import { readContainer } from "./container-record";
+import { hostCommand } from "./container-operations";
+
+export const DISPATCHER_DURABLE = "api-dispatcher";
+
+/** The agent's StartContainer payload for one attempt (`attemptId`: the ContainerIpcPrepared event id). */
+export function startPayload(
+  def: ContainerDefinition,
+  plan: IpcPlan,
+  snapshot: ConfigSnapshot,
+  attemptId: string,
+): CommandPayload<"StartContainer"> {
+  const hc = def.hostConfig;
+  // Validates the name against the snapshot (unknown: INVALID_ARGUMENT). The agent makes
+  // the wrapper for a runtime with args itself, so it gets the binary and the args.
+  const locked = resolveRuntime(snapshot, hc.runtime, "/");
+  const configured = snapshot.config.runtimes[locked.name]!;
+  return {
+    containerId: def.id,
+    rootfs: def.source.kind === "rootfs" ? { dir: def.source.path } : { image: def.source.ref },
+    args: def.args,
+    env: def.env,
+    ipcPlan: plan,
+    readonlyRootfs: hc.readonlyRootfs,
+    mounts: hc.mounts.map((m) => ({
+      source: m.source,
+      destination: m.target,
+      readonly: m.readonly,
+      ...(m.readonlyMode !== undefined ? { readonlyMode: m.readonlyMode === "nonrecursive" ? ("non-recursive" as const) : ("recursive" as const) } : {}),
+    })),
+    securityOpt: hc.securityOpt,
+    privileged: hc.privileged,
+    runtime: { name: locked.name, path: absoluteBinary(configured.path), args: [...configured.runtimeArgs] },
+    attemptId,
+  };
+}
+
+/** The built-in runtime is configured as a bare name found on PATH; the agent wants a path. */
+function absoluteBinary(path: string): string {
+  if (posixPath.isAbsolute(path)) return path;
+  const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+  for (const dir of dirs) {
+    if (!posixPath.isAbsolute(dir)) continue;
+    const candidate = posixPath.join(dir, path);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // next
+    }
+  }
+  throw new FailedPreconditionError(`runtime binary ${path} was not found on PATH`);
+}
+
+export async function dispatchStart(ctx: ApiContext, event: EventEnvelope): Promise<void> {
+  const containerId = (event.data as { containerId: string }).containerId;
+  const log = ctx.logger.child({ containerId, eventId: event.eventId });
+  const r = await readContainer(ctx.store, containerId);
+  if (r.state.status !== "ipc-prepared" || r.lastIpcPreparedEventId !== event.eventId) {
+    log.debug({ status: r.state.status }, "start already dispatched or superseded; skipping");
+    return;
+  }
+  const { host, ipcPlan, container } = r.state;
+  const fail = async (exitCode: number, reason: string) => {
+    try {
+      await runContainerCommand(
+        ctx,
+        { type: "RecordStartFailed", data: { containerId, now: nowIso(), reason, exitCode } },
+        { eventIdOf: (i) => derivedEventId(`dispatch-failed:${event.eventId}${i === 0 ? "" : `:${i}`}`), metadata: { actor: "api", causationId: event.eventId } },
+      );
+    } catch (err) {
+      if (err instanceof FailedPreconditionError || err instanceof NotFoundError) {
+        log.info({ err: err.message }, "start outcome already recorded");
+        return;
+      }
+      throw err;
+    }
+  };
+  let payload: CommandPayload<"StartContainer">;
+  try {
+    payload = startPayload(container, ipcPlan, ctx.config.current(), event.eventId);
+  } catch (err) {
+    if (!isShoalError(err)) throw err;
+    await fail(125, err.message);
+    return;
+  }
+  try {
+    await hostCommand(ctx, host, "StartContainer", payload, ctx.timeouts.hostStartMs);
+  } catch (err) {
+    if (err instanceof UnavailableError) {
+      log.warn({ host, err: err.message }, "host did not take StartContainer; recording the start as failed");
+      await fail(125, err.message);
+    } else if (err instanceof InvalidArgumentError) {
+      // The agent reports nothing for a payload it refuses.
+      const { exitCode, reason } = describeStartFailure({ message: err.message }, err.message);
+      await fail(exitCode, reason);
+    } else {
+      log.info({ host, err: isShoalError(err) ? err.message : String(err) }, "start failed on the host; its report records the outcome");
+    }
+  }
+}
+
+export function startDispatcher(ctx: ApiContext, js: JetStreamClient, jsm: JetStreamManager): Promise<DurableConsumer> {
+  return startDurableConsumer({
+    js,
+    jsm,
+    stream: eventsStreamName(ctx.prefix),
+    durableName: DISPATCHER_DURABLE,
+    filterSubject: `${ctx.prefix}.evt.container.ContainerIpcPrepared`,
+    ackWaitMs: ctx.timeouts.hostStartMs + 30_000,
+    handler: createIdempotentHandler({
+      store: createPostgresProcessedEventStore(ctx.db),
+      consumer: DISPATCHER_DURABLE,
+      handle: (event) => dispatchStart(ctx, event),
+    }),
+    logger: ctx.logger,
+  });
+}
