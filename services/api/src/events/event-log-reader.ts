@@ -5,7 +5,7 @@
  * must be seen to prove there is no gap; filtering happens in the caller.
  */
 import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import type { ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from "@nats-io/jetstream";
+import type { ConsumerMessages, JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { decodeEventMessage, eventsStreamName } from "@shoal/bus";
 import type { EventEnvelope } from "@shoal/bus";
@@ -94,13 +94,17 @@ export async function* readEventLog(opts: EventLogReadOptions): AsyncGenerator<L
   }
   let messages: ConsumerMessages | undefined;
   let stopTimer: NodeJS.Timeout | undefined;
-  let resolveStop!: () => void;
-  const stopped = new Promise<"stop">((resolve) => (resolveStop = () => resolve("stop")));
-  const onAbort = (): void => resolveStop();
-  signal.addEventListener("abort", onAbort, { once: true });
+  // Stopping the message iterator (abort, or read past `untilTime`) ends the loop below;
+  // an iterator that ends without `stopping` means the connection went away.
+  let stopping = false;
+  const stop = (): void => {
+    stopping = true;
+    messages?.stop();
+  };
+  signal.addEventListener("abort", stop, { once: true });
   try {
     messages = await consumer.consume({ max_messages: 256 });
-    const it = messages[Symbol.asyncIterator]();
+    if (signal.aborted) return;
     let lastSeen = startSeq - 1;
     let expected = strict ? startSeq : undefined;
     const sinceMs = opts.sinceTime?.getTime();
@@ -110,24 +114,18 @@ export async function* readEventLog(opts: EventLogReadOptions): AsyncGenerator<L
     if (untilMs !== undefined) {
       // Ends the read once the wall clock is past until + grace and nothing stored is unread.
       const check = async (): Promise<void> => {
-        if (signal.aborted) return;
+        if (stopping) return;
         if (Date.now() >= untilMs + graceMs) {
           const now = await streamState(jsm, stream).catch(() => undefined);
-          if (now !== undefined && now.lastSeq <= lastSeen) return resolveStop();
+          if (now !== undefined && now.lastSeq <= lastSeen) return stop();
         }
         stopTimer = setTimeout(() => void check(), UNTIL_POLL_MS);
       };
       stopTimer = setTimeout(() => void check(), Math.max(0, untilMs + graceMs - Date.now()));
     }
 
-    for (;;) {
-      const next = await Promise.race([it.next(), stopped]);
-      if (next === "stop") return;
-      if (next.done) {
-        if (signal.aborted) return;
-        throw new UnavailableError(`the events stream ${stream} stopped delivering (NATS connection closed?)`);
-      }
-      const msg: JsMsg = next.value;
+    for await (const msg of messages) {
+      if (signal.aborted) return;
       const seq = msg.seq;
       if (expected !== undefined && seq !== expected) {
         throw new CursorOutOfRangeError(
@@ -149,9 +147,13 @@ export async function* readEventLog(opts: EventLogReadOptions): AsyncGenerator<L
       if (untilMs !== undefined && at > untilMs) continue;
       yield { seq, cursor: formatEventCursor(seq), event };
     }
+    if (!stopping) {
+      throw new UnavailableError(`the events stream ${stream} stopped delivering (NATS connection closed?)`);
+    }
   } finally {
-    signal.removeEventListener("abort", onAbort);
+    signal.removeEventListener("abort", stop);
     clearTimeout(stopTimer);
+    stopping = true;
     messages?.stop();
     await consumer.delete().catch(() => {});
   }
