@@ -50,11 +50,10 @@ const result = await build({
   legalComments: "none",
   metafile: true,
   logLevel: "warning",
-  // Bundled CommonJS (grpc-js, protobufjs) calls require() for node built-ins.
+  // Bundled CommonJS (protobufjs) calls require().
   banner: { js: "import { createRequire as __shoalRequire } from 'node:module'; const require = __shoalRequire(import.meta.url);" },
-  // grpc-js loads proto-loader only to serve channelz, which a client never does.
-  external: ["@grpc/proto-loader"],
   plugins: [embeddedProtoRoot],
 });
+if (process.env.SHOAL_BUILD_ANALYZE) { const { analyzeMetafile } = await import("esbuild"); console.log(await analyzeMetafile(result.metafile)); }
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`built ${join(here, "dist/shoal.mjs")} (${Math.round(bytes / 1024)} KiB)`);

@@ -45,7 +45,8 @@ function nowTimestamp(): Obj {
   return { seconds: String(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 };
 }
 
-export async function startFakeApi(): Promise<FakeApi> {
+/** Starts the fake on `bind` (a grpc-js address: `127.0.0.1:0` picks a port, or `unix:/path`). */
+export async function startFakeApi(bind = "127.0.0.1:0"): Promise<FakeApi> {
   const definition = loadSync(
     ["shoal/v1/containers.proto", "shoal/v1/events.proto", "shoal/v1/hosts.proto", "shoal/v1/config.proto"].map((f) => join(protoDir, f)),
     { keepCase: true, longs: String, defaults: true, includeDirs: [protoDir] },
@@ -214,10 +215,10 @@ export async function startFakeApi(): Promise<FakeApi> {
   });
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(bind, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
-    addr: `127.0.0.1:${port}`,
+    addr: bind.startsWith("unix:") ? bind : `127.0.0.1:${port}`,
     calls,
     containers,
     events,

@@ -103,6 +103,17 @@ describe("shoal run", () => {
     expect(api.calls.length).toBe(before);
   });
 
+  it("reaches an api on a unix socket", async () => {
+    const socketApi = await startFakeApi(`unix:${join(tmp, "api.sock")}`);
+    try {
+      const r = await shoal(["--addr", socketApi.addr, "run", "-d", "--rootfs", "/srv/busybox", "true"]);
+      expect(r.code).toBe(0);
+      expect(socketApi.containers.has(r.stdout.trim())).toBe(true);
+    } finally {
+      await socketApi.stop();
+    }
+  });
+
   it("an unreachable api exits 125 and says where it looked", async () => {
     const r = await shoal(["ps"], { SHOAL_ADDR: "127.0.0.1:1" });
     expect(r.code).toBe(125);
