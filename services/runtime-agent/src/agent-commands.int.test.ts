@@ -81,11 +81,20 @@ describe("lifecycle commands", () => {
     await bed.send("PauseContainer", { containerId: id });
     const state = async () => (await bed.agent!.containerd.loadTask(id).then((t) => t.state())).status;
     expect(await state()).toBe("paused");
+    await expect(bed.send("ExecInContainer", { containerId: id, args: ["true"] })).rejects.toThrow(/is paused/);
     await bed.send("UnpauseContainer", { containerId: id });
     expect(await state()).toBe("running");
     await bed.send("KillContainer", { containerId: id, signal: "SIGKILL" });
     const exited = await waitForExit(id);
     expect(exited).toMatchObject({ pid, exitCode: 137 });
+    await bed.send("DeleteContainer", { containerId: id });
+  });
+
+  it("stop of a paused container kills and thaws it", async () => {
+    const id = newContainerId();
+    await start(id, ["sleep", "1000"]);
+    await bed.send("PauseContainer", { containerId: id });
+    expect(await bed.send("StopContainer", { containerId: id, timeoutSeconds: 30 })).toMatchObject({ exitCode: 137, killed: true });
     await bed.send("DeleteContainer", { containerId: id });
   });
 

@@ -94,6 +94,8 @@ interface LiveContainer {
   task: Task;
   /** Set as soon as the init process's exit is known, before the cleanup that follows it. */
   exited: boolean;
+  /** Frozen by PauseContainer (or found paused at recovery). */
+  paused: boolean;
   /** Settles once the exit has been recorded, reported and the task and container deleted. */
   exitDone: Promise<void>;
 }
@@ -166,8 +168,11 @@ class RuntimeAgent implements Agent {
     this.unsubscribeOom = this.containerd.events.on("task-oom", (e) => void this.reportOom(e.containerId, e.timestamp));
 
     this.recovery = await this.reconcile([], "startup");
+    // Only live containers pin a wrapper: an exited one re-locks its runtime when started again.
     const inUse = new Set<string>();
-    for (const r of (await this.store.list()).records) if (r.runtime.binaryPath !== r.runtime.path) inUse.add(r.runtime.binaryPath);
+    for (const r of (await this.store.list()).records) {
+      if (this.live.has(r.containerId) && r.runtime.binaryPath !== r.runtime.path) inUse.add(r.runtime.binaryPath);
+    }
     const removed = await removeStaleWrappers(this.wrappers, inUse);
     if (removed.length > 0) this.log.info({ removed }, "removed runtime wrappers no live container uses");
 
@@ -196,7 +201,7 @@ class RuntimeAgent implements Agent {
     this.log.info({ adopted: this.recovery.adopt.length }, "agent started");
   }
 
-  handle(command: CommandName, payload: unknown): Promise<unknown> {
+  async handle(command: CommandName, payload: unknown): Promise<unknown> {
     switch (command) {
       case "MountShm":
         return this.mountShm(parseCommand(command, payload));
@@ -224,7 +229,7 @@ class RuntimeAgent implements Agent {
         return this.listContainers();
       default: {
         const never: never = command;
-        return Promise.reject(new InvalidArgumentError(`unknown command ${String(never)}`));
+        throw new InvalidArgumentError(`unknown command ${String(never)}`);
       }
     }
   }
@@ -449,8 +454,8 @@ class RuntimeAgent implements Agent {
   // ---- exits ------------------------------------------------------------------------
 
   /** Watches a started or adopted task: its exit is recorded, reported once, and the task and container deleted. */
-  private watch(id: string, task: Task, container?: Container): void {
-    const entry: LiveContainer = { task, exited: false, exitDone: Promise.resolve() };
+  private watch(id: string, task: Task, container?: Container, paused = false): void {
+    const entry: LiveContainer = { task, exited: false, paused, exitDone: Promise.resolve() };
     if (container !== undefined) entry.container = container;
     entry.exitDone = task.wait().then(
       (exit) => {
@@ -576,6 +581,15 @@ class RuntimeAgent implements Agent {
         if (r === undefined) throw new NotFoundError(`container ${p.containerId} not found on host ${this.host}`);
         return { alreadyStopped: true, exitCode: r.exit?.exitCode };
       }
+      if (live.paused) {
+        // A frozen process cannot act on SIGTERM: kill it and thaw it so it can die (as Docker does).
+        await live.task.kill("SIGKILL", { all: true }).catch(ignoreNotFound);
+        await live.task.resume().catch(() => undefined);
+        live.paused = false;
+        await live.exitDone;
+        const r = await this.store.get(p.containerId);
+        return { alreadyStopped: false, exitCode: r?.exit?.exitCode, killed: true };
+      }
       const timeoutMs = (p.timeoutSeconds ?? 10) * 1000;
       await live.task.kill("SIGTERM").catch(ignoreNotFound);
       let timer: NodeJS.Timeout | undefined;
@@ -603,12 +617,14 @@ class RuntimeAgent implements Agent {
       const live = this.requireLive(p.containerId);
       if (pause) await live.task.pause();
       else await live.task.resume();
+      live.paused = pause;
       return { paused: pause };
     });
   }
 
   private async execInContainer(p: CommandPayload<"ExecInContainer">): Promise<{ exitCode: number; stdout: string; stderr: string }> {
     const live = this.requireLive(p.containerId);
+    if (live.paused) throw new FailedPreconditionError(`container ${p.containerId} is paused, unpause the container before exec`);
     const record = await this.store.get(p.containerId);
     if (record === undefined) throw new NotFoundError(`container ${p.containerId} not found on host ${this.host}`);
     const execId = `exec-${randomBytes(8).toString("hex")}`;
@@ -780,7 +796,8 @@ class RuntimeAgent implements Agent {
     for (const id of plan.adopt) {
       if (this.live.has(id)) continue;
       const container = containerOf.get(id);
-      this.watch(id, taskOf.get(id)!, container);
+      const status = tasks.find((t) => t.task.containerId === id)?.state.status;
+      this.watch(id, taskOf.get(id)!, container, status === "paused" || status === "pausing");
       const record = records.find((r) => r.containerId === id)!;
       if (record.status !== "running") {
         record.status = "running";
