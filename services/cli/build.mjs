@@ -1,9 +1,10 @@
-// Bundles the `shoal` CLI into dist/shoal.mjs (one file, no node_modules needed at run time).
+// Bundles the `shoal` CLI into dist/ (shoal.mjs and its lazily loaded chunk; no node_modules
+// needed at run time).
 // The public API's .proto files are parsed here, once, and embedded as protobufjs JSON in
 // place of src/proto-root.ts, so the CLI never parses protos at start.
 // Usage: node services/cli/build.mjs   (from anywhere)
 import { build } from "esbuild";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -38,10 +39,18 @@ export function loadProtoRoot() { const root = protobuf.Root.fromJSON(json); roo
   },
 };
 
+rmSync(join(here, "dist"), { recursive: true, force: true });
 mkdirSync(join(here, "dist"), { recursive: true });
 const result = await build({
   entryPoints: [join(here, "src/main.ts")],
-  outfile: join(here, "dist/shoal.mjs"),
+  // dist/shoal.mjs plus one chunk with the api client (node:http2, protobufjs, the
+  // descriptors), loaded only by commands that call the api: --version and --help
+  // never load it.
+  outdir: join(here, "dist"),
+  entryNames: "shoal",
+  chunkNames: "shoal-[name]-[hash]",
+  outExtension: { ".js": ".mjs" },
+  splitting: true,
   bundle: true,
   platform: "node",
   target: "node20",
