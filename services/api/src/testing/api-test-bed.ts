@@ -19,6 +19,7 @@ import { reportIds } from "@shoal/host-protocol";
 import { connectTestNats, createTestDatabase } from "@shoal/testing";
 import type { TestDatabase, TestNats } from "@shoal/testing";
 import { runContainerCommand } from "../api-context";
+import type { ApiTimeouts } from "../api-context";
 import { readContainer } from "../container-record";
 import type { ContainerRecord } from "../container-record";
 import { loadShoalProtos } from "../health/shoal-protos";
@@ -58,7 +59,7 @@ export interface ApiTestBed {
   close(): Promise<void>;
 }
 
-export async function createApiTestBed(): Promise<ApiTestBed> {
+export async function createApiTestBed(opts: { timeouts?: Partial<ApiTimeouts> } = {}): Promise<ApiTestBed> {
   const database = await createTestDatabase();
   const nats = await connectTestNats();
   const store = createEventStore({ db: database.db });
@@ -71,7 +72,7 @@ export async function createApiTestBed(): Promise<ApiTestBed> {
     apiAddr: "127.0.0.1:0",
     metricsPort: 0,
     logger,
-    timeouts: { startMs: 20_000, hostCommandMs: 3_000, hostStartMs: 5_000 },
+    timeouts: { startMs: 20_000, hostCommandMs: 3_000, hostStartMs: 5_000, ...opts.timeouts },
   });
   const definition = loadShoalProtos(resolveProtoDir());
   const Ctor = grpc.makeGenericClientConstructor(definition["shoal.v1.Containers"] as grpc.ServiceDefinition, "Containers");

@@ -1,0 +1,182 @@
+import * as grpc from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { service as healthService } from "grpc-health-check";
+import { publishHostReport } from "@shoal/bus";
+import { containerStreamId } from "@shoal/domain";
+import type { IpcPlan } from "@shoal/domain";
+import { reportIds } from "@shoal/host-protocol";
+import { createContainersProjection } from "./containers-projection";
+import { loadShoalProtos } from "./health/shoal-protos";
+import { resolveProtoDir } from "./server";
+import { createApiTestBed } from "./testing/api-test-bed";
+import type { ApiTestBed } from "./testing/api-test-bed";
+
+// What the api does around the Containers RPCs: redelivered and stray reports change
+// nothing, OOM reaches the exit, config changes take effect without a restart, the
+// projection rebuilds from the log, a start with no outcome is UNAVAILABLE, and the
+// other services share the port.
+
+let bed: ApiTestBed;
+beforeAll(async () => {
+  bed = await createApiTestBed({ timeouts: { startMs: 2_000 } });
+});
+afterAll(async () => {
+  await bed?.close();
+});
+
+const privatePlan: IpcPlan = { mode: "private", shmSizeBytes: 64 * 1024 * 1024 };
+
+function client(service: string): grpc.Client & Record<string, any> {
+  const def = loadShoalProtos(resolveProtoDir());
+  const Ctor = grpc.makeGenericClientConstructor(def[service] as grpc.ServiceDefinition, service);
+  return new Ctor(bed.api.address, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>;
+}
+
+function unary<T = any>(c: Record<string, any>, method: string, req: object): Promise<T> {
+  return new Promise((resolve, reject) => c[method](req, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res))));
+}
+
+async function create(name: string, hostConfig: object = {}): Promise<string> {
+  return (await bed.call<{ id: string }>("CreateContainer", { name, rootfs: bed.rootfs, args: ["sleep", "1"], hostConfig })).id;
+}
+
+async function types(id: string): Promise<string[]> {
+  return (await bed.store.readStream(containerStreamId(id))).map((e) => e.type);
+}
+
+/** Publishes a report as the agent would, then waits until the recorder has taken it (its durable acked it). */
+async function report(type: string, reportId: string, payload: object): Promise<void> {
+  await publishHostReport(bed.nats.js, { prefix: bed.nats.prefix, host: "h1", type, reportId, payload });
+  await expect
+    .poll(async () => (await bed.nats.jsm.consumers.info(`${bed.nats.prefix.toUpperCase()}_REPORTS`, "api-reports")).num_ack_pending + (await bed.nats.jsm.consumers.info(`${bed.nats.prefix.toUpperCase()}_REPORTS`, "api-reports")).num_pending, { timeout: 10_000 })
+    .toBe(0);
+}
+
+describe("report recorder", () => {
+  it("appends nothing for a repeated fact or a container it does not know, and keeps going", async () => {
+    const id = await create("rep");
+    const res = await bed.start("rep", privatePlan);
+    const before = await bed.eventCount();
+    // The same fact under a new report id (beyond JetStream's dedup): the log refuses it.
+    await report("ContainerStarted", `${id}.started.${res.pid}.again`, {
+      containerId: id,
+      pid: res.pid,
+      ipcNamespaceInode: 1,
+      runtime: { name: "runc", path: "/usr/sbin/runc", args: [], binaryPath: "/usr/sbin/runc" },
+      startedAt: new Date().toISOString(),
+    });
+    await report("ContainerExited", "ghost.exited.1", { containerId: "f".repeat(64), pid: 1, exitCode: 0, exitedAt: new Date().toISOString() });
+    await report("ContainerExited", "garbage.exited.1", { containerId: "not-an-id", pid: 1, exitCode: 0 });
+    await report("HostRegistered", "h1.registered.1", { host: "h1", capabilities: {}, startedAt: new Date().toISOString() });
+    expect(await bed.eventCount()).toBe(before);
+
+    // The recorder still records real facts after those.
+    await bed.agent.exit(id, 0);
+    await expect.poll(async () => (await types(id)).at(-1), { timeout: 10_000 }).toBe("ContainerExited");
+  });
+
+  it("records an exit after a ContainerOom of that process as oomKilled", async () => {
+    const id = await create("hungry");
+    const res = await bed.start("hungry", privatePlan);
+    await report("ContainerOom", reportIds.containerOom(id, res.pid, Date.now()), { containerId: id, pid: res.pid, at: new Date().toISOString() });
+    await bed.agent.exit(id, 137);
+    await expect.poll(async () => (await types(id)).at(-1), { timeout: 10_000 }).toBe("ContainerExited");
+    const exited = (await bed.store.readStream(containerStreamId(id))).at(-1)!;
+    expect(exited.data).toMatchObject({ exitCode: 137, oomKilled: true });
+    expect((await bed.call<any>("InspectContainer", { container: "hungry" })).container.state).toMatchObject({ oomKilled: true, exitCode: 137 });
+  });
+});
+
+describe("start dispatcher", () => {
+  it("does not send StartContainer again when a prepared event is redelivered after the start", async () => {
+    const id = await create("once");
+    await bed.start("once", privatePlan);
+    const sends = () => bed.agent.calls.filter((c) => c.command === "StartContainer" && c.payload.containerId === id).length;
+    expect(sends()).toBe(1);
+    // Forget that the dispatcher handled it, then replay the whole durable from the start.
+    await bed.database.db.deleteFrom("processed_events").where("consumer", "=", "api-dispatcher").execute();
+    const stream = `${bed.nats.prefix.toUpperCase()}_EVENTS`;
+    const info = await bed.nats.jsm.consumers.info(stream, "api-dispatcher");
+    expect(info.delivered.stream_seq).toBeGreaterThan(0);
+    const events = await bed.store.readStream(containerStreamId(id));
+    const prepared = events.find((e) => e.type === "ContainerIpcPrepared")!;
+    await bed.nats.js.publish(`${bed.nats.prefix}.evt.container.ContainerIpcPrepared`, JSON.stringify({
+      ...prepared,
+      globalPosition: prepared.globalPosition.toString(),
+      recordedAt: prepared.recordedAt.toISOString(),
+    }), { msgID: `replay-${prepared.eventId}` });
+    await expect.poll(async () => (await bed.nats.jsm.consumers.info(stream, "api-dispatcher")).num_pending, { timeout: 10_000 }).toBe(0);
+    await expect.poll(async () => (await bed.nats.jsm.consumers.info(stream, "api-dispatcher")).num_ack_pending, { timeout: 10_000 }).toBe(0);
+    expect(sends()).toBe(1);
+  });
+
+  it("answers UNAVAILABLE when no outcome is recorded within the start timeout, and the start stays pending", async () => {
+    await create("stuck");
+    const before = Date.now();
+    await expect(bed.call("StartContainer", { container: "stuck" })).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+      details: "start of container stuck: no answer within 2000 ms",
+    });
+    expect(Date.now() - before).toBeGreaterThanOrEqual(1_900);
+    expect((await bed.call<any>("InspectContainer", { container: "stuck" })).container.state.status).toBe("starting");
+  });
+});
+
+describe("daemon config", () => {
+  it("takes a config change made through the Config service without a restart", async () => {
+    const config = client("shoal.v1.Config");
+    try {
+      await expect(bed.call("StartContainer", { container: "rep", checkpoint: "cp" })).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
+      const changed = await unary(config, "SetConfig", { assignments: ["experimental=true", "allowed-rootfs-roots=/nonexistent-root"] });
+      expect(changed).toMatchObject({ changed: true, version: "2" });
+      // Refused by the new allowed-rootfs-roots: the api holds the new snapshot.
+      await expect
+        .poll(() =>
+          bed.call("CreateContainer", { name: "outside", rootfs: bed.rootfs, args: ["true"] }).then(
+            () => "created",
+            (e: grpc.ServiceError) => `${status[e.code]}: ${e.details}`,
+          ),
+        )
+        .toBe(`FAILED_PRECONDITION: rootfs ${bed.rootfs} is not under an allowed root (allowed-rootfs-roots: /nonexistent-root)`);
+      const id = (await bed.call<any>("InspectContainer", { container: "rep" })).container.id;
+      const pending = bed.call<any>("StartContainer", { container: "rep", checkpoint: "cp" });
+      await bed.schedule(id, privatePlan);
+      expect(await pending).toMatchObject({ failed: false });
+      const requested = (await bed.store.readStream(containerStreamId(id))).filter((e) => e.type === "ContainerStartRequested").at(-1)!;
+      expect(requested.data).toMatchObject({ fromCheckpoint: "cp" });
+      const started = (await bed.store.readStream(containerStreamId(id))).filter((e) => e.type === "ContainerStarted").at(-1)!;
+      expect(started.data).toMatchObject({ configVersion: 2 });
+    } finally {
+      await unary(config, "SetConfig", { assignments: ["experimental=false", "allowed-rootfs-roots="] });
+      config.close();
+    }
+  });
+});
+
+describe("containers projection", () => {
+  it("rebuilds from the log to the same rows", async () => {
+    const rows = () => bed.database.db.selectFrom("containers").selectAll().orderBy("id").execute();
+    await bed.call("ListContainers", { all: true });
+    const before = await rows();
+    expect(before.length).toBeGreaterThan(3);
+    const runner = createContainersProjection({ db: bed.database.db, pool: bed.database.pool });
+    expect(await runner.rebuild()).toBeGreaterThan(0);
+    expect(await rows()).toEqual(before);
+    const names = await bed.database.db.selectFrom("container_names").select(["name", "container_id"]).orderBy("name").execute();
+    expect(names.map((n) => n.container_id).sort()).toEqual(before.map((r) => r.id).sort());
+  });
+});
+
+describe("one port", () => {
+  it("serves gRPC health for the Containers service on the api's port", async () => {
+    const Health = grpc.makeGenericClientConstructor(healthService, "Health");
+    const health = new Health(bed.api.address, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>;
+    try {
+      expect(await unary(health, "check", { service: "shoal.v1.Containers" })).toMatchObject({ status: "SERVING" });
+      expect(await unary(health, "check", { service: "" })).toMatchObject({ status: "SERVING" });
+    } finally {
+      health.close();
+    }
+  });
+});
