@@ -4,9 +4,9 @@
 // place of src/proto-root.ts, so the CLI never parses protos at start.
 // Usage: node services/cli/build.mjs   (from anywhere)
 import { build } from "esbuild";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -39,7 +39,6 @@ export function loadProtoRoot() { const root = protobuf.Root.fromJSON(json); roo
   },
 };
 
-rmSync(join(here, "dist"), { recursive: true, force: true });
 mkdirSync(join(here, "dist"), { recursive: true });
 const result = await build({
   entryPoints: [join(here, "src/main.ts")],
@@ -58,11 +57,26 @@ const result = await build({
   minify: true,
   legalComments: "none",
   metafile: true,
+  write: false,
   logLevel: "warning",
   // Bundled CommonJS (protobufjs) calls require().
   banner: { js: "import { createRequire as __shoalRequire } from 'node:module'; const require = __shoalRequire(import.meta.url);" },
   plugins: [embeddedProtoRoot],
 });
+// Replace dist/ so that a `shoal` running meanwhile never reads a half-written file: chunks
+// (content-hashed names) first, then the entry by rename, then the chunks nothing refers to.
+const written = new Set();
+const entry = result.outputFiles.find((f) => f.path.endsWith("/shoal.mjs"));
+for (const file of result.outputFiles) {
+  written.add(basename(file.path));
+  if (file === entry) continue;
+  writeFileSync(file.path, file.contents);
+}
+writeFileSync(`${entry.path}.tmp`, entry.contents);
+renameSync(`${entry.path}.tmp`, entry.path);
+for (const name of readdirSync(join(here, "dist"))) {
+  if (!written.has(name)) rmSync(join(here, "dist", name), { force: true });
+}
 if (process.env.SHOAL_BUILD_ANALYZE) { const { analyzeMetafile } = await import("esbuild"); console.log(await analyzeMetafile(result.metafile)); }
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`built ${join(here, "dist/shoal.mjs")} (${Math.round(bytes / 1024)} KiB)`);
