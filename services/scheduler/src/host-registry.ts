@@ -23,7 +23,7 @@ import type { ContainerCommand, ContainerEvent, ContainerState } from "@shoal/do
 import type { EventEnvelope, HostReport } from "@shoal/bus";
 import type { EventStore, Logger } from "@shoal/event-store";
 import { decideInTransaction } from "./decide-in-transaction";
-import { readDaemonConfig } from "./daemon-config";
+import { createDaemonConfigReader } from "./daemon-config";
 import { HOST_EVENT_SCHEMA_VERSIONS, hostDecider } from "./host-decider";
 import type { HostCommand, HostEvent, HostState } from "./host-decider";
 import { listHosts, listPlacements, markHostRowLost, recordHeartbeat, upsertRegisteredHost } from "./scheduler-tables";
@@ -54,6 +54,7 @@ export function createHostRegistry(deps: {
 }): HostRegistry {
   const { db, store, logger } = deps;
   const startedAt = deps.now().getTime();
+  const readConfig = createDaemonConfigReader(store);
   const lastSeen = new Map<string, number>();
   const lastWritten = new Map<string, number>();
   const writeEvery = deps.heartbeatWriteIntervalMs ?? 1000;
@@ -130,7 +131,7 @@ export function createHostRegistry(deps: {
     },
 
     async checkLiveness() {
-      const { heartbeatTimeoutMs } = await readDaemonConfig(store);
+      const { heartbeatTimeoutMs } = await readConfig();
       const now = deps.now().getTime();
       const lost: string[] = [];
       for (const h of await listHosts(db)) {

@@ -18,12 +18,12 @@ import type { EventEnvelope } from "@shoal/bus";
 import type { EventStore, Logger } from "@shoal/event-store";
 import { containerAsk, pinnedHostOf } from "./container-request";
 import { decideInTransaction } from "./decide-in-transaction";
-import { readDaemonConfig } from "./daemon-config";
+import { createDaemonConfigReader } from "./daemon-config";
 import type { SchedulerMetrics } from "./metrics";
 import { planPlacement } from "./placement";
 import type { PlacementPlan } from "./placement";
 import { RELEASING_EVENT_TYPES } from "./scheduler-projection";
-import { listHosts, listPlacements, releasePlacement, resolvePlacedOwner, toHostViews, upsertPlacement } from "./scheduler-tables";
+import { readPlacementSnapshot, releasePlacement, resolvePlacedOwner, upsertPlacement } from "./scheduler-tables";
 
 export const PLACEMENT_DURABLE = "scheduler-placement";
 
@@ -42,8 +42,10 @@ export function createPlacementHandler(deps: {
   now: () => Date;
 }): (event: EventEnvelope) => Promise<PlacementOutcome> {
   const { db, store, metrics, logger } = deps;
+  const readConfig = createDaemonConfigReader(store);
 
   const onStartRequested = async (event: EventEnvelope): Promise<PlacementOutcome> => {
+    const began = performance.now();
     const scheduledId = derivedEventId(`scheduled:${event.eventId}`);
     const failedId = derivedEventId(`no-host:${event.eventId}`);
     let outcome = { result: "ignored" } as PlacementOutcome;
@@ -63,14 +65,15 @@ export function createPlacementHandler(deps: {
           outcome = { result: "skipped", why: `superseded (status ${state.status})` };
           return undefined;
         }
-        const config = await readDaemonConfig(store, trx);
+        const config = await readConfig(trx);
         const ask = containerAsk(state.container, config, pinnedHostOf(recorded[0]?.data));
-        const placed = await listPlacements(trx);
-        const owner = ask.ownerRef === undefined ? undefined : resolvePlacedOwner(placed, ask.ownerRef);
+        const rows = await readPlacementSnapshot(trx, state.container.id, ask.ownerRef);
+        const owner = ask.ownerRef === undefined ? undefined : resolvePlacedOwner(rows.ownerCandidates, ask.ownerRef);
         const { ownerRef: _ownerRef, reservedBytes: _reserved, ...request } = ask;
         plan = planPlacement({
-          hosts: toHostViews(await listHosts(trx)),
-          containers: placed,
+          hosts: rows.hosts,
+          // Per-host totals for capacity; the owner (counted in them) only to say where it is.
+          containers: owner === undefined ? rows.reservedPerHost : [...rows.reservedPerHost, { ...owner, reservedBytes: 0 }],
           request: owner === undefined ? request : { ...request, ownerId: owner.containerId },
         });
         const now = deps.now().toISOString();
@@ -105,7 +108,10 @@ export function createPlacementHandler(deps: {
       },
     });
     if (outcome.result === "placed" || outcome.result === "unavailable") metrics.placements.inc({ result: outcome.result });
-    logger.info({ containerStream: event.streamId, request: event.eventId, ...outcome }, "placement");
+    logger.info(
+      { containerStream: event.streamId, request: event.eventId, ...outcome, ms: Math.round((performance.now() - began) * 10) / 10 },
+      "placement",
+    );
     return outcome;
   };
 

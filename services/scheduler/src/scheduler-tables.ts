@@ -117,6 +117,38 @@ export async function listPlacements(db: Db, host?: string): Promise<PlacementRo
   }));
 }
 
+export type PlacementSnapshotRows = {
+  hosts: HostView[];
+  /** One view per host: the bytes reserved there by containers other than `containerId`. */
+  reservedPerHost: ContainerView[];
+  /** Placed containers whose id, name or id prefix matches `ownerRef` (none without one). */
+  ownerCandidates: PlacementRow[];
+};
+
+/**
+ * What a placement is planned against, in one query whose size grows with hosts, not
+ * containers. Read it inside the scheduling lock.
+ */
+export async function readPlacementSnapshot(trx: Db, containerId: string, ownerRef: string | undefined): Promise<PlacementSnapshotRows> {
+  const r = await sql<{ hosts: HostView[]; reserved: { host: string; reservedBytes: number }[]; owners: PlacementRow[] }>`
+    SELECT
+      (SELECT coalesce(json_agg(json_build_object('name', name, 'status', status, 'memoryBytes', memory_bytes) ORDER BY name), '[]')
+         FROM hosts) AS hosts,
+      (SELECT coalesce(json_agg(json_build_object('host', host, 'reservedBytes', bytes) ORDER BY host), '[]')
+         FROM (SELECT host, sum(reserved_bytes) AS bytes FROM placements WHERE container_id <> ${containerId} GROUP BY host) x) AS reserved,
+      (SELECT coalesce(json_agg(json_build_object('containerId', container_id, 'containerName', container_name, 'host', host,
+                'reservedBytes', reserved_bytes, 'scheduledVersion', scheduled_version)), '[]')
+         FROM placements
+         WHERE ${ownerRef ?? null}::text IS NOT NULL AND container_id <> ${containerId}
+           AND (container_id = ${ownerRef ?? null} OR container_name = ${ownerRef ?? null} OR starts_with(container_id, ${ownerRef ?? ""}))) AS owners`.execute(trx);
+  const row = r.rows[0]!;
+  return {
+    hosts: row.hosts.map((h) => ({ name: h.name, status: h.status, memoryBytes: Number(h.memoryBytes) })),
+    reservedPerHost: row.reserved.map((x) => ({ containerId: `reserved-on:${x.host}`, host: x.host, reservedBytes: Number(x.reservedBytes) })),
+    ownerCandidates: row.owners.map((o) => ({ ...o, reservedBytes: Number(o.reservedBytes) })),
+  };
+}
+
 /**
  * The placed container a member's `container:<ref>` names: exact id, then exact name, then
  * a unique id prefix (as Docker resolves). Undefined when no placed container matches.
@@ -128,10 +160,6 @@ export function resolvePlacedOwner(placed: readonly PlacementRow[], ref: string)
   if (byName) return byName;
   const byPrefix = placed.filter((p) => p.containerId.startsWith(ref));
   return byPrefix.length === 1 ? byPrefix[0] : undefined;
-}
-
-export function toHostViews(rows: readonly HostRow[]): HostView[] {
-  return rows.map((h) => ({ name: h.name, status: h.status, memoryBytes: h.memoryBytes }));
 }
 
 export async function resetTables(trx: Db): Promise<void> {

@@ -1,0 +1,100 @@
+/**
+ * Placement latency: ContainerStartRequested committed → ContainerScheduled committed
+ * (recorded_at of both), through the real outbox relay, JetStream and the scheduler's
+ * durable consumer, one start at a time and then 20 at once.
+ *
+ *   node --import tsx services/scheduler/src/placement-latency.bench.ts
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import pino from "pino";
+import { sql } from "kysely";
+import { CONTAINER_EVENT_SCHEMA_VERSIONS, containerDecider, containerStreamId } from "@shoal/domain";
+import type { ContainerCommand } from "@shoal/domain";
+import { createEventStore, createOutboxRelay, handleCommand } from "@shoal/event-store";
+import { createJetStreamEventPublisher, ensureStreams, publishHeartbeat, publishHostReport } from "@shoal/bus";
+import { connectTestNats, createTestDatabase } from "@shoal/testing";
+import { startScheduler } from "./start-scheduler";
+
+const database = await createTestDatabase();
+const nats = await connectTestNats();
+await ensureStreams(nats.jsm, nats.prefix);
+const store = createEventStore({ db: database.db });
+const relay = createOutboxRelay({ pool: database.pool, publisher: createJetStreamEventPublisher(nats.js, { prefix: nats.prefix }) });
+await relay.start();
+const scheduler = await startScheduler({
+  databaseUrl: database.url,
+  natsUrl: process.env.SHOAL_NATS_URL ?? "nats://127.0.0.1:4222",
+  subjectPrefix: nats.prefix,
+  logger: pino({ level: process.env.SHOAL_BENCH_LOG ?? "silent" }, pino.destination(2)),
+});
+const beat = setInterval(() => publishHeartbeat(nats.nc, { prefix: nats.prefix, host: "h1" }), 500);
+
+try {
+  const startedAt = new Date().toISOString();
+  await publishHostReport(nats.js, {
+    prefix: nats.prefix,
+    host: "h1",
+    type: "HostRegistered",
+    reportId: `h1.registered.${Date.parse(startedAt)}`,
+    payload: { host: "h1", capabilities: { memoryBytes: 1024 ** 4 }, startedAt },
+  });
+  while ((await sql`SELECT 1 FROM hosts`.execute(database.db)).rows.length === 0) await sleep(10);
+
+  const run = async (containerId: string, i: number) => {
+    const now = new Date().toISOString();
+    await command({
+      type: "CreateContainer",
+      data: { containerId, name: `c${i}`, hostConfig: { ipcMode: "private" }, source: { kind: "rootfs", path: "/r" }, args: ["sh"], env: [], createdAt: now },
+    });
+    await command({ type: "StartContainer", data: { containerId, now, experimental: false } });
+    for (;;) {
+      const events = await store.readStream(containerStreamId(containerId), { fromVersion: 3 });
+      if (events.length > 0) return;
+      await sleep(1);
+    }
+  };
+
+  const sequential = Array.from({ length: 200 }, () => randomBytes(32).toString("hex"));
+  for (const [i, id] of sequential.entries()) await run(id, i);
+  report("one at a time (200)", await latencies(sequential));
+
+  const burst = Array.from({ length: 20 }, () => randomBytes(32).toString("hex"));
+  await Promise.all(burst.map((id, i) => run(id, 1000 + i)));
+  report("20 at once", await latencies(burst));
+} finally {
+  clearInterval(beat);
+  await scheduler.stop();
+  await relay.stop();
+  await nats.cleanup();
+  await database.drop();
+}
+
+async function command(cmd: ContainerCommand): Promise<void> {
+  await handleCommand(store, {
+    streamId: containerStreamId(cmd.data.containerId),
+    decider: containerDecider,
+    command: cmd,
+    eventId: () => randomUUID(),
+    schemaVersion: (t) => CONTAINER_EVENT_SCHEMA_VERSIONS[t],
+  });
+}
+
+async function latencies(ids: string[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const id of ids) {
+    const events = await store.readStream(containerStreamId(id));
+    const requested = events.find((e) => e.type === "ContainerStartRequested")!;
+    const scheduled = events.find((e) => e.type === "ContainerScheduled")!;
+    out.push(scheduled.recordedAt.getTime() - requested.recordedAt.getTime());
+  }
+  return out.sort((a, b) => a - b);
+}
+
+function report(label: string, sorted: number[]): void {
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+  console.log(`${label}: start requested → scheduled p50 ${q(0.5)} ms, p90 ${q(0.9)} ms, p99 ${q(0.99)} ms, max ${sorted.at(-1)} ms`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
