@@ -9,6 +9,13 @@ const code = await runCli(process.argv.slice(2), {
   env: process.env,
   now: () => new Date(),
   readFile: (path) => readFile(path, "utf8"),
+  onSignal: (listener) => {
+    const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+    for (const signal of signals) process.on(signal, listener);
+    return () => {
+      for (const signal of signals) process.off(signal, listener);
+    };
+  },
 }).catch((err: unknown) => {
   process.stderr.write(`shoal: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
   return 125;

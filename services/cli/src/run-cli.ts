@@ -27,6 +27,12 @@ export interface CliIo {
   readFile(path: string): Promise<string>;
   /** Opens the api client; the default loads gRPC only when a command needs it. */
   connect?(addr: string): Promise<ShoalApi>;
+  /**
+   * Registers `listener` for SIGINT/SIGTERM/SIGHUP while a container is attached (docker's
+   * sig-proxy: the signal goes to the container, the CLI keeps waiting); returns the
+   * unregister function. Without it, signals keep their default effect on the CLI.
+   */
+  onSignal?(listener: (signal: string) => void): () => void;
 }
 
 interface DaemonErrorLike {
@@ -307,7 +313,7 @@ async function listAll(api: ShoalApi, all: boolean, filters: Record<string, stri
 
 /**
  * Waits for the container to stop while printing its output as it grows, then prints the
- * rest and returns its exit code. The output is polled (the api's logs are unary); a
+ * rest and returns its exit code. Signals the CLI receives meanwhile go to the container. The output is polled (the api's logs are unary); a
  * container removed by --rm before the last poll keeps what was already printed.
  */
 async function attachUntilExit(api: ShoalApi, id: string, out: Output): Promise<number> {
@@ -323,6 +329,11 @@ async function attachUntilExit(api: ShoalApi, id: string, out: Output): Promise<
   const waiting = api.call("Containers/WaitContainer", { container: id }).finally(() => {
     exited = true;
   });
+  const stopProxy = out.io.onSignal?.((signal) => {
+    api.call("Containers/KillContainer", { container: id, signal }).catch((err: unknown) => {
+      if (isDaemonError(err)) out.io.stderr.write(`shoal: could not send ${signal} to the container: ${err.message}\n`);
+    });
+  });
   let delayMs = 50;
   while (!exited) {
     let timer: NodeJS.Timeout | undefined;
@@ -332,7 +343,12 @@ async function attachUntilExit(api: ShoalApi, id: string, out: Output): Promise<
     await printNew().catch(() => undefined);
     delayMs = Math.min(delayMs * 2, 1000);
   }
-  const result = await waiting;
+  let result;
+  try {
+    result = await waiting;
+  } finally {
+    stopProxy?.();
+  }
   try {
     await printNew();
   } catch (err) {

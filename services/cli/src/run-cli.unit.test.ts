@@ -1,0 +1,161 @@
+import { describe, expect, it } from "vitest";
+import { DaemonError } from "./daemon-error";
+import { runCli, startFailureExitCode } from "./run-cli";
+import type { CliIo } from "./run-cli";
+import type { ShoalApi } from "./shoal-api-client";
+
+type Handler = (request: any) => unknown;
+
+/** An in-process api: each method answers through its handler; every call is recorded. */
+function fakeApi(handlers: Record<string, Handler>) {
+  const calls: Array<{ method: string; request: any }> = [];
+  const api: ShoalApi = {
+    async call(method, request) {
+      calls.push({ method, request });
+      const handler = handlers[method];
+      if (handler === undefined) throw new Error(`unexpected call ${method}`);
+      return (await handler(request)) as never;
+    },
+    subscribe() {
+      throw new Error("unexpected subscribe");
+    },
+    close() {},
+  };
+  return { api, calls };
+}
+
+function io(api: ShoalApi, extra: Partial<CliIo> = {}) {
+  let stdout = "";
+  let stderr = "";
+  const text = (chunk: string | Uint8Array) => (typeof chunk === "string" ? chunk : Buffer.from(chunk).toString());
+  const cliIo: CliIo = {
+    stdout: { write: (c) => (stdout += text(c)) },
+    stderr: { write: (c) => (stderr += text(c)) },
+    env: {},
+    now: () => new Date("2026-11-23T12:00:00Z"),
+    readFile: async () => "{}",
+    connect: async () => api,
+    ...extra,
+  };
+  return { cliIo, out: () => ({ stdout, stderr }) };
+}
+
+const ID = "f".repeat(64);
+const created = { "Containers/CreateContainer": () => ({ id: ID, name: "x" }), "Containers/StartContainer": () => ({ id: ID, failed: false }) };
+
+describe("run without -d", () => {
+  it("prints output that grows while the container runs exactly once, in order, and exits with its code", async () => {
+    const chunks = ["one\n", "two\n", "three\n"];
+    let logCalls = 0;
+    let finish: (v: unknown) => void = () => {};
+    const exited = new Promise((resolve) => (finish = resolve));
+    const { api } = fakeApi({
+      ...created,
+      "Containers/WaitContainer": () => exited,
+      "Containers/ContainerLogs": () => {
+        logCalls++;
+        if (logCalls === chunks.length) finish({ exit_code: 9, error: "" });
+        return { output: Buffer.from(chunks.slice(0, logCalls).join("")) };
+      },
+    });
+    const { cliIo, out } = io(api);
+    expect(await runCli(["run", "--rootfs", "/r", "sh"], cliIo)).toBe(9);
+    expect(out().stdout).toBe("one\ntwo\nthree\n");
+  });
+
+  it("with --rm, a container already removed when the last output is fetched keeps its exit code", async () => {
+    const { api, calls } = fakeApi({
+      ...created,
+      "Containers/WaitContainer": () => ({ exit_code: 3, error: "" }),
+      "Containers/ContainerLogs": () => {
+        throw new DaemonError("NOT_FOUND", `No such container: ${ID}`, false);
+      },
+    });
+    const { cliIo, out } = io(api);
+    expect(await runCli(["run", "--rm", "--rootfs", "/r", "sh"], cliIo)).toBe(3);
+    expect(out()).toEqual({ stdout: "", stderr: "" });
+    expect(calls[0]!.request.host_config.auto_remove).toBe(true);
+  });
+
+  it("passes a signal the CLI receives to the container and keeps waiting (docker's sig-proxy)", async () => {
+    let finish: (v: unknown) => void = () => {};
+    const exited = new Promise((resolve) => (finish = resolve));
+    let listener: ((signal: string) => void) | undefined;
+    let unregistered = false;
+    const { api, calls } = fakeApi({
+      ...created,
+      "Containers/WaitContainer": () => exited,
+      "Containers/ContainerLogs": () => {
+        listener?.("SIGINT");
+        return { output: Buffer.alloc(0) };
+      },
+      "Containers/KillContainer": () => {
+        finish({ exit_code: 130, error: "" });
+        return {};
+      },
+    });
+    const { cliIo } = io(api, {
+      onSignal: (l) => {
+        listener = l;
+        return () => (unregistered = true);
+      },
+    });
+    expect(await runCli(["run", "--rootfs", "/r", "sh"], cliIo)).toBe(130);
+    expect(calls.find((c) => c.method === "Containers/KillContainer")!.request).toEqual({ container: ID, signal: "SIGINT" });
+    expect(unregistered).toBe(true);
+  });
+});
+
+describe("exit codes", () => {
+  it("a failed start: 126 and 127 pass through, anything else is 125", () => {
+    expect(startFailureExitCode(126)).toBe(126);
+    expect(startFailureExitCode(127)).toBe(127);
+    expect(startFailureExitCode(128)).toBe(125);
+    expect(startFailureExitCode(0)).toBe(125);
+  });
+
+  it("a refusal prints docker's prefix and the daemon's message, no stack, 125", async () => {
+    const { api } = fakeApi({
+      "Containers/CreateContainer": () => {
+        throw new DaemonError("INVALID_ARGUMENT", "invalid shm size \"-1\"", false);
+      },
+    });
+    const { cliIo, out } = io(api);
+    expect(await runCli(["run", "--shm-size", "-1", "busybox"], cliIo)).toBe(125);
+    expect(out()).toEqual({ stdout: "", stderr: 'shoal: Error response from daemon: invalid shm size "-1"\n' });
+  });
+
+  it("an address the CLI cannot use is 125 before any call", async () => {
+    const { cliIo, out } = io(fakeApi({}).api, {
+      connect: async () => {
+        throw new Error('expected host:port or unix:/path, got "nowhere"');
+      },
+    });
+    expect(await runCli(["--addr", "nowhere", "ps"], cliIo)).toBe(125);
+    expect(out().stderr).toBe('shoal: cannot use api address "nowhere": expected host:port or unix:/path, got "nowhere"\n');
+  });
+
+  it("a usage error is 125 with the command's help hint and never connects", async () => {
+    let connected = false;
+    const { cliIo, out } = io(fakeApi({}).api, {
+      connect: async () => {
+        connected = true;
+        return fakeApi({}).api;
+      },
+    });
+    expect(await runCli(["stop", "-t", "x", "web"], cliIo)).toBe(125);
+    expect(out().stderr).toBe(`shoal: invalid argument "x" for "-t, --time" flag: expected a whole number of at least 0\nSee 'shoal stop --help'.\n`);
+    expect(connected).toBe(false);
+  });
+
+  it("ps follows page tokens until the last page", async () => {
+    const page = (id: string, next: string) => ({ containers: [{ id: id.repeat(64), name: id, args: [], state: null, created_at: null }], next_page_token: next });
+    const { api, calls } = fakeApi({
+      "Containers/ListContainers": (r: { page_token: string }) => (r.page_token === "" ? page("a", "p2") : page("b", "")),
+    });
+    const { cliIo, out } = io(api);
+    expect(await runCli(["ps", "-aq"], cliIo)).toBe(0);
+    expect(out().stdout).toBe(`${"a".repeat(12)}\n${"b".repeat(12)}\n`);
+    expect(calls.map((c) => c.request.page_token)).toEqual(["", "p2"]);
+  });
+});
