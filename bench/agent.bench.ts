@@ -72,16 +72,24 @@ async function agentCreateToRunning(): Promise<number> {
   return ms;
 }
 
+/** Per lifecycle: [start reply, start reply → exit reported, delete]. */
+const phases: Array<[number, number, number]> = [];
+
 async function agentLifecycle(): Promise<{ ms: number; rpcs: number; byMethod: Record<string, number> }> {
   const id = newId();
   const exited = exitReported(id);
   const t0 = performance.now();
+  const marks: number[] = [];
   const { total, rpcs } = await agent.containerd.countRpcs(async () => {
     await agent.handle("StartContainer", startPayload(id, ["/bin/true"]));
+    marks.push(performance.now() - t0);
     await exited;
+    marks.push(performance.now() - t0);
     await agent.handle("DeleteContainer", { containerId: id });
   });
-  return { ms: performance.now() - t0, rpcs: total, byMethod: { ...rpcs } };
+  const ms = performance.now() - t0;
+  phases.push([marks[0]!, marks[1]! - marks[0]!, ms - marks[1]!]);
+  return { ms, rpcs: total, byMethod: { ...rpcs } };
 }
 
 async function ctrRun(): Promise<number> {
@@ -126,6 +134,8 @@ try {
   console.log(`  ratio create→running / ctr                         ${(runMs / ctrMs).toFixed(2)}  ${verdict(runMs / ctrMs <= 1)} (target ≤ 1.0)`);
   console.log(`  ratio lifecycle / ctr                              ${(lifeMs / ctrMs).toFixed(2)}  ${verdict(lifeMs / ctrMs <= 1)} (target ≤ 1.0)`);
   console.log(`  containerd RPCs per lifecycle                      ${maxRpcs} (max of ${rpcs.length}) vs ${MINIMAL_RPCS}  ${verdict(maxRpcs <= MINIMAL_RPCS)} (target ≤ ${MINIMAL_RPCS})`);
+  const ph = [0, 1, 2].map((i) => median(phases.slice(WARMUP).map((p) => p[i]!)));
+  console.log(`    lifecycle phases (medians): start ${ph[0]!.toFixed(1)} ms, exit reported ${ph[1]!.toFixed(1)} ms, delete ${ph[2]!.toFixed(1)} ms`);
   console.log(`    ${Object.entries(byMethod).map(([k, v]) => `${k}=${v}`).join(" ")}`);
 } finally {
   await agent.stop();

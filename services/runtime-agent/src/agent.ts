@@ -96,6 +96,8 @@ interface LiveContainer {
   exited: boolean;
   /** Frozen by PauseContainer (or found paused at recovery). */
   paused: boolean;
+  /** The ContainerStarted publish; the exit report waits for it so the two are stored in order. */
+  startedReport: Promise<void>;
   /** Settles once the exit has been recorded, reported and the task and container deleted. */
   exitDone: Promise<void>;
 }
@@ -409,8 +411,9 @@ class RuntimeAgent implements Agent {
         runtime: { ...runtime, args: [...runtime.args] },
         startedAt: record.startedAt,
       };
-      await this.report(REPORT_TYPES.containerStarted, reportIds.containerStarted(id, task.pid), started).catch((err: unknown) =>
-        this.log.error({ err, containerId: id }, "could not report ContainerStarted; the reply carries it"),
+      // Not awaited: the reply carries the same facts; the exit report waits for this one.
+      this.live.get(id)!.startedReport = this.report(REPORT_TYPES.containerStarted, reportIds.containerStarted(id, task.pid), started).catch(
+        (err: unknown) => this.log.error({ err, containerId: id }, "could not report ContainerStarted; the reply carries it"),
       );
       return { ...started, alreadyRunning: false };
     } catch (err) {
@@ -455,7 +458,7 @@ class RuntimeAgent implements Agent {
 
   /** Watches a started or adopted task: its exit is recorded, reported once, and the task and container deleted. */
   private watch(id: string, task: Task, container?: Container, paused = false): void {
-    const entry: LiveContainer = { task, exited: false, paused, exitDone: Promise.resolve() };
+    const entry: LiveContainer = { task, exited: false, paused, startedReport: Promise.resolve(), exitDone: Promise.resolve() };
     if (container !== undefined) entry.container = container;
     entry.exitDone = task.wait().then(
       (exit) => {
@@ -510,13 +513,14 @@ class RuntimeAgent implements Agent {
         }
       }
       if (record?.exit !== undefined && cleanedUp) {
-        // DeleteContainer then needs no containerd lookups.
+        // DeleteContainer then needs no containerd lookups. Saved with `reported` below, or now.
         record.exit.cleanedUp = true;
-        await this.store.put(record);
+        if (record.exit.reported) await this.store.put(record);
       }
     }
     if (record !== undefined && !record.exit!.reported) {
       this.unreported.add(id);
+      await live?.startedReport;
       await this.reportExit(record, foundAtRecovery);
     }
     this.live.delete(id);
