@@ -81,17 +81,29 @@ export function isLive(state: ContainerState): boolean {
 /**
  * The id `ref` names, as Docker resolves it: a full id, else an exact name of a container
  * not removed, else a unique id prefix. Undefined when nothing (or more than one) matches.
- * Reads the mount-manager's container index (`mount_manager_containers`): bring the
- * projection up to date first.
+ * Reads the mount-manager's container index (`mount_manager_containers`), and on a miss
+ * the log itself: the projection can lag while another transaction holds the global
+ * reader's horizon back, and a lagging index must not turn into "No such container".
  */
-export async function resolveContainerRef(db: Kysely<any>, ref: string): Promise<string | undefined> {
+export async function resolveContainerRef(db: Kysely<any>, store: EventStore, ref: string): Promise<string | undefined> {
   if (isContainerId(ref)) return ref;
   const byName = await sql<{ container_id: string }>`
     SELECT container_id FROM mount_manager_containers WHERE name = ${ref} AND status <> 'removed'`.execute(db);
   if (byName.rows.length === 1) return byName.rows[0]!.container_id;
-  if (!/^[0-9a-f]+$/.test(ref)) return undefined;
-  const byPrefix = await sql<{ container_id: string }>`
-    SELECT container_id FROM mount_manager_containers
-    WHERE container_id LIKE ${`${ref}%`} AND status <> 'removed' LIMIT 2`.execute(db);
-  return byPrefix.rows.length === 1 ? byPrefix.rows[0]!.container_id : undefined;
+  if (/^[0-9a-f]+$/.test(ref)) {
+    const byPrefix = await sql<{ container_id: string }>`
+      SELECT container_id FROM mount_manager_containers
+      WHERE container_id LIKE ${`${ref}%`} AND status <> 'removed' LIMIT 2`.execute(db);
+    if (byPrefix.rows.length === 1) return byPrefix.rows[0]!.container_id;
+  }
+  // Not in the index (yet): the newest container created with that name that is not removed.
+  const created = await sql<{ id: string }>`
+    SELECT data->>'containerId' AS id FROM events
+    WHERE type = 'ContainerCreated' AND data->>'name' = ${ref}
+    ORDER BY global_position DESC LIMIT 5`.execute(db);
+  for (const row of created.rows) {
+    const { state } = await readContainer(store, row.id);
+    if (state.status !== "absent" && state.status !== "removed") return row.id;
+  }
+  return undefined;
 }

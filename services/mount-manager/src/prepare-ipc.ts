@@ -68,8 +68,7 @@ export async function prepareIpc(deps: FlowDeps, event: EventEnvelope, deliveryC
 
   let owner: IpcOwnerView | undefined;
   if (requestedMode?.kind === "container") {
-    await deps.projection.catchUp();
-    const ownerId = await resolveContainerRef(deps.db, requestedMode.ref);
+    const ownerId = await resolveContainerRef(deps.db, deps.store, requestedMode.ref);
     if (ownerId !== undefined) owner = await ownerView(deps, ownerId);
   }
   let mountedShm: MountedShm | undefined;

@@ -1,0 +1,501 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { sql } from "kysely";
+import pino from "pino";
+import {
+  createJetStreamEventPublisher,
+  encodeEventMessage,
+  ensureStreams,
+  eventSubject,
+  serveHostCommands,
+} from "@shoal/bus";
+import type { HostCommandServer } from "@shoal/bus";
+import {
+  CONTAINER_EVENT_SCHEMA_VERSIONS,
+  FailedPreconditionError,
+  containerDecider,
+  containerStreamId,
+  derivedEventId,
+  ipcGroupStreamId,
+} from "@shoal/domain";
+import type { ContainerCommand, HostConfigInput } from "@shoal/domain";
+import { createEventStore, createOutboxRelay, handleCommand } from "@shoal/event-store";
+import type { EventStore, OutboxRelay, RecordedEvent } from "@shoal/event-store";
+import { connectTestNats, createTestDatabase } from "@shoal/testing";
+import type { TestDatabase, TestNats } from "@shoal/testing";
+import { groupCommand } from "./prepare-ipc";
+import { createIpcGroupProjection } from "./ipc-group-projection";
+import { startMountManager, PREPARE_DURABLE, RELEASE_DURABLE } from "./mount-manager";
+import type { MountManager } from "./mount-manager";
+import type { FlowDeps } from "./flow-deps";
+
+// The mount-manager in-process on real Postgres and NATS JetStream, with the outbox relay
+// feeding it events and a fake agent (serveHostCommands) that records MountShm/UnmountShm.
+// The test plays the api, the scheduler and the agent's reports by appending their events.
+
+const STATE_ROOT = "/var/lib/shoal";
+const MiB = 1024 * 1024;
+const quiet = pino({ level: process.env.SHOAL_TEST_LOG ?? "silent" });
+
+let database: TestDatabase;
+let nats: TestNats;
+let store: EventStore;
+let relay: OutboxRelay;
+let mm: MountManager;
+let agents: HostCommandServer[] = [];
+
+type Call = { host: string; command: string; payload: { containerId?: string; sizeBytes?: number } };
+let calls: Call[] = [];
+/** Per host: shm mounts the fake agent holds, and the containers ListContainers reports. */
+const mounted = new Map<string, Set<string>>();
+const listed = new Map<string, { containerId: string; status: string; live: boolean }[]>();
+/** Make the next MountShm of a container answer too late (after mounting), as a slow agent would. */
+const slowMounts = new Set<string>();
+
+function fakeAgent(host: string): HostCommandServer {
+  mounted.set(host, new Set());
+  const record = (command: string) => async (payload: unknown) => {
+    calls.push({ host, command, payload: payload as Call["payload"] });
+  };
+  return serveHostCommands(nats.nc, {
+    prefix: nats.prefix,
+    host,
+    handlers: {
+      async MountShm(payload) {
+        await record("MountShm")(payload);
+        const { containerId } = payload as { containerId: string };
+        mounted.get(host)!.add(containerId);
+        if (slowMounts.delete(containerId)) await new Promise((r) => setTimeout(r, 1_500));
+        return { shmMountPath: `${STATE_ROOT}/containers/${containerId}/mounts/shm`, created: true };
+      },
+      async UnmountShm(payload) {
+        await record("UnmountShm")(payload);
+        const { containerId } = payload as { containerId: string };
+        const had = mounted.get(host)!.delete(containerId);
+        return { unmounted: had ? 1 : 0 };
+      },
+      async ListContainers(payload) {
+        await record("ListContainers")(payload);
+        return { containers: listed.get(host) ?? [] };
+      },
+    },
+  });
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  nats = await connectTestNats();
+  await ensureStreams(nats.jsm, nats.prefix);
+  store = createEventStore({ db: database.db });
+  const publisher = createJetStreamEventPublisher(nats.js, { prefix: nats.prefix });
+  relay = createOutboxRelay({ pool: database.pool, publisher });
+  await relay.start();
+  agents = [fakeAgent("h1"), fakeAgent("h2")];
+  mm = await startMountManager({
+    db: database.db,
+    pool: database.pool,
+    nc: nats.nc,
+    prefix: nats.prefix,
+    metricsPort: 0,
+    reconcileIntervalMs: 0,
+    hostCommandTimeoutMs: 1_000,
+    logger: quiet,
+  });
+});
+
+afterAll(async () => {
+  await mm?.stop();
+  await relay?.stop();
+  for (const a of agents) await a.stop();
+  await nats?.cleanup();
+  await database?.drop();
+});
+
+afterEach(() => {
+  calls = [];
+});
+
+// ---- playing the other services -------------------------------------------------------
+
+const newId = () => randomBytes(32).toString("hex");
+const now = () => new Date().toISOString();
+
+async function command(containerId: string, cmd: ContainerCommand): Promise<void> {
+  await handleCommand(store, {
+    streamId: containerStreamId(containerId),
+    decider: containerDecider,
+    command: cmd,
+    eventId: () => randomUUID(),
+    schemaVersion: (t) => CONTAINER_EVENT_SCHEMA_VERSIONS[t],
+  });
+}
+
+async function create(name: string, hostConfig: HostConfigInput): Promise<string> {
+  const id = newId();
+  await command(id, {
+    type: "CreateContainer",
+    data: { containerId: id, name, hostConfig, source: { kind: "rootfs", path: "/srv/rootfs" }, args: ["sh"], env: [], createdAt: now() },
+  });
+  return id;
+}
+
+async function schedule(id: string, host = "h1"): Promise<void> {
+  await command(id, { type: "StartContainer", data: { containerId: id, now: now(), experimental: false } });
+  await command(id, { type: "RecordScheduled", data: { containerId: id, now: now(), host } });
+}
+
+async function started(id: string, pid: number): Promise<void> {
+  await command(id, {
+    type: "RecordStarted",
+    data: { containerId: id, now: now(), pid, runtime: { name: "runc", path: "/usr/sbin/runc", args: [] }, configVersion: 1 },
+  });
+}
+
+async function exited(id: string): Promise<string> {
+  await command(id, { type: "RecordExited", data: { containerId: id, exitCode: 0, exitedAt: now() } });
+  return (await store.readStream(containerStreamId(id))).at(-1)!.eventId;
+}
+
+const events = (id: string) => store.readStream(containerStreamId(id));
+const groupEvents = (owner: string) => store.readStream(ipcGroupStreamId(owner));
+const types = (es: RecordedEvent[]) => es.map((e) => e.type);
+
+/** Waits until the container's start is prepared or failed; returns that event. */
+async function outcome(id: string): Promise<RecordedEvent> {
+  let found: RecordedEvent | undefined;
+  await expect
+    .poll(
+      async () => {
+        const es = await events(id);
+        const since = es.findLastIndex((e) => e.type === "ContainerScheduled");
+        found = es.slice(since).find((e) => e.type === "ContainerIpcPrepared" || e.type === "ContainerStartFailed");
+        return found !== undefined;
+      },
+      { timeout: 15_000, interval: 50 },
+    )
+    .toBe(true);
+  return found!;
+}
+
+async function startOwner(name: string, pid: number, hostConfig: HostConfigInput = { ipcMode: "shareable" }): Promise<string> {
+  const id = await create(name, hostConfig);
+  await schedule(id);
+  expect((await outcome(id)).type).toBe("ContainerIpcPrepared");
+  await started(id, pid);
+  return id;
+}
+
+async function startMember(name: string, owner: string, pid: number): Promise<string> {
+  const id = await create(name, { ipcMode: `container:${owner}` });
+  await schedule(id);
+  expect((await outcome(id)).type).toBe("ContainerIpcPrepared");
+  await started(id, pid);
+  return id;
+}
+
+/** Waits until the release consumer has handled the event (its processed_events row). */
+async function released(eventId: string): Promise<void> {
+  await expect
+    .poll(
+      async () => {
+        const r = await sql<{ n: number }>`
+          SELECT count(*)::int AS n FROM processed_events WHERE consumer = ${RELEASE_DURABLE} AND event_id = ${eventId}`.execute(database.db);
+        return r.rows[0]!.n;
+      },
+      { timeout: 15_000, interval: 50 },
+    )
+    .toBe(1);
+}
+
+const callsOf = (command: string, containerId: string) =>
+  calls.filter((c) => c.command === command && c.payload.containerId === containerId);
+
+// ---- the flows ------------------------------------------------------------------------
+
+describe("mount-manager preparation", () => {
+  it("mounts an owner's shm before recording a shareable plan, with the group and mount recorded first", async () => {
+    const owner = await create("web", { ipcMode: "shareable", shmSize: "16m" });
+    await schedule(owner);
+    const prepared = await outcome(owner);
+
+    expect(prepared.type).toBe("ContainerIpcPrepared");
+    const path = `${STATE_ROOT}/containers/${owner}/mounts/shm`;
+    expect((prepared.data as { plan: unknown }).plan).toEqual({ mode: "shareable", shmSizeBytes: 16 * MiB, shmMountPath: path });
+    expect(callsOf("MountShm", owner)).toEqual([{ host: "h1", command: "MountShm", payload: { containerId: owner, sizeBytes: 16 * MiB } }]);
+
+    const group = await groupEvents(owner);
+    expect(types(group)).toEqual(["IpcGroupFormed", "ShmMountCreated"]);
+    for (const g of group) expect(BigInt(g.globalPosition)).toBeLessThan(BigInt(prepared.globalPosition));
+
+    await expect
+      .poll(async () => (await sql`SELECT owner_id, host, path, size_bytes::int AS size, state FROM shm_mounts WHERE owner_id = ${owner}`.execute(database.db)).rows)
+      .toEqual([{ owner_id: owner, host: "h1", path, size: 16 * MiB, state: "mounted" }]);
+  });
+
+  it("gives a private container its size and sends no host command", async () => {
+    const id = await create("priv", { ipcMode: "private" });
+    await schedule(id);
+    const prepared = await outcome(id);
+    expect((prepared.data as { plan: unknown }).plan).toEqual({ mode: "private", shmSizeBytes: 64 * MiB });
+    expect(calls.filter((c) => c.payload.containerId === id)).toEqual([]);
+    expect(await groupEvents(id)).toEqual([]);
+  });
+
+  it("plans a member started after its owner with the owner's pid, path and size, and records it in the group", async () => {
+    const owner = await startOwner("db", 4001, { ipcMode: "shareable", shmSize: "8m" });
+    const member = await create("db-sidecar", { ipcMode: "container:db" });
+    await schedule(member);
+    const prepared = await outcome(member);
+
+    expect((prepared.data as { plan: unknown }).plan).toEqual({
+      mode: "container",
+      ownerId: owner,
+      ownerPid: 4001,
+      shmSizeBytes: 8 * MiB,
+      shmMountPath: `${STATE_ROOT}/containers/${owner}/mounts/shm`,
+    });
+    expect(callsOf("MountShm", member)).toEqual([]);
+    expect(types(await groupEvents(owner))).toEqual(["IpcGroupFormed", "ShmMountCreated", "IpcGroupMemberJoined"]);
+    await expect
+      .poll(async () => (await sql`SELECT owner_id, joined FROM ipc_group_members WHERE member_id = ${member}`.execute(database.db)).rows)
+      .toEqual([{ owner_id: owner, joined: true }]);
+  });
+
+  it("finds an owner by name in the log when its index lags behind", async () => {
+    const owner = await startOwner("lagging", 4010);
+    await expect.poll(async () => (await sql`SELECT 1 FROM mount_manager_containers WHERE container_id = ${owner}`.execute(database.db)).rows.length).toBe(1);
+    // As if the index had not seen the owner's ContainerCreated yet.
+    await sql`UPDATE mount_manager_containers SET name = 'not-yet-indexed' WHERE container_id = ${owner}`.execute(database.db);
+    try {
+      const member = await create("lagging-member", { ipcMode: "container:lagging" });
+      await schedule(member);
+      expect((await outcome(member)).data).toMatchObject({ plan: { mode: "container", ownerId: owner, ownerPid: 4010 } });
+    } finally {
+      await sql`UPDATE mount_manager_containers SET name = 'lagging' WHERE container_id = ${owner}`.execute(database.db);
+    }
+  });
+
+  it("fails the start of a member whose owner is stopped, with Docker's message, and records no membership", async () => {
+    const owner = await startOwner("stopped-owner", 4002);
+    await exited(owner);
+    const member = await create("late-member", { ipcMode: "container:stopped-owner" });
+    await schedule(member);
+    const failed = await outcome(member);
+
+    expect(failed.type).toBe("ContainerStartFailed");
+    expect(failed.data).toMatchObject({ reason: "container stopped-owner is not running", exitCode: 125 });
+    expect(types(await groupEvents(owner))).not.toContain("IpcGroupMemberJoined");
+  });
+
+  it("fails the start of a member of a private container with the hint", async () => {
+    await startOwner("private-owner", 4003, { ipcMode: "private" });
+    const member = await create("hopeful", { ipcMode: "container:private-owner" });
+    await schedule(member);
+    expect((await outcome(member)).data).toMatchObject({
+      reason: "non-shareable IPC (hint: start private-owner with --ipc shareable)",
+      exitCode: 125,
+    });
+  });
+
+  it("a redelivered ContainerScheduled mounts nothing again and appends nothing", async () => {
+    const owner = await startOwner("redelivered", 4004);
+    calls = [];
+    const before = await events(owner);
+    const groupBefore = await groupEvents(owner);
+    const scheduled = before.find((e) => e.type === "ContainerScheduled")!;
+
+    // As after a crash between handling and recording it: forget it was processed, publish it again
+    // under a new message id (past JetStream's dedup window), and wait for it to be handled.
+    await sql`DELETE FROM processed_events WHERE consumer = ${PREPARE_DURABLE} AND event_id = ${scheduled.eventId}`.execute(database.db);
+    await nats.js.publish(
+      eventSubject(nats.prefix, "ContainerScheduled"),
+      encodeEventMessage({
+        ...scheduled,
+        globalPosition: BigInt(scheduled.globalPosition),
+        recordedAt: new Date(scheduled.recordedAt),
+        metadata: scheduled.metadata as Record<string, unknown>,
+      }),
+      { msgID: randomUUID() },
+    );
+    await expect
+      .poll(async () => (await sql`SELECT 1 FROM processed_events WHERE consumer = ${PREPARE_DURABLE} AND event_id = ${scheduled.eventId}`.execute(database.db)).rows.length, {
+        timeout: 15_000,
+      })
+      .toBe(1);
+
+    expect(callsOf("MountShm", owner)).toHaveLength(0);
+    expect(await events(owner)).toEqual(before);
+    expect(await groupEvents(owner)).toEqual(groupBefore);
+  });
+
+  it("an agent that answers MountShm too late is asked again, and the mount is recorded once", async () => {
+    const owner = await create("slow", { ipcMode: "shareable" });
+    slowMounts.add(owner);
+    await schedule(owner);
+    const prepared = await outcome(owner);
+
+    expect(prepared.type).toBe("ContainerIpcPrepared");
+    expect(callsOf("MountShm", owner).length).toBeGreaterThanOrEqual(2);
+    expect(types(await groupEvents(owner))).toEqual(["IpcGroupFormed", "ShmMountCreated"]);
+    expect(types(await events(owner)).filter((t) => t === "ContainerIpcPrepared")).toHaveLength(1);
+  });
+});
+
+describe("mount-manager release", () => {
+  it("unmounts an owner's shm exactly once, after the last member and the owner have exited", async () => {
+    const owner = await startOwner("group-owner", 5001);
+    const m1 = await startMember("group-m1", owner, 5002);
+    const m2 = await startMember("group-m2", owner, 5003);
+
+    await released(await exited(owner));
+    expect(callsOf("UnmountShm", owner)).toEqual([]);
+    await released(await exited(m1));
+    expect(callsOf("UnmountShm", owner)).toEqual([]);
+    expect(mounted.get("h1")!.has(owner)).toBe(true);
+
+    await released(await exited(m2));
+    expect(callsOf("UnmountShm", owner)).toEqual([{ host: "h1", command: "UnmountShm", payload: { containerId: owner } }]);
+    expect(types(await groupEvents(owner)).slice(-3)).toEqual(["IpcGroupMemberLeft", "IpcGroupMemberLeft", "ShmMountRemoved"]);
+    await expect
+      .poll(async () => (await sql`SELECT state FROM shm_mounts WHERE owner_id = ${owner}`.execute(database.db)).rows)
+      .toEqual([{ state: "unmounted" }]);
+
+    // Removing the exited containers afterwards unmounts nothing more.
+    for (const id of [m1, m2, owner]) {
+      await command(id, { type: "RemoveContainer", data: { containerId: id, now: now(), force: false } });
+      await command(id, { type: "RecordRemoved", data: { containerId: id, now: now() } });
+      await released((await events(id)).at(-1)!.eventId);
+    }
+    expect(callsOf("UnmountShm", owner)).toHaveLength(1);
+  });
+
+  it("keeps the mount while a member outlives its owner, and an owner that restarts mounts again after a release", async () => {
+    const owner = await startOwner("phoenix", 6001);
+    const member = await startMember("phoenix-m", owner, 6002);
+    await released(await exited(owner));
+    await released(await exited(member));
+    expect(callsOf("UnmountShm", owner)).toHaveLength(1);
+
+    calls = [];
+    await schedule(owner);
+    expect((await outcome(owner)).type).toBe("ContainerIpcPrepared");
+    expect(callsOf("MountShm", owner)).toHaveLength(1);
+    expect(types(await groupEvents(owner)).slice(-2)).toEqual(["IpcGroupFormed", "ShmMountCreated"]);
+  });
+
+  it("an owner whose start fails gets its mount back off the host", async () => {
+    const owner = await create("doomed", { ipcMode: "shareable" });
+    await schedule(owner);
+    await outcome(owner);
+    await command(owner, { type: "RecordStartFailed", data: { containerId: owner, now: now(), reason: "boom", exitCode: 127 } });
+    await released((await events(owner)).at(-1)!.eventId);
+    expect(callsOf("UnmountShm", owner)).toHaveLength(1);
+  });
+});
+
+describe("mount-manager reconcile and projection", () => {
+  it("unmounts what the log has mounted but no live container uses, keeps what is used, and leaves unreachable hosts alone", async () => {
+    // Log says mounted; no start or exit event will come for these: only the reconciler can act.
+    const deps = { store, now, metrics: { count() {} } } as unknown as FlowDeps;
+    const stale = await create("stale-owner", { ipcMode: "shareable" });
+    const used = await create("used-owner", { ipcMode: "shareable" });
+    const far = await create("far-owner", { ipcMode: "shareable" });
+    const form = (owner: string, host: string) =>
+      groupCommand(deps, owner, randomUUID(), {
+        type: "FormIpcGroup",
+        data: { ownerId: owner, host, shmSizeBytes: MiB, shmMountPath: `${STATE_ROOT}/containers/${owner}/mounts/shm`, now: now() },
+      });
+    await form(stale, "h1");
+    await form(used, "h1");
+    await form(far, "h-gone");
+    listed.set("h1", [{ containerId: used, status: "running", live: true }]);
+    // The reconciler reads the projection; let it see the three mounts first.
+    await expect
+      .poll(async () => (await sql`SELECT owner_id FROM shm_mounts WHERE state = 'mounted' AND owner_id IN (${stale}, ${used}, ${far})`.execute(database.db)).rows.length, { timeout: 15_000 })
+      .toBe(3);
+
+    const result = await mm.reconcile();
+
+    const ids = (ms: { ownerId: string }[]) => ms.map((m) => m.ownerId);
+    expect(ids(result.plan.unmount)).toContain(stale);
+    expect(ids(result.plan.keep)).toContain(used);
+    expect(ids(result.plan.lost)).toEqual([far]);
+    expect(result.released).toEqual([stale]);
+    expect(callsOf("UnmountShm", stale)).toHaveLength(1);
+    expect(callsOf("UnmountShm", used)).toHaveLength(0);
+    expect(types(await groupEvents(stale)).at(-1)).toBe("ShmMountRemoved");
+    expect(types(await groupEvents(used)).at(-1)).toBe("ShmMountCreated");
+  });
+
+  it("refuses to form a group on another host while its mount is still in use", async () => {
+    const deps = { store, now } as unknown as FlowDeps;
+    const owner = await create("pinned", { ipcMode: "shareable" });
+    const data = { ownerId: owner, shmSizeBytes: MiB, shmMountPath: "/p", now: now() };
+    await groupCommand(deps, owner, randomUUID(), { type: "FormIpcGroup", data: { ...data, host: "h1" } });
+    await expect(groupCommand(deps, owner, randomUUID(), { type: "FormIpcGroup", data: { ...data, host: "h2" } })).rejects.toThrow(
+      FailedPreconditionError,
+    );
+  });
+
+  it("rebuilds its tables from the log to the same rows", async () => {
+    const runner = createIpcGroupProjection({ db: database.db, pool: database.pool });
+    await runner.catchUp();
+    const snapshot = async () => ({
+      groups: (await sql`SELECT * FROM ipc_groups ORDER BY owner_id`.execute(database.db)).rows,
+      members: (await sql`SELECT * FROM ipc_group_members ORDER BY member_id`.execute(database.db)).rows,
+      mounts: (await sql`SELECT * FROM shm_mounts ORDER BY owner_id`.execute(database.db)).rows,
+      containers: (await sql`SELECT * FROM mount_manager_containers ORDER BY container_id`.execute(database.db)).rows,
+    });
+    await mm.stop(); // nothing else may apply events meanwhile
+    try {
+      // Wait until the projection has applied the whole log (the global reader may withhold the tail briefly).
+      await expect
+        .poll(
+          async () => {
+            await runner.catchUp();
+            const r = await sql<{ done: boolean }>`
+              SELECT (SELECT global_position FROM projection_checkpoints WHERE name = 'mount-manager')
+                   = (SELECT max(global_position) FROM events) AS done`.execute(database.db);
+            return r.rows[0]!.done;
+          },
+          { timeout: 15_000 },
+        )
+        .toBe(true);
+      const before = await snapshot();
+      expect(before.mounts.length).toBeGreaterThan(0);
+      await runner.rebuild();
+      expect(await snapshot()).toEqual(before);
+    } finally {
+      mm = await startMountManager({
+        db: database.db,
+        pool: database.pool,
+        nc: nats.nc,
+        prefix: nats.prefix,
+        metricsPort: 0,
+        reconcileIntervalMs: 0,
+        hostCommandTimeoutMs: 1_000,
+        logger: quiet,
+      });
+    }
+  });
+
+  it("serves its metrics without container ids", async () => {
+    const scrape = async () => (await fetch(`http://127.0.0.1:${mm.metricsPort}/metrics`)).text();
+    const mountedNow = async () =>
+      (await sql<{ n: number }>`SELECT count(*)::int AS n FROM shm_mounts WHERE state = 'mounted'`.execute(database.db)).rows[0]!.n;
+    // The projection may still be applying the last events: compare once both agree.
+    await expect.poll(async () => (await scrape()).includes(`shoal_mount_manager_shm_mounts ${await mountedNow()}\n`)).toBe(true);
+    expect(await mountedNow()).toBeGreaterThan(0);
+    const text = await scrape();
+    expect(text).toContain("# TYPE shoal_mount_manager_operations_total counter");
+    expect(text).not.toMatch(/[0-9a-f]{64}/);
+  });
+});
+
+// A derived id is what makes the prepare step idempotent: the same cause names the same event.
+it("derives the prepared event id from the scheduled event id", async () => {
+  const owner = await startOwner("derived", 7001);
+  const es = await events(owner);
+  const scheduled = es.find((e) => e.type === "ContainerScheduled")!;
+  expect(es.find((e) => e.type === "ContainerIpcPrepared")!.eventId).toBe(derivedEventId(`ipc-prepared:${scheduled.eventId}`));
+});
