@@ -127,6 +127,9 @@ describe("scheduler killed mid-flow", () => {
     const placed = await database.db.selectFrom("placements").select("container_id").execute();
     expect(placed.map((p) => p.container_id).sort()).toEqual([...ids].sort());
     expect(await countOf("ContainerStartFailed")).toBe(0);
+    // A clean stop on SIGTERM.
+    child.process.kill("SIGTERM");
+    expect(await child.exited).toBe(0);
     // Informational: how far the first process got (varies run to run).
     console.info(`scheduler killed after ${answeredBeforeKill}/20 placements`);
   });

@@ -190,9 +190,37 @@ describe("scheduler", () => {
 
     const member = await createAndStart("db-sidecar", { ipcMode: "container:db" });
     expect((await outcome(member)).data).toMatchObject({ host: "beta" });
+    // The owner named by a short id prefix, as `--ipc container:<id prefix>` allows.
+    const byId = await createAndStart("db-sidecar-2", { ipcMode: `container:${owner.slice(0, 12)}` });
+    expect((await outcome(byId)).data).toMatchObject({ host: "beta" });
     // A container with no IPC ties goes to the emptier host, so the member's choice was the owner's.
     const loose = await createAndStart("loose", { ipcMode: "private" });
     expect((await outcome(loose)).data).toMatchObject({ host: "alpha" });
+  });
+
+  it("places a restarted container again and a late release of its old run frees nothing", async () => {
+    const id = await createAndStart("restarted", { ipcMode: "private" });
+    expect((await outcome(id)).type).toBe("ContainerScheduled");
+    await container({ type: "RecordStartFailed", data: { containerId: id, now: new Date().toISOString(), reason: "boom", exitCode: 128 } });
+    await expect.poll(() => placedHost(id), { timeout: 15_000 }).toBeUndefined();
+    await container({ type: "StartContainer", data: { containerId: id, now: new Date().toISOString(), experimental: false } });
+    await expect
+      .poll(async () => (await eventsOf(id)).filter((e) => e.type === "ContainerScheduled").length, { timeout: 15_000 })
+      .toBe(2);
+    await expect.poll(() => placedHost(id), { timeout: 15_000 }).toBeDefined();
+    // The first run's ContainerStartFailed (stream version 4) handled again: the new placement stays.
+    const failed = (await eventsOf(id)).find((e) => e.type === "ContainerStartFailed")!;
+    const { createPlacementHandler } = await import("./placement-consumer");
+    const { createSchedulerMetrics } = await import("./metrics");
+    const handler = createPlacementHandler({
+      db: database.db,
+      store,
+      metrics: createSchedulerMetrics(database.db),
+      logger: quiet,
+      now: () => new Date(),
+    });
+    expect(await handler({ ...failed, metadata: {} })).toEqual({ result: "released", rows: 0 });
+    expect(await placedHost(id)).toBeDefined();
   });
 
   it("fails a member whose owner is not placed anywhere", async () => {
@@ -262,7 +290,8 @@ describe("scheduler", () => {
       expect(after.get(streamId), streamId).toEqual(events);
     }
     for (const [streamId, events] of after) {
-      expect(events.filter((t) => t === "ContainerScheduled").length, streamId).toBeLessThanOrEqual(1);
+      const requests = events.filter((t) => t === "ContainerStartRequested").length;
+      expect(events.filter((t) => t === "ContainerScheduled").length, streamId).toBeLessThanOrEqual(requests);
     }
     expect(after.get(containerStreamId(pending))).toEqual(["ContainerCreated", "ContainerStartRequested", "ContainerScheduled"]);
   });
