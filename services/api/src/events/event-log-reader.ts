@@ -49,6 +49,9 @@ export interface LoggedEvent {
 }
 
 const UNTIL_POLL_MS = 250;
+/** Messages per pull, and how long one pull waits for them while the reader is caught up. */
+const BATCH = 256;
+const BATCH_EXPIRES_MS = 30_000;
 const SINCE_SLACK_MS = 1_000;
 
 /**
@@ -92,19 +95,16 @@ export async function* readEventLog(opts: EventLogReadOptions): AsyncGenerator<L
   } catch (err) {
     throw new UnavailableError(`could not read the events stream ${stream}`, { cause: err });
   }
-  let messages: ConsumerMessages | undefined;
+  let batch: ConsumerMessages | undefined;
   let stopTimer: NodeJS.Timeout | undefined;
-  // Stopping the message iterator (abort, or read past `untilTime`) ends the loop below;
-  // an iterator that ends without `stopping` means the connection went away.
+  // Stopping the batch being read (abort, or read past `untilTime`) ends the loops below.
   let stopping = false;
   const stop = (): void => {
     stopping = true;
-    messages?.stop();
+    batch?.stop();
   };
   signal.addEventListener("abort", stop, { once: true });
   try {
-    messages = await consumer.consume({ max_messages: 256 });
-    if (signal.aborted) return;
     let lastSeen = startSeq - 1;
     let expected = strict ? startSeq : undefined;
     const sinceMs = opts.sinceTime?.getTime();
@@ -124,37 +124,45 @@ export async function* readEventLog(opts: EventLogReadOptions): AsyncGenerator<L
       stopTimer = setTimeout(() => void check(), Math.max(0, untilMs + graceMs - Date.now()));
     }
 
-    for await (const msg of messages) {
-      if (signal.aborted) return;
-      const seq = msg.seq;
-      if (expected !== undefined && seq !== expected) {
-        throw new CursorOutOfRangeError(
-          `events ${formatEventCursor(expected)}..${formatEventCursor(seq - 1)} were removed from the log while ` +
-            `being read; resubscribe without a cursor`,
-        );
-      }
-      expected = seq + 1;
-      lastSeen = seq;
-      let event: EventEnvelope;
+    // Pull one bounded batch at a time and ask for the next only when it has been handed
+    // on, so a slow client holds back the pull instead of the api buffering the log.
+    while (!stopping) {
       try {
-        event = decodeEventMessage(msg);
+        batch = await consumer.fetch({ max_messages: BATCH, expires: BATCH_EXPIRES_MS });
       } catch (err) {
-        opts.onUndecodable?.(seq, err);
-        continue;
+        if (stopping) break;
+        throw new UnavailableError(`could not read the events stream ${stream}`, { cause: err });
       }
-      const at = event.recordedAt.getTime();
-      if (sinceMs !== undefined && at < sinceMs) continue;
-      if (untilMs !== undefined && at > untilMs) continue;
-      yield { seq, cursor: formatEventCursor(seq), event };
-    }
-    if (!stopping) {
-      throw new UnavailableError(`the events stream ${stream} stopped delivering (NATS connection closed?)`);
+      if (stopping) break;
+      for await (const msg of batch) {
+        if (signal.aborted) return;
+        const seq = msg.seq;
+        if (expected !== undefined && seq !== expected) {
+          throw new CursorOutOfRangeError(
+            `events ${formatEventCursor(expected)}..${formatEventCursor(seq - 1)} were removed from the log while ` +
+              `being read; resubscribe without a cursor`,
+          );
+        }
+        expected = seq + 1;
+        lastSeen = seq;
+        let event: EventEnvelope;
+        try {
+          event = decodeEventMessage(msg);
+        } catch (err) {
+          opts.onUndecodable?.(seq, err);
+          continue;
+        }
+        const at = event.recordedAt.getTime();
+        if (sinceMs !== undefined && at < sinceMs) continue;
+        if (untilMs !== undefined && at > untilMs) continue;
+        yield { seq, cursor: formatEventCursor(seq), event };
+      }
     }
   } finally {
     signal.removeEventListener("abort", stop);
     clearTimeout(stopTimer);
     stopping = true;
-    messages?.stop();
+    batch?.stop();
     await consumer.delete().catch(() => {});
   }
 }

@@ -331,3 +331,40 @@ describe("Events.Subscribe on a purged log", () => {
     expect(fresh.events.map((e) => JSON.parse(e.dataJson).i)).toEqual([8, 9, 10]);
   });
 });
+
+describe("Events.Subscribe when the api loses NATS", () => {
+  it("ends the subscription with UNAVAILABLE instead of hanging", async () => {
+    const { connect } = await import("@nats-io/transport-node");
+    const { jetstream, jetstreamManager } = await import("@nats-io/jetstream");
+    const nc = await connect({ servers: process.env.SHOAL_NATS_URL ?? "nats://127.0.0.1:4222", maxReconnectAttempts: 0 });
+    const jsm = await jetstreamManager(nc);
+    const server = await startTestGrpcServer((s, packageDefinition) =>
+      registerEventsService(s, {
+        packageDefinition,
+        js: jetstream(nc),
+        jsm,
+        prefix: nats.prefix,
+      }),
+    );
+    try {
+      await published();
+      const call: ClientReadableStream<ProtoEvent> = server.client("shoal.v1.Events").Subscribe({});
+      let first!: (e: ProtoEvent) => void;
+      const firstEvent = new Promise<ProtoEvent>((resolve) => (first = resolve));
+      const outcome = new Promise<ServiceError | "end">((resolve) => {
+        call.on("data", (e: ProtoEvent) => first(e));
+        call.on("error", resolve);
+        call.on("end", () => resolve("end"));
+      });
+      expect((await firstEvent).cursor).toBe("js:1");
+      await nc.close();
+      const ended = await outcome;
+      expect(ended).not.toBe("end");
+      expect((ended as ServiceError).code).toBe(status.UNAVAILABLE);
+      expect((ended as ServiceError).details).toMatch(/events stream/);
+    } finally {
+      await server.close();
+      if (!nc.isClosed()) await nc.close();
+    }
+  });
+});
