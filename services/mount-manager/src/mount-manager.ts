@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import {
   createIdempotentHandler,
   createPostgresProcessedEventStore,
+  decodeEventMessage,
   ensureStreams,
   eventSubject,
   eventsFilter,
@@ -23,7 +24,7 @@ import type { MetricsServer } from "./metrics";
 import { prepareIpc } from "./prepare-ipc";
 import { reconcileOnce } from "./reconciler";
 import type { ReconcileResult } from "./reconciler";
-import { releaseAfter } from "./release-shm";
+import { RELEASE_TRIGGERS, releaseAfter } from "./release-shm";
 import type { FlowDeps } from "./flow-deps";
 
 /** Durable consumer names; no other service uses them. */
@@ -120,14 +121,20 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
         durableName: PREPARE_DURABLE,
         filterSubject: eventSubject(prefix, "ContainerScheduled"),
         logger: log,
-        handler: async (msg) =>
-          createIdempotentHandler({
+        handler: (() => {
+          let deliveryCount = 1;
+          const idempotent = createIdempotentHandler({
             store: processed,
             consumer: PREPARE_DURABLE,
             handle: async (event) => {
-              await prepareIpc(deps, event, msg.deliveryCount);
+              await prepareIpc(deps, event, deliveryCount);
             },
-          })(msg),
+          });
+          return async (msg) => {
+            deliveryCount = msg.deliveryCount;
+            await idempotent(msg);
+          };
+        })(),
       }),
     );
     consumers.push(
@@ -138,11 +145,17 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
         durableName: RELEASE_DURABLE,
         filterSubject: eventsFilter(prefix, "container"),
         logger: log,
-        handler: createIdempotentHandler({
-          store: processed,
-          consumer: RELEASE_DURABLE,
-          handle: (event) => releaseAfter(deps, event),
-        }),
+        handler: (() => {
+          const idempotent = createIdempotentHandler({
+            store: processed,
+            consumer: RELEASE_DURABLE,
+            handle: (event) => releaseAfter(deps, event),
+          });
+          // Most container events release nothing: ack them without touching Postgres.
+          return async (msg) => {
+            if (RELEASE_TRIGGERS.has(decodeEventMessage(msg).type)) await idempotent(msg);
+          };
+        })(),
       }),
     );
     if (options.metricsPort !== undefined) metricsServer = await startMetricsServer(options.metricsPort, metrics.registry);
