@@ -169,11 +169,13 @@ describe("containers projection", () => {
 });
 
 describe("one port", () => {
-  it("serves gRPC health for the Containers service on the api's port", async () => {
+  it("serves gRPC health for every service on the api's port", async () => {
     const Health = grpc.makeGenericClientConstructor(healthService, "Health");
     const health = new Health(bed.api.address, grpc.credentials.createInsecure()) as grpc.Client & Record<string, any>;
     try {
-      expect(await unary(health, "check", { service: "shoal.v1.Containers" })).toMatchObject({ status: "SERVING" });
+      for (const service of ["shoal.v1.Containers", "shoal.v1.Events", "shoal.v1.Config", "shoal.v1.Hosts"]) {
+        expect(await unary(health, "check", { service })).toMatchObject({ status: "SERVING" });
+      }
       expect(await unary(health, "check", { service: "" })).toMatchObject({ status: "SERVING" });
     } finally {
       health.close();

@@ -1,7 +1,7 @@
 /**
  * The api's gRPC server: loads `proto/shoal/v1/*.proto` once and registers every service
- * on one port — Containers (here), Events and Config (events/, config-service/), health
- * and reflection (health/).
+ * on one port — Containers (here), Events, Config and Hosts (events/, config-service/,
+ * hosts/), health and reflection (health/).
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -13,6 +13,7 @@ import type { ApiContext } from "./api-context";
 import { registerContainersService } from "./containers-service";
 import { registerEventsService } from "./events/index";
 import { registerConfigService } from "./config-service/index";
+import { registerHostsService } from "./hosts/index";
 import { registerHealthAndReflection } from "./health/health-and-reflection";
 import type { HealthReporter } from "./health/health-and-reflection";
 import { loadShoalProtos } from "./health/shoal-protos";
@@ -31,7 +32,7 @@ export function resolveProtoDir(env: NodeJS.ProcessEnv = process.env, from: stri
   throw new InternalError(`no proto/shoal/v1 folder above ${from}; set SHOAL_PROTO_DIR`);
 }
 
-export const API_SERVICE_NAMES = ["shoal.v1.Containers", "shoal.v1.Events", "shoal.v1.Config"] as const;
+export const API_SERVICE_NAMES = ["shoal.v1.Containers", "shoal.v1.Events", "shoal.v1.Config", "shoal.v1.Hosts"] as const;
 
 export interface ApiServer {
   /** `host:port` actually bound (port 0 in the address picks a free one). */
@@ -52,15 +53,14 @@ export async function startApiServer(opts: {
   const packageDefinition = loadShoalProtos(opts.protoDir);
   const server = new grpc.Server();
   registerContainersService(server, packageDefinition, ctx);
-  registerEventsService(server, { packageDefinition, js: opts.js, jsm: opts.jsm, prefix: ctx.prefix, db: ctx.db, logger: ctx.logger });
+  const common = { packageDefinition, logger: ctx.logger, metrics: ctx.metrics };
+  registerEventsService(server, { ...common, js: opts.js, jsm: opts.jsm, prefix: ctx.prefix, db: ctx.db });
   registerConfigService(server, {
-    packageDefinition,
+    ...common,
     store: ctx.store,
-    logger: ctx.logger,
     onChanged: () => void ctx.refreshConfig().catch((err: unknown) => ctx.logger.warn({ err }, "could not refresh the config")),
   });
-  // WIRING SPOT (hosts): registerHostsService(server, { packageDefinition, db: ctx.db, … }) from
-  // ./hosts/index once that service lands, and add "shoal.v1.Hosts" to API_SERVICE_NAMES.
+  registerHostsService(server, { ...common, db: ctx.db });
   const health = registerHealthAndReflection(server, { serviceNames: API_SERVICE_NAMES, protoDir: opts.protoDir });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(opts.address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
