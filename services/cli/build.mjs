@@ -34,7 +34,8 @@ const embeddedProtoRoot = {
       loader: "js",
       contents: `import protobuf from "protobufjs/light.js";
 const json = ${protoJson()};
-export function loadProtoRoot() { const root = protobuf.Root.fromJSON(json); root.resolveAll(); return root; }`,
+// Types resolve lazily, on the first call that uses them.
+export function loadProtoRoot() { return protobuf.Root.fromJSON(json); }`,
     }));
   },
 };
