@@ -227,6 +227,33 @@ describe("Events.Subscribe", () => {
     ]);
   });
 
+  it("knows containers named or placed before the cursor from the api's tables", async () => {
+    const api = containerId();
+    await database.db.insertInto("container_names").values({ name: "api", container_id: api }).execute();
+    await database.db
+      .insertInto("containers")
+      .values({
+        id: api,
+        name: "api",
+        status: "scheduled",
+        host: "h9",
+        created_at: new Date(),
+        host_config: "{}",
+        source: "{}",
+        args: "[]",
+        env: "[]",
+      })
+      .execute();
+    const before = await published();
+    await append(`container-${containerId()}`, "ContainerStarted", { pid: 8 });
+    await append(`container-${api}`, "ContainerStarted", { containerId: api, pid: 7 });
+    await published();
+    const byName = await subscribe({ sinceCursor: `js:${before}`, filters: [{ key: "container", values: ["api"] }] }, { stopAfter: 1 });
+    expect(byName.events.map((e) => [e.type, e.streamId])).toEqual([["ContainerStarted", `container-${api}`]]);
+    const byHost = await subscribe({ sinceCursor: `js:${before}`, filters: [{ key: "host", values: ["h9"] }] }, { stopAfter: 1 });
+    expect(byHost.events.map((e) => [e.type, e.streamId])).toEqual([["ContainerStarted", `container-${api}`]]);
+  });
+
   it("since_time starts at the first event recorded at or after it", async () => {
     await appendMany(3);
     await published();

@@ -34,9 +34,9 @@ export interface EventsServiceDeps {
   /** The subject prefix whose `<PREFIX>_EVENTS` stream is read. */
   prefix: string;
   /**
-   * Optional: resolves `container=<name>` and `host=` for events before the cursor from a
-   * `containers` projection table (columns `id`, `name`, and `host` when present). Without
-   * it (or the table), names and hosts are learned from the events read.
+   * Optional: resolves `container=<name>` and `host=` for containers created before the
+   * cursor from the api's `container_names` and `containers` tables. Without it (or the
+   * tables), names and hosts are learned from the events read.
    */
   db?: Kysely<any>;
   logger?: Logger;
@@ -146,9 +146,11 @@ function drained(call: ServerWritableStream<SubscribeRequest, unknown>, signal: 
 }
 
 /**
- * Seeds name → container and host → containers from the `containers` projection when it
- * exists, so a subscription resuming mid-log still knows containers created before the
- * cursor. A missing table or column is not an error (the projection is optional here).
+ * Seeds name → container and host → containers from the api's tables when they exist
+ * (`container_names`, written with ContainerCreated; `containers.host` from the
+ * projection), so a subscription resuming mid-log still knows containers created before
+ * its cursor. A missing table is not an error: names and hosts are then learned from
+ * the events read.
  */
 async function seedFromProjection(
   db: Kysely<any>,
@@ -160,22 +162,25 @@ async function seedFromProjection(
   const hosts = [...(spec.hosts ?? [])];
   if (names.length === 0 && hosts.length === 0) return;
   try {
-    const columns = await sql<{ column_name: string }>`
-      SELECT column_name FROM information_schema.columns
-      WHERE table_schema = current_schema() AND table_name = 'containers'`.execute(db);
-    const have = new Set(columns.rows.map((r) => r.column_name));
-    if (!have.has("id")) return;
-    if (names.length > 0 && have.has("name")) {
+    const columns = await sql<{ table_name: string; column_name: string }>`
+      SELECT table_name, column_name FROM information_schema.columns
+      WHERE table_schema = current_schema() AND table_name IN ('containers', 'container_names')`.execute(db);
+    const have = new Set(columns.rows.map((r) => `${r.table_name}.${r.column_name}`));
+    if (names.length > 0 && have.has("container_names.name") && have.has("container_names.container_id")) {
+      const rows = await sql<{ id: string; name: string }>`
+        SELECT container_id AS id, name FROM container_names WHERE name = ANY(${names}::text[])`.execute(db);
+      for (const r of rows.rows) matcher.seedContainerName(r.name, `container-${r.id}`);
+    } else if (names.length > 0 && have.has("containers.name") && have.has("containers.id")) {
       const rows = await sql<{ id: string; name: string }>`
         SELECT id, name FROM containers WHERE name = ANY(${names}::text[])`.execute(db);
       for (const r of rows.rows) matcher.seedContainerName(r.name, `container-${r.id}`);
     }
-    if (hosts.length > 0 && have.has("host")) {
+    if (hosts.length > 0 && have.has("containers.host") && have.has("containers.id")) {
       const rows = await sql<{ id: string; host: string }>`
         SELECT id, host FROM containers WHERE host = ANY(${hosts}::text[])`.execute(db);
       for (const r of rows.rows) matcher.seedContainerHost(r.host, `container-${r.id}`);
     }
   } catch (err) {
-    logger?.warn({ err }, "could not read the containers projection for event filters; using the log only");
+    logger?.warn({ err }, "could not read the api's container tables for event filters; using the log only");
   }
 }
