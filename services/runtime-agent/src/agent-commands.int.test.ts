@@ -140,6 +140,26 @@ describe("lifecycle commands", () => {
     await bed.send("DeleteContainer", { containerId: id });
   });
 
+  it("a container over its memory limit is reported as ContainerOom", async () => {
+    const id = newContainerId();
+    // tmpfs pages are charged to the container's memory cgroup: filling /dev/shm past the limit triggers the OOM killer.
+    await bed.send("StartContainer", {
+      containerId: id,
+      rootfs: { dir: bed.rootfs },
+      args: ["sh", "-c", "dd if=/dev/zero of=/dev/shm/fill bs=1M count=64; echo dd-done; sleep 1000"],
+      ipcPlan: { mode: "private", shmSizeBytes: 128 * MiB },
+      hostConfig: { memoryBytes: 16 * MiB },
+      runtime: RUNC,
+    });
+    let ooms: unknown[] = [];
+    for (let i = 0; i < 400 && ooms.length === 0; i++) {
+      ooms = (await bed.reports("ContainerOom")).filter((r) => (r.payload as { containerId: string }).containerId === id);
+      if (ooms.length === 0) await new Promise((res) => setTimeout(res, 50));
+    }
+    expect(ooms.length).toBeGreaterThanOrEqual(1);
+    await bed.send("DeleteContainer", { containerId: id, force: true });
+  });
+
   it("Reconcile lists what runs, what is missing and what is unexpected, and keeps an expected container's shm", async () => {
     const running = newContainerId();
     const missing = newContainerId();

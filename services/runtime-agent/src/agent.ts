@@ -321,9 +321,18 @@ class RuntimeAgent implements Agent {
 
   /** The start flow; on any failure everything set up so far is undone before rethrowing. */
   private async createAndStart(
-    p: CommandPayload<"StartContainer">,
+    command: CommandPayload<"StartContainer">,
     previous: ContainerRecord | undefined,
   ): Promise<ContainerStartedPayload & { alreadyRunning: false }> {
+    const hc = command.hostConfig ?? {};
+    const p = {
+      ...command,
+      readonlyRootfs: command.readonlyRootfs ?? hc.readonlyRootfs,
+      mounts: command.mounts ?? hc.mounts,
+      securityOpt: command.securityOpt ?? hc.securityOpt,
+      privileged: command.privileged ?? hc.privileged,
+      memoryBytes: command.memoryBytes ?? hc.memoryBytes,
+    };
     const id = p.containerId;
     const paths = containerPaths(this.opts.stateRoot, id);
     if (!("dir" in p.rootfs)) throw new FailedPreconditionError("image root filesystems are not supported by this agent yet: pass rootfs.dir");
@@ -346,6 +355,7 @@ class RuntimeAgent implements Agent {
       securityOpt: p.securityOpt ?? [],
       apparmorEnabled: this.capabilities.apparmor.enabled,
       cgroupPrefix: this.cgroupPrefix,
+      ...(p.memoryBytes !== undefined ? { memoryBytes: p.memoryBytes } : {}),
     });
 
     const undo: Array<() => Promise<unknown>> = [];
