@@ -6,7 +6,8 @@ export interface SchedulerConfig {
   natsUrl: string;
   subjectPrefix: string;
   metricsPort: number;
-  defaultHostMemoryBytes: number;
+  /** Undefined: the scheduler machine's total memory. */
+  defaultHostMemoryBytes: number | undefined;
   livenessCheckIntervalMs: number;
 }
 
@@ -17,7 +18,9 @@ export function readSchedulerConfig(env: NodeJS.ProcessEnv = process.env): Sched
     natsUrl: env.SHOAL_NATS_URL || "nats://127.0.0.1:4222",
     subjectPrefix: env.SHOAL_SUBJECT_PREFIX || "shoal",
     metricsPort: integer(env, "SHOAL_METRICS_PORT", 9421, 0, 65535),
-    defaultHostMemoryBytes: integer(env, "SHOAL_SCHEDULER_DEFAULT_HOST_MEMORY_BYTES", 8 * 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
+    defaultHostMemoryBytes: env.SHOAL_SCHEDULER_DEFAULT_HOST_MEMORY_BYTES
+      ? integer(env, "SHOAL_SCHEDULER_DEFAULT_HOST_MEMORY_BYTES", 0, 0, Number.MAX_SAFE_INTEGER)
+      : undefined,
     livenessCheckIntervalMs: integer(env, "SHOAL_SCHEDULER_LIVENESS_CHECK_MS", 1000, 10, 3_600_000),
   };
 }

@@ -3,6 +3,7 @@
  * consumers, the heartbeat subscription, the liveness tick and the metrics endpoint.
  * See README.md for the flows.
  */
+import { totalmem } from "node:os";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -38,7 +39,8 @@ export interface SchedulerOptions {
   metricsPort?: number;
   /**
    * Memory assumed for a host whose HostRegistered report carries no `memoryBytes`
-   * (in the payload or its capabilities). Default: 8 GiB.
+   * (in the payload or its capabilities). Default: this machine's total memory — exact
+   * for the one-machine stack, a guess for other hosts until agents report theirs.
    */
   defaultHostMemoryBytes?: number;
   /** How often hosts are checked against `heartbeat-timeout` (default 1000 ms). */
@@ -58,7 +60,6 @@ export interface Scheduler {
   stop(): Promise<void>;
 }
 
-const DEFAULT_HOST_MEMORY_BYTES = 8 * 1024 ** 3;
 /**
  * Messages a killed scheduler had pulled come back after the ack wait. Handlers take
  * milliseconds, so 5 s (not the bus default of 30 s) bounds the stall after a kill -9;
@@ -113,7 +114,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       store,
       logger,
       now,
-      defaultHostMemoryBytes: options.defaultHostMemoryBytes ?? DEFAULT_HOST_MEMORY_BYTES,
+      defaultHostMemoryBytes: options.defaultHostMemoryBytes ?? totalmem(),
     });
     const heartbeats = subscribeHeartbeats(nc, { prefix, logger, onHeartbeat: (beat) => hosts.onHeartbeat(beat.host) });
     cleanups.push(() => heartbeats.stop());
