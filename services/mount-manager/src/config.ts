@@ -9,12 +9,14 @@ export interface MountManagerEnvConfig {
   readonly metricsPort: number;
   readonly reconcileIntervalMs: number;
   readonly hostCommandTimeoutMs: number;
+  readonly ackWaitMs: number;
 }
 
 /**
  * Reads SHOAL_DATABASE_URL, SHOAL_NATS_URL, SHOAL_SUBJECT_PREFIX, SHOAL_METRICS_PORT
  * (default 9422), SHOAL_RECONCILE_INTERVAL_MS (default 60000; 0 = only at start) and
- * SHOAL_HOST_COMMAND_TIMEOUT_MS (default 10000). InvalidArgumentError naming the
+ * SHOAL_HOST_COMMAND_TIMEOUT_MS (default 10000) and SHOAL_CONSUMER_ACK_WAIT_MS (default
+ * 30000: how long a crashed instance's unacked message waits before redelivery). InvalidArgumentError naming the
  * variable when one is malformed.
  */
 export function readMountManagerConfig(env: NodeJS.ProcessEnv = process.env): MountManagerEnvConfig {
@@ -25,6 +27,7 @@ export function readMountManagerConfig(env: NodeJS.ProcessEnv = process.env): Mo
     metricsPort: integer(env, "SHOAL_METRICS_PORT", 9422, 0, 65535),
     reconcileIntervalMs: integer(env, "SHOAL_RECONCILE_INTERVAL_MS", 60_000, 0, 86_400_000),
     hostCommandTimeoutMs: integer(env, "SHOAL_HOST_COMMAND_TIMEOUT_MS", 10_000, 1, 600_000),
+    ackWaitMs: integer(env, "SHOAL_CONSUMER_ACK_WAIT_MS", 30_000, 1_000, 3_600_000),
   };
 }
 

@@ -22,6 +22,7 @@ async function main(): Promise<void> {
     metricsPort: config.metricsPort,
     reconcileIntervalMs: config.reconcileIntervalMs,
     hostCommandTimeoutMs: config.hostCommandTimeoutMs,
+    ackWaitMs: config.ackWaitMs,
     logger: log,
   });
   log.info({ metricsPort: service.metricsPort, prefix: config.subjectPrefix }, "mount-manager started");

@@ -43,6 +43,8 @@ export interface MountManagerOptions {
   metricsPort?: number;
   /** Reconcile shm mounts this often; default 60 000 ms; 0: only at start and on `reconcile()`. */
   reconcileIntervalMs?: number;
+  /** A message not acked this long (a crashed instance's) is redelivered; default 30 000 ms. */
+  ackWaitMs?: number;
   /** How long to wait for an agent's answer; default 10 000 ms. */
   hostCommandTimeoutMs?: number;
   logger?: Logger;
@@ -119,6 +121,7 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
         jsm,
         stream: eventsStreamName(prefix),
         durableName: PREPARE_DURABLE,
+        ackWaitMs: options.ackWaitMs ?? 30_000,
         filterSubject: eventSubject(prefix, "ContainerScheduled"),
         logger: log,
         handler: (() => {
@@ -143,6 +146,7 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
         jsm,
         stream: eventsStreamName(prefix),
         durableName: RELEASE_DURABLE,
+        ackWaitMs: options.ackWaitMs ?? 30_000,
         filterSubject: eventsFilter(prefix, "container"),
         logger: log,
         handler: (() => {

@@ -1,0 +1,145 @@
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createJetStreamEventPublisher, ensureStreams, serveHostCommands } from "@shoal/bus";
+import type { HostCommandServer } from "@shoal/bus";
+import { CONTAINER_EVENT_SCHEMA_VERSIONS, containerDecider, containerStreamId, ipcGroupStreamId } from "@shoal/domain";
+import type { ContainerCommand, HostConfigInput } from "@shoal/domain";
+import { createEventStore, createOutboxRelay, handleCommand } from "@shoal/event-store";
+import type { EventStore, OutboxRelay } from "@shoal/event-store";
+import { connectTestNats, createTestDatabase } from "@shoal/testing";
+import type { TestDatabase, TestNats } from "@shoal/testing";
+
+// kill -9 of the mount-manager process in the middle of a batch of starts: after MountShm
+// ran on the host but before anything was recorded. A restarted process finishes every
+// start exactly once: one ContainerIpcPrepared per start, one group formed, no failure.
+
+const mainScript = fileURLToPath(new URL("./main.ts", import.meta.url));
+
+let database: TestDatabase;
+let nats: TestNats;
+let store: EventStore;
+let relay: OutboxRelay;
+let agent: HostCommandServer;
+let child: ChildProcess | undefined;
+const mountCalls: string[] = [];
+let killAtMount = 3;
+
+function startChild(): { proc: ChildProcess; exited: Promise<NodeJS.Signals | number | null> } {
+  const proc = spawn(process.execPath, ["--import", "tsx", mainScript], {
+    env: {
+      ...process.env,
+      SHOAL_DATABASE_URL: database.url,
+      SHOAL_SUBJECT_PREFIX: nats.prefix,
+      SHOAL_METRICS_PORT: "0",
+      SHOAL_RECONCILE_INTERVAL_MS: "0",
+      SHOAL_CONSUMER_ACK_WAIT_MS: "2000",
+      SHOAL_HOST_COMMAND_TIMEOUT_MS: "2000",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  child = proc;
+  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => proc.on("exit", (code, signal) => resolve(signal ?? code)));
+  return { proc, exited };
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  nats = await connectTestNats();
+  await ensureStreams(nats.jsm, nats.prefix);
+  store = createEventStore({ db: database.db });
+  relay = createOutboxRelay({ pool: database.pool, publisher: createJetStreamEventPublisher(nats.js, { prefix: nats.prefix }) });
+  await relay.start();
+  agent = serveHostCommands(nats.nc, {
+    prefix: nats.prefix,
+    host: "h1",
+    handlers: {
+      async MountShm(payload) {
+        const { containerId } = payload as { containerId: string };
+        mountCalls.push(containerId);
+        // The mount is made; the process that asked dies before it hears back.
+        if (mountCalls.length === killAtMount) child?.kill("SIGKILL");
+        return { shmMountPath: `/var/lib/shoal/containers/${containerId}/mounts/shm`, created: true };
+      },
+      async UnmountShm() {
+        return { unmounted: 0 };
+      },
+      async ListContainers() {
+        return { containers: [] };
+      },
+    },
+  });
+});
+
+afterAll(async () => {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  await agent?.stop();
+  await relay?.stop();
+  await nats?.cleanup();
+  await database?.drop();
+});
+
+async function command(id: string, cmd: ContainerCommand): Promise<void> {
+  await handleCommand(store, {
+    streamId: containerStreamId(id),
+    decider: containerDecider,
+    command: cmd,
+    eventId: () => randomUUID(),
+    schemaVersion: (t) => CONTAINER_EVENT_SCHEMA_VERSIONS[t],
+  });
+}
+
+async function createAndSchedule(name: string, hostConfig: HostConfigInput): Promise<string> {
+  const id = randomBytes(32).toString("hex");
+  const now = new Date().toISOString();
+  await command(id, {
+    type: "CreateContainer",
+    data: { containerId: id, name, hostConfig, source: { kind: "rootfs", path: "/srv/rootfs" }, args: ["sh"], env: [], createdAt: now },
+  });
+  await command(id, { type: "StartContainer", data: { containerId: id, now, experimental: false } });
+  await command(id, { type: "RecordScheduled", data: { containerId: id, now, host: "h1" } });
+  return id;
+}
+
+describe("mount-manager killed with -9 mid-flow", () => {
+  it("finishes every start exactly once after a restart", async () => {
+    const first = startChild();
+    const owners: string[] = [];
+    const privates: string[] = [];
+    for (let i = 0; i < 8; i++) owners.push(await createAndSchedule(`owner-${i}`, { ipcMode: "shareable" }));
+    for (let i = 0; i < 4; i++) privates.push(await createAndSchedule(`private-${i}`, { ipcMode: "private" }));
+
+    expect(await first.exited).toBe("SIGKILL");
+    const second = startChild();
+    try {
+      const outcomes = async () => {
+        let done = 0;
+        for (const id of [...owners, ...privates]) {
+          const types = (await store.readStream(containerStreamId(id))).map((e) => e.type);
+          if (types.includes("ContainerIpcPrepared") || types.includes("ContainerStartFailed")) done += 1;
+        }
+        return done;
+      };
+      await expect.poll(outcomes, { timeout: 45_000, interval: 200 }).toBe(12);
+
+      for (const id of [...owners, ...privates]) {
+        const types = (await store.readStream(containerStreamId(id))).map((e) => e.type);
+        expect(types.filter((t) => t === "ContainerIpcPrepared")).toHaveLength(1);
+        expect(types).not.toContain("ContainerStartFailed");
+      }
+      for (const id of owners) {
+        expect((await store.readStream(ipcGroupStreamId(id))).map((e) => e.type)).toEqual(["IpcGroupFormed", "ShmMountCreated"]);
+        expect(mountCalls).toContain(id);
+      }
+      // Only the start in flight at the kill was mounted twice (MountShm is idempotent on the host).
+      const repeated = owners.filter((id) => mountCalls.filter((c) => c === id).length > 1);
+      expect(repeated.length).toBeLessThanOrEqual(1);
+    } finally {
+      killAtMount = -1;
+      second.proc.kill("SIGTERM");
+      expect(await second.exited).toBe(0);
+    }
+  });
+});
