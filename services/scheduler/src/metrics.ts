@@ -2,22 +2,34 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Kysely } from "kysely";
 import { sql } from "kysely";
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { UnavailableError } from "@shoal/domain";
 
 export type SchedulerMetrics = {
   registry: Registry;
   /** `result`: `placed` or `unavailable`. */
   placements: Counter<"result">;
+  /** Time to handle one ContainerStartRequested (read, plan, append, commit), by result. */
+  placementSeconds: Histogram<"result">;
 };
 
-/** `shoal_scheduler_placements_total{result}` and `shoal_scheduler_hosts{status}` (read from `hosts` at scrape time). */
+/**
+ * `shoal_scheduler_placements_total{result}`, `shoal_scheduler_placement_seconds{result}` and
+ * `shoal_scheduler_hosts{status}` (read from `hosts` at scrape time).
+ */
 export function createSchedulerMetrics(db: Kysely<any>): SchedulerMetrics {
   const registry = new Registry();
   const placements = new Counter({
     name: "shoal_scheduler_placements_total",
     help: "Placement decisions for ContainerStartRequested, by result (placed, unavailable).",
     labelNames: ["result"] as const,
+    registers: [registry],
+  });
+  const placementSeconds = new Histogram({
+    name: "shoal_scheduler_placement_seconds",
+    help: "Time to handle one ContainerStartRequested: read, plan, append and commit.",
+    labelNames: ["result"] as const,
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [registry],
   });
   placements.inc({ result: "placed" }, 0);
@@ -34,7 +46,7 @@ export function createSchedulerMetrics(db: Kysely<any>): SchedulerMetrics {
       for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
     },
   });
-  return { registry, placements };
+  return { registry, placements, placementSeconds };
 }
 
 /**

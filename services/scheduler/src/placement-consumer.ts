@@ -107,11 +107,12 @@ export function createPlacementHandler(deps: {
         });
       },
     });
-    if (outcome.result === "placed" || outcome.result === "unavailable") metrics.placements.inc({ result: outcome.result });
-    logger.info(
-      { containerStream: event.streamId, request: event.eventId, ...outcome, ms: Math.round((performance.now() - began) * 10) / 10 },
-      "placement",
-    );
+    const ms = performance.now() - began;
+    if (outcome.result === "placed" || outcome.result === "unavailable") {
+      metrics.placements.inc({ result: outcome.result });
+      metrics.placementSeconds.observe({ result: outcome.result }, ms / 1000);
+    }
+    logger.info({ containerStream: event.streamId, request: event.eventId, ...outcome, ms: Math.round(ms * 10) / 10 }, "placement");
     return outcome;
   };
 

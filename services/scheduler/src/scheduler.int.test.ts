@@ -168,6 +168,7 @@ describe("scheduler", () => {
     const metrics = await scrape();
     expect(metrics).toContain('shoal_scheduler_placements_total{result="placed"} 1');
     expect(metrics).toContain('shoal_scheduler_hosts{status="ready"} 1');
+    expect(metrics).toContain('shoal_scheduler_placement_seconds_count{result="placed"} 1');
   });
 
   it("refuses a container no host has room for, counting its shm", async () => {
