@@ -40,6 +40,8 @@ export interface EventLogReadOptions {
   signal: AbortSignal;
   /** A message on the events subjects that is not an event envelope: skipped, reported here. */
   onUndecodable?: (seq: number, err: unknown) => void;
+  /** A second copy of an event already stored at `originalSeq`: skipped, reported here. */
+  onDuplicate?: (seq: number, originalSeq: number, event: EventEnvelope) => void;
 }
 
 export interface LoggedEvent {
@@ -53,6 +55,9 @@ const UNTIL_POLL_MS = 250;
 const BATCH = 256;
 const BATCH_EXPIRES_MS = 30_000;
 const SINCE_SLACK_MS = 1_000;
+/** Messages read before a cursor to learn their event ids, and how many recent ids are kept. */
+const LOOKBACK = 256;
+const DEDUPE_WINDOW = 4_096;
 
 /**
  * Yields every event after the start position. Errors (thrown from the first or a later
@@ -66,7 +71,8 @@ export async function* readEventLog(opts: EventLogReadOptions): AsyncGenerator<L
   const stream = eventsStreamName(opts.prefix);
   const info = await streamState(jsm, stream);
 
-  // `strict`: the first message must be exactly `startSeq`, or events were skipped.
+  // `startSeq`: the first message to hand on. With `strict`, no message from it on may be
+  // missing; without, the first message delivered sets that floor.
   let startSeq: number;
   let strict: boolean;
   if (opts.afterSeq !== undefined) {
@@ -88,10 +94,12 @@ export async function* readEventLog(opts: EventLogReadOptions): AsyncGenerator<L
   }
   if (strict && startSeq < info.firstSeq) throw olderThanKept(startSeq, info.firstSeq);
   if (signal.aborted) return;
+  // Read a little before the start only to remember those event ids (see `recentIds`).
+  const readFrom = strict ? Math.max(info.firstSeq, 1, startSeq - LOOKBACK) : startSeq;
 
   let consumer;
   try {
-    consumer = await js.consumers.get(stream, { opt_start_seq: startSeq, deliver_policy: DeliverPolicy.StartSequence });
+    consumer = await js.consumers.get(stream, { opt_start_seq: readFrom, deliver_policy: DeliverPolicy.StartSequence });
   } catch (err) {
     throw new UnavailableError(`could not read the events stream ${stream}`, { cause: err });
   }
@@ -105,8 +113,13 @@ export async function* readEventLog(opts: EventLogReadOptions): AsyncGenerator<L
   };
   signal.addEventListener("abort", stop, { once: true });
   try {
-    let lastSeen = startSeq - 1;
-    let expected = strict ? startSeq : undefined;
+    let lastSeen = readFrom - 1;
+    let floor = strict ? startSeq : undefined;
+    // The outbox relay re-publishes after a crash; JetStream drops the copy only inside its
+    // duplicate window, so a late copy can be stored again under a new sequence, close
+    // after the original. Recent event ids (the lookback included) keep it from being
+    // handed on twice, also to a subscriber resuming between the two.
+    const recentIds = new Map<string, number>();
     const sinceMs = opts.sinceTime?.getTime();
     const untilMs = opts.untilTime?.getTime();
     const graceMs = opts.untilGraceMs ?? 2_000;
@@ -137,19 +150,30 @@ export async function* readEventLog(opts: EventLogReadOptions): AsyncGenerator<L
       for await (const msg of batch) {
         if (signal.aborted) return;
         const seq = msg.seq;
-        if (expected !== undefined && seq !== expected) {
+        floor ??= seq;
+        const missingFrom = Math.max(lastSeen + 1, floor);
+        if (seq > missingFrom) {
           throw new CursorOutOfRangeError(
-            `events ${formatEventCursor(expected)}..${formatEventCursor(seq - 1)} were removed from the log while ` +
+            `events ${formatEventCursor(missingFrom)}..${formatEventCursor(seq - 1)} were removed from the log while ` +
               `being read; resubscribe without a cursor`,
           );
         }
-        expected = seq + 1;
         lastSeen = seq;
         let event: EventEnvelope;
         try {
           event = decodeEventMessage(msg);
         } catch (err) {
-          opts.onUndecodable?.(seq, err);
+          if (seq >= floor) opts.onUndecodable?.(seq, err);
+          continue;
+        }
+        const original = recentIds.get(event.eventId);
+        if (original === undefined) {
+          recentIds.set(event.eventId, seq);
+          if (recentIds.size > DEDUPE_WINDOW) recentIds.delete(recentIds.keys().next().value!);
+        }
+        if (seq < floor) continue;
+        if (original !== undefined) {
+          opts.onDuplicate?.(seq, original, event);
           continue;
         }
         const at = event.recordedAt.getTime();

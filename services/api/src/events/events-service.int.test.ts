@@ -4,7 +4,7 @@ import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEventStore, createOutboxRelay } from "@shoal/event-store";
 import type { EventStore, OutboxRelay } from "@shoal/event-store";
-import { createJetStreamEventPublisher, ensureStreams, eventsStreamName } from "@shoal/bus";
+import { createJetStreamEventPublisher, encodeEventMessage, ensureStreams, eventSubject, eventsStreamName } from "@shoal/bus";
 import { connectTestNats, createTestDatabase } from "@shoal/testing";
 import type { TestDatabase, TestNats } from "@shoal/testing";
 import { startTestGrpcServer } from "../health/grpc-test-harness";
@@ -356,6 +356,55 @@ describe("Events.Subscribe on a purged log", () => {
     expect(resumed.events.map((e) => e.cursor)).toEqual(["js:8", "js:9", "js:10"]);
     const fresh = await subscribePurged({}, 3);
     expect(fresh.events.map((e) => JSON.parse(e.dataJson).i)).toEqual([8, 9, 10]);
+  });
+});
+
+describe("Events.Subscribe over a log holding a late second copy of an event", () => {
+  it("hands each event id on once, also to a subscriber resuming between the copies", async () => {
+    const own = await connectTestNats();
+    await ensureStreams(own.jsm, own.prefix);
+    const server = await startTestGrpcServer((s, packageDefinition) =>
+      registerEventsService(s, { packageDefinition, js: own.js, jsm: own.jsm, prefix: own.prefix }),
+    );
+    try {
+      const envelope = (i: number) => ({
+        eventId: randomUUID(),
+        streamId: `container-${containerId()}`,
+        streamVersion: 1,
+        globalPosition: BigInt(i),
+        type: "ContainerCreated",
+        schemaVersion: 1,
+        data: { i },
+        metadata: {},
+        recordedAt: new Date(),
+      });
+      const [e1, e2, e3] = [envelope(1), envelope(2), envelope(3)];
+      // A re-publish after JetStream's duplicate window: same event, a message id JetStream has forgotten.
+      for (const [e, msgID] of [[e1, e1.eventId], [e2, e2.eventId], [e1, randomUUID()], [e3, e3.eventId]] as const) {
+        await own.js.publish(eventSubject(own.prefix, e.type), encodeEventMessage(e), { msgID });
+      }
+      const read = (request: object, n: number) =>
+        new Promise<ProtoEvent[]>((resolve, reject) => {
+          const got: ProtoEvent[] = [];
+          const call: ClientReadableStream<ProtoEvent> = server.client("shoal.v1.Events").Subscribe(request);
+          call.on("data", (e: ProtoEvent) => {
+            got.push(e);
+            if (got.length === n) call.cancel();
+          });
+          call.on("error", (err: ServiceError) => (err.code === status.CANCELLED ? resolve(got) : reject(err)));
+        });
+      const all = await read({}, 3);
+      expect(all.map((e) => [e.eventId, e.cursor])).toEqual([
+        [e1.eventId, "js:1"],
+        [e2.eventId, "js:2"],
+        [e3.eventId, "js:4"],
+      ]);
+      const resumed = await read({ sinceCursor: "js:2" }, 1);
+      expect(resumed.map((e) => [e.eventId, e.cursor])).toEqual([[e3.eventId, "js:4"]]);
+    } finally {
+      await server.close();
+      await own.cleanup();
+    }
   });
 });
 

@@ -94,6 +94,8 @@ async function subscribe(call: ServerWritableStream<SubscribeRequest, unknown>, 
       ...(deps.untilGraceMs !== undefined ? { untilGraceMs: deps.untilGraceMs } : {}),
       signal: abort.signal,
       onUndecodable: (seq, err) => deps.logger?.warn({ seq, err }, "skipped a message that is not an event envelope"),
+      onDuplicate: (seq, originalSeq, event) =>
+        deps.logger?.info({ seq, originalSeq, eventId: event.eventId }, "skipped a second copy of an event"),
     });
     for await (const logged of events) {
       if (!matcher.accept(logged.event)) continue;
