@@ -147,6 +147,18 @@ describe("scheduler", () => {
     const request = (await eventsOf(id)).find((x) => x.type === "ContainerStartRequested")!;
     expect(e.eventId).toBe(derivedEventId(`no-host:${request.eventId}`));
     expect(await scrape()).toContain('shoal_scheduler_placements_total{result="unavailable"} 1');
+
+    // With --rm the failed start also asks for the removal, under its own derived id.
+    const rm = await createAndStart("lonely-rm", { autoRemove: true });
+    await outcome(rm);
+    await expect.poll(async () => (await eventsOf(rm)).map((x) => x.type), { timeout: 15_000 }).toEqual([
+      "ContainerCreated",
+      "ContainerStartRequested",
+      "ContainerStartFailed",
+      "ContainerRemovalRequested",
+    ]);
+    const [, rmRequest, , removal] = await eventsOf(rm);
+    expect(removal!.eventId).toBe(derivedEventId(`no-host:${rmRequest!.eventId}:1`));
   });
 
   it("schedules a requested container onto a registered, heartbeating host", async () => {
