@@ -7,7 +7,7 @@
 // --rm --rootfs <copy of the rootfs> <id> /bin/true`.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { cp, rm } from "node:fs/promises";
+import { cp, readdir, rm, rmdir } from "node:fs/promises";
 import { promisify } from "node:util";
 // Relative imports: the workspace root does not depend on these packages.
 import { hostReportSubject } from "../packages/bus/src/index";
@@ -140,6 +140,10 @@ try {
 } finally {
   await agent.stop();
   await containerd.stop();
+  // ctr puts its containers under /<namespace>/<id>: remove the empty parent it leaves.
+  for (const controller of await readdir("/sys/fs/cgroup").catch(() => [] as string[])) {
+    await rmdir(`/sys/fs/cgroup/${controller}/shoal-bench`).catch(() => undefined);
+  }
   await nats.cleanup();
   await rm(base, { recursive: true, force: true });
   await rm(`/run/shoal-test/b-${tag}`, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import { execFile, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, cp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, cp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { decodeHostReport, hostReportSubject, reportsStreamName, sendHostCommand } from "@shoal/bus";
@@ -11,6 +11,7 @@ import { connectTestNats, ensureBusyboxRootfs, startTestContainerd } from "@shoa
 import type { TestContainerd, TestNats } from "@shoal/testing";
 import pino from "pino";
 import { startAgent } from "./agent";
+import { removeEmptyCgroupParents } from "./cgroup-parents";
 import type { Agent } from "./agent";
 
 const execFileAsync = promisify(execFile);
@@ -174,7 +175,19 @@ export async function createAgentTestBed(name: string): Promise<AgentTestBed> {
     },
     async cleanup() {
       await bed.agent?.stop().catch(() => undefined);
+      // The agent's runc root is its own (not the test containerd's): a test that failed
+      // midway may have left containers there, so force-delete them before containerd goes.
+      // The shim runs runc with `--root <Options.root>/<containerd namespace>`.
+      for (const ns of await readdir(join(runDir, "runc")).catch(() => [] as string[])) {
+        const runcRoot = join(runDir, "runc", ns);
+        const listed = await execFileAsync("runc", ["--root", runcRoot, "list", "-q"]).catch(() => ({ stdout: "" }));
+        for (const id of listed.stdout.split("\n").filter(Boolean)) {
+          await execFileAsync("runc", ["--root", runcRoot, "delete", "--force", id]).catch(() => undefined);
+        }
+      }
       await containerd.stop();
+      // Agents run as child processes may have been killed: remove this host's cgroup parents here too.
+      await removeEmptyCgroupParents(`shoal-${host}`);
       await nats.cleanup();
       const table = parseMountInfo(await readFile("/proc/self/mountinfo", "utf8"));
       const left = table

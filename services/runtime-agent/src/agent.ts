@@ -24,6 +24,7 @@ import { buildSpec, execProcessSpec, overlayRootfsMounts } from "@shoal/oci";
 import type { Spec } from "@shoal/oci";
 import pino from "pino";
 import type { Logger } from "pino";
+import { removeEmptyCgroupParents } from "./cgroup-parents";
 import { parseCommand } from "./command-schemas";
 import type { CommandName, CommandPayload } from "./command-schemas";
 import { containerPaths, createContainerStore } from "./container-store";
@@ -244,6 +245,7 @@ class RuntimeAgent implements Agent {
       this.unsubscribeOom?.();
       this.containerd?.close();
       await this.metrics?.close();
+      await removeEmptyCgroupParents(this.cgroupPrefix);
       try {
         await releaseSharedStateRoot(this.os, this.opts.stateRoot, stateRootMarker(this.opts.runDir));
       } catch (err) {
