@@ -143,7 +143,12 @@ export function formatPsTable(containers: readonly ContainerInfo[], now: Date): 
 
 /** One line of `ps --format json`, with docker's field names (docker prints one object per line). */
 export function psJsonLine(c: ContainerInfo, now: Date): string {
-  return JSON.stringify({
+  return JSON.stringify(psObject(c, now));
+}
+
+/** A container as `ps --format` sees it (docker's keys): the JSON line and the template's `.`. */
+export function psObject(c: ContainerInfo, now: Date): Record<string, unknown> {
+  return {
     ID: shortId(c.id),
     Image: imageText(c),
     Command: commandText(c.args, Number.MAX_SAFE_INTEGER),
@@ -153,7 +158,7 @@ export function psJsonLine(c: ContainerInfo, now: Date): string {
     Names: c.name,
     IpcMode: ipcModeText(c),
     Host: c.host,
-  });
+  };
 }
 
 function nullIfEmpty<T>(values: readonly T[]): T[] | null {

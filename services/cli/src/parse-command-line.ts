@@ -1,4 +1,5 @@
 import type { BindMount, CreateContainerRequest, EventFilter } from "./api-types";
+import { compileTemplate, isTemplate, TemplateError } from "./format-template";
 
 /**
  * Turns `shoal …` arguments into one command, without I/O. Every refusal is a
@@ -29,8 +30,16 @@ export type CliCommand =
   | { kind: "unpause"; containers: string[] }
   | { kind: "exec"; container: string; args: string[]; env: string[]; cwd: string }
   | { kind: "logs"; container: string; tail: number }
-  | { kind: "inspect"; containers: string[] }
-  | { kind: "ps"; all: boolean; quiet: boolean; filters: Record<string, string>; format: OutputFormat }
+  | { kind: "inspect"; containers: string[]; template: string | undefined }
+  | {
+      kind: "ps";
+      all: boolean;
+      quiet: boolean;
+      filters: Record<string, string>;
+      format: OutputFormat;
+      /** A Go-style template (`--format '{{.ID}} {{.Names}}'`), printed once per container. */
+      template: string | undefined;
+    }
   | { kind: "wait"; containers: string[] }
   | {
       kind: "events";
@@ -189,7 +198,17 @@ function parseFlags(
 function parseFormat(flags: ParsedFlags, command: string): OutputFormat {
   const value = flags.strings.get("format") ?? "table";
   if (value === "table" || value === "json") return value;
-  throw new UsageError(`unsupported --format "${value}": use table or json`, command);
+  throw new UsageError(`unsupported --format "${value}": use table, json or a template like '{{.ID}}'`, command);
+}
+
+function checkedTemplate(template: string, command: string): string {
+  try {
+    compileTemplate(template);
+  } catch (err) {
+    if (err instanceof TemplateError) throw new UsageError(err.message, command);
+    throw err;
+  }
+  return template;
 }
 
 function parseNonNegativeInt(value: string, flag: string, command: string): number {
@@ -459,15 +478,23 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
     }
     case "pause":
     case "unpause":
-    case "inspect":
     case "wait": {
-      const flags = simple(name === "inspect" ? [FORMAT_FLAG] : NO_FLAGS);
+      const flags = simple(NO_FLAGS);
       const help = earlyHelp(flags);
       if (help) return help;
-      if (name === "inspect" && flags.strings.has("format") && flags.strings.get("format") !== "json") {
-        throw new UsageError(`unsupported --format "${flags.strings.get("format")}": inspect prints JSON`, name);
-      }
       return withAddr(flags, { kind: name, containers: requireArgs(flags, 1, name) });
+    }
+    case "inspect": {
+      const flags = simple([{ name: "format", short: "f", kind: "string" }]);
+      const help = earlyHelp(flags);
+      if (help) return help;
+      const format = flags.strings.get("format");
+      let template: string | undefined;
+      if (format !== undefined && format !== "json") {
+        if (!isTemplate(format)) throw new UsageError(`unsupported --format "${format}": use json or a template like '{{.State.Pid}}'`, name);
+        template = checkedTemplate(format, name);
+      }
+      return withAddr(flags, { kind: "inspect", containers: requireArgs(flags, 1, name), template });
     }
     case "exec": {
       const flags = simple(
@@ -511,12 +538,15 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
         if (key in filters) throw new UsageError(`filter "${key}" given twice: ps takes one value per key`, name);
         filters[key] = value;
       }
+      const format = flags.strings.get("format");
+      const template = format !== undefined && isTemplate(format) ? checkedTemplate(format, name) : undefined;
       return withAddr(flags, {
         kind: "ps",
         all: flags.bools.has("all"),
         quiet: flags.bools.has("quiet"),
         filters,
-        format: parseFormat(flags, name),
+        format: template === undefined ? parseFormat(flags, name) : "table",
+        template,
       });
     }
     case "events": {

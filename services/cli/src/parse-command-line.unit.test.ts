@@ -192,7 +192,11 @@ describe("lifecycle commands", () => {
     expect(command("unpause a", "unpause").containers).toEqual(["a"]);
     expect(command("wait a b", "wait").containers).toEqual(["a", "b"]);
     expect(command("inspect a b", "inspect").containers).toEqual(["a", "b"]);
-    expect(usageError("inspect --format {{.Id}} a").message).toContain("inspect prints JSON");
+    expect(command("inspect a", "inspect").template).toBeUndefined();
+    expect(command("inspect --format json a", "inspect").template).toBeUndefined();
+    expect(command(["inspect", "-f", "{{.State.Pid}} {{json .HostConfig}}", "a"], "inspect").template).toBe("{{.State.Pid}} {{json .HostConfig}}");
+    expect(usageError("inspect --format xml a").message).toContain("use json or a template");
+    expect(usageError(["inspect", "-f", "{{if .State.Running}}", "a"]).message).toContain("unsupported action");
   });
 
   it("exec stops flags at the container; the rest is the command", () => {
@@ -217,17 +221,20 @@ describe("lifecycle commands", () => {
 
 describe("ps, hosts, events, config", () => {
   it("ps [-a] [-q] [--filter k=v] [--format json]", () => {
-    expect(command("ps", "ps")).toEqual({ kind: "ps", all: false, quiet: false, filters: {}, format: "table" });
+    expect(command("ps", "ps")).toEqual({ kind: "ps", all: false, quiet: false, filters: {}, format: "table", template: undefined });
+    expect(command(["ps", "--format", "{{.ID}}\t{{.Names}}"], "ps").template).toBe("{{.ID}}\t{{.Names}}");
     expect(command("ps -aq --filter status=exited -f name=web --format json", "ps")).toEqual({
       kind: "ps",
       all: true,
       quiet: true,
       filters: { status: "exited", name: "web" },
       format: "json",
+      template: undefined,
     });
     expect(usageError("ps --filter name").message).toContain("expected name=value");
     expect(usageError("ps -f name=a -f name=b").message).toContain("given twice");
-    expect(usageError("ps --format {{.ID}}").message).toContain("use table or json");
+    expect(usageError("ps --format yaml").message).toContain("use table, json or a template");
+    expect(usageError("ps --format {{.ID").message).toContain("unclosed action");
     expect(usageError("ps extra").message).toContain("accepts no arguments");
   });
 

@@ -8,8 +8,12 @@ import {
   formatPsTable,
   hostJsonLine,
   psJsonLine,
+  psObject,
   shortId,
+  toDockerInspect,
 } from "./format-output";
+import { compileTemplate, TemplateError } from "./format-template";
+import type { CompiledTemplate } from "./format-template";
 import { parseCommandLine, UsageError } from "./parse-command-line";
 import type { CliCommand } from "./parse-command-line";
 import type { ShoalApi } from "./shoal-api-client";
@@ -211,7 +215,16 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
           errors.push(err);
         }
       }
-      out.io.stdout.write(formatInspect(found));
+      if (command.template === undefined) {
+        out.io.stdout.write(formatInspect(found));
+      } else {
+        const render = compileTemplate(command.template);
+        for (const c of found) {
+          const text = renderOrReport(render, toDockerInspect(c), out);
+          if (text === undefined) return EXIT_REFUSED;
+          out.line(text);
+        }
+      }
       for (const err of errors) out.daemonError(err);
       return errors.length === 0 ? 0 : EXIT_REFUSED;
     }
@@ -236,6 +249,13 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
       const now = out.io.now();
       if (command.quiet) {
         for (const c of containers) out.line(shortId(c.id));
+      } else if (command.template !== undefined) {
+        const render = compileTemplate(command.template);
+        for (const c of containers) {
+          const text = renderOrReport(render, psObject(c, now), out);
+          if (text === undefined) return EXIT_REFUSED;
+          out.line(text);
+        }
       } else if (command.format === "json") {
         for (const c of containers) out.line(psJsonLine(c, now));
       } else {
@@ -280,6 +300,17 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
     case "version":
     case "help":
       return 0;
+  }
+}
+
+/** The rendered template, or undefined after printing why it could not be rendered. */
+function renderOrReport(render: CompiledTemplate, value: unknown, out: Output): string | undefined {
+  try {
+    return render(value);
+  } catch (err) {
+    if (!(err instanceof TemplateError)) throw err;
+    out.io.stderr.write(`shoal: ${err.message}\n`);
+    return undefined;
   }
 }
 

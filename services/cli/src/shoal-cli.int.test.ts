@@ -158,6 +158,16 @@ describe("queries", () => {
     expect(table.stdout.split("\n")[0]).toMatch(/^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +IPC +HOST +NAMES$/);
   });
 
+  it("inspect -f and ps --format take docker-style templates, one line per container", async () => {
+    const id = (await shoal(["run", "-d", "--name", "tpl", "--ipc", "shareable", "--rootfs", "/srv/busybox", "top"])).stdout.trim();
+    const r = await shoal(["inspect", "-f", "{{.State.Pid}} {{.HostConfig.IpcMode}} {{.IpcGroup.ShmMountPath}}", "tpl"]);
+    expect(r).toEqual({ code: 0, stdout: `4242 shareable /var/lib/shoal/containers/${id}/mounts/shm\n`, stderr: "" });
+    const ps = await shoal(["ps", "--filter", "name=tpl", "--format", "{{.ID}} {{.Names}}"]);
+    expect(ps.stdout.split("\n")).toContain(`${id.slice(0, 12)} tpl`);
+    const bad = await shoal(["inspect", "-f", "{{.State.Nope}}", "tpl"]);
+    expect(bad).toMatchObject({ code: 125, stderr: 'shoal: template: {{.State.Nope}}: no field "Nope"\n' });
+  });
+
   it("hosts prints a table and JSON lines", async () => {
     const table = await shoal(["hosts"]);
     expect(table.stdout).toMatch(/^NAME +STATUS +CONTAINERS +MEMORY +RESERVED +LAST HEARTBEAT\nh1 +ready +\d+ +8GiB +0B +/);

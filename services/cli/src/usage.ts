@@ -79,15 +79,17 @@ ${CREATE_OPTIONS}`,
   logs: `Usage:  shoal logs [OPTIONS] CONTAINER
 
   -n, --tail N   Number of lines to show from the end (default all)`,
-  inspect: `Usage:  shoal inspect CONTAINER [CONTAINER...]
+  inspect: `Usage:  shoal inspect [OPTIONS] CONTAINER [CONTAINER...]
 
-Print a JSON array with docker's fields (Id, Name, State, HostConfig…) plus Host and IpcGroup.`,
+Print a JSON array with docker's fields (Id, Name, State, HostConfig…) plus Host and IpcGroup.
+
+  -f, --format TEMPLATE   Print TEMPLATE per container: '{{.State.Pid}}', '{{json .IpcGroup}}'`,
   ps: `Usage:  shoal ps [OPTIONS]
 
   -a, --all             Show all containers (default shows just running)
   -f, --filter K=V      Filter: name=, id=, status=, host=, ipc-owner= (one value per key)
   -q, --quiet           Only display container IDs
-      --format FORMAT   table (default) or json (one object per line)`,
+      --format FORMAT   table (default), json (one object per line) or a template: '{{.ID}} {{.Names}}'`,
   wait: `Usage:  shoal wait CONTAINER [CONTAINER...]`,
   events: `Usage:  shoal events [OPTIONS]
 
