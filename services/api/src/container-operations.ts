@@ -9,6 +9,7 @@ import { sendHostCommand } from "@shoal/bus";
 import { isRootfsAllowed, resolveRuntime } from "@shoal/config";
 import type { ConfigSnapshot } from "@shoal/config";
 import {
+  AbortedError,
   AlreadyExistsError,
   CONTAINER_EVENT_SCHEMA_VERSIONS,
   FailedPreconditionError,
@@ -16,14 +17,14 @@ import {
   NotFoundError,
   containerDecider,
   containerStreamId,
-  isRunning,
   joinedContainerRef,
   normalizeContainerName,
   parseHostConfig,
   resolveIpcMode,
   shortContainerId,
 } from "@shoal/domain";
-import type { ContainerSource, CreateContainer, HostConfig, HostConfigInput } from "@shoal/domain";
+import type { ContainerCommand, ContainerSource, ContainerState, CreateContainer, HostConfig, HostConfigInput } from "@shoal/domain";
+import type { EventEnvelope } from "@shoal/bus";
 import type { CommandName, CommandPayload } from "@shoal/host-protocol";
 import { newContainerId, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
@@ -184,9 +185,9 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
     await checkJoin(ctx, s.container.hostConfig, snapshot);
   }
   const watch = ctx.watcher.watch(id);
-  let result;
+  let state: ContainerState;
   try {
-    result = await runContainerCommand(ctx, {
+    state = await decideAndAppend(ctx, before, {
       type: "StartContainer",
       data: { containerId: id, now: nowIso(), experimental, ...(checkpoint !== "" ? { fromCheckpoint: checkpoint } : {}) },
     });
@@ -194,15 +195,55 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
     watch.close();
     throw err;
   }
-  if (result.appended.length === 0 && isRunning(result.state)) {
+  if (state.status === "running") {
     watch.close();
-    const st = result.state as Extract<typeof result.state, { status: "running" }>;
-    return { id, alreadyRunning: true, failed: false, exitCode: 0, error: "", pid: st.process.pid, host: st.host };
+    return { id, alreadyRunning: true, failed: false, exitCode: 0, error: "", pid: state.process.pid, host: state.host };
   }
-  const outcome = await watch.until(startOutcome, ctx.timeouts.startMs, `start of container ${ref}`);
+  const outcome = await watch.until(startOutcome, ctx.timeouts.startMs, `start of container ${ref}`, startOutcomeFromEvent);
   const seconds = Number(process.hrtime.bigint() - began) / 1e9;
   ctx.metrics.startDuration.observe({ outcome: outcome.failed ? "failed" : "running" }, seconds);
   return { id, ...outcome };
+}
+
+/**
+ * Decides `command` on the record already read and appends with its version (one read
+ * for the whole request); when another writer got there first, falls back to a fresh
+ * read → decide → append. Returns the state after the decided events.
+ */
+async function decideAndAppend(ctx: ApiContext, record: ContainerRecord, command: ContainerCommand): Promise<ContainerState> {
+  const events = containerDecider.decide(command, record.state);
+  if (events.length === 0) return record.state;
+  try {
+    await ctx.store.appendToStream(
+      containerStreamId(command.data.containerId),
+      record.version === 0 ? "no-stream" : record.version,
+      events.map((e) => ({
+        eventId: randomUUID(),
+        type: e.type,
+        schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS[e.type],
+        data: e.data,
+        metadata: { actor: "api" },
+      })),
+    );
+  } catch (err) {
+    if (err instanceof AbortedError) return (await runContainerCommand(ctx, command)).state;
+    throw err;
+  }
+  return events.reduce(containerDecider.evolve, record.state);
+}
+
+/** The outcome straight from the published ContainerStarted / ContainerStartFailed, when it is the one awaited. */
+function startOutcomeFromEvent(event: EventEnvelope, last: ContainerRecord): Omit<StartResult, "id"> | undefined {
+  if (event.streamVersion <= last.lastStartRequestedVersion) return undefined;
+  if (event.type === "ContainerStarted" && last.lastHost !== undefined) {
+    const d = event.data as { pid: number };
+    return { alreadyRunning: false, failed: false, exitCode: 0, error: "", pid: d.pid, host: last.lastHost };
+  }
+  if (event.type === "ContainerStartFailed") {
+    const d = event.data as { exitCode: number; reason: string };
+    return { alreadyRunning: false, failed: true, exitCode: d.exitCode, error: d.reason, pid: 0, host: last.lastHost ?? "" };
+  }
+  return undefined;
 }
 
 function startOutcome(r: ContainerRecord): Omit<StartResult, "id"> | undefined {

@@ -1,12 +1,15 @@
 /**
  * Waiting for a container's stream to reach a state (Start, Stop, Wait). One core NATS
  * subscription on `<prefix>.evt.container.>` per process wakes the waiters of the stream
- * an event belongs to; each waiter then re-reads the stream from Postgres (the source of
- * truth), so a lost or reordered message costs at most one poll interval, never a wrong
- * answer. Register (`watch`) before appending, then `until`: nothing can slip between.
+ * an event belongs to. A waiter may answer from the published event itself (`fromEvent`,
+ * given the record it read last); otherwise it re-reads the stream from Postgres (the
+ * source of truth), so a lost or reordered message costs at most one poll interval, never
+ * a wrong answer. Register (`watch`) before appending, then `until`: nothing can slip
+ * between.
  */
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
-import { EVENT_HEADERS, eventsFilter } from "@shoal/bus";
+import { EVENT_HEADERS, decodeEventMessage, eventsFilter } from "@shoal/bus";
+import type { EventEnvelope } from "@shoal/bus";
 import { UnavailableError, containerStreamId } from "@shoal/domain";
 import type { EventStore } from "@shoal/event-store";
 import { readContainer } from "./container-record";
@@ -15,10 +18,16 @@ import type { ContainerRecord } from "./container-record";
 export interface ContainerWatch {
   /**
    * Resolves with the first non-undefined `done(record)`, checked now and after every
-   * event of the stream (and every poll interval). UnavailableError `<what>: no answer
-   * within <n> ms` after `timeoutMs`. Closes the watch when it settles.
+   * event of the stream (and every poll interval), or with `fromEvent(event, last record
+   * read)` for a published event. UnavailableError `<what>: no answer within <n> ms`
+   * after `timeoutMs`. Closes the watch when it settles.
    */
-  until<T>(done: (r: ContainerRecord) => T | undefined, timeoutMs: number, what: string): Promise<T>;
+  until<T>(
+    done: (r: ContainerRecord) => T | undefined,
+    timeoutMs: number,
+    what: string,
+    fromEvent?: (event: EventEnvelope, last: ContainerRecord) => T | undefined,
+  ): Promise<T>;
   close(): void;
 }
 
@@ -27,6 +36,8 @@ export interface ContainerWatcher {
   watch(containerId: string): ContainerWatch;
   close(): Promise<void>;
 }
+
+type Waiter = (event: EventEnvelope | undefined) => void;
 
 export async function createContainerWatcher(opts: {
   nc: NatsConnection;
@@ -37,13 +48,20 @@ export async function createContainerWatcher(opts: {
 }): Promise<ContainerWatcher> {
   const { store } = opts;
   const pollMs = opts.pollMs ?? 1000;
-  const waiters = new Map<string, Set<() => void>>();
+  const waiters = new Map<string, Set<Waiter>>();
   const sub: Subscription = opts.nc.subscribe(eventsFilter(opts.prefix, "container"), {
     callback: (err, msg) => {
       if (err) return;
       const streamId = msg.headers?.get(EVENT_HEADERS.streamId);
-      if (!streamId) return;
-      for (const wake of waiters.get(streamId) ?? []) wake();
+      const set = streamId ? waiters.get(streamId) : undefined;
+      if (!set) return;
+      let event: EventEnvelope | undefined;
+      try {
+        event = decodeEventMessage(msg);
+      } catch {
+        event = undefined;
+      }
+      for (const wake of set) wake(event);
     },
   });
   // The subscription is in place at the server before anyone relies on it.
@@ -53,9 +71,11 @@ export async function createContainerWatcher(opts: {
     watch(containerId) {
       const streamId = containerStreamId(containerId);
       let pending = true;
+      const events: EventEnvelope[] = [];
       let wakeUp: (() => void) | undefined;
-      const wake = () => {
+      const wake: Waiter = (event) => {
         pending = true;
+        if (event) events.push(event);
         wakeUp?.();
       };
       let set = waiters.get(streamId);
@@ -67,12 +87,22 @@ export async function createContainerWatcher(opts: {
       };
       return {
         close,
-        async until(done, timeoutMs, what) {
+        async until(done, timeoutMs, what, fromEvent) {
           const deadline = Date.now() + timeoutMs;
+          let last: ContainerRecord | undefined;
           try {
             for (;;) {
+              if (last !== undefined && fromEvent !== undefined && events.length > 0) {
+                const seen = events.splice(0);
+                for (const e of seen) {
+                  const answer = fromEvent(e, last);
+                  if (answer !== undefined) return answer;
+                }
+              }
               pending = false;
-              const result = done(await readContainer(store, containerId));
+              events.length = 0;
+              last = await readContainer(store, containerId);
+              const result = done(last);
               if (result !== undefined) return result;
               const left = deadline - Date.now();
               if (left <= 0) throw new UnavailableError(`${what}: no answer within ${timeoutMs} ms`);

@@ -11,7 +11,7 @@
  */
 import { posix as posixPath } from "node:path";
 import { accessSync, constants } from "node:fs";
-import { createIdempotentHandler, createPostgresProcessedEventStore, eventsStreamName, startDurableConsumer } from "@shoal/bus";
+import { decodeEventMessage, eventsStreamName, startDurableConsumer } from "@shoal/bus";
 import type { DurableConsumer, EventEnvelope } from "@shoal/bus";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { resolveRuntime } from "@shoal/config";
@@ -139,11 +139,8 @@ export function startDispatcher(ctx: ApiContext, js: JetStreamClient, jsm: JetSt
     durableName: DISPATCHER_DURABLE,
     filterSubject: `${ctx.prefix}.evt.container.ContainerIpcPrepared`,
     ackWaitMs: ctx.timeouts.hostStartMs + 30_000,
-    handler: createIdempotentHandler({
-      store: createPostgresProcessedEventStore(ctx.db),
-      consumer: DISPATCHER_DURABLE,
-      handle: (event) => dispatchStart(ctx, event),
-    }),
+    // Idempotent by the container's state (see dispatchStart): no processed-events round trips on the start path.
+    handler: (msg) => dispatchStart(ctx, decodeEventMessage(msg)),
     logger: ctx.logger,
   });
 }
