@@ -23,7 +23,7 @@ import { createEventStore, createOutboxRelay, handleCommand } from "@shoal/event
 import type { EventStore, OutboxRelay, RecordedEvent } from "@shoal/event-store";
 import { connectTestNats, createTestDatabase } from "@shoal/testing";
 import type { TestDatabase, TestNats } from "@shoal/testing";
-import { groupCommand } from "./prepare-ipc";
+import { groupCommand } from "./group-command";
 import { createIpcGroupProjection } from "./ipc-group-projection";
 import { startMountManager, PREPARE_DURABLE, RELEASE_DURABLE } from "./mount-manager";
 import type { MountManager } from "./mount-manager";

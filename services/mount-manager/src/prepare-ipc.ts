@@ -12,6 +12,7 @@
  * what is missing and duplicates nothing.
  */
 import {
+  AbortedError,
   AlreadyExistsError,
   CONTAINER_EVENT_SCHEMA_VERSIONS,
   FailedPreconditionError,
@@ -32,6 +33,9 @@ import type { IpcGroupCommand } from "./ipc-group-decider";
 import { planIpc } from "./ipc-planner";
 import type { IpcOwnerView, MountedShm } from "./ipc-planner";
 import { readContainer, readGroup, readIpcConfig, resolveContainerRef } from "./log-views";
+import { appendDecided } from "./append-decided";
+import { groupCommand } from "./group-command";
+import { tryReleaseShm } from "./release-shm";
 import type { FlowDeps } from "./flow-deps";
 
 /** Deliveries of one ContainerScheduled that may find the host unreachable before the start is failed. */
@@ -103,6 +107,7 @@ export async function prepareIpc(deps: FlowDeps, event: EventEnvelope, deliveryC
     if (again.recorded.some((r) => r.eventId === preparedId || r.eventId === failedId)) return skip("already handled");
     if (again.state.status !== "scheduled") return skip(`container is ${again.state.status}`);
 
+    let group: { ownerId: string; command: IpcGroupCommand } | undefined;
     if (plan.mode === "shareable") {
       let mountedPath: string;
       try {
@@ -120,24 +125,45 @@ export async function prepareIpc(deps: FlowDeps, event: EventEnvelope, deliveryC
         log.warn({ planned: plan.shmMountPath, mounted: mountedPath }, "host mounted shm under another state root than the config's");
         plan = { ...plan, shmMountPath: mountedPath };
       }
-      await groupCommand(deps, containerId, event.eventId, {
-        type: "FormIpcGroup",
-        data: { ownerId: containerId, host, shmSizeBytes: plan.shmSizeBytes, shmMountPath: plan.shmMountPath, now: deps.now() },
-      });
+      group = {
+        ownerId: containerId,
+        command: {
+          type: "FormIpcGroup",
+          data: { ownerId: containerId, host, shmSizeBytes: plan.shmSizeBytes, shmMountPath: plan.shmMountPath, now: deps.now() },
+        },
+      };
     } else if (plan.mode === "container") {
-      try {
-        await groupCommand(deps, plan.ownerId, event.eventId, { type: "JoinIpcGroup", data: { memberId: containerId, now: deps.now() } });
-        deps.metrics.count("join", "ok");
-      } catch (err) {
-        if (!(err instanceof FailedPreconditionError)) throw err;
-        // The owner's mount went away after we planned: the owner is no longer running.
-        const ref = requestedMode?.kind === "container" ? requestedMode.ref : plan.ownerId;
-        await recordStartFailed(deps, containerId, failedId, `container ${ref} is not running`, REFUSED_EXIT_CODE);
-        deps.metrics.count("join", "refused");
+      group = { ownerId: plan.ownerId, command: { type: "JoinIpcGroup", data: { memberId: containerId, now: deps.now() } } };
+    }
+
+    const recorded = await recordPreparation(deps, { containerId, preparedId, plan, causeId: event.eventId, group });
+    switch (recorded.result) {
+      case "prepared":
+        if (plan.mode === "container") deps.metrics.count("join", "ok");
+        deps.metrics.count("prepare", "ok");
+        log.info({ mode: plan.mode }, "IPC prepared");
+        return "prepared";
+      case "duplicate":
+        return skip("recorded by an earlier delivery");
+      case "group-refused": {
+        // The owner's mount went away after we planned (the owner stopped), or a race moved it.
+        const reason =
+          plan.mode === "container"
+            ? `container ${requestedMode?.kind === "container" ? requestedMode.ref : plan.ownerId} is not running`
+            : recorded.message;
+        await recordStartFailed(deps, containerId, failedId, reason, REFUSED_EXIT_CODE);
+        deps.metrics.count(plan.mode === "container" ? "join" : "prepare", "refused");
         return "refused";
       }
+      case "moved-on":
+        // A removal overtook the start. The mount exists on the host: record it, then release it.
+        log.info({ reason: recorded.message }, "IPC prepared but the container no longer waits for it");
+        if (plan.mode === "shareable" && group !== undefined) {
+          await groupCommand(deps, containerId, event.eventId, group.command);
+          await tryReleaseShm(deps, containerId).catch((err: unknown) => log.warn({ err }, "release after an overtaken start failed"));
+        }
+        return skip("the container moved on");
     }
-    return recordPrepared(deps, containerId, preparedId, plan, log);
   });
 
   function skip(why: string): PrepareOutcome {
@@ -175,39 +201,56 @@ async function mountShm(deps: FlowDeps, host: string, payload: CommandPayload<"M
   }
 }
 
-/** Appends a group command's events with ids derived from `causeId`; a redelivered cause appends nothing. */
-export async function groupCommand(deps: FlowDeps, ownerId: string, causeId: string, command: IpcGroupCommand): Promise<void> {
-  await handleCommand(deps.store, {
-    streamId: ipcGroupStreamId(ownerId),
-    decider: ipcGroupDecider,
-    command,
-    eventId: (e) => derivedEventId(`${e.type}:${ownerId}:${causeId}`),
-    schemaVersion: (type) => IPC_GROUP_EVENT_SCHEMA_VERSIONS[type],
-    metadata: { causationId: causeId, actor: "mount-manager" },
-  });
-}
+type PreparationRecorded =
+  | { result: "prepared" | "duplicate" }
+  /** The group decider refused (a member's owner has no mount any more). */
+  | { result: "group-refused" | "moved-on"; message: string };
 
-async function recordPrepared(
+/**
+ * The group's events (if any) and ContainerIpcPrepared in ONE transaction: one commit and
+ * one relay batch, and a crash never leaves one without the other.
+ */
+async function recordPreparation(
   deps: FlowDeps,
-  containerId: string,
-  preparedId: string,
-  plan: IpcPlan,
-  log: FlowDeps["log"],
-): Promise<PrepareOutcome> {
-  try {
-    await containerCommand(deps, containerId, preparedId, { type: "RecordIpcPrepared", data: { containerId, now: deps.now(), plan } });
-  } catch (err) {
-    // The container moved on (a forced removal overtook the start); the release flow cleans up.
-    if (err instanceof FailedPreconditionError) {
-      log.info({ reason: err.message }, "IPC prepared but the container no longer waits for it");
-      deps.metrics.count("prepare", "skipped");
-      return "skipped";
+  p: { containerId: string; preparedId: string; plan: IpcPlan; causeId: string; group: { ownerId: string; command: IpcGroupCommand } | undefined },
+): Promise<PreparationRecorded> {
+  for (let attempt = 0; ; attempt++) {
+    const progress: { stage: "group" | "container" } = { stage: "group" };
+    try {
+      await deps.db.transaction().execute(async (trx) => {
+        if (p.group !== undefined) {
+          const ownerId = p.group.ownerId;
+          await appendDecided(deps.store, {
+            trx,
+            streamId: ipcGroupStreamId(ownerId),
+            decider: ipcGroupDecider,
+            command: p.group.command,
+            eventId: (e) => derivedEventId(`${e.type}:${ownerId}:${p.causeId}`),
+            schemaVersion: (type) => IPC_GROUP_EVENT_SCHEMA_VERSIONS[type],
+            metadata: { causationId: p.causeId, actor: "mount-manager" },
+          });
+        }
+        progress.stage = "container";
+        await appendDecided(deps.store, {
+          trx,
+          streamId: containerStreamId(p.containerId),
+          decider: containerDecider,
+          command: { type: "RecordIpcPrepared", data: { containerId: p.containerId, now: deps.now(), plan: p.plan } },
+          eventId: (_e: ContainerEvent, i) => (i === 0 ? p.preparedId : derivedEventId(`${p.preparedId}:${i}`)),
+          schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
+          metadata: { causationId: p.causeId, actor: "mount-manager" },
+        });
+      });
+      return { result: "prepared" };
+    } catch (err) {
+      if (err instanceof AbortedError && attempt < 3) continue;
+      if (err instanceof AlreadyExistsError) return { result: "duplicate" };
+      if (err instanceof FailedPreconditionError) {
+        return { result: progress.stage === "group" ? "group-refused" : "moved-on", message: err.message };
+      }
+      throw err;
     }
-    throw err;
   }
-  deps.metrics.count("prepare", "ok");
-  log.info({ mode: plan.mode }, "IPC prepared");
-  return "prepared";
 }
 
 async function recordStartFailed(deps: FlowDeps, containerId: string, failedId: string, reason: string, exitCode: number): Promise<void> {

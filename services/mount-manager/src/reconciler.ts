@@ -11,7 +11,7 @@
  */
 import { sql } from "kysely";
 import { sendHostCommand } from "@shoal/bus";
-import { groupCommand } from "./prepare-ipc";
+import { groupCommand } from "./group-command";
 import { isLive, readContainer, readGroup } from "./log-views";
 import { planReconcile } from "./reconcile-plan";
 import type { HostListing, LoggedShmMount, ReconcilePlan, ReportedContainer } from "./reconcile-plan";

@@ -15,7 +15,7 @@ import { sql } from "kysely";
 import { sendHostCommand } from "@shoal/bus";
 import type { EventEnvelope } from "@shoal/bus";
 import type { ContainerExited } from "@shoal/domain";
-import { groupCommand } from "./prepare-ipc";
+import { groupCommand } from "./group-command";
 import { isLive, readContainer, readGroup } from "./log-views";
 import type { FlowDeps } from "./flow-deps";
 

@@ -1,0 +1,48 @@
+/**
+ * Read → fold → decide → append for one stream inside a caller's transaction, so several
+ * streams' decisions commit together (the group's events and ContainerIpcPrepared: one
+ * commit, one relay batch, and never one without the other).
+ */
+import type { Kysely } from "kysely";
+import type { Decider, DomainEvent, EventMetadata } from "@shoal/domain";
+import type { EventStore } from "@shoal/event-store";
+
+export interface AppendDecidedOptions<State, Command, Event extends DomainEvent> {
+  trx: Kysely<any>;
+  streamId: string;
+  decider: Decider<State, Command, Event>;
+  command: Command;
+  eventId: (event: Event, index: number) => string;
+  schemaVersion: (type: Event["type"]) => number;
+  metadata?: EventMetadata;
+}
+
+/**
+ * Appends what `decide` returns (nothing when it returns `[]`) and returns those events.
+ * Refusals are the decider's errors; AbortedError (another appender won) and
+ * AlreadyExistsError (an id is recorded) leave the transaction to be rolled back by the caller.
+ */
+export async function appendDecided<State, Command, Event extends DomainEvent>(
+  store: EventStore,
+  opts: AppendDecidedOptions<State, Command, Event>,
+): Promise<Event[]> {
+  const recorded = await store.readStream(opts.streamId, { trx: opts.trx });
+  let state = opts.decider.initialState();
+  for (const r of recorded) state = opts.decider.evolve(state, { type: r.type, data: r.data } as Event);
+  const events = opts.decider.decide(opts.command, state);
+  if (events.length === 0) return [];
+  const version = recorded.at(-1)?.streamVersion ?? 0;
+  await store.appendToStream(
+    opts.streamId,
+    version === 0 ? "no-stream" : version,
+    events.map((event, i) => ({
+      eventId: opts.eventId(event, i),
+      type: event.type,
+      schemaVersion: opts.schemaVersion(event.type),
+      data: event.data,
+      metadata: { ...opts.metadata },
+    })),
+    { trx: opts.trx },
+  );
+  return events;
+}
