@@ -84,7 +84,8 @@ describe("lifecycle commands", () => {
     await expect(bed.send("ExecInContainer", { containerId: id, args: ["true"] })).rejects.toThrow(/is paused/);
     await bed.send("UnpauseContainer", { containerId: id });
     expect(await state()).toBe("running");
-    await bed.send("KillContainer", { containerId: id, signal: "SIGKILL" });
+    await expect(bed.send("KillContainer", { containerId: id, signal: "SIGNOPE" })).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    await bed.send("KillContainer", { containerId: id, signal: "KILL" });
     const exited = await waitForExit(id);
     expect(exited).toMatchObject({ pid, exitCode: 137 });
     await bed.send("DeleteContainer", { containerId: id });

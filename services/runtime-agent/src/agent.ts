@@ -10,12 +10,14 @@ import { connectContainerd } from "@shoal/containerd";
 import type { Container, ContainerdClient, Task } from "@shoal/containerd";
 import {
   AbortedError,
+  DEFAULT_KILL_SIGNAL,
   FailedPreconditionError,
   InternalError,
   InvalidArgumentError,
   NotFoundError,
   describeStartFailure,
   isShoalError,
+  parseSignal,
 } from "@shoal/domain";
 import type { IpcPlan } from "@shoal/domain";
 import { createHostOs } from "@shoal/host-os";
@@ -621,10 +623,11 @@ class RuntimeAgent implements Agent {
     });
   }
 
-  private async killContainer(p: CommandPayload<"KillContainer">): Promise<{ signal: number | string }> {
+  private async killContainer(p: CommandPayload<"KillContainer">): Promise<{ signal: number }> {
+    const signal = parseSignal(p.signal ?? DEFAULT_KILL_SIGNAL);
     const live = this.requireLive(p.containerId);
-    const signal = p.signal ?? "SIGKILL";
-    await live.task.kill(signal as number | NodeJS.Signals, { all: p.all ?? false });
+    // A paused container gets the signal when it is thawed (as with Docker).
+    await live.task.kill(signal, { all: p.all ?? false });
     return { signal };
   }
 
