@@ -93,6 +93,9 @@ interface ParsedFlags {
   positionals: string[];
 }
 
+const NO_TTY =
+  "interactive mode (-i, -t) is not supported: Shoal runs the command to completion and prints its output (run -d and logs for long-running ones)";
+
 const ADDR_FLAG: FlagSpec = { name: "addr", kind: "string" };
 const HELP_FLAG: FlagSpec = { name: "help", short: "h", kind: "bool" };
 const FORMAT_FLAG: FlagSpec = { name: "format", kind: "string" };
@@ -156,7 +159,10 @@ function parseFlags(
       const eq = arg.indexOf("=");
       const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
       const spec = byLong.get(name);
-      if (spec === undefined) throw new UsageError(`unknown flag: --${name}`, command);
+      if (spec === undefined) {
+        if (name === "interactive" || name === "tty") throw new UsageError(NO_TTY, command);
+        throw new UsageError(`unknown flag: --${name}`, command);
+      }
       let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
       if (value === undefined && spec.kind !== "bool") {
         value = args[i + 1];
@@ -169,7 +175,12 @@ function parseFlags(
       for (let j = 1; j < arg.length; j++) {
         const letter = arg[j]!;
         const spec = byShort.get(letter);
-        if (spec === undefined) throw new UsageError(`unknown shorthand flag: '${letter}' in ${arg}`, command);
+        if (spec === undefined) {
+          if ((letter === "i" || letter === "t") && (command === "run" || command === "exec" || command === "create")) {
+            throw new UsageError(NO_TTY, command);
+          }
+          throw new UsageError(`unknown shorthand flag: '${letter}' in ${arg}`, command);
+        }
         if (spec.kind === "bool") {
           set(spec, undefined, `-${letter}`);
           continue;

@@ -139,6 +139,12 @@ describe("run / create", () => {
     expect(usageError("run -v relative:/x busybox").command).toBe("run");
   });
 
+  it("says plainly that -i/-t (interactive) is not supported", () => {
+    expect(usageError("run -it busybox sh").message).toContain("interactive mode (-i, -t) is not supported");
+    expect(usageError("exec -t web sh").message).toContain("interactive mode");
+    expect(usageError("run --tty busybox sh").message).toContain("interactive mode");
+  });
+
   it("accepts --flag=false for booleans", () => {
     expect(command("run --rm=false --read-only=true busybox", "run").request.host_config).toMatchObject({
       auto_remove: false,
