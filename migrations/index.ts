@@ -4,6 +4,8 @@ import * as outbox0002 from "./0002-outbox";
 import * as projectionCheckpoints0003 from "./0003-projection-checkpoints";
 import * as processedEvents0004 from "./0004-processed-events";
 import * as appendFunction0005 from "./0005-append-function";
+import * as eventsReleaseOrderKey0006 from "./0006-events-release-order-key";
+import * as outboxPerAppend0007 from "./0007-outbox-per-append";
 import * as apiContainers0100 from "./0100-api-containers";
 import * as schedulerHosts0200 from "./0200-scheduler-hosts";
 import * as schedulerPlacements0201 from "./0201-scheduler-placements";
@@ -20,6 +22,8 @@ export const migrations: Record<string, Migration> = {
   "0003-projection-checkpoints": projectionCheckpoints0003,
   "0004-processed-events": processedEvents0004,
   "0005-append-function": appendFunction0005,
+  "0006-events-release-order-key": eventsReleaseOrderKey0006,
+  "0007-outbox-per-append": outboxPerAppend0007,
   "0100-api-containers": apiContainers0100,
   "0200-scheduler-hosts": schedulerHosts0200,
   "0201-scheduler-placements": schedulerPlacements0201,

@@ -86,8 +86,10 @@ describe("appendToStream and readStream", () => {
     await expect(store.appendToStream(streamId, "no-stream", [event("C")])).rejects.toBeInstanceOf(AbortedError);
     await expect(store.appendToStream(`new-${randomUUID()}`, 3, [event("C")])).rejects.toThrow(/but is at version 0/);
     expect(await store.readStream(streamId)).toHaveLength(2);
-    const outboxRows = await sql<{ n: string }>`SELECT count(*) AS n FROM outbox WHERE stream_id = ${streamId}`.execute(tdb.db);
-    expect(outboxRows.rows[0]!.n).toBe("2");
+    // Only the first append's outbox row (versions 1..2) exists: the refused ones wrote none.
+    const outboxRows = await sql<{ from_version: number; to_version: number }>`
+      SELECT from_version, to_version FROM outbox WHERE stream_id = ${streamId}`.execute(tdb.db);
+    expect(outboxRows.rows).toEqual([{ from_version: 1, to_version: 2 }]);
   });
 
   it("appends after whatever is there with \"any\"", async () => {

@@ -10,9 +10,13 @@ import { migrations } from "../../../migrations/index";
  * migrations before it stay applied, the failed one is rolled back.
  */
 export async function migrateToLatest(db: Kysely<any>): Promise<void> {
+  // Unordered: each owner numbers its migrations in its own range (the store 0001-0099, services
+  // 0100+) and depends only on its own earlier ones, so a store migration added after a service's
+  // was applied must still run on that database.
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
+    allowUnorderedMigrations: true,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error === undefined) return;

@@ -36,8 +36,12 @@ function relay(publisher: OutboxPublisher, batchSize = 100, maxInFlight = 1): Ou
   return r;
 }
 
+/** Events the outbox still holds as unpublished, in outbox order. */
 async function unsentEventIds(): Promise<string[]> {
-  const r = await sql<{ event_id: string }>`SELECT event_id FROM outbox WHERE sent_at IS NULL ORDER BY id`.execute(tdb.db);
+  const r = await sql<{ event_id: string }>`
+    SELECT e.event_id FROM outbox o
+    JOIN events e ON e.stream_id = o.stream_id AND e.stream_version > o.sent_through_version AND e.stream_version <= o.to_version
+    WHERE o.sent_at IS NULL ORDER BY o.id, e.stream_version`.execute(tdb.db);
   return r.rows.map((row) => row.event_id);
 }
 

@@ -34,7 +34,10 @@ export interface OutboxRelayOptions {
   pool: pg.Pool;
   publisher: OutboxPublisher;
   logger?: Logger;
-  /** Rows claimed per transaction (default 100). */
+  /**
+   * Events published per transaction (default 100). An append's outbox row may span several
+   * batches: the published part of its range is recorded and the rest follows in the next one.
+   */
   batchSize?: number;
   /** Safety re-check when no notification arrives, for a notification lost in transit (default 30 s). */
   recheckIntervalMs?: number;
@@ -54,6 +57,7 @@ export interface OutboxRelay {
 }
 
 interface OutboxRow {
+  /** The outbox row (one per append) this event belongs to. */
   id: string;
   event_id: string;
   stream_id: string;
@@ -67,10 +71,13 @@ interface OutboxRow {
 }
 
 /**
- * Publishes outbox rows at least once. Each batch is claimed in outbox order with
- * `FOR UPDATE SKIP LOCKED` (several relays may run; each row goes to one of them), published
- * with up to `maxInFlight` acknowledgements outstanding but at most one per stream, and the
- * acknowledged rows are marked sent in the same transaction. With one relay, a stream's messages
+ * Publishes every appended event at least once. An outbox row stands for one append (a stream
+ * and a version range); each batch claims rows in outbox order with `FOR UPDATE SKIP LOCKED`
+ * (several relays may run; each row goes to one of them) and publishes their unsent events in
+ * version order, up to `batchSize` events, with up to `maxInFlight` acknowledgements outstanding
+ * but at most one per stream. In the same transaction each row records how far its range was
+ * acknowledged (a prefix: after a failure nothing new is sent), and is marked sent once all of
+ * it was. With one relay, a stream's messages
  * are published in stream order, also across failures and retries; messages of different
  * streams may overtake each other. With several relays, batches (and so streams) interleave.
  * The relay sleeps until a NOTIFY on `shoal_outbox` (or the safety re-check); a failing
@@ -111,21 +118,29 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   const drainBatch = async (): Promise<number> => {
     const client = await pool.connect();
     let failure: unknown;
-    let claimed = 0;
+    let fetched = 0;
     try {
       await client.query("BEGIN");
+      // Rows claimed beyond the first `batchSize` events stay locked and untouched until COMMIT.
       const { rows } = await client.query<OutboxRow>(
-        `SELECT o.id, o.event_id, e.stream_id, e.stream_version, e.global_position, e.type, e.schema_version,
+        `WITH claimed AS MATERIALIZED (
+           SELECT id, stream_id, sent_through_version, to_version FROM outbox
+           WHERE sent_at IS NULL
+           ORDER BY id
+           LIMIT $1
+           FOR UPDATE SKIP LOCKED
+         )
+         SELECT c.id, e.event_id, e.stream_id, e.stream_version, e.global_position, e.type, e.schema_version,
                 e.data, e.metadata, e.recorded_at
-         FROM outbox o JOIN events e ON e.global_position = o.global_position
-         WHERE o.sent_at IS NULL
-         ORDER BY o.id
-         LIMIT $1
-         FOR UPDATE OF o SKIP LOCKED`,
+         FROM claimed c
+         JOIN events e ON e.stream_id = c.stream_id
+                      AND e.stream_version > c.sent_through_version AND e.stream_version <= c.to_version
+         ORDER BY c.id, e.stream_version
+         LIMIT $1`,
         [batchSize],
       );
-      claimed = rows.length;
-      const sent: string[] = [];
+      fetched = rows.length;
+      const acked = new Set<OutboxRow>();
       // Up to `maxInFlight` publishes overlap, but never two of one stream: a stream's next
       // message is sent only after the previous one was acknowledged. After a failure nothing
       // new is sent, so a stream's messages never overtake each other, even across retries.
@@ -151,7 +166,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
         // Through a microtask so that a publisher throwing synchronously counts as a failed publish.
         const publishing: Promise<void> = Promise.resolve().then(() => publisher.publish(message)).then(
           () => {
-            sent.push(row.id);
+            acked.add(row);
           },
           (err: unknown) => {
             failure ??= new UnavailableError(
@@ -165,11 +180,26 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
         lastOfStream.set(row.stream_id, tracked);
       }
       await Promise.all(inFlight);
-      if (sent.length > 0) {
-        await client.query("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", [sent]);
+      // Per outbox row, the acknowledged prefix of its events (rows arrive in version order).
+      const through = new Map<string, number>();
+      const stopped = new Set<string>();
+      for (const row of rows) {
+        if (stopped.has(row.id)) continue;
+        if (acked.has(row)) through.set(row.id, row.stream_version);
+        else stopped.add(row.id);
+      }
+      if (through.size > 0) {
+        await client.query(
+          `UPDATE outbox o
+           SET sent_through_version = p.through,
+               sent_at = CASE WHEN p.through >= o.to_version THEN now() END
+           FROM unnest($1::bigint[], $2::integer[]) AS p(id, through)
+           WHERE o.id = p.id`,
+          [[...through.keys()], [...through.values()]],
+        );
       }
       await client.query("COMMIT");
-      if (sent.length > 0) logger.debug({ sent: sent.length }, "outbox batch published");
+      if (acked.size > 0) logger.debug({ sent: acked.size }, "outbox batch published");
     } catch (err) {
       await client.query("ROLLBACK").catch(() => {});
       client.release(err instanceof Error ? err : true);
@@ -177,7 +207,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     }
     client.release();
     if (failure) throw failure;
-    return claimed;
+    return fetched;
   };
 
   const run = async (): Promise<void> => {
