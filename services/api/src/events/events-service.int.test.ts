@@ -69,9 +69,13 @@ afterAll(async () => {
 
 const containerId = (): string => randomBytes(32).toString("hex");
 
+/** Events appended through the store (and so, once relayed, messages in this file's stream). */
+let appended = 0;
+
 async function append(streamId: string, type: string, data: object = {}): Promise<string> {
   const eventId = randomUUID();
   await store.appendToStream(streamId, "any", [{ eventId, type, schemaVersion: 1, data, metadata: {} }]);
+  appended += 1;
   return eventId;
 }
 
@@ -81,21 +85,17 @@ async function appendMany(n: number): Promise<string[]> {
   return ids;
 }
 
-/** Waits until the relay has put every committed event into JetStream. */
+/** Waits until the relay has put every event appended so far into JetStream; resolves with the last sequence. */
 async function published(): Promise<number> {
   const stream = eventsStreamName(nats.prefix);
   let last = 0;
   await expect
     .poll(async () => {
-      const unsent = await database.db
-        .selectFrom("outbox")
-        .select((eb) => eb.fn.countAll<string>().as("n"))
-        .where("sent_at", "is", null)
-        .executeTakeFirstOrThrow();
-      last = (await nats.jsm.streams.info(stream)).state.last_seq;
-      return Number(unsent.n);
+      const info = await nats.jsm.streams.info(stream);
+      last = info.state.last_seq;
+      return info.state.messages;
     }, { timeout: 15_000 })
-    .toBe(0);
+    .toBe(appended);
   return last;
 }
 
@@ -173,6 +173,20 @@ describe("Events.Subscribe", () => {
     expect(new Set(all.map((e) => e.cursor)).size).toBe(all.length);
     expect(all[0]).toMatchObject({ type: "ContainerCreated", streamVersion: "1" });
     expect(JSON.parse(all[0]!.dataJson)).toEqual({ i: 0 });
+  });
+
+  it("cleans up its consumer when a live subscription's deadline passes", async () => {
+    const last = await published();
+    const call: ClientReadableStream<ProtoEvent> = events.Subscribe(
+      { sinceCursor: `js:${last}` },
+      { deadline: Date.now() + 500 },
+    );
+    const code = await new Promise<number>((resolve) => {
+      call.on("data", () => {});
+      call.on("error", (err: ServiceError) => resolve(err.code));
+    });
+    expect(code).toBe(status.DEADLINE_EXCEEDED);
+    await expect.poll(() => consumerCount(eventsStreamName(nats.prefix)), { timeout: 10_000 }).toBe(0);
   });
 
   it("filters by container name or id, type, host and aggregate, and ends at until_time", async () => {
