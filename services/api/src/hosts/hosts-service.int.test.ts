@@ -14,27 +14,9 @@ let database: TestDatabase;
 let grpcServer: TestGrpcServer;
 let hosts: Record<string, any>;
 
-/**
- * The scheduler's tables as migrations 0200/0201 create them. A no-op when the migrations
- * already made them (then the query runs against the real schema); only a fallback for a
- * checkout where the scheduler's migrations have not landed.
- */
-async function ensureSchedulerTables(db: TestDatabase["db"]): Promise<void> {
-  await sql`
-    CREATE TABLE IF NOT EXISTS hosts (
-      name text PRIMARY KEY, status text NOT NULL, capabilities jsonb NOT NULL, memory_bytes bigint NOT NULL,
-      registered_at timestamptz NOT NULL, last_heartbeat timestamptz NULL, lost_at timestamptz NULL, lost_reason text NULL
-    )`.execute(db);
-  await sql`
-    CREATE TABLE IF NOT EXISTS placements (
-      container_id text PRIMARY KEY, container_name text NOT NULL, host text NOT NULL, reserved_bytes bigint NOT NULL,
-      scheduled_version integer NOT NULL, scheduled_at timestamptz NOT NULL
-    )`.execute(db);
-}
-
 beforeAll(async () => {
+  // The scheduler's tables come from its migrations (0200, 0201), as in production.
   database = await createTestDatabase();
-  await ensureSchedulerTables(database.db);
   grpcServer = await startTestGrpcServer((server, packageDefinition) =>
     registerHostsService(server, { packageDefinition, db: database.db }),
   );
