@@ -5,7 +5,7 @@
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export type Operation = "mount" | "unmount" | "prepare" | "join" | "leave" | "reconcile";
 export type OperationResult = "ok" | "refused" | "failed" | "skipped";
@@ -13,6 +13,8 @@ export type OperationResult = "ok" | "refused" | "failed" | "skipped";
 export interface MountManagerMetrics {
   readonly registry: Registry;
   count(op: Operation, result: OperationResult): void;
+  /** Time from taking a ContainerScheduled to recording ContainerIpcPrepared, by resolved IPC mode. */
+  observePrepare(mode: string, seconds: number): void;
 }
 
 /** `mountedShm` is read at scrape time (from `shm_mounts`). */
@@ -32,7 +34,18 @@ export function createMetrics(mountedShm: () => Promise<number>): MountManagerMe
     labelNames: ["op", "result"] as const,
     registers: [registry],
   });
-  return { registry, count: (op, result) => ops.inc({ op, result }) };
+  const prepare = new Histogram({
+    name: "shoal_mount_manager_prepare_seconds",
+    help: "Time the mount-manager takes to prepare a start (plan, shm mount, records), by IPC mode.",
+    labelNames: ["mode"] as const,
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  return {
+    registry,
+    count: (op, result) => ops.inc({ op, result }),
+    observePrepare: (mode, seconds) => prepare.observe({ mode }, seconds),
+  };
 }
 
 export interface MetricsServer {

@@ -53,6 +53,14 @@ export type PrepareOutcome = "prepared" | "refused" | "failed" | "skipped";
  * transient trouble: the database, or a host that does not answer on an early delivery.
  */
 export async function prepareIpc(deps: FlowDeps, event: EventEnvelope, deliveryCount: number): Promise<PrepareOutcome> {
+  const started = performance.now();
+  const label = { mode: "" };
+  const outcome = await prepare(deps, event, deliveryCount, label);
+  if (outcome === "prepared") deps.metrics.observePrepare(label.mode, (performance.now() - started) / 1000);
+  return outcome;
+}
+
+async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: number, label: { mode: string }): Promise<PrepareOutcome> {
   const scheduled = event.data as ContainerScheduled["data"];
   const containerId = scheduled.containerId;
   const preparedId = derivedEventId(`ipc-prepared:${event.eventId}`);
@@ -92,6 +100,7 @@ export async function prepareIpc(deps: FlowDeps, event: EventEnvelope, deliveryC
     ...(owner ? { owner } : {}),
     ...(mountedShm ? { mountedShm } : {}),
   });
+  label.mode = planning.mode.kind;
   if (!planning.ok) {
     await recordStartFailed(deps, containerId, failedId, planning.error.message, REFUSED_EXIT_CODE);
     deps.metrics.count("prepare", "refused");
@@ -102,11 +111,8 @@ export async function prepareIpc(deps: FlowDeps, event: EventEnvelope, deliveryC
   let plan = planning.plan;
   const lockKey = plan.mode === "container" ? plan.ownerId : containerId;
   return deps.locks.run(lockKey, async () => {
-    // Re-check under the lock: a removal or a release may have run while we planned.
-    const again = await readContainer(deps.store, containerId);
-    if (again.recorded.some((r) => r.eventId === preparedId || r.eventId === failedId)) return skip("already handled");
-    if (again.state.status !== "scheduled") return skip(`container is ${again.state.status}`);
-
+    // No re-read here: the transaction that records the preparation re-checks the container
+    // (a removal that overtook us is "moved-on") and the group (a released mount refuses a join).
     let group: { ownerId: string; command: IpcGroupCommand } | undefined;
     if (plan.mode === "shareable") {
       let mountedPath: string;
