@@ -112,8 +112,18 @@ function statusOf(headers: IncomingHttpHeaders | undefined, trailers: IncomingHt
   return undefined;
 }
 
-/** Opens (lazily, on first call) one HTTP/2 connection to `target`. Throws for a target it cannot parse. */
-export function openGrpcConnection(target: string): GrpcConnection {
+export interface GrpcConnectionOptions {
+  /** How long to wait for the connection itself (TCP and the server's HTTP/2 SETTINGS), not for answers; default 10 s. */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Opens (lazily, on first call) one HTTP/2 connection to `target`. Throws for a target it
+ * cannot parse. A connection not established within `connectTimeoutMs` fails every call
+ * on it as unreachable; calls themselves have no deadline (Start and Wait may take long).
+ */
+export function openGrpcConnection(target: string, options: GrpcConnectionOptions = {}): GrpcConnection {
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   const { authority, socketPath } = parseTarget(target);
   let session: ClientHttp2Session | undefined;
   let sessionError: Error | undefined;
@@ -129,9 +139,19 @@ export function openGrpcConnection(target: string): GrpcConnection {
         `http://${authority}`,
         socketPath === undefined ? {} : { createConnection: () => netConnect(socketPath) },
       );
-      session.on("error", (err) => {
+      const opening = session;
+      opening.on("error", (err) => {
         sessionError = err;
       });
+      const timer = setTimeout(() => {
+        const err = Object.assign(new Error(`ETIMEDOUT: no HTTP/2 connection to ${target} within ${connectTimeoutMs} ms`), { code: "ETIMEDOUT" });
+        sessionError = err;
+        opening.destroy(err);
+      }, connectTimeoutMs);
+      // Connected means the server's SETTINGS arrived: a socket that accepts and stays
+      // silent (a hung process, not an HTTP/2 server) counts as not connected.
+      opening.once("remoteSettings", () => clearTimeout(timer));
+      opening.once("close", () => clearTimeout(timer));
     }
     return session;
   };
