@@ -43,6 +43,8 @@ export interface SchedulerOptions {
    * for the one-machine stack, a guess for other hosts until agents report theirs.
    */
   defaultHostMemoryBytes?: number;
+  /** How often the `scheduler` projection applies new events (default 5000 ms). */
+  projectionCatchUpMs?: number;
   /** How often hosts are checked against `heartbeat-timeout` (default 1000 ms). */
   livenessCheckIntervalMs?: number;
   logger?: PinoLogger;
@@ -105,9 +107,27 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     const streams = await ensureStreams(jsm, prefix);
 
     const metrics = createSchedulerMetrics(db);
+    // The handlers write the rows their events imply in the same transaction, so the
+    // projection is the backstop (and the rebuild path), not the hot path: it catches up
+    // on a timer in large batches instead of once per appended event.
     const projection = createSchedulerProjection({ db, pool, store, logger });
-    await projection.start();
-    cleanups.push(() => projection.stop());
+    await projection.catchUp();
+    let catchingUp: Promise<void> | undefined;
+    const projectionTimer = setInterval(() => {
+      catchingUp ??= projection
+        .catchUp()
+        .then(
+          () => undefined,
+          (err: unknown) => logger.error({ err }, "scheduler projection catch-up failed"),
+        )
+        .finally(() => {
+          catchingUp = undefined;
+        });
+    }, options.projectionCatchUpMs ?? 5_000);
+    cleanups.push(async () => {
+      clearInterval(projectionTimer);
+      await catchingUp;
+    });
 
     const hosts = createHostRegistry({
       db,
