@@ -346,6 +346,13 @@ describe("mount-manager release", () => {
     const owner = await startOwner("group-owner", 5001);
     const m1 = await startMember("group-m1", owner, 5002);
     const m2 = await startMember("group-m2", owner, 5003);
+    const membersRow = async () =>
+      (await sql`SELECT member_id, joined, running FROM ipc_group_members WHERE owner_id = ${owner} ORDER BY member_id`.execute(database.db)).rows;
+    const ownerRow = async () =>
+      (await sql`SELECT status, owner_running FROM ipc_groups WHERE owner_id = ${owner}`.execute(database.db)).rows;
+    const sorted = [m1, m2].sort();
+    await expect.poll(membersRow).toEqual(sorted.map((member_id) => ({ member_id, joined: true, running: true })));
+    await expect.poll(ownerRow).toEqual([{ status: "active", owner_running: true }]);
 
     await released(await exited(owner));
     expect(callsOf("UnmountShm", owner)).toEqual([]);
@@ -359,6 +366,8 @@ describe("mount-manager release", () => {
     await expect
       .poll(async () => (await sql`SELECT state FROM shm_mounts WHERE owner_id = ${owner}`.execute(database.db)).rows)
       .toEqual([{ state: "unmounted" }]);
+    await expect.poll(membersRow).toEqual(sorted.map((member_id) => ({ member_id, joined: false, running: false })));
+    await expect.poll(ownerRow).toEqual([{ status: "released", owner_running: false }]);
 
     // Removing the exited containers afterwards unmounts nothing more.
     for (const id of [m1, m2, owner]) {
