@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError } from "@shoal/domain";
 import { createEventMatcher, parseEventFilters } from "./event-filter";
@@ -78,5 +79,63 @@ describe("createEventMatcher", () => {
     expect(m.accept({ type: "ContainerStarted", streamId: `container-${B}`, data: {} })).toBe(true);
     expect(m.accept({ type: "ContainerStarted", streamId: `container-${A}`, data: {} })).toBe(false);
     expect(m.accept({ type: "DaemonConfigChanged", streamId: "config-daemon", data: {} })).toBe(false);
+  });
+});
+
+describe("createEventMatcher against a model (property)", () => {
+  const ids = ["1".repeat(64), "2".repeat(64), "3".repeat(64)];
+  const names = ["web", "db"];
+  const hosts = ["h1", "h2"];
+  const eventArb = fc.oneof(
+    fc.record({ kind: fc.constant("created" as const), c: fc.integer({ min: 0, max: 2 }), name: fc.constantFrom(...names) }),
+    fc.record({ kind: fc.constant("scheduled" as const), c: fc.integer({ min: 0, max: 2 }), host: fc.constantFrom(...hosts) }),
+    fc.record({ kind: fc.constant("started" as const), c: fc.integer({ min: 0, max: 2 }) }),
+    fc.record({ kind: fc.constant("host" as const), host: fc.constantFrom(...hosts) }),
+  );
+  type Ev = { type: string; streamId: string; data: Record<string, unknown> };
+  type Raw = typeof eventArb extends fc.Arbitrary<infer T> ? T : never;
+  const toEvent = (e: Raw): Ev => {
+    switch (e.kind) {
+      case "created":
+        return { type: "ContainerCreated", streamId: `container-${ids[e.c]}`, data: { name: e.name } };
+      case "scheduled":
+        return { type: "ContainerScheduled", streamId: `container-${ids[e.c]}`, data: { host: e.host } };
+      case "started":
+        return { type: "ContainerStarted", streamId: `container-${ids[e.c]}`, data: {} };
+      default:
+        return { type: "HostRegistered", streamId: `host-${e.host}`, data: { host: e.host } };
+    }
+  };
+
+  it("accepts exactly what the log up to each event says matches every filter", () => {
+    fc.assert(
+      fc.property(
+        fc.array(eventArb, { maxLength: 40 }),
+        fc.option(fc.constantFrom(...names), { nil: undefined }),
+        fc.option(fc.constantFrom(...hosts), { nil: undefined }),
+        fc.option(fc.constantFrom("ContainerStarted", "ContainerScheduled", "HostRegistered"), { nil: undefined }),
+        (raw, name, host, type) => {
+          const filters = [
+            ...(name ? [{ key: "container", values: [name] }] : []),
+            ...(host ? [{ key: "host", values: [host] }] : []),
+            ...(type ? [{ key: "type", values: [type] }] : []),
+          ];
+          const m = createEventMatcher(parseEventFilters(filters));
+          const events = raw.map(toEvent);
+          events.forEach((e, i) => {
+            const before = events.slice(0, i + 1);
+            const namedAs = (n: string) =>
+              before.some((x) => x.type === "ContainerCreated" && x.streamId === e.streamId && x.data.name === n);
+            const lastHost = before.filter((x) => x.type === "ContainerScheduled" && x.streamId === e.streamId).at(-1)
+              ?.data.host;
+            const want =
+              (!name || namedAs(name)) &&
+              (!host || e.data.host === host || e.streamId === `host-${host}` || lastHost === host) &&
+              (!type || e.type === type);
+            expect(m.accept(e)).toBe(want);
+          });
+        },
+      ),
+    );
   });
 });
