@@ -424,10 +424,8 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
   let addr = global.strings.get("addr") ?? ctx.env.SHOAL_ADDR ?? DEFAULT_ADDR;
   if (global.bools.has("version")) return { addr, command: { kind: "version" } };
   const [name, ...rest] = global.positionals;
-  if (name === undefined) {
-    if (global.bools.has("help")) return { addr, command: { kind: "help", topic: undefined } };
-    throw new UsageError("a command is required.", undefined);
-  }
+  // `shoal` alone prints the help, as `docker` alone does.
+  if (name === undefined) return { addr, command: { kind: "help", topic: undefined } };
   if (!SUBCOMMANDS.has(name)) throw new UsageError(`'${name}' is not a shoal command.`, undefined);
   if (global.bools.has("help")) return { addr, command: { kind: "help", topic: name } };
 

@@ -297,9 +297,9 @@ describe("global", () => {
     expect(parse("config set --help").command).toEqual({ kind: "help", topic: "config set" });
   });
 
-  it("refuses an unknown or missing command", () => {
+  it("refuses an unknown command; no command at all prints the help", () => {
     expect(usageError("frobnicate").message).toContain("'frobnicate' is not a shoal command");
-    expect(usageError([]).message).toContain("a command is required");
+    expect(parse([]).command).toEqual({ kind: "help", topic: undefined });
   });
 });
 
