@@ -25,7 +25,9 @@ let relay: OutboxRelay;
 let agent: HostCommandServer;
 let child: ChildProcess | undefined;
 const mountCalls: string[] = [];
+const unmountCalls: string[] = [];
 let killAtMount = 3;
+let killAtUnmount = -1;
 
 function startChild(): { proc: ChildProcess; exited: Promise<NodeJS.Signals | number | null> } {
   const proc = spawn(process.execPath, ["--import", "tsx", mainScript], {
@@ -63,8 +65,10 @@ beforeAll(async () => {
         if (mountCalls.length === killAtMount) child?.kill("SIGKILL");
         return { shmMountPath: `/var/lib/shoal/containers/${containerId}/mounts/shm`, created: true };
       },
-      async UnmountShm() {
-        return { unmounted: 0 };
+      async UnmountShm(payload) {
+        unmountCalls.push((payload as { containerId: string }).containerId);
+        if (unmountCalls.length === killAtUnmount) child?.kill("SIGKILL");
+        return { unmounted: 1 };
       },
       async ListContainers() {
         return { containers: [] };
@@ -138,6 +142,50 @@ describe("mount-manager killed with -9 mid-flow", () => {
       expect(repeated.length).toBeLessThanOrEqual(1);
     } finally {
       killAtMount = -1;
+      second.proc.kill("SIGTERM");
+      expect(await second.exited).toBe(0);
+    }
+  });
+
+  it("releases every mount exactly once when killed between UnmountShm and recording it", async () => {
+    const first = startChild();
+    const owners: string[] = [];
+    for (let i = 0; i < 6; i++) owners.push(await createAndSchedule(`exit-owner-${i}`, { ipcMode: "shareable" }));
+    const prepared = async () => {
+      let n = 0;
+      for (const id of owners) if ((await store.readStream(containerStreamId(id))).some((e) => e.type === "ContainerIpcPrepared")) n += 1;
+      return n;
+    };
+    await expect.poll(prepared, { timeout: 30_000, interval: 200 }).toBe(6);
+
+    killAtUnmount = 2;
+    const now = new Date().toISOString();
+    for (const [i, id] of owners.entries()) {
+      await command(id, {
+        type: "RecordStarted",
+        data: { containerId: id, now, pid: 100 + i, runtime: { name: "runc", path: "/usr/sbin/runc", args: [] }, configVersion: 1 },
+      });
+      await command(id, { type: "RecordExited", data: { containerId: id, exitCode: 0, exitedAt: now } });
+    }
+    expect(await first.exited).toBe("SIGKILL");
+
+    const second = startChild();
+    try {
+      const removed = async () => {
+        let n = 0;
+        for (const id of owners) if ((await store.readStream(ipcGroupStreamId(id))).some((e) => e.type === "ShmMountRemoved")) n += 1;
+        return n;
+      };
+      await expect.poll(removed, { timeout: 45_000, interval: 200 }).toBe(6);
+      for (const id of owners) {
+        const types = (await store.readStream(ipcGroupStreamId(id))).map((e) => e.type);
+        expect(types).toEqual(["IpcGroupFormed", "ShmMountCreated", "ShmMountRemoved"]);
+        expect(unmountCalls).toContain(id);
+      }
+      // Only the unmount in flight at the kill was sent twice (UnmountShm is idempotent on the host).
+      expect(owners.filter((id) => unmountCalls.filter((c) => c === id).length > 1).length).toBeLessThanOrEqual(1);
+    } finally {
+      killAtUnmount = -1;
       second.proc.kill("SIGTERM");
       expect(await second.exited).toBe(0);
     }
