@@ -506,41 +506,58 @@ class RuntimeAgent implements Agent {
       await this.store.put(record);
     }
     const live = this.live.get(id);
-    if (record?.exit?.cleanedUp !== true) {
-      let cleanedUp = true;
-      try {
-        const task = live?.task ?? (await this.containerd.loadTask(id));
-        await task.delete();
-      } catch (err) {
-        if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
-          cleanedUp = false;
-          this.log.warn({ err, containerId: id }, "could not delete exited task");
-        }
+    const needsCleanup = record?.exit?.cleanedUp !== true;
+    // Tasks.Delete first: it returns once the shim has flushed the output, so the log is complete before the report.
+    const taskGone = needsCleanup ? await this.deleteExitedTask(id, live) : true;
+    const reportNeeded = record !== undefined && !record.exit!.reported;
+    if (reportNeeded) this.unreported.add(id);
+    const [containerGone, reported] = await Promise.all([
+      needsCleanup ? this.deleteExitedContainer(id, live) : Promise.resolve(true),
+      reportNeeded ? (live?.startedReport ?? Promise.resolve()).then(() => this.publishExit(record, foundAtRecovery)) : Promise.resolve(false),
+    ]);
+    if (record?.exit !== undefined) {
+      // DeleteContainer needs no containerd lookups once cleanedUp is recorded.
+      const cleanedUp = taskGone && containerGone && record.exit.cleanedUp !== true;
+      if (cleanedUp) record.exit.cleanedUp = true;
+      if (reported) {
+        record.exit.reported = true;
+        this.unreported.delete(id);
       }
-      try {
-        const container = live?.container ?? (await this.containerd.loadContainer(id));
-        await container.delete();
-      } catch (err) {
-        if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
-          cleanedUp = false;
-          this.log.warn({ err, containerId: id }, "could not delete exited container");
-        }
-      }
-      if (record?.exit !== undefined && cleanedUp) {
-        // DeleteContainer then needs no containerd lookups. Saved with `reported` below, or now.
-        record.exit.cleanedUp = true;
-        if (record.exit.reported) await this.store.put(record);
-      }
-    }
-    if (record !== undefined && !record.exit!.reported) {
-      this.unreported.add(id);
-      await live?.startedReport;
-      await this.reportExit(record, foundAtRecovery);
+      if (cleanedUp || reported) await this.store.put(record);
     }
     this.live.delete(id);
   }
 
-  private async reportExit(record: ContainerRecord, foundAtRecovery: boolean): Promise<void> {
+  /** Tasks.Delete of an exited task; false when it failed (other than already gone). */
+  private async deleteExitedTask(id: string, live: LiveContainer | undefined): Promise<boolean> {
+    try {
+      const task = live?.task ?? (await this.containerd.loadTask(id));
+      await task.delete();
+    } catch (err) {
+      if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
+        this.log.warn({ err, containerId: id }, "could not delete exited task");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Containers.Delete after the task is gone; false when it failed (other than already gone). */
+  private async deleteExitedContainer(id: string, live: LiveContainer | undefined): Promise<boolean> {
+    try {
+      const container = live?.container ?? (await this.containerd.loadContainer(id));
+      await container.delete();
+    } catch (err) {
+      if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
+        this.log.warn({ err, containerId: id }, "could not delete exited container");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Publishes ContainerExited; false (logged, retried on the next heartbeat) when JetStream does not acknowledge. */
+  private async publishExit(record: ContainerRecord, foundAtRecovery: boolean): Promise<boolean> {
     const exit = record.exit!;
     const payload: ContainerExitedPayload = {
       containerId: record.containerId,
@@ -551,29 +568,35 @@ class RuntimeAgent implements Agent {
     };
     try {
       await this.report(REPORT_TYPES.containerExited, reportIds.containerExited(record.containerId, exit.pid), payload);
+      return true;
     } catch (err) {
       this.log.warn({ err, containerId: record.containerId }, "ContainerExited not acknowledged; retrying with the next heartbeat");
-      return;
+      return false;
     }
-    exit.reported = true;
-    await this.store.put(record);
-    this.unreported.delete(record.containerId);
   }
 
   private async retryUnreported(): Promise<void> {
     for (const id of [...this.unreported]) {
       const record = await this.store.get(id).catch(() => undefined);
       if (record?.exit === undefined || record.exit.reported) this.unreported.delete(id);
-      else await this.reportExit(record, false);
+      else if (await this.publishExit(record, false)) {
+        record.exit.reported = true;
+        await this.store.put(record);
+        this.unreported.delete(id);
+      }
     }
   }
 
   private async reportOom(id: string, at: Date): Promise<void> {
-    const live = this.live.get(id);
-    if (live === undefined) return;
-    await this.report(REPORT_TYPES.containerOom, reportIds.containerOom(id, live.task.pid, at.getTime()), {
+    // An OOM can come while the start that caused it still holds the container's lock:
+    // wait for it, so the container is known (or known not to be ours).
+    if (!this.live.has(id)) await this.locks.run(id, async () => undefined);
+    // An OOM that killed the init process may arrive after its exit was handled: the record still names it.
+    const pid = this.live.get(id)?.task.pid ?? (await this.store.get(id).catch(() => undefined))?.pid;
+    if (pid === undefined) return;
+    await this.report(REPORT_TYPES.containerOom, reportIds.containerOom(id, pid, at.getTime()), {
       containerId: id,
-      pid: live.task.pid,
+      pid,
       at: at.toISOString(),
     }).catch((err: unknown) => this.log.warn({ err, containerId: id }, "could not report ContainerOom"));
   }
