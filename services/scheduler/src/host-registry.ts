@@ -64,7 +64,6 @@ export function createHostRegistry(deps: {
   const hostCommand = (
     host: string,
     plan: (state: HostState) => { command: HostCommand; eventId: string } | undefined,
-    then?: (event: HostEvent) => Promise<void>,
   ) =>
     decideInTransaction<HostState, HostCommand, HostEvent>(db, store, {
       streamId: hostStreamId(host),
@@ -79,7 +78,6 @@ export function createHostRegistry(deps: {
         for (const e of appended) {
           if (e.type === "HostRegistered") await upsertRegisteredHost(trx, e.data);
           else await markHostRowLost(trx, e.data);
-          await then?.(e);
         }
       },
     });

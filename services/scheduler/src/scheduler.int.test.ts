@@ -320,6 +320,16 @@ describe("scheduler", () => {
     await projection.rebuild();
     expect(await snapshot()).toEqual(before);
   });
+
+  it("ignores a registration whose body claims another host than its subject", async () => {
+    const startedAt = new Date().toISOString();
+    const body = { reportId: "forged.1", host: "victim", type: "HostRegistered", reportedAt: startedAt, payload: { host: "victim", capabilities: {}, startedAt } };
+    await nats.js.publish(`${nats.prefix}.host.mallory.report.HostRegistered`, JSON.stringify(body), { msgID: "forged.1" });
+    // Reports are handled in order: once a later one is in, the forged one was handled.
+    await registerHost("delta", 1024 * MiB);
+    expect(await hostStatus("victim")).toBeUndefined();
+    expect(await hostStatus("mallory")).toBeUndefined();
+  });
 });
 
 async function placedHost(containerId: string): Promise<string | undefined> {

@@ -11,7 +11,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import pino from "pino";
 import type { Logger as PinoLogger } from "pino";
-import { UnavailableError } from "@shoal/domain";
+import { InvalidArgumentError, UnavailableError } from "@shoal/domain";
 import {
   createIdempotentHandler,
   createPostgresProcessedEventStore,
@@ -19,6 +19,7 @@ import {
   decodeHostReport,
   ensureStreams,
   eventsFilter,
+  parseHostSubject,
   startDurableConsumer,
   subscribeHeartbeats,
 } from "@shoal/bus";
@@ -153,7 +154,12 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
         filterSubject: `${prefix}.host.*.report.${REPORT_TYPES.hostRegistered}`,
         logger,
         handler: async (msg) => {
-          await hosts.onRegistrationReport(decodeHostReport(msg));
+          const report = decodeHostReport(msg);
+          // The subject names the host; a body may not speak for another one.
+          if (parseHostSubject(prefix, msg.subject)?.host !== report.host) {
+            throw new InvalidArgumentError(`report ${report.reportId} on ${msg.subject} claims host ${report.host}`);
+          }
+          await hosts.onRegistrationReport(report);
         },
       }),
     );
