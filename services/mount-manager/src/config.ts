@@ -10,13 +10,16 @@ export interface MountManagerEnvConfig {
   readonly reconcileIntervalMs: number;
   readonly hostCommandTimeoutMs: number;
   readonly ackWaitMs: number;
+  /** pino level name. */
+  readonly logLevel: string;
 }
 
 /**
  * Reads SHOAL_DATABASE_URL, SHOAL_NATS_URL, SHOAL_SUBJECT_PREFIX, SHOAL_METRICS_PORT
  * (default 9422), SHOAL_RECONCILE_INTERVAL_MS (default 60000; 0 = only at start) and
  * SHOAL_HOST_COMMAND_TIMEOUT_MS (default 10000) and SHOAL_CONSUMER_ACK_WAIT_MS (default
- * 30000: how long a crashed instance's unacked message waits before redelivery). InvalidArgumentError naming the
+ * 30000: how long a crashed instance's unacked message waits before redelivery), SHOAL_LOG_LEVEL
+ * (default info: fatal, error, warn, info, debug, trace, silent). InvalidArgumentError naming the
  * variable when one is malformed.
  */
 export function readMountManagerConfig(env: NodeJS.ProcessEnv = process.env): MountManagerEnvConfig {
@@ -28,6 +31,7 @@ export function readMountManagerConfig(env: NodeJS.ProcessEnv = process.env): Mo
     reconcileIntervalMs: integer(env, "SHOAL_RECONCILE_INTERVAL_MS", 60_000, 0, 86_400_000),
     hostCommandTimeoutMs: integer(env, "SHOAL_HOST_COMMAND_TIMEOUT_MS", 10_000, 1, 600_000),
     ackWaitMs: integer(env, "SHOAL_CONSUMER_ACK_WAIT_MS", 30_000, 1_000, 3_600_000),
+    logLevel: logLevel(env.SHOAL_LOG_LEVEL),
   };
 }
 
@@ -39,4 +43,12 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}, got ${JSON.stringify(text)}`);
   }
   return n;
+}
+
+const LOG_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
+
+function logLevel(text: string | undefined): string {
+  if (text === undefined || text === "") return "info";
+  if (!LOG_LEVELS.has(text)) throw new InvalidArgumentError(`SHOAL_LOG_LEVEL must be one of ${[...LOG_LEVELS].join(", ")}, got ${JSON.stringify(text)}`);
+  return text;
 }

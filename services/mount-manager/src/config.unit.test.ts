@@ -12,6 +12,7 @@ describe("readMountManagerConfig", () => {
       reconcileIntervalMs: 60_000,
       hostCommandTimeoutMs: 10_000,
       ackWaitMs: 30_000,
+      logLevel: "info",
     });
   });
 
@@ -24,6 +25,7 @@ describe("readMountManagerConfig", () => {
       SHOAL_RECONCILE_INTERVAL_MS: "0",
       SHOAL_HOST_COMMAND_TIMEOUT_MS: "500",
       SHOAL_CONSUMER_ACK_WAIT_MS: "2000",
+      SHOAL_LOG_LEVEL: "debug",
     });
     expect(c).toEqual({
       databaseUrl: "postgres://x@db/s",
@@ -33,6 +35,7 @@ describe("readMountManagerConfig", () => {
       reconcileIntervalMs: 0,
       hostCommandTimeoutMs: 500,
       ackWaitMs: 2000,
+      logLevel: "debug",
     });
   });
 
@@ -40,5 +43,6 @@ describe("readMountManagerConfig", () => {
     expect(() => readMountManagerConfig({ SHOAL_METRICS_PORT: "http" })).toThrow(InvalidArgumentError);
     expect(() => readMountManagerConfig({ SHOAL_METRICS_PORT: "70000" })).toThrow(/SHOAL_METRICS_PORT/);
     expect(() => readMountManagerConfig({ SHOAL_HOST_COMMAND_TIMEOUT_MS: "0" })).toThrow(/SHOAL_HOST_COMMAND_TIMEOUT_MS/);
+    expect(() => readMountManagerConfig({ SHOAL_LOG_LEVEL: "loud" })).toThrow(/SHOAL_LOG_LEVEL/);
   });
 });

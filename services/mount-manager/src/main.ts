@@ -7,10 +7,11 @@ import { connect } from "@nats-io/transport-node";
 import { readMountManagerConfig } from "./config";
 import { startMountManager } from "./mount-manager";
 
-const log = pino({ name: "mount-manager" });
+let log = pino({ name: "mount-manager" });
 
 async function main(): Promise<void> {
   const config = readMountManagerConfig();
+  log = pino({ name: "mount-manager", level: config.logLevel });
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 5 });
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   const nc = await connect({ servers: config.natsUrl, name: "shoal-mount-manager" });
