@@ -764,13 +764,16 @@ class RuntimeAgent implements Agent {
   /** Removes a container's state dir except an owner's shm mount (only UnmountShm removes that). */
   private async removeContainerFiles(id: string): Promise<void> {
     const paths = containerPaths(this.opts.stateRoot, id);
+    try {
+      // rmrf refuses, removing nothing, when anything is mounted below (an owner's shm).
+      await this.os.rmrf(paths.dir);
+      return;
+    } catch (err) {
+      if (!(isShoalError(err) && err.code === "FAILED_PRECONDITION")) throw err;
+    }
     await rm(paths.rootfs, { recursive: true, force: true });
     await rm(paths.logs, { recursive: true, force: true });
     await this.store.remove(id);
-    const shmMounted = mountsAt(await this.os.readMountInfo(), paths.shm).length > 0;
-    if (!shmMounted) {
-      await this.os.rmrf(paths.dir);
-    }
   }
 
   private async listContainers(): Promise<unknown> {
