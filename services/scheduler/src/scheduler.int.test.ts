@@ -55,11 +55,12 @@ beforeAll(async () => {
   nats = await connectTestNats();
   await ensureStreams(nats.jsm, nats.prefix);
   store = createEventStore({ db: database.db });
-  // Hosts that stop heartbeating are lost after 1 s (the daemon config key heartbeat-timeout).
+  // Hosts that stop heartbeating are lost after 3 s (the daemon config key heartbeat-timeout);
+  // heartbeats go every 100 ms, so a loaded machine never loses a beating host.
   await handleCommand(store, {
     streamId: DAEMON_CONFIG_STREAM,
     decider: configDecider,
-    command: { type: "SetConfig", data: { assignments: ["heartbeat-timeout=1s"], now: new Date().toISOString() } },
+    command: { type: "SetConfig", data: { assignments: ["heartbeat-timeout=3s"], now: new Date().toISOString() } },
     eventId: () => randomUUID(),
     schemaVersion: (t) => CONFIG_EVENT_SCHEMA_VERSIONS[t],
   });
