@@ -365,9 +365,7 @@ class RuntimeAgent implements Agent {
     const undo: Array<() => Promise<unknown>> = [];
     const dirExisted = await this.os.pathExists(paths.dir);
     try {
-      await mkdir(paths.upper, { recursive: true });
-      await mkdir(paths.work, { recursive: true });
-      await mkdir(paths.logs, { recursive: true });
+      await Promise.all([paths.upper, paths.work, paths.logs].map((d) => mkdir(d, { recursive: true })));
       undo.push(async () => {
         if (previous !== undefined) {
           // A restart of an exited container: its writable layer, logs and record stay as they were.
@@ -388,15 +386,22 @@ class RuntimeAgent implements Agent {
         spec,
         logs: { stdout: join(paths.logs, "stdout.log"), stderr: join(paths.logs, "stderr.log") },
       };
-      await this.store.put(record);
-
-      const container = await this.containerd.createContainer({
-        id,
-        spec,
-        runtime: { name: RUNC_V2, options: { binaryName: runtime.binaryPath, root: this.runcRoot } },
-        labels: { [HOST_LABEL]: this.host },
-      });
-      undo.push(() => container.delete());
+      // The record and the containerd container are written together: a crash in between
+      // leaves at worst a labelled container without a task, which recovery deletes. The
+      // record exists before any task does.
+      const [written, created] = await Promise.allSettled([
+        this.store.put(record),
+        this.containerd.createContainer({
+          id,
+          spec,
+          runtime: { name: RUNC_V2, options: { binaryName: runtime.binaryPath, root: this.runcRoot } },
+          labels: { [HOST_LABEL]: this.host },
+        }),
+      ]);
+      if (created.status === "fulfilled") undo.push(() => created.value.delete());
+      if (written.status === "rejected") throw written.reason;
+      if (created.status === "rejected") throw created.reason;
+      const container = created.value;
       const task = await container.newTask({
         rootfs: overlayRootfsMounts(
           p.readonlyRootfs ? { lowerdir: rootfsDir } : { lowerdir: rootfsDir, upperdir: paths.upper, workdir: paths.work },
