@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { FailedPreconditionError, InternalError } from "@shoal/domain";
 import { DeciderSpecification } from "@shoal/domain/testing";
 import { ipcGroupDecider } from "./ipc-group-decider";
@@ -83,5 +84,52 @@ describe("IPC group decider", () => {
 
   it("a fact before IpcGroupFormed is a corrupt stream", () => {
     expect(() => ipcGroupDecider.evolve(ipcGroupDecider.initialState(), joined(M1))).toThrow(InternalError);
+  });
+});
+
+describe("IPC group decider under any sequence of commands", () => {
+  const members = ["1", "2", "3"].map((c) => c.repeat(64));
+  const commandArb: fc.Arbitrary<IpcGroupCommand> = fc.oneof(
+    fc.constantFrom("h1", "h2").map((host) => form(host)),
+    fc.constantFrom(...members).map(join),
+    fc.constantFrom(...members).map(leave),
+    fc.boolean().map(release),
+  );
+
+  it("never removes the mount while a member holds it or the owner is live, and tracks members exactly", () => {
+    fc.assert(
+      fc.property(fc.array(commandArb, { maxLength: 40 }), (commands) => {
+        let state = ipcGroupDecider.initialState();
+        const held = new Set<string>();
+        let mounted = false;
+        for (const c of commands) {
+          let events: IpcGroupEvent[];
+          try {
+            events = ipcGroupDecider.decide(c, state);
+          } catch (err) {
+            expect(err).toBeInstanceOf(FailedPreconditionError);
+            continue;
+          }
+          for (const e of events) {
+            if (e.type === "ShmMountRemoved") {
+              expect(held.size).toBe(0);
+              expect(c.type === "ReleaseShmMount" && !c.data.ownerLive).toBe(true);
+              mounted = false;
+            }
+            if (e.type === "ShmMountCreated") mounted = true;
+            if (e.type === "IpcGroupMemberJoined") {
+              expect(mounted).toBe(true);
+              held.add(e.data.memberId);
+            }
+            if (e.type === "IpcGroupMemberLeft") held.delete(e.data.memberId);
+            state = ipcGroupDecider.evolve(state, e);
+          }
+          if (state.status === "formed") {
+            expect(new Set(state.members)).toEqual(held);
+            expect(state.shmMounted).toBe(mounted);
+          }
+        }
+      }),
+    );
   });
 });
