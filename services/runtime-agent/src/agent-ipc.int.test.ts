@@ -178,6 +178,10 @@ describe("failed starts", () => {
 
     await bed.send("DeleteContainer", { containerId: owner });
     await bed.send("UnmountShm", { containerId: owner });
+    // An owner this host does not know at all is NOT_FOUND.
+    await expect(
+      start(member, { mode: "container", ownerId: newContainerId(), ownerPid: 1, shmSizeBytes: MiB, shmMountPath }),
+    ).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 
   it.each([

@@ -306,9 +306,10 @@ class RuntimeAgent implements Agent {
         };
       }
       const attemptId = p.attemptId ?? String(Date.now());
+      const progress = { settingUp: false };
       try {
         if (existing !== undefined && existing.exit?.cleanedUp !== true) await this.removeContainerdLeftovers(p.containerId);
-        return await this.createAndStart(p, existing);
+        return await this.createAndStart(p, existing, progress);
       } catch (err) {
         if (isShoalError(err) && err.code === "INVALID_ARGUMENT") throw err;
         const message = err instanceof Error ? err.message : String(err);
@@ -318,7 +319,12 @@ class RuntimeAgent implements Agent {
           (e: unknown) => this.log.error({ err: e, containerId: p.containerId }, "could not report ContainerStartFailed"),
         );
         this.log.warn({ containerId: p.containerId, exitCode, reason }, "start failed; everything it set up was undone");
-        throw new FailedPreconditionError(`start of container ${p.containerId} failed (exit code ${exitCode}): ${reason}`, { cause: err });
+        const text = `start of container ${p.containerId} failed (exit code ${exitCode}): ${reason}`;
+        // An owner that does not exist stays NOT_FOUND (DESIGN: joining rules); every other failure is a failed precondition.
+        if (!progress.settingUp && isShoalError(err) && err.code === "NOT_FOUND") {
+          throw new NotFoundError(text, { cause: err });
+        }
+        throw new FailedPreconditionError(text, { cause: err });
       }
     });
   }
@@ -327,6 +333,8 @@ class RuntimeAgent implements Agent {
   private async createAndStart(
     command: CommandPayload<"StartContainer">,
     previous: ContainerRecord | undefined,
+    /** Set once the checks passed and setting up begins. */
+    progress: { settingUp: boolean },
   ): Promise<ContainerStartedPayload & { alreadyRunning: false }> {
     const hc = command.hostConfig ?? {};
     const p = {
@@ -362,6 +370,7 @@ class RuntimeAgent implements Agent {
       ...(p.memoryBytes !== undefined ? { memoryBytes: p.memoryBytes } : {}),
     });
 
+    progress.settingUp = true;
     const undo: Array<() => Promise<unknown>> = [];
     const dirExisted = await this.os.pathExists(paths.dir);
     try {
