@@ -17,8 +17,8 @@ export interface MountManagerEnvConfig {
 /**
  * Reads SHOAL_DATABASE_URL, SHOAL_NATS_URL, SHOAL_SUBJECT_PREFIX, SHOAL_METRICS_PORT
  * (default 9422), SHOAL_RECONCILE_INTERVAL_MS (default 60000; 0 = only at start) and
- * SHOAL_HOST_COMMAND_TIMEOUT_MS (default 10000) and SHOAL_CONSUMER_ACK_WAIT_MS (default
- * 30000: how long a crashed instance's unacked message waits before redelivery), SHOAL_LOG_LEVEL
+ * SHOAL_HOST_COMMAND_TIMEOUT_MS (default 5000) and SHOAL_CONSUMER_ACK_WAIT_MS (default
+ * 15000: how long a crashed instance's unacked message waits before redelivery), SHOAL_LOG_LEVEL
  * (default info: fatal, error, warn, info, debug, trace, silent). InvalidArgumentError naming the
  * variable when one is malformed.
  */
@@ -29,8 +29,8 @@ export function readMountManagerConfig(env: NodeJS.ProcessEnv = process.env): Mo
     subjectPrefix: env.SHOAL_SUBJECT_PREFIX ?? "shoal",
     metricsPort: integer(env, "SHOAL_METRICS_PORT", 9422, 0, 65535),
     reconcileIntervalMs: integer(env, "SHOAL_RECONCILE_INTERVAL_MS", 60_000, 0, 86_400_000),
-    hostCommandTimeoutMs: integer(env, "SHOAL_HOST_COMMAND_TIMEOUT_MS", 10_000, 1, 600_000),
-    ackWaitMs: integer(env, "SHOAL_CONSUMER_ACK_WAIT_MS", 30_000, 1_000, 3_600_000),
+    hostCommandTimeoutMs: integer(env, "SHOAL_HOST_COMMAND_TIMEOUT_MS", 5_000, 1, 600_000),
+    ackWaitMs: integer(env, "SHOAL_CONSUMER_ACK_WAIT_MS", 15_000, 1_000, 3_600_000),
     logLevel: logLevel(env.SHOAL_LOG_LEVEL),
   };
 }

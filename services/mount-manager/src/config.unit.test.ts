@@ -10,8 +10,8 @@ describe("readMountManagerConfig", () => {
       subjectPrefix: "shoal",
       metricsPort: 9422,
       reconcileIntervalMs: 60_000,
-      hostCommandTimeoutMs: 10_000,
-      ackWaitMs: 30_000,
+      hostCommandTimeoutMs: 5_000,
+      ackWaitMs: 15_000,
       logLevel: "info",
     });
   });

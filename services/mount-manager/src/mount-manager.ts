@@ -43,9 +43,9 @@ export interface MountManagerOptions {
   metricsPort?: number;
   /** Reconcile shm mounts this often; default 60 000 ms; 0: only at start and on `reconcile()`. */
   reconcileIntervalMs?: number;
-  /** A message not acked this long (a crashed instance's) is redelivered; default 30 000 ms. */
+  /** A message not acked this long (a crashed instance's) is redelivered; default 15 000 ms (longer than any handler: one host command plus a few queries). */
   ackWaitMs?: number;
-  /** How long to wait for an agent's answer; default 10 000 ms. */
+  /** How long to wait for an agent's answer; default 5 000 ms. */
   hostCommandTimeoutMs?: number;
   logger?: Logger;
 }
@@ -87,7 +87,7 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
     locks: createKeyedMutex(),
     metrics,
     log,
-    hostCommandTimeoutMs: options.hostCommandTimeoutMs ?? 10_000,
+    hostCommandTimeoutMs: options.hostCommandTimeoutMs ?? 5_000,
     now: () => new Date().toISOString(),
   };
 
@@ -121,7 +121,7 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
         jsm,
         stream: eventsStreamName(prefix),
         durableName: PREPARE_DURABLE,
-        ackWaitMs: options.ackWaitMs ?? 30_000,
+        ackWaitMs: options.ackWaitMs ?? 15_000,
         filterSubject: eventSubject(prefix, "ContainerScheduled"),
         logger: log,
         handler: (() => {
@@ -146,7 +146,7 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
         jsm,
         stream: eventsStreamName(prefix),
         durableName: RELEASE_DURABLE,
-        ackWaitMs: options.ackWaitMs ?? 30_000,
+        ackWaitMs: options.ackWaitMs ?? 15_000,
         filterSubject: eventsFilter(prefix, "container"),
         logger: log,
         handler: (() => {
