@@ -161,6 +161,27 @@ describe("lifecycle commands", () => {
     await bed.send("DeleteContainer", { containerId: id, force: true });
   });
 
+  it("after a containerd restart the agent operates the container again and still reports its exit", async () => {
+    const id = newContainerId();
+    const { pid } = await start(id, ["sleep", "1000"]);
+    await bed.containerd.restart();
+    // Until the client's channel reconnects, commands fail UNAVAILABLE (retryable); then they work again.
+    let out: unknown;
+    for (let i = 0; out === undefined; i++) {
+      try {
+        out = await bed.send("ExecInContainer", { containerId: id, args: ["echo", "after-restart"] });
+      } catch (err) {
+        expect(err).toMatchObject({ code: "UNAVAILABLE" });
+        if (i > 300) throw err;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
+    expect(out).toMatchObject({ stdout: "after-restart\n" });
+    process.kill(pid, "SIGKILL");
+    expect(await waitForExit(id)).toMatchObject({ pid, exitCode: 137 });
+    await bed.send("DeleteContainer", { containerId: id });
+  });
+
   it("Reconcile lists what runs, what is missing and what is unexpected, and keeps an expected container's shm", async () => {
     const running = newContainerId();
     const missing = newContainerId();
