@@ -145,7 +145,8 @@ export async function startStack(): Promise<E2eStack> {
     const env: Record<Service, Record<string, string>> = {
       api: { ...common, SHOAL_API_ADDR: addr, SHOAL_METRICS_PORT: String(await freePort()) },
       scheduler: { ...common, SHOAL_METRICS_PORT: String(await freePort()) },
-      "mount-manager": { ...common, SHOAL_METRICS_PORT: String(await freePort()) },
+      // A killed instance's unacked message is redelivered after 5 s instead of 30 s.
+      "mount-manager": { ...common, SHOAL_METRICS_PORT: String(await freePort()), SHOAL_CONSUMER_ACK_WAIT_MS: "5000" },
       "runtime-agent": {
         ...common,
         SHOAL_HOST: host,
