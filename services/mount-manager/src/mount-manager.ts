@@ -64,7 +64,7 @@ export interface MountManager {
  * consumers `mount-manager-prepare` (ContainerScheduled → IPC plan, shm mount,
  * ContainerIpcPrepared) and `mount-manager-release` (exits, failed starts, removals →
  * members leave, shm unmounted after the last user), and the reconcile timer (one run at
- * start). Creates the JetStream streams if they are missing.
+ * start, in the background). Creates the JetStream streams if they are missing.
  *
  * Errors: UnavailableError when Postgres or JetStream does not answer;
  * FailedPreconditionError when a durable exists with an incompatible configuration.
@@ -168,7 +168,8 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
     throw err;
   }
 
-  await reconcile().catch((err: unknown) => log.warn({ err }, "reconcile at start failed"));
+  // In the background: a host that is slow to answer must not delay the consumers' start.
+  void reconcile().catch((err: unknown) => log.warn({ err }, "reconcile at start failed"));
   const interval = options.reconcileIntervalMs ?? 60_000;
   if (interval > 0) {
     timer = setInterval(() => {
