@@ -1,41 +1,44 @@
 // Bundles the `shoal` CLI into dist/ (shoal.mjs and its lazily loaded chunk; no node_modules
 // needed at run time).
-// The public API's .proto files are parsed here, once, and embedded as protobufjs JSON in
-// place of src/proto-root.ts, so the CLI never parses protos at start.
+// The public API's .proto files are described here, once, and the descriptor is embedded in
+// place of src/api-descriptor.ts, so the CLI loads no protobuf library at start.
 // Usage: node services/cli/build.mjs   (from anywhere)
 import { build } from "esbuild";
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { basename, dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const protoDir = join(here, "../../proto");
-const require = createRequire(import.meta.url);
-const protobuf = require("protobufjs");
-
-// Keep in step with PROTO_FILES in src/proto-root.ts.
-const PROTO_FILES = ["shoal/v1/containers.proto", "shoal/v1/events.proto", "shoal/v1/hosts.proto", "shoal/v1/config.proto"];
-
-function protoJson() {
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => (target.startsWith("google/protobuf/") ? target : join(protoDir, target));
-  root.loadSync(PROTO_FILES, { keepCase: true });
-  root.resolveAll();
-  return JSON.stringify(root.toJSON());
+// The descriptor comes from src/proto-descriptor.ts (the same code the CLI uses when run
+// from source), bundled for this script with protobufjs left external and run once.
+async function apiDescriptorJson() {
+  const script = join(here, "dist", `.describe-protos-${process.pid}.mjs`);
+  await build({
+    entryPoints: [join(here, "src/proto-descriptor.ts")],
+    outfile: script,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    external: ["protobufjs"],
+    logLevel: "warning",
+  });
+  try {
+    const { describeProtos } = await import(pathToFileURL(script).href);
+    return JSON.stringify(describeProtos(protoDir));
+  } finally {
+    rmSync(script, { force: true });
+  }
 }
 
-const embeddedProtoRoot = {
-  name: "embedded-proto-root",
+const embeddedApiDescriptor = {
+  name: "embedded-api-descriptor",
   setup(b) {
-    b.onResolve({ filter: /^\.\/proto-root$/ }, () => ({ path: "proto-root", namespace: "embedded" }));
-    b.onLoad({ filter: /.*/, namespace: "embedded" }, () => ({
-      resolveDir: join(here, "src"),
+    b.onResolve({ filter: /^\.\/api-descriptor$/ }, () => ({ path: "api-descriptor", namespace: "embedded" }));
+    b.onLoad({ filter: /.*/, namespace: "embedded" }, async () => ({
       loader: "js",
-      contents: `import protobuf from "protobufjs/light.js";
-const json = ${protoJson()};
-// Types resolve lazily, on the first call that uses them.
-export function loadProtoRoot() { return protobuf.Root.fromJSON(json); }`,
+      contents: `const descriptor = ${await apiDescriptorJson()};
+export function loadApiDescriptor() { return descriptor; }`,
     }));
   },
 };
@@ -43,8 +46,8 @@ export function loadProtoRoot() { return protobuf.Root.fromJSON(json); }`,
 mkdirSync(join(here, "dist"), { recursive: true });
 const result = await build({
   entryPoints: [join(here, "src/main.ts")],
-  // dist/shoal.mjs plus one chunk with the api client (node:http2, protobufjs, the
-  // descriptors), loaded only by commands that call the api: --version and --help
+  // dist/shoal.mjs plus one chunk with the api client (node:http2, the codec, the
+  // descriptor), loaded only by commands that call the api: --version and --help
   // never load it.
   outdir: join(here, "dist"),
   entryNames: "shoal",
@@ -60,9 +63,7 @@ const result = await build({
   metafile: true,
   write: false,
   logLevel: "warning",
-  // Bundled CommonJS (protobufjs) calls require().
-  banner: { js: "import { createRequire as __shoalRequire } from 'node:module'; const require = __shoalRequire(import.meta.url);" },
-  plugins: [embeddedProtoRoot],
+  plugins: [embeddedApiDescriptor],
 });
 // Replace dist/ so that a `shoal` running meanwhile never reads a half-written file: chunks
 // (content-hashed names) first, then the entry by rename, then the chunks nothing refers to.

@@ -1,8 +1,9 @@
-import type { Root, Type } from "protobufjs";
 import type { ShoalEvent, SubscribeRequest, UnaryMethod, UnaryMethods } from "./api-types";
+import { loadApiDescriptor } from "./api-descriptor";
 import { DaemonError } from "./daemon-error";
 import { openGrpcConnection } from "./grpc-connection";
-import { loadProtoRoot } from "./proto-root";
+import { createCodecs } from "./proto-codec";
+import type { MessageCodec } from "./proto-codec";
 
 export { DaemonError };
 
@@ -20,28 +21,6 @@ export interface ShoalApi {
   close(): void;
 }
 
-interface Codec {
-  path: string;
-  serialize(value: object): Uint8Array;
-  deserialize(bytes: Uint8Array): unknown;
-}
-
-const TO_OBJECT = { longs: String, defaults: true, arrays: true, objects: true } as const;
-
-function codecFor(root: Root, method: string): Codec {
-  const [serviceName, methodName] = method.split("/") as [string, string];
-  const rpc = root.lookupService(`shoal.v1.${serviceName}`).methods[methodName];
-  if (rpc === undefined) throw new DaemonError("UNIMPLEMENTED", `the CLI has no method ${method}`, false);
-  rpc.resolve();
-  const req = rpc.resolvedRequestType as Type;
-  const res = rpc.resolvedResponseType as Type;
-  return {
-    path: `/shoal.v1.${serviceName}/${methodName}`,
-    serialize: (value) => req.encode(req.fromObject(value)).finish(),
-    deserialize: (bytes) => res.toObject(res.decode(bytes), TO_OBJECT),
-  };
-}
-
 /**
  * A client of the api at `addr` (`host:port` or `unix:/path`). Nothing is sent until the
  * first call; a call fails fast with an `unreachable` DaemonError when nothing listens
@@ -49,26 +28,23 @@ function codecFor(root: Root, method: string): Codec {
  */
 export function connectShoalApi(addr: string): ShoalApi {
   const connection = openGrpcConnection(addr);
-  const root = loadProtoRoot();
-  const codecs = new Map<string, Codec>();
-  const codec = (method: string): Codec => {
-    let c = codecs.get(method);
-    if (c === undefined) {
-      c = codecFor(root, method);
-      codecs.set(method, c);
-    }
-    return c;
+  const descriptor = loadApiDescriptor();
+  const codecs = createCodecs(descriptor);
+  const method = (name: string): { path: string; request: MessageCodec; response: MessageCodec } => {
+    const m = descriptor.methods[name];
+    if (m === undefined) throw new DaemonError("UNIMPLEMENTED", `the CLI has no method ${name}`, false);
+    return { path: m.path, request: codecs(m.request), response: codecs(m.response) };
   };
   return {
-    async call(method, request) {
-      const c = codec(method);
-      return c.deserialize(await connection.unary(c.path, c.serialize(request as object))) as never;
+    async call(name, request) {
+      const m = method(name);
+      return m.response.decode(await connection.unary(m.path, m.request.encode(request as object))) as never;
     },
     subscribe(request) {
-      const c = codec("Events/Subscribe");
-      const { messages, cancel } = connection.serverStream(c.path, c.serialize(request as object));
+      const m = method("Events/Subscribe");
+      const { messages, cancel } = connection.serverStream(m.path, m.request.encode(request as object));
       async function* events(): AsyncGenerator<ShoalEvent> {
-        for await (const message of messages) yield c.deserialize(message) as ShoalEvent;
+        for await (const message of messages) yield m.response.decode(message) as unknown as ShoalEvent;
       }
       return { events: events(), cancel };
     },
