@@ -463,8 +463,9 @@ describe("mount-manager reconcile and projection", () => {
           async () => {
             await runner.catchUp();
             const r = await sql<{ done: boolean }>`
-              SELECT (SELECT global_position FROM projection_checkpoints WHERE name = 'mount-manager')
-                   = (SELECT max(global_position) FROM events) AS done`.execute(database.db);
+              SELECT (SELECT (transaction_id, global_position) FROM projection_checkpoints WHERE name = 'mount-manager')
+                   = (SELECT (transaction_id, global_position) FROM events
+                      ORDER BY transaction_id DESC, global_position DESC LIMIT 1) AS done`.execute(database.db);
             return r.rows[0]!.done;
           },
           { timeout: 15_000 },
