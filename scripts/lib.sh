@@ -80,3 +80,104 @@ ensure_nats() {
 }
 
 ensure_container_tools() { ensure_apt containerd runc busybox-static; }
+
+# ---- The local stack (start.sh / stop.sh) ------------------------------------------------
+# Layout: pid files and markers in $SHOAL_RUN_DIR (/run/shoal), logs in $SHOAL_LOG_DIR
+# (/var/log/shoal), state in $SHOAL_STATE_ROOT (/var/lib/shoal). A "<thing>.started-by-shoal"
+# marker records what Shoal started, so stop.sh stops only that.
+SHOAL_LOG_DIR="${SHOAL_LOG_DIR:-/var/log/shoal}"
+SHOAL_SERVICES=(api scheduler mount-manager runtime-agent)
+SYSTEM_CONTAINERD_SOCKET=/run/containerd/containerd.sock
+SHOAL_CONTAINERD_DIR="$SHOAL_RUN_DIR/containerd"
+SHOAL_BIN_LINK=/usr/local/bin/shoal
+export SHOAL_DATABASE_URL="${SHOAL_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/shoal}"
+export SHOAL_SUBJECT_PREFIX="${SHOAL_SUBJECT_PREFIX:-shoal}"
+export SHOAL_API_ADDR="${SHOAL_API_ADDR:-127.0.0.1:7420}"
+
+# The agent's host name: `hostname -s` made a subject token, else "local".
+stack_host() {
+  local h; h="$(hostname -s 2>/dev/null | tr -c 'A-Za-z0-9_\n-' '-' || true)"
+  echo "${SHOAL_HOST:-${h:-local}}"
+}
+
+containerd_answers() { [ -S "$1" ] && timeout 5 ctr --address "$1" version >/dev/null 2>&1; }
+
+# Prints the containerd socket the agent is to use: the system one when it answers, else
+# Shoal's own instance (started here, CRI disabled, recorded as started by Shoal).
+ensure_containerd() {
+  if containerd_answers "$SYSTEM_CONTAINERD_SOCKET"; then echo "$SYSTEM_CONTAINERD_SOCKET"; return 0; fi
+  local sock="$SHOAL_CONTAINERD_DIR/containerd.sock"
+  if containerd_answers "$sock"; then echo "$sock"; return 0; fi
+  command -v containerd >/dev/null || die "containerd is not installed (apt-get install containerd)"
+  mkdir -p "$SHOAL_CONTAINERD_DIR/state" "$SHOAL_STATE_ROOT/containerd" "$SHOAL_LOG_DIR"
+  cat >"$SHOAL_CONTAINERD_DIR/config.toml" <<TOML
+version = 2
+root = "$SHOAL_STATE_ROOT/containerd"
+state = "$SHOAL_CONTAINERD_DIR/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "$sock"
+
+[ttrpc]
+  address = "$sock.ttrpc"
+TOML
+  log "starting Shoal's own containerd on $sock (no system containerd answers at $SYSTEM_CONTAINERD_SOCKET)"
+  start-stop-daemon --start --oknodo --background --make-pidfile --pidfile "$SHOAL_RUN_DIR/containerd.pid" \
+    --output "$SHOAL_LOG_DIR/containerd.log" --exec "$(command -v containerd)" -- \
+    --config "$SHOAL_CONTAINERD_DIR/config.toml" --root "$SHOAL_STATE_ROOT/containerd" \
+    --state "$SHOAL_CONTAINERD_DIR/state" --address "$sock"
+  echo started >"$SHOAL_RUN_DIR/containerd.started-by-shoal"
+  for _ in $(seq 1 60); do containerd_answers "$sock" && { echo "$sock"; return 0; }; sleep 0.5; done
+  tail -n 20 "$SHOAL_LOG_DIR/containerd.log" >&2 || true
+  die "containerd did not answer on $sock (log: $SHOAL_LOG_DIR/containerd.log)"
+}
+
+service_pid() { # prints the pid of a running Shoal service, or fails
+  local f="$SHOAL_RUN_DIR/$1.pid" pid
+  [ -f "$f" ] || return 1
+  pid="$(cat "$f")"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  # The pid may have been reused by another process since: check it is ours.
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "services/$1/dist/main.mjs" || return 1
+  echo "$pid"
+}
+
+# start_service NAME VAR=VALUE...: runs services/NAME/dist/main.mjs in the background, in its
+# own session, logging to $SHOAL_LOG_DIR/NAME.log; no-op when it already runs.
+start_service() {
+  local name="$1"; shift
+  service_pid "$name" >/dev/null && return 0
+  mkdir -p "$SHOAL_RUN_DIR" "$SHOAL_LOG_DIR"
+  log "starting $name (log: $SHOAL_LOG_DIR/$name.log)"
+  (cd "$SHOAL_ROOT" && exec setsid env "$@" node --enable-source-maps "services/$name/dist/main.mjs" \
+    >>"$SHOAL_LOG_DIR/$name.log" 2>&1 </dev/null) &
+  echo $! >"$SHOAL_RUN_DIR/$name.pid"
+}
+
+# stop_service NAME [TIMEOUT]: SIGTERM, then SIGKILL after TIMEOUT seconds (default 15).
+stop_service() {
+  local name="$1" timeout="${2:-15}" pid
+  if pid="$(service_pid "$name")"; then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 $((timeout * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$name did not stop within ${timeout}s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$SHOAL_RUN_DIR/$name.pid"
+}
+
+# wait_for WHAT SECONDS CMD...: polls CMD every 0.5 s; dies naming WHAT when it never succeeds.
+wait_for() {
+  local what="$1" secs="$2"; shift 2
+  for _ in $(seq 1 $((secs * 2))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  return 1
+}
+
+# Mount points below $1 from /proc/self/mountinfo (octal escapes decoded), deepest first.
+mounts_under() {
+  awk -v root="$1" '{ p = $5; gsub(/\\040/, " ", p); if (index(p, root "/") == 1) print p }' /proc/self/mountinfo | awk '{ print length, $0 }' | sort -rn | cut -d' ' -f2-
+}

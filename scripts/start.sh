@@ -1,15 +1,84 @@
 #!/usr/bin/env bash
-# `npm start`: installs what is missing (apt packages, pnpm, workspace deps), starts
-# Postgres and NATS when they are not already answering, builds, and migrates.
+# `npm start`: the whole Shoal stack on this machine, in the background.
+#  1. installs what is missing (apt: postgresql, nats-server, containerd, runc, busybox-static;
+#     pnpm; workspace deps),
+#  2. starts Postgres, NATS and containerd only when none answers (the system containerd at
+#     /run/containerd/containerd.sock is used when it answers, else Shoal's own at
+#     /run/shoal/containerd/containerd.sock),
+#  3. builds the service bundles and the CLI, migrates the database,
+#  4. starts api, scheduler, mount-manager and one runtime agent (host `hostname -s`),
+#  5. links /usr/local/bin/shoal, and returns once the api's gRPC health is SERVING and the
+#     agent's host is listed as ready by `shoal hosts`.
+# Idempotent: when the stack is already up it says so and exits 0. Pid files and markers in
+# /run/shoal, logs in /var/log/shoal, state in /var/lib/shoal. `npm stop` undoes it.
 source "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || die "npm start runs the stack as root (mounts, containerd): run it as root"
 ensure_node
+host="$(stack_host)"
+export SHOAL_ADDR="$SHOAL_API_ADDR"
+
+stack_healthy() {
+  for s in "${SHOAL_SERVICES[@]}"; do service_pid "$s" >/dev/null || return 1; done
+  node "$SHOAL_ROOT/scripts/grpc-health.mjs" "$SHOAL_API_ADDR" 2>/dev/null || return 1
+  host_ready
+}
+host_ready() {
+  "$SHOAL_ROOT/services/cli/bin/shoal" hosts --format json 2>/dev/null |
+    grep -F "\"$host\"" | grep -q '"ready"'
+}
+
+if [ -f "$SHOAL_ROOT/services/api/dist/main.mjs" ] && stack_healthy; then
+  log "Shoal is already running (api $SHOAL_API_ADDR, host $host); \`npm stop\` stops it"
+  exit 0
+fi
+
 ensure_postgres
 ensure_nats
 ensure_container_tools
 ensure_deps
+containerd_socket="$(ensure_containerd)"
+
 cd "$SHOAL_ROOT"
-log "build (typecheck)"
-pnpm exec tsc -p tsconfig.json --noEmit
+log "build: service bundles and the CLI"
+node scripts/build.mjs >/dev/null || die "build failed (node scripts/build.mjs)"
 log "migrate"
-pnpm run --silent migrate
-log "up: Postgres $PGHOST:$PGPORT (database shoal), NATS $SHOAL_NATS_URL"
+pnpm run --silent migrate || die "migration failed"
+
+common=(
+  "PATH=$PATH"
+  "SHOAL_DATABASE_URL=$SHOAL_DATABASE_URL"
+  "SHOAL_NATS_URL=$SHOAL_NATS_URL"
+  "SHOAL_SUBJECT_PREFIX=$SHOAL_SUBJECT_PREFIX"
+)
+fail_with_log() { # fail_with_log SERVICE MESSAGE
+  tail -n 20 "$SHOAL_LOG_DIR/$1.log" >&2 2>/dev/null || true
+  die "$2 (log: $SHOAL_LOG_DIR/$1.log; \`npm stop\` cleans up)"
+}
+
+# The api first: it runs the outbox relay and creates the streams the others consume.
+start_service api "${common[@]}" "SHOAL_API_ADDR=$SHOAL_API_ADDR" "SHOAL_METRICS_PORT=9420"
+wait_for "api health" 60 node scripts/grpc-health.mjs "$SHOAL_API_ADDR" ||
+  fail_with_log api "the api did not report SERVING on $SHOAL_API_ADDR within 60 s"
+start_service scheduler "${common[@]}" "SHOAL_METRICS_PORT=9421"
+start_service mount-manager "${common[@]}" "SHOAL_METRICS_PORT=9422"
+start_service runtime-agent "${common[@]}" "SHOAL_METRICS_PORT=9423" "SHOAL_HOST=$host" \
+  "SHOAL_CONTAINERD_SOCKET=$containerd_socket" "SHOAL_STATE_ROOT=$SHOAL_STATE_ROOT" "SHOAL_RUN_DIR=$SHOAL_RUN_DIR/$host"
+if ! wait_for "host $host ready" 60 host_ready; then
+  for s in "${SHOAL_SERVICES[@]}"; do service_pid "$s" >/dev/null || fail_with_log "$s" "$s exited while starting"; done
+  fail_with_log runtime-agent "host $host was not listed as ready by \`shoal hosts\` within 60 s"
+fi
+for s in "${SHOAL_SERVICES[@]}"; do service_pid "$s" >/dev/null || fail_with_log "$s" "$s exited while starting"; done
+
+# `shoal` on the PATH, unless something else already owns that name.
+target="$SHOAL_ROOT/services/cli/bin/shoal"
+if [ -L "$SHOAL_BIN_LINK" ] && [ "$(readlink "$SHOAL_BIN_LINK")" = "$target" ]; then
+  :
+elif [ -e "$SHOAL_BIN_LINK" ] || [ -L "$SHOAL_BIN_LINK" ]; then
+  log "warning: $SHOAL_BIN_LINK exists and is not Shoal's; left alone (run $target directly)"
+else
+  ln -s "$target" "$SHOAL_BIN_LINK"
+  echo "$target" >"$SHOAL_RUN_DIR/shoal-link.created-by-shoal"
+fi
+
+log "up: api $SHOAL_API_ADDR (metrics :9420-9423), host $host on containerd $containerd_socket"
+log "try: shoal run --rm --ipc shareable --rootfs /path/to/rootfs /bin/echo hello"
