@@ -9,6 +9,7 @@ import { createIdempotentHandler, createPostgresProcessedEventStore, eventsStrea
 import type { DurableConsumer } from "@shoal/bus";
 import type { ApiContext } from "./api-context";
 import { carryOutRemoval } from "./container-operations";
+import { API_ACK_WAIT_MS, keepingAlive } from "./keep-alive";
 
 export const REMOVALS_DURABLE = "api-removals";
 
@@ -19,11 +20,12 @@ export function startRemovalWorker(ctx: ApiContext, js: JetStreamClient, jsm: Je
     stream: eventsStreamName(ctx.prefix),
     durableName: REMOVALS_DURABLE,
     filterSubject: `${ctx.prefix}.evt.container.ContainerRemovalRequested`,
-    handler: createIdempotentHandler({
+    ackWaitMs: API_ACK_WAIT_MS,
+    handler: keepingAlive(createIdempotentHandler({
       store: createPostgresProcessedEventStore(ctx.db),
       consumer: REMOVALS_DURABLE,
       handle: (event) => carryOutRemoval(ctx, (event.data as { containerId: string }).containerId),
-    }),
+    })),
     logger: ctx.logger,
   });
 }

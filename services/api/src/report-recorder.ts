@@ -27,6 +27,7 @@ import type {
 } from "@shoal/host-protocol";
 import { runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
+import { API_ACK_WAIT_MS, keepingAlive } from "./keep-alive";
 
 export const REPORTS_DURABLE = "api-reports";
 
@@ -105,7 +106,8 @@ export function startReportRecorder(ctx: ApiContext, js: JetStreamClient, jsm: J
     stream: reportsStreamName(ctx.prefix),
     durableName: REPORTS_DURABLE,
     filterSubject: hostReportsFilter(ctx.prefix),
-    handler: (msg: DeliveredMessage) => recordReport(ctx, decodeHostReport(msg)),
+    ackWaitMs: API_ACK_WAIT_MS,
+    handler: keepingAlive((msg: DeliveredMessage) => recordReport(ctx, decodeHostReport(msg))),
     logger: ctx.logger,
   });
 }

@@ -31,6 +31,7 @@ import { nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
 import { readContainer } from "./container-record";
 import { hostCommand } from "./container-operations";
+import { API_ACK_WAIT_MS, keepingAlive } from "./keep-alive";
 
 export const DISPATCHER_DURABLE = "api-dispatcher";
 
@@ -138,9 +139,9 @@ export function startDispatcher(ctx: ApiContext, js: JetStreamClient, jsm: JetSt
     stream: eventsStreamName(ctx.prefix),
     durableName: DISPATCHER_DURABLE,
     filterSubject: `${ctx.prefix}.evt.container.ContainerIpcPrepared`,
-    ackWaitMs: ctx.timeouts.hostStartMs + 30_000,
+    ackWaitMs: API_ACK_WAIT_MS,
     // Idempotent by the container's state (see dispatchStart): no processed-events round trips on the start path.
-    handler: (msg) => dispatchStart(ctx, decodeEventMessage(msg)),
+    handler: keepingAlive((msg) => dispatchStart(ctx, decodeEventMessage(msg))),
     logger: ctx.logger,
   });
 }
