@@ -83,6 +83,37 @@ async function untilLogReleased(): Promise<void> {
   );
 }
 
+/**
+ * For a failure message: where projection `name` stands against the log. An event at or before
+ * its checkpoint that the projection lacks was skipped (a correctness bug); events after it that
+ * readAll does not release are held back by the listed transactions of this database (a wait).
+ */
+async function whereProjectionStands(name: string): Promise<string> {
+  const cp = await sql<{ transaction_id: string; global_position: string }>`
+    SELECT transaction_id::text AS transaction_id, global_position FROM projection_checkpoints WHERE name = ${name}`.execute(tdb.db);
+  const checkpoint = cp.rows[0] ?? { transaction_id: "0", global_position: "0" };
+  const events = await sql<{ position: string; type: string; upto: boolean }>`
+    SELECT transaction_id::text || '.' || global_position AS position, type,
+           (transaction_id, global_position) <= (${checkpoint.transaction_id}::xid8, ${checkpoint.global_position}::bigint) AS upto
+    FROM events ORDER BY transaction_id, global_position`.execute(tdb.db);
+  const page = await store.readAll({
+    after: `${checkpoint.transaction_id}.${checkpoint.global_position}` as typeof globalCursorStart,
+    limit: 10_000,
+  });
+  const open = await sql`
+    SELECT pid, backend_xid::text AS xid, state, left(query, 80) AS query FROM pg_stat_activity
+    WHERE datname = current_database() AND backend_xid IS NOT NULL`.execute(tdb.db);
+  return JSON.stringify({
+    checkpoint: `${checkpoint.transaction_id}.${checkpoint.global_position}`,
+    lateEvents: events.rows.filter((e) => e.type === "Late"),
+    eventsUpToCheckpoint: events.rows.filter((e) => e.upto).length,
+    eventsAfterCheckpoint: events.rows.filter((e) => !e.upto).length,
+    releasedAfterCheckpoint: page.events.length,
+    withheld: page.withheld,
+    openTransactionsHere: open.rows,
+  });
+}
+
 beforeAll(async () => {
   tdb = await createTestDatabase();
   store = createEventStore({ db: tdb.db });
@@ -137,7 +168,11 @@ describe("projection runner", () => {
     const truth = await countsInLog();
     expect(truth.Late).toBe(2);
     // The horizon is conservative: another session's open transaction can delay the runner a while.
-    await vi.waitFor(async () => expect(await counts(table)).toEqual(truth), { timeout: 45_000, interval: 50 });
+    await vi
+      .waitFor(async () => expect(await counts(table)).toEqual(truth), { timeout: 45_000, interval: 50 })
+      .catch(async (err: Error) => {
+        throw new Error(`${err.message}\nprojection vs log: ${await whereProjectionStands(`type-counts:${table}`)}`, { cause: err });
+      });
     const live = await counts(table);
 
     await runner.stop();
