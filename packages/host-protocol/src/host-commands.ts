@@ -41,6 +41,18 @@ export const commandSchemas = {
     mounts: z.array(bindMount).optional(),
     securityOpt: z.array(z.string()).optional(),
     privileged: z.boolean().optional(),
+    /** Memory limit (cgroup); none by default. */
+    memoryBytes: z.number().int().positive().optional(),
+    /** The same host config bits, nested as the control plane may send them; a top-level field wins. */
+    hostConfig: z
+      .object({
+        readonlyRootfs: z.boolean().optional(),
+        mounts: z.array(bindMount).optional(),
+        securityOpt: z.array(z.string()).optional(),
+        privileged: z.boolean().optional(),
+        memoryBytes: z.number().int().positive().optional(),
+      })
+      .optional(),
     runtime: z.object({ name: z.string().min(1), path: absPath, args: z.array(z.string()).optional() }),
     /** Makes the ContainerStartFailed report id unique per attempt; default: the time of the attempt. */
     attemptId: z.string().min(1).max(64).optional(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseCommand } from "./command-schemas";
+import { parseCommand } from "./host-commands";
 
 describe("parseCommand", () => {
   it("accepts a StartContainer as the control plane sends it", () => {
