@@ -79,7 +79,8 @@ ensure_nats() {
   die "nats-server did not answer on 127.0.0.1:4222"
 }
 
-ensure_container_tools() { ensure_apt containerd runc busybox-static; }
+# gcc + libc6-dev: the agent tests compile a tiny static System V shm helper into the busybox rootfs.
+ensure_container_tools() { ensure_apt containerd runc busybox-static gcc libc6-dev; }
 
 # ---- The local stack (start.sh / stop.sh) ------------------------------------------------
 # Layout: pid files and markers in $SHOAL_RUN_DIR (/run/shoal), logs in $SHOAL_LOG_DIR
