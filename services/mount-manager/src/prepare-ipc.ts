@@ -67,14 +67,18 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: numb
   const failedId = derivedEventId(`ipc-failed:${event.eventId}`);
   const log = deps.log.child({ containerId, scheduledEventId: event.eventId });
 
-  const current = await readContainer(deps.store, containerId);
+  // Independent reads in parallel: the start path pays one round trip for all three.
+  const [current, config, ownGroup] = await Promise.all([
+    readContainer(deps.store, containerId),
+    readIpcConfig(deps.store),
+    readGroup(deps.store, containerId),
+  ]);
   if (current.recorded.some((r) => r.eventId === preparedId || r.eventId === failedId)) return skip("already handled");
   const lastScheduled = current.recorded.findLast((r) => r.type === "ContainerScheduled");
   if (lastScheduled?.eventId !== event.eventId) return skip("a later placement superseded this one");
   if (current.state.status !== "scheduled") return skip(`container is ${current.state.status}`);
 
   const hostConfig = current.state.container.hostConfig as Partial<HostConfig>;
-  const config = await readIpcConfig(deps.store);
   const host = current.state.host;
   const requestedMode = hostConfig.ipcMode;
 
@@ -85,10 +89,8 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: numb
   }
   let mountedShm: MountedShm | undefined;
   if (resolveIpcMode(requestedMode, config.defaultIpcMode).kind === "shareable") {
-    const group = await readGroup(deps.store, containerId);
-    if (group.state.status === "formed" && group.state.shmMounted) {
-      mountedShm = { host: group.state.host, sizeBytes: group.state.shmSizeBytes, path: group.state.shmMountPath };
-    }
+    const g = ownGroup.state;
+    if (g.status === "formed" && g.shmMounted) mountedShm = { host: g.host, sizeBytes: g.shmSizeBytes, path: g.shmMountPath };
   }
 
   const planning = planIpc({
