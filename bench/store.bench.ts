@@ -2,9 +2,11 @@
 //   (a) one-event appendToStream vs a plain autocommitted INSERT of a similar row   target ratio <= 1.5
 //   (b) 100-event append vs one-event append                                       target ratio <= 1.5
 //   (c) relay's sustained publish rate (real JetStream) vs sustained append rate    target ratio >= 1.0
-// Latency ratios compare medians (p50); p99 is printed beside them.
+// Latency ratios compare medians (p50); p99 is printed beside them. (b) is also shown as CPU time
+// per operation (server backends from /proc, plus this process) when Postgres runs on this machine.
 // Env: PGHOST/PGPORT/PGUSER (default 127.0.0.1:5432 postgres), SHOAL_NATS_URL (default nats://127.0.0.1:4222).
 import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import pg from "pg";
@@ -43,6 +45,32 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   await fn();
   return performance.now() - start;
+}
+
+/**
+ * CPU time (ms) the database's backends have used so far, from /proc/<pid>/schedstat; undefined
+ * when Postgres does not run on this machine. Wall-clock latencies on a shared, loaded machine
+ * move a lot between runs; CPU spent per operation moves much less, so (b) is shown both ways.
+ */
+async function backendCpuClock(db: Kysely<any>): Promise<(() => number) | undefined> {
+  const { rows } = await sql<{ pid: number }>`
+    SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'`.execute(db);
+  const read = (pid: number) => Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+  try {
+    for (const { pid } of rows) read(pid);
+  } catch {
+    return undefined;
+  }
+  return () => rows.reduce((sum, { pid }) => sum + (existsSync(`/proc/${pid}/schedstat`) ? read(pid) : 0), 0);
+}
+
+/** Server (backend) and client (this process) CPU ms of one sequential operation. */
+async function cpuOf(clock: (() => number) | undefined, fn: () => Promise<unknown>): Promise<[number, number]> {
+  const server0 = clock?.() ?? 0;
+  const client0 = process.cpuUsage();
+  await fn();
+  const client = process.cpuUsage(client0);
+  return [(clock?.() ?? 0) - server0, (client.user + client.system) / 1000];
 }
 
 async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -136,6 +164,17 @@ async function main(): Promise<void> {
       plain100.push(await timed(() => plainBatch(rows)));
       plain1b.push(await timed(() => plainInsert(newEvent())));
     }
+    // (b) again, as CPU time per operation (server backends + this process), same interleaving.
+    const clock = await backendCpuClock(db);
+    const cpu = { append100: [] as number[][], append1: [] as number[][], plain100: [] as number[][], plain1: [] as number[][] };
+    for (let i = 0; clock && i < BATCH_ITERATIONS; i++) {
+      const batch = Array.from({ length: 100 }, newEvent);
+      cpu.append100.push(await cpuOf(clock, () => streams.append(batch)));
+      cpu.append1.push(await cpuOf(clock, () => streams.append([newEvent()])));
+      const rows = Array.from({ length: 100 }, newEvent);
+      cpu.plain100.push(await cpuOf(clock, () => plainBatch(rows)));
+      cpu.plain1.push(await cpuOf(clock, () => plainInsert(newEvent())));
+    }
 
     // (c) sustained append rate: concurrent appenders, one event per append, relay not running.
     await sql`UPDATE outbox SET sent_at = now() WHERE sent_at IS NULL`.execute(db);
@@ -222,6 +261,24 @@ async function main(): Promise<void> {
     console.log(
       `JetStream stream ${streamInfo.config.name} holds ${streamInfo.state.messages} messages (expected ${3 * RATE_EVENTS})`,
     );
+
+    if (clock) {
+      const mean = (xs: number[][], k: number) => xs.reduce((a, x) => a + x[k]!, 0) / xs.length;
+      console.log("\nCPU per operation, (b) repeated (ms, mean)       server   client    total");
+      const cpuRow = (label: string, xs: number[][]) =>
+        console.log(`${label.padEnd(47)}${f(mean(xs, 0))} ${f(mean(xs, 1))} ${f(mean(xs, 0) + mean(xs, 1))}`);
+      cpuRow("appendToStream, 100 events", cpu.append100);
+      cpuRow("appendToStream, 1 event", cpu.append1);
+      cpuRow("reference: plain 100-row INSERT, no index", cpu.plain100);
+      cpuRow("reference: plain 1-row INSERT", cpu.plain1);
+      const total = (xs: number[][]) => mean(xs, 0) + mean(xs, 1);
+      console.log(
+        `CPU ratios: append 100 / append 1 = ${(total(cpu.append100) / total(cpu.append1)).toFixed(2)}` +
+          ` (server only ${(mean(cpu.append100, 0) / mean(cpu.append1, 0)).toFixed(2)});` +
+          ` plain 100 / plain 1 = ${(total(cpu.plain100) / total(cpu.plain1)).toFixed(2)}` +
+          ` (server only ${(mean(cpu.plain100, 0) / mean(cpu.plain1, 0)).toFixed(2)})`,
+      );
+    }
 
     const ratios: Array<[string, number, number, string, string]> = [
       ["(a) append 1 / plain INSERT, p50", percentile(append1, 50) / percentile(plain, 50), 1.5, "<=", `p99 ratio ${(percentile(append1, 99) / percentile(plain, 99)).toFixed(2)}`],
