@@ -78,7 +78,9 @@ export function initialState(): IpcGroupState {
 
 /**
  * Refusals (FailedPreconditionError, nothing recorded):
- * - FormIpcGroup while the mount is still mounted on another host or with another size or path;
+ * - FormIpcGroup while members hold a mount on another host or with another size or path (with
+ *   no members, the old mount is superseded: the group is formed anew; the caller tries to
+ *   unmount the old one first, and a host that kept it removes it at its own reconcile);
  * - JoinIpcGroup with no group or no mount;
  * - ReleaseShmMount while members hold the mount or the owner is live.
  * Repeats are accepted with no events: forming a mounted group with the same mount,
@@ -90,7 +92,8 @@ export function decide(command: IpcGroupCommand, state: IpcGroupState): IpcGroup
       const c = command.data;
       if (state.status === "formed" && state.shmMounted) {
         if (state.host === c.host && state.shmSizeBytes === c.shmSizeBytes && state.shmMountPath === c.shmMountPath) return [];
-        throw new FailedPreconditionError(
+        // Nobody holds the old mount: the owner's new run supersedes it (its release never finished).
+        if (state.members.length > 0) throw new FailedPreconditionError(
           `the shm mount of container ${state.ownerId} is still mounted on host ${state.host} ` +
             `(${state.shmSizeBytes} bytes at ${state.shmMountPath}) and used by its IPC group`,
         );

@@ -45,7 +45,11 @@ describe("IPC group decider", () => {
 
   it("refuses to form on another host or size while members keep the mount", () => {
     spec.given([formed(), created(), joined(M1)]).when(form("h2")).thenThrows(FailedPreconditionError, /still mounted on host h1/);
-    spec.given([formed(), created()]).when(form("h1", 2048)).thenThrows(FailedPreconditionError, /1024 bytes/);
+    spec.given([formed(), created(), joined(M1)]).when(form("h1", 2048)).thenThrows(FailedPreconditionError, /1024 bytes/);
+  });
+
+  it("with no member holding it, a leftover mount is superseded by the owner's new run", () => {
+    spec.given([formed(), created(), joined(M1), left(M1)]).when(form("h2", 2048)).then([formed("h2", 2048), created("h2", 2048)]);
   });
 
   it("forms again after the mount was removed (the owner restarts), anywhere", () => {

@@ -30,7 +30,7 @@ export interface IpcOwnerView {
   plan?: IpcPlan;
 }
 
-/** An owner's shm mount that is still mounted (its members outlived its previous run). */
+/** An owner's shm mount that members still hold (they outlived its previous run). */
 export interface MountedShm {
   host: string;
   sizeBytes: number;
@@ -48,7 +48,7 @@ export interface IpcPlanInput {
   config: IpcPlanConfig;
   /** For `container:<x>`: x as found in the log, or undefined when no such container exists. */
   owner?: IpcOwnerView;
-  /** For a shareable container: its shm mount if the log says it is still mounted. */
+  /** For a shareable container: its shm mount if the log says members still hold it. */
   mountedShm?: MountedShm;
 }
 
@@ -69,7 +69,7 @@ export function shmMountPath(stateRoot: string, ownerId: string): string {
  *   FailedPreconditionError `non-shareable IPC (hint: start <x> with --ipc shareable)`;
  *   on another host → FailedPreconditionError. A member gets the owner's pid, shm path and size.
  * - `shareable`: its own shm size (else `default-shm-size`) at `shmMountPath`; an shm
- *   mount still mounted from a previous run is reused with its size, and must be on
+ *   mount members still hold from a previous run is reused with its size, and must be on
  *   the same host (FailedPreconditionError otherwise).
  * - `private`: a size; `none`, `host`: no size.
  */

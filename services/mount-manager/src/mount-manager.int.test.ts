@@ -51,6 +51,8 @@ const mounted = new Map<string, Set<string>>();
 const listed = new Map<string, { containerId: string; status: string; live: boolean }[]>();
 /** Make the next MountShm of a container answer too late (after mounting), as a slow agent would. */
 const slowMounts = new Set<string>();
+/** UnmountShm of these containers fails as a busy mount would. */
+const failUnmount = new Set<string>();
 
 function fakeAgent(host: string): HostCommandServer {
   mounted.set(host, new Set());
@@ -71,6 +73,7 @@ function fakeAgent(host: string): HostCommandServer {
       async UnmountShm(payload) {
         await record("UnmountShm")(payload);
         const { containerId } = payload as { containerId: string };
+        if (failUnmount.has(containerId)) throw new FailedPreconditionError(`shm of ${containerId} is busy`);
         const had = mounted.get(host)!.delete(containerId);
         return { unmounted: had ? 1 : 0 };
       },
@@ -392,6 +395,26 @@ describe("mount-manager release", () => {
     expect(types(await groupEvents(owner)).slice(-2)).toEqual(["IpcGroupFormed", "ShmMountCreated"]);
   });
 
+  it("an owner whose last release never finished starts on another host, after removing the leftover mount", async () => {
+    const owner = await startOwner("wanderer", 6101);
+    // The release will not succeed: h1 refuses to unmount (as with EBUSY).
+    failUnmount.add(owner);
+    const exitId = await exited(owner);
+    await expect.poll(() => callsOf("UnmountShm", owner).length, { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(types(await groupEvents(owner)).at(-1)).toBe("ShmMountCreated");
+
+    failUnmount.delete(owner);
+    calls = [];
+    await schedule(owner, "h2");
+    const prepared = await outcome(owner);
+    expect((prepared.data as { plan: { mode: string } }).plan.mode).toBe("shareable");
+    expect(calls.filter((c) => c.payload.containerId === owner).map((c) => `${c.command}@${c.host}`)).toEqual(["UnmountShm@h1", "MountShm@h2"]);
+    expect(types(await groupEvents(owner)).slice(-3)).toEqual(["ShmMountRemoved", "IpcGroupFormed", "ShmMountCreated"]);
+    // The exit's retried release now finds the owner live again and leaves the new mount alone.
+    await released(exitId);
+    expect(callsOf("UnmountShm", owner)).toEqual([{ host: "h1", command: "UnmountShm", payload: { containerId: owner } }]);
+  });
+
   it("an owner whose start fails gets its mount back off the host", async () => {
     const owner = await create("doomed", { ipcMode: "shareable" });
     await schedule(owner);
@@ -436,11 +459,12 @@ describe("mount-manager reconcile and projection", () => {
     expect(types(await groupEvents(used)).at(-1)).toBe("ShmMountCreated");
   });
 
-  it("refuses to form a group on another host while its mount is still in use", async () => {
+  it("refuses to form a group on another host while a member holds its mount", async () => {
     const deps = { store, now } as unknown as FlowDeps;
     const owner = await create("pinned", { ipcMode: "shareable" });
     const data = { ownerId: owner, shmSizeBytes: MiB, shmMountPath: "/p", now: now() };
     await groupCommand(deps, owner, randomUUID(), { type: "FormIpcGroup", data: { ...data, host: "h1" } });
+    await groupCommand(deps, owner, randomUUID(), { type: "JoinIpcGroup", data: { memberId: newId(), now: now() } });
     await expect(groupCommand(deps, owner, randomUUID(), { type: "FormIpcGroup", data: { ...data, host: "h2" } })).rejects.toThrow(
       FailedPreconditionError,
     );

@@ -90,7 +90,9 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: numb
   let mountedShm: MountedShm | undefined;
   if (resolveIpcMode(requestedMode, config.defaultIpcMode).kind === "shareable") {
     const g = ownGroup.state;
-    if (g.status === "formed" && g.shmMounted) mountedShm = { host: g.host, sizeBytes: g.shmSizeBytes, path: g.shmMountPath };
+    if (g.status === "formed" && g.shmMounted && g.members.length > 0) {
+      mountedShm = { host: g.host, sizeBytes: g.shmSizeBytes, path: g.shmMountPath };
+    }
   }
 
   const planning = planIpc({
@@ -117,6 +119,7 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: numb
     // (a removal that overtook us is "moved-on") and the group (a released mount refuses a join).
     let group: { ownerId: string; command: IpcGroupCommand } | undefined;
     if (plan.mode === "shareable") {
+      await releaseLeftoverMount(deps, containerId, plan, host, log);
       let mountedPath: string;
       try {
         mountedPath = await mountShm(deps, host, { containerId, sizeBytes: plan.shmSizeBytes });
@@ -178,6 +181,39 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: numb
     log.debug({ why }, "ContainerScheduled needs no IPC preparation");
     deps.metrics.count("prepare", "skipped");
     return "skipped";
+  }
+}
+
+/**
+ * A mount nobody holds that the owner's new run will not reuse (another host, size or path:
+ * its release never finished) is unmounted first, best effort. If its host does not answer,
+ * the new run supersedes it in the log (FormIpcGroup) and that host's agent removes it at its
+ * own reconcile, since no live container owns it.
+ */
+async function releaseLeftoverMount(
+  deps: FlowDeps,
+  ownerId: string,
+  plan: Extract<IpcPlan, { mode: "shareable" }>,
+  host: string,
+  log: FlowDeps["log"],
+): Promise<void> {
+  const group = await readGroup(deps.store, ownerId);
+  const g = group.state;
+  if (g.status !== "formed" || !g.shmMounted || g.members.length > 0) return;
+  if (g.host === host && g.shmSizeBytes === plan.shmSizeBytes && g.shmMountPath === plan.shmMountPath) return;
+  try {
+    await sendHostCommand(deps.nc, {
+      prefix: deps.prefix,
+      host: g.host,
+      command: "UnmountShm",
+      payload: { containerId: ownerId },
+      timeoutMs: deps.hostCommandTimeoutMs,
+    });
+    deps.metrics.count("unmount", "ok");
+    await groupCommand(deps, ownerId, `v${group.version}`, { type: "ReleaseShmMount", data: { ownerLive: false, now: deps.now() } });
+  } catch (err) {
+    deps.metrics.count("unmount", "failed");
+    log.warn({ err, host: g.host, path: g.shmMountPath }, "could not remove the owner's leftover shm mount; the new run supersedes it");
   }
 }
 
