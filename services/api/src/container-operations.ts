@@ -23,12 +23,12 @@ import {
   resolveIpcMode,
   shortContainerId,
 } from "@shoal/domain";
-import type { ContainerCommand, ContainerSource, ContainerState, CreateContainer, HostConfig, HostConfigInput } from "@shoal/domain";
+import type { ContainerCommand, ContainerSource, CreateContainer, HostConfig, HostConfigInput } from "@shoal/domain";
 import type { EventEnvelope } from "@shoal/bus";
 import type { CommandName, CommandPayload } from "@shoal/host-protocol";
 import { newContainerId, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
-import { readContainer } from "./container-record";
+import { foldContainer, readContainer } from "./container-record";
 import type { ContainerRecord } from "./container-record";
 import { getContainerRow, listContainerRows, membersOf, resolveContainer } from "./container-queries";
 import type { ContainerRow } from "./container-queries";
@@ -185,21 +185,24 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
     await checkJoin(ctx, s.container.hostConfig, snapshot);
   }
   const watch = ctx.watcher.watch(id);
-  let state: ContainerState;
+  let after: ContainerRecord;
+  let appended: boolean;
   try {
-    state = await decideAndAppend(ctx, before, {
+    ({ record: after, appended } = await decideAndAppend(ctx, before, {
       type: "StartContainer",
       data: { containerId: id, now: nowIso(), experimental, ...(checkpoint !== "" ? { fromCheckpoint: checkpoint } : {}) },
-    });
+    }));
   } catch (err) {
     watch.close();
     throw err;
   }
+  const state = after.state;
   if (state.status === "running") {
     watch.close();
     return { id, alreadyRunning: true, failed: false, exitCode: 0, error: "", pid: state.process.pid, host: state.host };
   }
-  const outcome = await watch.until(startOutcome, ctx.timeouts.startMs, `start of container ${ref}`, startOutcomeFromEvent);
+  // Only a record this call appended to is known to be current since the watch began.
+  const outcome = await watch.until(startOutcome, ctx.timeouts.startMs, `start of container ${ref}`, startOutcomeFromEvent, appended ? after : undefined);
   const seconds = Number(process.hrtime.bigint() - began) / 1e9;
   ctx.metrics.startDuration.observe({ outcome: outcome.failed ? "failed" : "running" }, seconds);
   return { id, ...outcome };
@@ -208,28 +211,36 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
 /**
  * Decides `command` on the record already read and appends with its version (one read
  * for the whole request); when another writer got there first, falls back to a fresh
- * read → decide → append. Returns the state after the decided events.
+ * read → decide → append. Returns the record after the decided events and whether this
+ * call appended them with the version it read (then the record is exact as of the append).
  */
-async function decideAndAppend(ctx: ApiContext, record: ContainerRecord, command: ContainerCommand): Promise<ContainerState> {
+async function decideAndAppend(
+  ctx: ApiContext,
+  record: ContainerRecord,
+  command: ContainerCommand,
+): Promise<{ record: ContainerRecord; appended: boolean }> {
   const events = containerDecider.decide(command, record.state);
-  if (events.length === 0) return record.state;
+  if (events.length === 0) return { record, appended: false };
+  const recorded = events.map((e, i) => ({
+    eventId: randomUUID(),
+    type: e.type,
+    schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS[e.type],
+    data: e.data,
+    metadata: { actor: "api" },
+    streamVersion: record.version + 1 + i,
+  }));
   try {
     await ctx.store.appendToStream(
       containerStreamId(command.data.containerId),
       record.version === 0 ? "no-stream" : record.version,
-      events.map((e) => ({
-        eventId: randomUUID(),
-        type: e.type,
-        schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS[e.type],
-        data: e.data,
-        metadata: { actor: "api" },
-      })),
+      recorded.map(({ streamVersion: _, ...e }) => e),
     );
   } catch (err) {
-    if (err instanceof AbortedError) return (await runContainerCommand(ctx, command)).state;
-    throw err;
+    if (!(err instanceof AbortedError)) throw err;
+    await runContainerCommand(ctx, command);
+    return { record: await readContainer(ctx.store, command.data.containerId), appended: false };
   }
-  return events.reduce(containerDecider.evolve, record.state);
+  return { record: foldContainer(recorded, record), appended: true };
 }
 
 /** The outcome straight from the published ContainerStarted / ContainerStartFailed, when it is the one awaited. */

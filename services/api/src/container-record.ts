@@ -26,17 +26,22 @@ export type ContainerRecord = {
   lastExit: { exitCode: number; error: string; version: number } | undefined;
 };
 
-/** Folds recorded events of one container stream. */
-export function foldContainer(events: readonly Pick<RecordedEvent, "type" | "data" | "streamVersion" | "eventId">[]): ContainerRecord {
-  const r: ContainerRecord = {
-    state: containerDecider.initialState(),
-    version: 0,
-    lastHost: undefined,
-    lastStartRequestedVersion: 0,
-    lastIpcPreparedEventId: undefined,
-    lastOutcome: undefined,
-    lastExit: undefined,
-  };
+/** Folds recorded events of one container stream, from the start or onto `from` (which it does not change). */
+export function foldContainer(
+  events: readonly Pick<RecordedEvent, "type" | "data" | "streamVersion" | "eventId">[],
+  from?: ContainerRecord,
+): ContainerRecord {
+  const r: ContainerRecord = from
+    ? { ...from }
+    : {
+        state: containerDecider.initialState(),
+        version: 0,
+        lastHost: undefined,
+        lastStartRequestedVersion: 0,
+        lastIpcPreparedEventId: undefined,
+        lastOutcome: undefined,
+        lastExit: undefined,
+      };
   for (const e of events) {
     const event = { type: e.type, data: e.data } as ContainerEvent;
     r.state = containerDecider.evolve(r.state, event);

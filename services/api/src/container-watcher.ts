@@ -27,6 +27,11 @@ export interface ContainerWatch {
     timeoutMs: number,
     what: string,
     fromEvent?: (event: EventEnvelope, last: ContainerRecord) => T | undefined,
+    /**
+     * The record as of an append this caller made after `watch` (so nothing later can
+     * have been missed): used instead of the first read.
+     */
+    current?: ContainerRecord,
   ): Promise<T>;
   close(): void;
 }
@@ -87,9 +92,10 @@ export async function createContainerWatcher(opts: {
       };
       return {
         close,
-        async until(done, timeoutMs, what, fromEvent) {
+        async until(done, timeoutMs, what, fromEvent, current) {
           const deadline = Date.now() + timeoutMs;
           let last: ContainerRecord | undefined;
+          let seed = current;
           try {
             for (;;) {
               if (last !== undefined && fromEvent !== undefined && events.length > 0) {
@@ -99,9 +105,14 @@ export async function createContainerWatcher(opts: {
                   if (answer !== undefined) return answer;
                 }
               }
-              pending = false;
-              events.length = 0;
-              last = await readContainer(store, containerId);
+              if (seed !== undefined) {
+                last = seed;
+                seed = undefined;
+              } else {
+                pending = false;
+                events.length = 0;
+                last = await readContainer(store, containerId);
+              }
               const result = done(last);
               if (result !== undefined) return result;
               const left = deadline - Date.now();
