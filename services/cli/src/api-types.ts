@@ -191,7 +191,8 @@ export interface UnaryMethods {
   "Containers/ListContainers": [ListContainersRequest, ListContainersResponse];
   "Containers/ContainerLogs": [{ container: string; tail: number }, ContainerLogsResponse];
   "Containers/ExecInContainer": [ExecInContainerRequest, ExecInContainerResponse];
-  "Containers/WaitContainer": [{ container: string }, WaitContainerResponse];
+  /** condition: "not-running" (default), "next-exit" (send before StartContainer), "removed". */
+  "Containers/WaitContainer": [{ container: string; condition?: string }, WaitContainerResponse];
   "Hosts/ListHosts": [Empty, { hosts: HostInfo[] }];
   "Config/ShowConfig": [Empty, ConfigResponse];
   "Config/SetConfig": [{ assignments: string[] }, ConfigResponse];

@@ -15,7 +15,9 @@ import { loadSync } from "@grpc/proto-loader";
  *   (INVALID_ARGUMENT); otherwise stores the request.
  * - StartContainer fails the command "missing-binary" (127), "not-executable" (126) and
  *   "explode" (128); otherwise the container runs. Its output is `ran: <args>\n` and it
- *   exits with the value of its `EXIT` env var (default 0).
+ *   exits with the value of its `EXIT` env var (default 0) as soon as it is waited for.
+ * - WaitContainer with condition "next-exit" answers after the next StartContainer (the
+ *   way `run` must use it: sent before the start); otherwise at once.
  * - Events/Subscribe serves `events` in order after `since_cursor`; with `until_time` it
  *   ends the stream, without it stays open (follow) after the kept events. A cursor
  *   below 100 is older than what is kept: OUT_OF_RANGE.
@@ -126,19 +128,31 @@ export async function startFakeApi(bind = "127.0.0.1:0"): Promise<FakeApi> {
         explode: [128, "runtime failed: the shim exploded"],
       };
       const failure = failures[command];
+      const waiters: Array<() => void> = c.nextExitWaiters ?? [];
+      c.nextExitWaiters = [];
       if (failure !== undefined) {
         c.state = { status: "exited", exit_code: failure[0], error: failure[1] };
-        return callback(null, { id: c.id, failed: true, exit_code: failure[0], error: failure[1] });
+        callback(null, { id: c.id, failed: true, exit_code: failure[0], error: failure[1] });
+        for (const w of waiters) w();
+        return;
       }
       const exitEnv = (c.request.env as string[]).find((e) => e.startsWith("EXIT="));
       c.exitCode = exitEnv === undefined ? 0 : Number(exitEnv.slice(5));
       c.output = `ran: ${(c.request.args as string[]).join(" ")}\n`;
       c.state = { status: "running", running: true, pid: 4242, started_at: nowTimestamp() };
       callback(null, { id: c.id, pid: 4242, host: "h1" });
+      for (const w of waiters) w();
     }),
-    WaitContainer: withContainer("WaitContainer", (c, _request, callback) => {
-      c.state = { status: "exited", exit_code: c.exitCode ?? 0, started_at: c.state.started_at, finished_at: nowTimestamp() };
-      callback(null, { exit_code: c.exitCode ?? 0 });
+    WaitContainer: withContainer("WaitContainer", (c, request, callback) => {
+      const answer = () => {
+        if (c.state.status === "running") {
+          c.state = { status: "exited", exit_code: c.exitCode ?? 0, started_at: c.state.started_at, finished_at: nowTimestamp() };
+        }
+        callback(null, { exit_code: c.state.exit_code ?? 0, error: c.state.error ?? "" });
+      };
+      // next-exit: answered by the next StartContainer (the fake's containers exit at once).
+      if (request.condition === "next-exit") (c.nextExitWaiters ??= []).push(answer);
+      else answer();
     }),
     ContainerLogs: withContainer("ContainerLogs", (c, _request, callback) => callback(null, { output: Buffer.from(c.output ?? "") })),
     InspectContainer: withContainer("InspectContainer", (c, _request, callback) => callback(null, { container: info(c) })),

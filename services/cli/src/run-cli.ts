@@ -1,4 +1,4 @@
-import type { ContainerInfo, HostInfo } from "./api-types";
+import type { ContainerInfo, HostInfo, UnaryMethods } from "./api-types";
 import {
   dateToTimestamp,
   eventJsonLine,
@@ -137,27 +137,19 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
         out.line(created.id);
         return 0;
       }
-      const started = await api.call("Containers/StartContainer", { container: created.id });
-      if (started.failed) {
-        out.io.stderr.write(`shoal: Error response from daemon: ${started.error}\n`);
-        return startFailureExitCode(started.exit_code);
-      }
       if (command.detach) {
-        out.line(created.id);
-        return 0;
-      }
-      return attachUntilExit(api, created.id, out);
-    }
-    case "start": {
-      if (command.attach) {
-        const container = command.containers[0]!;
-        const started = await api.call("Containers/StartContainer", { container });
+        const started = await api.call("Containers/StartContainer", { container: created.id });
         if (started.failed) {
           out.io.stderr.write(`shoal: Error response from daemon: ${started.error}\n`);
           return startFailureExitCode(started.exit_code);
         }
-        return attachUntilExit(api, started.id !== "" ? started.id : container, out);
+        out.line(created.id);
+        return 0;
       }
+      return startAttached(api, created.id, out);
+    }
+    case "start": {
+      if (command.attach) return startAttached(api, command.containers[0]!, out);
       return forEach(command.containers, out, async (container) => {
         const started = await api.call("Containers/StartContainer", { container });
         if (started.failed) {
@@ -343,11 +335,35 @@ async function listAll(api: ShoalApi, all: boolean, filters: Record<string, stri
 }
 
 /**
- * Waits for the container to stop while printing its output as it grows, then prints the
- * rest and returns its exit code. Signals the CLI receives meanwhile go to the container. The output is polled (the api's logs are unary); a
+ * `run` without -d and `start -a`, as `docker run` does it: the wait for the container's
+ * next exit is sent before StartContainer, so an exit that comes at once, or a `--rm`
+ * removal right after it, is never missed. A failed start is reported and mapped to
+ * 125/126/127; otherwise the output is printed and the container's exit code returned.
+ */
+async function startAttached(api: ShoalApi, container: string, out: Output): Promise<number> {
+  const exited = api.call("Containers/WaitContainer", { container, condition: "next-exit" });
+  // Only awaited after a successful start; a failure on a failed start is not news.
+  exited.catch(() => undefined);
+  const started = await api.call("Containers/StartContainer", { container });
+  if (started.failed) {
+    out.io.stderr.write(`shoal: Error response from daemon: ${started.error}\n`);
+    return startFailureExitCode(started.exit_code);
+  }
+  return attachUntilExit(api, started.id !== "" ? started.id : container, exited, out);
+}
+
+/**
+ * Waits (`exited`) for the container to stop while printing its output as it grows, then
+ * prints the rest and returns its exit code. Signals the CLI receives meanwhile go to the
+ * container. The output is polled (the api's logs are unary); a
  * container removed by --rm before the last poll keeps what was already printed.
  */
-async function attachUntilExit(api: ShoalApi, id: string, out: Output): Promise<number> {
+async function attachUntilExit(
+  api: ShoalApi,
+  id: string,
+  exited: Promise<UnaryMethods["Containers/WaitContainer"][1]>,
+  out: Output,
+): Promise<number> {
   let printed = 0;
   const printNew = async (): Promise<void> => {
     const { output } = await api.call("Containers/ContainerLogs", { container: id, tail: 0 });
@@ -356,21 +372,22 @@ async function attachUntilExit(api: ShoalApi, id: string, out: Output): Promise<
       printed = output.length;
     }
   };
-  let exited = false;
-  const waiting = api.call("Containers/WaitContainer", { container: id }).finally(() => {
-    exited = true;
+  let done = false;
+  const waiting = exited.finally(() => {
+    done = true;
   });
+  waiting.catch(() => undefined);
   const stopProxy = out.io.onSignal?.((signal) => {
     api.call("Containers/KillContainer", { container: id, signal }).catch((err: unknown) => {
       if (isDaemonError(err)) out.io.stderr.write(`shoal: could not send ${signal} to the container: ${err.message}\n`);
     });
   });
   let delayMs = 50;
-  while (!exited) {
+  while (!done) {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([waiting.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, delayMs)))]);
     clearTimeout(timer);
-    if (exited) break;
+    if (done) break;
     await printNew().catch(() => undefined);
     delayMs = Math.min(delayMs * 2, 1000);
   }

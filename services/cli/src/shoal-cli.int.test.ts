@@ -71,6 +71,10 @@ describe("shoal run", () => {
     const r = await shoal(["run", "-e", "EXIT=3", "--rootfs", "/srv/busybox", "sh", "-c", "echo hi; exit 3"]);
     expect(r.stdout).toBe("ran: sh -c echo hi; exit 3\n");
     expect(r.code).toBe(3);
+    // As docker run: the wait for the next exit goes out before the start, so a quick exit is never missed.
+    const id = lastCall("StartContainer")!.container as string;
+    const order = api.calls.filter((c) => c.request.container === id).map((c) => `${c.method}${c.request.condition ? `(${c.request.condition})` : ""}`);
+    expect(order.slice(0, 2)).toEqual(["WaitContainer(next-exit)", "StartContainer"]);
     const ok = await shoal(["run", "--rootfs", "/srv/busybox", "true"]);
     expect(ok).toMatchObject({ code: 0, stdout: "ran: true\n" });
   });
