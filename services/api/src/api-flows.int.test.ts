@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { service as healthService } from "grpc-health-check";
-import { publishHostReport } from "@shoal/bus";
+import { publishHostReport, serveHostCommands } from "@shoal/bus";
 import { containerStreamId } from "@shoal/domain";
 import type { IpcPlan } from "@shoal/domain";
 import { reportIds } from "@shoal/host-protocol";
@@ -85,6 +85,38 @@ describe("report recorder", () => {
     const exited = (await bed.store.readStream(containerStreamId(id))).at(-1)!;
     expect(exited.data).toMatchObject({ exitCode: 137, oomKilled: true });
     expect((await bed.call<any>("InspectContainer", { container: "hungry" })).container.state).toMatchObject({ oomKilled: true, exitCode: 137 });
+  });
+  it("records an exit that arrives before its start's report once the start is recorded", async () => {
+    // A host whose agent takes the start but reports it only when the test says so.
+    const quiet = serveHostCommands(bed.nats.nc, { prefix: bed.nats.prefix, host: "quiet", handlers: { StartContainer: async () => ({}) } });
+    try {
+      const id = await create("late");
+      const pending = bed.call<any>("StartContainer", { container: "late" });
+      await bed.schedule(id, privatePlan, "quiet");
+      const { seq } = await publishHostReport(bed.nats.js, {
+        prefix: bed.nats.prefix,
+        host: "quiet",
+        type: "ContainerExited",
+        reportId: reportIds.containerExited(id, 77),
+        payload: { containerId: id, pid: 77, exitCode: 3, exitedAt: new Date().toISOString() },
+      });
+      const reports = `${bed.nats.prefix.toUpperCase()}_REPORTS`;
+      // The recorder has seen the exit (and put it back for later).
+      await expect.poll(async () => (await bed.nats.jsm.consumers.info(reports, "api-reports")).delivered.stream_seq, { timeout: 10_000 }).toBeGreaterThanOrEqual(seq);
+      await expect.poll(async () => (await bed.nats.jsm.consumers.info(reports, "api-reports")).num_ack_pending, { timeout: 10_000 }).toBe(1);
+      expect(await types(id)).not.toContain("ContainerExited");
+      await publishHostReport(bed.nats.js, {
+        prefix: bed.nats.prefix,
+        host: "quiet",
+        type: "ContainerStarted",
+        reportId: reportIds.containerStarted(id, 77),
+        payload: { containerId: id, pid: 77, ipcNamespaceInode: 1, runtime: { name: "runc", path: "/usr/sbin/runc", args: [], binaryPath: "/usr/sbin/runc" }, startedAt: new Date().toISOString() },
+      });
+      expect(await pending).toMatchObject({ pid: 77, host: "quiet" });
+      await expect.poll(async () => (await types(id)).slice(-2), { timeout: 15_000 }).toEqual(["ContainerStarted", "ContainerExited"]);
+    } finally {
+      await quiet.stop();
+    }
   });
 });
 

@@ -10,13 +10,14 @@
  *   HostRegistered       → ignored (the scheduler's)
  *
  * A report the decider refuses (e.g. about a removed container, or already recorded) is
- * logged and acknowledged. With `--rm` the decider adds ContainerRemovalRequested; the
+ * logged and acknowledged — except an exit that arrives while its start is still being
+ * recorded (its ContainerStarted report was redelivered late): that one is retried. With `--rm` the decider adds ContainerRemovalRequested; the
  * removal worker carries it out.
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { decodeHostReport, hostReportsFilter, reportsStreamName, startDurableConsumer } from "@shoal/bus";
 import type { DeliveredMessage, DurableConsumer, HostReport } from "@shoal/bus";
-import { derivedEventId, isShoalError } from "@shoal/domain";
+import { UnavailableError, derivedEventId, isShoalError, isStartInProgress } from "@shoal/domain";
 import type { ContainerCommand } from "@shoal/domain";
 import { REPORT_TYPES } from "@shoal/host-protocol";
 import type {
@@ -27,6 +28,7 @@ import type {
 } from "@shoal/host-protocol";
 import { runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
+import { readContainer } from "./container-record";
 import { API_ACK_WAIT_MS, keepingAlive } from "./keep-alive";
 
 export const REPORTS_DURABLE = "api-reports";
@@ -92,11 +94,20 @@ export async function recordReport(ctx: ApiContext, report: HostReport): Promise
     log.debug({ appended: result.appended.map((e) => e.type), duplicate: result.duplicate }, "report recorded");
   } catch (err) {
     if (isShoalError(err) && err.code !== "UNAVAILABLE" && err.code !== "ABORTED" && err.code !== "INTERNAL") {
+      if (command.type === "RecordExited" && (await startStillPending(ctx, command.data.containerId))) {
+        // The exit overtook its start's report (a redelivery comes back late): retry it later.
+        throw new UnavailableError(`exit of ${command.data.containerId} arrived before its start was recorded`, { cause: err });
+      }
       log.warn({ err: err.message }, "report not recorded: the container's log refuses it");
       return;
     }
     throw err;
   }
+}
+
+async function startStillPending(ctx: ApiContext, containerId: string): Promise<boolean> {
+  const r = await readContainer(ctx.store, containerId).catch(() => undefined);
+  return r !== undefined && isStartInProgress(r.state);
 }
 
 export function startReportRecorder(ctx: ApiContext, js: JetStreamClient, jsm: JetStreamManager): Promise<DurableConsumer> {

@@ -109,7 +109,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
 
     const consumers: DurableConsumer[] = [];
     undo.push(() => Promise.all(consumers.map((c) => c.stop())));
-    consumers.push(await startDispatcher(ctx, js, jsm));
+    consumers.push(...(await startDispatcher(ctx, js, jsm)));
     consumers.push(await startReportRecorder(ctx, js, jsm));
     consumers.push(await startRemovalWorker(ctx, js, jsm));
 

@@ -132,7 +132,26 @@ export async function dispatchStart(ctx: ApiContext, event: EventEnvelope): Prom
   }
 }
 
-export function startDispatcher(ctx: ApiContext, js: JetStreamClient, jsm: JetStreamManager): Promise<DurableConsumer> {
+/** StartContainer commands in flight at once (one pull subscriber each on the same durable). */
+export const DISPATCHER_CONCURRENCY = 4;
+
+/**
+ * Starts DISPATCHER_CONCURRENCY subscribers of the durable, so one slow start on a host
+ * does not hold up the others. Order across containers does not matter here, and one
+ * container has one ContainerIpcPrepared per attempt.
+ */
+export async function startDispatcher(ctx: ApiContext, js: JetStreamClient, jsm: JetStreamManager): Promise<DurableConsumer[]> {
+  const consumers: DurableConsumer[] = [];
+  try {
+    for (let i = 0; i < DISPATCHER_CONCURRENCY; i++) consumers.push(await startDispatcherSubscriber(ctx, js, jsm));
+  } catch (err) {
+    await Promise.all(consumers.map((c) => c.stop()));
+    throw err;
+  }
+  return consumers;
+}
+
+function startDispatcherSubscriber(ctx: ApiContext, js: JetStreamClient, jsm: JetStreamManager): Promise<DurableConsumer> {
   return startDurableConsumer({
     js,
     jsm,
@@ -140,6 +159,7 @@ export function startDispatcher(ctx: ApiContext, js: JetStreamClient, jsm: JetSt
     durableName: DISPATCHER_DURABLE,
     filterSubject: `${ctx.prefix}.evt.container.ContainerIpcPrepared`,
     ackWaitMs: API_ACK_WAIT_MS,
+    prefetch: 1,
     // Idempotent by the container's state (see dispatchStart): no processed-events round trips on the start path.
     handler: keepingAlive((msg) => dispatchStart(ctx, decodeEventMessage(msg))),
     logger: ctx.logger,
