@@ -32,6 +32,8 @@ export interface FakeApi {
   calls: Array<{ method: string; request: Obj }>;
   containers: Map<string, Obj>;
   events: Obj[];
+  /** Appends an event and sends it to every open follow subscription. */
+  publish(type: string): void;
   config: { version: number; json: Obj };
   stop(): Promise<void>;
 }
@@ -73,6 +75,7 @@ export async function startFakeApi(bind = "127.0.0.1:0"): Promise<FakeApi> {
     }),
   );
 
+  const followers = new Set<ServerWritableStream<Obj, unknown>>();
   const find = (ref: string): Obj | undefined =>
     containers.get(ref) ?? [...containers.values()].find((c) => c.name === ref || c.id.startsWith(ref));
   const unary =
@@ -187,8 +190,11 @@ export async function startFakeApi(bind = "127.0.0.1:0"): Promise<FakeApi> {
         return;
       }
       for (const event of events) if (Number(event.cursor) > after) call.write(event);
-      if (call.request.until_time) call.end();
+      if (call.request.until_time) return call.end();
       // Without until_time the stream stays open (follow) until the client goes away.
+      followers.add(call);
+      call.on("cancelled", () => followers.delete(call));
+      call.on("close", () => followers.delete(call));
     },
   });
   server.addService(service("Hosts"), {
@@ -236,6 +242,12 @@ export async function startFakeApi(bind = "127.0.0.1:0"): Promise<FakeApi> {
     calls,
     containers,
     events,
+    publish(type) {
+      const last = events[events.length - 1]!;
+      const event = { ...last, type, cursor: String(Number(last.cursor) + 1), stream_version: String(Number(last.stream_version) + 1) };
+      events.push(event);
+      for (const call of followers) call.write(event);
+    },
     config,
     stop: () =>
       new Promise<void>((resolve) => {

@@ -3,6 +3,13 @@ import { runCli } from "./run-cli";
 
 // The `shoal` command: wires the process to runCli and exits with its code. Exiting right
 // away is safe: on Linux, writes to pipes and files are synchronous.
+
+// A reader that went away (`shoal events | head -1`) ends the command quietly, as for any
+// Unix tool, instead of an EPIPE stack.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
 const code = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,

@@ -252,6 +252,18 @@ describe("shoal events", () => {
     await closed;
   });
 
+  it("a reader that goes away ends a following `events` quietly (exit 0, no EPIPE stack)", async () => {
+    const child = spawn(shoalBin, ["events", "--cursor", "104"], { env: { PATH: process.env.PATH ?? "", SHOAL_ADDR: api.addr } });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+    await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
+    child.stdout.destroy();
+    api.publish("ContainerRemoved");
+    expect(await closed).toBe(0);
+    expect(stderr).toBe("");
+  });
+
   it("a cursor older than what is kept is 125 with the api's OUT_OF_RANGE message, never a silent skip", async () => {
     const r = await shoal(["events", "--cursor", "7"]);
     expect(r).toEqual({ code: 125, stdout: "", stderr: "shoal: Error response from daemon: cursor 7 is older than the oldest kept event (101)\n" });
