@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startStack } from "./stack";
+import { expectContainerCounts, startStack } from "./stack";
 import type { E2eStack } from "./stack";
 
 let stack: E2eStack;
@@ -153,7 +153,7 @@ describe("IPC modes, observed inside the containers", () => {
     const rm = await stack.cli(["rm", "-f", ...ids]);
     expect(rm.code, rm.stderr).toBe(0);
     await waitUntil("every shm mount gone", async () => (await stack.mountsUnderStateRoot()).length === 0);
-    expect(await stack.containerCounts()).toEqual({ projection: 0, containerd: 0 });
+    await expectContainerCounts(stack, { projection: 0, containerd: 0 });
   });
 });
 

@@ -4,7 +4,7 @@
  * stops the members first and leaves no shm mount.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Status, eventually, startStack } from "./stack";
+import { Status, eventually, expectContainerCounts, startStack } from "./stack";
 import type { E2eStack, GrpcError } from "./stack";
 
 let stack: E2eStack;
@@ -37,7 +37,7 @@ describe("--rm", () => {
     const r = await stack.cli(["run", "--rm", "--name", "rm-attached", "--rootfs", stack.rootfs, "/bin/sh", "-c", "echo bye; exit 4"]);
     expect(r).toMatchObject({ code: 4, stdout: "bye\n" });
     await eventually("rm-attached removed", async () => ((await known("rm-attached")) ? undefined : true));
-    expect(await stack.containerCounts()).toEqual(before);
+    await expectContainerCounts(stack, before);
     // The name is free again.
     const again = await stack.cli(["run", "--rm", "--name", "rm-attached", "--rootfs", stack.rootfs, "/bin/true"]);
     expect(again.code, again.stderr).toBe(0);
@@ -121,7 +121,7 @@ describe("removing an IPC owner", () => {
     expect((await stack.cli(["rm", "grp-member1", "grp-member2"])).code).toBe(0);
     expect(await known("grp-member1")).toBe(false);
     expect(await known("grp-member2")).toBe(false);
-    expect(await stack.containerCounts()).toEqual({ projection: 0, containerd: 0 });
+    await expectContainerCounts(stack, { projection: 0, containerd: 0 });
     expect(await stack.mountsUnderStateRoot()).toEqual([]);
   });
 

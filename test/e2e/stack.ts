@@ -414,3 +414,19 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     await sleep(100);
   }
 }
+
+/**
+ * Waits until the containers projection and containerd hold `expected` (the projection
+ * follows the log asynchronously), then asserts it; fails with the last counts seen.
+ */
+export async function expectContainerCounts(stack: E2eStack, expected: { projection: number; containerd: number }): Promise<void> {
+  let last = await stack.containerCounts();
+  const deadline = Date.now() + 30_000;
+  while ((last.projection !== expected.projection || last.containerd !== expected.containerd) && Date.now() < deadline) {
+    await sleep(100);
+    last = await stack.containerCounts();
+  }
+  if (last.projection !== expected.projection || last.containerd !== expected.containerd) {
+    throw new Error(`containers: expected ${JSON.stringify(expected)}, still ${JSON.stringify(last)} after 30 s`);
+  }
+}
