@@ -415,6 +415,20 @@ describe("mount-manager release", () => {
     expect(callsOf("UnmountShm", owner)).toEqual([{ host: "h1", command: "UnmountShm", payload: { containerId: owner } }]);
   });
 
+  it("a mount made for a start that was removed before it could be recorded is taken back on redelivery", async () => {
+    const owner = await create("overtaken", { ipcMode: "shareable" });
+    slowMounts.add(owner); // MountShm mounts, then answers too late: nothing gets recorded
+    await schedule(owner);
+    await expect.poll(() => callsOf("MountShm", owner).length, { timeout: 15_000 }).toBe(1);
+    await command(owner, { type: "RemoveContainer", data: { containerId: owner, now: now(), force: true } });
+    await command(owner, { type: "RecordRemoved", data: { containerId: owner, now: now() } });
+
+    await expect.poll(() => callsOf("UnmountShm", owner).length, { timeout: 15_000 }).toBe(1);
+    expect(mounted.get("h1")!.has(owner)).toBe(false);
+    expect(await groupEvents(owner)).toEqual([]);
+    expect(types(await events(owner))).not.toContain("ContainerIpcPrepared");
+  });
+
   it("an owner whose start fails gets its mount back off the host", async () => {
     const owner = await create("doomed", { ipcMode: "shareable" });
     await schedule(owner);

@@ -32,7 +32,7 @@ import { IPC_GROUP_EVENT_SCHEMA_VERSIONS, ipcGroupDecider } from "./ipc-group-de
 import type { IpcGroupCommand } from "./ipc-group-decider";
 import { planIpc } from "./ipc-planner";
 import type { IpcOwnerView, MountedShm } from "./ipc-planner";
-import { readContainer, readGroup, readIpcConfig, resolveContainerRef } from "./log-views";
+import { isLive, readContainer, readGroup, readIpcConfig, resolveContainerRef } from "./log-views";
 import { appendDecided } from "./append-decided";
 import { groupCommand } from "./group-command";
 import { tryReleaseShm } from "./release-shm";
@@ -76,7 +76,16 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: numb
   if (current.recorded.some((r) => r.eventId === preparedId || r.eventId === failedId)) return skip("already handled");
   const lastScheduled = current.recorded.findLast((r) => r.type === "ContainerScheduled");
   if (lastScheduled?.eventId !== event.eventId) return skip("a later placement superseded this one");
-  if (current.state.status !== "scheduled") return skip(`container is ${current.state.status}`);
+  if (current.state.status !== "scheduled") {
+    // A redelivery after a crash between MountShm and recording it, when the container has
+    // since moved on (removed, failed): the mount may exist with nothing in the log to release it.
+    const state = current.state;
+    const mode = state.status === "absent" ? undefined : (state.container.hostConfig as Partial<HostConfig>).ipcMode;
+    if (deliveryCount > 1 && state.status !== "absent" && resolveIpcMode(mode, config.defaultIpcMode).kind === "shareable") {
+      await deps.locks.run(containerId, () => removeUnrecordedMount(deps, containerId, scheduled.host, log));
+    }
+    return skip(`container is ${state.status}`);
+  }
 
   const hostConfig = current.state.container.hostConfig as Partial<HostConfig>;
   const host = current.state.host;
@@ -181,6 +190,22 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: numb
     log.debug({ why }, "ContainerScheduled needs no IPC preparation");
     deps.metrics.count("prepare", "skipped");
     return "skipped";
+  }
+}
+
+/**
+ * Best effort UnmountShm of a mount this owner may have been given without the log knowing
+ * (see the caller); nothing is done while the log has the group mounted or the owner is live.
+ */
+async function removeUnrecordedMount(deps: FlowDeps, ownerId: string, host: string, log: FlowDeps["log"]): Promise<void> {
+  const [group, owner] = await Promise.all([readGroup(deps.store, ownerId), readContainer(deps.store, ownerId)]);
+  if ((group.state.status === "formed" && group.state.shmMounted) || isLive(owner.state)) return;
+  try {
+    await sendHostCommand(deps.nc, { prefix: deps.prefix, host, command: "UnmountShm", payload: { containerId: ownerId }, timeoutMs: deps.hostCommandTimeoutMs });
+    deps.metrics.count("unmount", "ok");
+  } catch (err) {
+    deps.metrics.count("unmount", "failed");
+    log.warn({ err, host }, "could not remove a possibly unrecorded shm mount");
   }
 }
 
