@@ -90,7 +90,9 @@ SHOAL_LOG_DIR="${SHOAL_LOG_DIR:-/var/log/shoal}"
 SHOAL_SERVICES=(api scheduler mount-manager runtime-agent)
 SYSTEM_CONTAINERD_SOCKET=/run/containerd/containerd.sock
 SHOAL_CONTAINERD_DIR="$SHOAL_RUN_DIR/containerd"
-SHOAL_BIN_LINK=/usr/local/bin/shoal
+SHOAL_BIN_LINK="${SHOAL_BIN_LINK:-/usr/local/bin/shoal}"
+# Prometheus ports: api, scheduler, mount-manager, agent.
+SHOAL_METRICS_PORTS=(${SHOAL_METRICS_PORTS:-9420 9421 9422 9423})
 export SHOAL_DATABASE_URL="${SHOAL_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/shoal}"
 export SHOAL_SUBJECT_PREFIX="${SHOAL_SUBJECT_PREFIX:-shoal}"
 export SHOAL_API_ADDR="${SHOAL_API_ADDR:-127.0.0.1:7420}"
@@ -151,7 +153,9 @@ start_service() {
   service_pid "$name" >/dev/null && return 0
   mkdir -p "$SHOAL_RUN_DIR" "$SHOAL_LOG_DIR"
   log "starting $name (log: $SHOAL_LOG_DIR/$name.log)"
-  (cd "$SHOAL_ROOT" && exec setsid env "$@" node --enable-source-maps "services/$name/dist/main.mjs" \
+  # A clean environment: only PATH and what the caller passes, so nothing of the caller's
+  # shell leaks into a long-running service.
+  (cd "$SHOAL_ROOT" && exec setsid env -i "$@" node --enable-source-maps "services/$name/dist/main.mjs" \
     >>"$SHOAL_LOG_DIR/$name.log" 2>&1 </dev/null) &
   echo $! >"$SHOAL_RUN_DIR/$name.pid"
 }

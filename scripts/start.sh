@@ -11,6 +11,10 @@
 #     agent's host is listed as ready by `shoal hosts`.
 # Idempotent: when the stack is already up it says so and exits 0. Pid files and markers in
 # /run/shoal, logs in /var/log/shoal, state in /var/lib/shoal. `npm stop` undoes it.
+# Overrides (used by test/e2e/local-stack.e2e.test.ts to run a second stack beside yours):
+# SHOAL_RUN_DIR, SHOAL_STATE_ROOT, SHOAL_LOG_DIR, SHOAL_DATABASE_URL, SHOAL_SUBJECT_PREFIX,
+# SHOAL_API_ADDR, SHOAL_METRICS_PORTS ("api scheduler mount-manager agent"), SHOAL_HOST,
+# SHOAL_BIN_LINK.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || die "npm start runs the stack as root (mounts, containerd): run it as root"
 ensure_node
@@ -56,12 +60,12 @@ fail_with_log() { # fail_with_log SERVICE MESSAGE
 }
 
 # The api first: it runs the outbox relay and creates the streams the others consume.
-start_service api "${common[@]}" "SHOAL_API_ADDR=$SHOAL_API_ADDR" "SHOAL_METRICS_PORT=9420"
+start_service api "${common[@]}" "SHOAL_API_ADDR=$SHOAL_API_ADDR" "SHOAL_METRICS_PORT=${SHOAL_METRICS_PORTS[0]}"
 wait_for "api health" 60 node scripts/grpc-health.mjs "$SHOAL_API_ADDR" ||
   fail_with_log api "the api did not report SERVING on $SHOAL_API_ADDR within 60 s"
-start_service scheduler "${common[@]}" "SHOAL_METRICS_PORT=9421"
-start_service mount-manager "${common[@]}" "SHOAL_METRICS_PORT=9422"
-start_service runtime-agent "${common[@]}" "SHOAL_METRICS_PORT=9423" "SHOAL_HOST=$host" \
+start_service scheduler "${common[@]}" "SHOAL_METRICS_PORT=${SHOAL_METRICS_PORTS[1]}"
+start_service mount-manager "${common[@]}" "SHOAL_METRICS_PORT=${SHOAL_METRICS_PORTS[2]}"
+start_service runtime-agent "${common[@]}" "SHOAL_METRICS_PORT=${SHOAL_METRICS_PORTS[3]}" "SHOAL_HOST=$host" \
   "SHOAL_CONTAINERD_SOCKET=$containerd_socket" "SHOAL_STATE_ROOT=$SHOAL_STATE_ROOT" "SHOAL_RUN_DIR=$SHOAL_RUN_DIR/$host"
 if ! wait_for "host $host ready" 60 host_ready; then
   for s in "${SHOAL_SERVICES[@]}"; do service_pid "$s" >/dev/null || fail_with_log "$s" "$s exited while starting"; done
@@ -80,5 +84,5 @@ else
   echo "$target" >"$SHOAL_RUN_DIR/shoal-link.created-by-shoal"
 fi
 
-log "up: api $SHOAL_API_ADDR (metrics :9420-9423), host $host on containerd $containerd_socket"
+log "up: api $SHOAL_API_ADDR (metrics ${SHOAL_METRICS_PORTS[*]}), host $host on containerd $containerd_socket"
 log "try: shoal run --rm --ipc shareable --rootfs /path/to/rootfs /bin/echo hello"

@@ -361,7 +361,7 @@ export async function mountPoints(): Promise<string[]> {
  * still ran: runc containers under `<runDir>/runc`, mounts under the state root and run
  * directory (deepest first), the directories, and the host's cgroup parents.
  */
-async function cleanupHostState(p: { stateRoot: string; runDir: string; host: string }): Promise<void> {
+export async function cleanupHostState(p: { stateRoot: string; runDir: string; host: string }): Promise<void> {
   const runcRoot = join(p.runDir, "runc");
   for (const ns of await readdir(runcRoot).catch(() => [] as string[])) {
     const root = join(runcRoot, ns);
