@@ -76,6 +76,7 @@ export function describeProtos(protoDir: string): ProtoDescriptor {
         out.repeated = true;
       }
       if (field.options?.proto3_optional === true) out.optional = true;
+      else if (field.partOf !== null) throw new Error(`${where}: oneof is not supported by the CLI's codec (proto3 optional is)`);
       fields.push(out);
     }
   };
