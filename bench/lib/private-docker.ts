@@ -1,0 +1,173 @@
+/**
+ * A private Docker engine for comparisons: Debian's `docker.io` dockerd on its own sockets,
+ * directories and containerd, so it never touches a system Docker or Shoal's containerd.
+ *
+ *   data root  /var/lib/shoal-bench/docker        exec root  /run/shoal-bench/docker-exec
+ *   API        unix:///run/shoal-bench/docker.sock pidfile   /run/shoal-bench/docker.pid
+ *   containerd a private one (`startTestContainerd`), cgroup parent /shoal-bench-docker
+ *   no iptables, no bridge (containers run with `--network none`)
+ *
+ * `stop()` removes every container, stops dockerd and its containerd, unmounts what is left
+ * under its directories and removes them. Requires root; installs `docker.io` with apt when
+ * `/usr/sbin/dockerd` is missing.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, openSync } from "node:fs";
+import { mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
+import { join } from "node:path";
+import { startTestContainerd } from "../../packages/testing/src/index";
+import type { TestContainerd } from "../../packages/testing/src/index";
+import { runQuiet, timeProcess } from "./processes";
+
+export const DOCKERD = "/usr/sbin/dockerd";
+/** Debian's client, by path: another `docker` may come first on PATH. */
+export const DOCKER = "/usr/bin/docker";
+const BENCH_RUN = "/run/shoal-bench";
+const DATA_ROOT = "/var/lib/shoal-bench/docker";
+const EXEC_ROOT = join(BENCH_RUN, "docker-exec");
+const SOCKET = join(BENCH_RUN, "docker.sock");
+const PIDFILE = join(BENCH_RUN, "docker.pid");
+const LOGFILE = join(BENCH_RUN, "dockerd.log");
+const CGROUP_PARENT = "shoal-bench-docker";
+
+export interface PrivateDocker {
+  /** `docker -H unix:///run/shoal-bench/docker.sock …` arguments prefix. */
+  readonly hostArgs: readonly string[];
+  readonly socket: string;
+  /** Runs `docker <args>`; rejects with its stderr on a non-zero exit. */
+  docker(args: readonly string[], input?: string): Promise<string>;
+  /** Imports a root filesystem directory as image `ref` (`tar -C dir -c . | docker import - ref`). */
+  importRootfs(dir: string, ref: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Installs docker.io with apt when dockerd is not there. */
+export async function ensureDockerInstalled(): Promise<void> {
+  if (existsSync(DOCKERD) && existsSync(DOCKER)) return;
+  console.error("docker.io is missing: apt-get install -y docker.io …");
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  let r = await runQuiet("apt-get", ["install", "-y", "--no-install-recommends", "docker.io"], env);
+  if (r.code !== 0) {
+    await runQuiet("apt-get", ["update"], env);
+    r = await runQuiet("apt-get", ["install", "-y", "--no-install-recommends", "docker.io"], env);
+  }
+  if (r.code !== 0 || !existsSync(DOCKERD)) throw new Error(`could not install docker.io with apt: ${r.stderr.trim().split("\n").slice(-3).join("\n")}`);
+}
+
+export async function startPrivateDocker(tag: string): Promise<PrivateDocker> {
+  await ensureDockerInstalled();
+  if (existsSync(PIDFILE)) {
+    const pid = Number((await readFile(PIDFILE, "utf8")).trim());
+    if (pid > 0 && existsSync(`/proc/${pid}`)) throw new Error(`a benchmark dockerd already runs (pid ${pid}, ${PIDFILE}): another bench:e2e is running`);
+  }
+  await mkdir(BENCH_RUN, { recursive: true });
+  await mkdir(DATA_ROOT, { recursive: true });
+  let containerd: TestContainerd | undefined;
+  let dockerdPid: number | undefined;
+  const hostArgs = ["-H", `unix://${SOCKET}`];
+  const docker = async (args: readonly string[], input?: string) =>
+    (await timeProcess(DOCKER, [...hostArgs, ...args], input === undefined ? {} : { input })).stdout;
+
+  const stop = async () => {
+    if (dockerdPid !== undefined && existsSync(`/proc/${dockerdPid}`)) {
+      const ids = (await runQuiet(DOCKER, [...hostArgs, "ps", "-aq"])).stdout.split("\n").filter((s) => s !== "");
+      if (ids.length > 0) await runQuiet(DOCKER, [...hostArgs, "rm", "-f", ...ids]);
+      process.kill(dockerdPid, "SIGTERM");
+      const deadline = Date.now() + 20_000;
+      while (existsSync(`/proc/${dockerdPid}`) && Date.now() < deadline) await sleep(100);
+      if (existsSync(`/proc/${dockerdPid}`)) process.kill(dockerdPid, "SIGKILL");
+      while (existsSync(`/proc/${dockerdPid}`)) await sleep(50);
+    }
+    await containerd?.stop();
+    await unmountBelow([DATA_ROOT, EXEC_ROOT]);
+    await rm(DATA_ROOT, { recursive: true, force: true });
+    await rm(EXEC_ROOT, { recursive: true, force: true });
+    await rm(SOCKET, { force: true });
+    await rm(PIDFILE, { force: true });
+    await rm(LOGFILE, { force: true });
+    await rmdir(BENCH_RUN).catch(() => undefined);
+    await rmdir("/var/lib/shoal-bench").catch(() => undefined);
+    await removeCgroupTree(CGROUP_PARENT);
+  };
+
+  try {
+    containerd = await startTestContainerd({ name: `bench-docker-${tag}` });
+    const fd = openSync(LOGFILE, "w");
+    const child = spawn(
+      DOCKERD,
+      [
+        "--data-root", DATA_ROOT,
+        "--exec-root", EXEC_ROOT,
+        "-H", `unix://${SOCKET}`,
+        "--containerd", containerd.socket,
+        "--pidfile", PIDFILE,
+        "--iptables=false",
+        "--ip-masq=false",
+        "--bridge=none",
+        "--cgroup-parent", `/${CGROUP_PARENT}`,
+        "--log-level", "warn",
+      ],
+      { stdio: ["ignore", fd, fd], detached: false },
+    );
+    closeSync(fd);
+    dockerdPid = child.pid;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`dockerd exited while starting: ${(await readFile(LOGFILE, "utf8")).split("\n").slice(-10).join("\n")}`);
+      }
+      if ((await runQuiet(DOCKER, [...hostArgs, "version", "--format", "{{.Server.Version}}"])).code === 0) break;
+      if (Date.now() > deadline) throw new Error(`dockerd did not answer on ${SOCKET} within 60 s (log: ${LOGFILE})`);
+      await sleep(200);
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    hostArgs,
+    socket: SOCKET,
+    docker,
+    async importRootfs(dir, ref) {
+      // `tar -C dir -c . | docker import - ref`, without a shell.
+      await new Promise<void>((resolve, reject) => {
+        const tar = spawn("tar", ["-C", dir, "-c", "."], { stdio: ["ignore", "pipe", "inherit"] });
+        const imp = spawn(DOCKER, [...hostArgs, "import", "-", ref], { stdio: ["pipe", "ignore", "pipe"] });
+        let stderr = "";
+        imp.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        tar.stdout.pipe(imp.stdin);
+        imp.once("close", (code) => (code === 0 ? resolve() : reject(new Error(`docker import ${ref} exited ${code}: ${stderr.trim()}`))));
+      });
+    },
+    stop,
+  };
+}
+
+async function unmountBelow(roots: readonly string[]): Promise<void> {
+  const text = await readFile("/proc/self/mountinfo", "utf8");
+  const points = text
+    .split("\n")
+    .map((l) => l.split(" ")[4])
+    .filter((p): p is string => p !== undefined && p !== "")
+    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p) => roots.some((r) => p === r || p.startsWith(`${r}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) await runQuiet("umount", ["-l", p]);
+}
+
+/** Removes `/sys/fs/cgroup/<controller>/<name>` (and empty children) in every hierarchy. */
+export async function removeCgroupTree(name: string): Promise<void> {
+  const rmTree = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => undefined);
+    if (entries === undefined) return;
+    for (const e of entries) if (e.isDirectory()) await rmTree(join(dir, e.name));
+    await rmdir(dir).catch(() => undefined);
+  };
+  for (const controller of await readdir("/sys/fs/cgroup").catch(() => [] as string[])) {
+    await rmTree(join("/sys/fs/cgroup", controller, name));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
