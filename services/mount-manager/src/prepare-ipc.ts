@@ -28,6 +28,7 @@ import { handleCommand } from "@shoal/event-store";
 import { sendHostCommand } from "@shoal/bus";
 import type { EventEnvelope } from "@shoal/bus";
 import type { CommandPayload } from "@shoal/host-protocol";
+import type { Kysely } from "kysely";
 import { IPC_GROUP_EVENT_SCHEMA_VERSIONS, ipcGroupDecider } from "./ipc-group-decider";
 import type { IpcGroupCommand } from "./ipc-group-decider";
 import { planIpc } from "./ipc-planner";
@@ -286,7 +287,7 @@ async function recordPreparation(
   for (let attempt = 0; ; attempt++) {
     const progress: { stage: "group" | "container" } = { stage: "group" };
     try {
-      await deps.db.transaction().execute(async (trx) => {
+      const record = async (trx: Kysely<any>): Promise<void> => {
         if (p.group !== undefined) {
           const ownerId = p.group.ownerId;
           await appendDecided(deps.store, {
@@ -309,7 +310,10 @@ async function recordPreparation(
           schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
           metadata: { causationId: p.causeId, actor: "mount-manager" },
         });
-      });
+      };
+      // One stream alone needs no transaction: the append's version check is the guard.
+      if (p.group === undefined) await record(deps.db);
+      else await deps.db.transaction().execute(record);
       return { result: "prepared" };
     } catch (err) {
       if (err instanceof AbortedError && attempt < 3) continue;
