@@ -59,8 +59,15 @@ export async function startTestContainerd(opts: StartTestContainerdOptions): Pro
     }
   }
 
-  const base = `/var/lib/shoal-test/${opts.name}`;
-  const run = `/run/shoal-test/${opts.name}`;
+  // SHOAL_TEST_INSTANCE (short, [a-z0-9]) keeps two test runs on one machine (e.g. a CI
+  // clone beside a working tree) from sharing, and so killing, each other's containerd.
+  const instanceTag = process.env.SHOAL_TEST_INSTANCE;
+  if (instanceTag !== undefined && !/^[a-z0-9]{1,8}$/.test(instanceTag)) {
+    throw new Error(`SHOAL_TEST_INSTANCE must match [a-z0-9]{1,8}, got ${JSON.stringify(instanceTag)}`);
+  }
+  const dirName = instanceTag ? `${instanceTag}-${opts.name}` : opts.name;
+  const base = `/var/lib/shoal-test/${dirName}`;
+  const run = `/run/shoal-test/${dirName}`;
   const root = join(base, "root");
   const state = join(run, "state");
   const socket = join(run, "c.sock");
