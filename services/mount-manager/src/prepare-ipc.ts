@@ -34,6 +34,7 @@ import type { IpcGroupCommand } from "./ipc-group-decider";
 import { planIpc } from "./ipc-planner";
 import type { IpcOwnerView, MountedShm } from "./ipc-planner";
 import { isLive, readContainer, readGroup, readIpcConfig, resolveContainerRef } from "./log-views";
+import type { GroupView } from "./log-views";
 import { appendDecided } from "./append-decided";
 import { groupCommand } from "./group-command";
 import { tryReleaseShm } from "./release-shm";
@@ -129,7 +130,7 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: numb
     // (a removal that overtook us is "moved-on") and the group (a released mount refuses a join).
     let group: { ownerId: string; command: IpcGroupCommand } | undefined;
     if (plan.mode === "shareable") {
-      await releaseLeftoverMount(deps, containerId, plan, host, log);
+      await releaseLeftoverMount(deps, ownGroup, plan, host, log);
       let mountedPath: string;
       try {
         mountedPath = await mountShm(deps, host, { containerId, sizeBytes: plan.shmSizeBytes });
@@ -218,14 +219,16 @@ async function removeUnrecordedMount(deps: FlowDeps, ownerId: string, host: stri
  */
 async function releaseLeftoverMount(
   deps: FlowDeps,
-  ownerId: string,
+  group: GroupView,
   plan: Extract<IpcPlan, { mode: "shareable" }>,
   host: string,
   log: FlowDeps["log"],
 ): Promise<void> {
-  const group = await readGroup(deps.store, ownerId);
+  // `group` was read just before taking the lock: if a release ran in between, the
+  // UnmountShm is a no-op on the host and ReleaseShmMount records nothing.
   const g = group.state;
   if (g.status !== "formed" || !g.shmMounted || g.members.length > 0) return;
+  const ownerId = g.ownerId;
   if (g.host === host && g.shmSizeBytes === plan.shmSizeBytes && g.shmMountPath === plan.shmMountPath) return;
   try {
     await sendHostCommand(deps.nc, {
