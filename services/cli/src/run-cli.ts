@@ -12,6 +12,7 @@ import {
   shortId,
   toDockerInspect,
 } from "./format-output";
+import { DaemonError } from "./daemon-error";
 import { compileTemplate, TemplateError } from "./format-template";
 import type { CompiledTemplate } from "./format-template";
 import { parseCommandLine, UsageError } from "./parse-command-line";
@@ -39,15 +40,8 @@ export interface CliIo {
   onSignal?(listener: (signal: string) => void): () => void;
 }
 
-interface DaemonErrorLike {
-  name: string;
-  code: string;
-  message: string;
-  unreachable: boolean;
-}
-
-function isDaemonError(err: unknown): err is DaemonErrorLike {
-  return err instanceof Error && err.name === "DaemonError";
+function isDaemonError(err: unknown): err is DaemonError {
+  return err instanceof DaemonError;
 }
 
 /**
@@ -112,7 +106,7 @@ class Output {
     this.io.stdout.write(`${text}\n`);
   }
   /** Prints a failed request docker's way and returns 125. */
-  daemonError(err: DaemonErrorLike): number {
+  daemonError(err: DaemonError): number {
     if (err.unreachable) {
       const reason = /\b(E[A-Z]{3,})\b/.exec(err.message)?.[1];
       this.io.stderr.write(`shoal: Cannot connect to the Shoal api at ${this.addr}${reason ? ` (${reason})` : ""}. Is it running?\n`);
@@ -197,7 +191,7 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
       });
     case "inspect": {
       const found: ContainerInfo[] = [];
-      const errors: DaemonErrorLike[] = [];
+      const errors: DaemonError[] = [];
       for (const container of command.containers) {
         try {
           const response = await api.call("Containers/InspectContainer", { container });
