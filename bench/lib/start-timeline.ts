@@ -19,30 +19,37 @@ import { eventsStreamName, reportsStreamName } from "../../packages/bus/src/inde
 
 /** One segment of a start, in the order they happen: [label, what it covers]. */
 export const SEGMENTS = [
-  ["api: request → StartRequested appended", "gRPC in, resolve, read stream, join check"],
-  ["relay: → StartRequested on JetStream", "rest of the append + outbox relay"],
-  ["scheduler: → Scheduled appended", "delivery + placement reads"],
-  ["relay: → Scheduled on JetStream", "rest of the append + relay"],
-  ["mount-manager: → IpcPrepared appended", "delivery + IPC plan (+ shm mount)"],
-  ["relay: → IpcPrepared on JetStream", "rest of the append + relay"],
-  ["dispatcher: → host command sent", "delivery + read + payload"],
-  ["agent: command → Started report", "spec, containerd create/task/start"],
-  ["report recording: → Started appended", "report delivery + decide"],
-  ["relay: → Started on JetStream", "rest of the append + relay"],
+  ["api: request → StartRequested appended", "gRPC in, resolve, read stream, join check (recorded_at)"],
+  ["api append + relay → on JetStream", "append commit, NOTIFY, relay publish (JetStream time)"],
+  ["scheduler: delivery", "JetStream → placement handler begins (log time − logged ms)"],
+  ["scheduler: placement + append", "the `placement` log's ms"],
+  ["relay: Scheduled → on JetStream", "after the handler → JetStream time"],
+  ["mount-manager: delivery + plan + append", "→ `IPC prepared` log"],
+  ["relay: IpcPrepared → on JetStream", ""],
+  ["dispatcher: delivery → host command", "→ command seen on NATS (this process's clock)"],
+  ["agent: command → Started report", "spec, containerd create/task/start, report (JetStream time)"],
+  ["report recording: → appended", "→ `report recorded` log"],
+  ["relay: Started → on JetStream", ""],
   ["api: Started → StartContainer reply", "watcher wake-up + gRPC out"],
 ] as const;
 
+/** Segment durations in ms, in SEGMENTS order; NaN where a mark is missing. */
 export type StartBreakdown = number[];
 
+/** The services' pino JSON logs (whole text), for the marks they log. */
+export interface ServiceLogs {
+  api: string;
+  scheduler: string;
+  mountManager: string;
+}
+
 export interface StartTimeline {
-  /** Epoch milliseconds with sub-millisecond resolution, on the clock Postgres uses too. */
+  /** Epoch milliseconds with sub-millisecond resolution, on the clock Postgres and NATS use too. */
   now(): number;
-  /**
-   * The segments (ms, in SEGMENTS order) of the start of `containerId` that the client
-   * began at `t0` and saw return at `t1` (both from `now()`); undefined when a mark is
-   * missing (e.g. the start failed).
-   */
-  breakdown(containerId: string, t0: number, t1: number): Promise<StartBreakdown | undefined>;
+  /** Remembers a start of `containerId` the client began at `t0` and saw return at `t1` (both `now()`), under `label`. */
+  record(label: string, containerId: string, t0: number, t1: number): void;
+  /** The breakdown of every recorded start, by label. */
+  breakdowns(logs: ServiceLogs): Promise<Map<string, StartBreakdown[]>>;
   close(): Promise<void>;
 }
 
@@ -90,41 +97,90 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
   ]);
   await nc.flush();
 
+  const recorded: { label: string; containerId: string; t0: number; t1: number }[] = [];
   return {
     now,
-    async breakdown(containerId, t0, t1) {
-      const rows = await sql<{ type: string; t: number }>`
-        SELECT type, (extract(epoch from recorded_at) * 1000)::float8 AS t
-        FROM events WHERE stream_id = ${`container-${containerId}`} ORDER BY stream_version`.execute(opts.db);
-      const rec = new Map<string, number>();
-      // The last StartRequested (a container may have been started before); the first of each later one.
-      for (const r of rows.rows) {
-        if (r.type === "ContainerStartRequested") rec.clear();
-        if (!rec.has(r.type)) rec.set(r.type, Number(r.t));
+    record(label, containerId, t0, t1) {
+      recorded.push({ label, containerId, t0, t1 });
+    },
+    async breakdowns(logs) {
+      const logMarks = parseLogMarks(logs);
+      const out = new Map<string, StartBreakdown[]>();
+      for (const r of recorded) {
+        const rows = await sql<{ type: string; t: number }>`
+          SELECT type, (extract(epoch from recorded_at) * 1000)::float8 AS t
+          FROM events WHERE stream_id = ${`container-${r.containerId}`} ORDER BY stream_version`.execute(opts.db);
+        const rec = new Map<string, number>();
+        for (const row of rows.rows) if (!rec.has(row.type)) rec.set(row.type, Number(row.t));
+        const m = marks.get(r.containerId) ?? new Map<string, number>();
+        const l = logMarks.get(r.containerId) ?? new Map<string, number>();
+        const placedAt = l.get("placement");
+        const placementMs = l.get("placementMs");
+        const points = [
+          r.t0,
+          rec.get("ContainerStartRequested"),
+          m.get("pub:ContainerStartRequested"),
+          placedAt !== undefined && placementMs !== undefined ? placedAt - placementMs : undefined,
+          placedAt,
+          m.get("pub:ContainerScheduled"),
+          l.get("ipcPrepared"),
+          m.get("pub:ContainerIpcPrepared"),
+          m.get("cmd:StartContainer"),
+          m.get("report:ContainerStarted"),
+          l.get("reportRecorded"),
+          m.get("pub:ContainerStarted"),
+          r.t1,
+        ];
+        // A missing mark merges its segment into the next one (NaN + the longer span).
+        const segments: number[] = [];
+        let last = r.t0;
+        for (const p of points.slice(1)) {
+          if (p === undefined) {
+            segments.push(Number.NaN);
+            continue;
+          }
+          segments.push(p - last);
+          last = p;
+        }
+        out.set(r.label, [...(out.get(r.label) ?? []), segments]);
       }
-      const m = marks.get(containerId) ?? new Map<string, number>();
-      const points = [
-        t0,
-        rec.get("ContainerStartRequested"),
-        m.get("pub:ContainerStartRequested"),
-        rec.get("ContainerScheduled"),
-        m.get("pub:ContainerScheduled"),
-        rec.get("ContainerIpcPrepared"),
-        m.get("pub:ContainerIpcPrepared"),
-        m.get("cmd:StartContainer"),
-        m.get("report:ContainerStarted"),
-        rec.get("ContainerStarted"),
-        m.get("pub:ContainerStarted"),
-        t1,
-      ];
-      marks.delete(containerId);
-      if (points.some((p) => p === undefined)) return undefined;
-      const ps = points as number[];
-      return ps.slice(1).map((p, i) => p - ps[i]!);
+      return out;
     },
     async close() {
       for (const c of consumers) await c.close();
       await nc.drain();
     },
   };
+}
+
+/** containerId → {placement, placementMs, ipcPrepared, reportRecorded} (epoch ms) from the services' logs. */
+function parseLogMarks(logs: ServiceLogs): Map<string, Map<string, number>> {
+  const out = new Map<string, Map<string, number>>();
+  const set = (id: string | undefined, k: string, v: number) => {
+    if (id === undefined) return;
+    let m = out.get(id);
+    if (m === undefined) out.set(id, (m = new Map()));
+    if (!m.has(k)) m.set(k, v);
+  };
+  const lines = (text: string) =>
+    text.split("\n").flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, any>];
+      } catch {
+        return [];
+      }
+    });
+  for (const o of lines(logs.scheduler)) {
+    if (o.msg !== "placement" || typeof o.containerStream !== "string") continue;
+    const id = o.containerStream.replace(/^container-/, "");
+    set(id, "placement", o.time);
+    set(id, "placementMs", o.ms);
+  }
+  for (const o of lines(logs.mountManager)) if (o.msg === "IPC prepared") set(o.containerId, "ipcPrepared", o.time);
+  for (const o of lines(logs.api)) {
+    if (o.msg === "report recorded" && o.type === "ContainerStarted" && typeof o.reportId === "string") {
+      set(o.reportId.split(".")[0], "reportRecorded", o.time);
+    }
+  }
+  return out;
 }
