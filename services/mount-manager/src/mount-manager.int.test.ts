@@ -49,6 +49,8 @@ let calls: Call[] = [];
 /** Per host: shm mounts the fake agent holds, and the containers ListContainers reports. */
 const mounted = new Map<string, Set<string>>();
 const listed = new Map<string, { containerId: string; status: string; live: boolean }[]>();
+/** Per host: owner ids whose shm the fake agent reports mounted (the real agent does not report mounts yet). */
+const listedMounts = new Map<string, string[]>();
 /** Make the next MountShm of a container answer too late (after mounting), as a slow agent would. */
 const slowMounts = new Set<string>();
 /** UnmountShm of these containers fails as a busy mount would. */
@@ -79,7 +81,8 @@ function fakeAgent(host: string): HostCommandServer {
       },
       async ListContainers(payload) {
         await record("ListContainers")(payload);
-        return { containers: listed.get(host) ?? [] };
+        const shm = listedMounts.get(host);
+        return shm === undefined ? { containers: listed.get(host) ?? [] } : { containers: listed.get(host) ?? [], shmMounts: shm };
       },
     },
   });
@@ -471,6 +474,21 @@ describe("mount-manager reconcile and projection", () => {
     expect(callsOf("UnmountShm", used)).toHaveLength(0);
     expect(types(await groupEvents(stale)).at(-1)).toBe("ShmMountRemoved");
     expect(types(await groupEvents(used)).at(-1)).toBe("ShmMountCreated");
+  });
+
+  it("unmounts a host's shm mount that the log does not know, when the agent reports its mounts", async () => {
+    const orphan = newId();
+    const used = (await sql<{ owner_id: string }>`SELECT owner_id FROM shm_mounts WHERE state = 'mounted' AND host = 'h1' LIMIT 1`.execute(database.db)).rows[0]!.owner_id;
+    listedMounts.set("h1", [orphan, used]);
+    try {
+      const result = await mm.reconcile();
+      expect(result.plan.orphans).toEqual([{ host: "h1", ownerId: orphan }]);
+      expect(result.orphansUnmounted).toBe(1);
+      expect(callsOf("UnmountShm", orphan)).toEqual([{ host: "h1", command: "UnmountShm", payload: { containerId: orphan } }]);
+      expect(callsOf("UnmountShm", used)).toEqual([]);
+    } finally {
+      listedMounts.delete("h1");
+    }
   });
 
   it("refuses to form a group on another host while a member holds its mount", async () => {
