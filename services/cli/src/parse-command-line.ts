@@ -29,7 +29,7 @@ export type CliCommand =
   | { kind: "pause"; containers: string[] }
   | { kind: "unpause"; containers: string[] }
   | { kind: "exec"; container: string; args: string[]; env: string[]; cwd: string }
-  | { kind: "logs"; container: string; tail: number }
+  | { kind: "logs"; container: string; tail: number; follow: boolean }
   | { kind: "inspect"; containers: string[]; template: string | undefined }
   | {
       kind: "ps";
@@ -525,12 +525,15 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       });
     }
     case "logs": {
-      const flags = simple([{ name: "tail", short: "n", kind: "string" }]);
+      const flags = simple([
+        { name: "tail", short: "n", kind: "string" },
+        { name: "follow", short: "f", kind: "bool" },
+      ]);
       const help = earlyHelp(flags);
       if (help) return help;
       const tailArg = flags.strings.get("tail") ?? "all";
       const tail = tailArg === "all" ? 0 : parseNonNegativeInt(tailArg, "-n, --tail", name);
-      return withAddr(flags, { kind: "logs", container: exactlyOne(flags, name), tail });
+      return withAddr(flags, { kind: "logs", container: exactlyOne(flags, name), tail, follow: flags.bools.has("follow") });
     }
     case "ps": {
       const flags = simple([

@@ -217,7 +217,8 @@ describe("lifecycle commands", () => {
   });
 
   it("logs [--tail N|all]", () => {
-    expect(command("logs --tail 5 web", "logs")).toEqual({ kind: "logs", container: "web", tail: 5 });
+    expect(command("logs --tail 5 web", "logs")).toEqual({ kind: "logs", container: "web", tail: 5, follow: false });
+    expect(command("logs -f -n 2 web", "logs")).toMatchObject({ tail: 2, follow: true });
     expect(command("logs -n all web", "logs").tail).toBe(0);
     expect(command("logs web", "logs").tail).toBe(0);
     expect(usageError("logs --tail -1 web").message).toContain("whole number");

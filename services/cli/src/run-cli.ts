@@ -226,6 +226,13 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
       return result.exit_code;
     }
     case "logs": {
+      if (command.follow) {
+        // Until the container stops; Ctrl-C stops following (signals are not proxied here).
+        const stopped = api.call("Containers/WaitContainer", { container: command.container });
+        stopped.catch(() => undefined);
+        await followOutput(api, command.container, stopped, out, { fromTailLines: command.tail });
+        return 0;
+      }
       const logs = await api.call("Containers/ContainerLogs", { container: command.container, tail: command.tail });
       if (logs.output.length > 0) out.io.stdout.write(logs.output);
       return 0;
@@ -349,33 +356,71 @@ async function startAttached(api: ShoalApi, container: string, out: Output): Pro
 /**
  * Waits (`exited`) for the container to stop while printing its output as it grows, then
  * prints the rest and returns its exit code. Signals the CLI receives meanwhile go to the
- * container. The output is polled (the api's logs are unary); a
- * container removed by --rm before the last poll keeps what was already printed.
+ * container.
  */
-async function attachUntilExit(
-  api: ShoalApi,
-  id: string,
-  exited: Promise<UnaryMethods["Containers/WaitContainer"][1]>,
-  out: Output,
-): Promise<number> {
-  let printed = 0;
-  const printNew = async (): Promise<void> => {
-    const { output } = await api.call("Containers/ContainerLogs", { container: id, tail: 0 });
-    if (output.length > printed) {
-      out.io.stdout.write(output.subarray(printed));
-      printed = output.length;
-    }
-  };
-  let done = false;
-  const waiting = exited.finally(() => {
-    done = true;
-  });
-  waiting.catch(() => undefined);
+async function attachUntilExit(api: ShoalApi, id: string, exited: Promise<WaitResult>, out: Output): Promise<number> {
   const stopProxy = out.io.onSignal?.((signal) => {
     api.call("Containers/KillContainer", { container: id, signal }).catch((err: unknown) => {
       if (isDaemonError(err)) out.io.stderr.write(`shoal: could not send ${signal} to the container: ${err.message}\n`);
     });
   });
+  let result: WaitResult;
+  try {
+    result = await followOutput(api, id, exited, out, { fromTailLines: undefined });
+  } finally {
+    stopProxy?.();
+  }
+  if (result.error !== "") out.io.stderr.write(`shoal: ${result.error}\n`);
+  return result.exit_code;
+}
+
+type WaitResult = UnaryMethods["Containers/WaitContainer"][1];
+
+/** Where the last `lines` lines of `output` start (0 when it has fewer). */
+export function tailOffset(output: Uint8Array, lines: number): number {
+  let end = output.length;
+  if (end > 0 && output[end - 1] === 0x0a) end--;
+  let seen = 0;
+  for (let i = end - 1; i >= 0; i--) {
+    if (output[i] === 0x0a && ++seen === lines) return i + 1;
+  }
+  return 0;
+}
+
+/**
+ * Prints the container's output as it grows until `exited` settles, then the rest, and
+ * returns what `exited` resolved to. The output is polled (the api's logs are unary; first
+ * after 50 ms, backing off to 1 s) and only new bytes are printed. With `fromTailLines`
+ * (logs -f) the output so far is printed at once, its last N lines only when N > 0. A
+ * container removed (--rm) before the last fetch keeps what was already printed.
+ */
+async function followOutput(
+  api: ShoalApi,
+  id: string,
+  exited: Promise<WaitResult>,
+  out: Output,
+  options: { fromTailLines: number | undefined },
+): Promise<WaitResult> {
+  let printed = 0;
+  const fetchOutput = async () => (await api.call("Containers/ContainerLogs", { container: id, tail: 0 })).output;
+  const printNew = async (): Promise<void> => {
+    const output = await fetchOutput();
+    if (output.length > printed) {
+      out.io.stdout.write(output.subarray(printed));
+      printed = output.length;
+    }
+  };
+  if (options.fromTailLines !== undefined) {
+    const output = await fetchOutput();
+    const from = options.fromTailLines > 0 ? tailOffset(output, options.fromTailLines) : 0;
+    if (output.length > from) out.io.stdout.write(output.subarray(from));
+    printed = output.length;
+  }
+  let done = false;
+  const waiting = exited.finally(() => {
+    done = true;
+  });
+  waiting.catch(() => undefined);
   let delayMs = 50;
   while (!done) {
     let timer: NodeJS.Timeout | undefined;
@@ -385,17 +430,11 @@ async function attachUntilExit(
     await printNew().catch(() => undefined);
     delayMs = Math.min(delayMs * 2, 1000);
   }
-  let result;
-  try {
-    result = await waiting;
-  } finally {
-    stopProxy?.();
-  }
+  const result = await waiting;
   try {
     await printNew();
   } catch (err) {
     if (!isDaemonError(err) || err.code !== "NOT_FOUND") throw err;
   }
-  if (result.error !== "") out.io.stderr.write(`shoal: ${result.error}\n`);
-  return result.exit_code;
+  return result;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DaemonError } from "./daemon-error";
-import { runCli, startFailureExitCode } from "./run-cli";
+import { runCli, startFailureExitCode, tailOffset } from "./run-cli";
 import type { CliIo } from "./run-cli";
 import type { ShoalApi } from "./shoal-api-client";
 
@@ -157,5 +157,38 @@ describe("exit codes", () => {
     expect(await runCli(["ps", "-aq"], cliIo)).toBe(0);
     expect(out().stdout).toBe(`${"a".repeat(12)}\n${"b".repeat(12)}\n`);
     expect(calls.map((c) => c.request.page_token)).toEqual(["", "p2"]);
+  });
+});
+
+describe("logs -f", () => {
+  it("prints the last N lines so far, then new output until the container stops, and does not proxy signals", async () => {
+    const snapshots = ["old 1\nold 2\nold 3\n", "old 1\nold 2\nold 3\nnew 4\n", "old 1\nold 2\nold 3\nnew 4\nnew 5\n"];
+    let logCalls = 0;
+    let finish: (v: unknown) => void = () => {};
+    const stopped = new Promise((resolve) => (finish = resolve));
+    const { api, calls } = fakeApi({
+      "Containers/WaitContainer": () => stopped,
+      "Containers/ContainerLogs": () => {
+        const output = snapshots[Math.min(logCalls, snapshots.length - 1)]!;
+        logCalls++;
+        if (logCalls === snapshots.length) finish({ exit_code: 0, error: "" });
+        return { output: Buffer.from(output) };
+      },
+    });
+    let proxied = false;
+    const { cliIo, out } = io(api, { onSignal: () => ((proxied = true), () => {}) });
+    expect(await runCli(["logs", "-f", "--tail", "1", "web"], cliIo)).toBe(0);
+    expect(out().stdout).toBe("old 3\nnew 4\nnew 5\n");
+    expect(proxied).toBe(false);
+    expect(calls[0]).toEqual({ method: "Containers/WaitContainer", request: { container: "web" } });
+  });
+
+  it("tailOffset finds where the last N lines start", () => {
+    const b = (s: string) => Buffer.from(s);
+    expect(tailOffset(b("a\nb\nc\n"), 2)).toBe(2);
+    expect(tailOffset(b("a\nb\nc"), 2)).toBe(2);
+    expect(tailOffset(b("a\nb\nc\n"), 1)).toBe(4);
+    expect(tailOffset(b("a\nb\n"), 5)).toBe(0);
+    expect(tailOffset(b(""), 1)).toBe(0);
   });
 });

@@ -78,7 +78,8 @@ ${CREATE_OPTIONS}`,
   -w, --workdir DIR     Working directory inside the container`,
   logs: `Usage:  shoal logs [OPTIONS] CONTAINER
 
-  -n, --tail N   Number of lines to show from the end (default all)`,
+  -n, --tail N   Number of lines to show from the end (default all)
+  -f, --follow   Keep printing new output until the container stops`,
   inspect: `Usage:  shoal inspect [OPTIONS] CONTAINER [CONTAINER...]
 
 Print a JSON array with docker's fields (Id, Name, State, HostConfig…) plus Host and IpcGroup.
