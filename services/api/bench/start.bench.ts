@@ -33,6 +33,29 @@ try {
   });
   await bed.nats.nc.flush();
 
+  // Phase timestamps per container, from core NATS subscriptions (they see JetStream publishes too).
+  const marks = new Map<string, Record<string, number>>();
+  const mark = (id: string, what: string) => {
+    const m = marks.get(id) ?? {};
+    m[what] ??= performance.now();
+    marks.set(id, m);
+  };
+  const idOf = (data: Uint8Array) => {
+    const o = JSON.parse(new TextDecoder().decode(data)) as { data?: { containerId?: string }; containerId?: string; payload?: { containerId?: string } };
+    return o.data?.containerId ?? o.containerId ?? o.payload?.containerId ?? "";
+  };
+  const p = bed.nats.prefix;
+  for (const [subject, what] of [
+    [`${p}.evt.container.ContainerStartRequested`, "1 requested published"],
+    [`${p}.evt.container.ContainerScheduled`, "2 scheduled published"],
+    [`${p}.evt.container.ContainerIpcPrepared`, "3 prepared published"],
+    [`${p}.host.h1.cmd.StartContainer`, "4 agent asked"],
+    [`${p}.host.h1.report.ContainerStarted`, "5 report published"],
+    [`${p}.evt.container.ContainerStarted`, "6 started published"],
+  ] as const) {
+    bed.nats.nc.subscribe(subject, { callback: (_e, msg) => mark(idOf(msg.data), what) });
+  }
+  await bed.nats.nc.flush();
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
     ids.push((await bed.call<{ id: string }>("CreateContainer", { name: `b${i}`, rootfs: bed.rootfs, args: ["true"] })).id);
@@ -48,7 +71,9 @@ try {
       while (next < ids.length) {
         const id = ids[next++]!;
         const t = performance.now();
+        mark(id, "0 rpc sent");
         const res = await bed.call<{ failed: boolean }>("StartContainer", { container: id });
+        mark(id, "7 rpc returned");
         if (res.failed) throw new Error("start failed");
         times.push(performance.now() - t);
       }
@@ -56,6 +81,17 @@ try {
   );
   const total = performance.now() - began;
   if (process.env.TRACE) {
+    const phases: Record<string, number[]> = {};
+    for (const id of ids) {
+      const m = marks.get(id);
+      if (!m) continue;
+      const keys = Object.keys(m).sort();
+      for (let i = 1; i < keys.length; i++) (phases[`${keys[i - 1]} -> ${keys[i]}`] ??= []).push(m[keys[i]!]! - m[keys[i - 1]!]!);
+    }
+    for (const [k, v] of Object.entries(phases)) {
+      v.sort((a, b) => a - b);
+      console.log(`${k}: p50 ${v[Math.floor(v.length / 2)]!.toFixed(1)} ms`);
+    }
     const { containerStreamId } = await import("@shoal/domain");
     for (const id of ids.slice(0, 5)) {
       const ev = await bed.store.readStream(containerStreamId(id));

@@ -30,7 +30,7 @@ import { newContainerId, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
 import { foldContainer, readContainer } from "./container-record";
 import type { ContainerRecord } from "./container-record";
-import { getContainerRow, listContainerRows, membersOf, resolveContainer } from "./container-queries";
+import { getContainerRow, listContainerRows, membersOf, resolveContainer, resolveContainerId } from "./container-queries";
 import type { ContainerRow } from "./container-queries";
 import { encodePageToken, parseListQuery } from "./list-query";
 
@@ -178,7 +178,7 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
     // Checked before the container is looked up, as Docker does (the decider says the same).
     throw new FailedPreconditionError("checkpoint restore is only supported with experimental mode enabled");
   }
-  const { id } = await resolveContainer(ctx.db, ref);
+  const id = await resolveContainerId(ctx.db, ref);
   const before = await readContainer(ctx.store, id);
   const s = before.state;
   if (s.status === "created" || s.status === "exited" || s.status === "start-failed") {

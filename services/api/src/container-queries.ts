@@ -5,7 +5,7 @@
  */
 import { sql } from "kysely";
 import type { Kysely } from "kysely";
-import { NotFoundError } from "@shoal/domain";
+import { NotFoundError, isContainerId } from "@shoal/domain";
 import type { HostConfig, IpcPlan, ContainerSource, ContainerStatus, LockedInRuntime } from "@shoal/domain";
 import { mayBeIdPrefix, normalizeRef, pickContainer } from "./container-ref";
 import type { NamedContainer } from "./container-ref";
@@ -24,6 +24,17 @@ export async function resolveContainer(db: Kysely<any>, ref: string): Promise<Na
   );
   const rows = (await q.limit(50).execute()) as NamedContainer[];
   return pickContainer(r, rows);
+}
+
+/**
+ * Like resolveContainer, for callers that read the container's stream next anyway: a
+ * full id is taken as is (a stream that does not exist then answers NOT_FOUND), saving
+ * the lookup on the hot path (StartContainer by id, as `shoal run` does).
+ */
+export async function resolveContainerId(db: Kysely<any>, ref: string): Promise<string> {
+  const r = normalizeRef(ref);
+  if (isContainerId(r)) return r;
+  return (await resolveContainer(db, r)).id;
 }
 
 /** A row of the containers projection, JSON columns parsed. */

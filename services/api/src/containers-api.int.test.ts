@@ -181,6 +181,8 @@ describe("refusals: right code, right message, nothing appended", () => {
   it("refuses unknown containers and removing a running one without force", async () => {
     await refused(() => bed.call("InspectContainer", { container: "nobody" }), status.NOT_FOUND, "No such container: nobody");
     await refused(() => bed.call("StopContainer", { container: "nobody" }), status.NOT_FOUND, "No such container: nobody");
+    const unknownId = "e".repeat(64);
+    await refused(() => bed.call("StartContainer", { container: unknownId }), status.NOT_FOUND, `No such container: ${unknownId}`);
     await refused(
       () => bed.call("RemoveContainer", { container: "priv" }),
       status.FAILED_PRECONDITION,
