@@ -78,6 +78,8 @@ export interface E2eStack {
   kill9(service: Service): Promise<void>;
   /** Stops the service if it runs (SIGTERM), starts it again and waits until it is ready. */
   restart(service: Service): Promise<void>;
+  /** Pids of the service processes running now. */
+  servicePids(): number[];
   /** The service's log so far (pino JSON lines). */
   log(service: Service): string;
   /** Mount points strictly below the state root (the agent's own bind of the root excluded). */
@@ -293,6 +295,9 @@ export async function startStack(): Promise<E2eStack> {
         await waitReady(s);
       },
       log,
+      servicePids() {
+        return [...processes.values()].filter(alive).map((c) => c.pid!);
+      },
       async mountsUnderStateRoot() {
         return (await mountPoints()).filter((p) => p.startsWith(`${stateRoot}/`));
       },
