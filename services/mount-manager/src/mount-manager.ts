@@ -17,6 +17,7 @@ import {
 } from "@shoal/bus";
 import type { DurableConsumer } from "@shoal/bus";
 import { createEventStore } from "@shoal/event-store";
+import { UnavailableError } from "@shoal/domain";
 import { createIpcGroupProjection } from "./ipc-group-projection";
 import { createKeyedMutex } from "./keyed-mutex";
 import { createMetrics, startMetricsServer } from "./metrics";
@@ -92,7 +93,12 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
   };
 
   const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
+  let jsm;
+  try {
+    jsm = await jetstreamManager(nc);
+  } catch (err) {
+    throw new UnavailableError("JetStream is not answering (is nats-server running with -js?)", { cause: err });
+  }
   await ensureStreams(jsm, prefix);
   await projection.start();
 
