@@ -356,32 +356,30 @@ function hostOf(state: { status: string } & { host?: string }): string {
 export async function removeContainer(ctx: ApiContext, ref: string, force: boolean): Promise<void> {
   const { id, name } = await resolveContainer(ctx.db, ref);
   const r = await readContainer(ctx.store, id);
-  const live = liveMembers(await membersWithState(ctx, id));
-  if (r.state.status !== "removing" || !force) {
-    const members = await live;
-    if (members.length > 0 && r.state.status !== "removing") {
-      if (!force) {
+  // A forced remove of a container already being removed finishes that removal.
+  if (!(r.state.status === "removing" && force)) {
+    if (r.state.status !== "removing") {
+      const members = await liveMembers(ctx, id);
+      if (members.length > 0 && !force) {
         throw new FailedPreconditionError(
           `cannot remove container "${name}": it is the IPC owner of running containers (${members.map((m) => m.name).join(", ")}): stop them first or force the removal`,
         );
       }
-      for (const m of members) await stopById(ctx, m.id, 10);
+      // Members still starting cannot be stopped; their start fails once the owner is gone.
+      for (const m of members) if (m.status === "running" || m.status === "paused") await stopById(ctx, m.id, 10);
     }
     await runContainerCommand(ctx, { type: "RemoveContainer", data: { containerId: id, now: nowIso(), force } });
   }
   await carryOutRemoval(ctx, id);
 }
 
-async function membersWithState(ctx: ApiContext, ownerId: string): Promise<{ row: ContainerRow; record: ContainerRecord }[]> {
+/** Members of `ownerId`'s IPC group (by their IPC plan) that run or are starting. */
+async function liveMembers(ctx: ApiContext, ownerId: string): Promise<{ id: string; name: string; status: string }[]> {
   await ctx.projection.catchUp();
   const rows = await membersOf(ctx.db, ownerId);
-  return Promise.all(rows.map(async (row) => ({ row, record: await readContainer(ctx.store, row.id) })));
-}
-
-async function liveMembers(ms: { row: ContainerRow; record: ContainerRecord }[]): Promise<{ id: string; name: string }[]> {
-  return ms
-    .filter(({ record }) => ["running", "paused", "starting", "scheduled", "ipc-prepared"].includes(record.state.status))
-    .map(({ row }) => ({ id: row.id, name: row.name }));
+  const live = ["running", "paused", "starting", "scheduled", "ipc-prepared"];
+  const withState = await Promise.all(rows.map(async (row) => ({ row, status: (await readContainer(ctx.store, row.id)).state.status })));
+  return withState.filter(({ status }) => live.includes(status)).map(({ row, status }) => ({ id: row.id, name: row.name, status }));
 }
 
 /**
