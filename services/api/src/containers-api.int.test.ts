@@ -124,6 +124,18 @@ describe("refusals: right code, right message, nothing appended", () => {
     );
   });
 
+  it("lets exactly one of several concurrent creates with one name win", async () => {
+    const before = await bed.eventCount();
+    const results = await Promise.allSettled(
+      Array.from({ length: 6 }, () => bed.call<{ id: string }>("CreateContainer", { name: "racer", rootfs: bed.rootfs, args: ["true"] })),
+    );
+    const won = results.filter((r) => r.status === "fulfilled");
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    expect(won).toHaveLength(1);
+    expect(lost.map((r) => (r.reason as { code: number }).code)).toEqual(Array(5).fill(status.ALREADY_EXISTS));
+    expect(await bed.eventCount()).toBe(before + 1);
+  });
+
   it("refuses bad IPC modes, sizes, a size on a member or with host", async () => {
     const mk = (hostConfig: object) => () => bed.call("CreateContainer", { name: "x1", rootfs: bed.rootfs, args: ["true"], hostConfig });
     await refused(mk({ ipcMode: "sharable" }), status.INVALID_ARGUMENT, /invalid IPC mode: sharable/);
