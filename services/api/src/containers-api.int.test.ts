@@ -353,7 +353,7 @@ describe("queries", () => {
 
   it("serves Prometheus metrics with method and code labels, no container ids", async () => {
     const text = await (await fetch(`http://127.0.0.1:${bed.api.metricsPort}/metrics`)).text();
-    expect(text).toMatch(/shoal_api_requests_total\{method="Containers\/CreateContainer",code="ALREADY_EXISTS"\} 1/);
+    expect(text).toMatch(/shoal_api_requests_total\{method="Containers\/CreateContainer",code="ALREADY_EXISTS"\} [1-9]\d*/);
     expect(text).toMatch(/shoal_api_start_duration_seconds_count\{outcome="running"\} \d+/);
     expect(text).toContain("shoal_api_request_duration_seconds_bucket");
     expect(text).not.toMatch(/[0-9a-f]{64}/);
