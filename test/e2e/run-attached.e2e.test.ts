@@ -35,6 +35,18 @@ describe("shoal run (attached) through the real stack", () => {
     expect(r).toMatchObject({ code: 0, stdout: "done\n" });
   });
 
+  it("prints the whole output of a short-lived --rm container, every time", async () => {
+    // docker run --rm never loses the output of a command that exits at once; the container's
+    // auto-removal must not win against the CLI's last read of the output.
+    const outputs: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await stack.cli(["run", "--rm", "--rootfs", stack.rootfs, "/bin/echo", `line ${i}`]);
+      expect(r.code, r.stderr).toBe(0);
+      outputs.push(r.stdout);
+    }
+    expect(outputs).toEqual(Array.from({ length: 10 }, (_, i) => `line ${i}\n`));
+  });
+
   it("exits 127 when the command does not exist, 126 when it cannot be executed", async () => {
     const missing = await stack.cli(["run", "--rm", "--rootfs", stack.rootfs, "/no/such/binary"]);
     expect(missing.code, missing.stderr).toBe(127);
