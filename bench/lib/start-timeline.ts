@@ -24,7 +24,9 @@ export const SEGMENTS = [
   ["scheduler: delivery", "JetStream → placement handler begins (log time − logged ms)"],
   ["scheduler: placement + append", "the `placement` log's ms"],
   ["relay: Scheduled → on JetStream", "after the handler → JetStream time"],
-  ["mount-manager: delivery + plan + append", "→ `IPC prepared` log"],
+  ["mount-manager: delivery + plan", "→ MountShm sent (owners only; 0 otherwise)"],
+  ["agent: MountShm", "→ its reply (owners only; 0 otherwise)"],
+  ["mount-manager: append", "→ `IPC prepared` log"],
   ["relay: IpcPrepared → on JetStream", ""],
   ["dispatcher: delivery → host command", "→ command seen on NATS (this process's clock)"],
   ["agent: command → Started report", "spec, containerd create/task/start, report (JetStream time)"],
@@ -63,15 +65,29 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
     if (m === undefined) marks.set(id, (m = new Map()));
     if (!m.has(name)) m.set(name, t);
   };
-  nc.subscribe(`${opts.prefix}.host.*.cmd.StartContainer`, {
+  // Host commands as sent, and (through the requester's inbox) when the agent answered.
+  const replyTo = new Map<string, { containerId: string; command: string }>();
+  nc.subscribe(`${opts.prefix}.host.*.cmd.*`, {
     callback: (_err, msg) => {
       const t = now();
+      const command = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
+      if (command !== "StartContainer" && command !== "MountShm") return;
       try {
         const body = JSON.parse(new TextDecoder().decode(msg.data)) as { containerId?: string };
-        if (body.containerId) mark(body.containerId, "cmd:StartContainer", t);
+        if (!body.containerId) return;
+        mark(body.containerId, `cmd:${command}`, t);
+        if (msg.reply) replyTo.set(msg.reply, { containerId: body.containerId, command });
       } catch {
         // another shape: not a start to time
       }
+    },
+  });
+  nc.subscribe("_INBOX.>", {
+    callback: (_err, msg) => {
+      const r = replyTo.get(msg.subject);
+      if (r === undefined) return;
+      replyTo.delete(msg.subject);
+      mark(r.containerId, `reply:${r.command}`, now());
     },
   });
   const js = jetstream(nc);
@@ -123,6 +139,8 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
           placedAt !== undefined && placementMs !== undefined ? placedAt - placementMs : undefined,
           placedAt,
           m.get("pub:ContainerScheduled"),
+          m.get("cmd:MountShm") ?? OPTIONAL,
+          m.get("reply:MountShm") ?? OPTIONAL,
           l.get("ipcPrepared"),
           m.get("pub:ContainerIpcPrepared"),
           m.get("cmd:StartContainer"),
@@ -135,6 +153,10 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
         const segments: number[] = [];
         let last = r.t0;
         for (const p of points.slice(1)) {
+          if (p === OPTIONAL) {
+            segments.push(0); // a hop this start did not make
+            continue;
+          }
           if (p === undefined) {
             segments.push(Number.NaN);
             continue;
@@ -152,6 +174,9 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
     },
   };
 }
+
+/** Stands for a mark of a hop that only some starts make (MountShm: owners only). */
+const OPTIONAL = -1;
 
 /** containerId → {placement, placementMs, ipcPrepared, reportRecorded} (epoch ms) from the services' logs. */
 function parseLogMarks(logs: ServiceLogs): Map<string, Map<string, number>> {
