@@ -7,6 +7,7 @@ import * as appendFunction0005 from "./0005-append-function";
 import * as eventsReleaseOrderKey0006 from "./0006-events-release-order-key";
 import * as outboxPerAppend0007 from "./0007-outbox-per-append";
 import * as apiContainers0100 from "./0100-api-containers";
+import * as apiRemovedContainerOutput0101 from "./0101-api-removed-container-output";
 import * as schedulerHosts0200 from "./0200-scheduler-hosts";
 import * as schedulerPlacements0201 from "./0201-scheduler-placements";
 import * as mountManagerIpcGroups0300 from "./0300-mount-manager-ipc-groups";
@@ -25,6 +26,7 @@ export const migrations: Record<string, Migration> = {
   "0006-events-release-order-key": eventsReleaseOrderKey0006,
   "0007-outbox-per-append": outboxPerAppend0007,
   "0100-api-containers": apiContainers0100,
+  "0101-api-removed-container-output": apiRemovedContainerOutput0101,
   "0200-scheduler-hosts": schedulerHosts0200,
   "0201-scheduler-placements": schedulerPlacements0201,
   "0300-mount-manager-ipc-groups": mountManagerIpcGroups0300,

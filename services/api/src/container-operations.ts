@@ -16,6 +16,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
   containerDecider,
+  isContainerId,
   containerStreamId,
   joinedContainerRef,
   normalizeContainerName,
@@ -33,6 +34,8 @@ import type { ContainerRecord } from "./container-record";
 import { getContainerRow, listContainerRows, membersOf, resolveContainer, resolveContainerId } from "./container-queries";
 import type { ContainerRow } from "./container-queries";
 import { encodePageToken, parseListQuery } from "./list-query";
+import { lastLines, readRemovedOutput, saveRemovedOutput } from "./removed-output";
+import { normalizeRef } from "./container-ref";
 
 /** Sends one command to a host's agent and returns its result (the agent's errors come back as the same ShoalError). */
 export function hostCommand<C extends CommandName>(
@@ -393,6 +396,7 @@ export async function carryOutRemoval(ctx: ApiContext, id: string): Promise<void
   if (r.state.status !== "removing") return;
   const host = r.state.host ?? r.lastHost;
   if (host !== undefined) {
+    if (r.state.container.hostConfig.autoRemove) await keepOutput(ctx, host, id);
     try {
       await hostCommand(ctx, host, "DeleteContainer", { containerId: id, force: true });
     } catch (err) {
@@ -410,18 +414,52 @@ export async function carryOutRemoval(ctx: ApiContext, id: string): Promise<void
 
 // ---- logs, exec, wait ---------------------------------------------------------------
 
-/** The container's output (stdout then stderr); empty when it never ran. */
+/** Saves a --rm container's output before its host deletes it; a failure only costs the output. */
+async function keepOutput(ctx: ApiContext, host: string, id: string): Promise<void> {
+  try {
+    const out = (await hostCommand(ctx, host, "ReadLogs", { containerId: id })) as { stdout?: string; stderr?: string };
+    await saveRemovedOutput(ctx.db, id, Buffer.from((out.stdout ?? "") + (out.stderr ?? ""), "utf8"));
+  } catch (err) {
+    ctx.logger.warn({ containerId: id, err: err instanceof Error ? err.message : String(err) }, "could not keep the output of a --rm container");
+  }
+}
+
+/**
+ * The container's output (stdout then stderr; the last `tail` lines when > 0); empty
+ * when it never ran. A `--rm` container's output stays readable by full id for a few
+ * minutes after its removal (see removed-output.ts), so a client attached to it never
+ * loses the end.
+ */
 export async function containerLogs(ctx: ApiContext, ref: string, tail: number): Promise<Buffer> {
   if (!Number.isInteger(tail) || tail < 0) throw new InvalidArgumentError(`invalid tail: ${tail}`);
-  const { id } = await resolveContainer(ctx.db, ref);
+  const saved = async (id: string) => {
+    const out = await readRemovedOutput(ctx.db, id);
+    return out === undefined ? undefined : lastLines(out, tail);
+  };
+  let id: string;
+  try {
+    id = (await resolveContainer(ctx.db, ref)).id;
+  } catch (err) {
+    const r = normalizeRef(ref);
+    const out = err instanceof NotFoundError && isContainerId(r) ? await saved(r) : undefined;
+    if (out !== undefined) return out;
+    throw err;
+  }
   const r = await readContainer(ctx.store, id);
   const host = ("host" in r.state ? r.state.host : undefined) ?? r.lastHost;
   if (host === undefined) return Buffer.alloc(0);
-  const out = (await hostCommand(ctx, host, "ReadLogs", { containerId: id, ...(tail > 0 ? { tail } : {}) })) as {
-    stdout?: string;
-    stderr?: string;
-  };
-  return Buffer.from((out.stdout ?? "") + (out.stderr ?? ""), "utf8");
+  try {
+    const out = (await hostCommand(ctx, host, "ReadLogs", { containerId: id, ...(tail > 0 ? { tail } : {}) })) as {
+      stdout?: string;
+      stderr?: string;
+    };
+    return Buffer.from((out.stdout ?? "") + (out.stderr ?? ""), "utf8");
+  } catch (err) {
+    // Deleted on its host by a removal racing this read.
+    const out = err instanceof NotFoundError ? await saved(id) : undefined;
+    if (out !== undefined) return out;
+    throw err;
+  }
 }
 
 export type ExecRequest = { args: string[]; env: string[]; cwd: string; timeoutMs: number };

@@ -264,6 +264,9 @@ describe("lifecycle", () => {
     expect(bed.agent.calls.some((c) => c.command === "DeleteContainer" && c.payload.containerId === id)).toBe(true);
     expect((await streamTypes(id)).slice(-3)).toEqual(["ContainerExited", "ContainerRemovalRequested", "ContainerRemoved"]);
     await expect(bed.call("InspectContainer", { container: id })).rejects.toMatchObject({ code: status.NOT_FOUND });
+    // Its output outlives it briefly, by id, for a client that was attached to it.
+    expect(Buffer.from((await bed.call<any>("ContainerLogs", { container: id })).output).toString()).toBe("hello\n");
+    await expect(bed.call("ContainerLogs", { container: "ephemeral" })).rejects.toMatchObject({ code: status.NOT_FOUND });
     await create("ephemeral");
   });
 
