@@ -19,7 +19,8 @@ import { startStack, SHOAL_BIN } from "../test/e2e/stack";
 import type { E2eStack } from "../test/e2e/stack";
 import { bareContainerd } from "./lib/bare-containerd";
 import { withCleanup } from "./lib/cleanup";
-import { startPrivateDocker, removeCgroupTree, DOCKER } from "./lib/private-docker";
+import { forceDeleteRuncNamespace, removeCgroupTree } from "./lib/host-leftovers";
+import { startPrivateDocker, DOCKER } from "./lib/private-docker";
 import { childrenCpuMs, loadAverage, runQuiet, timeProcess } from "./lib/processes";
 import { observeStarts, SEGMENTS } from "./lib/start-timeline";
 import { mean, ms, p50, p99, table } from "./lib/stats";
@@ -79,6 +80,8 @@ await withCleanup(async (cleanup) => {
     const ids = (await runQuiet("ctr", [...ctrArgs, "containers", "ls", "-q"])).stdout.split("\n").filter((s) => s !== "");
     for (const id of ids) await removeCtr(id);
     await runQuiet("ctr", [...ctrArgs, "namespaces", "rm", CTR_NS]);
+    // ctr's containers use runc's default root: delete any a dead containerd left running.
+    await forceDeleteRuncNamespace(`/run/containerd/runc/${CTR_NS}`);
     await removeCgroupTree(CTR_NS);
     await rm(`/run/containerd/runc/${CTR_NS}`, { recursive: true, force: true });
   });

@@ -11,7 +11,7 @@ import { connectContainerd } from "../../packages/containerd/src/index";
 import type { ContainerdClient, Task } from "../../packages/containerd/src/index";
 import type { IpcPlan } from "../../packages/domain/src/index";
 import { buildSpec, overlayRootfsMounts } from "../../packages/oci/src/index";
-import { removeCgroupTree } from "./private-docker";
+import { removeCgroupTree } from "./host-leftovers";
 
 export interface BareContainerd {
   /** Creates and starts one container running `args`; `ms` covers only create + start. */

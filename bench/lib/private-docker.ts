@@ -13,10 +13,11 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync } from "node:fs";
-import { mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
+import { mkdir, readFile, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { startTestContainerd } from "../../packages/testing/src/index";
 import type { TestContainerd } from "../../packages/testing/src/index";
+import { forceDeleteRuncContainers, removeCgroupTree, unmountBelow } from "./host-leftovers";
 import { runQuiet, timeProcess } from "./processes";
 
 export const DOCKERD = "/usr/sbin/dockerd";
@@ -78,6 +79,8 @@ export async function startPrivateDocker(tag: string): Promise<PrivateDocker> {
       if (existsSync(`/proc/${dockerdPid}`)) process.kill(dockerdPid, "SIGKILL");
       while (existsSync(`/proc/${dockerdPid}`)) await sleep(50);
     }
+    // dockerd gives runc a root under its exec root: containers left there when dockerd died.
+    await forceDeleteRuncContainers(join(EXEC_ROOT, "runtime-runc"));
     await containerd?.stop();
     await unmountBelow([DATA_ROOT, EXEC_ROOT]);
     await rm(DATA_ROOT, { recursive: true, force: true });
@@ -141,31 +144,6 @@ export async function startPrivateDocker(tag: string): Promise<PrivateDocker> {
     },
     stop,
   };
-}
-
-async function unmountBelow(roots: readonly string[]): Promise<void> {
-  const text = await readFile("/proc/self/mountinfo", "utf8");
-  const points = text
-    .split("\n")
-    .map((l) => l.split(" ")[4])
-    .filter((p): p is string => p !== undefined && p !== "")
-    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((p) => roots.some((r) => p === r || p.startsWith(`${r}/`)))
-    .sort((a, b) => b.length - a.length);
-  for (const p of points) await runQuiet("umount", ["-l", p]);
-}
-
-/** Removes `/sys/fs/cgroup/<controller>/<name>` (and empty children) in every hierarchy. */
-export async function removeCgroupTree(name: string): Promise<void> {
-  const rmTree = async (dir: string): Promise<void> => {
-    const entries = await readdir(dir, { withFileTypes: true }).catch(() => undefined);
-    if (entries === undefined) return;
-    for (const e of entries) if (e.isDirectory()) await rmTree(join(dir, e.name));
-    await rmdir(dir).catch(() => undefined);
-  };
-  for (const controller of await readdir("/sys/fs/cgroup").catch(() => [] as string[])) {
-    await rmTree(join("/sys/fs/cgroup", controller, name));
-  }
 }
 
 function sleep(ms: number): Promise<void> {
