@@ -3,6 +3,8 @@
  * starts, then a restart: every container ends running or failed with a reason, none is
  * started twice (one ContainerStarted per container, one runc task per running container),
  * and no shm mount is leaked (one per running shareable container, none once all are removed).
+ * A third of the starts are members of an owner started just before, so IPC groups go
+ * through the crash too.
  *
  * The kill is triggered by the log, not by a timer: once some starts have passed the step
  * of the killed service and some have not.
@@ -17,7 +19,8 @@ import type { E2eStack, GrpcError, Service } from "./stack";
 
 const execFileAsync = promisify(execFile);
 const STARTS = 20;
-const MODES = ["shareable", "private", "none", "shareable", "private"];
+/** Modes cycled over the 20 starts; `member` joins the run's pre-started owner. */
+const MODES = ["shareable", "private", "member", "none", "shareable", "member", "private"];
 
 let stack: E2eStack;
 beforeAll(async () => {
@@ -50,10 +53,15 @@ async function runcContainers(): Promise<{ id: string; status: string }[]> {
  * `killWhen` says the flow is half-way, restarts it, and retries any start whose call was
  * lost with the api. Resolves with the container ids once every start call has answered.
  */
-async function startAllAndCrash(tag: string, victim: Service, killWhen: (ids: string[]) => Promise<boolean>): Promise<string[]> {
+async function startAllAndCrash(tag: string, victim: Service, killWhen: (ids: string[]) => Promise<boolean>): Promise<{ ids: string[]; owner: string }> {
+  // Members need a running owner when they are created: one per run, started before the rush.
+  const ownerRun = await stack.cli(["run", "-d", "--name", `${tag}-owner`, "--ipc", "shareable", "--rootfs", stack.rootfs, "/bin/sleep", "3600"]);
+  expect(ownerRun.code, ownerRun.stderr).toBe(0);
+  const owner = ownerRun.stdout.trim();
   const ids: string[] = [];
   for (let i = 0; i < STARTS; i++) {
-    const mode = MODES[i % MODES.length]!;
+    const m = MODES[i % MODES.length]!;
+    const mode = m === "member" ? `container:${tag}-owner` : m;
     const r = await stack.call<any>("Containers", "CreateContainer", {
       name: `${tag}-${i}`,
       rootfs: stack.rootfs,
@@ -82,11 +90,11 @@ async function startAllAndCrash(tag: string, victim: Service, killWhen: (ids: st
       await start(a.id);
     }
   }
-  return ids;
+  return { ids, owner };
 }
 
 /** Every container running or failed with a reason, started at most once, with matching runc tasks and shm mounts. */
-async function expectSettledOnce(ids: string[]): Promise<void> {
+async function expectSettledOnce({ ids, owner }: { ids: string[]; owner: string }): Promise<void> {
   const infos = await eventually(
     "every container running or failed",
     async () => {
@@ -121,12 +129,23 @@ async function expectSettledOnce(ids: string[]): Promise<void> {
   // Exactly one shm mount per running shareable container (none stacked, none for others).
   const mounts = await stack.mountsUnderStateRoot();
   const shm = mounts.filter((m) => m.endsWith("/mounts/shm"));
-  const expected = running.filter((c) => c.effective_ipc_mode === "shareable").map((c) => `${stack.stateRoot}/containers/${c.id}/mounts/shm`);
+  const expected = [owner, ...running.filter((c) => c.effective_ipc_mode === "shareable").map((c) => c.id)].map(
+    (id) => `${stack.stateRoot}/containers/${id}/mounts/shm`,
+  );
   expect(shm.sort()).toEqual(expected.sort());
+  // Members share their owner's IPC namespace.
+  const ownerInode = (await stack.call<any>("Containers", "InspectContainer", { container: owner })).container.ipc_namespace_inode;
+  const members = infos.filter((c) => c.host_config.ipc_mode.startsWith("container:"));
+  expect(members.length).toBeGreaterThan(0);
+  for (const m of members) expect(m.ipc_namespace_inode, m.name).toBe(ownerInode);
 }
 
-async function removeAll(ids: string[]): Promise<void> {
-  const r = await stack.cli(["rm", "-f", ...ids]);
+async function removeAll({ ids, owner }: { ids: string[]; owner: string }): Promise<void> {
+  // SIGKILL first: `sleep` as pid 1 ignores SIGTERM, and rm -f of the owner would give each
+  // member the full stop timeout in turn.
+  const k = await stack.cli(["kill", ...ids, owner]);
+  expect(k.code, k.stderr).toBe(0);
+  const r = await stack.cli(["rm", "-f", owner, ...ids]);
   expect(r.code, r.stderr).toBe(0);
   await eventually("no shm mount left", async () => ((await stack.mountsUnderStateRoot()).length === 0 ? true : undefined), 60_000);
   expect((await runcContainers()).filter((t) => ids.includes(t.id))).toEqual([]);
@@ -142,20 +161,20 @@ function halfWay(type: string, min = 3): (ids: string[]) => Promise<boolean> {
 
 describe("kill -9 in the middle of 20 concurrent starts", () => {
   it("the scheduler: placements resume after the restart, every container runs once", async () => {
-    const ids = await startAllAndCrash("sched", "scheduler", halfWay("ContainerScheduled"));
-    await expectSettledOnce(ids);
-    await removeAll(ids);
+    const run = await startAllAndCrash("sched", "scheduler", halfWay("ContainerScheduled"));
+    await expectSettledOnce(run);
+    await removeAll(run);
   });
 
   it("the mount-manager: IPC preparation resumes, shm mounted once per owner, every container runs once", async () => {
-    const ids = await startAllAndCrash("mm", "mount-manager", halfWay("ContainerIpcPrepared"));
-    await expectSettledOnce(ids);
-    await removeAll(ids);
+    const run = await startAllAndCrash("mm", "mount-manager", halfWay("ContainerIpcPrepared"));
+    await expectSettledOnce(run);
+    await removeAll(run);
   });
 
   it("the api: dispatch and report recording resume, retried starts are answered, every container runs once", async () => {
-    const ids = await startAllAndCrash("api", "api", halfWay("ContainerStarted"));
-    await expectSettledOnce(ids);
-    await removeAll(ids);
+    const run = await startAllAndCrash("api", "api", halfWay("ContainerStarted"));
+    await expectSettledOnce(run);
+    await removeAll(run);
   });
 });
