@@ -15,6 +15,9 @@ afterAll(async () => {
   await stack?.teardown();
 });
 
+/** A long-running command that exits on SIGTERM (a bare `sleep` as pid 1 ignores it), so stops are quick. */
+const SERVER = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"];
+
 /** Whether the api still knows the container (Inspect answers rather than NOT_FOUND). */
 async function known(ref: string): Promise<boolean> {
   try {
@@ -80,7 +83,7 @@ describe("removing an IPC owner", () => {
       ["grp-member1", "container:grp-owner"],
       ["grp-member2", "container:grp-owner"],
     ]) {
-      const r = await stack.cli(["run", "-d", "--name", name!, "--ipc", ipc!, "--rootfs", stack.rootfs, "/bin/sleep", "3600"]);
+      const r = await stack.cli(["run", "-d", "--name", name!, "--ipc", ipc!, "--rootfs", stack.rootfs, ...SERVER]);
       expect(r.code, r.stderr).toBe(0);
     }
     const owner = await idOf("grp-owner");
@@ -130,7 +133,7 @@ describe("removing an IPC owner", () => {
       ["run-owner", "shareable"],
       ["run-member", "container:run-owner"],
     ]) {
-      const r = await stack.cli(["run", "-d", "--name", name!, "--ipc", ipc!, "--rootfs", stack.rootfs, "/bin/sleep", "3600"]);
+      const r = await stack.cli(["run", "-d", "--name", name!, "--ipc", ipc!, "--rootfs", stack.rootfs, ...SERVER]);
       expect(r.code, r.stderr).toBe(0);
     }
     const refused = await stack.cli(["rm", "run-owner"]);
