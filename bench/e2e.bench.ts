@@ -17,6 +17,7 @@ import { cp, mkdir, rm, rmdir } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { startStack, SHOAL_BIN } from "../test/e2e/stack";
 import type { E2eStack } from "../test/e2e/stack";
+import type { IpcPlan } from "../packages/domain/src/index";
 import { bareContainerd } from "./lib/bare-containerd";
 import { withCleanup } from "./lib/cleanup";
 import { forceDeleteRuncNamespace, removeCgroupTree } from "./lib/host-leftovers";
@@ -117,6 +118,20 @@ await withCleanup(async (cleanup) => {
   const owner = await stack.cli(["run", "-d", "--ipc", "shareable", "--name", OWNER, "--rootfs", rootfs, "/bin/sleep", "3600"]);
   if (owner.code !== 0) throw new Error(`could not start the IPC owner: ${owner.stderr}`);
   baselineMounts = await mountBaseline();
+  // The member plan the mount-manager gives a member of this owner, for the bare baseline.
+  const ownerEvents = await stack.containerEvents(owner.stdout.trim().split("\n").pop()!);
+  const ownerPlan = ownerEvents.find((e) => e.type === "ContainerIpcPrepared")?.data.plan as
+    | { shmSizeBytes: number; shmMountPath: string }
+    | undefined;
+  const ownerStarted = ownerEvents.find((e) => e.type === "ContainerStarted")?.data as { containerId: string; pid: number } | undefined;
+  if (ownerPlan === undefined || ownerStarted === undefined) throw new Error("the IPC owner's events lack ContainerIpcPrepared or ContainerStarted");
+  const memberPlan = {
+    mode: "container" as const,
+    ownerId: ownerStarted.containerId,
+    ownerPid: ownerStarted.pid,
+    shmSizeBytes: ownerPlan.shmSizeBytes,
+    shmMountPath: ownerPlan.shmMountPath,
+  };
 
   const shoalRun = (ipc: string[]): Variant["run"] => async () => {
     const r = await timeProcess(SHOAL_BIN, ["run", "-d", ...ipc, "--rootfs", rootfs, "/bin/sleep", "30"], { env: cliEnv });
@@ -160,6 +175,8 @@ await withCleanup(async (cleanup) => {
     apiShareable: "api StartContainer --ipc shareable",
     apiMember: "api StartContainer member",
     bare: "containerd create+start (bare)",
+    bareNone: "containerd create+start, ipc none",
+    bareMember: "containerd create+start, member",
     version: "shoal --version",
     node: "node -e 0",
   } as const;
@@ -169,6 +186,10 @@ await withCleanup(async (cleanup) => {
     const r = await timeProcess(command, args, { env: cliEnv });
     cpuMs.set(name, (cpuMs.get(name) ?? 0) + childrenCpuMs() - before);
     return { ms: r.ms };
+  };
+  const bareStart = (ipc: IpcPlan): Variant["run"] => async () => {
+    const r = await bare.start(["/bin/sleep", "30"], ipc);
+    return { ms: r.ms, cleanup: () => bare.remove(r.id) };
   };
   const variants: Variant[] = [
     { name: V.shoal, run: shoalRun([]) },
@@ -195,13 +216,9 @@ await withCleanup(async (cleanup) => {
     { name: V.apiNone, run: apiStart(V.apiNone, "none") },
     { name: V.apiShareable, run: apiStart(V.apiShareable, "shareable") },
     { name: V.apiMember, run: apiStart(V.apiMember, `container:${OWNER}`) },
-    {
-      name: V.bare,
-      run: async () => {
-        const r = await bare.start(["/bin/sleep", "30"], { mode: "private", shmSizeBytes: SHM_DEFAULT });
-        return { ms: r.ms, cleanup: () => bare.remove(r.id) };
-      },
-    },
+    { name: V.bare, run: bareStart({ mode: "private", shmSizeBytes: SHM_DEFAULT }) },
+    { name: V.bareNone, run: bareStart({ mode: "none" }) },
+    { name: V.bareMember, run: bareStart(memberPlan) },
     { name: V.version, run: timedCpu(V.version, SHOAL_BIN, ["--version"]) },
     { name: V.node, run: timedCpu(V.node, process.execPath, ["-e", "0"]) },
   ];
@@ -265,6 +282,7 @@ await withCleanup(async (cleanup) => {
     const tax = P50(a) - P50(b);
     rows.push([label, `${tax.toFixed(1)} ms`, "≤ 5 ms", verdict(tax <= 5)]);
   }
+  rows.push(["  member − none, bare containerd (p50)", `${(P50(V.bareMember) - P50(V.bareNone)).toFixed(1)} ms`, "-", "info"]);
   const cliStartup = P50(V.version) - P50(V.node);
   rows.push(["shoal --version − node -e 0 (p50)", `${cliStartup.toFixed(1)} ms`, "-", "info"]);
   console.log(`\n${table(["target", "measured", "target", "verdict"], rows)}`);
