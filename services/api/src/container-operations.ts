@@ -18,6 +18,7 @@ import {
   containerDecider,
   isContainerId,
   containerStreamId,
+  hostStreamId,
   joinedContainerRef,
   normalizeContainerName,
   parseHostConfig,
@@ -71,8 +72,8 @@ export type CreateRequest = {
  * reserved in the same transaction as ContainerCreated.
  */
 export async function createContainer(ctx: ApiContext, req: CreateRequest): Promise<{ id: string; name: string }> {
-  if (req.cwd !== "") throw new InvalidArgumentError("cwd is not supported yet: the container's working directory is its image's");
-  if (req.host !== "") throw new InvalidArgumentError("pinning a container to a host is not supported yet");
+  if (req.cwd !== "" && !/^\/[^\0]*$/.test(req.cwd)) throw new InvalidArgumentError(`invalid cwd: ${req.cwd} (want an absolute path)`);
+  if (req.host !== "") hostStreamId(req.host); // InvalidArgumentError `invalid host name: <h>`
   const snapshot = ctx.config.current();
   const id = newContainerId();
   const name = req.name === "" ? `shoal-${shortContainerId(id)}` : normalizeContainerName(req.name);
@@ -114,7 +115,8 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
         eventId: randomUUID(),
         type: e.type,
         schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS[e.type],
-        data: e.data,
+        // Added fields (see ContainerRecord): the scheduler honours `host`, the dispatcher passes `cwd`.
+        data: { ...e.data, ...(req.cwd !== "" ? { cwd: req.cwd } : {}), ...(req.host !== "" ? { host: req.host } : {}) },
         metadata: { actor: "api" },
       })),
       { trx },

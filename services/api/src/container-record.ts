@@ -24,6 +24,12 @@ export type ContainerRecord = {
   lastOutcome: StartOutcome | undefined;
   /** The latest exit or start failure: what Wait answers. */
   lastExit: { exitCode: number; error: string; version: number } | undefined;
+  /**
+   * Fields the api adds to ContainerCreated beyond the domain's (wire contracts grow by
+   * adding): the working directory of the command, and the host the container is pinned to.
+   */
+  cwd: string | undefined;
+  pinnedHost: string | undefined;
 };
 
 /** Folds recorded events of one container stream, from the start or onto `from` (which it does not change). */
@@ -41,12 +47,20 @@ export function foldContainer(
         lastIpcPreparedEventId: undefined,
         lastOutcome: undefined,
         lastExit: undefined,
+        cwd: undefined,
+        pinnedHost: undefined,
       };
   for (const e of events) {
     const event = { type: e.type, data: e.data } as ContainerEvent;
     r.state = containerDecider.evolve(r.state, event);
     r.version = e.streamVersion;
     switch (event.type) {
+      case "ContainerCreated": {
+        const extra = e.data as { cwd?: unknown; host?: unknown };
+        r.cwd = typeof extra.cwd === "string" && extra.cwd !== "" ? extra.cwd : undefined;
+        r.pinnedHost = typeof extra.host === "string" && extra.host !== "" ? extra.host : undefined;
+        break;
+      }
       case "ContainerScheduled":
         r.lastHost = event.data.host;
         break;

@@ -114,6 +114,30 @@ describe("start flow", () => {
   });
 });
 
+describe("create options beyond the domain's event", () => {
+  it("records cwd and a pinned host on ContainerCreated and passes cwd to the agent", async () => {
+    const id = await create("pinned", {}, { cwd: "/tmp", host: "h1" });
+    const created = (await bed.store.readStream(containerStreamId(id)))[0]!;
+    expect(created.data).toMatchObject({ cwd: "/tmp", host: "h1" });
+    await bed.start("pinned", privatePlan);
+    const sent = bed.agent.calls.find((c) => c.command === "StartContainer" && c.payload.containerId === id)!;
+    expect(sent.payload.cwd).toBe("/tmp");
+  });
+
+  it("refuses a relative cwd and a malformed host name", async () => {
+    await refused(
+      () => bed.call("CreateContainer", { name: "x3", rootfs: bed.rootfs, args: ["true"], cwd: "tmp" }),
+      status.INVALID_ARGUMENT,
+      "invalid cwd: tmp (want an absolute path)",
+    );
+    await refused(
+      () => bed.call("CreateContainer", { name: "x3", rootfs: bed.rootfs, args: ["true"], host: "bad host" }),
+      status.INVALID_ARGUMENT,
+      "invalid host name: bad host",
+    );
+  });
+});
+
 describe("refusals: right code, right message, nothing appended", () => {
   it("refuses a duplicate name as Docker does", async () => {
     const holder = (await bed.call<any>("InspectContainer", { container: "web" })).container.id;

@@ -41,6 +41,7 @@ export function startPayload(
   plan: IpcPlan,
   snapshot: ConfigSnapshot,
   attemptId: string,
+  cwd?: string,
 ): CommandPayload<"StartContainer"> {
   const hc = def.hostConfig;
   // Validates the name against the snapshot (unknown: INVALID_ARGUMENT). The agent makes
@@ -52,6 +53,7 @@ export function startPayload(
     rootfs: def.source.kind === "rootfs" ? { dir: def.source.path } : { image: def.source.ref },
     args: def.args,
     env: def.env,
+    ...(cwd !== undefined ? { cwd } : {}),
     ipcPlan: plan,
     readonlyRootfs: hc.readonlyRootfs,
     mounts: hc.mounts.map((m) => ({
@@ -110,7 +112,7 @@ export async function dispatchStart(ctx: ApiContext, event: EventEnvelope): Prom
   };
   let payload: CommandPayload<"StartContainer">;
   try {
-    payload = startPayload(container, ipcPlan, ctx.config.current(), event.eventId);
+    payload = startPayload(container, ipcPlan, ctx.config.current(), event.eventId, r.cwd);
   } catch (err) {
     if (!isShoalError(err)) throw err;
     await fail(125, err.message);
