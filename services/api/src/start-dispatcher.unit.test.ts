@@ -59,4 +59,10 @@ describe("startPayload", () => {
     expect(startPayload(def({ runtime: "runc" }), plan, snap, "a").runtime.name).toBe("runc");
     expect(() => startPayload(def({ runtime: "kata" }), plan, snap, "a")).toThrow(new InvalidArgumentError("unknown or invalid runtime name: kata"));
   });
+
+  it("passes the working directory only when the container has one", () => {
+    const snap = createConfigSnapshot(1, defaultDaemonConfig());
+    expect(startPayload(def({}), plan, snap, "a", "/work").cwd).toBe("/work");
+    expect("cwd" in startPayload(def({}), plan, snap, "a")).toBe(false);
+  });
 });
