@@ -126,14 +126,15 @@ describe("appendToStream and readStream", () => {
         await aMayCommit;
       });
       await aHasAppended;
-      const b = store.appendToStream(streamId, expected, [event("ByB")]);
-      await untilAnAppenderWaitsOnALock(); // B is blocked on A's stream row: a real race
-      releaseA();
-      await a;
-      const error = await b.then(
+      // B's outcome is captured at once: it may settle while the test still awaits A.
+      const b = store.appendToStream(streamId, expected, [event("ByB")]).then(
         () => undefined,
         (err: unknown) => err,
       );
+      await untilAnAppenderWaitsOnALock(); // B is blocked on A's stream row: a real race
+      releaseA();
+      await a;
+      const error = await b;
       expect(error).toBeInstanceOf(AbortedError);
       const types = (await store.readStream(streamId)).map((e) => e.type);
       expect(types.filter((t) => t.startsWith("By"))).toEqual(["ByA"]);
