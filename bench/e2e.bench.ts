@@ -133,10 +133,18 @@ await withCleanup(async (cleanup) => {
     shmMountPath: ownerPlan.shmMountPath,
   };
 
-  const shoalRun = (ipc: string[]): Variant["run"] => async () => {
+  const shoalRun = (label: string, ipc: string[]): Variant["run"] => async () => {
+    const t0 = timeline.now();
     const r = await timeProcess(SHOAL_BIN, ["run", "-d", ...ipc, "--rootfs", rootfs, "/bin/sleep", "30"], { env: cliEnv });
+    const t1 = timeline.now();
     const id = r.stdout.trim().split("\n").pop()!;
-    return { ms: r.ms, cleanup: () => removeShoal(id) };
+    return {
+      ms: r.ms,
+      cleanup: async () => {
+        if (measuring) timeline.record(label, id, t0, t1);
+        await removeShoal(id);
+      },
+    };
   };
   let measuring = false;
   /** CreateContainer times of the api-level runs: with StartContainer and CLI startup, what `shoal run -d` is made of. */
@@ -192,10 +200,10 @@ await withCleanup(async (cleanup) => {
     return { ms: r.ms, cleanup: () => bare.remove(r.id) };
   };
   const variants: Variant[] = [
-    { name: V.shoal, run: shoalRun([]) },
-    { name: V.shoalNone, run: shoalRun(["--ipc", "none"]) },
-    { name: V.shoalShareable, run: shoalRun(["--ipc", "shareable"]) },
-    { name: V.shoalMember, run: shoalRun(["--ipc", `container:${OWNER}`]) },
+    { name: V.shoal, run: shoalRun(V.shoal, []) },
+    { name: V.shoalNone, run: shoalRun(V.shoalNone, ["--ipc", "none"]) },
+    { name: V.shoalShareable, run: shoalRun(V.shoalShareable, ["--ipc", "shareable"]) },
+    { name: V.shoalMember, run: shoalRun(V.shoalMember, ["--ipc", `container:${OWNER}`]) },
     {
       name: V.docker,
       run: async () => {
@@ -290,11 +298,11 @@ await withCleanup(async (cleanup) => {
   // Where the api's StartContainer time goes: median of each segment over the runs.
   const breakdowns = await timeline.breakdowns({ api: stack.log("api"), scheduler: stack.log("scheduler"), mountManager: stack.log("mount-manager") });
   const segP50 = (m: string, i: number) => p50((breakdowns.get(m) ?? []).map((b) => b[i]!).filter((x) => !Number.isNaN(x)));
-  const modes = [V.api, V.apiNone, V.apiShareable, V.apiMember];
-  const header = ["StartContainer breakdown, p50 ms", ...modes.map((m) => m.replace("api StartContainer ", ""))];
+  const modes = [V.shoal, V.api, V.apiNone, V.apiShareable, V.apiMember];
+  const header = ["start breakdown, p50 ms", "shoal run -d", ...modes.slice(1).map((m) => m.replace("api StartContainer ", "api "))];
   const segRows = SEGMENTS.map(([label], i) => [label, ...modes.map((m) => ms(segP50(m, i)))]);
   segRows.push(["sum of segment medians", ...modes.map((m) => ms(SEGMENTS.reduce((s, _, i) => s + segP50(m, i), 0)))]);
-  segRows.push(["StartContainer p50 (client)", ...modes.map((m) => ms(P50(m)))]);
+  segRows.push(["measured p50 (process / StartContainer)", ...modes.map((m) => ms(P50(m)))]);
   const complete = (m: string) => (breakdowns.get(m) ?? []).filter((b) => b.every((x) => !Number.isNaN(x))).length;
   segRows.push(["runs with every mark", ...modes.map((m) => `${complete(m)}/${(breakdowns.get(m) ?? []).length}`)]);
   console.log(`\n${table(header, segRows)}`);

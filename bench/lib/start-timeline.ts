@@ -19,6 +19,7 @@ import { eventsStreamName, reportsStreamName } from "../../packages/bus/src/inde
 
 /** One segment of a start, in the order they happen: [label, what it covers]. */
 export const SEGMENTS = [
+  ["CLI: spawn → ContainerCreated appended", "CLI runs only: node + bundle start, connect, CreateContainer in"],
   ["api: request → StartRequested appended", "gRPC in, resolve, read stream, join check (recorded_at)"],
   ["api append + relay → on JetStream", "append commit, NOTIFY, relay publish (JetStream time)"],
   ["scheduler: delivery", "JetStream → placement handler begins (log time − logged ms)"],
@@ -32,7 +33,7 @@ export const SEGMENTS = [
   ["agent: command → Started report", "spec, containerd create/task/start, report (JetStream time)"],
   ["report recording: → appended", "→ `report recorded` log"],
   ["relay: Started → on JetStream", ""],
-  ["api: Started → StartContainer reply", "watcher wake-up + gRPC out"],
+  ["api: Started → StartContainer reply", "watcher wake-up + gRPC out (CLI: + print and process exit)"],
 ] as const;
 
 /** Segment durations in ms, in SEGMENTS order; NaN where a mark is missing. */
@@ -48,7 +49,10 @@ export interface ServiceLogs {
 export interface StartTimeline {
   /** Epoch milliseconds with sub-millisecond resolution, on the clock Postgres and NATS use too. */
   now(): number;
-  /** Remembers a start of `containerId` the client began at `t0` and saw return at `t1` (both `now()`), under `label`. */
+  /**
+   * Remembers a start of `containerId` the client began at `t0` and saw return at `t1`
+   * (both `now()`), under `label`: a StartContainer call, or a whole `shoal run -d` process.
+   */
   record(label: string, containerId: string, t0: number, t1: number): void;
   /** The breakdown of every recorded start, by label. */
   breakdowns(logs: ServiceLogs): Promise<Map<string, StartBreakdown[]>>;
@@ -132,8 +136,11 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
         const l = logMarks.get(r.containerId) ?? new Map<string, number>();
         const placedAt = l.get("placement");
         const placementMs = l.get("placementMs");
+        // ContainerCreated counts only when the timed call made it (a CLI `run`).
+        const created = rec.get("ContainerCreated");
         const points = [
           r.t0,
+          created !== undefined && created >= r.t0 ? created : OPTIONAL,
           rec.get("ContainerStartRequested"),
           m.get("pub:ContainerStartRequested"),
           placedAt !== undefined && placementMs !== undefined ? placedAt - placementMs : undefined,
