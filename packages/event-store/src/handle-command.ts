@@ -1,6 +1,63 @@
+import type { Kysely } from "kysely";
 import { AbortedError, AlreadyExistsError } from "@shoal/domain";
 import type { Decider, DomainEvent, EventMetadata } from "@shoal/domain";
 import type { EventStore } from "./event-store";
+import type { RecordedEvent } from "./event-types";
+
+/** A stream folded through a decider: its recorded events, the state they give, and its version (0: no stream). */
+export interface LoadedStream<State> {
+  recorded: RecordedEvent[];
+  state: State;
+  version: number;
+}
+
+/** Reads `streamId` (inside `trx` when given) and folds it with `decider.evolve`. */
+export async function loadStream<State, Command, Event extends DomainEvent>(
+  store: EventStore,
+  streamId: string,
+  decider: Decider<State, Command, Event>,
+  trx?: Kysely<any>,
+): Promise<LoadedStream<State>> {
+  const recorded = await store.readStream(streamId, trx === undefined ? {} : { trx });
+  let state = decider.initialState();
+  for (const r of recorded) state = decider.evolve(state, { type: r.type, data: r.data } as Event);
+  return { recorded, state, version: recorded.at(-1)?.streamVersion ?? 0 };
+}
+
+export interface AppendDecidedOptions<Event extends DomainEvent> {
+  streamId: string;
+  /** The version the events were decided against (from `loadStream`). */
+  version: number;
+  events: readonly Event[];
+  eventId: (event: Event, index: number) => string;
+  schemaVersion: (type: Event["type"]) => number;
+  metadata?: EventMetadata;
+  trx?: Kysely<any>;
+}
+
+/**
+ * Appends decided events with the version they were decided against. Nothing is written for
+ * `[]`. Errors are the store's: AbortedError when another appender won, AlreadyExistsError
+ * when an event id is recorded already (a redelivered cause).
+ */
+export async function appendDecided<Event extends DomainEvent>(
+  store: EventStore,
+  opts: AppendDecidedOptions<Event>,
+): Promise<void> {
+  if (opts.events.length === 0) return;
+  await store.appendToStream(
+    opts.streamId,
+    opts.version === 0 ? "no-stream" : opts.version,
+    opts.events.map((event, i) => ({
+      eventId: opts.eventId(event, i),
+      type: event.type,
+      schemaVersion: opts.schemaVersion(event.type),
+      data: event.data,
+      metadata: { ...opts.metadata },
+    })),
+    opts.trx === undefined ? {} : { trx: opts.trx },
+  );
+}
 
 export interface HandleCommandOptions<State, Command, Event extends DomainEvent> {
   streamId: string;
@@ -34,6 +91,8 @@ export interface HandleCommandResult<State, Event> {
  * unchanged with nothing appended. An AbortedError (another appender won) is retried
  * after a re-read up to `retries` times, then thrown. An AlreadyExistsError on append
  * means the events were recorded before: reported as `duplicate`, not thrown.
+ * Services that must commit several streams or their own tables together use
+ * `loadStream` + `appendDecided` inside their transaction instead.
  */
 export async function handleCommand<State, Command, Event extends DomainEvent>(
   store: EventStore,
@@ -42,31 +101,17 @@ export async function handleCommand<State, Command, Event extends DomainEvent>(
   const { decider, streamId } = opts;
   const retries = opts.retries ?? 3;
   for (let attempt = 0; ; attempt++) {
-    const recorded = await store.readStream(streamId);
-    let state = decider.initialState();
-    for (const r of recorded) state = decider.evolve(state, { type: r.type, data: r.data } as Event);
-    const version = recorded.length === 0 ? 0 : recorded[recorded.length - 1]!.streamVersion;
-
+    const { state, version } = await loadStream(store, streamId, decider);
     const events = decider.decide(opts.command, state);
-    if (events.length === 0) return { state, appended: [], duplicate: false };
     try {
-      await store.appendToStream(
-        streamId,
-        version === 0 ? "no-stream" : version,
-        events.map((event, i) => ({
-          eventId: opts.eventId(event, i),
-          type: event.type,
-          schemaVersion: opts.schemaVersion(event.type),
-          data: event.data,
-          metadata: { ...opts.metadata },
-        })),
-      );
+      await appendDecided(store, { ...opts, version, events });
     } catch (err) {
       if (err instanceof AlreadyExistsError) return { state, appended: [], duplicate: true };
       if (err instanceof AbortedError && attempt < retries) continue;
       throw err;
     }
-    for (const e of events) state = decider.evolve(state, e);
-    return { state, appended: events, duplicate: false };
+    let next = state;
+    for (const e of events) next = decider.evolve(next, e);
+    return { state: next, appended: events, duplicate: false };
   }
 }

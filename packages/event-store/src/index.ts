@@ -17,5 +17,5 @@ export { createOutboxRelay } from "./outbox-relay";
 export type { OutboxRelay, OutboxRelayOptions, OutboxMessage, OutboxPublisher } from "./outbox-relay";
 export { createProjectionRunner } from "./projection-runner";
 export type { ProjectionRunner, ProjectionRunnerOptions } from "./projection-runner";
-export { handleCommand } from "./handle-command";
-export type { HandleCommandOptions, HandleCommandResult } from "./handle-command";
+export { handleCommand, loadStream, appendDecided } from "./handle-command";
+export type { HandleCommandOptions, HandleCommandResult, LoadedStream, AppendDecidedOptions } from "./handle-command";

@@ -5,6 +5,7 @@
  */
 import type { Kysely } from "kysely";
 import type { Decider, DomainEvent, EventMetadata } from "@shoal/domain";
+import { appendDecided as appendToStreamAsDecided, loadStream } from "@shoal/event-store";
 import type { EventStore } from "@shoal/event-store";
 
 export interface AppendDecidedOptions<State, Command, Event extends DomainEvent> {
@@ -26,23 +27,8 @@ export async function appendDecided<State, Command, Event extends DomainEvent>(
   store: EventStore,
   opts: AppendDecidedOptions<State, Command, Event>,
 ): Promise<Event[]> {
-  const recorded = await store.readStream(opts.streamId, { trx: opts.trx });
-  let state = opts.decider.initialState();
-  for (const r of recorded) state = opts.decider.evolve(state, { type: r.type, data: r.data } as Event);
+  const { state, version } = await loadStream(store, opts.streamId, opts.decider, opts.trx);
   const events = opts.decider.decide(opts.command, state);
-  if (events.length === 0) return [];
-  const version = recorded.at(-1)?.streamVersion ?? 0;
-  await store.appendToStream(
-    opts.streamId,
-    version === 0 ? "no-stream" : version,
-    events.map((event, i) => ({
-      eventId: opts.eventId(event, i),
-      type: event.type,
-      schemaVersion: opts.schemaVersion(event.type),
-      data: event.data,
-      metadata: { ...opts.metadata },
-    })),
-    { trx: opts.trx },
-  );
+  await appendToStreamAsDecided(store, { ...opts, version, events });
   return events;
 }

@@ -7,10 +7,11 @@
 import type { Kysely, Transaction } from "kysely";
 import { AbortedError, AlreadyExistsError } from "@shoal/domain";
 import type { Decider, DomainEvent, EventMetadata } from "@shoal/domain";
-import type { EventStore, RecordedEvent } from "@shoal/event-store";
+import { appendDecided, loadStream } from "@shoal/event-store";
+import type { EventStore, LoadedStream } from "@shoal/event-store";
 import { lockScheduling } from "./scheduler-tables";
 
-export type StreamRead<State> = { recorded: RecordedEvent[]; state: State; version: number };
+export type StreamRead<State> = LoadedStream<State>;
 
 export type Decision<Command, Event> = { command: Command; eventId: (event: Event, index: number) => string };
 
@@ -42,28 +43,11 @@ export async function decideInTransaction<State, Command, Event extends DomainEv
     try {
       return await db.transaction().execute(async (trx) => {
         await lockScheduling(trx);
-        const recorded = await store.readStream(opts.streamId, { trx });
-        let state = opts.decider.initialState();
-        for (const r of recorded) state = opts.decider.evolve(state, { type: r.type, data: r.data } as Event);
-        const version = recorded.length === 0 ? 0 : recorded[recorded.length - 1]!.streamVersion;
-        const read = { recorded, state, version };
+        const read = await loadStream(store, opts.streamId, opts.decider, trx);
         const decision = await opts.plan(trx, read);
         if (decision === undefined) return { appended: [], declined: true };
-        const events = opts.decider.decide(decision.command, state);
-        if (events.length > 0) {
-          await store.appendToStream(
-            opts.streamId,
-            version === 0 ? "no-stream" : version,
-            events.map((event, i) => ({
-              eventId: decision.eventId(event, i),
-              type: event.type,
-              schemaVersion: opts.schemaVersion(event.type),
-              data: event.data,
-              metadata: { ...opts.metadata },
-            })),
-            { trx },
-          );
-        }
+        const events = opts.decider.decide(decision.command, read.state);
+        await appendDecided(store, { ...opts, trx, version: read.version, events, eventId: decision.eventId });
         await opts.then?.(trx, { ...read, appended: events });
         return { appended: events, declined: false };
       });
