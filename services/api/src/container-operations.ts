@@ -15,6 +15,7 @@ import {
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
+  UnavailableError,
   containerDecider,
   isContainerId,
   containerStreamId,
@@ -391,7 +392,8 @@ async function liveMembers(ctx: ApiContext, ownerId: string): Promise<{ id: stri
  * Finishes a removal that was decided (status `removing`): DeleteContainer on the host
  * it was placed on (killing it first when `stopFirst`), then ContainerRemoved, then the
  * name is free again. Idempotent: a container not (or no longer) being removed is left
- * alone. UNAVAILABLE when the host does not answer (the removal stays pending).
+ * alone. UNAVAILABLE when the host does not answer (the removal stays pending), except
+ * for a container that died with its host: its removal completes without the host.
  */
 export async function carryOutRemoval(ctx: ApiContext, id: string): Promise<void> {
   const r = await readContainer(ctx.store, id);
@@ -402,7 +404,11 @@ export async function carryOutRemoval(ctx: ApiContext, id: string): Promise<void
     try {
       await hostCommand(ctx, host, "DeleteContainer", { containerId: id, force: true });
     } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err;
+      // A dead container's host may be gone for good (lost): the removal goes on without it;
+      // a host that comes back drops containers the control plane no longer expects.
+      const hostGone = err instanceof UnavailableError && r.died;
+      if (!(err instanceof NotFoundError) && !hostGone) throw err;
+      if (hostGone) ctx.logger.warn({ containerId: id, host }, "removing a dead container whose host does not answer");
     }
   }
   try {

@@ -30,6 +30,8 @@ export type ContainerRecord = {
    */
   cwd: string | undefined;
   pinnedHost: string | undefined;
+  /** ContainerDied was recorded after the latest start (e.g. its host was lost). */
+  died: boolean;
 };
 
 /** Folds recorded events of one container stream, from the start or onto `from` (which it does not change). */
@@ -49,6 +51,7 @@ export function foldContainer(
         lastExit: undefined,
         cwd: undefined,
         pinnedHost: undefined,
+        died: false,
       };
   for (const e of events) {
     const event = { type: e.type, data: e.data } as ContainerEvent;
@@ -71,6 +74,7 @@ export function foldContainer(
         r.lastIpcPreparedEventId = e.eventId;
         break;
       case "ContainerStarted":
+        r.died = false;
         r.lastOutcome = { kind: "started", version: e.streamVersion, pid: event.data.pid, host: r.lastHost };
         break;
       case "ContainerStartFailed":
@@ -81,6 +85,7 @@ export function foldContainer(
         r.lastExit = { exitCode: event.data.exitCode, error: "", version: e.streamVersion };
         break;
       case "ContainerDied":
+        r.died = true;
         r.lastExit = { exitCode: 255, error: event.data.reason, version: e.streamVersion };
         break;
       default:

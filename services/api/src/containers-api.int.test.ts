@@ -2,6 +2,7 @@ import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { containerStreamId } from "@shoal/domain";
 import type { IpcPlan } from "@shoal/domain";
+import { runContainerCommand } from "./api-context";
 import { createApiTestBed } from "./testing/api-test-bed";
 import type { ApiTestBed } from "./testing/api-test-bed";
 
@@ -342,6 +343,19 @@ describe("lifecycle", () => {
     // The removal worker may send DeleteContainer again (idempotent on the agent); the member stopped first.
     expect(order.indexOf("StopContainer:app")).toBeGreaterThanOrEqual(0);
     expect(order.indexOf("StopContainer:app")).toBeLessThan(order.indexOf("DeleteContainer:db"));
+  });
+});
+
+describe("lost hosts", () => {
+  it("removes a container that died with its host, though the host no longer answers", async () => {
+    const doomed = bed.startAgent("h9");
+    const id = await create("on-lost-host");
+    await bed.start("on-lost-host", privatePlan, "h9");
+    await doomed.stop();
+    // What the scheduler records when h9 stops heartbeating.
+    await runContainerCommand({ store: bed.store }, { type: "RecordDead", data: { containerId: id, now: new Date().toISOString(), reason: "host h9 lost" } });
+    await bed.call("RemoveContainer", { container: "on-lost-host" });
+    expect((await streamTypes(id)).slice(-3)).toEqual(["ContainerDied", "ContainerRemovalRequested", "ContainerRemoved"]);
   });
 });
 
