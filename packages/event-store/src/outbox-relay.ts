@@ -1,8 +1,7 @@
 import type pg from "pg";
 import { UnavailableError } from "@shoal/domain";
-import { outboxChannel, translateError } from "./event-store";
-import { listenForNotifications } from "./notification-listener";
-import type { NotificationListener } from "./notification-listener";
+import { translateError } from "./event-store";
+import { createNotifiedLoop } from "./notified-loop";
 import { silentLogger } from "./logger";
 import type { Logger } from "./logger";
 
@@ -89,31 +88,6 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   const batchSize = opts.batchSize ?? 100;
   const recheckIntervalMs = opts.recheckIntervalMs ?? 30_000;
   const maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
-
-  let running = false;
-  let woken = false;
-  let wakeWaiter: (() => void) | undefined;
-  let loop: Promise<void> | undefined;
-  let listener: NotificationListener | undefined;
-
-  const wake = (): void => {
-    woken = true;
-    wakeWaiter?.();
-  };
-
-  /** Waits for a wake-up or `ms`; with `ignoreWake`, only for `ms` or stop. */
-  const pause = (ms: number, ignoreWake: boolean): Promise<void> =>
-    new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        wakeWaiter = undefined;
-        resolve();
-      }
-      wakeWaiter = () => {
-        if (!running || !ignoreWake) done();
-      };
-    });
 
   const drainBatch = async (): Promise<number> => {
     const client = await pool.connect();
@@ -210,45 +184,15 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     return fetched;
   };
 
-  const run = async (): Promise<void> => {
-    let failures = 0;
-    while (running) {
-      woken = false;
-      try {
-        while (running && (await drainBatch()) === batchSize) {
-          // a full batch: more rows are likely waiting
-        }
-        failures = 0;
-      } catch (err) {
-        failures++;
-        const delay = Math.min(30_000, 1_000 * 2 ** Math.min(failures - 1, 5));
-        logger.error({ err, retryInMs: delay }, "outbox relay failed; retrying");
-        await pause(delay, true);
-        continue;
+  return createNotifiedLoop({
+    pool,
+    logger,
+    failureMessage: "outbox relay failed; retrying",
+    async round(isRunning) {
+      while (isRunning() && (await drainBatch()) === batchSize) {
+        // a full batch: more rows are likely waiting
       }
-      if (running && !woken) await pause(recheckIntervalMs, false);
-    }
-  };
-
-  return {
-    async start() {
-      if (running) return;
-      listener = await listenForNotifications({
-        connection: pool.options,
-        channel: outboxChannel,
-        onNotify: wake,
-        logger,
-      });
-      running = true;
-      loop = run();
+      return recheckIntervalMs;
     },
-    async stop() {
-      if (!running) return;
-      running = false;
-      wakeWaiter?.();
-      await loop;
-      await listener?.close();
-      listener = undefined;
-    },
-  };
+  });
 }

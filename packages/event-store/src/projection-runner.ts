@@ -2,12 +2,11 @@ import { sql } from "kysely";
 import type { Kysely, Transaction } from "kysely";
 import type pg from "pg";
 import { InternalError, InvalidArgumentError, ShoalError } from "@shoal/domain";
-import { outboxChannel, readAllWith, translateError } from "./event-store";
+import { readAllWith, translateError } from "./event-store";
 import type { GlobalEvent } from "./event-store";
 import { decodeGlobalCursor, encodeGlobalCursor, globalCursorStart } from "./global-cursor";
 import type { GlobalCursor } from "./global-cursor";
-import { listenForNotifications } from "./notification-listener";
-import type { NotificationListener } from "./notification-listener";
+import { createNotifiedLoop } from "./notified-loop";
 import { silentLogger } from "./logger";
 import type { Logger } from "./logger";
 
@@ -64,11 +63,6 @@ export function createProjectionRunner(opts: ProjectionRunnerOptions): Projectio
   const logger = opts.logger ?? silentLogger;
   const recheckIntervalMs = opts.recheckIntervalMs ?? 30_000;
 
-  let running = false;
-  let woken = false;
-  let wakeWaiter: (() => void) | undefined;
-  let loop: Promise<void> | undefined;
-  let listener: NotificationListener | undefined;
 
   const lock = (trx: Transaction<any>) =>
     sql`SELECT pg_advisory_xact_lock(${projectionLockClass}::int, hashtext(${name}))`.execute(trx);
@@ -126,50 +120,23 @@ export function createProjectionRunner(opts: ProjectionRunnerOptions): Projectio
     }
   };
 
-  const wake = (): void => {
-    woken = true;
-    wakeWaiter?.();
-  };
-
-  const pause = (ms: number, ignoreWake: boolean): Promise<void> =>
-    new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        wakeWaiter = undefined;
-        resolve();
-      }
-      wakeWaiter = () => {
-        if (!running || !ignoreWake) done();
-      };
-    });
-
-  const run = async (): Promise<void> => {
-    let failures = 0;
-    let withheldPolls = 0;
-    while (running) {
-      woken = false;
-      try {
-        await catchUp();
-        failures = 0;
-      } catch (err) {
-        failures++;
-        const delay = Math.min(30_000, 1_000 * 2 ** Math.min(failures - 1, 5));
-        logger.error({ err, projection: name, retryInMs: delay }, "projection batch failed; retrying");
-        await pause(delay, true);
-        continue;
-      }
-      if (!running || woken) continue;
-      if (lastWithheld) {
-        // Committed events wait for an older transaction to end; that end is not notified.
-        withheldPolls++;
-        await pause(Math.min(1_000, 20 * 2 ** Math.min(withheldPolls, 6)), false);
-      } else {
+  let withheldPolls = 0;
+  const live = createNotifiedLoop({
+    pool,
+    logger,
+    failureMessage: "projection batch failed; retrying",
+    logFields: { projection: name },
+    async round() {
+      await catchUp();
+      if (!lastWithheld) {
         withheldPolls = 0;
-        await pause(recheckIntervalMs, false);
+        return recheckIntervalMs;
       }
-    }
-  };
+      // Committed events wait for an older transaction to end; that end is not notified.
+      withheldPolls++;
+      return Math.min(1_000, 20 * 2 ** Math.min(withheldPolls, 6));
+    },
+  });
 
   return {
     catchUp,
@@ -186,19 +153,7 @@ export function createProjectionRunner(opts: ProjectionRunnerOptions): Projectio
       logger.info({ projection: name }, "projection reset; replaying");
       return catchUp();
     },
-    async start() {
-      if (running) return;
-      listener = await listenForNotifications({ connection: pool.options, channel: outboxChannel, onNotify: wake, logger });
-      running = true;
-      loop = run();
-    },
-    async stop() {
-      if (!running) return;
-      running = false;
-      wakeWaiter?.();
-      await loop;
-      await listener?.close();
-      listener = undefined;
-    },
+    start: () => live.start(),
+    stop: () => live.stop(),
   };
 }
