@@ -14,7 +14,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectTestNats, createTestDatabase, ensureBusyboxRootfs } from "@shoal/testing";
 import type { TestDatabase, TestNats } from "@shoal/testing";
-import { REPO_ROOT, cleanupHostState, freePort, mountPoints } from "./stack";
+import { REPO_ROOT, cleanupHostState, freePorts, mountPoints } from "./stack";
 import type { CliResult } from "./stack";
 
 const execFileAsync = promisify(execFile);
@@ -79,7 +79,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   nats = await connectTestNats();
   await mkdir(`${runDir}/bin`, { recursive: true });
-  const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [apiPort, ...ports] = await freePorts(5);
   env = {
     PATH: process.env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     HOME: process.env.HOME ?? "/root",
@@ -88,7 +88,7 @@ beforeAll(async () => {
     SHOAL_LOG_DIR: logDir,
     SHOAL_DATABASE_URL: database.url,
     SHOAL_SUBJECT_PREFIX: nats.prefix,
-    SHOAL_API_ADDR: `127.0.0.1:${await freePort()}`,
+    SHOAL_API_ADDR: `127.0.0.1:${apiPort}`,
     SHOAL_METRICS_PORTS: ports.join(" "),
     SHOAL_HOST: host,
     SHOAL_BIN_LINK: binLink,

@@ -134,7 +134,7 @@ export async function startStack(): Promise<E2eStack> {
     await mkdir(logDir, { recursive: true });
     undo.push(() => cleanupHostState({ stateRoot, runDir, host }));
 
-    const apiPort = await freePort();
+    const [apiPort, apiMetrics, schedulerMetrics, mountManagerMetrics, agentMetrics] = await freePorts(5);
     const addr = `127.0.0.1:${apiPort}`;
     const natsUrl = process.env.SHOAL_NATS_URL ?? "nats://127.0.0.1:4222";
     const common: Record<string, string> = {
@@ -145,17 +145,17 @@ export async function startStack(): Promise<E2eStack> {
       SHOAL_LOG_LEVEL: "debug",
     };
     const env: Record<Service, Record<string, string>> = {
-      api: { ...common, SHOAL_API_ADDR: addr, SHOAL_METRICS_PORT: String(await freePort()) },
-      scheduler: { ...common, SHOAL_METRICS_PORT: String(await freePort()) },
+      api: { ...common, SHOAL_API_ADDR: addr, SHOAL_METRICS_PORT: String(apiMetrics) },
+      scheduler: { ...common, SHOAL_METRICS_PORT: String(schedulerMetrics) },
       // A killed instance's unacked message is redelivered after 5 s instead of 30 s.
-      "mount-manager": { ...common, SHOAL_METRICS_PORT: String(await freePort()), SHOAL_CONSUMER_ACK_WAIT_MS: "5000" },
+      "mount-manager": { ...common, SHOAL_METRICS_PORT: String(mountManagerMetrics), SHOAL_CONSUMER_ACK_WAIT_MS: "5000" },
       "runtime-agent": {
         ...common,
         SHOAL_HOST: host,
         SHOAL_CONTAINERD_SOCKET: containerd.socket,
         SHOAL_STATE_ROOT: stateRoot,
         SHOAL_RUN_DIR: runDir,
-        SHOAL_METRICS_PORT: String(await freePort()),
+        SHOAL_METRICS_PORT: String(agentMetrics),
         SHOAL_HEARTBEAT_MS: "1000",
       },
     };
@@ -394,15 +394,26 @@ async function removeCgroupTree(dir: string): Promise<void> {
   await rmdir(dir).catch(() => undefined);
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
+/** `n` distinct free TCP ports on 127.0.0.1 (all held open together while chosen, so none repeats). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer();
+          server.once("error", reject);
+          server.listen(0, "127.0.0.1", () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => {
+    const address = server.address();
+    if (typeof address !== "object" || address === null) throw new Error("no port");
+    return address.port;
   });
+  await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  return ports;
 }
 
 export function sleep(ms: number): Promise<void> {
