@@ -260,7 +260,8 @@ await withCleanup(async (cleanup) => {
   const verdict = (ok: boolean) => (ok ? "PASS" : "MISS");
   console.log(`\nShoal e2e benchmark — ${startedAt.toISOString()}, ${RUNS} runs per variant (+${WARMUP} warm-up), Node ${process.version}`);
   console.log(`load average: start ${loadAtStart}, end ${loadAtEnd} (${(await import("node:os")).cpus().length} CPUs)`);
-  console.log(`rootfs ${rootfs}; each container runs /bin/sleep 30 and is removed outside the timed section\n`);
+  console.log(`rootfs ${rootfs}; each container runs /bin/sleep 30 and is removed outside the timed section`);
+  console.log(`p50/p99 are nearest-rank${RUNS < 100 ? ` (with ${RUNS} runs, p99 is the slowest run)` : ""}\n`);
   console.log(
     table(
       ["variant (ms)", "p50", "p99", "mean"],
