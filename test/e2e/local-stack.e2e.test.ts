@@ -151,6 +151,15 @@ describe("npm start / npm stop", () => {
     expect(await mountPoints()).toContain(shm);
   });
 
+  it("metrics carry no container ids, whatever has run", async () => {
+    for (const port of env.SHOAL_METRICS_PORTS!.split(" ")) {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(text.match(/[0-9a-f]{64}/g), `port ${port}`).toBeNull();
+      const names = text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).map((l) => l.split(/[{ ]/)[0]!);
+      expect(names.some((n) => n.startsWith("shoal_")), `port ${port}`).toBe(true);
+    }
+  });
+
   it("stop stops the containers, the services and its containerd, and leaves no mount and no link", async () => {
     const r = await script("stop");
     expect(r.code, r.stderr).toBe(0);
