@@ -382,7 +382,8 @@ function checkStdio(stdio: Stdio): void {
     // containerd 1.6's shim crashes on a file:// stdout without stderr, and a lone FIFO blocks.
     throw new InvalidArgumentError("set both stdout and stderr, or neither");
   }
-  if (stdio.stdout !== "" && stdio.stdout === stdio.stderr) {
+  // A binary:// logger receives both streams from the stdout URI alone, so the two may be equal.
+  if (stdio.stdout !== "" && stdio.stdout === stdio.stderr && !stdio.stdout.startsWith("binary://")) {
     throw new InvalidArgumentError("stdout and stderr must differ: the shim loses stderr when both name the same path");
   }
 }

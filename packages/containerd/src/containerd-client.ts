@@ -107,7 +107,8 @@ export interface Mount {
 /**
  * Where a process's stdio goes. Both `stdout` and `stderr` are set, or neither:
  * `file:///abs/path` (the shim creates and appends; never the same file for both), a FIFO
- * path (the caller creates it), or "" for none.
+ * path (the caller creates it), `binary:///abs/logger?k=v` (containerd's logging protocol:
+ * the logger gets stdout on fd 3, stderr on fd 4; the same URI for both), or "" for none.
  */
 export interface Stdio {
   stdin?: string;
