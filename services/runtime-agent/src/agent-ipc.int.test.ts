@@ -70,7 +70,7 @@ describe("private", () => {
     await start(echo, { mode: "private", shmSizeBytes: MiB }, ["sh", "-c", "echo out-line; echo err-line >&2"]);
     await waitFor(async () => (await bed.reports("ContainerExited")).some((r) => (r.payload as { containerId: string }).containerId === echo));
     const logs = await bed.send<{ stdout: string; stderr: string }>("ReadLogs", { containerId: echo });
-    // containerd 1.6's shim sends both streams to the stdout file:// URI's file (two pipes, so no order between them).
+    // Both streams go to the one log (two pipes, so no order between them).
     expect((logs.stdout + logs.stderr).split("\n").filter(Boolean).sort()).toEqual(["err-line", "out-line"]);
     await bed.send("DeleteContainer", { containerId: echo });
 

@@ -155,3 +155,28 @@ describe("a runtime's args change while one of its containers runs", () => {
     expect(await readdir(`${bed.stateRoot}/containers`)).toEqual([]);
   });
 });
+
+describe("a container writing while the agent is down", () => {
+  it("keeps that output in its log: the logger is the shim's child, not the agent's", async () => {
+    agent ??= await bed.spawnAgentProcess();
+    const id = newContainerId();
+    const script = "trap 'echo after; echo after-err >&2; exit 0' TERM; echo before; while :; do sleep 0.1; done";
+    const s = await bed.send<Started>("StartContainer", {
+      containerId: id,
+      rootfs: { dir: bed.rootfs },
+      args: ["sh", "-c", script],
+      ipcPlan: { mode: "private", shmSizeBytes: MiB },
+      runtime: RUNC,
+    });
+    await agent.kill9();
+    agent = undefined;
+    process.kill(s.pid, "SIGTERM");
+    await gone(s.pid);
+
+    agent = await bed.spawnAgentProcess();
+    expect(await exitedReports(id)).toMatchObject([{ pid: s.pid, exitCode: 0, foundAtRecovery: true }]);
+    const logs = await bed.send<{ stdout: string; stderr: string }>("ReadLogs", { containerId: id });
+    expect((logs.stdout + logs.stderr).split("\n").filter(Boolean).sort()).toEqual(["after", "after-err", "before"]);
+    await bed.send("DeleteContainer", { containerId: id });
+  });
+});

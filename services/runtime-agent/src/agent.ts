@@ -27,6 +27,7 @@ import type { Spec } from "@shoal/oci";
 import pino from "pino";
 import type { Logger } from "pino";
 import { removeEmptyCgroupParents } from "./cgroup-parents";
+import { ensureLogBinary, logBinaryUri } from "./log-binary";
 import { parseCommand } from "@shoal/host-protocol";
 import type { CommandName, CommandPayload } from "@shoal/host-protocol";
 import { containerPaths, createContainerStore } from "./container-store";
@@ -144,6 +145,8 @@ class RuntimeAgent implements Agent {
   private metrics: MetricsServer | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** The binary:// logger every task and exec process writes its output through; set by start(). */
+  private logBinary = "";
   private stopped: Promise<void> | undefined;
   private unsubscribeOom: (() => void) | undefined;
 
@@ -166,6 +169,7 @@ class RuntimeAgent implements Agent {
     const o = this.opts;
     await mkdir(this.runcRoot, { recursive: true });
     await mkdir(join(o.runDir, "exec"), { recursive: true });
+    this.logBinary = await ensureLogBinary(o.runDir);
     await ensureStreams(await jetstreamManager(o.nc), o.subjectPrefix);
     const bind = await ensureSharedStateRoot(this.os, o.stateRoot, stateRootMarker(o.runDir));
     this.log.info({ stateRoot: o.stateRoot, ownBind: bind.bound }, "state root propagation ensured");
@@ -415,8 +419,9 @@ class RuntimeAgent implements Agent {
         rootfs: overlayRootfsMounts(
           p.readonlyRootfs ? { lowerdir: rootfsDir } : { lowerdir: rootfsDir, upperdir: paths.upper, workdir: paths.work },
         ).map((m) => ({ type: m.type, source: m.source, options: [...m.options] })),
-        stdout: `file://${record.logs.stdout}`,
-        stderr: `file://${record.logs.stderr}`,
+        // Both streams into the one log (see README "Logs").
+        stdout: logBinaryUri(this.logBinary, { out: record.logs.stdout, err: record.logs.stdout }),
+        stderr: logBinaryUri(this.logBinary, { out: record.logs.stdout, err: record.logs.stdout }),
       });
       undo.push(async () => {
         await task.kill("SIGKILL", { all: true }).catch(() => undefined);
@@ -692,7 +697,8 @@ class RuntimeAgent implements Agent {
       ...(p.cwd ? { cwd: p.cwd } : {}),
     });
     try {
-      const proc = await live.task.exec({ execId, spec, stdout: `file://${out}`, stderr: `file://${errPath}` });
+      const uri = logBinaryUri(this.logBinary, { out, err: errPath });
+      const proc = await live.task.exec({ execId, spec, stdout: uri, stderr: uri });
       let timer: NodeJS.Timeout | undefined;
       let timedOut = false;
       try {

@@ -1,0 +1,67 @@
+import { createHash, randomBytes } from "node:crypto";
+import { chmod, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+
+// containerd's `binary://` logging protocol (pkg/process/io.go, NewBinaryIO): the shim starts
+// the URI's path with the query's pairs as arguments (`k1 v1 k2 v2`, in map order), the
+// process's stdout pipe on fd 3, its stderr pipe on fd 4 and a pipe on fd 5 it reads until
+// EOF before starting the process. On process delete it closes its pipe ends, sends SIGTERM
+// and waits (up to 12 s) for the logger to exit.
+//
+// Why not `file://`: with a file:// stdout the 1.6 shim copies both pipes into one fd, and
+// the stdout copy closes that fd as soon as stdout hits EOF; a stderr write still in flight
+// then fails ("error copying stderr") and the line is lost.
+//
+// The script appends each stream with its own O_APPEND descriptor (`>>`), so neither copy
+// can overwrite or cut off the other; SIGTERM is ignored so both copies run to EOF and the
+// shim's delete returns only once the files are complete. It is a child of the shim, not of
+// the agent, so it keeps logging while the agent is down.
+const SCRIPT = `#!/bin/sh
+# Shoal's containerd binary:// logger: fd 3 (stdout) >> out, fd 4 (stderr) >> err.
+trap '' TERM
+out=
+err=
+while [ "$#" -ge 2 ]; do
+  case "$1" in
+    out) out=$2 ;;
+    err) err=$2 ;;
+  esac
+  shift 2
+done
+/bin/cat <&3 >>"$out" 4<&- 5>&- &
+/bin/cat <&4 >>"$err" 3<&- 5>&- &
+exec 3<&- 4<&- 5>&-
+wait
+`;
+
+/**
+ * Writes the logger script into `dir` (created when missing) under a name derived from its
+ * content, so a running logger's file is never rewritten; returns its absolute path.
+ */
+export async function ensureLogBinary(dir: string): Promise<string> {
+  const path = join(dir, `shoal-logger-${createHash("sha256").update(SCRIPT).digest("hex").slice(0, 16)}`);
+  const present = await stat(path).then(
+    () => true,
+    () => false,
+  );
+  if (present) return path;
+  await mkdir(dir, { recursive: true });
+  const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
+  try {
+    await writeFile(tmp, SCRIPT, { mode: 0o755 });
+    await chmod(tmp, 0o755);
+    await rename(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  return path;
+}
+
+/**
+ * The stdio URI sending a process's stdout to `out` and its stderr to `err` (both absolute;
+ * they may be the same file, whose directory must exist) through the logger at `binary`.
+ * The shim reads only the stdout URI of a binary:// pair; pass the same string as stderr.
+ */
+export function logBinaryUri(binary: string, files: { out: string; err: string }): string {
+  return `binary://${binary}?out=${encodeURIComponent(files.out)}&err=${encodeURIComponent(files.err)}`;
+}
