@@ -8,24 +8,14 @@ import { eventsFilter } from "@shoal/bus";
 import {
   CONFIG_EVENT_SCHEMA_VERSIONS,
   DAEMON_CONFIG_STREAM,
-  configDecider,
   createConfigHolder,
-  createConfigSnapshot,
   defaultDaemonConfig,
 } from "@shoal/config";
-import type { ConfigEvent, ConfigHolder, ConfigSnapshot } from "@shoal/config";
+import type { ConfigHolder } from "@shoal/config";
 import { AbortedError, AlreadyExistsError, derivedEventId } from "@shoal/domain";
 import type { EventStore } from "@shoal/event-store";
+import { loadConfigSnapshot } from "./config-service";
 import type { Logger } from "pino";
-
-/** The config in force according to the log (version 0: built-in defaults). */
-export async function loadConfigSnapshot(store: EventStore): Promise<ConfigSnapshot> {
-  let state = configDecider.initialState();
-  for (const e of await store.readStream(DAEMON_CONFIG_STREAM)) {
-    state = configDecider.evolve(state, { type: e.type, data: e.data } as ConfigEvent);
-  }
-  return createConfigSnapshot(state.version, state.config);
-}
 
 /**
  * Records the built-in defaults as version 1 when the config has no event yet, so every

@@ -12,13 +12,13 @@ import {
   ipcGroupStreamId,
   isContainerId,
 } from "@shoal/domain";
-import type { ContainerEvent, ContainerState } from "@shoal/domain";
+import type { ContainerState } from "@shoal/domain";
 import type { RecordedEvent } from "@shoal/event-store";
 import { configDecider } from "@shoal/config";
-import type { ConfigEvent } from "@shoal/config";
+import { loadStream } from "@shoal/event-store";
 import type { EventStore } from "@shoal/event-store";
 import { ipcGroupDecider } from "./ipc-group-decider";
-import type { IpcGroupEvent, IpcGroupState } from "./ipc-group-decider";
+import type { IpcGroupState } from "./ipc-group-decider";
 import type { IpcPlanConfig } from "./ipc-planner";
 
 export interface ContainerView {
@@ -27,9 +27,7 @@ export interface ContainerView {
 }
 
 export async function readContainer(store: EventStore, containerId: string): Promise<ContainerView> {
-  const recorded = await store.readStream(containerStreamId(containerId));
-  let state = containerDecider.initialState();
-  for (const r of recorded) state = containerDecider.evolve(state, { type: r.type, data: r.data } as ContainerEvent);
+  const { recorded, state } = await loadStream(store, containerStreamId(containerId), containerDecider);
   return { recorded, state };
 }
 
@@ -40,17 +38,13 @@ export interface GroupView {
 }
 
 export async function readGroup(store: EventStore, ownerId: string): Promise<GroupView> {
-  const recorded = await store.readStream(ipcGroupStreamId(ownerId));
-  let state = ipcGroupDecider.initialState();
-  for (const r of recorded) state = ipcGroupDecider.evolve(state, { type: r.type, data: r.data } as IpcGroupEvent);
-  return { state, version: recorded.at(-1)?.streamVersion ?? 0 };
+  const { state, version } = await loadStream(store, ipcGroupStreamId(ownerId), ipcGroupDecider);
+  return { state, version };
 }
 
 /** The daemon config in force now (version 0 = built-in defaults), reduced to what IPC planning needs. */
 export async function readIpcConfig(store: EventStore): Promise<IpcPlanConfig & { version: number }> {
-  const recorded = await store.readStream(DAEMON_CONFIG_STREAM_ID);
-  let state = configDecider.initialState();
-  for (const r of recorded) state = configDecider.evolve(state, { type: r.type, data: r.data } as ConfigEvent);
+  const { state } = await loadStream(store, DAEMON_CONFIG_STREAM_ID, configDecider);
   return {
     version: state.version,
     defaultIpcMode: state.config.defaultIpcMode,

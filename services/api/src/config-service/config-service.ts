@@ -22,7 +22,7 @@ import {
 } from "@shoal/config";
 import type { ConfigCommand, ConfigEvent, ConfigSnapshot, ConfigState } from "@shoal/config";
 import { InternalError } from "@shoal/domain";
-import { handleCommand } from "@shoal/event-store";
+import { handleCommand, loadStream } from "@shoal/event-store";
 import type { EventStore } from "@shoal/event-store";
 import { unaryCall } from "../events/request-metrics";
 import type { RequestMetrics } from "../events/request-metrics";
@@ -101,8 +101,5 @@ export function registerConfigService(server: Server, deps: ConfigServiceDeps): 
 }
 
 async function readConfigState(store: EventStore): Promise<ConfigState> {
-  const recorded = await store.readStream(DAEMON_CONFIG_STREAM);
-  let state = configDecider.initialState();
-  for (const r of recorded) state = configDecider.evolve(state, { type: r.type, data: r.data } as ConfigEvent);
-  return state;
+  return (await loadStream(store, DAEMON_CONFIG_STREAM, configDecider)).state;
 }
