@@ -1,17 +1,8 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders, RequestError, TimeoutError } from "@nats-io/nats-core";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
-import {
-  AbortedError,
-  AlreadyExistsError,
-  FailedPreconditionError,
-  InternalError,
-  InvalidArgumentError,
-  isShoalError,
-  NotFoundError,
-  UnavailableError,
-} from "@shoal/domain";
-import type { ErrorCode, ShoalError } from "@shoal/domain";
+import { errorFromCode, InternalError, InvalidArgumentError, isShoalError, UnavailableError } from "@shoal/domain";
+import type { ErrorCode } from "@shoal/domain";
 import { stderrBusLogger } from "./bus-logger";
 import type { BusLogger } from "./bus-logger";
 import {
@@ -42,16 +33,6 @@ export interface HostCommandServer {
 
 /** The reply body on the wire. Add fields only. */
 type CommandReply = { ok: true; result: unknown } | { ok: false; error: { code: ErrorCode; message: string } };
-
-const ERROR_CLASSES: Record<ErrorCode, new (message: string, options?: { cause?: unknown }) => ShoalError> = {
-  NOT_FOUND: NotFoundError,
-  ALREADY_EXISTS: AlreadyExistsError,
-  INVALID_ARGUMENT: InvalidArgumentError,
-  FAILED_PRECONDITION: FailedPreconditionError,
-  ABORTED: AbortedError,
-  UNAVAILABLE: UnavailableError,
-  INTERNAL: InternalError,
-};
 
 /**
  * Answers commands sent to `host` (`<prefix>.host.<host>.cmd.*`). Handlers run
@@ -156,8 +137,7 @@ export async function sendHostCommand<TResult = unknown>(
     throw new InternalError(`host ${host} sent an unreadable answer to ${command}`, { cause: err });
   }
   if (reply.ok) return reply.result as TResult;
-  const ErrorClass = ERROR_CLASSES[reply.error?.code] ?? InternalError;
-  throw new ErrorClass(reply.error?.message ?? `command ${command} failed on host ${host}`);
+  throw errorFromCode(reply.error?.code, reply.error?.message ?? `command ${command} failed on host ${host}`);
 }
 
 /** A fact an agent reports; recorded by the control plane as an event. */

@@ -53,3 +53,22 @@ export class InternalError extends ShoalError {
 export function isShoalError(err: unknown): err is ShoalError {
   return err instanceof ShoalError;
 }
+
+const ERROR_CLASSES: Readonly<Record<ErrorCode, new (message: string, options?: { cause?: unknown }) => ShoalError>> = {
+  NOT_FOUND: NotFoundError,
+  ALREADY_EXISTS: AlreadyExistsError,
+  INVALID_ARGUMENT: InvalidArgumentError,
+  FAILED_PRECONDITION: FailedPreconditionError,
+  ABORTED: AbortedError,
+  UNAVAILABLE: UnavailableError,
+  INTERNAL: InternalError,
+};
+
+/**
+ * The ShoalError for `code`, for an edge that turns a code from the wire back into an error.
+ * A code this taxonomy does not know (a newer peer, a garbled reply) gives InternalError.
+ */
+export function errorFromCode(code: ErrorCode | string | undefined, message: string, options?: { cause?: unknown }): ShoalError {
+  const ErrorClass = code !== undefined && Object.hasOwn(ERROR_CLASSES, code) ? ERROR_CLASSES[code as ErrorCode] : InternalError;
+  return new ErrorClass(message, options);
+}

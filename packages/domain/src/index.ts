@@ -8,6 +8,7 @@ export {
   UnavailableError,
   InternalError,
   isShoalError,
+  errorFromCode,
 } from "./errors";
 export type { ErrorCode } from "./errors";
 
