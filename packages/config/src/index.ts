@@ -33,3 +33,4 @@ export {
 export type { ResolvedRuntime, StaleWrapperInput, StaleWrapperPlan } from "./runtime-wrappers";
 export { createWrapperStore } from "./wrapper-store";
 export type { WrapperFs, WrapperStore, WrapperStoreOptions } from "./wrapper-store";
+export { readEnvInteger } from "./env-integer";

@@ -1,3 +1,4 @@
+import { readEnvInteger } from "@shoal/config";
 import { InvalidArgumentError } from "@shoal/domain";
 
 /** What the mount-manager process reads from its environment, checked once at start. */
@@ -27,22 +28,12 @@ export function readMountManagerConfig(env: NodeJS.ProcessEnv = process.env): Mo
     databaseUrl: env.SHOAL_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/shoal",
     natsUrl: env.SHOAL_NATS_URL ?? "nats://127.0.0.1:4222",
     subjectPrefix: env.SHOAL_SUBJECT_PREFIX ?? "shoal",
-    metricsPort: integer(env, "SHOAL_METRICS_PORT", 9422, 0, 65535),
-    reconcileIntervalMs: integer(env, "SHOAL_RECONCILE_INTERVAL_MS", 60_000, 0, 86_400_000),
-    hostCommandTimeoutMs: integer(env, "SHOAL_HOST_COMMAND_TIMEOUT_MS", 5_000, 1, 600_000),
-    ackWaitMs: integer(env, "SHOAL_CONSUMER_ACK_WAIT_MS", 15_000, 1_000, 3_600_000),
+    metricsPort: readEnvInteger(env, "SHOAL_METRICS_PORT", 9422, 0, 65535),
+    reconcileIntervalMs: readEnvInteger(env, "SHOAL_RECONCILE_INTERVAL_MS", 60_000, 0, 86_400_000),
+    hostCommandTimeoutMs: readEnvInteger(env, "SHOAL_HOST_COMMAND_TIMEOUT_MS", 5_000, 1, 600_000),
+    ackWaitMs: readEnvInteger(env, "SHOAL_CONSUMER_ACK_WAIT_MS", 15_000, 1_000, 3_600_000),
     logLevel: logLevel(env.SHOAL_LOG_LEVEL),
   };
-}
-
-function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
-  const text = env[name];
-  if (text === undefined || text === "") return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}, got ${JSON.stringify(text)}`);
-  }
-  return n;
 }
 
 const LOG_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
