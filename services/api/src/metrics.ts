@@ -2,9 +2,6 @@
  * Prometheus metrics of the api, on their own registry; served on `/metrics`. Labels are
  * the RPC method and status code only, never container ids.
  */
-import { createServer } from "node:http";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export interface ApiMetrics {
@@ -46,24 +43,3 @@ export function createApiMetrics(): ApiMetrics {
   };
 }
 
-/** Serves `/metrics` on `host:port` (port 0: any free port). */
-export async function serveMetrics(registry: Registry, port: number, host = "127.0.0.1"): Promise<{ port: number; close(): Promise<void> }> {
-  const server: Server = createServer((req, res) => {
-    if (req.url !== "/metrics") {
-      res.writeHead(404).end();
-      return;
-    }
-    registry
-      .metrics()
-      .then((text) => res.writeHead(200, { "Content-Type": registry.contentType }).end(text))
-      .catch(() => res.writeHead(500).end());
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve());
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}

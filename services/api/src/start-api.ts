@@ -19,7 +19,8 @@ import type { ApiContext, ApiTimeouts } from "./api-context";
 import { createContainerWatcher } from "./container-watcher";
 import { createContainersProjection } from "./containers-projection";
 import { startDaemonConfigSource } from "./daemon-config-source";
-import { createApiMetrics, serveMetrics } from "./metrics";
+import { serveMetrics } from "@shoal/metrics";
+import { createApiMetrics } from "./metrics";
 import { startRemovalWorker } from "./removal-worker";
 import { startReportRecorder } from "./report-recorder";
 import { resolveProtoDir, startApiServer } from "./server";
@@ -118,7 +119,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
 
     let metricsPort: number | undefined;
     if (options.metricsPort !== undefined) {
-      const m = await serveMetrics(metrics.registry, options.metricsPort);
+      const m = await serveMetrics(metrics.registry, options.metricsPort, "127.0.0.1");
       metricsPort = m.port;
       undo.push(() => m.close());
     }

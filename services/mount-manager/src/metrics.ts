@@ -3,8 +3,6 @@
  * `mount`, `unmount`, `prepare`, `join`, `leave`, `reconcile`; `result` one of `ok`,
  * `refused`, `failed`, `skipped`.
  */
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export type Operation = "mount" | "unmount" | "prepare" | "join" | "leave" | "reconcile";
@@ -48,30 +46,3 @@ export function createMetrics(mountedShm: () => Promise<number>): MountManagerMe
   };
 }
 
-export interface MetricsServer {
-  readonly port: number;
-  close(): Promise<void>;
-}
-
-/** Serves `GET /metrics` on 0.0.0.0:`port` (0: any free port); resolves once listening. */
-export function startMetricsServer(port: number, registry: Registry): Promise<MetricsServer> {
-  const server = createServer((req, res) => {
-    if (req.method === "GET" && req.url?.split("?")[0] === "/metrics") {
-      registry.metrics().then(
-        (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
-        () => res.writeHead(500).end("metrics unavailable\n"),
-      );
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, () => {
-      resolve({
-        port: (server.address() as AddressInfo).port,
-        close: () => new Promise((r) => server.close(() => r())),
-      });
-    });
-  });
-}

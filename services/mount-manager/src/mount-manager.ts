@@ -20,8 +20,9 @@ import { createEventStore } from "@shoal/event-store";
 import { UnavailableError } from "@shoal/domain";
 import { createIpcGroupProjection } from "./ipc-group-projection";
 import { createKeyedMutex } from "./keyed-mutex";
-import { createMetrics, startMetricsServer } from "./metrics";
-import type { MetricsServer } from "./metrics";
+import { serveMetrics } from "@shoal/metrics";
+import { createMetrics } from "./metrics";
+import type { MetricsServer } from "@shoal/metrics";
 import { prepareIpc } from "./prepare-ipc";
 import { reconcileOnce } from "./reconciler";
 import type { ReconcileResult } from "./reconciler";
@@ -168,7 +169,7 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
         })(),
       }),
     );
-    if (options.metricsPort !== undefined) metricsServer = await startMetricsServer(options.metricsPort, metrics.registry);
+    if (options.metricsPort !== undefined) metricsServer = await serveMetrics(metrics.registry, options.metricsPort);
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;

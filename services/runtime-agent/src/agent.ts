@@ -37,8 +37,9 @@ import type { HostCapabilities } from "./host-capabilities";
 import { ensureSharedStateRoot, mountsAt, mountShm, releaseSharedStateRoot, stateRootMarker, unmountShm } from "./host-mounts";
 import { KeyedMutex } from "./keyed-mutex";
 import { lockInRuntime, removeStaleWrappers } from "./locked-in-runtime";
-import { startMetricsServer } from "./metrics-server";
-import type { MetricsServer } from "./metrics-server";
+import { serveMetrics } from "@shoal/metrics";
+import type { MetricsServer } from "@shoal/metrics";
+import { renderMetrics } from "./metrics-server";
 import { planRecovery } from "./recovery-plan";
 import type { ExitToReport, RecoveryPlan } from "./recovery-plan";
 import { REPORT_TYPES, reportIds } from "@shoal/host-protocol";
@@ -196,7 +197,13 @@ class RuntimeAgent implements Agent {
     });
 
     if (o.metricsPort !== undefined) {
-      this.metrics = await startMetricsServer(o.metricsPort, () => ({ rpcs: this.containerd.rpcCounts(), containers: this.live.size }));
+      this.metrics = await serveMetrics(
+        {
+          contentType: "text/plain; version=0.0.4",
+          metrics: async () => renderMetrics({ rpcs: this.containerd.rpcCounts(), containers: this.live.size }),
+        },
+        o.metricsPort,
+      );
     }
     const handlers: Record<string, HostCommandHandler> = {};
     for (const name of COMMANDS) handlers[name] = (payload) => this.handle(name, payload);

@@ -1,5 +1,3 @@
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { RpcCounts } from "@shoal/containerd";
 
 export interface MetricsSnapshot {
@@ -7,11 +5,6 @@ export interface MetricsSnapshot {
   rpcs: RpcCounts;
   /** Containers the agent watches now. */
   containers: number;
-}
-
-export interface MetricsServer {
-  readonly port: number;
-  close(): Promise<void>;
 }
 
 /**
@@ -33,29 +26,4 @@ export function renderMetrics(m: MetricsSnapshot): string {
     `shoal_agent_containers ${m.containers}`,
   );
   return `${lines.join("\n")}\n`;
-}
-
-/** Serves `GET /metrics` on 0.0.0.0:`port` (0: any free port); resolves once listening. */
-export function startMetricsServer(port: number, snapshot: () => MetricsSnapshot): Promise<MetricsServer> {
-  const server = createServer((req, res) => {
-    if (req.method === "GET" && req.url?.split("?")[0] === "/metrics") {
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-      res.end(renderMetrics(snapshot()));
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, () => {
-      resolve({
-        port: (server.address() as AddressInfo).port,
-        close: () => new Promise((r) => server.close(() => r())),
-      });
-    });
-  });
-}
-
-function escape(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }

@@ -1,5 +1,3 @@
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { Kysely } from "kysely";
 import { sql } from "kysely";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
@@ -49,31 +47,3 @@ export function createSchedulerMetrics(db: Kysely<any>): SchedulerMetrics {
   return { registry, placements, placementSeconds };
 }
 
-/**
- * Serves `registry` on `http://<host>:<port>/metrics` (port 0: any free port). Resolves with
- * the bound port; UnavailableError when the port cannot be bound.
- */
-export async function serveMetrics(
-  registry: Registry,
-  port: number,
-  host = "127.0.0.1",
-): Promise<{ port: number; close(): Promise<void> }> {
-  const server = createServer((req, res) => {
-    if (req.method !== "GET" || req.url?.split("?")[0] !== "/metrics") {
-      res.writeHead(404).end();
-      return;
-    }
-    registry.metrics().then(
-      (text) => res.writeHead(200, { "Content-Type": registry.contentType }).end(text),
-      () => res.writeHead(500).end("metrics unavailable\n"),
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (err) => reject(new UnavailableError(`cannot serve metrics on ${host}:${port}`, { cause: err })));
-    server.listen(port, host, () => resolve());
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}

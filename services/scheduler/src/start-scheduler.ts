@@ -27,7 +27,8 @@ import type { DurableConsumer } from "@shoal/bus";
 import { createEventStore } from "@shoal/event-store";
 import { REPORT_TYPES } from "@shoal/host-protocol";
 import { createHostRegistry, HOST_LOST_DURABLE, HOSTS_DURABLE } from "./host-registry";
-import { createSchedulerMetrics, serveMetrics } from "./metrics";
+import { serveMetrics } from "@shoal/metrics";
+import { createSchedulerMetrics } from "./metrics";
 import { createPlacementHandler, PLACEMENT_DURABLE } from "./placement-consumer";
 import { createSchedulerProjection } from "./scheduler-projection";
 
@@ -217,7 +218,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
 
     let metricsPort: number | undefined;
     if (options.metricsPort !== undefined) {
-      const server = await serveMetrics(metrics.registry, options.metricsPort);
+      const server = await serveMetrics(metrics.registry, options.metricsPort, "127.0.0.1");
       metricsPort = server.port;
       cleanups.push(() => server.close());
     }

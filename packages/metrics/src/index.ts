@@ -1,0 +1,2 @@
+export { serveMetrics } from "./serve-metrics";
+export type { MetricsServer, MetricsSource } from "./serve-metrics";
