@@ -11,17 +11,25 @@ export interface LoadedStream<State> {
   version: number;
 }
 
-/** Reads `streamId` (inside `trx` when given) and folds it with `decider.evolve`. */
+/**
+ * Reads `streamId` (inside `trx` when given) and folds it with `decider.evolve`. With `from`
+ * (an earlier result for the same stream), only the versions after it are read and folded
+ * onto its state; `recorded` then holds just those.
+ */
 export async function loadStream<State, Command, Event extends DomainEvent>(
   store: EventStore,
   streamId: string,
   decider: Decider<State, Command, Event>,
   trx?: Kysely<any>,
+  from?: { state: State; version: number },
 ): Promise<LoadedStream<State>> {
-  const recorded = await store.readStream(streamId, trx === undefined ? {} : { trx });
-  let state = decider.initialState();
+  const recorded = await store.readStream(streamId, {
+    ...(trx === undefined ? {} : { trx }),
+    ...(from === undefined ? {} : { fromVersion: from.version + 1 }),
+  });
+  let state = from === undefined ? decider.initialState() : from.state;
   for (const r of recorded) state = decider.evolve(state, { type: r.type, data: r.data } as Event);
-  return { recorded, state, version: recorded.at(-1)?.streamVersion ?? 0 };
+  return { recorded, state, version: recorded.at(-1)?.streamVersion ?? from?.version ?? 0 };
 }
 
 export interface AppendDecidedOptions<Event extends DomainEvent> {

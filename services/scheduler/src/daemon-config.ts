@@ -1,11 +1,12 @@
 import { DAEMON_CONFIG_STREAM, configDecider } from "@shoal/config";
-import type { ConfigEvent, ConfigState, DaemonConfig } from "@shoal/config";
+import type { ConfigState, DaemonConfig } from "@shoal/config";
+import { loadStream } from "@shoal/event-store";
 import type { EventStore } from "@shoal/event-store";
 import type { Kysely } from "kysely";
 
 /** The daemon config in force: the `config-daemon` stream folded (the defaults when it is empty). */
 export async function readDaemonConfig(store: EventStore, trx?: Kysely<any>): Promise<DaemonConfig> {
-  return (await foldFrom(store, configDecider.initialState(), trx)).config;
+  return (await loadStream(store, DAEMON_CONFIG_STREAM, configDecider, trx)).state.config;
 }
 
 /**
@@ -13,16 +14,9 @@ export async function readDaemonConfig(store: EventStore, trx?: Kysely<any>): Pr
  * that usually returns nothing). Each call returns the config in force at that read.
  */
 export function createDaemonConfigReader(store: EventStore): (trx?: Kysely<any>) => Promise<DaemonConfig> {
-  let state = configDecider.initialState();
+  let state: ConfigState = configDecider.initialState();
   return async (trx) => {
-    state = await foldFrom(store, state, trx);
+    state = (await loadStream(store, DAEMON_CONFIG_STREAM, configDecider, trx, { state, version: state.version })).state;
     return state.config;
   };
-}
-
-async function foldFrom(store: EventStore, from: ConfigState, trx?: Kysely<any>): Promise<ConfigState> {
-  const recorded = await store.readStream(DAEMON_CONFIG_STREAM, { fromVersion: from.version + 1, ...(trx === undefined ? {} : { trx }) });
-  let state = from;
-  for (const r of recorded) state = configDecider.evolve(state, { type: r.type, data: r.data } as ConfigEvent);
-  return state;
 }
