@@ -6,6 +6,7 @@ import * as processedEvents0004 from "./0004-processed-events";
 import * as appendFunction0005 from "./0005-append-function";
 import * as eventsReleaseOrderKey0006 from "./0006-events-release-order-key";
 import * as outboxPerAppend0007 from "./0007-outbox-per-append";
+import * as appendReturnsOutboxRow0008 from "./0008-append-returns-outbox-row";
 import * as apiContainers0100 from "./0100-api-containers";
 import * as apiRemovedContainerOutput0101 from "./0101-api-removed-container-output";
 import * as schedulerHosts0200 from "./0200-scheduler-hosts";
@@ -25,6 +26,7 @@ export const migrations: Record<string, Migration> = {
   "0005-append-function": appendFunction0005,
   "0006-events-release-order-key": eventsReleaseOrderKey0006,
   "0007-outbox-per-append": outboxPerAppend0007,
+  "0008-append-returns-outbox-row": appendReturnsOutboxRow0008,
   "0100-api-containers": apiContainers0100,
   "0101-api-removed-container-output": apiRemovedContainerOutput0101,
   "0200-scheduler-hosts": schedulerHosts0200,

@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import type { Kysely } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import {
   AbortedError,
   AlreadyExistsError,
@@ -11,6 +11,9 @@ import {
 import type { ExpectedVersion, NewEvent, RecordedEvent } from "./event-types";
 import { decodeGlobalCursor, encodeGlobalCursor } from "./global-cursor";
 import type { GlobalCursor } from "./global-cursor";
+import { silentLogger } from "./logger";
+import type { Logger } from "./logger";
+import type { OutboxMessage, OutboxPublisher } from "./outbox-relay";
 
 /** The NOTIFY channel every append signals after writing its outbox rows. */
 export const outboxChannel = "shoal_outbox";
@@ -31,6 +34,20 @@ export interface AppendResult {
   nextVersion: number;
   /** The global position of each appended event, in the order given. */
   globalPositions: bigint[];
+}
+
+export interface EventStoreOptions {
+  db: Kysely<any>;
+  /**
+   * Publish what this store commits right after the commit ("eager publish"), then mark the
+   * append's outbox row sent; the outbox relay remains the safety net (a failed publish, or a
+   * crash between commit and publish, leaves the row for it). Appends in a transaction are
+   * published only when it was opened with `transaction`. The publisher must set
+   * `Nats-Msg-Id = eventId`, so the relay's re-publish of a row this store is still marking is
+   * dropped as a duplicate. Without it the store only writes, and the relay publishes.
+   */
+  publisher?: OutboxPublisher;
+  logger?: Logger;
 }
 
 export interface ReadStreamOptions {
@@ -94,16 +111,67 @@ export interface EventStore {
    * ended, so events that commit out of sequence order are returned after, not lost.
    */
   readAll(opts: ReadAllOptions): Promise<ReadAllResult>;
+
+  /**
+   * Runs `fn` in one Postgres transaction (kysely's `db.transaction().execute`); pass the
+   * `trx` it gets to appends and reads. After the commit, the appends made in it are
+   * published (with a `publisher`) before this resolves.
+   */
+  transaction<T>(fn: (trx: Transaction<any>) => Promise<T>): Promise<T>;
 }
 
-export function createEventStore(opts: { db: Kysely<any> }): EventStore {
-  const { db } = opts;
+export function createEventStore(opts: EventStoreOptions): EventStore {
+  const { db, publisher } = opts;
+  const logger = opts.logger ?? silentLogger;
+  /** Appends made inside `transaction`s still open, to publish once they commit. */
+  const uncommitted = new WeakMap<Kysely<any>, Appended[]>();
+
+  const publishCommitted = async (appended: readonly Appended[]): Promise<void> => {
+    if (publisher === undefined || appended.length === 0) return;
+    const sent: string[] = [];
+    try {
+      for (const a of appended) {
+        for (const m of a.messages) await publisher.publish(m);
+        sent.push(a.outboxId);
+      }
+    } catch (err) {
+      // The relay (woken by the append's NOTIFY) publishes what is left.
+      logger.debug({ err }, "eager publish failed; the outbox relay will publish");
+    }
+    if (sent.length === 0) return;
+    // Off the caller's path: a row left unmarked is only re-published (a duplicate JetStream drops).
+    void sql`UPDATE outbox SET sent_through_version = to_version, sent_at = now()
+             WHERE id = ANY(${sent}::bigint[]) AND sent_at IS NULL`
+      .execute(db)
+      .catch((err: unknown) => logger.debug({ err }, "could not mark eagerly published outbox rows sent"));
+  };
+
   return {
-    appendToStream: (streamId, expectedVersion, events, appendOpts) =>
-      appendToStream(appendOpts?.trx ?? db, streamId, expectedVersion, events),
+    async appendToStream(streamId, expectedVersion, events, appendOpts) {
+      const trx = appendOpts?.trx;
+      const appended = await appendToStream(trx ?? db, streamId, expectedVersion, events);
+      if (trx === undefined) await publishCommitted([appended]);
+      else uncommitted.get(trx)?.push(appended);
+      return { nextVersion: appended.nextVersion, globalPositions: appended.globalPositions };
+    },
     readStream: (streamId, readOpts) => readStream(readOpts?.trx ?? db, streamId, readOpts ?? {}),
     readAll: (readOpts) => readAllWith(db, readOpts),
+    async transaction(fn) {
+      const appended: Appended[] = [];
+      const result = await db.transaction().execute(async (trx) => {
+        uncommitted.set(trx, appended);
+        return fn(trx);
+      });
+      await publishCommitted(appended);
+      return result;
+    },
   };
+}
+
+/** One append as written: what it returns, plus its outbox row and messages for the eager publish. */
+interface Appended extends AppendResult {
+  outboxId: string;
+  messages: OutboxMessage[];
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -138,7 +206,7 @@ async function appendToStream(
   streamId: string,
   expectedVersion: ExpectedVersion,
   events: readonly NewEvent[],
-): Promise<AppendResult> {
+): Promise<Appended> {
   validateAppend(streamId, expectedVersion, events);
   const count = events.length;
   const payload = JSON.stringify(
@@ -155,10 +223,11 @@ async function appendToStream(
   // or bumped only when at the expected version. A concurrent appender blocks on the row and
   // then re-checks, so exactly one wins; the loser gets no rows back, not an exception.
   const expected = expectedVersion === "any" ? -1 : expectedVersion === "no-stream" ? 0 : expectedVersion;
-  let rows: Array<{ global_position: string; stream_version: number }>;
+  let rows: AppendedRow[];
   try {
-    const result = await sql<{ global_position: string; stream_version: number }>`
-      SELECT out_global_position AS global_position, out_stream_version AS stream_version
+    const result = await sql<AppendedRow>`
+      SELECT out_global_position AS global_position, out_stream_version AS stream_version,
+             out_outbox_id AS outbox_id, out_recorded_at AS recorded_at
       FROM shoal_append_events(${streamId}, ${expected}::integer, ${payload}::jsonb)`.execute(executor);
     rows = result.rows;
   } catch (err) {
@@ -176,7 +245,27 @@ async function appendToStream(
   return {
     nextVersion: rows[rows.length - 1]!.stream_version,
     globalPositions: rows.map((r) => BigInt(r.global_position)),
+    outboxId: String(rows[0]!.outbox_id),
+    messages: rows.map((r, i) => ({
+      eventId: events[i]!.eventId,
+      streamId,
+      streamVersion: r.stream_version,
+      globalPosition: BigInt(r.global_position),
+      type: events[i]!.type,
+      schemaVersion: events[i]!.schemaVersion,
+      // As given: the publisher serialises them to JSON, as the relay's copies read from jsonb.
+      data: events[i]!.data ?? null,
+      metadata: events[i]!.metadata ?? {},
+      recordedAt: r.recorded_at,
+    })),
   };
+}
+
+interface AppendedRow {
+  global_position: string;
+  stream_version: number;
+  outbox_id: string;
+  recorded_at: Date;
 }
 
 async function currentVersion(executor: Kysely<any>, streamId: string): Promise<number> {

@@ -4,6 +4,7 @@ export type { GlobalCursor } from "./global-cursor";
 export { createEventStore, outboxChannel } from "./event-store";
 export type {
   EventStore,
+  EventStoreOptions,
   AppendOptions,
   AppendResult,
   ReadStreamOptions,

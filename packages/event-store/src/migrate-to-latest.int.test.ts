@@ -69,10 +69,9 @@ describe("migrateToLatest", () => {
 
   it("adds store migrations numbered below ones already applied, keeping unsent outbox rows unsent", async () => {
     await withEmptyDatabase(async (db) => {
-      // A database migrated before 0006/0007 existed, with the services' 0100+ already applied.
-      const before = Object.fromEntries(
-        Object.entries(migrations).filter(([name]) => name !== "0006-events-release-order-key" && name !== "0007-outbox-per-append"),
-      );
+      // A database migrated before 0006–0008 existed, with the services' 0100+ already applied.
+      const later = new Set(["0006-events-release-order-key", "0007-outbox-per-append", "0008-append-returns-outbox-row"]);
+      const before = Object.fromEntries(Object.entries(migrations).filter(([name]) => !later.has(name)));
       const { error } = await new Migrator({ db, provider: { getMigrations: async () => before } }).migrateToLatest();
       expect(error).toBeUndefined();
       const events = ["A", "B", "C"].map((type) => ({ eventId: randomUUID(), type, schemaVersion: 1, data: {}, metadata: {} }));

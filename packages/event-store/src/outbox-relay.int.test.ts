@@ -186,4 +186,17 @@ describe("outbox relay", () => {
     await store.appendToStream(`c-${randomUUID()}`, "no-stream", [e]);
     await vi.waitFor(() => expect(publisher.ids()).toEqual([e.eventId]), { timeout: 10_000, interval: 20 });
   });
+
+  it("with settleMs, waits that long after a NOTIFY before publishing", async () => {
+    const publisher = new RecordingPublisher();
+    const r = createOutboxRelay({ pool: tdb.pool, publisher, recheckIntervalMs: tenMinutes, settleMs: 400 });
+    relays.push(r);
+    await r.start();
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the first round's settle is over
+    const e = event("Settled");
+    const appendedAt = performance.now();
+    await store.appendToStream(`c-${randomUUID()}`, "no-stream", [e]);
+    await vi.waitFor(() => expect(publisher.ids()).toEqual([e.eventId]), { timeout: 10_000, interval: 10 });
+    expect(performance.now() - appendedAt).toBeGreaterThanOrEqual(400);
+  });
 });

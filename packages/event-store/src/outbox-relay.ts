@@ -46,6 +46,12 @@ export interface OutboxRelayOptions {
    * streams are active; a crash then may leave up to this many published-but-unsent rows.
    */
   maxInFlight?: number;
+  /**
+   * Wait this long after waking before draining (default 0). Where appenders publish their own
+   * commits eagerly (`createEventStore({ publisher })`), a short wait lets them finish first,
+   * so the relay only publishes what they did not, and stays off the start path.
+   */
+  settleMs?: number;
 }
 
 export interface OutboxRelay {
@@ -88,6 +94,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   const batchSize = opts.batchSize ?? 100;
   const recheckIntervalMs = opts.recheckIntervalMs ?? 30_000;
   const maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
+  const settleMs = Math.max(0, opts.settleMs ?? 0);
 
   const drainBatch = async (): Promise<number> => {
     const client = await pool.connect();
@@ -189,6 +196,7 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     logger,
     failureMessage: "outbox relay failed; retrying",
     async round(isRunning) {
+      if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs));
       while (isRunning() && (await drainBatch()) === batchSize) {
         // a full batch: more rows are likely waiting
       }
