@@ -96,7 +96,7 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
   await checkJoin(ctx, hostConfig, snapshot);
 
   const streamId = containerStreamId(id);
-  await ctx.db.transaction().execute(async (trx) => {
+  await ctx.store.transaction(async (trx) => {
     const reserved = await trx
       .insertInto("container_names")
       .values({ name, container_id: id })

@@ -26,6 +26,9 @@ import { startReportRecorder } from "./report-recorder";
 import { resolveProtoDir, startApiServer } from "./server";
 import { startDispatcher } from "./start-dispatcher";
 
+/** How long the outbox relay waits after a NOTIFY, so the appenders' own eager publishes land first. */
+const RELAY_SETTLE_MS = 50;
+
 export interface StartApiOptions {
   databaseUrl: string;
   natsUrl: string;
@@ -72,13 +75,13 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm, options.prefix);
 
-    const store = createEventStore({ db });
+    const publisher = createJetStreamEventPublisher(js, { prefix: options.prefix });
+    // Every service publishes its own commits at once (eager publish); the relay publishes what
+    // they did not (a failed publish, a crash after commit), after a short settle so it stays
+    // off their path.
+    const store = createEventStore({ db, publisher, logger });
     if (options.runOutboxRelay !== false) {
-      const relay: OutboxRelay = createOutboxRelay({
-        pool,
-        publisher: createJetStreamEventPublisher(js, { prefix: options.prefix }),
-        logger,
-      });
+      const relay: OutboxRelay = createOutboxRelay({ pool, publisher, logger, settleMs: RELAY_SETTLE_MS });
       await relay.start();
       undo.push(() => relay.stop());
     }

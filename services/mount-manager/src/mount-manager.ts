@@ -6,6 +6,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import pino from "pino";
 import type { Logger } from "pino";
 import {
+  createJetStreamEventPublisher,
   createIdempotentHandler,
   createPostgresProcessedEventStore,
   decodeEventMessage,
@@ -74,7 +75,8 @@ export interface MountManager {
 export async function startMountManager(options: MountManagerOptions): Promise<MountManager> {
   const { db, pool, nc, prefix } = options;
   const log = options.logger ?? pino({ name: "mount-manager" });
-  const store = createEventStore({ db });
+  // Its ContainerIpcPrepared reaches the dispatcher right after the commit, not via the relay.
+  const store = createEventStore({ db, publisher: createJetStreamEventPublisher(jetstream(nc), { prefix }), logger: log });
   const projection = createIpcGroupProjection({ db, pool, logger: log.child({ component: "projection" }) });
   const metrics = createMetrics(async () => {
     const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM shm_mounts WHERE state = 'mounted'`.execute(db);

@@ -41,7 +41,8 @@ export async function decideInTransaction<State, Command, Event extends DomainEv
   const retries = opts.retries ?? 5;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await db.transaction().execute(async (trx) => {
+      // The store's transaction: the ContainerScheduled goes out right after the commit.
+      return await store.transaction(async (trx) => {
         await lockScheduling(trx);
         const read = await loadStream(store, opts.streamId, opts.decider, trx);
         const decision = await opts.plan(trx, read);

@@ -13,6 +13,7 @@ import pino from "pino";
 import type { Logger as PinoLogger } from "pino";
 import { InvalidArgumentError, UnavailableError } from "@shoal/domain";
 import {
+  createJetStreamEventPublisher,
   createIdempotentHandler,
   createPostgresProcessedEventStore,
   decodeEventMessage,
@@ -95,8 +96,6 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     } catch (err) {
       throw new UnavailableError(`scheduler database not ready at ${redact(options.databaseUrl)} (${(err as Error).message})`, { cause: err });
     }
-    const store = createEventStore({ db });
-
     let nc: NatsConnection;
     try {
       nc = await connect({ servers: options.natsUrl, name: "shoal-scheduler", maxReconnectAttempts: -1 });
@@ -107,6 +106,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
     const streams = await ensureStreams(jsm, prefix);
+    // Its ContainerScheduled reaches the mount-manager right after the commit, not via the relay.
+    const store = createEventStore({ db, publisher: createJetStreamEventPublisher(js, { prefix }), logger });
 
     const metrics = createSchedulerMetrics(db);
     // The handlers write the rows their events imply in the same transaction, so the
