@@ -64,6 +64,14 @@ describe("eager publish", () => {
     await expect.poll(() => unsentRows(streamId)).toBe(0);
   });
 
+  it("publishes at once when `trx` is the database itself, not a transaction", async () => {
+    const publisher = new ObservingPublisher();
+    const store = createEventStore({ db: tdb.db, publisher });
+    const streamId = `eager-${randomUUID()}`;
+    await store.appendToStream(streamId, "no-stream", [event("Direct")], { trx: tdb.db });
+    expect(publisher.published.map((m) => [m.streamId, m.committed])).toEqual([[streamId, true]]);
+  });
+
   it("publishes a transaction's appends only after it commits, and nothing when it rolls back", async () => {
     const publisher = new ObservingPublisher();
     const store = createEventStore({ db: tdb.db, publisher });

@@ -150,7 +150,8 @@ export function createEventStore(opts: EventStoreOptions): EventStore {
     async appendToStream(streamId, expectedVersion, events, appendOpts) {
       const trx = appendOpts?.trx;
       const appended = await appendToStream(trx ?? db, streamId, expectedVersion, events);
-      if (trx === undefined) await publishCommitted([appended]);
+      // Outside a transaction (also `trx` = a plain Kysely) the statement has committed.
+      if (trx === undefined || !trx.isTransaction) await publishCommitted([appended]);
       else uncommitted.get(trx)?.push(appended);
       return { nextVersion: appended.nextVersion, globalPositions: appended.globalPositions };
     },
