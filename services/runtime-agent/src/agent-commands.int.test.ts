@@ -32,6 +32,8 @@ describe("registration and heartbeats", () => {
       kernelVersion: release(),
       cgroupVersion: expect.stringMatching(/^v[12]$/),
       apparmor: { enabled: expect.any(Boolean) },
+      // The mount-manager plans owners' shm paths with it.
+      stateRoot: bed.stateRoot,
     });
     const runc = (caps.runtimes as Array<Record<string, unknown>>)[0]!;
     expect(runc).toMatchObject({ name: "runc", features: expect.objectContaining({ ociVersionMin: expect.any(String) }) });

@@ -1,4 +1,4 @@
-import { readlink, stat } from "node:fs/promises";
+import { readFile, readlink, stat, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgentTestBed, newContainerId, RUNC } from "./agent-test-harness";
 import type { AgentTestBed } from "./agent-test-harness";
@@ -134,6 +134,97 @@ describe("shareable owner and container: member", () => {
     expect(await bed.mountsUnderStateRoot()).toContain(shmMountPath);
     await bed.send("UnmountShm", { containerId: owner });
     expect(await bed.mountsUnderStateRoot()).not.toContain(shmMountPath);
+  });
+});
+
+describe("shareable owner: the start makes its shm tmpfs", () => {
+  const ownPath = (id: string) => `${bed.stateRoot}/containers/${id}/mounts/shm`;
+  /** The size= option of the tmpfs at `path` in the host's mount table, in bytes, or undefined when nothing is mounted there. */
+  const hostShmSize = async (path: string): Promise<number | undefined> => {
+    const line = (await readFile("/proc/self/mountinfo", "utf8")).split("\n").find((l) => l.split(" ")[4] === path);
+    if (line === undefined) return undefined;
+    const size = /size=(\d+)k/.exec(line)?.[1];
+    return size === undefined ? undefined : Number(size) * 1024;
+  };
+  /** `df -k /dev/shm` inside the container: its filesystem and size in KiB. */
+  const dfShm = async (id: string): Promise<{ filesystem: string; kib: number }> => {
+    const r = await exec(id, ["df", "-k", "/dev/shm"]);
+    expect(r.exitCode).toBe(0);
+    const cols = r.stdout.trim().split("\n").at(-1)!.trim().split(/\s+/);
+    return { filesystem: cols[0]!, kib: Number(cols[1]) };
+  };
+
+  it("with no MountShm before, the owner runs with a host tmpfs of the plan's size as its /dev/shm", async () => {
+    const owner = newContainerId();
+    const path = ownPath(owner);
+    expect(await hostShmSize(path)).toBeUndefined();
+
+    await start(owner, { mode: "shareable", shmSizeBytes: 24 * MiB, shmMountPath: path });
+
+    expect(await hostShmSize(path)).toBe(24 * MiB);
+    expect((await bed.mountsUnderStateRoot()).filter((p) => p === path)).toHaveLength(1);
+    // Seen as /dev/shm inside, with the plan's size: the host tmpfs, not a private one.
+    expect(await dfShm(owner)).toEqual({ filesystem: "shm", kib: 24 * 1024 });
+    expect((await exec(owner, ["sh", "-c", "echo inside > /dev/shm/probe"])).exitCode).toBe(0);
+    expect(await readFile(`${path}/probe`, "utf8")).toBe("inside\n");
+
+    // A MountShm afterwards (a redelivered order) keeps the one mount.
+    expect(await bed.send("MountShm", { containerId: owner, sizeBytes: 24 * MiB })).toEqual({ shmMountPath: path, created: false });
+    expect((await bed.mountsUnderStateRoot()).filter((p) => p === path)).toHaveLength(1);
+
+    // A running owner's shm cannot be unmounted; after the owner has gone, UnmountShm removes it.
+    await expect(bed.send("UnmountShm", { containerId: owner })).rejects.toMatchObject({ code: "FAILED_PRECONDITION" });
+    await remove(owner);
+    expect(await bed.mountsUnderStateRoot()).toContain(path);
+    await bed.send("UnmountShm", { containerId: owner });
+    expect(await bed.mountsUnderStateRoot()).not.toContain(path);
+    await expect(stat(`${bed.stateRoot}/containers/${owner}`)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("a failed start (exit code 127) takes back the tmpfs it made and leaves nothing behind", async () => {
+    const owner = newContainerId();
+    const mountsBefore = await bed.mountsUnderStateRoot();
+    await expect(start(owner, { mode: "shareable", shmSizeBytes: MiB, shmMountPath: ownPath(owner) }, ["/bin/no-such-command"])).rejects.toMatchObject({
+      code: "FAILED_PRECONDITION",
+      message: expect.stringContaining("exit code 127"),
+    });
+    const report = (await bed.reports("ContainerStartFailed")).find((r) => (r.payload as { containerId: string }).containerId === owner);
+    expect(report?.payload).toMatchObject({ containerId: owner, exitCode: 127 });
+    expect(await bed.mountsUnderStateRoot()).toEqual(mountsBefore);
+    await expect(stat(`${bed.stateRoot}/containers/${owner}`)).rejects.toThrow(/ENOENT/);
+    await expect(bed.agent!.containerd.loadContainer(owner)).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+
+  it("a failed start leaves a tmpfs that was mounted before it alone, contents included", async () => {
+    const owner = newContainerId();
+    const path = ownPath(owner);
+    await bed.send("MountShm", { containerId: owner, sizeBytes: 2 * MiB });
+    await writeFile(`${path}/kept`, "kept\n");
+
+    await expect(start(owner, { mode: "shareable", shmSizeBytes: 2 * MiB, shmMountPath: path }, ["/bin/no-such-command"])).rejects.toMatchObject({
+      message: expect.stringContaining("exit code 127"),
+    });
+
+    expect((await bed.mountsUnderStateRoot()).filter((p) => p === path)).toHaveLength(1);
+    expect(await readFile(`${path}/kept`, "utf8")).toBe("kept\n");
+    await bed.send("UnmountShm", { containerId: owner });
+    expect(await bed.mountsUnderStateRoot()).not.toContain(path);
+  });
+
+  it("refuses a plan whose shm path is not this agent's path for the owner, naming both, and mounts nothing", async () => {
+    const owner = newContainerId();
+    const elsewhere = `/var/lib/shoal/containers/${owner}/mounts/shm`;
+    const mountsBefore = await bed.mountsUnderStateRoot();
+    const refused = start(owner, { mode: "shareable", shmSizeBytes: MiB, shmMountPath: elsewhere });
+    await expect(refused).rejects.toMatchObject({ code: "FAILED_PRECONDITION" });
+    const message = await refused.catch((err: Error) => err.message);
+    expect(message).toContain(elsewhere);
+    expect(message).toContain(ownPath(owner));
+    expect(await bed.mountsUnderStateRoot()).toEqual(mountsBefore);
+    await expect(stat(elsewhere)).rejects.toThrow(/ENOENT/);
+    await expect(stat(`${bed.stateRoot}/containers/${owner}`)).rejects.toThrow(/ENOENT/);
+    const report = (await bed.reports("ContainerStartFailed")).find((r) => (r.payload as { containerId: string }).containerId === owner);
+    expect((report?.payload as { reason?: string } | undefined)?.reason).toContain(elsewhere);
   });
 });
 

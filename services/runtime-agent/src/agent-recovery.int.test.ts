@@ -61,7 +61,8 @@ describe("agent killed with SIGKILL while containers run", () => {
     const owner = newContainerId();
     const member = newContainerId();
     const victim = newContainerId();
-    const { shmMountPath } = await bed.send<{ shmMountPath: string }>("MountShm", { containerId: owner, sizeBytes: 8 * MiB });
+    // The owner's start makes its shm tmpfs (no MountShm first, as the control plane sends it).
+    const shmMountPath = `${bed.stateRoot}/containers/${owner}/mounts/shm`;
     const o = await start(owner, { mode: "shareable", shmSizeBytes: 8 * MiB, shmMountPath });
     const m = await start(member, { mode: "container", ownerId: owner, ownerPid: o.pid, shmSizeBytes: 8 * MiB, shmMountPath });
     const v = await start(victim, { mode: "private", shmSizeBytes: MiB });

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, normalize } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { ensureStreams, publishHeartbeat, publishHostReport, serveHostCommands } from "@shoal/bus";
@@ -140,6 +140,8 @@ class RuntimeAgent implements Agent {
   private readonly js;
   private readonly locks = new KeyedMutex();
   private readonly live = new Map<string, LiveContainer>();
+  /** Starts in progress: a `Reconcile` keeps their shm even before their record is written. */
+  private readonly starting = new Set<string>();
   /** Exits recorded but not yet acknowledged by JetStream; retried on every heartbeat. */
   private readonly unreported = new Set<string>();
   private server: HostCommandServer | undefined;
@@ -186,7 +188,7 @@ class RuntimeAgent implements Agent {
     const removed = await removeStaleWrappers(this.wrappers, inUse);
     if (removed.length > 0) this.log.info({ removed }, "removed runtime wrappers no live container uses");
 
-    this.capabilities = await detectCapabilities(o.runtimes ?? [{ name: "runc", path: "runc" }]);
+    this.capabilities = await detectCapabilities(o.runtimes ?? [{ name: "runc", path: "runc" }], o.stateRoot);
     const startedAt = Date.now();
     await publishHostReport(this.js, {
       prefix: o.subjectPrefix,
@@ -270,6 +272,11 @@ class RuntimeAgent implements Agent {
 
   // ---- shm mounts -------------------------------------------------------------------
 
+  /**
+   * Mounts an owner's shm tmpfs under the `shm:<id>` lock. Used by MountShm and by the start
+   * of a shareable owner, so the two are idempotent with each other: a tmpfs already there is
+   * kept (`created: false`).
+   */
   private async mountShm(p: CommandPayload<"MountShm">): Promise<{ shmMountPath: string; created: boolean }> {
     const path = containerPaths(this.opts.stateRoot, p.containerId).shm;
     return this.locks.run(`shm:${p.containerId}`, async () => ({ shmMountPath: path, ...(await mountShm(this.os, path, p.sizeBytes)) }));
@@ -318,6 +325,7 @@ class RuntimeAgent implements Agent {
       }
       const attemptId = p.attemptId ?? String(Date.now());
       const progress = { settingUp: false };
+      this.starting.add(p.containerId);
       try {
         if (existing !== undefined && existing.exit?.cleanedUp !== true) await this.removeContainerdLeftovers(p.containerId);
         return await this.createAndStart(p, existing, progress);
@@ -336,6 +344,8 @@ class RuntimeAgent implements Agent {
           throw new NotFoundError(text, { cause: err });
         }
         throw new FailedPreconditionError(text, { cause: err });
+      } finally {
+        this.starting.delete(p.containerId);
       }
     });
   }
@@ -362,7 +372,7 @@ class RuntimeAgent implements Agent {
     const rootfsDir = p.rootfs.dir;
     const st = await stat(rootfsDir).catch(() => undefined);
     if (st === undefined || !st.isDirectory()) throw new FailedPreconditionError(`rootfs ${rootfsDir}: no such directory`);
-    await this.checkIpcPrerequisites(p.ipcPlan);
+    await this.checkIpcPrerequisites(id, p.ipcPlan);
 
     const runtime = await lockInRuntime(this.wrappers, p.runtime);
     const cap = this.capabilities.runtimes.find((r) => r.name === runtime.name || r.path === runtime.path);
@@ -384,7 +394,24 @@ class RuntimeAgent implements Agent {
     progress.settingUp = true;
     const undo: Array<() => Promise<unknown>> = [];
     const dirExisted = await this.os.pathExists(paths.dir);
+    // An owner's shm tmpfs is made here, alongside the dirs, the record and Containers.Create,
+    // which do not need it; Tasks.Create waits for it. Settles, never rejects (see below).
+    const ownShm = p.ipcPlan.mode === "shareable" ? this.mountOwnShm(id, p.ipcPlan.shmSizeBytes) : undefined;
     try {
+      if (ownShm !== undefined) {
+        // Runs last: only a tmpfs this attempt made is taken back; one that was there before is left.
+        undo.push(async () => {
+          const made = await ownShm;
+          if (made.ok && made.created) {
+            await this.unmountShm({ containerId: id });
+          } else if (!made.ok) {
+            // A mount that failed may have left its (empty) directories.
+            await this.os.rmdir(paths.shm).catch(() => undefined);
+            await this.os.rmdir(paths.mounts).catch(() => undefined);
+            if (!dirExisted) await this.os.rmdir(paths.dir).catch(() => undefined);
+          }
+        });
+      }
       await Promise.all([paths.upper, paths.work, paths.logs].map((d) => mkdir(d, { recursive: true })));
       undo.push(async () => {
         if (previous !== undefined) {
@@ -422,6 +449,10 @@ class RuntimeAgent implements Agent {
       if (written.status === "rejected") throw written.reason;
       if (created.status === "rejected") throw created.reason;
       const container = created.value;
+      if (ownShm !== undefined) {
+        const made = await ownShm;
+        if (!made.ok) throw made.error;
+      }
       const task = await container.newTask({
         rootfs: overlayRootfsMounts(
           p.readonlyRootfs ? { lowerdir: rootfsDir } : { lowerdir: rootfsDir, upperdir: paths.upper, workdir: paths.work },
@@ -464,8 +495,25 @@ class RuntimeAgent implements Agent {
     }
   }
 
+  /**
+   * Starts making the owner's shm tmpfs (as MountShm does). The promise never rejects, so it
+   * may wait unobserved while other steps fail: `ok: false` carries the error, naming the path.
+   */
+  private mountOwnShm(id: string, sizeBytes: number): Promise<{ ok: true; created: boolean } | { ok: false; error: Error }> {
+    return this.mountShm({ containerId: id, sizeBytes }).then(
+      (r) => ({ ok: true as const, created: r.created }),
+      (err: unknown) => ({
+        ok: false as const,
+        error: new InternalError(
+          `could not mount /dev/shm of container ${id} at ${containerPaths(this.opts.stateRoot, id).shm}: ${err instanceof Error ? err.message : String(err)}`,
+          { cause: err },
+        ),
+      }),
+    );
+  }
+
   /** FailedPreconditionError naming what is missing for the plan, before anything is set up. */
-  private async checkIpcPrerequisites(plan: IpcPlan): Promise<void> {
+  private async checkIpcPrerequisites(id: string, plan: IpcPlan): Promise<void> {
     if (plan.mode === "host") {
       if (mountsAt(await this.os.readMountInfo(), "/dev/shm").length === 0) {
         throw new FailedPreconditionError("host IPC needs the host's /dev/shm mounted, and it is not");
@@ -487,9 +535,18 @@ class RuntimeAgent implements Agent {
         throw new FailedPreconditionError(`non-shareable IPC (hint: start ${plan.ownerId} with --ipc shareable)`);
       }
     }
-    if (plan.mode === "shareable" || plan.mode === "container") {
+    if (plan.mode === "shareable") {
+      // The start mounts the owner's tmpfs itself, only ever at this agent's own path for it.
+      const own = containerPaths(this.opts.stateRoot, id).shm;
+      if (normalize(plan.shmMountPath) !== own) {
+        throw new FailedPreconditionError(
+          `the plan's shm mount path ${plan.shmMountPath} is not this host's shm path ${own} for container ${id} (state root ${this.opts.stateRoot})`,
+        );
+      }
+    }
+    if (plan.mode === "container") {
       if (!mountsAt(await this.os.readMountInfo(), plan.shmMountPath).some((m) => m.fsType === "tmpfs")) {
-        throw new FailedPreconditionError(`shm mount ${plan.shmMountPath} is not mounted (send MountShm first)`);
+        throw new FailedPreconditionError(`shm mount ${plan.shmMountPath} of container ${plan.ownerId} is not mounted`);
       }
     }
   }
@@ -858,7 +915,7 @@ class RuntimeAgent implements Agent {
       })),
       containers: [...mine],
       mounts: await this.os.readMountInfo(),
-      expected,
+      expected: phase === "running" ? [...expected, ...this.starting] : expected,
       phase,
       watched: [...this.live.keys()],
     });

@@ -10,6 +10,12 @@ export interface HostCapabilities {
   runtimes: RuntimeCapability[];
   apparmor: { enabled: boolean };
   criu: { available: true; message: string } | { available: false; reason: string };
+  /**
+   * The agent's state root: an owner's shm tmpfs is at `<stateRoot>/containers/<id>/mounts/shm`
+   * on this host, and the mount-manager plans that path from this field (a StartContainer
+   * naming another path for an owner is refused).
+   */
+  stateRoot: string;
 }
 
 export interface RuntimeCapability {
@@ -27,7 +33,7 @@ const CGROUP2_SUPER_MAGIC = 0x63677270;
  * Probes the host. Never throws: a probe that cannot run is reported with its reason
  * (a missing `criu` binary is `available: false` with the error).
  */
-export async function detectCapabilities(runtimes: readonly { name: string; path: string }[]): Promise<HostCapabilities> {
+export async function detectCapabilities(runtimes: readonly { name: string; path: string }[], stateRoot: string): Promise<HostCapabilities> {
   const kernelVersion = release();
   const [cgroupVersion, apparmorEnabled, criu, runtimeCaps] = await Promise.all([
     statfs("/sys/fs/cgroup").then(
@@ -45,7 +51,7 @@ export async function detectCapabilities(runtimes: readonly { name: string; path
     ),
     Promise.all(runtimes.map((rt) => runtimeCapability(rt, kernelVersion))),
   ]);
-  return { kernelVersion, cgroupVersion, runtimes: runtimeCaps, apparmor: { enabled: apparmorEnabled }, criu };
+  return { kernelVersion, cgroupVersion, runtimes: runtimeCaps, apparmor: { enabled: apparmorEnabled }, criu, stateRoot };
 }
 
 async function runtimeCapability(rt: { name: string; path: string }, kernelRelease: string): Promise<RuntimeCapability> {
