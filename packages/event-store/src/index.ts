@@ -17,6 +17,7 @@ export type { Logger } from "./logger";
 export { createOutboxRelay } from "./outbox-relay";
 export type { OutboxRelay, OutboxRelayOptions, OutboxMessage, OutboxPublisher } from "./outbox-relay";
 export { createProjectionRunner } from "./projection-runner";
+export { FOLLOWER_SETTLE_MS } from "./notified-loop";
 export type { ProjectionRunner, ProjectionRunnerOptions } from "./projection-runner";
 export { handleCommand, loadStream, appendDecided } from "./handle-command";
 export type { HandleCommandOptions, HandleCommandResult, LoadedStream, AppendDecidedOptions } from "./handle-command";

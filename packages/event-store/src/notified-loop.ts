@@ -4,6 +4,13 @@ import { listenForNotifications } from "./notification-listener";
 import type { NotificationListener } from "./notification-listener";
 import type { Logger } from "./logger";
 
+/**
+ * The settle the services give their live followers (outbox relay, projections): long enough
+ * that a container's whole start pipeline runs before they take the CPU, short enough that a
+ * reader without `catchUp` sees little lag.
+ */
+export const FOLLOWER_SETTLE_MS = 100;
+
 export interface NotifiedLoopOptions {
   /** Pool whose `options` open the dedicated LISTEN connection. */
   pool: pg.Pool;
@@ -17,6 +24,13 @@ export interface NotifiedLoopOptions {
    * after a backoff (1 s doubling to 30 s) that notifications do not cut short.
    */
   round(isRunning: () => boolean): Promise<number>;
+  /**
+   * After a NOTIFY wakes the loop, wait this long (further notifications fold into the same
+   * round) before working (default 0). Keeps followers that need not be instant (the relay
+   * behind eager publishers, projections read with `catchUp` where freshness matters) off the
+   * CPU while a flow's next step runs, and batches their work.
+   */
+  settleMs?: number;
 }
 
 export interface NotifiedLoop {
@@ -38,6 +52,7 @@ export function createNotifiedLoop(opts: NotifiedLoopOptions): NotifiedLoop {
   let loop: Promise<void> | undefined;
   let listener: NotificationListener | undefined;
   const isRunning = () => running;
+  const settleMs = Math.max(0, opts.settleMs ?? 0);
 
   const wake = (): void => {
     woken = true;
@@ -61,6 +76,7 @@ export function createNotifiedLoop(opts: NotifiedLoopOptions): NotifiedLoop {
   const run = async (): Promise<void> => {
     let failures = 0;
     while (running) {
+      if (woken && settleMs > 0) await pause(settleMs, true);
       woken = false;
       let idleMs: number;
       try {

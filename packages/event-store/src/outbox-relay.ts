@@ -94,7 +94,6 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
   const batchSize = opts.batchSize ?? 100;
   const recheckIntervalMs = opts.recheckIntervalMs ?? 30_000;
   const maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
-  const settleMs = Math.max(0, opts.settleMs ?? 0);
 
   const drainBatch = async (): Promise<number> => {
     const client = await pool.connect();
@@ -195,8 +194,8 @@ export function createOutboxRelay(opts: OutboxRelayOptions): OutboxRelay {
     pool,
     logger,
     failureMessage: "outbox relay failed; retrying",
+    ...(opts.settleMs !== undefined ? { settleMs: opts.settleMs } : {}),
     async round(isRunning) {
-      if (settleMs > 0) await new Promise((resolve) => setTimeout(resolve, settleMs));
       while (isRunning() && (await drainBatch()) === batchSize) {
         // a full batch: more rows are likely waiting
       }

@@ -29,6 +29,8 @@ export interface ProjectionRunnerOptions {
   logger?: Logger;
   /** Safety re-check when no notification arrives (default 30 s). */
   recheckIntervalMs?: number;
+  /** Wait this long after a NOTIFY before catching up (default 0); see `createNotifiedLoop`. Readers that need the latest call `catchUp`. */
+  settleMs?: number;
 }
 
 export interface ProjectionRunner {
@@ -125,6 +127,7 @@ export function createProjectionRunner(opts: ProjectionRunnerOptions): Projectio
     pool,
     logger,
     failureMessage: "projection batch failed; retrying",
+    ...(opts.settleMs !== undefined ? { settleMs: opts.settleMs } : {}),
     logFields: { projection: name },
     async round() {
       await catchUp();

@@ -9,7 +9,7 @@ import type { Kysely, Transaction } from "kysely";
 import type pg from "pg";
 import { isContainerEventType } from "@shoal/domain";
 import type { ContainerEvent } from "@shoal/domain";
-import { createProjectionRunner } from "@shoal/event-store";
+import { FOLLOWER_SETTLE_MS, createProjectionRunner } from "@shoal/event-store";
 import type { GlobalEvent, Logger, ProjectionRunner } from "@shoal/event-store";
 
 export const CONTAINERS_PROJECTION = "api-containers";
@@ -125,6 +125,8 @@ export function createContainersProjection(opts: { db: Kysely<any>; pool: pg.Poo
     reset: async (trx) => {
       await trx.deleteFrom("containers").execute();
     },
+    // Inspect, list and removal checks call catchUp(); the live follow can wait.
+    settleMs: FOLLOWER_SETTLE_MS,
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
 }

@@ -13,7 +13,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createJetStreamEventPublisher, ensureStreams } from "@shoal/bus";
 import type { DurableConsumer } from "@shoal/bus";
 import { UnavailableError } from "@shoal/domain";
-import { createEventStore, createOutboxRelay, migrateToLatest } from "@shoal/event-store";
+import { FOLLOWER_SETTLE_MS, createEventStore, createOutboxRelay, migrateToLatest } from "@shoal/event-store";
 import type { OutboxRelay } from "@shoal/event-store";
 import type { ApiContext, ApiTimeouts } from "./api-context";
 import { createContainerWatcher } from "./container-watcher";
@@ -25,9 +25,6 @@ import { startRemovalWorker } from "./removal-worker";
 import { startReportRecorder } from "./report-recorder";
 import { resolveProtoDir, startApiServer } from "./server";
 import { startDispatcher } from "./start-dispatcher";
-
-/** How long the outbox relay waits after a NOTIFY, so the appenders' own eager publishes land first. */
-const RELAY_SETTLE_MS = 50;
 
 export interface StartApiOptions {
   databaseUrl: string;
@@ -81,7 +78,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     // off their path.
     const store = createEventStore({ db, publisher, logger });
     if (options.runOutboxRelay !== false) {
-      const relay: OutboxRelay = createOutboxRelay({ pool, publisher, logger, settleMs: RELAY_SETTLE_MS });
+      const relay: OutboxRelay = createOutboxRelay({ pool, publisher, logger, settleMs: FOLLOWER_SETTLE_MS });
       await relay.start();
       undo.push(() => relay.stop());
     }

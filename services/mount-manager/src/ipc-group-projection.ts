@@ -6,7 +6,7 @@
 import { sql } from "kysely";
 import type { Kysely, Transaction } from "kysely";
 import type pg from "pg";
-import { createProjectionRunner } from "@shoal/event-store";
+import { FOLLOWER_SETTLE_MS, createProjectionRunner } from "@shoal/event-store";
 import type { GlobalEvent, Logger, ProjectionRunner } from "@shoal/event-store";
 
 export const PROJECTION_NAME = "mount-manager";
@@ -104,6 +104,8 @@ export function createIpcGroupProjection(opts: { db: Kysely<any>; pool: pg.Pool;
     pool: opts.pool,
     handle: applyEvent,
     reset: resetProjection,
+    // Release and reconcile call catchUp(); ref resolution falls back to the log.
+    settleMs: FOLLOWER_SETTLE_MS,
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
 }

@@ -9,7 +9,7 @@ import type { Kysely, Transaction } from "kysely";
 import type pg from "pg";
 import { containerDecider, isContainerEventType } from "@shoal/domain";
 import type { ContainerEvent, ContainerState } from "@shoal/domain";
-import { createProjectionRunner } from "@shoal/event-store";
+import { FOLLOWER_SETTLE_MS, createProjectionRunner } from "@shoal/event-store";
 import type { EventStore, GlobalEvent, Logger, ProjectionRunner } from "@shoal/event-store";
 import { containerAsk, pinnedHostOf } from "./container-request";
 import { readDaemonConfig } from "./daemon-config";
@@ -44,6 +44,8 @@ export function createSchedulerProjection(opts: {
     pool: opts.pool,
     ...(opts.logger === undefined ? {} : { logger: opts.logger }),
     reset: resetTables,
+    // Placement keeps its own rows in its transaction; the live follow can wait.
+    settleMs: FOLLOWER_SETTLE_MS,
     handle: (event, trx) => applyEvent(opts.store, event, trx),
   });
 }
