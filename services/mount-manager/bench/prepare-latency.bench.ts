@@ -1,6 +1,7 @@
 // Latency of the preparation step per IPC mode, through the real pipeline on this machine:
-// RecordScheduled appended → outbox relay → JetStream → mount-manager-prepare → (MountShm to an
-// in-process fake agent) → ContainerIpcPrepared appended → relay → seen on NATS.
+// RecordScheduled appended → outbox relay → JetStream → mount-manager-prepare → ContainerIpcPrepared
+// appended (an owner's with its group and mount order, in one transaction) → published → seen on NATS.
+// The in-process fake agent answers the reconcile's and releases' commands; the preparation sends none.
 // Prints p50/p99 per mode and the IPC-mode tax (shareable / member minus none).
 // Run: pnpm exec tsx services/mount-manager/bench/prepare-latency.bench.ts [runs]
 import { randomBytes, randomUUID } from "node:crypto";
@@ -24,7 +25,6 @@ try {
     prefix: nats.prefix,
     host: "h1",
     handlers: {
-      MountShm: async (p) => ({ shmMountPath: `/var/lib/shoal/containers/${(p as { containerId: string }).containerId}/mounts/shm`, created: true }),
       UnmountShm: async () => ({ unmounted: 1 }),
       ListContainers: async () => ({ containers: [] }),
     },

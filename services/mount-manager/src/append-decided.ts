@@ -1,7 +1,9 @@
 /**
  * Read → fold → decide → append for one stream inside a caller's transaction, so several
  * streams' decisions commit together (the group's events and ContainerIpcPrepared: one
- * commit, one relay batch, and never one without the other).
+ * commit, one publish, and never one without the other). Without `trx` it reads and
+ * appends on its own (the append's version check is the guard) and the store publishes
+ * the append at once.
  */
 import type { Kysely } from "kysely";
 import type { Decider, DomainEvent, EventMetadata } from "@shoal/domain";
@@ -9,7 +11,8 @@ import { appendDecided as appendToStreamAsDecided, loadStream } from "@shoal/eve
 import type { EventStore } from "@shoal/event-store";
 
 export interface AppendDecidedOptions<State, Command, Event extends DomainEvent> {
-  trx: Kysely<any>;
+  /** A transaction from `store.transaction` (so its appends are published after the commit); undefined: none. */
+  trx: Kysely<any> | undefined;
   streamId: string;
   decider: Decider<State, Command, Event>;
   command: Command;

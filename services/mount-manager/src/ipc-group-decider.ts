@@ -1,6 +1,7 @@
 /**
  * The IPC group aggregate: one stream per owner, `ipc-group-<owner id>`. It records which
- * members hold the owner's shm mount and whether that mount exists, so the mount-manager
+ * members hold the owner's shm mount and whether that mount is in force (ordered for the
+ * owner's start, which makes it, and not yet removed), so the mount-manager
  * orders an unmount only after the last member and the owner are gone. Pure: time
  * arrives on the command; whether the owner's process is live is read by the caller
  * from the owner's container stream and passed on `ReleaseShmMount`.
@@ -16,7 +17,11 @@ export type IpcGroupFormed = DomainEvent<
   "IpcGroupFormed",
   { ownerId: string; host: string; shmSizeBytes: number; shmMountPath: string; formedAt: string }
 >;
-/** The host agent has made the owner's shm tmpfs (MountShm answered). */
+/**
+ * The owner's shm tmpfs is ordered on `host`: from here the log counts it as mounted. The
+ * owner's agent makes it as the first step of the start this was recorded for; a start that
+ * fails there is released like any other (UnmountShm is a no-op where nothing was mounted).
+ */
 export type ShmMountCreated = DomainEvent<
   "ShmMountCreated",
   { ownerId: string; host: string; path: string; sizeBytes: number; createdAt: string }
@@ -47,7 +52,7 @@ export function isIpcGroupEventType(type: string): type is IpcGroupEvent["type"]
   return Object.hasOwn(IPC_GROUP_EVENT_SCHEMA_VERSIONS, type);
 }
 
-/** The owner's shm mount has been made on `host` (call after MountShm answered). */
+/** Orders the owner's shm mount on `host` (recorded with the owner's ContainerIpcPrepared, before its agent mounts). */
 export type FormIpcGroup = DomainCommand<
   "FormIpcGroup",
   { ownerId: string; host: string; shmSizeBytes: number; shmMountPath: string; now: string }

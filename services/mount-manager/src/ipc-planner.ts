@@ -14,7 +14,7 @@ import type { DefaultIpcMode, IpcMode, IpcPlan, ResolvedIpcMode, ShoalError } fr
 export interface IpcPlanConfig {
   defaultIpcMode: DefaultIpcMode;
   defaultShmSizeBytes: number;
-  /** `state-root`: shm mounts live at `<stateRoot>/containers/<owner id>/mounts/shm`. */
+  /** `state-root`: where shm mounts live (`<stateRoot>/containers/<owner id>/mounts/shm`) on a host that did not register its own. */
   stateRoot: string;
 }
 
@@ -45,6 +45,12 @@ export interface IpcPlanInput {
   requestedShmSize: number | undefined;
   /** Where the scheduler placed the container. */
   host: string;
+  /**
+   * The state root that host's agent registered with (HostRegistered capabilities); the
+   * owner's shm path is planned under it, since that agent mounts only there. Undefined:
+   * the config's `state-root`.
+   */
+  hostStateRoot?: string;
   config: IpcPlanConfig;
   /** For `container:<x>`: x as found in the log, or undefined when no such container exists. */
   owner?: IpcOwnerView;
@@ -68,9 +74,10 @@ export function shmMountPath(stateRoot: string, ownerId: string): string {
  *   FailedPreconditionError `container <x> is not running`; not shareable →
  *   FailedPreconditionError `non-shareable IPC (hint: start <x> with --ipc shareable)`;
  *   on another host → FailedPreconditionError. A member gets the owner's pid, shm path and size.
- * - `shareable`: its own shm size (else `default-shm-size`) at `shmMountPath`; an shm
- *   mount members still hold from a previous run is reused with its size, and must be on
- *   the same host (FailedPreconditionError otherwise).
+ * - `shareable`: its own shm size (else `default-shm-size`) at `shmMountPath` under the
+ *   host's state root (else the config's); an shm mount members still hold from a previous
+ *   run is reused with its size and path, and must be on the same host
+ *   (FailedPreconditionError otherwise).
  * - `private`: a size; `none`, `host`: no size.
  */
 export function planIpc(input: IpcPlanInput): IpcPlanning {
@@ -101,7 +108,11 @@ export function planIpc(input: IpcPlanInput): IpcPlanning {
       return {
         ok: true,
         mode,
-        plan: { mode: "shareable", shmSizeBytes: sized(), shmMountPath: shmMountPath(input.config.stateRoot, input.containerId) },
+        plan: {
+          mode: "shareable",
+          shmSizeBytes: sized(),
+          shmMountPath: shmMountPath(input.hostStateRoot ?? input.config.stateRoot, input.containerId),
+        },
       };
     }
     case "container":

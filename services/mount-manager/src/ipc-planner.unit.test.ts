@@ -60,6 +60,11 @@ describe("planIpc: plans", () => {
       plan: { mode: "shareable", shmSizeBytes: 2 * MiB, shmMountPath: `/srv/shoal/containers/${ID}/mounts/shm` },
     },
     {
+      name: "shareable under the state root its host registered with, over the configured one",
+      in: input("shareable", { hostStateRoot: "/var/lib/shoal-h2/", config: { ...config, stateRoot: "/srv/shoal" } }),
+      plan: { mode: "shareable", shmSizeBytes: 32 * MiB, shmMountPath: `/var/lib/shoal-h2/containers/${ID}/mounts/shm` },
+    },
+    {
       name: "shareable reuses the mount its members kept, with that size",
       in: input("shareable", { requestedShmSize: 2 * MiB, mountedShm: { host: "h1", sizeBytes: 16 * MiB, path: "/x/shm" } }),
       plan: { mode: "shareable", shmSizeBytes: 16 * MiB, shmMountPath: "/x/shm" },

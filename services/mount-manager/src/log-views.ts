@@ -1,7 +1,7 @@
 /**
  * What the mount-manager reads from the log before it decides: a container's state, an
- * IPC group's state, the daemon config in force, and a `container:<ref>` resolved to an
- * id. Every read is fresh (no cache), so a decision sees everything committed before it.
+ * IPC group's state, the daemon config in force, a host's registered state root, and a
+ * `container:<ref>` resolved to an id. Every read is fresh (no cache), so a decision sees everything committed before it.
  */
 import { sql } from "kysely";
 import type { Kysely } from "kysely";
@@ -9,6 +9,7 @@ import {
   DAEMON_CONFIG_STREAM_ID,
   containerDecider,
   containerStreamId,
+  hostStreamId,
   ipcGroupStreamId,
   isContainerId,
 } from "@shoal/domain";
@@ -51,6 +52,20 @@ export async function readIpcConfig(store: EventStore): Promise<IpcPlanConfig & 
     defaultShmSizeBytes: state.config.defaultShmSizeBytes,
     stateRoot: state.config.stateRoot,
   };
+}
+
+/**
+ * The state root `host`'s agent reported in its latest HostRegistered (stream `host-<name>`,
+ * `data.capabilities.stateRoot`); undefined when the host never registered or its agent
+ * does not report one. One indexed query, not a fold of the host's whole stream.
+ */
+export async function readHostStateRoot(db: Kysely<any>, host: string): Promise<string | undefined> {
+  const r = await sql<{ state_root: unknown }>`
+    SELECT data->'capabilities'->'stateRoot' AS state_root FROM events
+    WHERE stream_id = ${hostStreamId(host)} AND type = 'HostRegistered'
+    ORDER BY stream_version DESC LIMIT 1`.execute(db);
+  const root = r.rows[0]?.state_root;
+  return typeof root === "string" && root.startsWith("/") ? root : undefined;
 }
 
 /**

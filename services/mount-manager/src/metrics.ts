@@ -1,11 +1,12 @@
 /**
  * Prometheus metrics of the mount-manager. No container ids in labels: `op` is one of
- * `mount`, `unmount`, `prepare`, `join`, `leave`, `reconcile`; `result` one of `ok`,
+ * `unmount`, `prepare`, `join`, `leave`, `reconcile` (owners' mounts are made by the agents
+ * as part of their starts, so there is no `mount`); `result` one of `ok`,
  * `refused`, `failed`, `skipped`.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
-export type Operation = "mount" | "unmount" | "prepare" | "join" | "leave" | "reconcile";
+export type Operation = "unmount" | "prepare" | "join" | "leave" | "reconcile";
 export type OperationResult = "ok" | "refused" | "failed" | "skipped";
 
 export interface MountManagerMetrics {
@@ -34,7 +35,7 @@ export function createMetrics(mountedShm: () => Promise<number>): MountManagerMe
   });
   const prepare = new Histogram({
     name: "shoal_mount_manager_prepare_seconds",
-    help: "Time the mount-manager takes to prepare a start (plan, shm mount, records), by IPC mode.",
+    help: "Time the mount-manager takes to prepare a start (plan and records), by IPC mode.",
     labelNames: ["mode"] as const,
     buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
     registers: [registry],

@@ -16,6 +16,7 @@ import {
   containerDecider,
   containerStreamId,
   derivedEventId,
+  hostStreamId,
   ipcGroupStreamId,
 } from "@shoal/domain";
 import type { ContainerCommand, HostConfigInput } from "@shoal/domain";
@@ -30,7 +31,8 @@ import type { MountManager } from "./mount-manager";
 import type { FlowDeps } from "./flow-deps";
 
 // The mount-manager in-process on real Postgres and NATS JetStream, with the outbox relay
-// feeding it events and a fake agent (serveHostCommands) that records MountShm/UnmountShm.
+// feeding it events and a fake agent (serveHostCommands) that records every host command
+// (none is expected on the start path: an owner's agent makes its shm as part of its start).
 // The test plays the api, the scheduler and the agent's reports by appending their events.
 
 const STATE_ROOT = "/var/lib/shoal";
@@ -51,8 +53,6 @@ const mounted = new Map<string, Set<string>>();
 const listed = new Map<string, { containerId: string; status: string; live: boolean }[]>();
 /** Per host: owner ids whose shm the fake agent reports mounted (the real agent does not report mounts yet). */
 const listedMounts = new Map<string, string[]>();
-/** Make the next MountShm of a container answer too late (after mounting), as a slow agent would. */
-const slowMounts = new Set<string>();
 /** UnmountShm of these containers fails as a busy mount would. */
 const failUnmount = new Set<string>();
 
@@ -69,7 +69,6 @@ function fakeAgent(host: string): HostCommandServer {
         await record("MountShm")(payload);
         const { containerId } = payload as { containerId: string };
         mounted.get(host)!.add(containerId);
-        if (slowMounts.delete(containerId)) await new Promise((r) => setTimeout(r, 1_500));
         return { shmMountPath: `${STATE_ROOT}/containers/${containerId}/mounts/shm`, created: true };
       },
       async UnmountShm(payload) {
@@ -96,7 +95,7 @@ beforeAll(async () => {
   const publisher = createJetStreamEventPublisher(nats.js, { prefix: nats.prefix });
   relay = createOutboxRelay({ pool: database.pool, publisher });
   await relay.start();
-  agents = [fakeAgent("h1"), fakeAgent("h2")];
+  agents = [fakeAgent("h1"), fakeAgent("h2"), fakeAgent("h3")];
   mm = await startMountManager({
     db: database.db,
     pool: database.pool,
@@ -162,6 +161,19 @@ async function exited(id: string): Promise<string> {
   return (await store.readStream(containerStreamId(id))).at(-1)!.eventId;
 }
 
+/** A HostRegistered in `host-<host>` as the scheduler records it from the agent's report. */
+async function registerHost(host: string, capabilities: Record<string, unknown>): Promise<void> {
+  await store.appendToStream(hostStreamId(host), "any", [
+    {
+      eventId: randomUUID(),
+      type: "HostRegistered",
+      schemaVersion: 1,
+      data: { host, capabilities, memoryBytes: 8 * 1024 * MiB, registeredAt: now() },
+      metadata: { actor: "scheduler" },
+    },
+  ]);
+}
+
 const events = (id: string) => store.readStream(containerStreamId(id));
 const groupEvents = (owner: string) => store.readStream(ipcGroupStreamId(owner));
 const types = (es: RecordedEvent[]) => es.map((e) => e.type);
@@ -219,23 +231,49 @@ const callsOf = (command: string, containerId: string) =>
 // ---- the flows ------------------------------------------------------------------------
 
 describe("mount-manager preparation", () => {
-  it("mounts an owner's shm before recording a shareable plan, with the group and mount recorded first", async () => {
+  it("records an owner's group, the order to mount its shm and its shareable plan in one transaction, sending no host command", async () => {
     const owner = await create("web", { ipcMode: "shareable", shmSize: "16m" });
     await schedule(owner);
     const prepared = await outcome(owner);
 
     expect(prepared.type).toBe("ContainerIpcPrepared");
+    // h1 never registered a state root: the config's.
     const path = `${STATE_ROOT}/containers/${owner}/mounts/shm`;
     expect((prepared.data as { plan: unknown }).plan).toEqual({ mode: "shareable", shmSizeBytes: 16 * MiB, shmMountPath: path });
-    expect(callsOf("MountShm", owner)).toEqual([{ host: "h1", command: "MountShm", payload: { containerId: owner, sizeBytes: 16 * MiB } }]);
+    // The owner's agent mounts as part of its start: nothing is sent to a host here.
+    expect(calls.filter((c) => c.payload.containerId === owner)).toEqual([]);
 
     const group = await groupEvents(owner);
     expect(types(group)).toEqual(["IpcGroupFormed", "ShmMountCreated"]);
+    expect(group[1]!.data).toMatchObject({ host: "h1", path, sizeBytes: 16 * MiB });
     for (const g of group) expect(BigInt(g.globalPosition)).toBeLessThan(BigInt(prepared.globalPosition));
+    const ids = [...group.map((g) => g.eventId), prepared.eventId];
+    const transactions = await sql<{ transaction_id: string }>`
+      SELECT DISTINCT transaction_id::text FROM events WHERE event_id = ANY(${ids}::uuid[])`.execute(database.db);
+    expect(transactions.rows).toHaveLength(1);
 
     await expect
       .poll(async () => (await sql`SELECT owner_id, host, path, size_bytes::int AS size, state FROM shm_mounts WHERE owner_id = ${owner}`.execute(database.db)).rows)
       .toEqual([{ owner_id: owner, host: "h1", path, size: 16 * MiB, state: "mounted" }]);
+  });
+
+  it("plans an owner's shm under the state root its host registered last, not the config's", async () => {
+    await registerHost("h3", { kernelVersion: "6.1.0", stateRoot: "/var/lib/shoal-old" });
+    await registerHost("h3", { kernelVersion: "6.1.0", stateRoot: "/var/lib/shoal-h3" });
+    const owner = await create("rooted", { ipcMode: "shareable" });
+    await schedule(owner, "h3");
+    const prepared = await outcome(owner);
+
+    const path = `/var/lib/shoal-h3/containers/${owner}/mounts/shm`;
+    expect((prepared.data as { plan: unknown }).plan).toEqual({ mode: "shareable", shmSizeBytes: 64 * MiB, shmMountPath: path });
+    expect((await groupEvents(owner))[1]!.data).toMatchObject({ host: "h3", path });
+    expect(calls.filter((c) => c.payload.containerId === owner)).toEqual([]);
+
+    // A member takes the owner's path from the owner's plan.
+    await started(owner, 4100);
+    const member = await create("rooted-member", { ipcMode: "container:rooted" });
+    await schedule(member, "h3");
+    expect((await outcome(member)).data).toMatchObject({ plan: { mode: "container", ownerId: owner, shmMountPath: path } });
   });
 
   it("gives a private container its size and sends no host command", async () => {
@@ -303,7 +341,7 @@ describe("mount-manager preparation", () => {
     });
   });
 
-  it("a redelivered ContainerScheduled mounts nothing again and appends nothing", async () => {
+  it("a redelivered ContainerScheduled sends nothing and appends nothing", async () => {
     const owner = await startOwner("redelivered", 4004);
     calls = [];
     const before = await events(owner);
@@ -329,21 +367,42 @@ describe("mount-manager preparation", () => {
       })
       .toBe(1);
 
-    expect(callsOf("MountShm", owner)).toHaveLength(0);
+    expect(calls.filter((c) => c.payload.containerId === owner)).toEqual([]);
     expect(await events(owner)).toEqual(before);
     expect(await groupEvents(owner)).toEqual(groupBefore);
   });
 
-  it("an agent that answers MountShm too late is asked again, and the mount is recorded once", async () => {
-    const owner = await create("slow", { ipcMode: "shareable" });
-    slowMounts.add(owner);
-    await schedule(owner);
-    const prepared = await outcome(owner);
+  it("a start removed before it was prepared orders no mount and records nothing for it", async () => {
+    await mm.stop(); // the ContainerScheduled waits in the durable consumer meanwhile
+    let owner: string;
+    try {
+      owner = await create("overtaken", { ipcMode: "shareable" });
+      await schedule(owner);
+      await command(owner, { type: "RemoveContainer", data: { containerId: owner, now: now(), force: true } });
+      await command(owner, { type: "RecordRemoved", data: { containerId: owner, now: now() } });
+    } finally {
+      mm = await startMountManager({
+        db: database.db,
+        pool: database.pool,
+        nc: nats.nc,
+        prefix: nats.prefix,
+        metricsPort: 0,
+        reconcileIntervalMs: 0,
+        hostCommandTimeoutMs: 1_000,
+        logger: quiet,
+      });
+    }
+    const scheduled = (await events(owner)).find((e) => e.type === "ContainerScheduled")!;
+    await expect
+      .poll(async () => (await sql`SELECT 1 FROM processed_events WHERE consumer = ${PREPARE_DURABLE} AND event_id = ${scheduled.eventId}`.execute(database.db)).rows.length, {
+        timeout: 15_000,
+      })
+      .toBe(1);
+    await released((await events(owner)).at(-1)!.eventId);
 
-    expect(prepared.type).toBe("ContainerIpcPrepared");
-    expect(callsOf("MountShm", owner).length).toBeGreaterThanOrEqual(2);
-    expect(types(await groupEvents(owner))).toEqual(["IpcGroupFormed", "ShmMountCreated"]);
-    expect(types(await events(owner)).filter((t) => t === "ContainerIpcPrepared")).toHaveLength(1);
+    expect(await groupEvents(owner)).toEqual([]);
+    expect(types(await events(owner))).not.toContain("ContainerIpcPrepared");
+    expect(calls.filter((c) => c.payload.containerId === owner)).toEqual([]);
   });
 });
 
@@ -364,7 +423,6 @@ describe("mount-manager release", () => {
     expect(callsOf("UnmountShm", owner)).toEqual([]);
     await released(await exited(m1));
     expect(callsOf("UnmountShm", owner)).toEqual([]);
-    expect(mounted.get("h1")!.has(owner)).toBe(true);
 
     await released(await exited(m2));
     expect(callsOf("UnmountShm", owner)).toEqual([{ host: "h1", command: "UnmountShm", payload: { containerId: owner } }]);
@@ -384,7 +442,7 @@ describe("mount-manager release", () => {
     expect(callsOf("UnmountShm", owner)).toHaveLength(1);
   });
 
-  it("keeps the mount while a member outlives its owner, and an owner that restarts mounts again after a release", async () => {
+  it("keeps the mount while a member outlives its owner, and an owner that restarts orders its mount again after a release", async () => {
     const owner = await startOwner("phoenix", 6001);
     const member = await startMember("phoenix-m", owner, 6002);
     await released(await exited(owner));
@@ -394,8 +452,31 @@ describe("mount-manager release", () => {
     calls = [];
     await schedule(owner);
     expect((await outcome(owner)).type).toBe("ContainerIpcPrepared");
-    expect(callsOf("MountShm", owner)).toHaveLength(1);
-    expect(types(await groupEvents(owner)).slice(-2)).toEqual(["IpcGroupFormed", "ShmMountCreated"]);
+    expect(calls.filter((c) => c.payload.containerId === owner)).toEqual([]);
+    expect(types(await groupEvents(owner)).slice(-3)).toEqual(["ShmMountRemoved", "IpcGroupFormed", "ShmMountCreated"]);
+  });
+
+  it("an owner restarting while a member still holds its mount reuses that mount, and its failed start leaves it to the member", async () => {
+    const owner = await startOwner("keeper", 6201, { ipcMode: "shareable", shmSize: "4m" });
+    const member = await startMember("keeper-m", owner, 6202);
+    await released(await exited(owner));
+    const groupBefore = await groupEvents(owner);
+
+    await schedule(owner);
+    const prepared = await outcome(owner);
+    expect((prepared.data as { plan: unknown }).plan).toEqual({
+      mode: "shareable",
+      shmSizeBytes: 4 * MiB,
+      shmMountPath: `${STATE_ROOT}/containers/${owner}/mounts/shm`,
+    });
+    expect(await groupEvents(owner)).toEqual(groupBefore);
+    await command(owner, { type: "RecordStartFailed", data: { containerId: owner, now: now(), reason: "boom", exitCode: 127 } });
+    await released((await events(owner)).at(-1)!.eventId);
+    expect(callsOf("UnmountShm", owner)).toEqual([]);
+
+    await released(await exited(member));
+    expect(callsOf("UnmountShm", owner)).toHaveLength(1);
+    expect(types(await groupEvents(owner)).at(-1)).toBe("ShmMountRemoved");
   });
 
   it("an owner whose last release never finished starts on another host, after removing the leftover mount", async () => {
@@ -411,34 +492,31 @@ describe("mount-manager release", () => {
     await schedule(owner, "h2");
     const prepared = await outcome(owner);
     expect((prepared.data as { plan: { mode: string } }).plan.mode).toBe("shareable");
-    expect(calls.filter((c) => c.payload.containerId === owner).map((c) => `${c.command}@${c.host}`)).toEqual(["UnmountShm@h1", "MountShm@h2"]);
+    expect(calls.filter((c) => c.payload.containerId === owner).map((c) => `${c.command}@${c.host}`)).toEqual(["UnmountShm@h1"]);
     expect(types(await groupEvents(owner)).slice(-3)).toEqual(["ShmMountRemoved", "IpcGroupFormed", "ShmMountCreated"]);
     // The exit's retried release now finds the owner live again and leaves the new mount alone.
     await released(exitId);
     expect(callsOf("UnmountShm", owner)).toEqual([{ host: "h1", command: "UnmountShm", payload: { containerId: owner } }]);
   });
 
-  it("a mount made for a start that was removed before it could be recorded is taken back on redelivery", async () => {
-    const owner = await create("overtaken", { ipcMode: "shareable" });
-    slowMounts.add(owner); // MountShm mounts, then answers too late: nothing gets recorded
-    await schedule(owner);
-    await expect.poll(() => callsOf("MountShm", owner).length, { timeout: 15_000 }).toBe(1);
-    await command(owner, { type: "RemoveContainer", data: { containerId: owner, now: now(), force: true } });
-    await command(owner, { type: "RecordRemoved", data: { containerId: owner, now: now() } });
-
-    await expect.poll(() => callsOf("UnmountShm", owner).length, { timeout: 15_000 }).toBe(1);
-    expect(mounted.get("h1")!.has(owner)).toBe(false);
-    expect(await groupEvents(owner)).toEqual([]);
-    expect(types(await events(owner))).not.toContain("ContainerIpcPrepared");
-  });
-
-  it("an owner whose start fails gets its mount back off the host", async () => {
+  it("an owner whose start fails (its agent could not mount, or the start failed after) has the mount released: UnmountShm, then ShmMountRemoved", async () => {
     const owner = await create("doomed", { ipcMode: "shareable" });
     await schedule(owner);
-    await outcome(owner);
-    await command(owner, { type: "RecordStartFailed", data: { containerId: owner, now: now(), reason: "boom", exitCode: 127 } });
+    expect((await outcome(owner)).type).toBe("ContainerIpcPrepared");
+    expect(types(await groupEvents(owner))).toEqual(["IpcGroupFormed", "ShmMountCreated"]);
+    // As the api records the agent's report of a start that failed at the mount.
+    await command(owner, {
+      type: "RecordStartFailed",
+      data: { containerId: owner, now: now(), reason: `could not mount /dev/shm of container ${owner}: mount: permission denied`, exitCode: 128 },
+    });
     await released((await events(owner)).at(-1)!.eventId);
-    expect(callsOf("UnmountShm", owner)).toHaveLength(1);
+
+    // Nothing was mounted on h1 (the fake agent holds nothing): the unmount is a no-op there, and the log ends released.
+    expect(callsOf("UnmountShm", owner)).toEqual([{ host: "h1", command: "UnmountShm", payload: { containerId: owner } }]);
+    expect(types(await groupEvents(owner))).toEqual(["IpcGroupFormed", "ShmMountCreated", "ShmMountRemoved"]);
+    await expect
+      .poll(async () => (await sql`SELECT state FROM shm_mounts WHERE owner_id = ${owner}`.execute(database.db)).rows)
+      .toEqual([{ state: "unmounted" }]);
   });
 });
 

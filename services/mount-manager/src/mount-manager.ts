@@ -64,8 +64,8 @@ export interface MountManager {
 
 /**
  * Starts the mount-manager in this process: the `mount-manager` projection, the durable
- * consumers `mount-manager-prepare` (ContainerScheduled → IPC plan, shm mount,
- * ContainerIpcPrepared) and `mount-manager-release` (exits, failed starts, removals →
+ * consumers `mount-manager-prepare` (ContainerScheduled → IPC plan, the group and the
+ * order to mount an owner's shm, ContainerIpcPrepared) and `mount-manager-release` (exits, failed starts, removals →
  * members leave, shm unmounted after the last user), and the reconcile timer (one run at
  * start, in the background). Creates the JetStream streams if they are missing.
  *
@@ -133,20 +133,13 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
         ackWaitMs: options.ackWaitMs ?? 15_000,
         filterSubject: eventSubject(prefix, "ContainerScheduled"),
         logger: log,
-        handler: (() => {
-          let deliveryCount = 1;
-          const idempotent = createIdempotentHandler({
-            store: processed,
-            consumer: PREPARE_DURABLE,
-            handle: async (event) => {
-              await prepareIpc(deps, event, deliveryCount);
-            },
-          });
-          return async (msg) => {
-            deliveryCount = msg.deliveryCount;
-            await idempotent(msg);
-          };
-        })(),
+        handler: createIdempotentHandler({
+          store: processed,
+          consumer: PREPARE_DURABLE,
+          handle: async (event) => {
+            await prepareIpc(deps, event);
+          },
+        }),
       }),
     );
     consumers.push(

@@ -1,22 +1,30 @@
 /**
  * The preparation step of a start: on ContainerScheduled, plan the container's IPC
- * setup, make the owner's shm mount on its host, record the group, then record
- * ContainerIpcPrepared{plan} — or ContainerStartFailed when the plan is refused or the
- * mount cannot be made.
+ * setup and record it — the group's events and ContainerIpcPrepared{plan} in one
+ * transaction — or ContainerStartFailed when the plan is refused. It sends no host command
+ * on the start path: for an owner, ShmMountCreated is the order to mount, and the owner's
+ * agent makes the tmpfs as the first step of StartContainer (which the api dispatches on
+ * ContainerIpcPrepared), at the plan's path under the state root its host registered with.
  *
  * Order, per start (under the owner's lock):
- *   owner:  MountShm → IpcGroupFormed + ShmMountCreated → ContainerIpcPrepared
- *   member: IpcGroupMemberJoined → ContainerIpcPrepared
- * Every append has an id derived from the ContainerScheduled event, and MountShm is
- * idempotent on the agent, so a redelivery (or a kill -9 anywhere in between) redoes
- * what is missing and duplicates nothing.
+ *   owner:  [a leftover mount elsewhere: UnmountShm → ShmMountRemoved, best effort]
+ *           IpcGroupFormed + ShmMountCreated + ContainerIpcPrepared   (one transaction)
+ *   member: IpcGroupMemberJoined + ContainerIpcPrepared               (one transaction)
+ * Every append has an id derived from the ContainerScheduled event, so a redelivery (or a
+ * kill -9 anywhere in between) redoes what is missing and duplicates nothing.
+ *
+ * Crash safety: the log orders a mount before any host can make one (the agent mounts only
+ * for a StartContainer, sent after ContainerIpcPrepared commits), and a transaction that
+ * does not commit leaves nothing to undo on a host. A mount the agent cannot make fails the
+ * start there: its ContainerStartFailed reaches the release step (release-shm.ts), which
+ * finds the group mounted in the log with nobody live, sends UnmountShm (a no-op on a host
+ * with nothing mounted) and records ShmMountRemoved.
  */
 import {
   AbortedError,
   AlreadyExistsError,
   CONTAINER_EVENT_SCHEMA_VERSIONS,
   FailedPreconditionError,
-  UnavailableError,
   containerDecider,
   containerStreamId,
   derivedEventId,
@@ -27,67 +35,53 @@ import type { ContainerCommand, ContainerEvent, ContainerScheduled, HostConfig, 
 import { handleCommand } from "@shoal/event-store";
 import { sendHostCommand } from "@shoal/bus";
 import type { EventEnvelope } from "@shoal/bus";
-import type { CommandPayload } from "@shoal/host-protocol";
 import type { Kysely } from "kysely";
 import { IPC_GROUP_EVENT_SCHEMA_VERSIONS, ipcGroupDecider } from "./ipc-group-decider";
 import type { IpcGroupCommand } from "./ipc-group-decider";
 import { planIpc } from "./ipc-planner";
 import type { IpcOwnerView, MountedShm } from "./ipc-planner";
-import { isLive, readContainer, readGroup, readIpcConfig, resolveContainerRef } from "./log-views";
+import { readContainer, readGroup, readHostStateRoot, readIpcConfig, resolveContainerRef } from "./log-views";
 import type { GroupView } from "./log-views";
 import { appendDecided } from "./append-decided";
 import { groupCommand } from "./group-command";
-import { tryReleaseShm } from "./release-shm";
 import type { FlowDeps } from "./flow-deps";
-
-/** Deliveries of one ContainerScheduled that may find the host unreachable before the start is failed. */
-export const HOST_ATTEMPTS = 5;
 
 /** Exit code of a start Shoal refuses (as `docker run` exits 125 when the daemon refuses). */
 const REFUSED_EXIT_CODE = 125;
-/** Exit code when the host could not set the container up. */
-const HOST_FAILED_EXIT_CODE = 128;
 
-export type PrepareOutcome = "prepared" | "refused" | "failed" | "skipped";
+export type PrepareOutcome = "prepared" | "refused" | "skipped";
 
 /**
  * Handles one ContainerScheduled. Throws (so the message is redelivered) only for
- * transient trouble: the database, or a host that does not answer on an early delivery.
+ * transient trouble: the database.
  */
-export async function prepareIpc(deps: FlowDeps, event: EventEnvelope, deliveryCount: number): Promise<PrepareOutcome> {
+export async function prepareIpc(deps: FlowDeps, event: EventEnvelope): Promise<PrepareOutcome> {
   const started = performance.now();
   const label = { mode: "" };
-  const outcome = await prepare(deps, event, deliveryCount, label);
+  const outcome = await prepare(deps, event, label);
   if (outcome === "prepared") deps.metrics.observePrepare(label.mode, (performance.now() - started) / 1000);
   return outcome;
 }
 
-async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: number, label: { mode: string }): Promise<PrepareOutcome> {
+async function prepare(deps: FlowDeps, event: EventEnvelope, label: { mode: string }): Promise<PrepareOutcome> {
   const scheduled = event.data as ContainerScheduled["data"];
   const containerId = scheduled.containerId;
   const preparedId = derivedEventId(`ipc-prepared:${event.eventId}`);
   const failedId = derivedEventId(`ipc-failed:${event.eventId}`);
   const log = deps.log.child({ containerId, scheduledEventId: event.eventId });
 
-  // Independent reads in parallel: the start path pays one round trip for all three.
-  const [current, config, ownGroup] = await Promise.all([
+  // Independent reads in parallel: the start path pays one round trip for all four.
+  const [current, config, ownGroup, hostStateRoot] = await Promise.all([
     readContainer(deps.store, containerId),
     readIpcConfig(deps.store),
     readGroup(deps.store, containerId),
+    readHostStateRoot(deps.db, scheduled.host),
   ]);
   if (current.recorded.some((r) => r.eventId === preparedId || r.eventId === failedId)) return skip("already handled");
   const lastScheduled = current.recorded.findLast((r) => r.type === "ContainerScheduled");
   if (lastScheduled?.eventId !== event.eventId) return skip("a later placement superseded this one");
-  if (current.state.status !== "scheduled") {
-    // A redelivery after a crash between MountShm and recording it, when the container has
-    // since moved on (removed, failed): the mount may exist with nothing in the log to release it.
-    const state = current.state;
-    const mode = state.status === "absent" ? undefined : (state.container.hostConfig as Partial<HostConfig>).ipcMode;
-    if (deliveryCount > 1 && state.status !== "absent" && resolveIpcMode(mode, config.defaultIpcMode).kind === "shareable") {
-      await deps.locks.run(containerId, () => removeUnrecordedMount(deps, containerId, scheduled.host, log));
-    }
-    return skip(`container is ${state.status}`);
-  }
+  // Moved on (removed, failed) before it was prepared: nothing was ordered, so nothing is on a host.
+  if (current.state.status !== "scheduled") return skip(`container is ${current.state.status}`);
 
   const hostConfig = current.state.container.hostConfig as Partial<HostConfig>;
   const host = current.state.host;
@@ -111,6 +105,7 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: numb
     requestedMode,
     requestedShmSize: hostConfig.shmSize,
     host,
+    ...(hostStateRoot !== undefined ? { hostStateRoot } : {}),
     config,
     ...(owner ? { owner } : {}),
     ...(mountedShm ? { mountedShm } : {}),
@@ -123,7 +118,7 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: numb
     return "refused";
   }
 
-  let plan = planning.plan;
+  const plan = planning.plan;
   const lockKey = plan.mode === "container" ? plan.ownerId : containerId;
   return deps.locks.run(lockKey, async () => {
     // No re-read here: the transaction that records the preparation re-checks the container
@@ -131,22 +126,7 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: numb
     let group: { ownerId: string; command: IpcGroupCommand } | undefined;
     if (plan.mode === "shareable") {
       await releaseLeftoverMount(deps, ownGroup, plan, host, log);
-      let mountedPath: string;
-      try {
-        mountedPath = await mountShm(deps, host, { containerId, sizeBytes: plan.shmSizeBytes });
-      } catch (err) {
-        if (err instanceof UnavailableError && deliveryCount < HOST_ATTEMPTS) throw err;
-        const reason = `could not mount /dev/shm of container ${containerId} on host ${host}: ${(err as Error).message}`;
-        await recordStartFailed(deps, containerId, failedId, reason, HOST_FAILED_EXIT_CODE);
-        deps.metrics.count("prepare", "failed");
-        log.warn({ err }, "shm mount failed; start failed");
-        return "failed";
-      }
-      if (mountedPath !== plan.shmMountPath) {
-        // The agent's state root wins: the plan must name the tmpfs that exists.
-        log.warn({ planned: plan.shmMountPath, mounted: mountedPath }, "host mounted shm under another state root than the config's");
-        plan = { ...plan, shmMountPath: mountedPath };
-      }
+      // The order to mount: the owner's agent makes it as the first step of its start.
       group = {
         ownerId: containerId,
         command: {
@@ -178,12 +158,8 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: numb
         return "refused";
       }
       case "moved-on":
-        // A removal overtook the start. The mount exists on the host: record it, then release it.
-        log.info({ reason: recorded.message }, "IPC prepared but the container no longer waits for it");
-        if (plan.mode === "shareable" && group !== undefined) {
-          await groupCommand(deps, containerId, event.eventId, group.command);
-          await tryReleaseShm(deps, containerId).catch((err: unknown) => log.warn({ err }, "release after an overtaken start failed"));
-        }
+        // A removal overtook the start: the whole transaction rolled back, so no mount was ordered.
+        log.info({ reason: recorded.message }, "IPC planned but the container no longer waits for it");
         return skip("the container moved on");
     }
   });
@@ -192,22 +168,6 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, deliveryCount: numb
     log.debug({ why }, "ContainerScheduled needs no IPC preparation");
     deps.metrics.count("prepare", "skipped");
     return "skipped";
-  }
-}
-
-/**
- * Best effort UnmountShm of a mount this owner may have been given without the log knowing
- * (see the caller); nothing is done while the log has the group mounted or the owner is live.
- */
-async function removeUnrecordedMount(deps: FlowDeps, ownerId: string, host: string, log: FlowDeps["log"]): Promise<void> {
-  const [group, owner] = await Promise.all([readGroup(deps.store, ownerId), readContainer(deps.store, ownerId)]);
-  if ((group.state.status === "formed" && group.state.shmMounted) || isLive(owner.state)) return;
-  try {
-    await sendHostCommand(deps.nc, { prefix: deps.prefix, host, command: "UnmountShm", payload: { containerId: ownerId }, timeoutMs: deps.hostCommandTimeoutMs });
-    deps.metrics.count("unmount", "ok");
-  } catch (err) {
-    deps.metrics.count("unmount", "failed");
-    log.warn({ err, host }, "could not remove a possibly unrecorded shm mount");
   }
 }
 
@@ -255,25 +215,6 @@ async function ownerView(deps: FlowDeps, ownerId: string): Promise<IpcOwnerView 
   return { containerId: ownerId, running: false };
 }
 
-/** MountShm on `host`; resolves with the path the agent mounted. Errors are the agent's (or UnavailableError). */
-async function mountShm(deps: FlowDeps, host: string, payload: CommandPayload<"MountShm">): Promise<string> {
-  try {
-    const result = await sendHostCommand<{ shmMountPath?: string }>(deps.nc, {
-      prefix: deps.prefix,
-      host,
-      command: "MountShm",
-      payload,
-      timeoutMs: deps.hostCommandTimeoutMs,
-    });
-    deps.metrics.count("mount", "ok");
-    if (typeof result?.shmMountPath !== "string") throw new UnavailableError(`host ${host} answered MountShm without a path`);
-    return result.shmMountPath;
-  } catch (err) {
-    deps.metrics.count("mount", "failed");
-    throw err;
-  }
-}
-
 type PreparationRecorded =
   | { result: "prepared" | "duplicate" }
   /** The group decider refused (a member's owner has no mount any more). */
@@ -281,7 +222,8 @@ type PreparationRecorded =
 
 /**
  * The group's events (if any) and ContainerIpcPrepared in ONE transaction: one commit and
- * one relay batch, and a crash never leaves one without the other.
+ * one publish right after it, and a crash never leaves one without the other (an owner's
+ * mount is never ordered without its plan, nor a plan recorded without its mount's order).
  */
 async function recordPreparation(
   deps: FlowDeps,
@@ -290,7 +232,7 @@ async function recordPreparation(
   for (let attempt = 0; ; attempt++) {
     const progress: { stage: "group" | "container" } = { stage: "group" };
     try {
-      const record = async (trx: Kysely<any>): Promise<void> => {
+      const record = async (trx: Kysely<any> | undefined): Promise<void> => {
         if (p.group !== undefined) {
           const ownerId = p.group.ownerId;
           await appendDecided(deps.store, {
@@ -315,8 +257,8 @@ async function recordPreparation(
         });
       };
       // One stream alone needs no transaction: the append's version check is the guard.
-      if (p.group === undefined) await record(deps.db);
-      else await deps.db.transaction().execute(record);
+      if (p.group === undefined) await record(undefined);
+      else await deps.store.transaction(record);
       return { result: "prepared" };
     } catch (err) {
       if (err instanceof AbortedError && attempt < 3) continue;
