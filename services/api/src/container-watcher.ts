@@ -2,17 +2,18 @@
  * Waiting for a container's stream to reach a state (Start, Stop, Wait). One core NATS
  * subscription on `<prefix>.evt.container.>` per process wakes the waiters of the stream
  * an event belongs to. A waiter may answer from the published event itself (`fromEvent`,
- * given the record it read last); otherwise it re-reads the stream from Postgres (the
- * source of truth), so a lost or reordered message costs at most one poll interval, never
- * a wrong answer. Register (`watch`) before appending, then `until`: nothing can slip
- * between.
+ * given the record so far); otherwise it folds the event onto that record when it is the
+ * next version, and re-reads the stream from Postgres (the source of truth) when one is
+ * missing or unreadable, so a lost or reordered message costs a read or at most one poll
+ * interval, never a wrong answer. Register (`watch`) before appending, then `until`:
+ * nothing can slip between.
  */
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { EVENT_HEADERS, decodeEventMessage, eventsFilter } from "@shoal/bus";
 import type { EventEnvelope } from "@shoal/bus";
 import { UnavailableError, containerStreamId } from "@shoal/domain";
 import type { EventStore } from "@shoal/event-store";
-import { readContainer } from "./container-record";
+import { foldContainer, readContainer } from "./container-record";
 import type { ContainerRecord } from "./container-record";
 
 export interface ContainerWatch {
@@ -75,12 +76,14 @@ export async function createContainerWatcher(opts: {
   return {
     watch(containerId) {
       const streamId = containerStreamId(containerId);
-      let pending = true;
+      /** Published events not folded yet, in arrival order. */
       const events: EventEnvelope[] = [];
+      /** A wake-up that carried no readable event, or a poll: only a read from the log will do. */
+      let mustRead = false;
       let wakeUp: (() => void) | undefined;
       const wake: Waiter = (event) => {
-        pending = true;
         if (event) events.push(event);
+        else mustRead = true;
         wakeUp?.();
       };
       let set = waiters.get(streamId);
@@ -94,37 +97,41 @@ export async function createContainerWatcher(opts: {
         close,
         async until(done, timeoutMs, what, fromEvent, current) {
           const deadline = Date.now() + timeoutMs;
-          let last: ContainerRecord | undefined;
-          let seed = current;
+          // Published events are folded onto the record in stream order (no read per event on
+          // the start path); an event out of sequence (one was missed) means a fresh read.
+          let last: ContainerRecord | undefined = current;
           try {
             for (;;) {
-              if (last !== undefined && fromEvent !== undefined && events.length > 0) {
-                const seen = events.splice(0);
-                for (const e of seen) {
-                  const answer = fromEvent(e, last);
-                  if (answer !== undefined) return answer;
-                }
-              }
-              if (seed !== undefined) {
-                last = seed;
-                seed = undefined;
-              } else {
-                pending = false;
+              if (last === undefined || mustRead) {
+                mustRead = false;
                 events.length = 0;
                 last = await readContainer(store, containerId);
+              } else {
+                for (const e of events.splice(0)) {
+                  const answer = fromEvent?.(e, last);
+                  if (answer !== undefined) return answer;
+                  if (e.streamVersion <= last.version) continue;
+                  if (e.streamVersion !== last.version + 1) {
+                    mustRead = true;
+                    break;
+                  }
+                  last = foldContainer([e], last);
+                }
+                if (mustRead) continue;
               }
               const result = done(last);
               if (result !== undefined) return result;
               const left = deadline - Date.now();
               if (left <= 0) throw new UnavailableError(`${what}: no answer within ${timeoutMs} ms`);
-              if (!pending) {
+              if (events.length === 0 && !mustRead) {
                 let timer: NodeJS.Timeout | undefined;
-                await new Promise<void>((resolve) => {
-                  wakeUp = resolve;
-                  timer = setTimeout(resolve, Math.min(pollMs, left));
+                const polled = await new Promise<boolean>((resolve) => {
+                  wakeUp = () => resolve(false);
+                  timer = setTimeout(() => resolve(true), Math.min(pollMs, left));
                 });
                 clearTimeout(timer);
                 wakeUp = undefined;
+                if (polled) mustRead = true;
               }
             }
           } finally {
