@@ -7,6 +7,7 @@ import {
   encodeEventMessage,
   ensureStreams,
   eventSubject,
+  eventsStreamName,
   serveHostCommands,
 } from "@shoal/bus";
 import type { HostCommandServer } from "@shoal/bus";
@@ -211,6 +212,40 @@ async function startMember(name: string, owner: string, pid: number): Promise<st
   return id;
 }
 
+/**
+ * Waits until the prepare consumer has handled (acknowledged) the events-stream message at
+ * `seq`: it was delivered and nothing is pending or unacknowledged any more.
+ */
+async function prepareHandled(seq: number): Promise<void> {
+  await expect
+    .poll(
+      async () => {
+        const c = await nats.jsm.consumers.info(eventsStreamName(nats.prefix), PREPARE_DURABLE);
+        return c.delivered.stream_seq >= seq && c.num_pending === 0 && c.num_ack_pending === 0;
+      },
+      { timeout: 15_000, interval: 50 },
+    )
+    .toBe(true);
+}
+
+/** The events-stream sequence of the published ContainerScheduled with `eventId` (once it is there). */
+async function scheduledSeq(eventId: string): Promise<number> {
+  let seq = 0;
+  await expect
+    .poll(
+      async () => {
+        const m = await nats.jsm.streams
+          .getMessage(eventsStreamName(nats.prefix), { last_by_subj: eventSubject(nats.prefix, "ContainerScheduled") })
+          .catch(() => null);
+        if (m?.header.get("Nats-Msg-Id") === eventId) seq = m.seq;
+        return seq;
+      },
+      { timeout: 15_000, interval: 50 },
+    )
+    .toBeGreaterThan(0);
+  return seq;
+}
+
 /** Waits until the release consumer has handled the event (its processed_events row). */
 async function released(eventId: string): Promise<void> {
   await expect
@@ -348,10 +383,9 @@ describe("mount-manager preparation", () => {
     const groupBefore = await groupEvents(owner);
     const scheduled = before.find((e) => e.type === "ContainerScheduled")!;
 
-    // As after a crash between handling and recording it: forget it was processed, publish it again
-    // under a new message id (past JetStream's dedup window), and wait for it to be handled.
-    await sql`DELETE FROM processed_events WHERE consumer = ${PREPARE_DURABLE} AND event_id = ${scheduled.eventId}`.execute(database.db);
-    await nats.js.publish(
+    // As after a crash between handling and acknowledging it: publish it again under a new
+    // message id (past JetStream's dedup window), and wait for it to be handled.
+    const ack = await nats.js.publish(
       eventSubject(nats.prefix, "ContainerScheduled"),
       encodeEventMessage({
         ...scheduled,
@@ -361,11 +395,7 @@ describe("mount-manager preparation", () => {
       }),
       { msgID: randomUUID() },
     );
-    await expect
-      .poll(async () => (await sql`SELECT 1 FROM processed_events WHERE consumer = ${PREPARE_DURABLE} AND event_id = ${scheduled.eventId}`.execute(database.db)).rows.length, {
-        timeout: 15_000,
-      })
-      .toBe(1);
+    await prepareHandled(ack.seq);
 
     expect(calls.filter((c) => c.payload.containerId === owner)).toEqual([]);
     expect(await events(owner)).toEqual(before);
@@ -393,11 +423,7 @@ describe("mount-manager preparation", () => {
       });
     }
     const scheduled = (await events(owner)).find((e) => e.type === "ContainerScheduled")!;
-    await expect
-      .poll(async () => (await sql`SELECT 1 FROM processed_events WHERE consumer = ${PREPARE_DURABLE} AND event_id = ${scheduled.eventId}`.execute(database.db)).rows.length, {
-        timeout: 15_000,
-      })
-      .toBe(1);
+    await prepareHandled(await scheduledSeq(scheduled.eventId));
     await released((await events(owner)).at(-1)!.eventId);
 
     expect(await groupEvents(owner)).toEqual([]);

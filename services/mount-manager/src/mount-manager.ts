@@ -133,13 +133,11 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
         ackWaitMs: options.ackWaitMs ?? 15_000,
         filterSubject: eventSubject(prefix, "ContainerScheduled"),
         logger: log,
-        handler: createIdempotentHandler({
-          store: processed,
-          consumer: PREPARE_DURABLE,
-          handle: async (event) => {
-            await prepareIpc(deps, event);
-          },
-        }),
+        // Idempotent by the container's stream (derived ids, its state): no processed-events
+        // round trip in front of every start.
+        handler: async (msg) => {
+          await prepareIpc(deps, decodeEventMessage(msg));
+        },
       }),
     );
     consumers.push(
