@@ -1,8 +1,10 @@
 /**
- * The scheduler's read → fold → decide → append, run in ONE Postgres transaction under
- * the scheduling lock, with the caller's own table writes in the same transaction. So a
- * placement row commits with its ContainerScheduled (the next plan sees it), and two
- * scheduler instances never plan against the same snapshot.
+ * The scheduler's read → fold → decide → append, with the decision and the caller's own
+ * table writes in ONE Postgres transaction under the scheduling lock. So a placement row
+ * commits with its ContainerScheduled (the next plan sees it), and two scheduler instances
+ * never plan against the same snapshot. The stream itself is read beside the transaction
+ * (while it begins and waits for the lock, on another connection): the append's expected
+ * version is the guard, and a stream that moved meanwhile re-runs the whole attempt.
  */
 import type { Kysely, Transaction } from "kysely";
 import { AbortedError, AlreadyExistsError } from "@shoal/domain";
@@ -42,9 +44,11 @@ export async function decideInTransaction<State, Command, Event extends DomainEv
   for (let attempt = 0; ; attempt++) {
     try {
       // The store's transaction: the ContainerScheduled goes out right after the commit.
+      const reading = loadStream(store, opts.streamId, opts.decider);
+      reading.catch(() => undefined); // awaited below; a failure before that is not unhandled
       return await store.transaction(async (trx) => {
         await lockScheduling(trx);
-        const read = await loadStream(store, opts.streamId, opts.decider, trx);
+        const read = await reading;
         const decision = await opts.plan(trx, read);
         if (decision === undefined) return { appended: [], declined: true };
         const events = opts.decider.decide(decision.command, read.state);

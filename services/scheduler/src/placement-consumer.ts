@@ -50,6 +50,9 @@ export function createPlacementHandler(deps: {
     const failedId = derivedEventId(`no-host:${event.eventId}`);
     let outcome = { result: "ignored" } as PlacementOutcome;
     let plan = undefined as PlacementPlan | undefined;
+    // Beside the transaction, as the stream is: the config in force when the request arrived.
+    const config = readConfig();
+    config.catch(() => undefined);
     await decideInTransaction<ContainerState, ContainerCommand, ContainerEvent>(db, store, {
       streamId: event.streamId,
       decider: containerDecider,
@@ -65,8 +68,7 @@ export function createPlacementHandler(deps: {
           outcome = { result: "skipped", why: `superseded (status ${state.status})` };
           return undefined;
         }
-        const config = await readConfig(trx);
-        const ask = containerAsk(state.container, config, pinnedHostOf(recorded[0]?.data));
+        const ask = containerAsk(state.container, await config, pinnedHostOf(recorded[0]?.data));
         const rows = await readPlacementSnapshot(trx, state.container.id, ask.ownerRef);
         const owner = ask.ownerRef === undefined ? undefined : resolvePlacedOwner(rows.ownerCandidates, ask.ownerRef);
         const { ownerRef: _ownerRef, reservedBytes: _reserved, ...request } = ask;
