@@ -1,6 +1,7 @@
-// npm run bench:e2e [-- --runs N] — Shoal end to end against Docker and ctr, from ONE run,
+// npm run bench:e2e [-- --runs N] [--quiet-ms MS] — Shoal end to end against Docker and ctr, from ONE run,
 // on one busybox rootfs (`ensureBusyboxRootfs()`), interleaved so machine load falls on
-// every variant alike (the order rotates each round; removals happen outside the timing).
+// every variant alike (the order rotates each round; removals happen outside the timing, and
+// the host is left quiet for MS ms after each before the next start).
 //
 //   1. whole processes: `shoal run -d` (the real bundled CLI against a private stack from
 //      test/e2e/stack.ts) vs `docker run -d --network none` (a private dockerd with its own
@@ -28,8 +29,15 @@ import { mean, ms, p50, p99, table } from "./lib/stats";
 
 const runsArg = process.argv.indexOf("--runs");
 const RUNS = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 20;
-if (!Number.isInteger(RUNS) || RUNS < 1) {
-  console.error("usage: npm run bench:e2e [-- --runs N]   (N ≥ 1, default 20)");
+const quietArg = process.argv.indexOf("--quiet-ms");
+/**
+ * Pause after each sample's cleanup: what a removal sets going in the background (Shoal's exit
+ * and removal events, dockerd's and containerd's own clean-up) settles before the next timed
+ * start, so each start is measured on a quiet host, whichever engine made the noise.
+ */
+const QUIET_MS = quietArg >= 0 ? Number(process.argv[quietArg + 1]) : 300;
+if (!Number.isInteger(RUNS) || RUNS < 1 || !Number.isInteger(QUIET_MS) || QUIET_MS < 0) {
+  console.error("usage: npm run bench:e2e [-- --runs N] [--quiet-ms MS]   (N ≥ 1, default 20; MS ≥ 0, default 300)");
   process.exit(2);
 }
 const WARMUP = 2;
@@ -243,6 +251,7 @@ await withCleanup(async (cleanup) => {
       cleanup.check();
       const s = await v.run();
       await s.cleanup?.();
+      if (QUIET_MS > 0) await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
       thisRound.set(v.name, s.ms);
     }
     if (round >= WARMUP) {
@@ -259,6 +268,7 @@ await withCleanup(async (cleanup) => {
   const P50 = (n: string) => p50(samples.get(n)!);
   const verdict = (ok: boolean) => (ok ? "PASS" : "MISS");
   console.log(`\nShoal e2e benchmark — ${startedAt.toISOString()}, ${RUNS} runs per variant (+${WARMUP} warm-up), Node ${process.version}`);
+  console.log(`each sample is removed, then the host left quiet for ${QUIET_MS} ms before the next one (--quiet-ms)`);
   console.log(`load average: start ${loadAtStart}, end ${loadAtEnd} (${(await import("node:os")).cpus().length} CPUs)`);
   console.log(`rootfs ${rootfs}; each container runs /bin/sleep 30 and is removed outside the timed section`);
   console.log(`p50/p99 are nearest-rank${RUNS < 100 ? ` (with ${RUNS} runs, p99 is the slowest run)` : ""}\n`);

@@ -3,7 +3,8 @@
  * share this machine's clock:
  *   - the event log: `events.recorded_at` of ContainerStartRequested, ContainerScheduled,
  *     ContainerIpcPrepared and ContainerStarted (when each append's transaction began);
- *   - JetStream's own receive timestamps of those events (published by the outbox relay)
+ *   - JetStream's own receive timestamps of those events (published by their appender right
+ *     after its commit; the outbox relay only for what that missed)
  *     and of the agent's ContainerStarted report, read by ordered consumers;
  *   - a core NATS subscription noting when the api's dispatcher sends the StartContainer
  *     host command (the only mark taken on this process's clock, so the most jittery).
@@ -21,18 +22,16 @@ import { eventsStreamName, reportsStreamName } from "../../packages/bus/src/inde
 export const SEGMENTS = [
   ["CLI: spawn → ContainerCreated appended", "CLI runs only: node + bundle start, connect, CreateContainer in"],
   ["api: request → StartRequested appended", "gRPC in, resolve, read stream, join check (recorded_at)"],
-  ["api append + relay → on JetStream", "append commit, NOTIFY, relay publish (JetStream time)"],
+  ["api append → on JetStream", "append commit, eager publish (JetStream time)"],
   ["scheduler: delivery", "JetStream → placement handler begins (log time − logged ms)"],
   ["scheduler: placement + append", "the `placement` log's ms"],
-  ["relay: Scheduled → on JetStream", "after the handler → JetStream time"],
-  ["mount-manager: delivery + plan", "→ MountShm sent (owners only; 0 otherwise)"],
-  ["agent: MountShm", "→ its reply (owners only; 0 otherwise)"],
-  ["mount-manager: append", "→ `IPC prepared` log"],
-  ["relay: IpcPrepared → on JetStream", ""],
+  ["publish: Scheduled → on JetStream", "handler's end → JetStream time (≤ 0: published before the log line)"],
+  ["mount-manager: delivery + plan + append", "→ `IPC prepared` log (an owner's shm is mounted by the agent, in its start)"],
+  ["publish: IpcPrepared → on JetStream", ""],
   ["dispatcher: delivery → host command", "→ command seen on NATS (this process's clock)"],
   ["agent: command → Started report", "spec, containerd create/task/start, report (JetStream time)"],
   ["report recording: → appended", "→ `report recorded` log"],
-  ["relay: Started → on JetStream", ""],
+  ["publish: Started → on JetStream", ""],
   ["api: Started → StartContainer reply", "watcher wake-up + gRPC out (CLI: + print and process exit)"],
 ] as const;
 
@@ -75,7 +74,7 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
     callback: (_err, msg) => {
       const t = now();
       const command = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
-      if (command !== "StartContainer" && command !== "MountShm") return;
+      if (command !== "StartContainer") return;
       try {
         const body = JSON.parse(new TextDecoder().decode(msg.data)) as { containerId?: string };
         if (!body.containerId) return;
@@ -146,8 +145,6 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
           placedAt !== undefined && placementMs !== undefined ? placedAt - placementMs : undefined,
           placedAt,
           m.get("pub:ContainerScheduled"),
-          m.get("cmd:MountShm") ?? OPTIONAL,
-          m.get("reply:MountShm") ?? OPTIONAL,
           l.get("ipcPrepared"),
           m.get("pub:ContainerIpcPrepared"),
           m.get("cmd:StartContainer"),
@@ -182,7 +179,7 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
   };
 }
 
-/** Stands for a mark of a hop that only some starts make (MountShm: owners only). */
+/** Stands for a mark of a hop that only some starts make (ContainerCreated: CLI runs only). */
 const OPTIONAL = -1;
 
 /** containerId → {placement, placementMs, ipcPrepared, reportRecorded} (epoch ms) from the services' logs. */
