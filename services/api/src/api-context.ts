@@ -11,6 +11,8 @@ import type { ContainerCommand, ContainerEvent, ContainerState, EventMetadata } 
 import type { ConfigHolder } from "@shoal/config";
 import { handleCommand } from "@shoal/event-store";
 import type { EventStore, HandleCommandResult, ProjectionRunner } from "@shoal/event-store";
+import { sendHostCommand } from "@shoal/bus";
+import type { CommandName, CommandPayload } from "@shoal/host-protocol";
 import type { ContainerWatcher } from "./container-watcher";
 import type { ApiMetrics } from "./metrics";
 
@@ -65,4 +67,15 @@ export function runContainerCommand(
     schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
     metadata: opts.metadata ?? { actor: "api" },
   });
+}
+
+/** Sends one command to a host's agent and returns its result (the agent's errors come back as the same ShoalError). */
+export function hostCommand<C extends CommandName>(
+  ctx: ApiContext,
+  host: string,
+  command: C,
+  payload: CommandPayload<C>,
+  timeoutMs = ctx.timeouts.hostCommandMs,
+): Promise<any> {
+  return sendHostCommand(ctx.nc, { prefix: ctx.prefix, host, command, payload, timeoutMs });
 }

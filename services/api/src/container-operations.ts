@@ -1,11 +1,10 @@
 /**
  * The Containers API's operations, independent of gRPC: each resolves the container,
  * decides through the container decider (so a refusal appends nothing), and talks to the
- * container's host through `sendHostCommand`. Queries read the `containers` projection.
+ * container's host through `hostCommand`. Queries read the `containers` projection.
  */
 import { stat, realpath } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
-import { sendHostCommand } from "@shoal/bus";
 import { isRootfsAllowed, resolveRuntime } from "@shoal/config";
 import type { ConfigSnapshot } from "@shoal/config";
 import {
@@ -28,8 +27,7 @@ import {
 } from "@shoal/domain";
 import type { ContainerCommand, ContainerSource, CreateContainer, HostConfig, HostConfigInput } from "@shoal/domain";
 import type { EventEnvelope } from "@shoal/bus";
-import type { CommandName, CommandPayload } from "@shoal/host-protocol";
-import { newContainerId, nowIso, runContainerCommand } from "./api-context";
+import { hostCommand, newContainerId, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
 import { foldContainer, readContainer } from "./container-record";
 import type { ContainerRecord } from "./container-record";
@@ -38,17 +36,7 @@ import type { ContainerRow } from "./container-queries";
 import { encodePageToken, parseListQuery } from "./list-query";
 import { lastLines, readRemovedOutput, saveRemovedOutput } from "./removed-output";
 import { normalizeRef } from "./container-ref";
-
-/** Sends one command to a host's agent and returns its result (the agent's errors come back as the same ShoalError). */
-export function hostCommand<C extends CommandName>(
-  ctx: ApiContext,
-  host: string,
-  command: C,
-  payload: CommandPayload<C>,
-  timeoutMs = ctx.timeouts.hostCommandMs,
-): Promise<any> {
-  return sendHostCommand(ctx.nc, { prefix: ctx.prefix, host, command, payload, timeoutMs });
-}
+import { dispatchPrepared } from "./start-dispatcher";
 
 // ---- create -------------------------------------------------------------------------
 
@@ -208,7 +196,12 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
     return { id, alreadyRunning: true, failed: false, exitCode: 0, error: "", pid: state.process.pid, host: state.host };
   }
   // Only a record this call appended to is known to be current since the watch began.
-  const outcome = await watch.until(startOutcome, ctx.timeouts.startMs, `start of container ${ref}`, startOutcomeFromEvent, appended ? after : undefined);
+  // Dispatches as soon as the record it follows is prepared (start-dispatcher.ts: fast path).
+  const dispatchingOutcome = (r: ContainerRecord) => {
+    dispatchPrepared(ctx, r);
+    return startOutcome(r);
+  };
+  const outcome = await watch.until(dispatchingOutcome, ctx.timeouts.startMs, `start of container ${ref}`, startOutcomeFromEvent, appended ? after : undefined);
   const seconds = Number(process.hrtime.bigint() - began) / 1e9;
   ctx.metrics.startDuration.observe({ outcome: outcome.failed ? "failed" : "running" }, seconds);
   return { id, ...outcome };

@@ -1,5 +1,6 @@
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventsStreamName } from "@shoal/bus";
 import { containerStreamId } from "@shoal/domain";
 import type { IpcPlan } from "@shoal/domain";
 import { runContainerCommand } from "./api-context";
@@ -75,6 +76,14 @@ describe("start flow", () => {
       attemptId: prepared.eventId,
     });
     expect(sent.payload.runtime.path).toMatch(/^\/.*runc$/);
+    // The waiting RPC and the durable dispatcher both see the preparation: one StartContainer is sent.
+    await expect
+      .poll(async () => {
+        const c = await bed.nats.jsm.consumers.info(eventsStreamName(bed.nats.prefix), "api-dispatcher");
+        return c.num_pending + c.num_ack_pending;
+      })
+      .toBe(0);
+    expect(bed.agent.calls.filter((c) => c.command === "StartContainer" && c.payload.containerId === id)).toHaveLength(1);
 
     const started = (await bed.store.readStream(containerStreamId(id))).find((e) => e.type === "ContainerStarted")!;
     expect(started.data).toMatchObject({ pid: res.pid, configVersion: 1, runtime: { name: "runc" } });

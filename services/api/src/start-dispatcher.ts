@@ -8,6 +8,13 @@
  *
  * Idempotent by state: an event that is not the container's latest IPC preparation, or a
  * container no longer waiting to start, is skipped.
+ *
+ * Fast path: the StartContainer RPC waiting in this process sees the same ContainerIpcPrepared
+ * (its watcher folds the published events) and dispatches at once with the record it has
+ * (`dispatchPrepared`), without the durable's delivery and a read. Each attempt is claimed in
+ * this process first: whichever of the two comes second waits for the first and sends nothing,
+ * and the durable acknowledges only after the dispatch it waited for, so an api killed
+ * mid-dispatch leaves the message to its successor.
  */
 import { posix as posixPath } from "node:path";
 import { accessSync, constants } from "node:fs";
@@ -27,10 +34,10 @@ import {
 } from "@shoal/domain";
 import type { ContainerDefinition, IpcPlan } from "@shoal/domain";
 import type { CommandPayload } from "@shoal/host-protocol";
-import { nowIso, runContainerCommand } from "./api-context";
+import { hostCommand, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
 import { readContainer } from "./container-record";
-import { hostCommand } from "./container-operations";
+import type { ContainerRecord } from "./container-record";
 import { API_ACK_WAIT_MS, keepingAlive } from "./keep-alive";
 
 export const DISPATCHER_DURABLE = "api-dispatcher";
@@ -86,14 +93,60 @@ function absoluteBinary(path: string): string {
   throw new FailedPreconditionError(`runtime binary ${path} was not found on PATH`);
 }
 
-export async function dispatchStart(ctx: ApiContext, event: EventEnvelope): Promise<void> {
+/** Attempts (ContainerIpcPrepared ids) this process is dispatching or dispatched lately, per api. */
+const claims = new WeakMap<object, Map<string, Promise<void>>>();
+/** How long a finished dispatch stays claimed: a late duplicate delivery then sends nothing. */
+const CLAIM_KEPT_MS = 60_000;
+
+/**
+ * Runs `dispatch` for attempt `attemptId` unless this process already claimed it; then
+ * resolves when that earlier dispatch has finished. Claims live per api (its watcher).
+ */
+function claimed(ctx: ApiContext, attemptId: string, dispatch: () => Promise<void>): Promise<void> {
+  let mine = claims.get(ctx.watcher);
+  if (mine === undefined) claims.set(ctx.watcher, (mine = new Map()));
+  const earlier = mine.get(attemptId);
+  if (earlier !== undefined) return earlier;
+  const running = dispatch().then(
+    () => void setTimeout(() => mine.delete(attemptId), CLAIM_KEPT_MS).unref(),
+    (err: unknown) => {
+      mine.delete(attemptId); // a redelivery may try again
+      throw err;
+    },
+  );
+  mine.set(attemptId, running);
+  return running;
+}
+
+/** The durable's handler: one ContainerIpcPrepared, read back from the log. */
+export function dispatchStart(ctx: ApiContext, event: EventEnvelope): Promise<void> {
   const containerId = (event.data as { containerId: string }).containerId;
-  const log = ctx.logger.child({ containerId, eventId: event.eventId });
-  const r = await readContainer(ctx.store, containerId);
-  if (r.state.status !== "ipc-prepared" || r.lastIpcPreparedEventId !== event.eventId) {
+  return claimed(ctx, event.eventId, async () => {
+    const r = await readContainer(ctx.store, containerId);
+    await dispatchChecked(ctx, r, event.eventId);
+  });
+}
+
+/**
+ * The fast path: `r` is a record the StartContainer RPC has (from its watcher); when it is
+ * waiting for its dispatch, sends StartContainer now. Never rejects (failures are logged).
+ */
+export function dispatchPrepared(ctx: ApiContext, r: ContainerRecord): void {
+  const attemptId = r.lastIpcPreparedEventId;
+  if (r.state.status !== "ipc-prepared" || attemptId === undefined) return;
+  claimed(ctx, attemptId, () => dispatchChecked(ctx, r, attemptId)).catch((err: unknown) =>
+    ctx.logger.warn({ err, containerId: r.state.status === "absent" ? undefined : r.state.container.id }, "start dispatch failed; the durable dispatcher retries"),
+  );
+}
+
+async function dispatchChecked(ctx: ApiContext, r: ContainerRecord, attemptId: string): Promise<void> {
+  const log = ctx.logger.child({ containerId: r.state.status === "absent" ? undefined : r.state.container.id, eventId: attemptId });
+  if (r.state.status !== "ipc-prepared" || r.lastIpcPreparedEventId !== attemptId) {
     log.debug({ status: r.state.status }, "start already dispatched or superseded; skipping");
     return;
   }
+  const event = { eventId: attemptId };
+  const containerId = r.state.container.id;
   const { host, ipcPlan, container } = r.state;
   const fail = async (exitCode: number, reason: string) => {
     try {
