@@ -143,6 +143,24 @@ describe("lifecycle commands", () => {
     await bed.send("DeleteContainer", { containerId: id });
   });
 
+  it("a failed start attempt sent again gets the same answer and is not tried again; a new attempt is", async () => {
+    const id = newContainerId();
+    const send = (attemptId: string, args: string[]) =>
+      bed.send<{ pid: number }>("StartContainer", { containerId: id, rootfs: { dir: bed.rootfs }, args, ipcPlan: { mode: "private", shmSizeBytes: MiB }, runtime: RUNC, attemptId });
+    const first = await send("attempt-1", ["/no/such/binary"]).then(() => undefined, (err: Error) => err);
+    expect(first?.message).toMatch(/exit code 127/);
+    // The same attempt again, now with a command that would run: answered as before, nothing started.
+    const again = await send("attempt-1", ["sleep", "30"]).then(() => undefined, (err: Error) => err);
+    expect(again?.message).toBe(first?.message);
+    const running = (await bed.send<{ containers: { containerId: string; status: string }[] }>("ListContainers", {})).containers.filter((c) => c.status === "running");
+    expect(running.map((c) => c.containerId)).not.toContain(id);
+    const started = await send("attempt-2", ["sleep", "30"]);
+    expect(started.pid).toBeGreaterThan(0);
+    await bed.send("KillContainer", { containerId: id, signal: "SIGKILL" });
+    await waitForExit(id);
+    await bed.send("DeleteContainer", { containerId: id });
+  });
+
   it("a container over its memory limit is reported as ContainerOom", async () => {
     const id = newContainerId();
     // tmpfs pages are charged to the container's memory cgroup: filling /dev/shm past the limit triggers the OOM killer.

@@ -142,6 +142,11 @@ class RuntimeAgent implements Agent {
   private readonly live = new Map<string, LiveContainer>();
   /** Starts in progress: a `Reconcile` keeps their shm even before their record is written. */
   private readonly starting = new Set<string>();
+  /**
+   * The last failed start attempt per container: the same attempt sent again (a dispatcher
+   * redelivery, or two dispatchers) gets the same answer, and is never tried a second time.
+   */
+  private readonly failedAttempts = new Map<string, { attemptId: string; error: Error }>();
   /** Exits recorded but not yet acknowledged by JetStream; retried on every heartbeat. */
   private readonly unreported = new Set<string>();
   private server: HostCommandServer | undefined;
@@ -323,12 +328,16 @@ class RuntimeAgent implements Agent {
           alreadyRunning: true,
         };
       }
+      const failedBefore = this.failedAttempts.get(p.containerId);
+      if (p.attemptId !== undefined && failedBefore?.attemptId === p.attemptId) throw failedBefore.error;
       const attemptId = p.attemptId ?? String(Date.now());
       const progress = { settingUp: false };
       this.starting.add(p.containerId);
       try {
         if (existing !== undefined && existing.exit?.cleanedUp !== true) await this.removeContainerdLeftovers(p.containerId);
-        return await this.createAndStart(p, existing, progress);
+        const started = await this.createAndStart(p, existing, progress);
+        this.failedAttempts.delete(p.containerId);
+        return started;
       } catch (err) {
         if (isShoalError(err) && err.code === "INVALID_ARGUMENT") throw err;
         const message = err instanceof Error ? err.message : String(err);
@@ -340,10 +349,12 @@ class RuntimeAgent implements Agent {
         this.log.warn({ containerId: p.containerId, exitCode, reason }, "start failed; everything it set up was undone");
         const text = `start of container ${p.containerId} failed (exit code ${exitCode}): ${reason}`;
         // An owner that does not exist stays NOT_FOUND (DESIGN: joining rules); every other failure is a failed precondition.
-        if (!progress.settingUp && isShoalError(err) && err.code === "NOT_FOUND") {
-          throw new NotFoundError(text, { cause: err });
-        }
-        throw new FailedPreconditionError(text, { cause: err });
+        const answer =
+          !progress.settingUp && isShoalError(err) && err.code === "NOT_FOUND"
+            ? new NotFoundError(text, { cause: err })
+            : new FailedPreconditionError(text, { cause: err });
+        if (p.attemptId !== undefined) this.failedAttempts.set(p.containerId, { attemptId: p.attemptId, error: answer });
+        throw answer;
       } finally {
         this.starting.delete(p.containerId);
       }
@@ -811,6 +822,7 @@ class RuntimeAgent implements Agent {
   private deleteContainer(p: CommandPayload<"DeleteContainer">): Promise<{ deleted: boolean }> {
     return this.locks.run(p.containerId, async () => {
       const id = p.containerId;
+      this.failedAttempts.delete(id);
       const live = this.live.get(id);
       if (live !== undefined) {
         if (!live.exited && !p.force) throw new FailedPreconditionError(`container ${id} is running: stop it first or force the removal`);
