@@ -7,6 +7,7 @@ import type { EventStore } from "@shoal/event-store";
 import { createJetStreamEventPublisher } from "@shoal/bus";
 import { createContainerWatcher } from "./container-watcher";
 import { foldContainer, readContainer } from "./container-record";
+import type { ContainerRecord } from "./container-record";
 import { createApiTestBed } from "./testing/api-test-bed";
 import type { ApiTestBed } from "./testing/api-test-bed";
 
@@ -25,9 +26,27 @@ function countingStore(): { store: EventStore; reads: () => number } {
   return { store, reads: () => reads };
 }
 
-async function created(): Promise<string> {
+/** A container whose start was requested with no one to carry it out: its stream waits at "starting" (version 2). */
+async function startRequested(): Promise<string> {
   const { id } = await bed.call<{ id: string }>("CreateContainer", { name: `w-${randomUUID().slice(0, 8)}`, rootfs: bed.rootfs, args: ["true"] });
+  const data = { containerId: id, requestedAt: new Date().toISOString() };
+  await bed.store.appendToStream(containerStreamId(id), 1, [
+    { eventId: randomUUID(), type: "ContainerStartRequested", schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS.ContainerStartRequested, data, metadata: {} },
+  ]);
   return id;
+}
+
+/** Waits, with a watcher that counts its stream reads, until `id` is scheduled, starting from `from`. */
+async function untilScheduled(id: string, from: ContainerRecord, publishScheduled: () => Promise<void>): Promise<{ record: ContainerRecord; reads: number }> {
+  const counted = countingStore();
+  const watcher = await createContainerWatcher({ nc: bed.nats.nc, prefix: bed.nats.prefix, store: counted.store, pollMs: 60_000 });
+  try {
+    const reached = watcher.watch(id).until((r) => (r.state.status === "scheduled" ? r : undefined), 10_000, "scheduled", undefined, from);
+    await publishScheduled();
+    return { record: await reached, reads: counted.reads() };
+  } finally {
+    await watcher.close();
+  }
 }
 
 /** Appends a ContainerScheduled as the scheduler does, and publishes it at once. */
@@ -53,45 +72,20 @@ async function appendScheduled(id: string, version: number): Promise<void> {
 
 describe("container watcher", () => {
   it("folds the next version's published event onto the record it has: no read", async () => {
-    const id = await created();
-    // Request the start without anyone to carry it out: the stream waits at "starting".
-    await bed.store.appendToStream(containerStreamId(id), 1, [
-      { eventId: randomUUID(), type: "ContainerStartRequested", schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS.ContainerStartRequested, data: { containerId: id, requestedAt: new Date().toISOString() }, metadata: {} },
-    ]);
-    const counted = countingStore();
-    const watcher = await createContainerWatcher({ nc: bed.nats.nc, prefix: bed.nats.prefix, store: counted.store, pollMs: 60_000 });
-    try {
-      const seed = await readContainer(bed.store, id);
-      expect(seed.state.status).toBe("starting");
-      const watch = watcher.watch(id);
-      const reached = watch.until((r) => (r.state.status === "scheduled" ? r : undefined), 10_000, "scheduled", undefined, seed);
-      await appendScheduled(id, seed.version);
-      const r = await reached;
-      expect(r.version).toBe(seed.version + 1);
-      expect(counted.reads()).toBe(0);
-    } finally {
-      await watcher.close();
-    }
+    const id = await startRequested();
+    const seed = await readContainer(bed.store, id);
+    expect(seed.state.status).toBe("starting");
+    const { record, reads } = await untilScheduled(id, seed, () => appendScheduled(id, seed.version));
+    expect(record.version).toBe(seed.version + 1);
+    expect(reads).toBe(0);
   });
 
   it("reads the stream when a version is missing", async () => {
-    const id = await created();
-    await bed.store.appendToStream(containerStreamId(id), 1, [
-      { eventId: randomUUID(), type: "ContainerStartRequested", schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS.ContainerStartRequested, data: { containerId: id, requestedAt: new Date().toISOString() }, metadata: {} },
-    ]);
-    const counted = countingStore();
-    const watcher = await createContainerWatcher({ nc: bed.nats.nc, prefix: bed.nats.prefix, store: counted.store, pollMs: 60_000 });
-    try {
-      // A record one version behind the stream: the next published event does not follow it.
-      const stale = foldContainer((await bed.store.readStream(containerStreamId(id))).slice(0, 1));
-      const watch = watcher.watch(id);
-      const reached = watch.until((r) => (r.state.status === "scheduled" ? r : undefined), 10_000, "scheduled", undefined, stale);
-      await appendScheduled(id, 2);
-      const r = await reached;
-      expect(r.version).toBe(3);
-      expect(counted.reads()).toBeGreaterThanOrEqual(1);
-    } finally {
-      await watcher.close();
-    }
+    const id = await startRequested();
+    // A record one version behind the stream: the next published event does not follow it.
+    const stale = foldContainer((await bed.store.readStream(containerStreamId(id))).slice(0, 1));
+    const { record, reads } = await untilScheduled(id, stale, () => appendScheduled(id, 2));
+    expect(record.version).toBe(3);
+    expect(reads).toBeGreaterThanOrEqual(1);
   });
 });

@@ -97,7 +97,12 @@ beforeAll(async () => {
   relay = createOutboxRelay({ pool: database.pool, publisher });
   await relay.start();
   agents = [fakeAgent("h1"), fakeAgent("h2"), fakeAgent("h3")];
-  mm = await startMountManager({
+  mm = await startTestMountManager();
+});
+
+/** The mount-manager under test, on this file's database and prefix (no reconcile timer). */
+function startTestMountManager(): Promise<MountManager> {
+  return startMountManager({
     db: database.db,
     pool: database.pool,
     nc: nats.nc,
@@ -107,7 +112,7 @@ beforeAll(async () => {
     hostCommandTimeoutMs: 1_000,
     logger: quiet,
   });
-});
+}
 
 afterAll(async () => {
   await mm?.stop();
@@ -411,16 +416,7 @@ describe("mount-manager preparation", () => {
       await command(owner, { type: "RemoveContainer", data: { containerId: owner, now: now(), force: true } });
       await command(owner, { type: "RecordRemoved", data: { containerId: owner, now: now() } });
     } finally {
-      mm = await startMountManager({
-        db: database.db,
-        pool: database.pool,
-        nc: nats.nc,
-        prefix: nats.prefix,
-        metricsPort: 0,
-        reconcileIntervalMs: 0,
-        hostCommandTimeoutMs: 1_000,
-        logger: quiet,
-      });
+      mm = await startTestMountManager();
     }
     const scheduled = (await events(owner)).find((e) => e.type === "ContainerScheduled")!;
     await prepareHandled(await scheduledSeq(scheduled.eventId));
@@ -636,16 +632,7 @@ describe("mount-manager reconcile and projection", () => {
       await runner.rebuild();
       expect(await snapshot()).toEqual(before);
     } finally {
-      mm = await startMountManager({
-        db: database.db,
-        pool: database.pool,
-        nc: nats.nc,
-        prefix: nats.prefix,
-        metricsPort: 0,
-        reconcileIntervalMs: 0,
-        hostCommandTimeoutMs: 1_000,
-        logger: quiet,
-      });
+      mm = await startTestMountManager();
     }
   });
 
