@@ -14,11 +14,14 @@ import { join } from "node:path";
 //
 // The script appends each stream with its own O_APPEND descriptor (`>>`), so neither copy
 // can overwrite or cut off the other; SIGTERM is ignored so both copies run to EOF and the
-// shim's delete returns only once the files are complete. It is a child of the shim, not of
+// shim's delete returns only once the files are complete. It says "ready" (closes fd 5)
+// first thing: the shim starts the container only after that, and the copies need not be
+// running yet — the pipes hold what the process writes until they read it. It is a child of the shim, not of
 // the agent, so it keeps logging while the agent is down.
 const SCRIPT = `#!/bin/sh
 # Shoal's containerd binary:// logger: fd 3 (stdout) >> out, fd 4 (stderr) >> err.
 trap '' TERM
+exec 5>&-
 out=
 err=
 while [ "$#" -ge 2 ]; do
@@ -28,9 +31,9 @@ while [ "$#" -ge 2 ]; do
   esac
   shift 2
 done
-/bin/cat <&3 >>"$out" 4<&- 5>&- &
-/bin/cat <&4 >>"$err" 3<&- 5>&- &
-exec 3<&- 4<&- 5>&-
+/bin/cat <&3 >>"$out" 4<&- &
+/bin/cat <&4 >>"$err" 3<&- &
+exec 3<&- 4<&-
 wait
 `;
 
