@@ -68,8 +68,8 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
     if (m === undefined) marks.set(id, (m = new Map()));
     if (!m.has(name)) m.set(name, t);
   };
-  // Host commands as sent, and (through the requester's inbox) when the agent answered.
-  const replyTo = new Map<string, { containerId: string; command: string }>();
+  // StartContainer host commands as sent. (Nothing on `_INBOX.>`: a copy of every reply on
+  // the server in this, the timing, process would slow the very calls it times.)
   nc.subscribe(`${opts.prefix}.host.*.cmd.*`, {
     callback: (_err, msg) => {
       const t = now();
@@ -79,18 +79,9 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
         const body = JSON.parse(new TextDecoder().decode(msg.data)) as { containerId?: string };
         if (!body.containerId) return;
         mark(body.containerId, `cmd:${command}`, t);
-        if (msg.reply) replyTo.set(msg.reply, { containerId: body.containerId, command });
       } catch {
         // another shape: not a start to time
       }
-    },
-  });
-  nc.subscribe("_INBOX.>", {
-    callback: (_err, msg) => {
-      const r = replyTo.get(msg.subject);
-      if (r === undefined) return;
-      replyTo.delete(msg.subject);
-      mark(r.containerId, `reply:${r.command}`, now());
     },
   });
   const js = jetstream(nc);
