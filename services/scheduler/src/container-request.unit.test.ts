@@ -3,8 +3,6 @@ import { parseHostConfig } from "@shoal/domain";
 import type { ContainerDefinition, HostConfigInput } from "@shoal/domain";
 import { defaultDaemonConfig } from "@shoal/config";
 import { containerAsk, pinnedHostOf } from "./container-request";
-import { resolvePlacedOwner } from "./scheduler-tables";
-import type { PlacementRow } from "./scheduler-tables";
 
 const MiB = 1024 * 1024;
 const id = "a".repeat(64);
@@ -43,27 +41,5 @@ describe("containerAsk", () => {
     expect(pinnedHostOf({ host: "" })).toBeUndefined();
     expect(pinnedHostOf({})).toBeUndefined();
     expect(containerAsk(def({}), config, "h1").pinnedHost).toBe("h1");
-  });
-});
-
-describe("resolvePlacedOwner", () => {
-  const row = (containerId: string, containerName: string): PlacementRow => ({
-    containerId,
-    containerName,
-    host: "h",
-    reservedBytes: 0,
-    scheduledVersion: 3,
-  });
-  const placed = [row("abc1" + "0".repeat(60), "db"), row("abc2" + "0".repeat(60), "abc1"), row("fff" + "0".repeat(61), "cache")];
-
-  it("resolves an exact id, then an exact name, then a unique id prefix", () => {
-    expect(resolvePlacedOwner(placed, placed[0]!.containerId)?.containerName).toBe("db");
-    expect(resolvePlacedOwner(placed, "abc1")?.containerName).toBe("abc1");
-    expect(resolvePlacedOwner(placed, "fff")?.containerName).toBe("cache");
-  });
-
-  it("resolves nothing for an unknown or ambiguous ref", () => {
-    expect(resolvePlacedOwner(placed, "nobody")).toBeUndefined();
-    expect(resolvePlacedOwner(placed, "abc")).toBeUndefined();
   });
 });

@@ -1,17 +1,17 @@
 /**
- * The scheduler's read → fold → decide → append, with the decision and the caller's own
- * table writes in ONE Postgres transaction under the scheduling lock. So a placement row
- * commits with its ContainerScheduled (the next plan sees it), and two scheduler instances
- * never plan against the same snapshot. The stream itself is read beside the transaction
- * (while it begins and waits for the lock, on another connection): the append's expected
- * version is the guard, and a stream that moved meanwhile re-runs the whole attempt.
+ * Read → fold → decide → append, with the caller's own table writes (`then`) in the
+ * append's Postgres transaction: the host registry uses it so a `hosts` row commits with
+ * its HostRegistered / HostLost. The stream is read beside the transaction (while it
+ * begins, on another connection): the append's expected version is the guard, and a
+ * stream that moved meanwhile re-runs the whole attempt. It takes no lock: only the one
+ * active scheduler decides (active-lock.ts), and within it `CapacityView.exclusive`
+ * orders decisions. Not used on the start path (placement-consumer.ts appends alone).
  */
 import type { Kysely, Transaction } from "kysely";
 import { AbortedError, AlreadyExistsError } from "@shoal/domain";
 import type { Decider, DomainEvent, EventMetadata } from "@shoal/domain";
 import { appendDecided, loadStream } from "@shoal/event-store";
 import type { EventStore, LoadedStream } from "@shoal/event-store";
-import { lockScheduling } from "./scheduler-tables";
 
 export type StreamRead<State> = LoadedStream<State>;
 
@@ -47,7 +47,6 @@ export async function decideInTransaction<State, Command, Event extends DomainEv
       const reading = loadStream(store, opts.streamId, opts.decider);
       reading.catch(() => undefined); // awaited below; a failure before that is not unhandled
       return await store.transaction(async (trx) => {
-        await lockScheduling(trx);
         const read = await reading;
         const decision = await opts.plan(trx, read);
         if (decision === undefined) return { appended: [], declined: true };

@@ -5,8 +5,14 @@
  *   report HostRegistered ─► HostRegistered on host-<name>        id host-registered:<report id>
  *   heartbeats (core NATS) ─► last seen, in memory and in hosts.last_heartbeat
  *   liveness tick: ready host silent > heartbeat-timeout ─► HostLost   id host-lost:<host>:<registeredAt>
- *   HostLost (durable) ─► ContainerDied{reason "host <h> lost"} for each container placed
- *                         there and still live on it              id died:<host lost id>:<container id>
+ *   HostLost (durable) ─► ContainerDied{reason "host <h> lost"} for each container the
+ *                         capacity view has placed there and still live on it
+ *                                                                 id died:<host lost id>:<container id>
+ *
+ * Registrations and losses are decided inside the view's `exclusive` section and applied
+ * to it once appended (with the `hosts` row in the append's transaction), so no placement
+ * is planned between a HostLost and the view learning of it: every container the HostLost
+ * handler must report is in the view.
  *
  * A lost host that heartbeats again stays lost (logged): its containers were reported
  * dead, and only a new registration — an agent restart, which reconciles them — makes
@@ -22,11 +28,12 @@ import { CONTAINER_EVENT_SCHEMA_VERSIONS } from "@shoal/domain";
 import type { ContainerCommand, ContainerEvent, ContainerState } from "@shoal/domain";
 import type { EventEnvelope, HostReport } from "@shoal/bus";
 import type { EventStore, Logger } from "@shoal/event-store";
+import type { CapacityView } from "./capacity-view";
 import { decideInTransaction } from "./decide-in-transaction";
 import { createDaemonConfigReader } from "./daemon-config";
 import { HOST_EVENT_SCHEMA_VERSIONS, hostDecider } from "./host-decider";
 import type { HostCommand, HostEvent, HostState } from "./host-decider";
-import { listHosts, listPlacements, markHostRowLost, recordHeartbeat, upsertRegisteredHost } from "./scheduler-tables";
+import { listHosts, markHostRowLost, recordHeartbeat, upsertRegisteredHost } from "./scheduler-tables";
 
 export const HOSTS_DURABLE = "scheduler-hosts";
 export const HOST_LOST_DURABLE = "scheduler-host-lost";
@@ -45,6 +52,10 @@ export interface HostRegistry {
 export function createHostRegistry(deps: {
   db: Kysely<any>;
   store: EventStore;
+  /** The active scheduler's capacity view: registrations and losses are applied to it once appended. */
+  view: CapacityView;
+  /** Throws while this process may not decide (the active lock is lost). */
+  assertActive: () => void;
   logger: Logger;
   now: () => Date;
   /** Memory assumed for a host whose registration does not say (agents do not report it yet). */
@@ -52,7 +63,7 @@ export function createHostRegistry(deps: {
   /** Write a host's last_heartbeat at most this often (default 1000 ms). */
   heartbeatWriteIntervalMs?: number;
 }): HostRegistry {
-  const { db, store, logger } = deps;
+  const { db, store, view, logger } = deps;
   const startedAt = deps.now().getTime();
   const readConfig = createDaemonConfigReader(store);
   const lastSeen = new Map<string, number>();
@@ -61,25 +72,35 @@ export function createHostRegistry(deps: {
   const warnedLost = new Set<string>();
   const warnedUnknown = new Set<string>();
 
+  // The host row commits with its event (ListHosts and the liveness check read it at once);
+  // the view follows once it has committed, with no placement decided in between.
   const hostCommand = (
     host: string,
     plan: (state: HostState) => { command: HostCommand; eventId: string } | undefined,
   ) =>
-    decideInTransaction<HostState, HostCommand, HostEvent>(db, store, {
-      streamId: hostStreamId(host),
-      decider: hostDecider,
-      schemaVersion: (type) => HOST_EVENT_SCHEMA_VERSIONS[type],
-      metadata: { actor: "scheduler" },
-      async plan(_trx, { state }) {
-        const p = plan(state);
-        return p === undefined ? undefined : { command: p.command, eventId: () => p.eventId };
-      },
-      async then(trx, { appended }) {
-        for (const e of appended) {
-          if (e.type === "HostRegistered") await upsertRegisteredHost(trx, e.data);
-          else await markHostRowLost(trx, e.data);
-        }
-      },
+    view.exclusive(async () => {
+      deps.assertActive();
+      const result = await decideInTransaction<HostState, HostCommand, HostEvent>(db, store, {
+        streamId: hostStreamId(host),
+        decider: hostDecider,
+        schemaVersion: (type) => HOST_EVENT_SCHEMA_VERSIONS[type],
+        metadata: { actor: "scheduler" },
+        async plan(_trx, { state }) {
+          const p = plan(state);
+          return p === undefined ? undefined : { command: p.command, eventId: () => p.eventId };
+        },
+        async then(trx, { appended }) {
+          for (const e of appended) {
+            if (e.type === "HostRegistered") await upsertRegisteredHost(trx, e.data);
+            else await markHostRowLost(trx, e.data);
+          }
+        },
+      });
+      for (const e of result.appended) {
+        if (e.type === "HostRegistered") view.registerHost({ name: e.data.host, memoryBytes: e.data.memoryBytes, registeredAt: e.data.registeredAt });
+        else view.markHostLost({ name: e.data.host, registeredAt: e.data.registeredAt });
+      }
+      return result;
     });
 
   return {
@@ -165,9 +186,13 @@ export function createHostRegistry(deps: {
 
     async onHostEvent(event) {
       if (event.type !== "HostLost") return 0;
-      const host = (event.data as { host: string }).host;
+      const { host, registeredAt } = event.data as { host: string; registeredAt: string };
+      // Already so when this process appended it; not when an earlier scheduler did.
+      view.markHostLost({ name: host, registeredAt });
       let died = 0;
-      for (const p of await listPlacements(db, host)) {
+      // Every placement on it: the lost host was never chosen after its HostLost was appended.
+      for (const p of view.reservationsOn(host)) {
+        deps.assertActive();
         const diedId = derivedEventId(`died:${event.eventId}:${p.containerId}`);
         const { appended } = await decideInTransaction<ContainerState, ContainerCommand, ContainerEvent>(db, store, {
           streamId: containerStreamId(p.containerId),

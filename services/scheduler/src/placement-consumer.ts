@@ -3,29 +3,41 @@
  * end. One handler for `<prefix>.evt.container.>` (nats-server 2.9 allows one filter per
  * consumer), filtering by type:
  *
- *   ContainerStartRequested ─ plan (placement.ts) ─► ContainerScheduled{host}     id scheduled:<request id>
- *                                                └─► ContainerStartFailed{125}    id no-host:<request id>
- *   ContainerExited / StartFailed / Removed / Died ─► placement row deleted
+ *   ContainerStartRequested ─ plan (placement.ts) against the view ─► ContainerScheduled{host}   id scheduled:<request id>
+ *                                                                 └─► ContainerStartFailed{125}  id no-host:<request id>
+ *   ContainerExited / StartFailed / Removed / Died ─► the view's reservation freed
+ *
+ * The start path is: read the container stream (and the daemon config, in parallel),
+ * plan against the in-memory capacity view (capacity-view.ts), ONE append with the
+ * version read (it commits on its own and the store publishes it at once), then reserve
+ * in the view. No transaction, lock or table: this process is the only active scheduler
+ * (active-lock.ts), and the `placements` table follows the log through the `scheduler`
+ * projection, off this path.
  *
  * Idempotent by the stream's own state: a request whose outcome (either derived id) is
  * already in the stream, or that is no longer the container's latest start request, or
- * whose container is no longer `starting`, is acked with nothing appended.
+ * whose container is no longer `starting`, is acked with nothing appended (a placement
+ * found that way, still held, is reserved in the view if it is not yet). A concurrent
+ * append to the stream (AbortedError, or a derived id already recorded) re-reads and
+ * decides again. UnavailableError once the active lock is lost: nothing is appended and
+ * the message is redelivered (to the next active scheduler).
  */
-import type { Kysely } from "kysely";
-import { CONTAINER_EVENT_SCHEMA_VERSIONS, containerDecider, derivedEventId } from "@shoal/domain";
+import { AbortedError, AlreadyExistsError, CONTAINER_EVENT_SCHEMA_VERSIONS, containerDecider, derivedEventId } from "@shoal/domain";
 import type { ContainerCommand, ContainerEvent, ContainerState } from "@shoal/domain";
 import type { EventEnvelope } from "@shoal/bus";
+import { appendDecided, loadStream } from "@shoal/event-store";
 import type { EventStore, Logger } from "@shoal/event-store";
+import type { CapacityView } from "./capacity-view";
 import { containerAsk, pinnedHostOf } from "./container-request";
-import { decideInTransaction } from "./decide-in-transaction";
 import { createDaemonConfigReader } from "./daemon-config";
 import type { SchedulerMetrics } from "./metrics";
 import { planPlacement } from "./placement";
-import type { PlacementPlan } from "./placement";
 import { RELEASING_EVENT_TYPES } from "./scheduler-projection";
-import { readPlacementSnapshot, releasePlacement, resolvePlacedOwner, upsertPlacement } from "./scheduler-tables";
 
 export const PLACEMENT_DURABLE = "scheduler-placement";
+
+/** Re-reads after a concurrent append to the container's stream before giving up (the message is then redelivered). */
+const RETRIES = 5;
 
 export type PlacementOutcome =
   | { result: "placed"; host: string }
@@ -35,80 +47,98 @@ export type PlacementOutcome =
   | { result: "ignored" };
 
 export function createPlacementHandler(deps: {
-  db: Kysely<any>;
   store: EventStore;
+  view: CapacityView;
+  /** Throws while this process may not place (the active lock is lost). */
+  assertActive: () => void;
   metrics: SchedulerMetrics;
   logger: Logger;
   now: () => Date;
 }): (event: EventEnvelope) => Promise<PlacementOutcome> {
-  const { db, store, metrics, logger } = deps;
+  const { store, view, metrics, logger } = deps;
   const readConfig = createDaemonConfigReader(store);
+
+  /** One read → plan → append; AbortedError / AlreadyExistsError when the stream moved meanwhile. */
+  const attempt = async (event: EventEnvelope, config: ReturnType<typeof readConfig>): Promise<PlacementOutcome> => {
+    const scheduledId = derivedEventId(`scheduled:${event.eventId}`);
+    const failedId = derivedEventId(`no-host:${event.eventId}`);
+    const { recorded, state, version } = await loadStream(store, event.streamId, containerDecider);
+    const decided = recorded.find((r) => r.eventId === scheduledId || r.eventId === failedId);
+    if (decided !== undefined) {
+      // Decided before, maybe by an append whose success was never seen here (a reply lost
+      // after the commit, or a scheduler killed before its ack): make sure the view counts it
+      // while the container still holds that placement.
+      const last = recorded.findLast((r) => r.type === "ContainerScheduled");
+      if (decided === last && state.status !== "absent" && holdsHost(state) === (last.data as { host?: unknown }).host) {
+        view.reserve({
+          containerId: state.container.id,
+          containerName: state.container.name,
+          host: holdsHost(state)!,
+          reservedBytes: containerAsk(state.container, await config, pinnedHostOf(recorded[0]?.data)).reservedBytes,
+          scheduledVersion: last.streamVersion,
+        });
+      }
+      return { result: "skipped", why: "already decided" };
+    }
+    const latest = recorded.findLast((r) => r.type === "ContainerStartRequested");
+    if (latest?.eventId !== event.eventId || state.status !== "starting") {
+      return { result: "skipped", why: `superseded (status ${state.status})` };
+    }
+    const { container } = state;
+    const { ownerRef, reservedBytes: _reserved, ...request } = containerAsk(container, await config, pinnedHostOf(recorded[0]?.data));
+    return view.exclusive(async () => {
+      deps.assertActive();
+      const inputs = view.inputsFor(container.id, ownerRef);
+      const plan = planPlacement({
+        hosts: inputs.hosts,
+        containers: inputs.containers,
+        request: inputs.owner === undefined ? request : { ...request, ownerId: inputs.owner.containerId },
+      });
+      const now = deps.now().toISOString();
+      const metadata = { causationId: event.eventId, actor: "scheduler", ...correlation(event) };
+      const common = { streamId: event.streamId, version, metadata, schemaVersion: (type: ContainerEvent["type"]) => CONTAINER_EVENT_SCHEMA_VERSIONS[type] };
+      if ("place" in plan) {
+        const command: ContainerCommand = { type: "RecordScheduled", data: { containerId: container.id, now, host: plan.place.host } };
+        const events = containerDecider.decide(command, state);
+        await appendDecided(store, { ...common, events, eventId: () => scheduledId });
+        view.reserve({
+          containerId: container.id,
+          containerName: container.name,
+          host: plan.place.host,
+          reservedBytes: plan.place.reservedBytes,
+          scheduledVersion: version + events.length,
+        });
+        return { result: "placed", host: plan.place.host };
+      }
+      const command: ContainerCommand = {
+        type: "RecordStartFailed",
+        data: { containerId: container.id, now, exitCode: 125, reason: `no suitable host: ${plan.unavailable}` },
+      };
+      await appendDecided(store, {
+        ...common,
+        events: containerDecider.decide(command, state),
+        // With --rm the decider adds ContainerRemovalRequested: it gets its own derived id.
+        eventId: (_e, i) => (i === 0 ? failedId : derivedEventId(`no-host:${event.eventId}:${i}`)),
+      });
+      return { result: "unavailable", reason: plan.unavailable };
+    });
+  };
 
   const onStartRequested = async (event: EventEnvelope): Promise<PlacementOutcome> => {
     const began = performance.now();
-    const scheduledId = derivedEventId(`scheduled:${event.eventId}`);
-    const failedId = derivedEventId(`no-host:${event.eventId}`);
-    let outcome = { result: "ignored" } as PlacementOutcome;
-    let plan = undefined as PlacementPlan | undefined;
-    // Beside the transaction, as the stream is: the config in force when the request arrived.
+    // Read beside the stream: the config in force when the request arrived.
     const config = readConfig();
-    config.catch(() => undefined);
-    await decideInTransaction<ContainerState, ContainerCommand, ContainerEvent>(db, store, {
-      streamId: event.streamId,
-      decider: containerDecider,
-      schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
-      metadata: { causationId: event.eventId, actor: "scheduler", ...correlation(event) },
-      async plan(trx, { recorded, state }) {
-        if (recorded.some((r) => r.eventId === scheduledId || r.eventId === failedId)) {
-          outcome = { result: "skipped", why: "already decided" };
-          return undefined;
-        }
-        const latest = recorded.findLast((r) => r.type === "ContainerStartRequested");
-        if (latest?.eventId !== event.eventId || state.status !== "starting") {
-          outcome = { result: "skipped", why: `superseded (status ${state.status})` };
-          return undefined;
-        }
-        const ask = containerAsk(state.container, await config, pinnedHostOf(recorded[0]?.data));
-        const rows = await readPlacementSnapshot(trx, state.container.id, ask.ownerRef);
-        const owner = ask.ownerRef === undefined ? undefined : resolvePlacedOwner(rows.ownerCandidates, ask.ownerRef);
-        const { ownerRef: _ownerRef, reservedBytes: _reserved, ...request } = ask;
-        plan = planPlacement({
-          hosts: rows.hosts,
-          // Per-host totals for capacity; the owner (counted in them) only to say where it is.
-          containers: owner === undefined ? rows.reservedPerHost : [...rows.reservedPerHost, { ...owner, reservedBytes: 0 }],
-          request: owner === undefined ? request : { ...request, ownerId: owner.containerId },
-        });
-        const now = deps.now().toISOString();
-        const containerId = state.container.id;
-        if ("place" in plan) {
-          outcome = { result: "placed", host: plan.place.host };
-          return {
-            command: { type: "RecordScheduled", data: { containerId, now, host: plan.place.host } },
-            eventId: () => scheduledId,
-          };
-        }
-        outcome = { result: "unavailable", reason: plan.unavailable };
-        return {
-          command: {
-            type: "RecordStartFailed",
-            data: { containerId, now, exitCode: 125, reason: `no suitable host: ${plan.unavailable}` },
-          },
-          // With --rm the decider adds ContainerRemovalRequested: it gets its own derived id.
-          eventId: (_e, i) => (i === 0 ? failedId : derivedEventId(`no-host:${event.eventId}:${i}`)),
-        };
-      },
-      async then(trx, { state, version }) {
-        if (plan === undefined || !("place" in plan) || state.status === "absent") return;
-        await upsertPlacement(trx, {
-          containerId: state.container.id,
-          containerName: state.container.name,
-          host: plan.place.host,
-          reservedBytes: plan.place.reservedBytes,
-          scheduledVersion: version + 1,
-          scheduledAt: deps.now().toISOString(),
-        });
-      },
-    });
+    config.catch(() => undefined); // awaited in `attempt`; a failure before that is not unhandled
+    let outcome: PlacementOutcome;
+    for (let tries = 0; ; tries++) {
+      try {
+        outcome = await attempt(event, config);
+        break;
+      } catch (err) {
+        if ((err instanceof AbortedError || err instanceof AlreadyExistsError) && tries < RETRIES) continue;
+        throw err;
+      }
+    }
     const ms = performance.now() - began;
     if (outcome.result === "placed" || outcome.result === "unavailable") {
       metrics.placements.inc({ result: outcome.result });
@@ -123,10 +153,24 @@ export function createPlacementHandler(deps: {
     if (RELEASING_EVENT_TYPES.has(event.type)) {
       const containerId = (event.data as { containerId?: unknown }).containerId;
       if (typeof containerId !== "string") return { result: "ignored" };
-      return { result: "released", rows: await releasePlacement(db, containerId, event.streamVersion) };
+      return { result: "released", rows: view.release(containerId, event.streamVersion) };
     }
     return { result: "ignored" };
   };
+}
+
+/** The host a container holds a placement on, while it holds one. */
+function holdsHost(state: ContainerState): string | undefined {
+  switch (state.status) {
+    case "scheduled":
+    case "ipc-prepared":
+    case "running":
+    case "paused":
+    case "removing":
+      return state.host;
+    default:
+      return undefined;
+  }
 }
 
 function correlation(event: EventEnvelope): { correlationId?: string } {

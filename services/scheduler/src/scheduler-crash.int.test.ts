@@ -10,10 +10,15 @@ import type { EventStore, OutboxRelay } from "@shoal/event-store";
 import { createJetStreamEventPublisher, ensureStreams, publishHeartbeat, publishHostReport } from "@shoal/bus";
 import { connectTestNats, createTestDatabase } from "@shoal/testing";
 import type { TestDatabase, TestNats } from "@shoal/testing";
+import { sql } from "kysely";
+import { ACTIVE_LOCK_APPLICATION_NAME } from "./active-lock";
 
 // The scheduler as its own process (src/main.ts), SIGKILLed in the middle of 20 concurrent
-// starts and started again: every start is answered exactly once.
+// starts and started again: every start is answered exactly once, and the restarted one
+// counts every placement (the host has room for exactly 20). Losing its active-scheduler
+// lock makes it exit with status 1.
 
+const SHM = 64 * 1024 * 1024;
 const mainScript = fileURLToPath(new URL("./main.ts", import.meta.url));
 
 let database: TestDatabase;
@@ -67,6 +72,23 @@ async function command(cmd: ContainerCommand): Promise<void> {
   });
 }
 
+async function createAndStart(containerId: string, name: string): Promise<void> {
+  const now = new Date().toISOString();
+  await command({
+    type: "CreateContainer",
+    data: {
+      containerId,
+      name,
+      hostConfig: { ipcMode: "private" }, // the default shm: 64 MiB reserved
+      source: { kind: "rootfs", path: "/srv/rootfs" },
+      args: ["sh"],
+      env: [],
+      createdAt: now,
+    },
+  });
+  await command({ type: "StartContainer", data: { containerId, now, experimental: false } });
+}
+
 async function countOf(type: string): Promise<number> {
   const r = await database.db
     .selectFrom("events")
@@ -85,31 +107,14 @@ describe("scheduler killed mid-flow", () => {
       host: "h1",
       type: "HostRegistered",
       reportId: `h1.registered.${Date.parse(startedAt)}`,
-      payload: { host: "h1", capabilities: { memoryBytes: 64 * 1024 ** 3 }, startedAt },
+      payload: { host: "h1", capabilities: { memoryBytes: 20 * SHM }, startedAt },
     });
     beat = setInterval(() => publishHeartbeat(nats.nc, { prefix: nats.prefix, host: "h1" }), 200);
     // The child is up once it has recorded the registration.
     await expect.poll(() => countOf("HostRegistered"), { timeout: 30_000 }).toBe(1);
 
     const ids = Array.from({ length: 20 }, () => randomBytes(32).toString("hex"));
-    const requests = Promise.all(
-      ids.map(async (containerId, i) => {
-        const now = new Date().toISOString();
-        await command({
-          type: "CreateContainer",
-          data: {
-            containerId,
-            name: `c${i}`,
-            hostConfig: { ipcMode: "private" },
-            source: { kind: "rootfs", path: "/srv/rootfs" },
-            args: ["sh"],
-            env: [],
-            createdAt: now,
-          },
-        });
-        await command({ type: "StartContainer", data: { containerId, now, experimental: false } });
-      }),
-    );
+    const requests = Promise.all(ids.map((containerId, i) => createAndStart(containerId, `c${i}`)));
     await expect.poll(() => countOf("ContainerScheduled"), { timeout: 30_000, interval: 5 }).toBeGreaterThan(0);
     child.process.kill("SIGKILL");
     expect(await child.exited).toBe("SIGKILL");
@@ -124,13 +129,37 @@ describe("scheduler killed mid-flow", () => {
       expect(events.map((e) => e.type)).toEqual(["ContainerCreated", "ContainerStartRequested", "ContainerScheduled"]);
       expect(events[2]!.eventId).toBe(derivedEventId(`scheduled:${events[1]!.eventId}`));
     }
-    const placed = await database.db.selectFrom("placements").select("container_id").execute();
-    expect(placed.map((p) => p.container_id).sort()).toEqual([...ids].sort());
+    // The placements rows follow the log through the scheduler's projection, off the start path.
+    await expect
+      .poll(async () => (await database.db.selectFrom("placements").select("container_id").execute()).map((p) => p.container_id).sort(), {
+        timeout: 15_000,
+      })
+      .toEqual([...ids].sort());
     expect(await countOf("ContainerStartFailed")).toBe(0);
+    // The host is full, whichever process placed what.
+    const extra = randomBytes(32).toString("hex");
+    await createAndStart(extra, "extra");
+    await expect.poll(async () => (await store.readStream(containerStreamId(extra))).at(-1)?.type, { timeout: 15_000 }).toBe("ContainerStartFailed");
+    expect((await store.readStream(containerStreamId(extra))).at(-1)!.data).toMatchObject({
+      reason: `no suitable host: not enough memory: ${SHM} bytes needed, at most 0 free (host h1)`,
+    });
     // A clean stop on SIGTERM.
     child.process.kill("SIGTERM");
     expect(await child.exited).toBe(0);
     // Informational: how far the first process got (varies run to run).
     console.info(`scheduler killed after ${answeredBeforeKill}/20 placements`);
+  });
+
+  it("exits with status 1 when its active-scheduler lock's connection is lost", async () => {
+    child = startChild();
+    const lockSessions = async () =>
+      (
+        await sql<{ pid: number }>`
+          SELECT pid FROM pg_stat_activity
+          WHERE application_name = ${ACTIVE_LOCK_APPLICATION_NAME} AND datname = current_database()`.execute(database.db)
+      ).rows;
+    await expect.poll(async () => (await lockSessions()).length, { timeout: 30_000 }).toBe(1);
+    await sql`SELECT pg_terminate_backend(${(await lockSessions())[0]!.pid}::int)`.execute(database.db);
+    expect(await child.exited).toBe(1);
   });
 });

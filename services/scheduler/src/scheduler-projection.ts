@@ -1,9 +1,11 @@
 /**
  * The `scheduler` projection: keeps `hosts` and `placements` from the log, so both tables
- * can be dropped and rebuilt (`rebuild()`). The consumers also write these rows in the
- * transactions of their own appends (so a placement is counted before the next one is
- * planned); every write is idempotent and monotonic (see scheduler-tables.ts), so the two
- * writers agree whatever order they run in.
+ * can be dropped and rebuilt (`rebuild()`). It is the only writer of `placements` (the
+ * start path appends and reserves in memory only) and a second writer of `hosts` beside
+ * the host registry's transactions; every write is idempotent and monotonic (see
+ * scheduler-tables.ts), so the writers agree whatever order they run in. The active
+ * scheduler loads its capacity view from these tables after a complete catch-up, so they
+ * must hold every committed placement then — they do, being folded from the log.
  */
 import type { Kysely, Transaction } from "kysely";
 import type pg from "pg";
@@ -44,7 +46,6 @@ export function createSchedulerProjection(opts: {
     pool: opts.pool,
     ...(opts.logger === undefined ? {} : { logger: opts.logger }),
     reset: resetTables,
-    // Placement keeps its own rows in its transaction; the live follow can wait.
     settleMs: FOLLOWER_SETTLE_MS,
     handle: (event, trx) => applyEvent(opts.store, event, trx),
   });

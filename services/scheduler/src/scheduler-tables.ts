@@ -1,8 +1,10 @@
 /**
- * The scheduler's tables (migrations 0200, 0201): `hosts` and `placements`. Every write
- * here is idempotent and monotonic, so the projection runner (rebuilds, catch-up) and the
- * consumers (which write in the transaction of their own appends) may apply the same
- * fact in either order:
+ * The scheduler's tables (migrations 0200, 0201): `hosts` and `placements`, the durable
+ * record of the capacity view (loaded from them at start) and what readers such as the
+ * api's ListHosts see. `placements` is written only by the `scheduler` projection, off the
+ * start path; `hosts` also by the host registry in its appends' transactions. Every write
+ * here is idempotent and monotonic, so the two writers may apply the same fact in either
+ * order:
  * - a host row follows the newest registration (`registered_at`); a loss applies only to
  *   the registration it names;
  * - a placement row follows the newest ContainerScheduled (`scheduled_version`); a
@@ -10,14 +12,9 @@
  */
 import { sql } from "kysely";
 import type { Kysely } from "kysely";
-import type { ContainerView, HostView } from "./placement";
+import type { ContainerView } from "./placement";
 
 type Db = Kysely<any>;
-
-/** Serialises placements and host losses across scheduler instances ("SHSC"). */
-export async function lockScheduling(trx: Db): Promise<void> {
-  await sql`SELECT pg_advisory_xact_lock(${0x53485343}::int, 0)`.execute(trx);
-}
 
 export type HostRow = {
   name: string;
@@ -99,15 +96,14 @@ export async function releasePlacement(trx: Db, containerId: string, beforeVersi
   return Number(r.numAffectedRows ?? 0);
 }
 
-export async function listPlacements(db: Db, host?: string): Promise<PlacementRow[]> {
-  const where = host === undefined ? sql`` : sql`WHERE host = ${host}`;
+export async function listPlacements(db: Db): Promise<PlacementRow[]> {
   const r = await sql<{
     container_id: string;
     container_name: string;
     host: string;
     reserved_bytes: string;
     scheduled_version: number;
-  }>`SELECT container_id, container_name, host, reserved_bytes, scheduled_version FROM placements ${where} ORDER BY container_id`.execute(db);
+  }>`SELECT container_id, container_name, host, reserved_bytes, scheduled_version FROM placements ORDER BY container_id`.execute(db);
   return r.rows.map((row) => ({
     containerId: row.container_id,
     containerName: row.container_name,
@@ -115,51 +111,6 @@ export async function listPlacements(db: Db, host?: string): Promise<PlacementRo
     reservedBytes: Number(row.reserved_bytes),
     scheduledVersion: row.scheduled_version,
   }));
-}
-
-export type PlacementSnapshotRows = {
-  hosts: HostView[];
-  /** One view per host: the bytes reserved there by containers other than `containerId`. */
-  reservedPerHost: ContainerView[];
-  /** Placed containers whose id, name or id prefix matches `ownerRef` (none without one). */
-  ownerCandidates: PlacementRow[];
-};
-
-/**
- * What a placement is planned against, in one query whose size grows with hosts, not
- * containers. Read it inside the scheduling lock.
- */
-export async function readPlacementSnapshot(trx: Db, containerId: string, ownerRef: string | undefined): Promise<PlacementSnapshotRows> {
-  const r = await sql<{ hosts: HostView[]; reserved: { host: string; reservedBytes: number }[]; owners: PlacementRow[] }>`
-    SELECT
-      (SELECT coalesce(json_agg(json_build_object('name', name, 'status', status, 'memoryBytes', memory_bytes) ORDER BY name), '[]')
-         FROM hosts) AS hosts,
-      (SELECT coalesce(json_agg(json_build_object('host', host, 'reservedBytes', bytes) ORDER BY host), '[]')
-         FROM (SELECT host, sum(reserved_bytes) AS bytes FROM placements WHERE container_id <> ${containerId} GROUP BY host) x) AS reserved,
-      (SELECT coalesce(json_agg(json_build_object('containerId', container_id, 'containerName', container_name, 'host', host,
-                'reservedBytes', reserved_bytes, 'scheduledVersion', scheduled_version)), '[]')
-         FROM placements
-         WHERE ${ownerRef ?? null}::text IS NOT NULL AND container_id <> ${containerId}
-           AND (container_id = ${ownerRef ?? null} OR container_name = ${ownerRef ?? null} OR starts_with(container_id, ${ownerRef ?? ""}))) AS owners`.execute(trx);
-  const row = r.rows[0]!;
-  return {
-    hosts: row.hosts.map((h) => ({ name: h.name, status: h.status, memoryBytes: Number(h.memoryBytes) })),
-    reservedPerHost: row.reserved.map((x) => ({ containerId: `reserved-on:${x.host}`, host: x.host, reservedBytes: Number(x.reservedBytes) })),
-    ownerCandidates: row.owners.map((o) => ({ ...o, reservedBytes: Number(o.reservedBytes) })),
-  };
-}
-
-/**
- * The placed container a member's `container:<ref>` names: exact id, then exact name, then
- * a unique id prefix (as Docker resolves). Undefined when no placed container matches.
- */
-export function resolvePlacedOwner(placed: readonly PlacementRow[], ref: string): PlacementRow | undefined {
-  const byId = placed.find((p) => p.containerId === ref);
-  if (byId) return byId;
-  const byName = placed.find((p) => p.containerName === ref);
-  if (byName) return byName;
-  const byPrefix = placed.filter((p) => p.containerId.startsWith(ref));
-  return byPrefix.length === 1 ? byPrefix[0] : undefined;
 }
 
 export async function resetTables(trx: Db): Promise<void> {

@@ -47,6 +47,8 @@ const start = () =>
     subjectPrefix: nats.prefix,
     metricsPort: 0,
     livenessCheckIntervalMs: 100,
+    // The tables follow the log off the start path; the assertions on them poll.
+    projectionCatchUpMs: 100,
     logger: quiet,
   });
 
@@ -175,8 +177,13 @@ describe("scheduler", () => {
     expect(hostEvents.map((x) => x.type)).toEqual(["HostRegistered"]);
     expect(hostEvents[0]!.data).toMatchObject({ host: "alpha", memoryBytes: 1024 * MiB, capabilities: { kernelVersion: "6.1.0" } });
 
-    const row = await database.db.selectFrom("placements").selectAll().where("container_id", "=", id).executeTakeFirstOrThrow();
-    expect({ host: row.host, reserved: Number(row.reserved_bytes) }).toEqual({ host: "alpha", reserved: 128 * MiB });
+    // The placements row is written by the `scheduler` projection, after the append.
+    await expect
+      .poll(async () => {
+        const row = await database.db.selectFrom("placements").selectAll().where("container_id", "=", id).executeTakeFirst();
+        return row && { host: row.host, reserved: Number(row.reserved_bytes) };
+      }, { timeout: 15_000 })
+      .toEqual({ host: "alpha", reserved: 128 * MiB });
 
     const metrics = await scrape();
     expect(metrics).toContain('shoal_scheduler_placements_total{result="placed"} 1');
@@ -197,8 +204,7 @@ describe("scheduler", () => {
     const owner = await createAndStart("db", { ipcMode: "shareable" });
     expect((await outcome(owner)).data).toMatchObject({ host: "beta" });
     // Release web, so alpha (0 bytes) is emptier than the owner's beta (64 MiB).
-    const web = (await database.db.selectFrom("placements").select("container_id").where("container_name", "=", "web").executeTakeFirstOrThrow())
-      .container_id as string;
+    const web = (await allContainerIds()).get("web")!;
     await container({ type: "RecordStartFailed", data: { containerId: web, now: new Date().toISOString(), reason: "test", exitCode: 128 } });
     await expect.poll(() => placedHost(web), { timeout: 15_000 }).toBeUndefined();
 
@@ -222,18 +228,25 @@ describe("scheduler", () => {
       .poll(async () => (await eventsOf(id)).filter((e) => e.type === "ContainerScheduled").length, { timeout: 15_000 })
       .toBe(2);
     await expect.poll(() => placedHost(id), { timeout: 15_000 }).toBeDefined();
-    // The first run's ContainerStartFailed (stream version 4) handled again: the new placement stays.
+    // The first run's ContainerStartFailed (stream version 4) handled again: the new placement
+    // stays, in a view loaded from the tables as a restarted scheduler loads it, and in the table.
     const failed = (await eventsOf(id)).find((e) => e.type === "ContainerStartFailed")!;
     const { createPlacementHandler } = await import("./placement-consumer");
     const { createSchedulerMetrics } = await import("./metrics");
+    const { createCapacityView } = await import("./capacity-view");
+    const { listHosts, listPlacements, releasePlacement } = await import("./scheduler-tables");
+    const view = createCapacityView({ hosts: await listHosts(database.db), placements: await listPlacements(database.db) });
     const handler = createPlacementHandler({
-      db: database.db,
       store,
+      view,
+      assertActive: () => undefined,
       metrics: createSchedulerMetrics(database.db),
       logger: quiet,
       now: () => new Date(),
     });
     expect(await handler({ ...failed, metadata: {} })).toEqual({ result: "released", rows: 0 });
+    expect(view.reservationsOn((await placedHost(id))!).map((r) => r.containerId)).toContain(id);
+    expect(await releasePlacement(database.db, id, failed.streamVersion)).toBe(0);
     expect(await placedHost(id)).toBeDefined();
   });
 
@@ -315,9 +328,10 @@ describe("scheduler", () => {
       hosts: (await database.db.selectFrom("hosts").select(["name", "status", "memory_bytes", "registered_at"]).orderBy("name").execute()),
       placements: (await database.db.selectFrom("placements").select(["container_id", "host", "reserved_bytes"]).orderBy("container_id").execute()),
     });
+    const projection = createSchedulerProjection({ db: database.db, pool: database.pool, store });
+    await projection.catchUp(); // what the scheduler's timer has not applied yet
     const before = await snapshot();
     expect(before.placements.length).toBeGreaterThan(0);
-    const projection = createSchedulerProjection({ db: database.db, pool: database.pool, store });
     await projection.rebuild();
     expect(await snapshot()).toEqual(before);
   });
@@ -336,6 +350,12 @@ describe("scheduler", () => {
 async function placedHost(containerId: string): Promise<string | undefined> {
   const row = await database.db.selectFrom("placements").select("host").where("container_id", "=", containerId).executeTakeFirst();
   return row?.host as string | undefined;
+}
+
+/** Container ids by name, from the ContainerCreated events. */
+async function allContainerIds(): Promise<Map<string, string>> {
+  const rows = await database.db.selectFrom("events").select("data").where("type", "=", "ContainerCreated").execute();
+  return new Map(rows.map((r) => [(r.data as { name: string }).name, (r.data as { containerId: string }).containerId]));
 }
 
 async function allContainerStreams(): Promise<Map<string, string[]>> {

@@ -1,7 +1,8 @@
 /**
- * Runs the scheduler: the `scheduler` projection (hosts, placements), three durable
- * consumers, the heartbeat subscription, the liveness tick and the metrics endpoint.
- * See README.md for the flows.
+ * Runs the scheduler: first the active-scheduler lock (a second instance stands by there),
+ * then the `scheduler` projection (hosts, placements) caught up completely, the capacity
+ * view loaded from it, three durable consumers, the heartbeat subscription, the liveness
+ * tick and the metrics endpoint. See README.md for the flows.
  */
 import { totalmem } from "node:os";
 import { connect } from "@nats-io/transport-node";
@@ -25,13 +26,17 @@ import {
   subscribeHeartbeats,
 } from "@shoal/bus";
 import type { DurableConsumer } from "@shoal/bus";
-import { createEventStore } from "@shoal/event-store";
+import { createEventStore, globalCursorStart } from "@shoal/event-store";
+import type { EventStore, Logger, ProjectionRunner } from "@shoal/event-store";
 import { REPORT_TYPES } from "@shoal/host-protocol";
+import { acquireActiveLock } from "./active-lock";
+import { createCapacityView } from "./capacity-view";
 import { createHostRegistry, HOST_LOST_DURABLE, HOSTS_DURABLE } from "./host-registry";
 import { serveMetrics } from "@shoal/metrics";
 import { createSchedulerMetrics } from "./metrics";
 import { createPlacementHandler, PLACEMENT_DURABLE } from "./placement-consumer";
 import { createSchedulerProjection } from "./scheduler-projection";
+import { listHosts, listPlacements } from "./scheduler-tables";
 
 export interface SchedulerOptions {
   databaseUrl: string;
@@ -46,13 +51,25 @@ export interface SchedulerOptions {
    * for the one-machine stack, a guess for other hosts until agents report theirs.
    */
   defaultHostMemoryBytes?: number;
-  /** How often the `scheduler` projection applies new events (default 5000 ms). */
+  /**
+   * How often the `scheduler` projection applies new events to `hosts` and `placements`
+   * (default 1000 ms): readers of the tables lag by up to this much; placement does not.
+   */
   projectionCatchUpMs?: number;
   /** How often hosts are checked against `heartbeat-timeout` (default 1000 ms). */
   livenessCheckIntervalMs?: number;
   logger?: PinoLogger;
   /** The clock (tests). */
   now?: () => Date;
+  /** Gives up standing by for the active-scheduler lock: `startScheduler` then rejects with UnavailableError. */
+  signal?: AbortSignal;
+  /**
+   * Called once if the active-scheduler lock's connection fails after it was taken. The
+   * scheduler has stopped deciding by then (every further placement throws UnavailableError
+   * and its message is redelivered); the caller must stop it and exit (`main.ts` exits with
+   * status 1, so a supervisor restarts it as a standby). Default: the scheduler stops itself.
+   */
+  onActiveLockLost?: (err: Error) => void;
 }
 
 export interface Scheduler {
@@ -73,8 +90,11 @@ export interface Scheduler {
 const ACK_WAIT_MS = 5_000;
 
 /**
- * Starts the scheduler. Rejects with UnavailableError when Postgres or NATS/JetStream
- * cannot be reached; nothing is left running then. The database must be migrated.
+ * Starts the scheduler. Resolves once it is the active scheduler of its database and
+ * consuming: while another one holds the active-scheduler lock it stands by (logged).
+ * Rejects with UnavailableError when Postgres or NATS/JetStream cannot be reached, when
+ * `signal` aborts the wait, or when the lock is lost while starting; nothing is left
+ * running then. The database must be migrated.
  */
 export async function startScheduler(options: SchedulerOptions): Promise<Scheduler> {
   const logger = options.logger ?? pino({ name: "scheduler" }, pino.destination(2));
@@ -96,6 +116,17 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     } catch (err) {
       throw new UnavailableError(`scheduler database not ready at ${redact(options.databaseUrl)} (${(err as Error).message})`, { cause: err });
     }
+    const lock = await acquireActiveLock({
+      databaseUrl: options.databaseUrl,
+      logger,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      onLost: (err) => {
+        if (options.onActiveLockLost !== undefined) options.onActiveLockLost(err);
+        else void stopAll();
+      },
+    });
+    cleanups.push(() => lock.release());
+    const assertActive = () => lock.assertHeld();
     let nc: NatsConnection;
     try {
       nc = await connect({ servers: options.natsUrl, name: "shoal-scheduler", maxReconnectAttempts: -1 });
@@ -110,11 +141,10 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     const store = createEventStore({ db, publisher: createJetStreamEventPublisher(js, { prefix }), logger });
 
     const metrics = createSchedulerMetrics(db);
-    // The handlers write the rows their events imply in the same transaction, so the
-    // projection is the backstop (and the rebuild path), not the hot path: it catches up
-    // on a timer in large batches instead of once per appended event.
+    // The tables are the record the view is loaded from, and what readers see; off the start
+    // path, the projection catches up on a timer in batches instead of once per appended event.
     const projection = createSchedulerProjection({ db, pool, store, logger });
-    await projection.catchUp();
+    await catchUpCompletely(projection, store, logger);
     let catchingUp: Promise<void> | undefined;
     const projectionTimer = setInterval(() => {
       catchingUp ??= projection
@@ -126,15 +156,18 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
         .finally(() => {
           catchingUp = undefined;
         });
-    }, options.projectionCatchUpMs ?? 5_000);
+    }, options.projectionCatchUpMs ?? 1_000);
     cleanups.push(async () => {
       clearInterval(projectionTimer);
       await catchingUp;
     });
+    const view = createCapacityView({ hosts: await listHosts(db), placements: await listPlacements(db) });
 
     const hosts = createHostRegistry({
       db,
       store,
+      view,
+      assertActive,
       logger,
       now,
       defaultHostMemoryBytes: options.defaultHostMemoryBytes ?? totalmem(),
@@ -165,7 +198,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
         },
       }),
     );
-    const placement = createPlacementHandler({ db, store, metrics, logger, now });
+    const placement = createPlacementHandler({ store, view, assertActive, metrics, logger, now });
     consumers.push(
       await startDurableConsumer({
         js,
@@ -224,6 +257,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       cleanups.push(() => server.close());
     }
 
+    assertActive(); // lost while starting: stop what was started
     logger.info({ prefix, metricsPort }, "scheduler started");
     let stopped: Promise<void> | undefined;
     return {
@@ -236,6 +270,29 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
   } catch (err) {
     await stopAll();
     throw err;
+  }
+}
+
+/**
+ * Applies every event committed before the call to the projection, including ones the
+ * global order still holds back behind an older transaction: the capacity view loaded
+ * after it must count every placement whose ContainerScheduled has committed (a previous
+ * scheduler's last one, appended just before it was killed, too). Once a read finds
+ * nothing held back, everything committed before it is released, so one more catch-up
+ * applies it.
+ */
+async function catchUpCompletely(projection: ProjectionRunner, store: EventStore, logger: Logger): Promise<void> {
+  const began = Date.now();
+  let warned = false;
+  for (;;) {
+    const { withheld } = await store.readAll({ after: globalCursorStart, limit: 1 });
+    await projection.catchUp();
+    if (!withheld) return;
+    if (!warned && Date.now() - began > 5_000) {
+      warned = true;
+      logger.warn({}, "events are held back behind a long-running transaction: waiting for it before loading the capacity view");
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

@@ -1,0 +1,180 @@
+/**
+ * The active scheduler's in-memory view of capacity: hosts (status, memory) and the
+ * reservation each placed container holds. Placements are planned against it, so the
+ * start path reads no table.
+ *
+ * Contract:
+ * - Only the one active scheduler (see active-lock.ts) keeps a view, and it must be the
+ *   only writer of placements: the view counts what this process placed plus what the
+ *   tables held when it was loaded.
+ * - Load it from the `hosts` and `placements` tables only after the `scheduler`
+ *   projection has applied every committed event (start-scheduler.ts waits for that).
+ * - Keep it current: `reserve` after a ContainerScheduled append succeeded, `release` for
+ *   every releasing event (RELEASING_EVENT_TYPES) delivered, `registerHost` / `markHostLost`
+ *   after those appends succeeded.
+ * - Decide inside `exclusive`: a plan and the append it leads to run with no other
+ *   decision of this process in between, so two placements never plan against the same
+ *   view and a host marked lost is never chosen afterwards.
+ * Every update is monotonic, as the tables' writes are: a reservation follows the newest
+ * ContainerScheduled (`scheduledVersion`), a release frees only reservations made before
+ * it, a host follows its newest registration and a loss applies only to the one it names.
+ */
+import type { ContainerView, HostView } from "./placement";
+
+/** What a placed container holds on its host until it exits, fails, dies or is removed. */
+export type Reservation = {
+  containerId: string;
+  /** For `container:<name>` owner lookups. */
+  containerName: string;
+  host: string;
+  reservedBytes: number;
+  /** Stream version of the ContainerScheduled that made it. */
+  scheduledVersion: number;
+};
+
+export type ViewHost = HostView & {
+  /** The registration in force (epoch ms); a loss names it. */
+  registeredAt: number;
+};
+
+/** What `planPlacement` needs for one request, read from the view. */
+export type PlacementInputs = {
+  hosts: HostView[];
+  /**
+   * Per-host totals of every reservation but the request's own (a restarted container does
+   * not compete with its old reservation), plus the owner (0 bytes, to say where it is).
+   */
+  containers: ContainerView[];
+  /** The placed container a member's `ownerRef` names, when there is one. */
+  owner?: Reservation;
+};
+
+export interface CapacityView {
+  /** Hosts and reservations as `planPlacement` takes them, for `containerId` (and its owner reference). */
+  inputsFor(containerId: string, ownerRef?: string): PlacementInputs;
+  /** Records a placement; ignored when the container holds one made by the same or a newer ContainerScheduled. */
+  reserve(r: Reservation): void;
+  /** Frees the container's reservation unless it was made at or after `beforeVersion`; returns how many were freed (0 or 1). */
+  release(containerId: string, beforeVersion: number): number;
+  /** Applies a registration; ignored when the host has one at least as new. */
+  registerHost(h: { name: string; memoryBytes: number; registeredAt: string | Date }): void;
+  /** Marks the host lost when `registeredAt` is the registration in force. */
+  markHostLost(h: { name: string; registeredAt: string | Date }): void;
+  /** The reservations on `host`, in container id order. */
+  reservationsOn(host: string): Reservation[];
+  host(name: string): ViewHost | undefined;
+  /**
+   * Runs `fn` when no other `exclusive` call of this view is running (FIFO). A throw is
+   * passed on and releases the turn.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+export function createCapacityView(initial: {
+  hosts: readonly { name: string; status: "ready" | "lost"; memoryBytes: number; registeredAt: Date }[];
+  placements: readonly Reservation[];
+}): CapacityView {
+  const hosts = new Map<string, ViewHost>();
+  const reservations = new Map<string, Reservation>();
+  /** Sum of `reservations` per host, kept in step with it. */
+  const reservedOn = new Map<string, number>();
+  let turn: Promise<unknown> = Promise.resolve();
+
+  const add = (r: Reservation, sign: 1 | -1) => {
+    const total = (reservedOn.get(r.host) ?? 0) + sign * r.reservedBytes;
+    if (total === 0) reservedOn.delete(r.host);
+    else reservedOn.set(r.host, total);
+  };
+
+  for (const h of initial.hosts) {
+    hosts.set(h.name, { name: h.name, status: h.status, memoryBytes: h.memoryBytes, registeredAt: h.registeredAt.getTime() });
+  }
+  for (const p of initial.placements) {
+    reservations.set(p.containerId, { ...p });
+    add(p, 1);
+  }
+
+  const resolveOwner = (ref: string, except: string): Reservation | undefined => {
+    // As Docker resolves a reference: exact id, then exact name, then a unique id prefix.
+    const byId = reservations.get(ref);
+    if (byId !== undefined && byId.containerId !== except) return byId;
+    let byPrefix: Reservation | undefined;
+    let prefixMatches = 0;
+    for (const r of reservations.values()) {
+      if (r.containerId === except) continue;
+      if (r.containerName === ref) return r;
+      if (r.containerId.startsWith(ref)) {
+        byPrefix = r;
+        prefixMatches++;
+      }
+    }
+    return prefixMatches === 1 ? byPrefix : undefined;
+  };
+
+  return {
+    inputsFor(containerId, ownerRef) {
+      const own = reservations.get(containerId);
+      const containers: ContainerView[] = [];
+      for (const [host, bytes] of reservedOn) {
+        const reservedBytes = own?.host === host ? bytes - own.reservedBytes : bytes;
+        containers.push({ containerId: `reserved-on:${host}`, host, reservedBytes });
+      }
+      const owner = ownerRef === undefined ? undefined : resolveOwner(ownerRef, containerId);
+      if (owner !== undefined) containers.push({ containerId: owner.containerId, host: owner.host, reservedBytes: 0 });
+      return {
+        hosts: [...hosts.values()].map(({ name, status, memoryBytes }) => ({ name, status, memoryBytes })),
+        containers,
+        ...(owner === undefined ? {} : { owner: { ...owner } }),
+      };
+    },
+
+    reserve(r) {
+      const held = reservations.get(r.containerId);
+      if (held !== undefined) {
+        if (held.scheduledVersion >= r.scheduledVersion) return;
+        add(held, -1);
+      }
+      reservations.set(r.containerId, { ...r });
+      add(r, 1);
+    },
+
+    release(containerId, beforeVersion) {
+      const held = reservations.get(containerId);
+      if (held === undefined || held.scheduledVersion >= beforeVersion) return 0;
+      reservations.delete(containerId);
+      add(held, -1);
+      return 1;
+    },
+
+    registerHost(h) {
+      const at = new Date(h.registeredAt).getTime();
+      const known = hosts.get(h.name);
+      if (known !== undefined && known.registeredAt >= at) return;
+      hosts.set(h.name, { name: h.name, status: "ready", memoryBytes: h.memoryBytes, registeredAt: at });
+    },
+
+    markHostLost(h) {
+      const known = hosts.get(h.name);
+      if (known === undefined || known.registeredAt !== new Date(h.registeredAt).getTime()) return;
+      hosts.set(h.name, { ...known, status: "lost" });
+    },
+
+    reservationsOn(host) {
+      return [...reservations.values()]
+        .filter((r) => r.host === host)
+        .sort((a, b) => (a.containerId < b.containerId ? -1 : a.containerId > b.containerId ? 1 : 0))
+        .map((r) => ({ ...r }));
+    },
+
+    host(name) {
+      const h = hosts.get(name);
+      return h === undefined ? undefined : { ...h };
+    },
+
+    exclusive(fn) {
+      const result = turn.then(fn);
+      turn = result.catch(() => undefined);
+      return result;
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { describe, expect, it } from "vitest";
+import { createCapacityView } from "./capacity-view";
+import type { Reservation } from "./capacity-view";
+import { planPlacement } from "./placement";
+
+const MiB = 1024 * 1024;
+const T0 = new Date("2026-01-01T00:00:00.000Z");
+const T1 = new Date("2026-01-01T00:01:00.000Z");
+const id = (c: string) => c.repeat(64);
+const res = (containerId: string, host: string, reservedBytes: number, scheduledVersion = 3, containerName = containerId.slice(0, 4)): Reservation => ({
+  containerId,
+  containerName,
+  host,
+  reservedBytes,
+  scheduledVersion,
+});
+const viewOf = (placements: Reservation[] = []) =>
+  createCapacityView({
+    hosts: [
+      { name: "h1", status: "ready", memoryBytes: 256 * MiB, registeredAt: T0 },
+      { name: "h2", status: "ready", memoryBytes: 256 * MiB, registeredAt: T0 },
+    ],
+    placements,
+  });
+const reservedOn = (view: ReturnType<typeof viewOf>, host: string, except = id("z")) =>
+  view.inputsFor(except).containers.filter((c) => c.host === host).reduce((n, c) => n + c.reservedBytes, 0);
+
+describe("capacity view", () => {
+  it("sums reservations per host, leaving out the request's own", () => {
+    const view = viewOf([res(id("a"), "h1", 100 * MiB), res(id("b"), "h1", 50 * MiB), res(id("c"), "h2", 10 * MiB)]);
+    expect(reservedOn(view, "h1")).toBe(150 * MiB);
+    expect(reservedOn(view, "h2")).toBe(10 * MiB);
+    // A container placed again does not compete with its old reservation.
+    expect(reservedOn(view, "h1", id("a"))).toBe(50 * MiB);
+  });
+
+  it("keeps the newest reservation and releases only older ones", () => {
+    const view = viewOf();
+    view.reserve(res(id("a"), "h1", 100 * MiB, 3));
+    view.reserve(res(id("a"), "h2", 20 * MiB, 7)); // placed again after a restart
+    view.reserve(res(id("a"), "h1", 100 * MiB, 3)); // a late copy of the first
+    expect(view.reservationsOn("h1")).toEqual([]);
+    expect(view.reservationsOn("h2")).toEqual([res(id("a"), "h2", 20 * MiB, 7)]);
+    expect(view.release(id("a"), 5)).toBe(0); // the first run's exit
+    expect(reservedOn(view, "h2")).toBe(20 * MiB);
+    expect(view.release(id("a"), 9)).toBe(1);
+    expect(view.release(id("a"), 9)).toBe(0);
+    expect(reservedOn(view, "h2")).toBe(0);
+  });
+
+  it("frees capacity for the planner once a reservation is released", () => {
+    const view = viewOf([res(id("a"), "h1", 200 * MiB), res(id("b"), "h2", 200 * MiB)]);
+    const request = { containerId: id("c"), ipcMode: { kind: "private" as const }, shmBytes: 128 * MiB };
+    const plan = () => planPlacement({ ...view.inputsFor(id("c")), request });
+    expect(plan()).toMatchObject({ unavailable: expect.stringMatching(/^not enough memory/) });
+    view.release(id("b"), 6);
+    expect(plan()).toEqual({ place: { host: "h2", reservedBytes: 128 * MiB } });
+  });
+
+  it("follows the newest registration; a loss applies only to the registration it names", () => {
+    const view = viewOf();
+    view.markHostLost({ name: "h1", registeredAt: T1 });
+    expect(view.host("h1")?.status).toBe("ready");
+    view.markHostLost({ name: "h1", registeredAt: T0.toISOString() });
+    expect(view.host("h1")?.status).toBe("lost");
+    view.registerHost({ name: "h1", memoryBytes: 512 * MiB, registeredAt: T0 }); // a repeated report
+    expect(view.host("h1")?.status).toBe("lost");
+    view.registerHost({ name: "h1", memoryBytes: 512 * MiB, registeredAt: T1.toISOString() });
+    expect(view.host("h1")).toMatchObject({ status: "ready", memoryBytes: 512 * MiB });
+    view.registerHost({ name: "h3", memoryBytes: MiB, registeredAt: T0 });
+    expect(view.inputsFor(id("z")).hosts.map((h) => h.name).sort()).toEqual(["h1", "h2", "h3"]);
+  });
+
+  it("resolves an owner by exact id, then exact name, then a unique id prefix, never the request itself", () => {
+    const db = res("abc1" + "0".repeat(60), "h1", 0, 3, "db");
+    const named = res("abc2" + "0".repeat(60), "h2", 0, 3, "abc1");
+    const cache = res("fff" + "0".repeat(61), "h2", 0, 3, "cache");
+    const view = viewOf([db, named, cache]);
+    expect(view.inputsFor(id("z"), db.containerId).owner?.containerName).toBe("db");
+    expect(view.inputsFor(id("z"), "abc1").owner?.containerName).toBe("abc1");
+    expect(view.inputsFor(id("z"), "fff").owner?.containerName).toBe("cache");
+    expect(view.inputsFor(id("z"), "abc").owner).toBeUndefined();
+    expect(view.inputsFor(id("z"), "nobody").owner).toBeUndefined();
+    expect(view.inputsFor(cache.containerId, "cache").owner).toBeUndefined();
+    // The owner is handed to the planner with 0 bytes: it says where, the totals count it.
+    const inputs = view.inputsFor(id("z"), "db");
+    expect(inputs.containers).toContainEqual({ containerId: db.containerId, host: "h1", reservedBytes: 0 });
+  });
+
+  it("runs exclusive sections one at a time, in order, and goes on after a throw", async () => {
+    const view = viewOf();
+    const trace: string[] = [];
+    const section = (name: string, ms: number, fail = false) =>
+      view.exclusive(async () => {
+        trace.push(`${name}:in`);
+        await new Promise((r) => setTimeout(r, ms));
+        trace.push(`${name}:out`);
+        if (fail) throw new Error(name);
+        return name;
+      });
+    const results = await Promise.allSettled([section("a", 20), section("b", 1, true), section("c", 5)]);
+    expect(trace).toEqual(["a:in", "a:out", "b:in", "b:out", "c:in", "c:out"]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+  });
+});
