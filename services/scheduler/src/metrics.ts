@@ -7,7 +7,7 @@ export type SchedulerMetrics = {
   registry: Registry;
   /** `result`: `placed` or `unavailable`. */
   placements: Counter<"result">;
-  /** Time to handle one ContainerStartRequested (read, plan, append, commit), by result. */
+  /** Time to handle one ContainerStartRequested (read, plan, append), by result. */
   placementSeconds: Histogram<"result">;
 };
 
@@ -25,7 +25,7 @@ export function createSchedulerMetrics(db: Kysely<any>): SchedulerMetrics {
   });
   const placementSeconds = new Histogram({
     name: "shoal_scheduler_placement_seconds",
-    help: "Time to handle one ContainerStartRequested: read, plan, append and commit.",
+    help: "Time to handle one ContainerStartRequested: read, plan and append.",
     labelNames: ["result"] as const,
     buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [registry],
