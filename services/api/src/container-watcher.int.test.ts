@@ -80,6 +80,27 @@ describe("container watcher", () => {
     expect(reads).toBe(0);
   });
 
+  it("wakes a waiter with an event this process delivers, without NATS", async () => {
+    const id = await startRequested();
+    const seed = await readContainer(bed.store, id);
+    const counted = countingStore();
+    // A prefix nothing is published on: only the in-process delivery can answer.
+    const watcher = await createContainerWatcher({ nc: bed.nats.nc, prefix: `${bed.nats.prefix}-silent`, store: counted.store, pollMs: 60_000 });
+    try {
+      const reached = watcher.watch(id).until((r) => (r.state.status === "scheduled" ? r : undefined), 10_000, "scheduled", undefined, seed);
+      const data = { containerId: id, host: "h1", scheduledAt: new Date().toISOString() };
+      const eventId = randomUUID();
+      const r = await bed.store.appendToStream(containerStreamId(id), seed.version, [
+        { eventId, type: "ContainerScheduled", schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS.ContainerScheduled, data, metadata: {} },
+      ]);
+      watcher.deliver({ eventId, streamId: containerStreamId(id), streamVersion: r.nextVersion, globalPosition: r.globalPositions[0]!, type: "ContainerScheduled", schemaVersion: 1, data, metadata: {}, recordedAt: new Date() });
+      expect((await reached).version).toBe(seed.version + 1);
+      expect(counted.reads()).toBe(0);
+    } finally {
+      await watcher.close();
+    }
+  });
+
   it("reads the stream when a version is missing", async () => {
     const id = await startRequested();
     // A record one version behind the stream: the next published event does not follow it.

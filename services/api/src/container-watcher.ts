@@ -40,6 +40,11 @@ export interface ContainerWatch {
 export interface ContainerWatcher {
   /** Starts listening for `containerId`'s events at once (before the caller appends). */
   watch(containerId: string): ContainerWatch;
+  /**
+   * Wakes the waiters of `event`'s stream with an event this process has just committed,
+   * before NATS brings the published copy (which is then skipped as already folded).
+   */
+  deliver(event: EventEnvelope): void;
   close(): Promise<void>;
 }
 
@@ -74,6 +79,10 @@ export async function createContainerWatcher(opts: {
   await opts.nc.flush();
 
   return {
+    deliver(event) {
+      const set = waiters.get(event.streamId);
+      if (set) for (const wake of [...set]) wake(event);
+    },
     watch(containerId) {
       const streamId = containerStreamId(containerId);
       /** Published events not folded yet, in arrival order. */

@@ -3,7 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventsStreamName } from "@shoal/bus";
 import { containerStreamId } from "@shoal/domain";
 import type { IpcPlan } from "@shoal/domain";
+import { reportIds } from "@shoal/host-protocol";
 import { runContainerCommand } from "./api-context";
+import { reportEventId } from "./report-recorder";
 import { createApiTestBed } from "./testing/api-test-bed";
 import type { ApiTestBed } from "./testing/api-test-bed";
 
@@ -99,6 +101,20 @@ describe("start flow", () => {
       ipcGroup: { role: "owner", ownerId: id },
       configVersion: "1",
     });
+  });
+
+  it("records the start from the agent's answer when its report has not come, under the report's id", async () => {
+    const id = await create("answered", { ipcMode: "private" });
+    bed.agent.withholdStartedReports = true;
+    try {
+      const res = await bed.start("answered", { mode: "private", shmSizeBytes: 64 * 1024 * 1024 });
+      expect(res).toMatchObject({ id, failed: false, host: "h1" });
+      const started = (await bed.store.readStream(containerStreamId(id))).filter((e) => e.type === "ContainerStarted");
+      expect(started.map((e) => e.eventId)).toEqual([reportEventId(reportIds.containerStarted(id, res.pid), 0)]);
+      expect(started[0]!.data).toMatchObject({ pid: res.pid, runtime: { name: "runc" } });
+    } finally {
+      bed.agent.withholdStartedReports = false;
+    }
   });
 
   it("answers a second start of a running container as already running, appending nothing", async () => {

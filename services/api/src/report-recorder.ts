@@ -39,18 +39,7 @@ export async function recordReport(ctx: ApiContext, report: HostReport): Promise
   let command: ContainerCommand;
   switch (report.type) {
     case REPORT_TYPES.containerStarted: {
-      const p = report.payload as ContainerStartedPayload;
-      command = {
-        type: "RecordStarted",
-        data: {
-          containerId: p.containerId,
-          now: typeof p.startedAt === "string" ? p.startedAt : reportedAt,
-          pid: p.pid,
-          ...(typeof p.ipcNamespaceInode === "number" && p.ipcNamespaceInode > 0 ? { ipcNamespaceInode: p.ipcNamespaceInode } : {}),
-          runtime: { name: p.runtime?.name, path: p.runtime?.path, args: p.runtime?.args ?? [] },
-          configVersion: ctx.config.current().version,
-        },
-      };
+      command = recordStartedCommand(ctx, report.payload as ContainerStartedPayload, reportedAt);
       break;
     }
     case REPORT_TYPES.containerStartFailed: {
@@ -88,8 +77,8 @@ export async function recordReport(ctx: ApiContext, report: HostReport): Promise
   }
   try {
     const result = await runContainerCommand(ctx, command, {
-      eventIdOf: (i) => derivedEventId(`report:${report.reportId}${i === 0 ? "" : `:${i}`}`),
-      metadata: { actor: `host:${report.host}`, causationId: report.reportId },
+      eventIdOf: (i) => reportEventId(report.reportId, i),
+      metadata: reportMetadata(report.host, report.reportId),
     });
     log.debug({ appended: result.appended.map((e) => e.type), duplicate: result.duplicate }, "report recorded");
   } catch (err) {
@@ -108,6 +97,30 @@ export async function recordReport(ctx: ApiContext, report: HostReport): Promise
 async function startStillPending(ctx: ApiContext, containerId: string): Promise<boolean> {
   const r = await readContainer(ctx.store, containerId).catch(() => undefined);
   return r !== undefined && isStartInProgress(r.state);
+}
+
+/** RecordStarted for what an agent says of a started container: its report, or its answer to StartContainer. */
+export function recordStartedCommand(ctx: Pick<ApiContext, "config">, p: ContainerStartedPayload, reportedAt: string): ContainerCommand {
+  return {
+    type: "RecordStarted",
+    data: {
+      containerId: p.containerId,
+      now: typeof p.startedAt === "string" ? p.startedAt : reportedAt,
+      pid: p.pid,
+      ...(typeof p.ipcNamespaceInode === "number" && p.ipcNamespaceInode > 0 ? { ipcNamespaceInode: p.ipcNamespaceInode } : {}),
+      runtime: { name: p.runtime?.name, path: p.runtime?.path, args: p.runtime?.args ?? [] },
+      configVersion: ctx.config.current().version,
+    },
+  };
+}
+
+/** The id of the `index`th event recorded for report `reportId`: whoever records it first, it is appended once. */
+export function reportEventId(reportId: string, index: number): string {
+  return derivedEventId(`report:${reportId}${index === 0 ? "" : `:${index}`}`);
+}
+
+export function reportMetadata(host: string, reportId: string): { actor: string; causationId: string } {
+  return { actor: `host:${host}`, causationId: reportId };
 }
 
 export function startReportRecorder(ctx: ApiContext, js: JetStreamClient, jsm: JetStreamManager): Promise<DurableConsumer> {

@@ -17,6 +17,7 @@ import { FOLLOWER_SETTLE_MS, createEventStore, createOutboxRelay, migrateToLates
 import type { OutboxRelay } from "@shoal/event-store";
 import type { ApiContext, ApiTimeouts } from "./api-context";
 import { createContainerWatcher } from "./container-watcher";
+import type { ContainerWatcher } from "./container-watcher";
 import { createContainersProjection } from "./containers-projection";
 import { startDaemonConfigSource } from "./daemon-config-source";
 import { serveMetrics } from "@shoal/metrics";
@@ -76,7 +77,18 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     // Every service publishes its own commits at once (eager publish); the relay publishes what
     // they did not (a failed publish, a crash after commit), after a short settle so it stays
     // off their path.
-    const store = createEventStore({ db, publisher, logger });
+    // What this api commits reaches its own waiting RPCs at once, then JetStream.
+    let watcher: ContainerWatcher | undefined;
+    const store = createEventStore({
+      db,
+      publisher: {
+        publish(event) {
+          watcher?.deliver(event);
+          return publisher.publish(event);
+        },
+      },
+      logger,
+    });
     if (options.runOutboxRelay !== false) {
       const relay: OutboxRelay = createOutboxRelay({ pool, publisher, logger, settleMs: FOLLOWER_SETTLE_MS });
       await relay.start();
@@ -90,8 +102,8 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     await projection.start();
     undo.push(() => projection.stop());
 
-    const watcher = await createContainerWatcher({ nc, prefix: options.prefix, store });
-    undo.push(() => watcher.close());
+    watcher = await createContainerWatcher({ nc, prefix: options.prefix, store });
+    undo.push(() => watcher!.close());
 
     const metrics = createApiMetrics();
     const ctx: ApiContext = {

@@ -24,19 +24,25 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { resolveRuntime } from "@shoal/config";
 import type { ConfigSnapshot } from "@shoal/config";
 import {
+  CONTAINER_EVENT_SCHEMA_VERSIONS,
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
   UnavailableError,
+  containerDecider,
+  containerStreamId,
   derivedEventId,
   describeStartFailure,
   isShoalError,
 } from "@shoal/domain";
 import type { ContainerDefinition, IpcPlan } from "@shoal/domain";
-import type { CommandPayload } from "@shoal/host-protocol";
+import { reportIds } from "@shoal/host-protocol";
+import type { CommandPayload, ContainerStartedPayload } from "@shoal/host-protocol";
+import { appendDecided } from "@shoal/event-store";
 import { hostCommand, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
 import { readContainer } from "./container-record";
+import { recordStartedCommand, reportEventId, reportMetadata } from "./report-recorder";
 import type { ContainerRecord } from "./container-record";
 import { API_ACK_WAIT_MS, keepingAlive } from "./keep-alive";
 
@@ -172,7 +178,8 @@ async function dispatchChecked(ctx: ApiContext, r: ContainerRecord, attemptId: s
     return;
   }
   try {
-    await hostCommand(ctx, host, "StartContainer", payload, ctx.timeouts.hostStartMs);
+    const started = (await hostCommand(ctx, host, "StartContainer", payload, ctx.timeouts.hostStartMs)) as StartedReply | undefined;
+    if (started !== undefined && started.alreadyRunning === false) await recordReply(ctx, r, host, started, log);
   } catch (err) {
     if (err instanceof UnavailableError) {
       log.warn({ host, err: err.message }, "host did not take StartContainer; recording the start as failed");
@@ -184,6 +191,32 @@ async function dispatchChecked(ctx: ApiContext, r: ContainerRecord, attemptId: s
     } else {
       log.info({ host, err: isShoalError(err) ? err.message : String(err) }, "start failed on the host; its report records the outcome");
     }
+  }
+}
+
+type StartedReply = ContainerStartedPayload & { alreadyRunning: boolean };
+
+/**
+ * Records ContainerStarted from the agent's answer, against the record the dispatch was
+ * decided on, under the id its report will be recorded with — so the start is recorded
+ * without waiting for the report's delivery and a read, and the report then appends
+ * nothing. Anything in the way (the stream moved on, the report came first) leaves it to
+ * the report recorder.
+ */
+async function recordReply(ctx: ApiContext, r: ContainerRecord, host: string, started: StartedReply, log: ApiContext["logger"]): Promise<void> {
+  const reportId = reportIds.containerStarted(started.containerId, started.pid);
+  try {
+    await appendDecided(ctx.store, {
+      streamId: containerStreamId(started.containerId),
+      version: r.version,
+      events: containerDecider.decide(recordStartedCommand(ctx, started, nowIso()), r.state),
+      eventId: (_e, i) => reportEventId(reportId, i),
+      schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
+      metadata: reportMetadata(host, reportId),
+    });
+  } catch (err) {
+    if (!isShoalError(err)) throw err;
+    log.debug({ err: err.message }, "start not recorded from the answer; its report records it");
   }
 }
 

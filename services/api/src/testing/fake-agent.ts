@@ -22,6 +22,8 @@ export interface FakeAgent {
   /** Reports the container's exit as the agent would. */
   exit(containerId: string, exitCode: number): Promise<void>;
   running: Map<string, { pid: number; paused: boolean }>;
+  /** While true, a start is answered but its ContainerStarted report is not published (a report still in flight). */
+  withholdStartedReports: boolean;
   stop(): Promise<void>;
 }
 
@@ -67,7 +69,7 @@ export function startFakeAgent(opts: { nats: Pick<TestNats, "nc" | "js" | "prefi
         const pid = nextPid++;
         running.set(payload.containerId, { pid, paused: false });
         const runtime = { ...payload.runtime, args: payload.runtime.args ?? [], binaryPath: payload.runtime.path };
-        await report("ContainerStarted", reportIds.containerStarted(payload.containerId, pid), {
+        if (!agent.withholdStartedReports) await report("ContainerStarted", reportIds.containerStarted(payload.containerId, pid), {
           containerId: payload.containerId,
           pid,
           ipcNamespaceInode: 4026531839,
@@ -118,6 +120,7 @@ export function startFakeAgent(opts: { nats: Pick<TestNats, "nc" | "js" | "prefi
     running,
     exit,
     failNextStart: (reason, exitCode) => (failure = { reason, exitCode }),
+    withholdStartedReports: false,
     stop: () => server.stop(),
   };
   return agent;
