@@ -5,7 +5,7 @@
  *     ContainerIpcPrepared and ContainerStarted (when each append's transaction began);
  *   - JetStream's own receive timestamps of those events (published by their appender right
  *     after its commit; the outbox relay only for what that missed)
- *     and of the agent's ContainerStarted report, read by ordered consumers;
+ *     read by an ordered consumer;
  *   - a core NATS subscription noting when the api's dispatcher sends the StartContainer
  *     host command (the only mark taken on this process's clock, so the most jittery).
  * The segments add up to the client's StartContainer time (gRPC in → gRPC out).
@@ -16,7 +16,7 @@ import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { ConsumerMessages } from "@nats-io/jetstream";
 import { sql } from "kysely";
 import type { Kysely } from "kysely";
-import { eventsStreamName, reportsStreamName } from "../../packages/bus/src/index";
+import { eventsStreamName } from "../../packages/bus/src/index";
 
 /** One segment of a start, in the order they happen: [label, what it covers]. */
 export const SEGMENTS = [
@@ -28,11 +28,10 @@ export const SEGMENTS = [
   ["publish: Scheduled → on JetStream", "handler's end → JetStream time (≤ 0: published before the log line)"],
   ["mount-manager: delivery + plan + append", "→ `IPC prepared` log (an owner's shm is mounted by the agent, in its start)"],
   ["publish: IpcPrepared → on JetStream", ""],
-  ["dispatcher: delivery → host command", "→ command seen on NATS (this process's clock)"],
-  ["agent: command → Started report", "spec, containerd create/task/start, report (JetStream time)"],
-  ["report recording: → appended", "→ `report recorded` log"],
+  ["api: IpcPrepared → host command", "the waiting RPC (or the dispatcher) sends it; seen on NATS (this process's clock)"],
+  ["agent + recording: command → Started appended", "spec, containerd create/task/start, the answer recorded (recorded_at)"],
   ["publish: Started → on JetStream", ""],
-  ["api: Started → StartContainer reply", "watcher wake-up + gRPC out (CLI: + print and process exit)"],
+  ["api: Started → StartContainer reply", "watcher wake-up (in-process, may precede JetStream) + gRPC out (CLI: + print and exit)"],
 ] as const;
 
 /** Segment durations in ms, in SEGMENTS order; NaN where a mark is missing. */
@@ -101,9 +100,6 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
     follow(eventsStreamName(opts.prefix), `${opts.prefix}.evt.container.>`, (body: { streamId?: string; type?: string }, t) => {
       if (body.streamId?.startsWith("container-")) mark(body.streamId.slice("container-".length), `pub:${body.type}`, t);
     }),
-    follow(reportsStreamName(opts.prefix), `${opts.prefix}.host.*.report.ContainerStarted`, (body: { payload?: { containerId?: string } }, t) => {
-      if (body.payload?.containerId) mark(body.payload.containerId, "report:ContainerStarted", t);
-    }),
   ]);
   await nc.flush();
 
@@ -139,8 +135,7 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
           l.get("ipcPrepared"),
           m.get("pub:ContainerIpcPrepared"),
           m.get("cmd:StartContainer"),
-          m.get("report:ContainerStarted"),
-          l.get("reportRecorded"),
+          rec.get("ContainerStarted"),
           m.get("pub:ContainerStarted"),
           r.t1,
         ];
@@ -173,7 +168,7 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
 /** Stands for a mark of a hop that only some starts make (ContainerCreated: CLI runs only). */
 const OPTIONAL = -1;
 
-/** containerId → {placement, placementMs, ipcPrepared, reportRecorded} (epoch ms) from the services' logs. */
+/** containerId → {placement, placementMs, ipcPrepared} (epoch ms) from the services' logs. */
 function parseLogMarks(logs: ServiceLogs): Map<string, Map<string, number>> {
   const out = new Map<string, Map<string, number>>();
   const set = (id: string | undefined, k: string, v: number) => {
@@ -197,10 +192,5 @@ function parseLogMarks(logs: ServiceLogs): Map<string, Map<string, number>> {
     set(id, "placementMs", o.ms);
   }
   for (const o of lines(logs.mountManager)) if (o.msg === "IPC prepared") set(o.containerId, "ipcPrepared", o.time);
-  for (const o of lines(logs.api)) {
-    if (o.msg === "report recorded" && o.type === "ContainerStarted" && typeof o.reportId === "string") {
-      set(o.reportId.split(".")[0], "reportRecorded", o.time);
-    }
-  }
   return out;
 }
