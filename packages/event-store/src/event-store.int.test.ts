@@ -163,6 +163,25 @@ describe("appendToStream and readStream", () => {
   });
 });
 
+describe("readStreams", () => {
+  it("reads several streams in one call, each from its own version, missing ones as []", async () => {
+    const a = `rs-a-${randomUUID()}`;
+    const b = `rs-b-${randomUUID()}`;
+    const missing = `rs-none-${randomUUID()}`;
+    await store.appendToStream(a, "no-stream", [event("A1"), event("A2"), event("A3")]);
+    await store.appendToStream(b, "no-stream", [event("B1")]);
+    const read = await store.readStreams([{ streamId: a, fromVersion: 2 }, { streamId: b }, { streamId: missing }]);
+    expect([...read.keys()]).toEqual([a, b, missing]);
+    expect(read.get(a)!.map((e) => [e.type, e.streamVersion])).toEqual([
+      ["A2", 2],
+      ["A3", 3],
+    ]);
+    expect(read.get(b)).toEqual(await store.readStream(b));
+    expect(read.get(missing)).toEqual([]);
+    await expect(store.readStreams([{ streamId: a, fromVersion: 0 }])).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});
+
 describe("readAll", () => {
   // Any open transaction with an id in this database (and, for a moment, one elsewhere whose
   // database pg_stat_activity could not prove) can withhold events for a while. So these tests keep reading from

@@ -106,6 +106,16 @@ export interface EventStore {
   readStream(streamId: string, opts?: ReadStreamOptions): Promise<RecordedEvent[]>;
 
   /**
+   * Several streams in ONE query (one round trip, one backend, where a decision reads a few):
+   * each stream's events from its `fromVersion` (default 1), in version order, keyed by
+   * stream id; a stream that does not exist maps to `[]`.
+   */
+  readStreams(
+    streams: readonly { streamId: string; fromVersion?: number }[],
+    opts?: { trx?: Kysely<any> },
+  ): Promise<Map<string, RecordedEvent[]>>;
+
+  /**
    * Committed events of all streams in global cursor order. Never skips an event: an event is
    * released only when every transaction that could still commit an earlier-ordered event has
    * ended, so events that commit out of sequence order are returned after, not lost.
@@ -156,6 +166,7 @@ export function createEventStore(opts: EventStoreOptions): EventStore {
       return { nextVersion: appended.nextVersion, globalPositions: appended.globalPositions };
     },
     readStream: (streamId, readOpts) => readStream(readOpts?.trx ?? db, streamId, readOpts ?? {}),
+    readStreams: (streams, readOpts) => readStreams(readOpts?.trx ?? db, streams),
     readAll: (readOpts) => readAllWith(db, readOpts),
     async transaction(fn) {
       const appended: Appended[] = [];
@@ -365,6 +376,31 @@ async function readStream(executor: Kysely<any>, streamId: string, opts: ReadStr
     return result.rows.map(toRecordedEvent);
   } catch (err) {
     throw translateError(err, `reading stream ${streamId}`);
+  }
+}
+
+async function readStreams(
+  executor: Kysely<any>,
+  streams: readonly { streamId: string; fromVersion?: number }[],
+): Promise<Map<string, RecordedEvent[]>> {
+  const out = new Map<string, RecordedEvent[]>();
+  for (const s of streams) {
+    if (typeof s.streamId !== "string" || s.streamId.length === 0) throw new InvalidArgumentError("stream id must be a non-empty string");
+    const from = s.fromVersion ?? 1;
+    if (!Number.isSafeInteger(from) || from < 1) throw new InvalidArgumentError("fromVersion must be an integer >= 1");
+    out.set(s.streamId, []);
+  }
+  if (streams.length === 0) return out;
+  try {
+    const result = await sql<EventRow>`
+      SELECT e.global_position, e.stream_id, e.stream_version, e.event_id, e.type, e.schema_version, e.data, e.metadata, e.recorded_at
+      FROM unnest(${streams.map((s) => s.streamId)}::text[], ${streams.map((s) => s.fromVersion ?? 1)}::integer[]) AS r(stream_id, from_version)
+      JOIN events e ON e.stream_id = r.stream_id AND e.stream_version >= r.from_version
+      ORDER BY e.stream_id, e.stream_version`.execute(executor);
+    for (const row of result.rows) out.get(row.stream_id)!.push(toRecordedEvent(row));
+    return out;
+  } catch (err) {
+    throw translateError(err, `reading streams ${streams.map((s) => s.streamId).join(", ")}`);
   }
 }
 

@@ -27,6 +27,15 @@ export async function loadStream<State, Command, Event extends DomainEvent>(
     ...(trx === undefined ? {} : { trx }),
     ...(from === undefined ? {} : { fromVersion: from.version + 1 }),
   });
+  return foldStream(decider, recorded, from);
+}
+
+/** Folds events already read (e.g. by `readStreams`) as `loadStream` does, optionally onto an earlier result. */
+export function foldStream<State, Command, Event extends DomainEvent>(
+  decider: Decider<State, Command, Event>,
+  recorded: RecordedEvent[],
+  from?: { state: State; version: number },
+): LoadedStream<State> {
   let state = from === undefined ? decider.initialState() : from.state;
   for (const r of recorded) state = decider.evolve(state, { type: r.type, data: r.data } as Event);
   return { recorded, state, version: recorded.at(-1)?.streamVersion ?? from?.version ?? 0 };

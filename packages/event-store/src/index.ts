@@ -19,5 +19,5 @@ export type { OutboxRelay, OutboxRelayOptions, OutboxMessage, OutboxPublisher } 
 export { createProjectionRunner } from "./projection-runner";
 export { FOLLOWER_SETTLE_MS } from "./notified-loop";
 export type { ProjectionRunner, ProjectionRunnerOptions } from "./projection-runner";
-export { handleCommand, loadStream, appendDecided } from "./handle-command";
+export { handleCommand, loadStream, foldStream, appendDecided } from "./handle-command";
 export type { HandleCommandOptions, HandleCommandResult, LoadedStream, AppendDecidedOptions } from "./handle-command";

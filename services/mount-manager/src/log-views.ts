@@ -16,7 +16,7 @@ import {
 import type { ContainerState } from "@shoal/domain";
 import type { RecordedEvent } from "@shoal/event-store";
 import { configDecider } from "@shoal/config";
-import { loadStream } from "@shoal/event-store";
+import { foldStream, loadStream } from "@shoal/event-store";
 import type { EventStore } from "@shoal/event-store";
 import { ipcGroupDecider } from "./ipc-group-decider";
 import type { IpcGroupState } from "./ipc-group-decider";
@@ -43,29 +43,46 @@ export async function readGroup(store: EventStore, ownerId: string): Promise<Gro
   return { state, version };
 }
 
-/** The daemon config in force now (version 0 = built-in defaults), reduced to what IPC planning needs. */
-export async function readIpcConfig(store: EventStore): Promise<IpcPlanConfig & { version: number }> {
-  const { state } = await loadStream(store, DAEMON_CONFIG_STREAM_ID, configDecider);
-  return {
-    version: state.version,
-    defaultIpcMode: state.config.defaultIpcMode,
-    defaultShmSizeBytes: state.config.defaultShmSizeBytes,
-    stateRoot: state.config.stateRoot,
-  };
+/** The daemon config in force (version 0 = built-in defaults), reduced to what IPC planning needs. */
+export type IpcConfigView = IpcPlanConfig & { version: number };
+
+/** What preparing a container's IPC reads before it decides. */
+export interface PreparationInputs {
+  current: ContainerView;
+  config: IpcConfigView;
+  /** The group the container would own. */
+  ownGroup: GroupView;
+  /**
+   * The state root `host`'s agent reported in its latest HostRegistered
+   * (`data.capabilities.stateRoot`); undefined when it never registered or did not say.
+   */
+  hostStateRoot: string | undefined;
 }
 
 /**
- * The state root `host`'s agent reported in its latest HostRegistered (stream `host-<name>`,
- * `data.capabilities.stateRoot`); undefined when the host never registered or its agent
- * does not report one. One indexed query, not a fold of the host's whole stream.
+ * The container's stream, the daemon config, the group it would own and its host's stream,
+ * in ONE query: the start path pays one round trip (and wakes one backend) for all four.
  */
-export async function readHostStateRoot(db: Kysely<any>, host: string): Promise<string | undefined> {
-  const r = await sql<{ state_root: unknown }>`
-    SELECT data->'capabilities'->'stateRoot' AS state_root FROM events
-    WHERE stream_id = ${hostStreamId(host)} AND type = 'HostRegistered'
-    ORDER BY stream_version DESC LIMIT 1`.execute(db);
-  const root = r.rows[0]?.state_root;
-  return typeof root === "string" && root.startsWith("/") ? root : undefined;
+export async function readPreparationInputs(store: EventStore, containerId: string, host: string): Promise<PreparationInputs> {
+  const ids = [containerStreamId(containerId), DAEMON_CONFIG_STREAM_ID, ipcGroupStreamId(containerId), hostStreamId(host)] as const;
+  const read = await store.readStreams(ids.map((streamId) => ({ streamId })));
+  const [container, config, group, hostEvents] = ids.map((id) => read.get(id) ?? []);
+  const { recorded, state } = foldStream(containerDecider, container!);
+  const configState = foldStream(configDecider, config!).state;
+  const ownGroup = foldStream(ipcGroupDecider, group!);
+  const registered = hostEvents!.findLast((e) => e.type === "HostRegistered")?.data as { capabilities?: { stateRoot?: unknown } } | undefined;
+  const root = registered?.capabilities?.stateRoot;
+  return {
+    current: { recorded, state },
+    config: {
+      version: configState.version,
+      defaultIpcMode: configState.config.defaultIpcMode,
+      defaultShmSizeBytes: configState.config.defaultShmSizeBytes,
+      stateRoot: configState.config.stateRoot,
+    },
+    ownGroup: { state: ownGroup.state, version: ownGroup.version },
+    hostStateRoot: typeof root === "string" && root.startsWith("/") ? root : undefined,
+  };
 }
 
 /**

@@ -40,7 +40,7 @@ import { IPC_GROUP_EVENT_SCHEMA_VERSIONS, ipcGroupDecider } from "./ipc-group-de
 import type { IpcGroupCommand } from "./ipc-group-decider";
 import { planIpc } from "./ipc-planner";
 import type { IpcOwnerView, MountedShm } from "./ipc-planner";
-import { readContainer, readGroup, readHostStateRoot, readIpcConfig, resolveContainerRef } from "./log-views";
+import { readContainer, readPreparationInputs, resolveContainerRef } from "./log-views";
 import type { GroupView } from "./log-views";
 import { appendDecided } from "./append-decided";
 import { groupCommand } from "./group-command";
@@ -70,13 +70,7 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, label: { mode: stri
   const failedId = derivedEventId(`ipc-failed:${event.eventId}`);
   const log = deps.log.child({ containerId, scheduledEventId: event.eventId });
 
-  // Independent reads in parallel: the start path pays one round trip for all four.
-  const [current, config, ownGroup, hostStateRoot] = await Promise.all([
-    readContainer(deps.store, containerId),
-    readIpcConfig(deps.store),
-    readGroup(deps.store, containerId),
-    readHostStateRoot(deps.db, scheduled.host),
-  ]);
+  const { current, config, ownGroup, hostStateRoot } = await readPreparationInputs(deps.store, containerId, scheduled.host);
   if (current.recorded.some((r) => r.eventId === preparedId || r.eventId === failedId)) return skip("already handled");
   const lastScheduled = current.recorded.findLast((r) => r.type === "ContainerScheduled");
   if (lastScheduled?.eventId !== event.eventId) return skip("a later placement superseded this one");
