@@ -62,7 +62,7 @@ await withCleanup(async (cleanup) => {
   console.error("starting: private Shoal stack, private dockerd (+ its containerd) …");
 
   // ---- the three engines -------------------------------------------------------------
-  const stackP = startStack();
+  const stackP = startStack({ logLevel: "info" });
   const dockerP = startPrivateDocker(tag);
   const [stackR, dockerR] = await Promise.allSettled([stackP, dockerP]);
   if (stackR.status === "fulfilled") cleanup.push("Shoal stack", () => stackR.value.teardown());
@@ -319,7 +319,7 @@ await withCleanup(async (cleanup) => {
   console.log(`\n${table(header, segRows)}`);
   console.log("segments:");
   for (const [label, what] of SEGMENTS) if (what !== "") console.log(`  ${label.padEnd(42)} ${what}`);
-  console.log("(the stack from test/e2e/stack.ts logs at debug level; all marks share this machine's clock)");
+  console.log("(the stack from test/e2e/stack.ts logs at info level, as a deployment does; all marks share this machine's clock)");
 });
 
 function sleep(msecs: number): Promise<void> {

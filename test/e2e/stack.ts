@@ -105,7 +105,10 @@ export function ensureBuilt(): Promise<void> {
   return built;
 }
 
-export async function startStack(): Promise<E2eStack> {
+export async function startStack(opts: {
+  /** The services' log level: debug by default (a failing test's logs say the most); the benchmark runs at info, as a deployment does. */
+  logLevel?: "debug" | "info";
+} = {}): Promise<E2eStack> {
   if (process.getuid?.() !== 0) throw new Error("prerequisite missing: the e2e tests run as root (mounts, containerd)");
   await ensureBuilt();
   const id = randomBytes(4).toString("hex");
@@ -142,7 +145,7 @@ export async function startStack(): Promise<E2eStack> {
       SHOAL_DATABASE_URL: database.url,
       SHOAL_NATS_URL: natsUrl,
       SHOAL_SUBJECT_PREFIX: nats.prefix,
-      SHOAL_LOG_LEVEL: "debug",
+      SHOAL_LOG_LEVEL: opts.logLevel ?? "debug",
     };
     const env: Record<Service, Record<string, string>> = {
       api: { ...common, SHOAL_API_ADDR: addr, SHOAL_METRICS_PORT: String(apiMetrics) },
