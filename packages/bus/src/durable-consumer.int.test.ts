@@ -6,7 +6,7 @@ import { InvalidArgumentError } from "@shoal/domain";
 import { createTestDatabase, connectTestNats } from "@shoal/testing";
 import type { TestDatabase, TestNats } from "@shoal/testing";
 import type { BusLogger } from "./bus-logger";
-import { createIdempotentHandler, startDurableConsumer } from "./durable-consumer";
+import { createIdempotentHandler, startDurableConsumer, startDurableConsumersBySubject } from "./durable-consumer";
 import type { DurableConsumer } from "./durable-consumer";
 import { createJetStreamEventPublisher, decodeEventMessage, encodeEventMessage } from "./event-publisher";
 import type { EventEnvelope } from "./event-publisher";
@@ -189,6 +189,31 @@ describe("durable consumer (real JetStream)", () => {
     expect(await store.wasProcessed("a", id)).toBe(true);
     expect(await store.wasProcessed("b", id)).toBe(false);
     await expect(store.wasProcessed("a", "not-a-uuid")).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it("by subject: one durable per type, nothing of the other types delivered, a legacy durable removed", async () => {
+    const prefix = `by-${randomUUID().slice(0, 8)}`;
+    const legacy = `${prefix}-legacy`;
+    await t.jsm.consumers.add(stream, { durable_name: legacy, ack_policy: AckPolicy.Explicit, filter_subject: eventsFilter(t.prefix, "container") });
+    const seen: string[] = [];
+    const consumers = await startDurableConsumersBySubject({
+      js: t.js,
+      jsm: t.jsm,
+      stream,
+      durablePrefix: prefix,
+      filterSubjects: ["ContainerExited", "ContainerDied"].map((type) => eventSubject(t.prefix, type)),
+      legacyDurables: [legacy],
+      startFrom: "new",
+      handler: async (msg) => void seen.push(decodeEventMessage(msg).type),
+    });
+    running.push(...consumers);
+    expect(consumers.map((c) => c.durableName)).toEqual([`${prefix}-ContainerExited`, `${prefix}-ContainerDied`]);
+    await expect(t.jsm.consumers.info(stream, legacy)).rejects.toThrow();
+    const publisher = createJetStreamEventPublisher(t.js, { prefix: t.prefix });
+    for (const type of ["ContainerStarted", "ContainerExited", "ContainerScheduled", "ContainerDied"]) await publisher.publish(event(type));
+    await eventually("both wanted types handled", () => seen.length === 2);
+    expect(seen.sort()).toEqual(["ContainerDied", "ContainerExited"]);
+    for (const c of consumers) expect((await t.jsm.consumers.info(stream, c.durableName)).delivered.consumer_seq).toBe(1);
   });
 
   it("stop() waits for the message being handled and acks it", async () => {

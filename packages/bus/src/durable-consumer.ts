@@ -195,6 +195,36 @@ function toDelivered(m: JsMsg): DeliveredMessage {
   };
 }
 
+/**
+ * One durable per subject (`<durablePrefix>-<last subject token>`), all with the same
+ * handler: how a service takes a few event types without being handed every event of the
+ * aggregate (nats-server 2.9 allows one filter per consumer), so the other types cost it no
+ * delivery and no ack. A durable left from an earlier filter layout (`legacyDurables`) is
+ * deleted, best effort, so it does not linger on the server. On a failure the ones started
+ * are stopped.
+ */
+export async function startDurableConsumersBySubject(
+  options: Omit<DurableConsumerOptions, "durableName" | "filterSubject"> & {
+    durablePrefix: string;
+    filterSubjects: readonly string[];
+    legacyDurables?: readonly string[];
+  },
+): Promise<DurableConsumer[]> {
+  const { durablePrefix, filterSubjects, legacyDurables = [], ...common } = options;
+  for (const legacy of legacyDurables) await options.jsm.consumers.delete(options.stream, legacy).catch(() => false);
+  const started: DurableConsumer[] = [];
+  try {
+    for (const subject of filterSubjects) {
+      const token = subject.slice(subject.lastIndexOf(".") + 1);
+      started.push(await startDurableConsumer({ ...common, durableName: `${durablePrefix}-${token}`, filterSubject: subject }));
+    }
+  } catch (err) {
+    await Promise.all(started.map((c) => c.stop()));
+    throw err;
+  }
+  return started;
+}
+
 async function ensureDurable(jsm: JetStreamManager, o: DurableConsumerOptions): Promise<ConsumerInfo> {
   const want: Partial<ConsumerConfig> = {
     durable_name: o.durableName,

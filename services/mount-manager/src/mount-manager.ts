@@ -12,9 +12,9 @@ import {
   decodeEventMessage,
   ensureStreams,
   eventSubject,
-  eventsFilter,
   eventsStreamName,
   startDurableConsumer,
+  startDurableConsumersBySubject,
 } from "@shoal/bus";
 import type { DurableConsumer } from "@shoal/bus";
 import { createEventStore } from "@shoal/event-store";
@@ -32,6 +32,7 @@ import type { FlowDeps } from "./flow-deps";
 
 /** Durable consumer names; no other service uses them. */
 export const PREPARE_DURABLE = "mount-manager-prepare";
+/** The release durables' prefix (one per RELEASE_TRIGGERS type) and the processed-events name they share. */
 export const RELEASE_DURABLE = "mount-manager-release";
 
 export interface MountManagerOptions {
@@ -140,27 +141,24 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
         },
       }),
     );
+    // One durable per releasing type (`mount-manager-release-<Type>`): the rest of a start's
+    // events cost the mount-manager nothing. They share one processed-events name.
     consumers.push(
-      await startDurableConsumer({
+      ...(await startDurableConsumersBySubject({
         js,
         jsm,
         stream: eventsStreamName(prefix),
-        durableName: RELEASE_DURABLE,
+        durablePrefix: RELEASE_DURABLE,
+        filterSubjects: [...RELEASE_TRIGGERS].map((type) => eventSubject(prefix, type)),
+        legacyDurables: [RELEASE_DURABLE],
         ackWaitMs: options.ackWaitMs ?? 15_000,
-        filterSubject: eventsFilter(prefix, "container"),
         logger: log,
-        handler: (() => {
-          const idempotent = createIdempotentHandler({
-            store: processed,
-            consumer: RELEASE_DURABLE,
-            handle: (event) => releaseAfter(deps, event),
-          });
-          // Most container events release nothing: ack them without touching Postgres.
-          return async (msg) => {
-            if (RELEASE_TRIGGERS.has(decodeEventMessage(msg).type)) await idempotent(msg);
-          };
-        })(),
-      }),
+        handler: createIdempotentHandler({
+          store: processed,
+          consumer: RELEASE_DURABLE,
+          handle: (event) => releaseAfter(deps, event),
+        }),
+      })),
     );
     if (options.metricsPort !== undefined) metricsServer = await serveMetrics(metrics.registry, options.metricsPort);
   } catch (err) {

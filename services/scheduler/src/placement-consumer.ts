@@ -34,7 +34,11 @@ import type { SchedulerMetrics } from "./metrics";
 import { planPlacement } from "./placement";
 import { RELEASING_EVENT_TYPES } from "./scheduler-projection";
 
+/** The prefix of the placement durables, one per type in PLACEMENT_EVENT_TYPES (`scheduler-placement-<Type>`). */
 export const PLACEMENT_DURABLE = "scheduler-placement";
+
+/** The container events the placement handler acts on: start requests, and what frees a reservation. */
+export const PLACEMENT_EVENT_TYPES: readonly string[] = ["ContainerStartRequested", ...RELEASING_EVENT_TYPES];
 
 /** Re-reads after a concurrent append to the container's stream before giving up (the message is then redelivered). */
 const RETRIES = 5;

@@ -26,6 +26,8 @@ import type { Scheduler } from "./start-scheduler";
 import { createSchedulerProjection } from "./scheduler-projection";
 import { PLACEMENT_DURABLE } from "./placement-consumer";
 
+const START_REQUESTS = `${PLACEMENT_DURABLE}-ContainerStartRequested`;
+
 // The scheduler in-process against real Postgres and NATS JetStream: events reach it
 // through the real outbox relay, hosts through agent reports and heartbeats.
 
@@ -298,8 +300,8 @@ describe("scheduler", () => {
     scheduler = undefined;
     // A start requested while the scheduler is down waits for it.
     const pending = await createAndStart("while-down", { ipcMode: "none" });
-    // Forget the durable's acks: on restart JetStream redelivers every container event.
-    await nats.jsm.consumers.delete(eventsStreamName(nats.prefix), PLACEMENT_DURABLE);
+    // Forget the start-request durable's acks: on restart JetStream redelivers every start request.
+    await nats.jsm.consumers.delete(eventsStreamName(nats.prefix), START_REQUESTS);
     scheduler = await start();
 
     expect((await outcome(pending)).type).toBe("ContainerScheduled");
@@ -309,9 +311,9 @@ describe("scheduler", () => {
     await outcome(marker);
 
     const after = await allContainerStreams();
-    // Not vacuous: the new durable was handed every container event again.
-    const info = await nats.jsm.consumers.info(eventsStreamName(nats.prefix), PLACEMENT_DURABLE);
-    const total = [...after.values()].reduce((n, events) => n + events.length, 0);
+    // Not vacuous: the new durable was handed every start request again.
+    const info = await nats.jsm.consumers.info(eventsStreamName(nats.prefix), START_REQUESTS);
+    const total = [...after.values()].reduce((n, events) => n + events.filter((t) => t === "ContainerStartRequested").length, 0);
     expect(info.delivered.consumer_seq).toBeGreaterThanOrEqual(total);
     for (const [streamId, events] of before) {
       expect(after.get(streamId), streamId).toEqual(events);

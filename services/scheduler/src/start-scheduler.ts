@@ -20,9 +20,11 @@ import {
   decodeEventMessage,
   decodeHostReport,
   ensureStreams,
+  eventSubject,
   eventsFilter,
   parseHostSubject,
   startDurableConsumer,
+  startDurableConsumersBySubject,
   subscribeHeartbeats,
 } from "@shoal/bus";
 import type { DurableConsumer } from "@shoal/bus";
@@ -34,7 +36,7 @@ import { createCapacityView } from "./capacity-view";
 import { createHostRegistry, HOST_LOST_DURABLE, HOSTS_DURABLE } from "./host-registry";
 import { serveMetrics } from "@shoal/metrics";
 import { createSchedulerMetrics } from "./metrics";
-import { createPlacementHandler, PLACEMENT_DURABLE } from "./placement-consumer";
+import { createPlacementHandler, PLACEMENT_DURABLE, PLACEMENT_EVENT_TYPES } from "./placement-consumer";
 import { createSchedulerProjection } from "./scheduler-projection";
 import { listHosts, listPlacements } from "./scheduler-tables";
 
@@ -199,19 +201,21 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       }),
     );
     const placement = createPlacementHandler({ store, view, assertActive, metrics, logger, now });
+    // Only the types it acts on: the rest of a start's events cost the scheduler nothing.
     consumers.push(
-      await startDurableConsumer({
+      ...(await startDurableConsumersBySubject({
         js,
         jsm,
         stream: streams.events,
-        durableName: PLACEMENT_DURABLE,
+        durablePrefix: PLACEMENT_DURABLE,
+        filterSubjects: PLACEMENT_EVENT_TYPES.map((type) => eventSubject(prefix, type)),
+        legacyDurables: [PLACEMENT_DURABLE],
         ackWaitMs: ACK_WAIT_MS,
-        filterSubject: eventsFilter(prefix, "container"),
         logger,
         handler: async (msg) => {
           await placement(decodeEventMessage(msg));
         },
-      }),
+      })),
     );
     consumers.push(
       await startDurableConsumer({
