@@ -381,9 +381,13 @@ class RuntimeAgent implements Agent {
     const paths = containerPaths(this.opts.stateRoot, id);
     if (!("dir" in p.rootfs)) throw new FailedPreconditionError("image root filesystems are not supported by this agent yet: pass rootfs.dir");
     const rootfsDir = p.rootfs.dir;
-    const st = await stat(rootfsDir).catch(() => undefined);
+    // Independent checks at once: each is a file-system round trip on the start path.
+    const [st, , dirExisted] = await Promise.all([
+      stat(rootfsDir).catch(() => undefined),
+      this.checkIpcPrerequisites(id, p.ipcPlan),
+      this.os.pathExists(paths.dir),
+    ]);
     if (st === undefined || !st.isDirectory()) throw new FailedPreconditionError(`rootfs ${rootfsDir}: no such directory`);
-    await this.checkIpcPrerequisites(id, p.ipcPlan);
 
     const runtime = await lockInRuntime(this.wrappers, p.runtime);
     const cap = this.capabilities.runtimes.find((r) => r.name === runtime.name || r.path === runtime.path);
@@ -404,7 +408,6 @@ class RuntimeAgent implements Agent {
 
     progress.settingUp = true;
     const undo: Array<() => Promise<unknown>> = [];
-    const dirExisted = await this.os.pathExists(paths.dir);
     // An owner's shm tmpfs is made here, alongside the dirs, the record and Containers.Create,
     // which do not need it; Tasks.Create waits for it. Settles, never rejects (see below).
     const ownShm = p.ipcPlan.mode === "shareable" ? this.mountOwnShm(id, p.ipcPlan.shmSizeBytes) : undefined;
@@ -476,8 +479,8 @@ class RuntimeAgent implements Agent {
         await task.kill("SIGKILL", { all: true }).catch(() => undefined);
         await task.delete();
       });
-      const ipcNamespaceInode = await ipcInode(task.pid);
-      await task.start();
+      // The namespaces exist once the task does: read the inode while it starts.
+      const [ipcNamespaceInode] = await Promise.all([ipcInode(task.pid), task.start()]);
 
       record.status = "running";
       record.pid = task.pid;
