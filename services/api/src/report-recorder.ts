@@ -33,8 +33,26 @@ import { API_ACK_WAIT_MS, keepingAlive } from "./keep-alive";
 
 export const REPORTS_DURABLE = "api-reports";
 
+/** Reports whose events this api appended itself from an agent's answer lately (per api, by its watcher). */
+const recordedHere = new WeakMap<object, Set<string>>();
+/** How long such a report id is remembered: its report normally arrives within milliseconds. */
+const RECORDED_HERE_KEPT_MS = 60_000;
+
+/** Notes that report `reportId`'s events are committed (appended from the agent's answer). */
+export function noteRecordedFromAnswer(ctx: Pick<ApiContext, "watcher">, reportId: string): void {
+  let ids = recordedHere.get(ctx.watcher);
+  if (ids === undefined) recordedHere.set(ctx.watcher, (ids = new Set()));
+  ids.add(reportId);
+  setTimeout(() => ids.delete(reportId), RECORDED_HERE_KEPT_MS).unref();
+}
+
 export async function recordReport(ctx: ApiContext, report: HostReport): Promise<void> {
   const log = ctx.logger.child({ reportId: report.reportId, host: report.host, type: report.type });
+  if (recordedHere.get(ctx.watcher)?.has(report.reportId)) {
+    // Committed already from the agent's answer: no read and no append for its copy.
+    log.debug("report recorded from the agent's answer already");
+    return;
+  }
   const reportedAt = report.reportedAt.toISOString();
   let command: ContainerCommand;
   switch (report.type) {

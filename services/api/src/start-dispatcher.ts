@@ -42,7 +42,7 @@ import { appendDecided } from "@shoal/event-store";
 import { hostCommand, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
 import { readContainer } from "./container-record";
-import { recordStartedCommand, reportEventId, reportMetadata } from "./report-recorder";
+import { noteRecordedFromAnswer, recordStartedCommand, reportEventId, reportMetadata } from "./report-recorder";
 import type { ContainerRecord } from "./container-record";
 import { API_ACK_WAIT_MS, keepingAlive } from "./keep-alive";
 
@@ -206,14 +206,16 @@ type StartedReply = ContainerStartedPayload & { alreadyRunning: boolean };
 async function recordReply(ctx: ApiContext, r: ContainerRecord, host: string, started: StartedReply, log: ApiContext["logger"]): Promise<void> {
   const reportId = reportIds.containerStarted(started.containerId, started.pid);
   try {
+    const events = containerDecider.decide(recordStartedCommand(ctx, started, nowIso()), r.state);
     await appendDecided(ctx.store, {
       streamId: containerStreamId(started.containerId),
       version: r.version,
-      events: containerDecider.decide(recordStartedCommand(ctx, started, nowIso()), r.state),
+      events,
       eventId: (_e, i) => reportEventId(reportId, i),
       schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
       metadata: reportMetadata(host, reportId),
     });
+    if (events.length > 0) noteRecordedFromAnswer(ctx, reportId);
   } catch (err) {
     if (!isShoalError(err)) throw err;
     log.debug({ err: err.message }, "start not recorded from the answer; its report records it");
