@@ -426,7 +426,8 @@ class RuntimeAgent implements Agent {
           }
         });
       }
-      await Promise.all([paths.upper, paths.work, paths.logs].map((d) => mkdir(d, { recursive: true })));
+      // Made beside the record and Containers.Create, which do not need them; Tasks.Create does.
+      const dirs = Promise.all([paths.upper, paths.work, paths.logs].map((d) => mkdir(d, { recursive: true })));
       undo.push(async () => {
         if (previous !== undefined) {
           // A restart of an exited container: its writable layer, logs and record stay as they were.
@@ -450,7 +451,8 @@ class RuntimeAgent implements Agent {
       // The record and the containerd container are written together: a crash in between
       // leaves at worst a labelled container without a task, which recovery deletes. The
       // record exists before any task does.
-      const [written, created] = await Promise.allSettled([
+      const [dirsMade, written, created] = await Promise.allSettled([
+        dirs,
         this.store.put(record),
         this.containerd.createContainer({
           id,
@@ -460,6 +462,7 @@ class RuntimeAgent implements Agent {
         }),
       ]);
       if (created.status === "fulfilled") undo.push(() => created.value.delete());
+      if (dirsMade.status === "rejected") throw dirsMade.reason;
       if (written.status === "rejected") throw written.reason;
       if (created.status === "rejected") throw created.reason;
       const container = created.value;
