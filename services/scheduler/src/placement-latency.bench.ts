@@ -5,15 +5,15 @@
  *
  *   node --import tsx services/scheduler/src/placement-latency.bench.ts
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import pino from "pino";
 import { sql } from "kysely";
-import { CONTAINER_EVENT_SCHEMA_VERSIONS, containerDecider, containerStreamId } from "@shoal/domain";
-import type { ContainerCommand } from "@shoal/domain";
-import { createEventStore, createOutboxRelay, handleCommand } from "@shoal/event-store";
+import { containerStreamId } from "@shoal/domain";
+import { createEventStore, createOutboxRelay } from "@shoal/event-store";
 import { createJetStreamEventPublisher, ensureStreams, publishHeartbeat, publishHostReport } from "@shoal/bus";
 import { connectTestNats, createTestDatabase } from "@shoal/testing";
 import { startScheduler } from "./start-scheduler";
+import { containerCommand } from "./testing/container-requests";
 
 const database = await createTestDatabase();
 const nats = await connectTestNats();
@@ -42,11 +42,11 @@ try {
 
   const run = async (containerId: string, i: number) => {
     const now = new Date().toISOString();
-    await command({
+    await containerCommand(store, {
       type: "CreateContainer",
       data: { containerId, name: `c${i}`, hostConfig: { ipcMode: "private" }, source: { kind: "rootfs", path: "/r" }, args: ["sh"], env: [], createdAt: now },
     });
-    await command({ type: "StartContainer", data: { containerId, now, experimental: false } });
+    await containerCommand(store, { type: "StartContainer", data: { containerId, now, experimental: false } });
     for (;;) {
       const events = await store.readStream(containerStreamId(containerId), { fromVersion: 3 });
       if (events.length > 0) return;
@@ -69,15 +69,6 @@ try {
   await database.drop();
 }
 
-async function command(cmd: ContainerCommand): Promise<void> {
-  await handleCommand(store, {
-    streamId: containerStreamId(cmd.data.containerId),
-    decider: containerDecider,
-    command: cmd,
-    eventId: () => randomUUID(),
-    schemaVersion: (t) => CONTAINER_EVENT_SCHEMA_VERSIONS[t],
-  });
-}
 
 async function latencies(ids: string[]): Promise<number[]> {
   const out: number[] = [];

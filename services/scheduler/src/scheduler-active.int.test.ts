@@ -1,16 +1,16 @@
-import { randomBytes, randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pino from "pino";
 import { sql } from "kysely";
-import { CONTAINER_EVENT_SCHEMA_VERSIONS, containerDecider, containerStreamId } from "@shoal/domain";
-import type { ContainerCommand, HostConfigInput } from "@shoal/domain";
-import { createEventStore, createOutboxRelay, handleCommand } from "@shoal/event-store";
+import { containerStreamId } from "@shoal/domain";
+import type { HostConfigInput } from "@shoal/domain";
+import { createEventStore, createOutboxRelay } from "@shoal/event-store";
 import type { EventStore, OutboxRelay } from "@shoal/event-store";
 import { createJetStreamEventPublisher, ensureStreams, publishHeartbeat, publishHostReport } from "@shoal/bus";
 import { connectTestNats, createTestDatabase } from "@shoal/testing";
 import type { TestDatabase, TestNats } from "@shoal/testing";
 import { ACTIVE_LOCK_APPLICATION_NAME } from "./active-lock";
 import { startScheduler } from "./start-scheduler";
+import { containerCommand, requestStart } from "./testing/container-requests";
 import type { Scheduler, SchedulerOptions } from "./start-scheduler";
 
 // One active scheduler per database, placing from its in-memory capacity view: a second
@@ -88,25 +88,9 @@ async function registerHost(host: string, memoryBytes: number): Promise<void> {
     .toBe("ready");
 }
 
-async function command(cmd: ContainerCommand): Promise<void> {
-  await handleCommand(store, {
-    streamId: containerStreamId(cmd.data.containerId),
-    decider: containerDecider,
-    command: cmd,
-    eventId: () => randomUUID(),
-    schemaVersion: (t) => CONTAINER_EVENT_SCHEMA_VERSIONS[t],
-  });
-}
 
-async function createAndStart(name: string, hostConfig: HostConfigInput): Promise<string> {
-  const containerId = randomBytes(32).toString("hex");
-  const now = new Date().toISOString();
-  await command({
-    type: "CreateContainer",
-    data: { containerId, name, hostConfig, source: { kind: "rootfs", path: "/srv/rootfs" }, args: ["sh"], env: [], createdAt: now },
-  });
-  await command({ type: "StartContainer", data: { containerId, now, experimental: false } });
-  return containerId;
+function createAndStart(name: string, hostConfig: HostConfigInput): Promise<string> {
+  return requestStart(store, name, hostConfig);
 }
 
 async function answer(containerId: string) {
@@ -186,12 +170,12 @@ describe("one active scheduler", () => {
     expect((await outcome(refused)).data).toMatchObject({ reason: expect.stringMatching(/^no suitable host: not enough memory/) });
 
     const now = () => new Date().toISOString();
-    await command({ type: "RecordIpcPrepared", data: { containerId: a, now: now(), plan: { mode: "private", shmSizeBytes: 192 * MiB } } });
-    await command({
+    await containerCommand(store, { type: "RecordIpcPrepared", data: { containerId: a, now: now(), plan: { mode: "private", shmSizeBytes: 192 * MiB } } });
+    await containerCommand(store, {
       type: "RecordStarted",
       data: { containerId: a, now: now(), pid: 4242, runtime: { name: "runc", path: "/usr/sbin/runc", args: [] }, configVersion: 1 },
     });
-    await command({ type: "RecordExited", data: { containerId: a, exitCode: 0, exitedAt: now() } });
+    await containerCommand(store, { type: "RecordExited", data: { containerId: a, exitCode: 0, exitedAt: now() } });
 
     // Handled in stream order: the exit before this request.
     const next = await createAndStart("next", { ipcMode: "private", shmSize: "128m" });

@@ -1,17 +1,17 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CONTAINER_EVENT_SCHEMA_VERSIONS, containerDecider, containerStreamId, derivedEventId } from "@shoal/domain";
-import type { ContainerCommand } from "@shoal/domain";
-import { createEventStore, createOutboxRelay, handleCommand } from "@shoal/event-store";
+import { containerStreamId, derivedEventId } from "@shoal/domain";
+import { createEventStore, createOutboxRelay } from "@shoal/event-store";
 import type { EventStore, OutboxRelay } from "@shoal/event-store";
 import { createJetStreamEventPublisher, ensureStreams, publishHeartbeat, publishHostReport } from "@shoal/bus";
 import { connectTestNats, createTestDatabase } from "@shoal/testing";
 import type { TestDatabase, TestNats } from "@shoal/testing";
 import { sql } from "kysely";
 import { ACTIVE_LOCK_APPLICATION_NAME } from "./active-lock";
+import { requestStart } from "./testing/container-requests";
 
 // The scheduler as its own process (src/main.ts), SIGKILLed in the middle of 20 concurrent
 // starts and started again: every start is answered exactly once, and the restarted one
@@ -62,31 +62,9 @@ afterAll(async () => {
   await database?.drop();
 });
 
-async function command(cmd: ContainerCommand): Promise<void> {
-  await handleCommand(store, {
-    streamId: containerStreamId(cmd.data.containerId),
-    decider: containerDecider,
-    command: cmd,
-    eventId: () => randomUUID(),
-    schemaVersion: (t) => CONTAINER_EVENT_SCHEMA_VERSIONS[t],
-  });
-}
 
 async function createAndStart(containerId: string, name: string): Promise<void> {
-  const now = new Date().toISOString();
-  await command({
-    type: "CreateContainer",
-    data: {
-      containerId,
-      name,
-      hostConfig: { ipcMode: "private" }, // the default shm: 64 MiB reserved
-      source: { kind: "rootfs", path: "/srv/rootfs" },
-      args: ["sh"],
-      env: [],
-      createdAt: now,
-    },
-  });
-  await command({ type: "StartContainer", data: { containerId, now, experimental: false } });
+  await requestStart(store, name, { ipcMode: "private" }, containerId); // the default shm: 64 MiB reserved
 }
 
 async function countOf(type: string): Promise<number> {

@@ -1,14 +1,12 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pino from "pino";
 import {
-  CONTAINER_EVENT_SCHEMA_VERSIONS,
-  containerDecider,
   containerStreamId,
   derivedEventId,
   hostStreamId,
 } from "@shoal/domain";
-import type { ContainerCommand, HostConfigInput } from "@shoal/domain";
+import type { HostConfigInput } from "@shoal/domain";
 import { CONFIG_EVENT_SCHEMA_VERSIONS, DAEMON_CONFIG_STREAM, configDecider } from "@shoal/config";
 import { createEventStore, createOutboxRelay, handleCommand } from "@shoal/event-store";
 import type { EventStore, OutboxRelay } from "@shoal/event-store";
@@ -22,6 +20,7 @@ import {
 import { connectTestNats, createTestDatabase } from "@shoal/testing";
 import type { TestDatabase, TestNats } from "@shoal/testing";
 import { startScheduler } from "./start-scheduler";
+import { containerCommand, requestStart } from "./testing/container-requests";
 import type { Scheduler } from "./start-scheduler";
 import { createSchedulerProjection } from "./scheduler-projection";
 import { PLACEMENT_DURABLE } from "./placement-consumer";
@@ -102,26 +101,10 @@ async function hostStatus(host: string): Promise<string | undefined> {
   return row?.status as string | undefined;
 }
 
-async function container(cmd: ContainerCommand): Promise<void> {
-  await handleCommand(store, {
-    streamId: containerStreamId(cmd.data.containerId),
-    decider: containerDecider,
-    command: cmd,
-    eventId: () => randomUUID(),
-    schemaVersion: (t) => CONTAINER_EVENT_SCHEMA_VERSIONS[t],
-  });
-}
 
 /** Creates a container and requests its start, as the api does; returns its id. */
-async function createAndStart(name: string, hostConfig: HostConfigInput = {}): Promise<string> {
-  const containerId = randomBytes(32).toString("hex");
-  const now = new Date().toISOString();
-  await container({
-    type: "CreateContainer",
-    data: { containerId, name, hostConfig, source: { kind: "rootfs", path: "/srv/rootfs" }, args: ["sh"], env: [], createdAt: now },
-  });
-  await container({ type: "StartContainer", data: { containerId, now, experimental: false } });
-  return containerId;
+function createAndStart(name: string, hostConfig: HostConfigInput = {}): Promise<string> {
+  return requestStart(store, name, hostConfig);
 }
 
 async function eventsOf(containerId: string) {
@@ -207,7 +190,7 @@ describe("scheduler", () => {
     expect((await outcome(owner)).data).toMatchObject({ host: "beta" });
     // Release web, so alpha (0 bytes) is emptier than the owner's beta (64 MiB).
     const web = (await allContainerIds()).get("web")!;
-    await container({ type: "RecordStartFailed", data: { containerId: web, now: new Date().toISOString(), reason: "test", exitCode: 128 } });
+    await containerCommand(store, { type: "RecordStartFailed", data: { containerId: web, now: new Date().toISOString(), reason: "test", exitCode: 128 } });
     await expect.poll(() => placedHost(web), { timeout: 15_000 }).toBeUndefined();
 
     const member = await createAndStart("db-sidecar", { ipcMode: "container:db" });
@@ -223,9 +206,9 @@ describe("scheduler", () => {
   it("places a restarted container again and a late release of its old run frees nothing", async () => {
     const id = await createAndStart("restarted", { ipcMode: "private" });
     expect((await outcome(id)).type).toBe("ContainerScheduled");
-    await container({ type: "RecordStartFailed", data: { containerId: id, now: new Date().toISOString(), reason: "boom", exitCode: 128 } });
+    await containerCommand(store, { type: "RecordStartFailed", data: { containerId: id, now: new Date().toISOString(), reason: "boom", exitCode: 128 } });
     await expect.poll(() => placedHost(id), { timeout: 15_000 }).toBeUndefined();
-    await container({ type: "StartContainer", data: { containerId: id, now: new Date().toISOString(), experimental: false } });
+    await containerCommand(store, { type: "StartContainer", data: { containerId: id, now: new Date().toISOString(), experimental: false } });
     await expect
       .poll(async () => (await eventsOf(id)).filter((e) => e.type === "ContainerScheduled").length, { timeout: 15_000 })
       .toBe(2);
@@ -264,8 +247,8 @@ describe("scheduler", () => {
     // gamma is the emptiest host (alpha and beta hold 64 MiB each), so it gets the container.
     expect((await outcome(id)).data).toMatchObject({ host: "gamma" });
     const now = () => new Date().toISOString();
-    await container({ type: "RecordIpcPrepared", data: { containerId: id, now: now(), plan: { mode: "none" } } });
-    await container({
+    await containerCommand(store, { type: "RecordIpcPrepared", data: { containerId: id, now: now(), plan: { mode: "none" } } });
+    await containerCommand(store, {
       type: "RecordStarted",
       data: { containerId: id, now: now(), pid: 4242, runtime: { name: "runc", path: "/usr/sbin/runc", args: [] }, configVersion: 1 },
     });
