@@ -27,6 +27,11 @@ export interface ContainerView {
   state: ContainerState;
 }
 
+function containerViewOf(events: RecordedEvent[]): ContainerView {
+  const { recorded, state } = foldStream(containerDecider, events);
+  return { recorded, state };
+}
+
 export async function readContainer(store: EventStore, containerId: string): Promise<ContainerView> {
   const { recorded, state } = await loadStream(store, containerStreamId(containerId), containerDecider);
   return { recorded, state };
@@ -57,17 +62,25 @@ export interface PreparationInputs {
    * (`data.capabilities.stateRoot`); undefined when it never registered or did not say.
    */
   hostStateRoot: string | undefined;
+  /** The owner the scheduler placed a member with (ContainerScheduled's `ipcOwnerId`), read in the same query. */
+  hintedOwner?: { containerId: string; view: ContainerView };
 }
 
 /**
  * The container's stream, the daemon config, the group it would own and its host's stream,
  * in ONE query: the start path pays one round trip (and wakes one backend) for all four.
  */
-export async function readPreparationInputs(store: EventStore, containerId: string, host: string): Promise<PreparationInputs> {
-  const ids = [containerStreamId(containerId), DAEMON_CONFIG_STREAM_ID, ipcGroupStreamId(containerId), hostStreamId(host)] as const;
+export async function readPreparationInputs(
+  store: EventStore,
+  containerId: string,
+  host: string,
+  hintedOwnerId?: string,
+): Promise<PreparationInputs> {
+  const ids = [containerStreamId(containerId), DAEMON_CONFIG_STREAM_ID, ipcGroupStreamId(containerId), hostStreamId(host)];
+  if (hintedOwnerId !== undefined) ids.push(containerStreamId(hintedOwnerId));
   const read = await store.readStreams(ids.map((streamId) => ({ streamId })));
-  const [container, config, group, hostEvents] = ids.map((id) => read.get(id) ?? []);
-  const { recorded, state } = foldStream(containerDecider, container!);
+  const [container, config, group, hostEvents, ownerEvents] = ids.map((id) => read.get(id) ?? []);
+  const { recorded, state } = containerViewOf(container!);
   const configState = foldStream(configDecider, config!).state;
   const ownGroup = foldStream(ipcGroupDecider, group!);
   const registered = hostEvents!.findLast((e) => e.type === "HostRegistered")?.data as { capabilities?: { stateRoot?: unknown } } | undefined;
@@ -82,6 +95,9 @@ export async function readPreparationInputs(store: EventStore, containerId: stri
     },
     ownGroup: { state: ownGroup.state, version: ownGroup.version },
     hostStateRoot: typeof root === "string" && root.startsWith("/") ? root : undefined,
+    ...(hintedOwnerId !== undefined && ownerEvents !== undefined
+      ? { hintedOwner: { containerId: hintedOwnerId, view: containerViewOf(ownerEvents) } }
+      : {}),
   };
 }
 

@@ -150,9 +150,9 @@ async function create(name: string, hostConfig: HostConfigInput): Promise<string
   return id;
 }
 
-async function schedule(id: string, host = "h1"): Promise<void> {
+async function schedule(id: string, host = "h1", ipcOwnerId?: string): Promise<void> {
   await command(id, { type: "StartContainer", data: { containerId: id, now: now(), experimental: false } });
-  await command(id, { type: "RecordScheduled", data: { containerId: id, now: now(), host } });
+  await command(id, { type: "RecordScheduled", data: { containerId: id, now: now(), host, ...(ipcOwnerId ? { ipcOwnerId } : {}) } });
 }
 
 async function started(id: string, pid: number): Promise<void> {
@@ -343,6 +343,27 @@ describe("mount-manager preparation", () => {
     await expect
       .poll(async () => (await sql`SELECT owner_id, joined FROM ipc_group_members WHERE member_id = ${member}`.execute(database.db)).rows)
       .toEqual([{ owner_id: owner, joined: true }]);
+  });
+
+  it("takes a member's owner from the scheduler's placement when it is the one the ref names, and resolves the ref otherwise", async () => {
+    const named = await startOwner("hinted", 4020);
+    const other = await startOwner("hinted-other", 4021);
+    await expect.poll(async () => (await sql`SELECT 1 FROM mount_manager_containers WHERE container_id IN (${named}, ${other})`.execute(database.db)).rows.length).toBe(2);
+    // The index now resolves "hinted" to the other owner: only the hint can give the named one.
+    await sql`UPDATE mount_manager_containers SET name = 'hinted-swapped' WHERE container_id = ${named}`.execute(database.db);
+    await sql`UPDATE mount_manager_containers SET name = 'hinted' WHERE container_id = ${other}`.execute(database.db);
+    try {
+      const member = await create("hinted-member", { ipcMode: "container:hinted" });
+      await schedule(member, "h1", named);
+      expect((await outcome(member)).data).toMatchObject({ plan: { mode: "container", ownerId: named, ownerPid: 4020 } });
+    } finally {
+      await sql`UPDATE mount_manager_containers SET name = 'hinted' WHERE container_id = ${named}`.execute(database.db);
+      await sql`UPDATE mount_manager_containers SET name = 'hinted-other' WHERE container_id = ${other}`.execute(database.db);
+    }
+    // A hint that is not the container the ref names is not taken.
+    const second = await create("hinted-member-2", { ipcMode: "container:hinted" });
+    await schedule(second, "h1", other);
+    expect((await outcome(second)).data).toMatchObject({ plan: { mode: "container", ownerId: named, ownerPid: 4020 } });
   });
 
   it("finds an owner by name in the log when its index lags behind", async () => {

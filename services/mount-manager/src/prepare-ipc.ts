@@ -31,7 +31,7 @@ import {
   ipcGroupStreamId,
   resolveIpcMode,
 } from "@shoal/domain";
-import type { ContainerCommand, ContainerEvent, ContainerScheduled, HostConfig, IpcPlan } from "@shoal/domain";
+import type { ContainerCommand, ContainerEvent, ContainerScheduled, ContainerState, HostConfig, IpcPlan } from "@shoal/domain";
 import { handleCommand } from "@shoal/event-store";
 import { sendHostCommand } from "@shoal/bus";
 import type { EventEnvelope } from "@shoal/bus";
@@ -70,7 +70,12 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, label: { mode: stri
   const failedId = derivedEventId(`ipc-failed:${event.eventId}`);
   const log = deps.log.child({ containerId, scheduledEventId: event.eventId });
 
-  const { current, config, ownGroup, hostStateRoot } = await readPreparationInputs(deps.store, containerId, scheduled.host);
+  const { current, config, ownGroup, hostStateRoot, hintedOwner } = await readPreparationInputs(
+    deps.store,
+    containerId,
+    scheduled.host,
+    scheduled.ipcOwnerId,
+  );
   if (current.recorded.some((r) => r.eventId === preparedId || r.eventId === failedId)) return skip("already handled");
   const lastScheduled = current.recorded.findLast((r) => r.type === "ContainerScheduled");
   if (lastScheduled?.eventId !== event.eventId) return skip("a later placement superseded this one");
@@ -83,8 +88,13 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, label: { mode: stri
 
   let owner: IpcOwnerView | undefined;
   if (requestedMode?.kind === "container") {
-    const ownerId = await resolveContainerRef(deps.db, deps.store, requestedMode.ref);
-    if (ownerId !== undefined) owner = await ownerView(deps, ownerId);
+    // The owner the scheduler placed it with, when it is the one the ref names; else resolve it here.
+    const hinted = hintedOwner !== undefined && namesContainer(requestedMode.ref, hintedOwner.containerId, hintedOwner.view.state) ? hintedOwner : undefined;
+    if (hinted !== undefined) owner = ownerViewOf(hinted.containerId, hinted.view.state);
+    else {
+      const ownerId = await resolveContainerRef(deps.db, deps.store, requestedMode.ref);
+      if (ownerId !== undefined) owner = await ownerView(deps, ownerId);
+    }
   }
   let mountedShm: MountedShm | undefined;
   if (resolveIpcMode(requestedMode, config.defaultIpcMode).kind === "shareable") {
@@ -201,7 +211,16 @@ async function releaseLeftoverMount(
 }
 
 async function ownerView(deps: FlowDeps, ownerId: string): Promise<IpcOwnerView | undefined> {
-  const { state } = await readContainer(deps.store, ownerId);
+  return ownerViewOf(ownerId, (await readContainer(deps.store, ownerId)).state);
+}
+
+/** True when `ref` (an id, a name or an id prefix) names the container `id` with `state`. */
+function namesContainer(ref: string, id: string, state: ContainerState): boolean {
+  if (state.status === "absent" || state.status === "removed") return false;
+  return ref === id || ref === state.container.name || (/^[0-9a-f]+$/.test(ref) && id.startsWith(ref));
+}
+
+function ownerViewOf(ownerId: string, state: ContainerState): IpcOwnerView | undefined {
   if (state.status === "absent" || state.status === "removed") return undefined;
   if (state.status === "running" || state.status === "paused") {
     return { containerId: ownerId, running: true, pid: state.process.pid, host: state.host, plan: state.ipcPlan };

@@ -102,7 +102,11 @@ export function createPlacementHandler(deps: {
       const metadata = { causationId: event.eventId, actor: "scheduler", ...correlation(event) };
       const common = { streamId: event.streamId, version, metadata, schemaVersion: (type: ContainerEvent["type"]) => CONTAINER_EVENT_SCHEMA_VERSIONS[type] };
       if ("place" in plan) {
-        const command: ContainerCommand = { type: "RecordScheduled", data: { containerId: container.id, now, host: plan.place.host } };
+        const command: ContainerCommand = {
+          type: "RecordScheduled",
+          // A member's owner as placed: the mount-manager reads its stream with the rest.
+          data: { containerId: container.id, now, host: plan.place.host, ...(inputs.owner !== undefined ? { ipcOwnerId: inputs.owner.containerId } : {}) },
+        };
         const events = containerDecider.decide(command, state);
         await appendDecided(store, { ...common, events, eventId: () => scheduledId });
         view.reserve({

@@ -193,11 +193,13 @@ describe("scheduler", () => {
     await containerCommand(store, { type: "RecordStartFailed", data: { containerId: web, now: new Date().toISOString(), reason: "test", exitCode: 128 } });
     await expect.poll(() => placedHost(web), { timeout: 15_000 }).toBeUndefined();
 
+    // The schedule names the owner it placed the member with (the mount-manager reads it at once).
     const member = await createAndStart("db-sidecar", { ipcMode: "container:db" });
-    expect((await outcome(member)).data).toMatchObject({ host: "beta" });
+    expect((await outcome(member)).data).toMatchObject({ host: "beta", ipcOwnerId: owner });
     // The owner named by a short id prefix, as `--ipc container:<id prefix>` allows.
     const byId = await createAndStart("db-sidecar-2", { ipcMode: `container:${owner.slice(0, 12)}` });
-    expect((await outcome(byId)).data).toMatchObject({ host: "beta" });
+    expect((await outcome(byId)).data).toMatchObject({ host: "beta", ipcOwnerId: owner });
+    expect((await outcome(web)).data).not.toHaveProperty("ipcOwnerId");
     // A container with no IPC ties goes to the emptier host, so the member's choice was the owner's.
     const loose = await createAndStart("loose", { ipcMode: "private" });
     expect((await outcome(loose)).data).toMatchObject({ host: "alpha" });

@@ -268,10 +268,17 @@ function start(command: StartContainer, state: ContainerState): ContainerEvent[]
 function recordScheduled(command: RecordScheduled, s: Live): ContainerEvent[] {
   requireText("host", command.data.host);
   requireTime("now", command.data.now);
+  const owner = command.data.ipcOwnerId;
+  if (owner !== undefined) requireText("ipcOwnerId", owner);
   if (s.status !== "starting" && !(s.status === "removing" && s.host === undefined)) {
     throw new FailedPreconditionError(`container ${s.container.name} is not waiting to be scheduled (status ${s.status})`);
   }
-  return [{ type: "ContainerScheduled", data: { containerId: s.container.id, host: command.data.host, scheduledAt: command.data.now } }];
+  return [
+    {
+      type: "ContainerScheduled",
+      data: { containerId: s.container.id, host: command.data.host, scheduledAt: command.data.now, ...(owner !== undefined ? { ipcOwnerId: owner } : {}) },
+    },
+  ];
 }
 
 function recordIpcPrepared(command: RecordIpcPrepared, s: Live): ContainerEvent[] {

@@ -304,6 +304,13 @@ describe("the start pipeline", () => {
       .thenThrows(FailedPreconditionError, `container web is not being started (status ${status})`);
   });
 
+  it("a member's schedule carries the owner it was placed with", () => {
+    spec
+      .given([created(), startRequested()])
+      .when({ type: "RecordScheduled", data: { containerId: ID, now: T1, host: "h1", ipcOwnerId: "f".repeat(64) } })
+      .then([{ type: "ContainerScheduled", data: { containerId: ID, host: "h1", scheduledAt: T1, ipcOwnerId: "f".repeat(64) } }]);
+  });
+
   it("a failed start with --rm also requests removal in the same decision", () => {
     spec
       .given([created({ autoRemove: true }), startRequested()])
@@ -313,6 +320,7 @@ describe("the start pipeline", () => {
 
   it.each<[string, ContainerCommand, string]>([
     ["an empty host", { type: "RecordScheduled", data: { containerId: ID, now: T1, host: "" } }, "host must not be empty"],
+    ["an empty IPC owner", { type: "RecordScheduled", data: { containerId: ID, now: T1, host: "h1", ipcOwnerId: "" } }, "ipcOwnerId must not be empty"],
     ["a zero pid", { type: "RecordStarted", data: { ...recordStarted.data, pid: 0 } as never }, "invalid pid: 0"],
     ["a relative runtime path", { type: "RecordStarted", data: { ...recordStarted.data, runtime: { name: "runc", path: "runc", args: [] } } as never }, "invalid runtime.path: runc (want an absolute path)"],
     ["a zero config version", { type: "RecordStarted", data: { ...recordStarted.data, configVersion: 0 } as never }, "invalid configVersion: 0"],

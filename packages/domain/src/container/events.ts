@@ -25,7 +25,16 @@ export type ContainerStartRequested = DomainEvent<
   "ContainerStartRequested",
   { containerId: string; requestedAt: string; fromCheckpoint?: string }
 >;
-export type ContainerScheduled = DomainEvent<"ContainerScheduled", { containerId: string; host: string; scheduledAt: string }>;
+export type ContainerScheduled = DomainEvent<
+  "ContainerScheduled",
+  {
+    containerId: string;
+    host: string;
+    scheduledAt: string;
+    /** For a `container:<ref>` member: the owner the scheduler placed it with (a hint for the IPC planning). */
+    ipcOwnerId?: string;
+  }
+>;
 export type ContainerIpcPrepared = DomainEvent<"ContainerIpcPrepared", { containerId: string; plan: IpcPlan; preparedAt: string }>;
 export type ContainerStarted = DomainEvent<
   "ContainerStarted",
