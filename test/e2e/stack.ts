@@ -86,7 +86,10 @@ export interface E2eStack {
   mountsUnderStateRoot(): Promise<string[]>;
   /** Rows in the `events` table. */
   eventCount(): Promise<number>;
-  /** Containers in the containers projection plus containerd's containers in namespace `shoal`. */
+  /**
+   * Containers the api lists (`ps -a`: its projection, caught up first — the live follow
+   * settles after each change) plus containerd's containers in namespace `shoal`.
+   */
   containerCounts(): Promise<{ projection: number; containerd: number }>;
   /** Events of one container's stream, in order. */
   containerEvents(id: string): Promise<{ type: string; data: any }[]>;
@@ -309,9 +312,15 @@ export async function startStack(opts: {
         return r.rows[0]!.n;
       },
       async containerCounts() {
-        const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM containers`.execute(db);
+        let listed = 0;
+        let pageToken = "";
+        do {
+          const page = await call<{ containers?: unknown[]; next_page_token?: string }>("Containers", "ListContainers", { all: true, page_size: 100, page_token: pageToken });
+          listed += page.containers?.length ?? 0;
+          pageToken = page.next_page_token ?? "";
+        } while (pageToken !== "");
         const { stdout } = await execFileAsync("ctr", ["--address", containerd.socket, "-n", "shoal", "containers", "ls", "-q"]);
-        return { projection: r.rows[0]!.n, containerd: stdout.split("\n").filter((l) => l.trim() !== "").length };
+        return { projection: listed, containerd: stdout.split("\n").filter((l) => l.trim() !== "").length };
       },
       async containerEvents(containerId) {
         const r = await sql<{ type: string; data: any }>`
