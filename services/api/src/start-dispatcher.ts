@@ -42,7 +42,7 @@ import { appendDecided } from "@shoal/event-store";
 import { hostCommand, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
 import { readContainer } from "./container-record";
-import { noteRecordedFromAnswer, recordStartedCommand, reportEventId, reportMetadata } from "./report-recorder";
+import { noteRecordingFromAnswer, recordStartedCommand, reportEventId, reportMetadata } from "./report-recorder";
 import type { ContainerRecord } from "./container-record";
 import { API_ACK_WAIT_MS, keepingAlive } from "./keep-alive";
 
@@ -205,6 +205,8 @@ type StartedReply = ContainerStartedPayload & { alreadyRunning: boolean };
  */
 async function recordReply(ctx: ApiContext, r: ContainerRecord, host: string, started: StartedReply, log: ApiContext["logger"]): Promise<void> {
   const reportId = reportIds.containerStarted(started.containerId, started.pid);
+  let settle: (appended: boolean) => void = () => undefined;
+  noteRecordingFromAnswer(ctx, reportId, new Promise<boolean>((resolve) => (settle = resolve)));
   try {
     const events = containerDecider.decide(recordStartedCommand(ctx, started, nowIso()), r.state);
     await appendDecided(ctx.store, {
@@ -215,8 +217,9 @@ async function recordReply(ctx: ApiContext, r: ContainerRecord, host: string, st
       schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
       metadata: reportMetadata(host, reportId),
     });
-    if (events.length > 0) noteRecordedFromAnswer(ctx, reportId);
+    settle(events.length > 0);
   } catch (err) {
+    settle(false);
     if (!isShoalError(err)) throw err;
     log.debug({ err: err.message }, "start not recorded from the answer; its report records it");
   }
