@@ -46,6 +46,30 @@ describe("container logs", () => {
     expect(lost).toEqual([]);
   });
 
+  it("ReadLogs racing DeleteContainer answers the whole output or NOT_FOUND, never a cut-short one", async () => {
+    const partial: string[] = [];
+    for (let run = 0; run < 15; run++) {
+      const id = newContainerId();
+      await bed.send("StartContainer", {
+        containerId: id,
+        rootfs: { dir: bed.rootfs },
+        args: ["sh", "-c", `echo bye-${run}`],
+        ipcPlan: { mode: "private", shmSizeBytes: 1024 * 1024 },
+        runtime: RUNC,
+      });
+      await exited(id);
+      const read = () =>
+        bed.send<{ stdout: string; stderr: string }>("ReadLogs", { containerId: id }).then(
+          (logs) => logs.stdout + logs.stderr,
+          (err: Error & { code?: string }) => (/not found/i.test(err.message) ? "NOT_FOUND" : `error ${err.message}`),
+        );
+      const reads = Array.from({ length: 12 }, (_, i) => new Promise<string>((resolve) => setTimeout(() => resolve(read()), i)));
+      await bed.send("DeleteContainer", { containerId: id });
+      for (const answer of await Promise.all(reads)) if (answer !== `bye-${run}\n` && answer !== "NOT_FOUND") partial.push(`run ${run}: ${JSON.stringify(answer)}`);
+    }
+    expect(partial).toEqual([]);
+  });
+
   it("appends a restarted container's output to its log, and exec returns stdout and stderr apart", async () => {
     const id = newContainerId();
     const start = () =>

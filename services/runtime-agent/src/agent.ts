@@ -822,7 +822,11 @@ class RuntimeAgent implements Agent {
     const record = await this.store.get(p.containerId);
     if (record === undefined) throw new NotFoundError(`container ${p.containerId} not found on host ${this.host}`);
     const tail = (text: string) => (p.tail === undefined ? text : lastLines(text, p.tail));
-    return { stdout: tail(await readText(record.logs.stdout)), stderr: tail(await readText(record.logs.stderr)) };
+    const [stdout, stderr] = await Promise.all([readText(record.logs.stdout), readText(record.logs.stderr)]);
+    // A DeleteContainer running meanwhile removes the record before the files: what was read
+    // may be cut short, so it is not an answer (the control plane kept a --rm container's output).
+    if ((await this.store.get(p.containerId)) === undefined) throw new NotFoundError(`container ${p.containerId} not found on host ${this.host}`);
+    return { stdout: tail(stdout), stderr: tail(stderr) };
   }
 
   private deleteContainer(p: CommandPayload<"DeleteContainer">): Promise<{ deleted: boolean }> {
@@ -866,6 +870,8 @@ class RuntimeAgent implements Agent {
   /** Removes a container's state dir except an owner's shm mount (only UnmountShm removes that). */
   private async removeContainerFiles(id: string): Promise<void> {
     const paths = containerPaths(this.opts.stateRoot, id);
+    // The record goes first: a ReadLogs that finds it afterwards gone knows its read may be partial.
+    await this.store.remove(id);
     try {
       // rmrf refuses, removing nothing, when anything is mounted below (an owner's shm).
       await this.os.rmrf(paths.dir);
@@ -875,7 +881,6 @@ class RuntimeAgent implements Agent {
     }
     await rm(paths.rootfs, { recursive: true, force: true });
     await rm(paths.logs, { recursive: true, force: true });
-    await this.store.remove(id);
   }
 
   private async listContainers(): Promise<unknown> {
