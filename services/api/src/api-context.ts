@@ -14,6 +14,8 @@ import type { EventStore, HandleCommandResult, ProjectionRunner } from "@shoal/e
 import { sendHostCommand } from "@shoal/bus";
 import type { CommandName, CommandPayload } from "@shoal/host-protocol";
 import type { ContainerWatcher } from "./container-watcher";
+import { createRecentWork } from "./recent-work";
+import type { RecentWork } from "./recent-work";
 import type { ApiMetrics } from "./metrics";
 
 export type ApiTimeouts = {
@@ -38,6 +40,20 @@ export interface ApiContext {
   logger: PinoLogger;
   metrics: ApiMetrics;
   timeouts: ApiTimeouts;
+  /** Starts this process dispatches (by attempt id) and records from the agent's answer (by report id). */
+  inFlight: {
+    /** StartContainer sent to a host, by attempt (the ContainerIpcPrepared id). */
+    dispatches: RecentWork<void>;
+    /** ContainerStarted appended from the agent's answer, by report id: true once committed. */
+    answersRecorded: RecentWork<boolean>;
+  };
+}
+
+/** How long finished in-flight work is remembered: its duplicates come within milliseconds. */
+const IN_FLIGHT_KEPT_MS = 60_000;
+
+export function createInFlight(): ApiContext["inFlight"] {
+  return { dispatches: createRecentWork(IN_FLIGHT_KEPT_MS), answersRecorded: createRecentWork(IN_FLIGHT_KEPT_MS) };
 }
 
 /** A new container id: 64 random hex digits, as Docker's. */

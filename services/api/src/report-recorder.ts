@@ -33,28 +33,11 @@ import { API_ACK_WAIT_MS, keepingAlive } from "./keep-alive";
 
 export const REPORTS_DURABLE = "api-reports";
 
-/**
- * Reports whose events this api is appending, or appended, itself from an agent's answer
- * (per api, by its watcher): resolves true once they are committed, false if that append did
- * not happen. The report, arriving at the same moment, waits for it instead of racing it for
- * the stream.
- */
-const recordedHere = new WeakMap<object, Map<string, Promise<boolean>>>();
-/** How long such a report id is remembered: its report normally arrives within milliseconds. */
-const RECORDED_HERE_KEPT_MS = 60_000;
-
-/** Notes that report `reportId`'s events are being appended from the agent's answer (`appended`: whether they were). */
-export function noteRecordingFromAnswer(ctx: Pick<ApiContext, "watcher">, reportId: string, appended: Promise<boolean>): void {
-  let ids = recordedHere.get(ctx.watcher);
-  if (ids === undefined) recordedHere.set(ctx.watcher, (ids = new Map()));
-  ids.set(reportId, appended);
-  setTimeout(() => ids.delete(reportId), RECORDED_HERE_KEPT_MS).unref();
-}
-
 export async function recordReport(ctx: ApiContext, report: HostReport): Promise<void> {
   const log = ctx.logger.child({ reportId: report.reportId, host: report.host, type: report.type });
-  const fromAnswer = recordedHere.get(ctx.watcher)?.get(report.reportId);
-  if (fromAnswer !== undefined && (await fromAnswer)) {
+  // Being (or just) appended from the agent's answer: wait for that rather than race it.
+  const fromAnswer = ctx.inFlight.answersRecorded.get(report.reportId);
+  if (fromAnswer !== undefined && (await fromAnswer.catch(() => false))) {
     // Committed from the agent's answer: no read and no append for its copy.
     log.debug("report recorded from the agent's answer already");
     return;

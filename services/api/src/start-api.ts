@@ -17,6 +17,7 @@ import { FOLLOWER_SETTLE_MS, createEventStore, createOutboxRelay, migrateToLates
 import type { OutboxRelay } from "@shoal/event-store";
 import type { ApiContext, ApiTimeouts } from "./api-context";
 import { createContainerWatcher } from "./container-watcher";
+import { createInFlight } from "./api-context";
 import type { ContainerWatcher } from "./container-watcher";
 import { createContainersProjection } from "./containers-projection";
 import { startDaemonConfigSource } from "./daemon-config-source";
@@ -118,6 +119,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
       logger,
       metrics,
       timeouts: { startMs: 120_000, hostCommandMs: 30_000, hostStartMs: 60_000, ...options.timeouts },
+      inFlight: createInFlight(),
     };
 
     const consumers: DurableConsumer[] = [];

@@ -42,7 +42,7 @@ import { appendDecided } from "@shoal/event-store";
 import { hostCommand, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
 import { readContainer } from "./container-record";
-import { noteRecordingFromAnswer, recordStartedCommand, reportEventId, reportMetadata } from "./report-recorder";
+import { recordStartedCommand, reportEventId, reportMetadata } from "./report-recorder";
 import type { ContainerRecord } from "./container-record";
 import { API_ACK_WAIT_MS, keepingAlive } from "./keep-alive";
 
@@ -99,35 +99,10 @@ function absoluteBinary(path: string): string {
   throw new FailedPreconditionError(`runtime binary ${path} was not found on PATH`);
 }
 
-/** Attempts (ContainerIpcPrepared ids) this process is dispatching or dispatched lately, per api. */
-const claims = new WeakMap<object, Map<string, Promise<void>>>();
-/** How long a finished dispatch stays claimed: a late duplicate delivery then sends nothing. */
-const CLAIM_KEPT_MS = 60_000;
-
-/**
- * Runs `dispatch` for attempt `attemptId` unless this process already claimed it; then
- * resolves when that earlier dispatch has finished. Claims live per api (its watcher).
- */
-function claimed(ctx: ApiContext, attemptId: string, dispatch: () => Promise<void>): Promise<void> {
-  let mine = claims.get(ctx.watcher);
-  if (mine === undefined) claims.set(ctx.watcher, (mine = new Map()));
-  const earlier = mine.get(attemptId);
-  if (earlier !== undefined) return earlier;
-  const running = dispatch().then(
-    () => void setTimeout(() => mine.delete(attemptId), CLAIM_KEPT_MS).unref(),
-    (err: unknown) => {
-      mine.delete(attemptId); // a redelivery may try again
-      throw err;
-    },
-  );
-  mine.set(attemptId, running);
-  return running;
-}
-
 /** The durable's handler: one ContainerIpcPrepared, read back from the log. */
 export function dispatchStart(ctx: ApiContext, event: EventEnvelope): Promise<void> {
   const containerId = (event.data as { containerId: string }).containerId;
-  return claimed(ctx, event.eventId, async () => {
+  return ctx.inFlight.dispatches.once(event.eventId, async () => {
     const r = await readContainer(ctx.store, containerId);
     await dispatchChecked(ctx, r, event.eventId);
   });
@@ -140,7 +115,7 @@ export function dispatchStart(ctx: ApiContext, event: EventEnvelope): Promise<vo
 export function dispatchPrepared(ctx: ApiContext, r: ContainerRecord): void {
   const attemptId = r.lastIpcPreparedEventId;
   if (r.state.status !== "ipc-prepared" || attemptId === undefined) return;
-  claimed(ctx, attemptId, () => dispatchChecked(ctx, r, attemptId)).catch((err: unknown) =>
+  ctx.inFlight.dispatches.once(attemptId, () => dispatchChecked(ctx, r, attemptId)).catch((err: unknown) =>
     ctx.logger.warn({ err, containerId: r.state.status === "absent" ? undefined : r.state.container.id }, "start dispatch failed; the durable dispatcher retries"),
   );
 }
@@ -205,24 +180,25 @@ type StartedReply = ContainerStartedPayload & { alreadyRunning: boolean };
  */
 async function recordReply(ctx: ApiContext, r: ContainerRecord, host: string, started: StartedReply, log: ApiContext["logger"]): Promise<void> {
   const reportId = reportIds.containerStarted(started.containerId, started.pid);
-  let settle: (appended: boolean) => void = () => undefined;
-  noteRecordingFromAnswer(ctx, reportId, new Promise<boolean>((resolve) => (settle = resolve)));
-  try {
-    const events = containerDecider.decide(recordStartedCommand(ctx, started, nowIso()), r.state);
-    await appendDecided(ctx.store, {
-      streamId: containerStreamId(started.containerId),
-      version: r.version,
-      events,
-      eventId: (_e, i) => reportEventId(reportId, i),
-      schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
-      metadata: reportMetadata(host, reportId),
-    });
-    settle(events.length > 0);
-  } catch (err) {
-    settle(false);
-    if (!isShoalError(err)) throw err;
-    log.debug({ err: err.message }, "start not recorded from the answer; its report records it");
-  }
+  // The report, arriving at the same moment, waits for this instead of racing it for the stream.
+  await ctx.inFlight.answersRecorded.once(reportId, async () => {
+    try {
+      const events = containerDecider.decide(recordStartedCommand(ctx, started, nowIso()), r.state);
+      await appendDecided(ctx.store, {
+        streamId: containerStreamId(started.containerId),
+        version: r.version,
+        events,
+        eventId: (_e, i) => reportEventId(reportId, i),
+        schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
+        metadata: reportMetadata(host, reportId),
+      });
+      return events.length > 0;
+    } catch (err) {
+      if (!isShoalError(err)) throw err;
+      log.debug({ err: err.message }, "start not recorded from the answer; its report records it");
+      return false;
+    }
+  });
 }
 
 /** StartContainer commands in flight at once (one pull subscriber each on the same durable). */
