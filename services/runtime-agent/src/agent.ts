@@ -177,7 +177,9 @@ class RuntimeAgent implements Agent {
     const o = this.opts;
     await mkdir(this.runcRoot, { recursive: true });
     await mkdir(join(o.runDir, "exec"), { recursive: true });
-    this.logBinary = await ensureLogBinary(o.runDir);
+    const logger = await ensureLogBinary(o.runDir);
+    this.logBinary = logger.path;
+    if (logger.kind === "shell") this.log.warn({ reason: logger.fallbackReason }, "C logger unavailable; container output goes through the shell logger");
     await ensureStreams(await jetstreamManager(o.nc), o.subjectPrefix);
     const bind = await ensureSharedStateRoot(this.os, o.stateRoot, stateRootMarker(o.runDir));
     this.log.info({ stateRoot: o.stateRoot, ownBind: bind.bound }, "state root propagation ensured");

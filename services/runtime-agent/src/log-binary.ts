@@ -1,6 +1,9 @@
+import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmod, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 // containerd's `binary://` logging protocol (pkg/process/io.go, NewBinaryIO): the shim starts
 // the URI's path with the query's pairs as arguments (`k1 v1 k2 v2`, in map order), the
@@ -12,12 +15,17 @@ import { join } from "node:path";
 // the stdout copy closes that fd as soon as stdout hits EOF; a stderr write still in flight
 // then fails ("error copying stderr") and the line is lost.
 //
-// The script appends each stream with its own O_APPEND descriptor (`>>`), so neither copy
-// can overwrite or cut off the other; SIGTERM is ignored so both copies run to EOF and the
-// shim's delete returns only once the files are complete. It says "ready" (closes fd 5)
-// first thing: the shim starts the container only after that, and the copies need not be
-// running yet — the pipes hold what the process writes until they read it. It is a child of the shim, not of
-// the agent, so it keeps logging while the agent is down.
+// The logger is started on every container start, on its path: so it is a small C program
+// (../logger/shoal-logger.c), compiled once per host into a cache named by its source's
+// hash. Where no C compiler works, the shell script below does the same with three
+// processes (sh and two cats), which costs a container start a few milliseconds more.
+//
+// Both append each stream with its own O_APPEND descriptor, so neither copy can overwrite
+// or cut off the other; SIGTERM is ignored so both copies run to EOF and the shim's delete
+// returns only once the files are complete. Each says "ready" (closes fd 5) first thing: the
+// shim starts the container only after that, and the copies need not be running yet — the
+// pipes hold what the process writes until they read it. The logger is a child of the shim,
+// not of the agent, so it keeps logging while the agent is down.
 const SCRIPT = `#!/bin/sh
 # Shoal's containerd binary:// logger: fd 3 (stdout) >> out, fd 4 (stderr) >> err.
 trap '' TERM
@@ -37,17 +45,60 @@ exec 3<&- 4<&-
 wait
 `;
 
+const execFileAsync = promisify(execFile);
+
+/** The C logger's source: beside `src/` and `dist/` alike, so the bundle finds it too. */
+const C_SOURCE = fileURLToPath(new URL("../logger/shoal-logger.c", import.meta.url));
+
+/** Where compiled loggers are kept, one per source hash, shared by the agents of a host. */
+export const LOGGER_CACHE_DIR = "/run/shoal/loggers";
+
+export interface LogBinary {
+  /** Absolute path of the program to name in binary:// URIs. */
+  path: string;
+  kind: "compiled" | "shell";
+  /** Why the shell script is used, when it is. */
+  fallbackReason?: string;
+}
+
 /**
- * Writes the logger script into `dir` (created when missing) under a name derived from its
- * content, so a running logger's file is never rewritten; returns its absolute path.
+ * The logger the agent hands to the shim: the compiled C logger (compiled into `cacheDir`
+ * with `compiler` on first use), or, when that cannot be had, the shell script written into
+ * `dir`. Either file is named by a hash of its source and never rewritten while it may run.
  */
-export async function ensureLogBinary(dir: string): Promise<string> {
+export async function ensureLogBinary(
+  dir: string,
+  opts: { cacheDir?: string; compiler?: string } = {},
+): Promise<LogBinary> {
+  try {
+    return { path: await ensureCompiledLogger(opts.cacheDir ?? LOGGER_CACHE_DIR, opts.compiler ?? "cc"), kind: "compiled" };
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split("\n")[0]! : String(err);
+    return { path: await ensureShellLogger(dir), kind: "shell", fallbackReason: reason };
+  }
+}
+
+async function ensureCompiledLogger(cacheDir: string, compiler: string): Promise<string> {
+  const source = await readFile(C_SOURCE);
+  const path = join(cacheDir, `shoal-logger-${createHash("sha256").update(source).digest("hex").slice(0, 16)}`);
+  if (await isFile(path)) return path;
+  await mkdir(cacheDir, { recursive: true });
+  const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
+  try {
+    // Static when the C library's archive is there: no dynamic loader on each start.
+    await execFileAsync(compiler, ["-O2", "-static", "-o", tmp, C_SOURCE]).catch(() =>
+      execFileAsync(compiler, ["-O2", "-o", tmp, C_SOURCE]),
+    );
+    await rename(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  return path;
+}
+
+async function ensureShellLogger(dir: string): Promise<string> {
   const path = join(dir, `shoal-logger-${createHash("sha256").update(SCRIPT).digest("hex").slice(0, 16)}`);
-  const present = await stat(path).then(
-    () => true,
-    () => false,
-  );
-  if (present) return path;
+  if (await isFile(path)) return path;
   await mkdir(dir, { recursive: true });
   const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
   try {
@@ -58,6 +109,13 @@ export async function ensureLogBinary(dir: string): Promise<string> {
     await rm(tmp, { force: true });
   }
   return path;
+}
+
+function isFile(path: string): Promise<boolean> {
+  return stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }
 
 /**
