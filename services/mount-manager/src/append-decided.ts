@@ -1,5 +1,5 @@
 /**
- * Read → fold → decide → append for one stream inside a caller's transaction, so several
+ * Read (unless the caller knows the stream) → fold → decide → append for one stream inside a caller's transaction, so several
  * streams' decisions commit together (the group's events and ContainerIpcPrepared: one
  * commit, one publish, and never one without the other). Without `trx` it reads and
  * appends on its own (the append's version check is the guard) and the store publishes
@@ -19,6 +19,8 @@ export interface AppendDecidedOptions<State, Command, Event extends DomainEvent>
   eventId: (event: Event, index: number) => string;
   schemaVersion: (type: Event["type"]) => number;
   metadata?: EventMetadata;
+  /** The stream as the caller just read it: decided on without a read (a stale one is ABORTED by the append). */
+  known?: { state: State; version: number };
 }
 
 /**
@@ -30,7 +32,7 @@ export async function appendDecided<State, Command, Event extends DomainEvent>(
   store: EventStore,
   opts: AppendDecidedOptions<State, Command, Event>,
 ): Promise<Event[]> {
-  const { state, version } = await loadStream(store, opts.streamId, opts.decider, opts.trx);
+  const { state, version } = opts.known ?? (await loadStream(store, opts.streamId, opts.decider, opts.trx));
   const events = opts.decider.decide(opts.command, state);
   await appendToStreamAsDecided(store, { ...opts, version, events });
   return events;

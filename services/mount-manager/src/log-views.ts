@@ -25,22 +25,29 @@ import type { IpcPlanConfig } from "./ipc-planner";
 export interface ContainerView {
   recorded: RecordedEvent[];
   state: ContainerState;
+  /** The stream's version (0: no stream). */
+  version: number;
 }
 
 function containerViewOf(events: RecordedEvent[]): ContainerView {
-  const { recorded, state } = foldStream(containerDecider, events);
-  return { recorded, state };
+  const { recorded, state, version } = foldStream(containerDecider, events);
+  return { recorded, state, version };
 }
 
 export async function readContainer(store: EventStore, containerId: string): Promise<ContainerView> {
-  const { recorded, state } = await loadStream(store, containerStreamId(containerId), containerDecider);
-  return { recorded, state };
+  const { recorded, state, version } = await loadStream(store, containerStreamId(containerId), containerDecider);
+  return { recorded, state, version };
 }
 
 export interface GroupView {
   state: IpcGroupState;
   /** The stream's version (0: no group yet). */
   version: number;
+}
+
+function groupViewOf(events: RecordedEvent[]): GroupView {
+  const { state, version } = foldStream(ipcGroupDecider, events);
+  return { state, version };
 }
 
 export async function readGroup(store: EventStore, ownerId: string): Promise<GroupView> {
@@ -62,13 +69,14 @@ export interface PreparationInputs {
    * (`data.capabilities.stateRoot`); undefined when it never registered or did not say.
    */
   hostStateRoot: string | undefined;
-  /** The owner the scheduler placed a member with (ContainerScheduled's `ipcOwnerId`), read in the same query. */
-  hintedOwner?: { containerId: string; view: ContainerView };
+  /** The owner the scheduler placed a member with (ContainerScheduled's `ipcOwnerId`) and its group, read in the same query. */
+  hintedOwner?: { containerId: string; view: ContainerView; group: GroupView };
 }
 
 /**
- * The container's stream, the daemon config, the group it would own and its host's stream,
- * in ONE query: the start path pays one round trip (and wakes one backend) for all four.
+ * The container's stream, the daemon config, the group it would own and its host's stream
+ * (and a hinted owner's stream and group), in ONE query: the start path pays one round trip
+ * (and wakes one backend) for all of them, and records the preparation against what it read.
  */
 export async function readPreparationInputs(
   store: EventStore,
@@ -77,26 +85,26 @@ export async function readPreparationInputs(
   hintedOwnerId?: string,
 ): Promise<PreparationInputs> {
   const ids = [containerStreamId(containerId), DAEMON_CONFIG_STREAM_ID, ipcGroupStreamId(containerId), hostStreamId(host)];
-  if (hintedOwnerId !== undefined) ids.push(containerStreamId(hintedOwnerId));
+  if (hintedOwnerId !== undefined) ids.push(containerStreamId(hintedOwnerId), ipcGroupStreamId(hintedOwnerId));
   const read = await store.readStreams(ids.map((streamId) => ({ streamId })));
-  const [container, config, group, hostEvents, ownerEvents] = ids.map((id) => read.get(id) ?? []);
-  const { recorded, state } = containerViewOf(container!);
+  const [container, config, group, hostEvents, ownerEvents, ownerGroupEvents] = ids.map((id) => read.get(id) ?? []);
+  const current = containerViewOf(container!);
   const configState = foldStream(configDecider, config!).state;
-  const ownGroup = foldStream(ipcGroupDecider, group!);
+  const ownGroup = groupViewOf(group!);
   const registered = hostEvents!.findLast((e) => e.type === "HostRegistered")?.data as { capabilities?: { stateRoot?: unknown } } | undefined;
   const root = registered?.capabilities?.stateRoot;
   return {
-    current: { recorded, state },
+    current,
     config: {
       version: configState.version,
       defaultIpcMode: configState.config.defaultIpcMode,
       defaultShmSizeBytes: configState.config.defaultShmSizeBytes,
       stateRoot: configState.config.stateRoot,
     },
-    ownGroup: { state: ownGroup.state, version: ownGroup.version },
+    ownGroup,
     hostStateRoot: typeof root === "string" && root.startsWith("/") ? root : undefined,
-    ...(hintedOwnerId !== undefined && ownerEvents !== undefined
-      ? { hintedOwner: { containerId: hintedOwnerId, view: containerViewOf(ownerEvents) } }
+    ...(hintedOwnerId !== undefined && ownerEvents !== undefined && ownerGroupEvents !== undefined
+      ? { hintedOwner: { containerId: hintedOwnerId, view: containerViewOf(ownerEvents), group: groupViewOf(ownerGroupEvents) } }
       : {}),
   };
 }

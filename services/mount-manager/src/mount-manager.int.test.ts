@@ -10,7 +10,7 @@ import {
   eventsStreamName,
   serveHostCommands,
 } from "@shoal/bus";
-import type { HostCommandServer } from "@shoal/bus";
+import type { EventEnvelope, HostCommandServer } from "@shoal/bus";
 import {
   CONTAINER_EVENT_SCHEMA_VERSIONS,
   FailedPreconditionError,
@@ -26,6 +26,8 @@ import type { EventStore, OutboxRelay, RecordedEvent } from "@shoal/event-store"
 import { connectTestNats, createTestDatabase } from "@shoal/testing";
 import type { TestDatabase, TestNats } from "@shoal/testing";
 import { groupCommand } from "./group-command";
+import { createKeyedMutex } from "./keyed-mutex";
+import { prepareIpc } from "./prepare-ipc";
 import { createIpcGroupProjection } from "./ipc-group-projection";
 import { startMountManager, PREPARE_DURABLE, RELEASE_DURABLE } from "./mount-manager";
 import type { MountManager } from "./mount-manager";
@@ -179,6 +181,23 @@ async function registerHost(host: string, capabilities: Record<string, unknown>)
     },
   ]);
 }
+
+/** What the mount-manager's prepare step gets, around `store`, for a test that delivers the event itself. */
+function directDeps(store: EventStore): FlowDeps {
+  return {
+    db: database.db,
+    store,
+    nc: nats.nc,
+    prefix: nats.prefix,
+    locks: createKeyedMutex(),
+    metrics: { count() {}, observePrepare() {} },
+    log: quiet,
+    hostCommandTimeoutMs: 1_000,
+    now,
+  } as unknown as FlowDeps;
+}
+
+const envelopeOf = (e: RecordedEvent) => ({ ...e }) as unknown as EventEnvelope;
 
 const events = (id: string) => store.readStream(containerStreamId(id));
 const groupEvents = (owner: string) => store.readStream(ipcGroupStreamId(owner));
@@ -446,6 +465,68 @@ describe("mount-manager preparation", () => {
     expect(await groupEvents(owner)).toEqual([]);
     expect(types(await events(owner))).not.toContain("ContainerIpcPrepared");
     expect(calls.filter((c) => c.payload.containerId === owner)).toEqual([]);
+  });
+  it("prepares a start from the one read of its inputs: an owner's and a member's records append without reading again", async () => {
+    await mm.stop(); // this test delivers the ContainerScheduled events itself
+    const reads: string[] = [];
+    const counting: EventStore = {
+      ...store,
+      readStream(streamId, opts) {
+        reads.push(streamId);
+        return store.readStream(streamId, opts);
+      },
+      readStreams(streams, opts) {
+        reads.push(`[${streams.length} streams]`);
+        return store.readStreams(streams, opts);
+      },
+    };
+    try {
+      await registerHost("h1", { stateRoot: "/var/lib/shoal" });
+      const owner = await create("one-read-owner", { ipcMode: "shareable" });
+      await schedule(owner);
+      expect(await prepareIpc(directDeps(counting), envelopeOf((await events(owner)).at(-1)!))).toBe("prepared");
+      expect(reads).toEqual(["[4 streams]"]);
+      await started(owner, 4242);
+
+      reads.length = 0;
+      const member = await create("one-read-member", { ipcMode: `container:${owner}` });
+      await schedule(member, "h1", owner);
+      expect(await prepareIpc(directDeps(counting), envelopeOf((await events(member)).at(-1)!))).toBe("prepared");
+      expect(reads).toEqual(["[6 streams]"]);
+      expect(types(await groupEvents(owner))).toEqual(["IpcGroupFormed", "ShmMountCreated", "IpcGroupMemberJoined"]);
+    } finally {
+      mm = await startTestMountManager();
+    }
+  });
+
+  it("a removal that lands between the preparation's read and its record aborts the record: nothing is prepared", async () => {
+    await mm.stop(); // this test delivers the ContainerScheduled itself
+    let id: string;
+    try {
+      id = await create("raced", { ipcMode: "private" });
+      await schedule(id);
+      const scheduled = (await events(id)).find((e) => e.type === "ContainerScheduled")!;
+      let raced = false;
+      // The real store; the first append of the record is preceded by a removal, as if it had
+      // committed right after the preparation read the stream.
+      const racing: EventStore = {
+        ...store,
+        async appendToStream(streamId, expected, evts, opts) {
+          if (!raced && streamId === containerStreamId(id)) {
+            raced = true;
+            await command(id, { type: "RemoveContainer", data: { containerId: id, now: now(), force: true } });
+            await command(id, { type: "RecordRemoved", data: { containerId: id, now: now() } });
+          }
+          return store.appendToStream(streamId, expected, evts, opts);
+        },
+      };
+      expect(await prepareIpc(directDeps(racing), envelopeOf(scheduled))).toBe("skipped");
+      expect(raced).toBe(true);
+    } finally {
+      mm = await startTestMountManager();
+    }
+    expect(types(await events(id))).not.toContain("ContainerIpcPrepared");
+    expect(types(await events(id)).at(-1)).toBe("ContainerRemoved");
   });
 });
 

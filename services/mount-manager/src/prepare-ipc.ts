@@ -25,6 +25,7 @@ import {
   AlreadyExistsError,
   CONTAINER_EVENT_SCHEMA_VERSIONS,
   FailedPreconditionError,
+  NotFoundError,
   containerDecider,
   containerStreamId,
   derivedEventId,
@@ -125,11 +126,12 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, label: { mode: stri
   const plan = planning.plan;
   const lockKey = plan.mode === "container" ? plan.ownerId : containerId;
   return deps.locks.run(lockKey, async () => {
-    // No re-read here: the transaction that records the preparation re-checks the container
-    // (a removal that overtook us is "moved-on") and the group (a released mount refuses a join).
-    let group: { ownerId: string; command: IpcGroupCommand } | undefined;
+    // No re-read here: the record appends against the versions read above, so a container or
+    // group that moved since is ABORTED and re-read (a removal that overtook us is "moved-on",
+    // a released mount refuses a join).
+    let group: { ownerId: string; command: IpcGroupCommand; known: GroupView | undefined } | undefined;
     if (plan.mode === "shareable") {
-      await releaseLeftoverMount(deps, ownGroup, plan, host, log);
+      const released = await releaseLeftoverMount(deps, ownGroup, plan, host, log);
       // The order to mount: the owner's agent makes it as the first step of its start.
       group = {
         ownerId: containerId,
@@ -137,12 +139,17 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, label: { mode: stri
           type: "FormIpcGroup",
           data: { ownerId: containerId, host, shmSizeBytes: plan.shmSizeBytes, shmMountPath: plan.shmMountPath, now: deps.now() },
         },
+        known: released ? undefined : ownGroup,
       };
     } else if (plan.mode === "container") {
-      group = { ownerId: plan.ownerId, command: { type: "JoinIpcGroup", data: { memberId: containerId, now: deps.now() } } };
+      group = {
+        ownerId: plan.ownerId,
+        command: { type: "JoinIpcGroup", data: { memberId: containerId, now: deps.now() } },
+        known: hintedOwner?.containerId === plan.ownerId ? hintedOwner.group : undefined,
+      };
     }
 
-    const recorded = await recordPreparation(deps, { containerId, preparedId, plan, causeId: event.eventId, group });
+    const recorded = await recordPreparation(deps, { containerId, preparedId, plan, causeId: event.eventId, group, known: current });
     switch (recorded.result) {
       case "prepared":
         if (plan.mode === "container") deps.metrics.count("join", "ok");
@@ -187,13 +194,13 @@ async function releaseLeftoverMount(
   plan: Extract<IpcPlan, { mode: "shareable" }>,
   host: string,
   log: FlowDeps["log"],
-): Promise<void> {
+): Promise<boolean> {
   // `group` was read just before taking the lock: if a release ran in between, the
   // UnmountShm is a no-op on the host and ReleaseShmMount records nothing.
   const g = group.state;
-  if (g.status !== "formed" || !g.shmMounted || g.members.length > 0) return;
+  if (g.status !== "formed" || !g.shmMounted || g.members.length > 0) return false;
   const ownerId = g.ownerId;
-  if (g.host === host && g.shmSizeBytes === plan.shmSizeBytes && g.shmMountPath === plan.shmMountPath) return;
+  if (g.host === host && g.shmSizeBytes === plan.shmSizeBytes && g.shmMountPath === plan.shmMountPath) return false;
   try {
     await sendHostCommand(deps.nc, {
       prefix: deps.prefix,
@@ -208,6 +215,7 @@ async function releaseLeftoverMount(
     deps.metrics.count("unmount", "failed");
     log.warn({ err, host: g.host, path: g.shmMountPath }, "could not remove the owner's leftover shm mount; the new run supersedes it");
   }
+  return true;
 }
 
 async function ownerView(deps: FlowDeps, ownerId: string): Promise<IpcOwnerView | undefined> {
@@ -237,12 +245,22 @@ type PreparationRecorded =
  * The group's events (if any) and ContainerIpcPrepared in ONE transaction: one commit and
  * one publish right after it, and a crash never leaves one without the other (an owner's
  * mount is never ordered without its plan, nor a plan recorded without its mount's order).
+ * The first attempt decides on the streams as `prepare` read them (`known`): a stream that
+ * moved since is ABORTED by its append's version check, and the next attempt reads it.
  */
 async function recordPreparation(
   deps: FlowDeps,
-  p: { containerId: string; preparedId: string; plan: IpcPlan; causeId: string; group: { ownerId: string; command: IpcGroupCommand } | undefined },
+  p: {
+    containerId: string;
+    preparedId: string;
+    plan: IpcPlan;
+    causeId: string;
+    group: { ownerId: string; command: IpcGroupCommand; known: GroupView | undefined } | undefined;
+    known: { state: ContainerState; version: number };
+  },
 ): Promise<PreparationRecorded> {
   for (let attempt = 0; ; attempt++) {
+    const first = attempt === 0;
     const progress: { stage: "group" | "container" } = { stage: "group" };
     try {
       const record = async (trx: Kysely<any> | undefined): Promise<void> => {
@@ -253,6 +271,7 @@ async function recordPreparation(
             streamId: ipcGroupStreamId(ownerId),
             decider: ipcGroupDecider,
             command: p.group.command,
+            ...(first && p.group.known !== undefined ? { known: p.group.known } : {}),
             eventId: (e) => derivedEventId(`${e.type}:${ownerId}:${p.causeId}`),
             schemaVersion: (type) => IPC_GROUP_EVENT_SCHEMA_VERSIONS[type],
             metadata: { causationId: p.causeId, actor: "mount-manager" },
@@ -264,6 +283,7 @@ async function recordPreparation(
           streamId: containerStreamId(p.containerId),
           decider: containerDecider,
           command: { type: "RecordIpcPrepared", data: { containerId: p.containerId, now: deps.now(), plan: p.plan } },
+          ...(first ? { known: p.known } : {}),
           eventId: (_e: ContainerEvent, i) => (i === 0 ? p.preparedId : derivedEventId(`${p.preparedId}:${i}`)),
           schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
           metadata: { causationId: p.causeId, actor: "mount-manager" },
@@ -279,6 +299,8 @@ async function recordPreparation(
       if (err instanceof FailedPreconditionError) {
         return { result: progress.stage === "group" ? "group-refused" : "moved-on", message: err.message };
       }
+      // Removed meanwhile: the container decider knows it no more.
+      if (err instanceof NotFoundError && progress.stage === "container") return { result: "moved-on", message: err.message };
       throw err;
     }
   }
