@@ -150,7 +150,7 @@ export function createHostRegistry(deps: {
     },
 
     async checkLiveness() {
-      const { heartbeatTimeoutMs } = await readConfig();
+      const { heartbeatTimeoutMs } = await readConfig.read();
       const now = deps.now().getTime();
       const lost: string[] = [];
       for (const h of await listHosts(db)) {

@@ -7,7 +7,7 @@
  *                                                                 └─► ContainerStartFailed{125}  id no-host:<request id>
  *   ContainerExited / StartFailed / Removed / Died ─► the view's reservation freed
  *
- * The start path is: read the container stream (and the daemon config, in parallel),
+ * The start path is: read the container stream (and the daemon config, in the same query),
  * plan against the in-memory capacity view (capacity-view.ts), ONE append with the
  * version read (it commits on its own and the store publishes it at once), then reserve
  * in the view. No transaction, lock or table: this process is the only active scheduler
@@ -25,7 +25,7 @@
 import { AbortedError, AlreadyExistsError, CONTAINER_EVENT_SCHEMA_VERSIONS, containerDecider, derivedEventId } from "@shoal/domain";
 import type { ContainerCommand, ContainerEvent, ContainerState } from "@shoal/domain";
 import type { EventEnvelope } from "@shoal/bus";
-import { appendDecided, loadStream } from "@shoal/event-store";
+import { appendDecided, foldStream } from "@shoal/event-store";
 import type { EventStore, Logger } from "@shoal/event-store";
 import type { CapacityView } from "./capacity-view";
 import { containerAsk, pinnedHostOf } from "./container-request";
@@ -63,10 +63,13 @@ export function createPlacementHandler(deps: {
   const readConfig = createDaemonConfigReader(store);
 
   /** One read → plan → append; AbortedError / AlreadyExistsError when the stream moved meanwhile. */
-  const attempt = async (event: EventEnvelope, config: ReturnType<typeof readConfig>): Promise<PlacementOutcome> => {
+  const attempt = async (event: EventEnvelope): Promise<PlacementOutcome> => {
     const scheduledId = derivedEventId(`scheduled:${event.eventId}`);
     const failedId = derivedEventId(`no-host:${event.eventId}`);
-    const { recorded, state, version } = await loadStream(store, event.streamId, containerDecider);
+    // The container's stream and the config in force, in one query.
+    const read = await readConfig.readWith([event.streamId]);
+    const config = read.config;
+    const { recorded, state, version } = foldStream(containerDecider, read.streams.get(event.streamId) ?? []);
     const decided = recorded.find((r) => r.eventId === scheduledId || r.eventId === failedId);
     if (decided !== undefined) {
       // Decided before, maybe by an append whose success was never seen here (a reply lost
@@ -78,7 +81,7 @@ export function createPlacementHandler(deps: {
           containerId: state.container.id,
           containerName: state.container.name,
           host: holdsHost(state)!,
-          reservedBytes: containerAsk(state.container, await config, pinnedHostOf(recorded[0]?.data)).reservedBytes,
+          reservedBytes: containerAsk(state.container, config, pinnedHostOf(recorded[0]?.data)).reservedBytes,
           scheduledVersion: last.streamVersion,
         });
       }
@@ -89,7 +92,7 @@ export function createPlacementHandler(deps: {
       return { result: "skipped", why: `superseded (status ${state.status})` };
     }
     const { container } = state;
-    const { ownerRef, reservedBytes: _reserved, ...request } = containerAsk(container, await config, pinnedHostOf(recorded[0]?.data));
+    const { ownerRef, reservedBytes: _reserved, ...request } = containerAsk(container, config, pinnedHostOf(recorded[0]?.data));
     return view.exclusive(async () => {
       deps.assertActive();
       const inputs = view.inputsFor(container.id, ownerRef);
@@ -134,13 +137,10 @@ export function createPlacementHandler(deps: {
 
   const onStartRequested = async (event: EventEnvelope): Promise<PlacementOutcome> => {
     const began = performance.now();
-    // Read beside the stream: the config in force when the request arrived.
-    const config = readConfig();
-    config.catch(() => undefined); // awaited in `attempt`; a failure before that is not unhandled
     let outcome: PlacementOutcome;
     for (let tries = 0; ; tries++) {
       try {
-        outcome = await attempt(event, config);
+        outcome = await attempt(event);
         break;
       } catch (err) {
         if ((err instanceof AbortedError || err instanceof AlreadyExistsError) && tries < RETRIES) continue;
