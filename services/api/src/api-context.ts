@@ -46,6 +46,12 @@ export interface ApiContext {
     dispatches: RecentWork<void>;
     /** ContainerStarted appended from the agent's answer, by report id: true once committed. */
     answersRecorded: RecentWork<boolean>;
+    /**
+     * StartContainer sent and its answer not yet recorded, by container id. The agent
+     * publishes its ContainerStarted report as it answers, so the report often arrives first:
+     * it waits for this instead of racing the answer's append for the stream.
+     */
+    answersAwaited: Map<string, Promise<unknown>>;
   };
 }
 
@@ -53,7 +59,7 @@ export interface ApiContext {
 const IN_FLIGHT_KEPT_MS = 60_000;
 
 export function createInFlight(): ApiContext["inFlight"] {
-  return { dispatches: createRecentWork(IN_FLIGHT_KEPT_MS), answersRecorded: createRecentWork(IN_FLIGHT_KEPT_MS) };
+  return { dispatches: createRecentWork(IN_FLIGHT_KEPT_MS), answersRecorded: createRecentWork(IN_FLIGHT_KEPT_MS), answersAwaited: new Map() };
 }
 
 /** A new container id: 64 random hex digits, as Docker's. */

@@ -152,9 +152,13 @@ async function dispatchChecked(ctx: ApiContext, r: ContainerRecord, attemptId: s
     await fail(125, err.message);
     return;
   }
-  try {
+  const answered = (async () => {
     const started = (await hostCommand(ctx, host, "StartContainer", payload, ctx.timeouts.hostStartMs)) as StartedReply | undefined;
     if (started !== undefined && started.alreadyRunning === false) await recordReply(ctx, r, host, started, log);
+  })();
+  ctx.inFlight.answersAwaited.set(containerId, answered);
+  try {
+    await answered;
   } catch (err) {
     if (err instanceof UnavailableError) {
       log.warn({ host, err: err.message }, "host did not take StartContainer; recording the start as failed");
@@ -166,6 +170,8 @@ async function dispatchChecked(ctx: ApiContext, r: ContainerRecord, attemptId: s
     } else {
       log.info({ host, err: isShoalError(err) ? err.message : String(err) }, "start failed on the host; its report records the outcome");
     }
+  } finally {
+    if (ctx.inFlight.answersAwaited.get(containerId) === answered) ctx.inFlight.answersAwaited.delete(containerId);
   }
 }
 
