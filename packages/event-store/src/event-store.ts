@@ -130,6 +130,12 @@ export interface EventStore {
   transaction<T>(fn: (trx: Transaction<any>) => Promise<T>): Promise<T>;
 }
 
+/**
+ * How long after an eager publish its outbox row is marked sent; well inside the relay's
+ * settle (FOLLOWER_SETTLE_MS), so the relay finds it marked and publishes nothing again.
+ */
+const MARK_SENT_DELAY_MS = 25;
+
 export function createEventStore(opts: EventStoreOptions): EventStore {
   const { db, publisher } = opts;
   const logger = opts.logger ?? silentLogger;
@@ -148,12 +154,27 @@ export function createEventStore(opts: EventStoreOptions): EventStore {
       // The relay (woken by the append's NOTIFY) publishes what is left.
       logger.debug({ err }, "eager publish failed; the outbox relay will publish");
     }
-    if (sent.length === 0) return;
-    // Off the caller's path: a row left unmarked is only re-published (a duplicate JetStream drops).
-    void sql`UPDATE outbox SET sent_through_version = to_version, sent_at = now()
-             WHERE id = ANY(${sent}::bigint[]) AND sent_at IS NULL`
-      .execute(db)
-      .catch((err: unknown) => logger.debug({ err }, "could not mark eagerly published outbox rows sent"));
+    markSent(sent);
+  };
+
+  // Marked a little later, in one statement per batch: off the caller's path, and off the
+  // path of what the publish sets going (the next service's read and append). A row left
+  // unmarked (the process ended first) is only re-published (a duplicate JetStream drops).
+  const unmarked = new Set<string>();
+  let marking: NodeJS.Timeout | undefined;
+  const markSent = (ids: readonly string[]): void => {
+    for (const id of ids) unmarked.add(id);
+    if (marking !== undefined || unmarked.size === 0) return;
+    marking = setTimeout(() => {
+      marking = undefined;
+      const batch = [...unmarked];
+      unmarked.clear();
+      void sql`UPDATE outbox SET sent_through_version = to_version, sent_at = now()
+               WHERE id = ANY(${batch}::bigint[]) AND sent_at IS NULL`
+        .execute(db)
+        .catch((err: unknown) => logger.debug({ err }, "could not mark eagerly published outbox rows sent"));
+    }, MARK_SENT_DELAY_MS);
+    marking.unref();
   };
 
   return {
