@@ -14,8 +14,9 @@ import type { EventStore, HandleCommandResult, ProjectionRunner } from "@shoal/e
 import { sendHostCommand } from "@shoal/bus";
 import type { CommandName, CommandPayload } from "@shoal/host-protocol";
 import type { ContainerWatcher } from "./container-watcher";
-import { createRecentWork } from "./recent-work";
-import type { RecentWork } from "./recent-work";
+import type { ContainerRecord } from "./container-record";
+import { createKeptForOnce, createRecentWork } from "./recent-work";
+import type { KeptForOnce, RecentWork } from "./recent-work";
 import type { ApiMetrics } from "./metrics";
 
 export type ApiTimeouts = {
@@ -52,14 +53,27 @@ export interface ApiContext {
      * it waits for this instead of racing the answer's append for the stream.
      */
     answersAwaited: Map<string, Promise<unknown>>;
+    /**
+     * Containers this api has just created, as created: the first StartContainer of one (as
+     * in `shoal run`) decides on that record instead of reading the stream; the append's
+     * version check catches a stream that moved meanwhile, and then the start reads it.
+     */
+    created: KeptForOnce<ContainerRecord>;
   };
 }
 
 /** How long finished in-flight work is remembered: its duplicates come within milliseconds. */
 const IN_FLIGHT_KEPT_MS = 60_000;
+/** How long a created container's record waits for its first start (`shoal run` starts at once). */
+const CREATED_KEPT_MS = 10_000;
 
 export function createInFlight(): ApiContext["inFlight"] {
-  return { dispatches: createRecentWork(IN_FLIGHT_KEPT_MS), answersRecorded: createRecentWork(IN_FLIGHT_KEPT_MS), answersAwaited: new Map() };
+  return {
+    dispatches: createRecentWork(IN_FLIGHT_KEPT_MS),
+    answersRecorded: createRecentWork(IN_FLIGHT_KEPT_MS),
+    answersAwaited: new Map(),
+    created: createKeptForOnce(CREATED_KEPT_MS),
+  };
 }
 
 /** A new container id: 64 random hex digits, as Docker's. */

@@ -117,7 +117,9 @@ describe("api killed mid-start", () => {
     let client = containersClient(first.address);
     const ids: string[] = [];
     for (let i = 0; i < COUNT; i++) ids.push((await unary(client, "CreateContainer", { name: `c${i}`, rootfs, args: ["sleep", "1"] })).id);
-    const stop = standIn(ids);
+    // Only half are placed before the kill, so it always lands with starts still in the
+    // pipeline (the rest of a start takes a few milliseconds: all 12 could finish first).
+    let stop = standIn(ids.slice(0, COUNT / 2));
     try {
       // All starts in flight at once; the RPCs die with the api.
       for (const id of ids) unary(client, "StartContainer", { container: id }).catch(() => undefined);
@@ -126,6 +128,8 @@ describe("api killed mid-start", () => {
       await new Promise((r) => first.child.once("exit", r));
       client.close();
       const midway = await startedCount(ids);
+      stop();
+      stop = standIn(ids);
 
       const second = await startApiProcess();
       client = containersClient(second.address);

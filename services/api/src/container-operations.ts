@@ -84,6 +84,15 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
   await checkJoin(ctx, hostConfig, snapshot);
 
   const streamId = containerStreamId(id);
+  const created = events.map((e, i) => ({
+    eventId: randomUUID(),
+    type: e.type,
+    schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS[e.type],
+    // Added fields (see ContainerRecord): the scheduler honours `host`, the dispatcher passes `cwd`.
+    data: { ...e.data, ...(req.cwd !== "" ? { cwd: req.cwd } : {}), ...(req.host !== "" ? { host: req.host } : {}) },
+    metadata: { actor: "api" },
+    streamVersion: i + 1,
+  }));
   await ctx.store.transaction(async (trx) => {
     const reserved = await trx
       .insertInto("container_names")
@@ -100,17 +109,11 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
     await ctx.store.appendToStream(
       streamId,
       "no-stream",
-      events.map((e) => ({
-        eventId: randomUUID(),
-        type: e.type,
-        schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS[e.type],
-        // Added fields (see ContainerRecord): the scheduler honours `host`, the dispatcher passes `cwd`.
-        data: { ...e.data, ...(req.cwd !== "" ? { cwd: req.cwd } : {}), ...(req.host !== "" ? { host: req.host } : {}) },
-        metadata: { actor: "api" },
-      })),
+      created.map(({ streamVersion: _, ...e }) => e),
       { trx },
     );
   });
+  ctx.inFlight.created.put(id, foldContainer(created));
   return { id, name };
 }
 
@@ -173,7 +176,8 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
     throw new FailedPreconditionError("checkpoint restore is only supported with experimental mode enabled");
   }
   const id = await resolveContainerId(ctx.db, ref);
-  const before = await readContainer(ctx.store, id);
+  // Just created here (`shoal run`): decided on as created; the append's version check catches a moved stream.
+  const before = ctx.inFlight.created.take(id) ?? (await readContainer(ctx.store, id));
   const s = before.state;
   if (s.status === "created" || s.status === "exited" || s.status === "start-failed") {
     await checkJoin(ctx, s.container.hostConfig, snapshot);

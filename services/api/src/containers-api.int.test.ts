@@ -251,6 +251,15 @@ describe("refusals: right code, right message, nothing appended", () => {
       /cannot remove container "priv": container is running/,
     );
   });
+
+  it("answers a start from the log, not from what this api created, when the container moved on in between", async () => {
+    const id = await create("moved-on");
+    // Another writer (another api instance, say) removes it between this api's create and start.
+    const now = () => new Date().toISOString();
+    await runContainerCommand({ store: bed.store }, { type: "RemoveContainer", data: { containerId: id, now: now(), force: false } });
+    await runContainerCommand({ store: bed.store }, { type: "RecordRemoved", data: { containerId: id, now: now() } });
+    await refused(() => bed.call("StartContainer", { container: id }), status.NOT_FOUND, `No such container: ${id}`);
+  });
 });
 
 describe("lifecycle", () => {

@@ -10,6 +10,29 @@ export interface RecentWork<T> {
   once(key: string, start: () => Promise<T>): Promise<T>;
 }
 
+/** Values kept for one later use each: `take` returns a key's value once; unused ones go after `keptMs`. */
+export interface KeptForOnce<T> {
+  put(key: string, value: T): void;
+  take(key: string): T | undefined;
+}
+
+export function createKeptForOnce<T>(keptMs: number): KeptForOnce<T> {
+  const byKey = new Map<string, T>();
+  return {
+    put(key, value) {
+      byKey.set(key, value);
+      setTimeout(() => {
+        if (byKey.get(key) === value) byKey.delete(key);
+      }, keptMs).unref();
+    },
+    take(key) {
+      const value = byKey.get(key);
+      byKey.delete(key);
+      return value;
+    },
+  };
+}
+
 export function createRecentWork<T>(keptMs: number): RecentWork<T> {
   const byKey = new Map<string, Promise<T>>();
   return {

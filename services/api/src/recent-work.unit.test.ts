@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { createRecentWork } from "./recent-work";
+import { createKeptForOnce, createRecentWork } from "./recent-work";
 
 describe("recent work", () => {
   it("runs a key's work once while it runs and while it is kept, then forgets it", async () => {
@@ -27,5 +27,27 @@ describe("recent work", () => {
     const again = vi.fn(async () => undefined);
     await work.once("a", again);
     expect(again).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe("kept for once", () => {
+  it("gives a key's value to the first take only, and forgets an untaken one after the keep time", () => {
+    vi.useFakeTimers();
+    try {
+      const kept = createKeptForOnce<number>(1_000);
+      kept.put("a", 1);
+      kept.put("b", 2);
+      expect(kept.take("a")).toBe(1);
+      expect(kept.take("a")).toBeUndefined();
+      vi.advanceTimersByTime(999);
+      kept.put("b", 3); // put again: kept a full time from now
+      vi.advanceTimersByTime(1);
+      expect(kept.take("b")).toBe(3);
+      kept.put("c", 4);
+      vi.advanceTimersByTime(1_000);
+      expect(kept.take("c")).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
