@@ -6,13 +6,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "@shoal/domain";
 import { createHostOs } from "./create-host-os";
 
+// Every behaviour through both ways of making mounts: the mount helper (the default) and
+// mount(8)/umount(8) (the fallback).
 const os = createHostOs();
+const withTools = createHostOs({ mountHelper: false });
 let dir = "";
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error("host-os int tests need root (mount(2) needs CAP_SYS_ADMIN); run as root");
   dir = await mkdtemp(join(tmpdir(), "shoal-host-os-"));
+  for (const sub of ["helper", "tools"]) await os.mkdirp(join(dir, sub));
 });
 
 afterAll(async () => {
@@ -24,9 +28,15 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe("createHostOs (Linux, as root)", () => {
+describe.each([
+  ["the mount helper", os],
+  ["mount(8) and umount(8)", withTools],
+])("createHostOs (Linux, as root) through %s", (how, os) => {
+  // Each way in its own directory.
+  const sub = how === "the mount helper" ? "helper" : "tools";
+
   it("mounts a tmpfs with size/mode and nosuid,nodev,noexec, reports it in mountinfo, and unmounts it", async () => {
-    const target = join(dir, "shm");
+    const target = join(dir, sub, "shm");
     await os.mkdirp(target);
     await os.mount({ source: "shm", target, fstype: "tmpfs", flags: ["nosuid", "nodev", "noexec"], data: "mode=1777,size=1m" });
 
@@ -45,7 +55,7 @@ describe("createHostOs (Linux, as root)", () => {
   });
 
   it("round-trips a mount point with a space and a tab through mountinfo escapes", async () => {
-    const target = join(dir, "with space\tand tab");
+    const target = join(dir, sub, "with space\tand tab");
     await os.mkdirp(target);
     await os.mount({ source: "src with space", target, fstype: "tmpfs", flags: [], data: "size=64k" });
     const entry = (await os.readMountInfo()).find((m) => m.mountPoint === target);
@@ -54,7 +64,7 @@ describe("createHostOs (Linux, as root)", () => {
   });
 
   it("bind-mounts a directory onto itself and makes it shared", async () => {
-    const target = join(dir, "state");
+    const target = join(dir, sub, "state");
     await os.mkdirp(target);
     await os.mount({ source: target, target, flags: ["bind"] });
     await os.makeRShared(target);
@@ -68,23 +78,23 @@ describe("createHostOs (Linux, as root)", () => {
 
   it("reports a missing mount target as NotFoundError", async () => {
     await expect(
-      os.mount({ source: "t", target: join(dir, "missing"), fstype: "tmpfs", flags: [] }),
+      os.mount({ source: "t", target: join(dir, sub, "missing"), fstype: "tmpfs", flags: [] }),
     ).rejects.toBeInstanceOf(NotFoundError);
-    await expect(os.mount({ source: join(dir, "no-source"), target: dir, flags: ["bind"] })).rejects.toBeInstanceOf(NotFoundError);
+    await expect(os.mount({ source: join(dir, sub, "no-source"), target: dir, flags: ["bind"] })).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it("mkfifo makes a FIFO with the given mode and refuses an existing path", async () => {
-    const path = join(dir, "stdout");
+    const path = join(dir, sub, "stdout");
     await os.mkfifo(path, 0o600);
     const st = await stat(path);
     expect(st.isFIFO()).toBe(true);
     expect(st.mode & 0o777).toBe(0o600);
     await expect(os.mkfifo(path, 0o600)).rejects.toBeInstanceOf(AlreadyExistsError);
-    await expect(os.mkfifo(join(dir, "nope", "x"), 0o600)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(os.mkfifo(join(dir, sub, "nope", "x"), 0o600)).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it("refuses to unmount a busy mount with a clear EBUSY error and leaves it mounted", async () => {
-    const target = join(dir, "busy");
+    const target = join(dir, sub, "busy");
     await os.mkdirp(target);
     await os.mount({ source: "busy", target, fstype: "tmpfs", flags: [], data: "size=64k" });
     await writeFile(join(target, "f"), "x");
@@ -107,5 +117,32 @@ describe("createHostOs (Linux, as root)", () => {
     await new Promise((resolve) => holder.once("exit", resolve));
     await os.unmount(target);
     expect((await os.readMountInfo()).some((m) => m.mountPoint === target)).toBe(false);
+  });
+});
+
+describe("createHostOs's mount helper", () => {
+  it("makes mounts, propagation changes and unmounts without mount(8) or umount(8)", async () => {
+    const noTools = createHostOs({ mount: "/nonexistent/mount", umount: "/nonexistent/umount" });
+    const target = join(dir, "helper-only");
+    await noTools.mkdirp(target);
+    await noTools.mount({ source: "shm", target, fstype: "tmpfs", flags: ["nosuid", "nodev", "noexec"], data: "mode=1777,size=65536" });
+    await noTools.makeShared(target);
+    const m = (await noTools.readMountInfo()).find((e) => e.mountPoint === target);
+    expect(m?.fsType).toBe("tmpfs");
+    expect(m?.propagation).toBe("shared");
+    await noTools.unmount(target);
+    expect((await noTools.readMountInfo()).some((e) => e.mountPoint === target)).toBe(false);
+    // What one mount(2) call cannot carry still goes to mount(8): here, the missing tool.
+    await expect(noTools.mount({ source: target, target, flags: ["bind", "ro"] })).rejects.toThrow(/\/nonexistent\/mount is not installed/);
+  });
+
+  it("falls back to mount(8) and umount(8) where the helper cannot be compiled", async () => {
+    const fallback = createHostOs({ helperCacheDir: join(dir, "empty-cache"), helperCompiler: "/nonexistent/cc" });
+    const target = join(dir, "fallback");
+    await fallback.mkdirp(target);
+    await fallback.mount({ source: "shm", target, fstype: "tmpfs", flags: [], data: "size=65536" });
+    expect((await fallback.readMountInfo()).some((e) => e.mountPoint === target)).toBe(true);
+    await fallback.unmount(target);
+    expect((await fallback.readMountInfo()).some((e) => e.mountPoint === target)).toBe(false);
   });
 });

@@ -1,9 +1,8 @@
-import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { ensureCompiledHelper } from "@shoal/host-os";
 
 // containerd's `binary://` logging protocol (pkg/process/io.go, NewBinaryIO): the shim starts
 // the URI's path with the query's pairs as arguments (`k1 v1 k2 v2`, in map order), the
@@ -45,13 +44,8 @@ exec 3<&- 4<&-
 wait
 `;
 
-const execFileAsync = promisify(execFile);
-
 /** The C logger's source: beside `src/` and `dist/` alike, so the bundle finds it too. */
 const C_SOURCE = fileURLToPath(new URL("../logger/shoal-logger.c", import.meta.url));
-
-/** Where compiled loggers are kept, one per source hash, shared by the agents of a host. */
-export const LOGGER_CACHE_DIR = "/run/shoal/loggers";
 
 export interface LogBinary {
   /** Absolute path of the program to name in binary:// URIs. */
@@ -62,8 +56,8 @@ export interface LogBinary {
 }
 
 /**
- * The logger the agent hands to the shim: the compiled C logger (compiled into `cacheDir`
- * with `compiler` on first use), or, when that cannot be had, the shell script written into
+ * The logger the agent hands to the shim: the compiled C logger (`ensureCompiledHelper`:
+ * compiled into `cacheDir` with `compiler` on first use), or, when that cannot be had, the shell script written into
  * `dir`. Either file is named by a hash of its source and never rewritten while it may run.
  */
 export async function ensureLogBinary(
@@ -71,29 +65,12 @@ export async function ensureLogBinary(
   opts: { cacheDir?: string; compiler?: string } = {},
 ): Promise<LogBinary> {
   try {
-    return { path: await ensureCompiledLogger(opts.cacheDir ?? LOGGER_CACHE_DIR, opts.compiler ?? "cc"), kind: "compiled" };
+    const path = await ensureCompiledHelper(await readFile(C_SOURCE), { name: "shoal-logger", ...opts });
+    return { path, kind: "compiled" };
   } catch (err) {
     const reason = err instanceof Error ? err.message.split("\n")[0]! : String(err);
     return { path: await ensureShellLogger(dir), kind: "shell", fallbackReason: reason };
   }
-}
-
-async function ensureCompiledLogger(cacheDir: string, compiler: string): Promise<string> {
-  const source = await readFile(C_SOURCE);
-  const path = join(cacheDir, `shoal-logger-${createHash("sha256").update(source).digest("hex").slice(0, 16)}`);
-  if (await isFile(path)) return path;
-  await mkdir(cacheDir, { recursive: true });
-  const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
-  try {
-    // Static when the C library's archive is there: no dynamic loader on each start.
-    await execFileAsync(compiler, ["-O2", "-static", "-o", tmp, C_SOURCE]).catch(() =>
-      execFileAsync(compiler, ["-O2", "-o", tmp, C_SOURCE]),
-    );
-    await rename(tmp, path);
-  } finally {
-    await rm(tmp, { force: true });
-  }
-  return path;
 }
 
 async function ensureShellLogger(dir: string): Promise<string> {
