@@ -7,6 +7,7 @@ import * as appendFunction0005 from "./0005-append-function";
 import * as eventsReleaseOrderKey0006 from "./0006-events-release-order-key";
 import * as outboxPerAppend0007 from "./0007-outbox-per-append";
 import * as appendReturnsOutboxRow0008 from "./0008-append-returns-outbox-row";
+import * as appendToStreams0009 from "./0009-append-to-streams";
 import * as apiContainers0100 from "./0100-api-containers";
 import * as apiRemovedContainerOutput0101 from "./0101-api-removed-container-output";
 import * as schedulerHosts0200 from "./0200-scheduler-hosts";
@@ -27,6 +28,7 @@ export const migrations: Record<string, Migration> = {
   "0006-events-release-order-key": eventsReleaseOrderKey0006,
   "0007-outbox-per-append": outboxPerAppend0007,
   "0008-append-returns-outbox-row": appendReturnsOutboxRow0008,
+  "0009-append-to-streams": appendToStreams0009,
   "0100-api-containers": apiContainers0100,
   "0101-api-removed-container-output": apiRemovedContainerOutput0101,
   "0200-scheduler-hosts": schedulerHosts0200,

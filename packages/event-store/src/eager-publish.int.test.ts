@@ -64,6 +64,23 @@ describe("eager publish", () => {
     await expect.poll(() => unsentRows(streamId)).toBe(0);
   });
 
+  it("publishes every append of appendToStreams after its one commit, in the order given, and marks their rows sent", async () => {
+    const publisher = new ObservingPublisher();
+    const store = createEventStore({ db: tdb.db, publisher });
+    const a = `eager-${randomUUID()}`;
+    const b = `eager-${randomUUID()}`;
+    await store.appendToStreams([
+      { streamId: a, expectedVersion: "no-stream", events: [event("First"), event("Second")] },
+      { streamId: b, expectedVersion: "no-stream", events: [event("Third")] },
+    ]);
+    expect(publisher.published.map((m) => [m.streamId, m.type, m.committed])).toEqual([
+      [a, "First", true],
+      [a, "Second", true],
+      [b, "Third", true],
+    ]);
+    await expect.poll(async () => (await unsentRows(a)) + (await unsentRows(b))).toBe(0);
+  });
+
   it("publishes at once when `trx` is the database itself, not a transaction", async () => {
     const publisher = new ObservingPublisher();
     const store = createEventStore({ db: tdb.db, publisher });

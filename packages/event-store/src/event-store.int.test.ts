@@ -164,6 +164,47 @@ describe("appendToStream and readStream", () => {
 });
 
 describe("readStreams", () => {
+  it("appends to several streams in one call, each at its own expected version, in the order given", async () => {
+    const group = `ipcgroup-${randomUUID()}`;
+    const container = `container-${randomUUID()}`;
+    await store.appendToStream(container, "no-stream", [event("ContainerCreated")]);
+    const [g, c] = await store.appendToStreams([
+      { streamId: group, expectedVersion: "no-stream", events: [event("IpcGroupFormed"), event("ShmMountCreated")] },
+      { streamId: container, expectedVersion: 1, events: [event("ContainerIpcPrepared")] },
+    ]);
+    expect(g!.nextVersion).toBe(2);
+    expect(c!.nextVersion).toBe(2);
+    expect(g!.globalPositions[1]! < c!.globalPositions[0]!).toBe(true);
+    expect((await store.readStream(group)).map((e) => e.type)).toEqual(["IpcGroupFormed", "ShmMountCreated"]);
+    expect((await store.readStream(container)).map((e) => e.type)).toEqual(["ContainerCreated", "ContainerIpcPrepared"]);
+    const outbox = await sql<{ stream_id: string }>`SELECT stream_id FROM outbox WHERE stream_id IN (${group}, ${container}) ORDER BY id`.execute(tdb.db);
+    // One outbox row per append, in commit order: the create, then the group's, then the container's.
+    expect(outbox.rows.map((r) => r.stream_id)).toEqual([container, group, container]);
+  });
+
+  it("writes nothing on any stream when one is not at its expected version or an event id is recorded", async () => {
+    const group = `ipcgroup-${randomUUID()}`;
+    const container = `container-${randomUUID()}`;
+    const created = event("ContainerCreated");
+    await store.appendToStream(container, "no-stream", [created]);
+    const err = await store
+      .appendToStreams([
+        { streamId: group, expectedVersion: "no-stream", events: [event("IpcGroupFormed")] },
+        { streamId: container, expectedVersion: 7, events: [event("ContainerIpcPrepared")] },
+      ])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortedError);
+    expect((err as Error).message).toContain(container);
+    await expect(
+      store.appendToStreams([
+        { streamId: group, expectedVersion: "no-stream", events: [event("IpcGroupFormed")] },
+        { streamId: container, expectedVersion: 1, events: [created] },
+      ]),
+    ).rejects.toBeInstanceOf(AlreadyExistsError);
+    expect(await store.readStream(group)).toEqual([]);
+    expect((await store.readStream(container)).map((e) => e.type)).toEqual(["ContainerCreated"]);
+  });
+
   it("reads several streams in one call, each from its own version, missing ones as []", async () => {
     const a = `rs-a-${randomUUID()}`;
     const b = `rs-b-${randomUUID()}`;

@@ -102,6 +102,18 @@ export interface EventStore {
     opts?: AppendOptions,
   ): Promise<AppendResult>;
 
+  /**
+   * Appends to several streams in ONE statement (`shoal_append_to_streams`), all or nothing,
+   * in the order given, each append as `appendToStream` makes it (its own version check and
+   * outbox row). AbortedError names the first stream not at its expected version; nothing is
+   * written then. Published (with a `publisher`) after the commit, in the order given. For a
+   * decision that spans streams without the round trips of a transaction.
+   */
+  appendToStreams(
+    appends: readonly { streamId: string; expectedVersion: ExpectedVersion; events: readonly NewEvent[] }[],
+    opts?: AppendOptions,
+  ): Promise<AppendResult[]>;
+
   /** The stream's events in version order; an empty array when the stream does not exist. */
   readStream(streamId: string, opts?: ReadStreamOptions): Promise<RecordedEvent[]>;
 
@@ -186,6 +198,13 @@ export function createEventStore(opts: EventStoreOptions): EventStore {
       else uncommitted.get(trx)?.push(appended);
       return { nextVersion: appended.nextVersion, globalPositions: appended.globalPositions };
     },
+    async appendToStreams(appends, appendOpts) {
+      const trx = appendOpts?.trx;
+      const appended = await appendToStreams(trx ?? db, appends);
+      if (trx === undefined || !trx.isTransaction) await publishCommitted(appended);
+      else uncommitted.get(trx)?.push(...appended);
+      return appended.map((a) => ({ nextVersion: a.nextVersion, globalPositions: a.globalPositions }));
+    },
     readStream: (streamId, readOpts) => readStream(readOpts?.trx ?? db, streamId, readOpts ?? {}),
     readStreams: (streams, readOpts) => readStreams(readOpts?.trx ?? db, streams),
     readAll: (readOpts) => readAllWith(db, readOpts),
@@ -234,6 +253,50 @@ function validateAppend(streamId: string, expectedVersion: ExpectedVersion, even
   }
 }
 
+/** The `p_events` argument of `shoal_append_events`. */
+function eventsPayload(events: readonly NewEvent[]) {
+  return events.map((e) => ({
+    eventId: e.eventId,
+    type: e.type,
+    schemaVersion: e.schemaVersion,
+    data: e.data ?? null,
+    metadata: e.metadata ?? {},
+  }));
+}
+
+/** `shoal_append_events`'s `p_expected`: -1 any, 0 no stream, else the version. */
+function expectedArgument(expectedVersion: ExpectedVersion): number {
+  return expectedVersion === "any" ? -1 : expectedVersion === "no-stream" ? 0 : expectedVersion;
+}
+
+async function appendToStreams(
+  executor: Kysely<any>,
+  appends: readonly { streamId: string; expectedVersion: ExpectedVersion; events: readonly NewEvent[] }[],
+): Promise<Appended[]> {
+  if (appends.length === 0) throw new InvalidArgumentError("no appends");
+  for (const a of appends) validateAppend(a.streamId, a.expectedVersion, a.events);
+  const payload = JSON.stringify(
+    appends.map((a) => ({ streamId: a.streamId, expected: expectedArgument(a.expectedVersion), events: eventsPayload(a.events) })),
+  );
+  let rows: (AppendedRow & { out_index: number })[];
+  try {
+    const result = await sql<AppendedRow & { out_index: number }>`
+      SELECT out_index, out_global_position AS global_position, out_stream_version AS stream_version,
+             out_outbox_id AS outbox_id, out_recorded_at AS recorded_at
+      FROM shoal_append_to_streams(${payload}::jsonb)`.execute(executor);
+    rows = result.rows;
+  } catch (err) {
+    const pg = err as PgErrorLike;
+    if (pg?.code === "SH409") {
+      const a = appends[Number(pg.detail)];
+      const wanted = a?.expectedVersion === "no-stream" ? "no stream" : `version ${String(a?.expectedVersion)}`;
+      throw new AbortedError(`stream ${a?.streamId ?? "?"} is not at the expected ${wanted}`, { cause: err });
+    }
+    throw translateAppendError(err, appends.map((a) => a.streamId).join(", "));
+  }
+  return appends.map((a, i) => appendedFrom(a.streamId, a.events, rows.filter((r) => r.out_index === i)));
+}
+
 async function appendToStream(
   executor: Kysely<any>,
   streamId: string,
@@ -241,21 +304,12 @@ async function appendToStream(
   events: readonly NewEvent[],
 ): Promise<Appended> {
   validateAppend(streamId, expectedVersion, events);
-  const count = events.length;
-  const payload = JSON.stringify(
-    events.map((e) => ({
-      eventId: e.eventId,
-      type: e.type,
-      schemaVersion: e.schemaVersion,
-      data: e.data ?? null,
-      metadata: e.metadata ?? {},
-    })),
-  );
+  const payload = JSON.stringify(eventsPayload(events));
 
   // The stream row is the version check (see migrations/0005-append-function): it is created,
   // or bumped only when at the expected version. A concurrent appender blocks on the row and
   // then re-checks, so exactly one wins; the loser gets no rows back, not an exception.
-  const expected = expectedVersion === "any" ? -1 : expectedVersion === "no-stream" ? 0 : expectedVersion;
+  const expected = expectedArgument(expectedVersion);
   let rows: AppendedRow[];
   try {
     const result = await sql<AppendedRow>`
@@ -272,8 +326,13 @@ async function appendToStream(
     const wanted = expectedVersion === "no-stream" ? "no stream" : `version ${expectedVersion}`;
     throw new AbortedError(`stream ${streamId} expected ${wanted} but is at version ${current}`);
   }
-  if (rows.length !== count) {
-    throw new InternalError(`append to stream ${streamId} wrote ${rows.length} of ${count} events`);
+  return appendedFrom(streamId, events, rows);
+}
+
+/** An append's result and eager-publish messages from the rows the append function returned. */
+function appendedFrom(streamId: string, events: readonly NewEvent[], rows: readonly AppendedRow[]): Appended {
+  if (rows.length !== events.length) {
+    throw new InternalError(`append to stream ${streamId} wrote ${rows.length} of ${events.length} events`);
   }
   return {
     nextVersion: rows[rows.length - 1]!.stream_version,
