@@ -511,13 +511,13 @@ describe("mount-manager preparation", () => {
       // committed right after the preparation read the stream.
       const racing: EventStore = {
         ...store,
-        async appendToStream(streamId, expected, evts, opts) {
-          if (!raced && streamId === containerStreamId(id)) {
+        async appendToStreams(appends, opts) {
+          if (!raced && appends.some((a) => a.streamId === containerStreamId(id))) {
             raced = true;
             await command(id, { type: "RemoveContainer", data: { containerId: id, now: now(), force: true } });
             await command(id, { type: "RecordRemoved", data: { containerId: id, now: now() } });
           }
-          return store.appendToStream(streamId, expected, evts, opts);
+          return store.appendToStreams(appends, opts);
         },
       };
       expect(await prepareIpc(directDeps(racing), envelopeOf(scheduled))).toBe("skipped");

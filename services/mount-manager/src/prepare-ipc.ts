@@ -1,20 +1,20 @@
 /**
  * The preparation step of a start: on ContainerScheduled, plan the container's IPC
  * setup and record it — the group's events and ContainerIpcPrepared{plan} in one
- * transaction — or ContainerStartFailed when the plan is refused. It sends no host command
+ * statement — or ContainerStartFailed when the plan is refused. It sends no host command
  * on the start path: for an owner, ShmMountCreated is the order to mount, and the owner's
  * agent makes the tmpfs as the first step of StartContainer (which the api dispatches on
  * ContainerIpcPrepared), at the plan's path under the state root its host registered with.
  *
  * Order, per start (under the owner's lock):
  *   owner:  [a leftover mount elsewhere: UnmountShm → ShmMountRemoved, best effort]
- *           IpcGroupFormed + ShmMountCreated + ContainerIpcPrepared   (one transaction)
- *   member: IpcGroupMemberJoined + ContainerIpcPrepared               (one transaction)
+ *           IpcGroupFormed + ShmMountCreated + ContainerIpcPrepared   (one statement)
+ *   member: IpcGroupMemberJoined + ContainerIpcPrepared               (one statement)
  * Every append has an id derived from the ContainerScheduled event, so a redelivery (or a
  * kill -9 anywhere in between) redoes what is missing and duplicates nothing.
  *
  * Crash safety: the log orders a mount before any host can make one (the agent mounts only
- * for a StartContainer, sent after ContainerIpcPrepared commits), and a transaction that
+ * for a StartContainer, sent after ContainerIpcPrepared commits), and a statement that
  * does not commit leaves nothing to undo on a host. A mount the agent cannot make fails the
  * start there: its ContainerStartFailed reaches the release step (release-shm.ts), which
  * finds the group mounted in the log with nobody live, sends UnmountShm (a no-op on a host
@@ -33,17 +33,15 @@ import {
   resolveIpcMode,
 } from "@shoal/domain";
 import type { ContainerCommand, ContainerEvent, ContainerScheduled, ContainerState, HostConfig, IpcPlan } from "@shoal/domain";
-import { handleCommand } from "@shoal/event-store";
+import { foldStream, handleCommand } from "@shoal/event-store";
 import { sendHostCommand } from "@shoal/bus";
 import type { EventEnvelope } from "@shoal/bus";
-import type { Kysely } from "kysely";
 import { IPC_GROUP_EVENT_SCHEMA_VERSIONS, ipcGroupDecider } from "./ipc-group-decider";
 import type { IpcGroupCommand } from "./ipc-group-decider";
 import { planIpc } from "./ipc-planner";
 import type { IpcOwnerView, MountedShm } from "./ipc-planner";
 import { readContainer, readPreparationInputs, resolveContainerRef } from "./log-views";
 import type { GroupView } from "./log-views";
-import { appendDecided } from "./append-decided";
 import { groupCommand } from "./group-command";
 import type { FlowDeps } from "./flow-deps";
 
@@ -169,7 +167,7 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, label: { mode: stri
         return "refused";
       }
       case "moved-on":
-        // A removal overtook the start: the whole transaction rolled back, so no mount was ordered.
+        // A removal overtook the start: the whole statement rolled back, so no mount was ordered.
         log.info({ reason: recorded.message }, "IPC planned but the container no longer waits for it");
         return skip("the container moved on");
     }
@@ -242,11 +240,11 @@ type PreparationRecorded =
   | { result: "group-refused" | "moved-on"; message: string };
 
 /**
- * The group's events (if any) and ContainerIpcPrepared in ONE transaction: one commit and
- * one publish right after it, and a crash never leaves one without the other (an owner's
- * mount is never ordered without its plan, nor a plan recorded without its mount's order).
+ * The group's events (if any) and ContainerIpcPrepared in ONE statement
+ * (`appendToStreams`): all or nothing, published in that order right after, so an owner's
+ * mount is never ordered without its plan, nor a plan recorded without its mount's order.
  * The first attempt decides on the streams as `prepare` read them (`known`): a stream that
- * moved since is ABORTED by its append's version check, and the next attempt reads it.
+ * moved since is ABORTED by its version check, and the next attempt reads both in one query.
  */
 async function recordPreparation(
   deps: FlowDeps,
@@ -259,48 +257,62 @@ async function recordPreparation(
     known: { state: ContainerState; version: number };
   },
 ): Promise<PreparationRecorded> {
+  const containerStream = containerStreamId(p.containerId);
+  const groupStream = p.group === undefined ? undefined : ipcGroupStreamId(p.group.ownerId);
+  const metadata = { causationId: p.causeId, actor: "mount-manager" };
+  let container = p.known;
+  let group = p.group?.known;
   for (let attempt = 0; ; attempt++) {
-    const first = attempt === 0;
-    const progress: { stage: "group" | "container" } = { stage: "group" };
+    let stage: "group" | "container" = "group";
     try {
-      const record = async (trx: Kysely<any> | undefined): Promise<void> => {
-        if (p.group !== undefined) {
-          const ownerId = p.group.ownerId;
-          await appendDecided(deps.store, {
-            trx,
-            streamId: ipcGroupStreamId(ownerId),
-            decider: ipcGroupDecider,
-            command: p.group.command,
-            ...(first && p.group.known !== undefined ? { known: p.group.known } : {}),
-            eventId: (e) => derivedEventId(`${e.type}:${ownerId}:${p.causeId}`),
-            schemaVersion: (type) => IPC_GROUP_EVENT_SCHEMA_VERSIONS[type],
-            metadata: { causationId: p.causeId, actor: "mount-manager" },
+      if (attempt > 0 || (groupStream !== undefined && group === undefined)) {
+        const read = await deps.store.readStreams([{ streamId: containerStream }, ...(groupStream ? [{ streamId: groupStream }] : [])]);
+        container = foldStream(containerDecider, read.get(containerStream) ?? []);
+        if (groupStream !== undefined) group = foldStream(ipcGroupDecider, read.get(groupStream) ?? []);
+      }
+      const appends: Parameters<FlowDeps["store"]["appendToStreams"]>[0][number][] = [];
+      if (p.group !== undefined) {
+        const ownerId = p.group.ownerId;
+        const events = ipcGroupDecider.decide(p.group.command, group!.state);
+        if (events.length > 0) {
+          appends.push({
+            streamId: groupStream!,
+            expectedVersion: group!.version === 0 ? "no-stream" : group!.version,
+            events: events.map((e) => ({
+              eventId: derivedEventId(`${e.type}:${ownerId}:${p.causeId}`),
+              type: e.type,
+              schemaVersion: IPC_GROUP_EVENT_SCHEMA_VERSIONS[e.type],
+              data: e.data,
+              metadata,
+            })),
           });
         }
-        progress.stage = "container";
-        await appendDecided(deps.store, {
-          trx,
-          streamId: containerStreamId(p.containerId),
-          decider: containerDecider,
-          command: { type: "RecordIpcPrepared", data: { containerId: p.containerId, now: deps.now(), plan: p.plan } },
-          ...(first ? { known: p.known } : {}),
-          eventId: (_e: ContainerEvent, i) => (i === 0 ? p.preparedId : derivedEventId(`${p.preparedId}:${i}`)),
-          schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
-          metadata: { causationId: p.causeId, actor: "mount-manager" },
+      }
+      stage = "container";
+      const events = containerDecider.decide({ type: "RecordIpcPrepared", data: { containerId: p.containerId, now: deps.now(), plan: p.plan } }, container.state);
+      if (events.length > 0) {
+        appends.push({
+          streamId: containerStream,
+          expectedVersion: container.version === 0 ? "no-stream" : container.version,
+          events: events.map((e: ContainerEvent, i) => ({
+            eventId: i === 0 ? p.preparedId : derivedEventId(`${p.preparedId}:${i}`),
+            type: e.type,
+            schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS[e.type],
+            data: e.data,
+            metadata,
+          })),
         });
-      };
-      // One stream alone needs no transaction: the append's version check is the guard.
-      if (p.group === undefined) await record(undefined);
-      else await deps.store.transaction(record);
+      }
+      if (appends.length > 0) await deps.store.appendToStreams(appends);
       return { result: "prepared" };
     } catch (err) {
       if (err instanceof AbortedError && attempt < 3) continue;
       if (err instanceof AlreadyExistsError) return { result: "duplicate" };
       if (err instanceof FailedPreconditionError) {
-        return { result: progress.stage === "group" ? "group-refused" : "moved-on", message: err.message };
+        return { result: stage === "group" ? "group-refused" : "moved-on", message: err.message };
       }
       // Removed meanwhile: the container decider knows it no more.
-      if (err instanceof NotFoundError && progress.stage === "container") return { result: "moved-on", message: err.message };
+      if (err instanceof NotFoundError && stage === "container") return { result: "moved-on", message: err.message };
       throw err;
     }
   }
