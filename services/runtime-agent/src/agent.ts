@@ -501,8 +501,11 @@ class RuntimeAgent implements Agent {
         runtime: { ...runtime, args: [...runtime.args] },
         startedAt: record.startedAt,
       };
-      // Not awaited: the reply carries the same facts; the exit report waits for this one.
-      this.live.get(id)!.startedReport = this.report(REPORT_TYPES.containerStarted, reportIds.containerStarted(id, task.pid), started).catch(
+      // Not awaited: the reply carries the same facts; the exit report waits for this one. Sent
+      // after the reply (setImmediate), so the answer the control plane waits for goes first.
+      this.live.get(id)!.startedReport = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => this.report(REPORT_TYPES.containerStarted, reportIds.containerStarted(id, task.pid), started))
+        .catch(
         (err: unknown) => this.log.error({ err, containerId: id }, "could not report ContainerStarted; the reply carries it"),
       );
       return { ...started, alreadyRunning: false };
