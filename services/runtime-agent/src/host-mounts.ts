@@ -28,7 +28,11 @@ export async function mountShm(os: HostOs, path: string, sizeBytes: number): Pro
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) {
     throw new InvalidArgumentError(`shm size must be a positive number of bytes, got ${sizeBytes}`);
   }
-  if (mountsAt(await os.readMountInfo(), path).some((m) => m.fsType === "tmpfs")) return { created: false };
+  // A path not there yet has nothing mounted on it: the usual case (a new owner's directory)
+  // needs no read of the whole mount table, which grows with every running container.
+  if (await os.pathExists(path)) {
+    if (mountsAt(await os.readMountInfo(), path).some((m) => m.fsType === "tmpfs")) return { created: false };
+  }
   await os.mkdirp(path, 0o755);
   await os.mount({ source: "shm", target: path, fstype: "tmpfs", flags: ["nosuid", "nodev", "noexec"], data: `mode=1777,size=${sizeBytes}` });
   return { created: true };

@@ -31,6 +31,13 @@ describe("shm mounts", () => {
     expect(entries[0]!.mountOptions).toEqual(expect.arrayContaining(["nosuid", "nodev", "noexec"]));
   });
 
+  it("mounts a new owner's path without reading the whole mount table", async () => {
+    const os = createFakeHostOs({ directories: [ROOT] });
+    await mountShm(os, SHM, 1 << 20);
+    expect(os.calls.map((c) => c.op)).not.toContain("readMountInfo");
+    expect(mountsAt(os.mountTable(), SHM)).toHaveLength(1);
+  });
+
   it("refuses a size that is not a positive number of bytes", async () => {
     await expect(mountShm(createFakeHostOs(), SHM, 0)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
   });
