@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { EventStore, ProjectionRunner } from "@shoal/event-store";
 import type { KeyedMutex } from "./keyed-mutex";
 import type { MountManagerMetrics } from "./metrics";
+import type { ReadAhead } from "./read-ahead";
 
 /** What the mount-manager's flows (prepare, release, reconcile) work with. */
 export interface FlowDeps {
@@ -20,4 +21,6 @@ export interface FlowDeps {
   hostCommandTimeoutMs: number;
   /** ISO-8601 time for commands. */
   now(): string;
+  /** Inputs read ahead on ContainerStartRequested (read-ahead.ts); without it, every preparation reads. */
+  readAhead?: ReadAhead;
 }

@@ -84,15 +84,25 @@ export async function readPreparationInputs(
   host: string,
   hintedOwnerId?: string,
 ): Promise<PreparationInputs> {
-  const ids = [containerStreamId(containerId), DAEMON_CONFIG_STREAM_ID, ipcGroupStreamId(containerId), hostStreamId(host)];
+  const { hostStateRoot, ...rest } = await readInputs(store, containerId, host, hintedOwnerId);
+  return { ...rest, hostStateRoot: hostStateRoot! };
+}
+
+/** As readPreparationInputs; without a host, nothing about a host (`hostStateRoot` undefined, not read). */
+export async function readInputs(
+  store: EventStore,
+  containerId: string,
+  host: string | undefined,
+  hintedOwnerId: string | undefined,
+): Promise<Omit<PreparationInputs, "hostStateRoot"> & { hostStateRoot?: string | undefined }> {
+  const ids = [containerStreamId(containerId), DAEMON_CONFIG_STREAM_ID, ipcGroupStreamId(containerId)];
+  if (host !== undefined) ids.push(hostStreamId(host));
   if (hintedOwnerId !== undefined) ids.push(containerStreamId(hintedOwnerId), ipcGroupStreamId(hintedOwnerId));
   const read = await store.readStreams(ids.map((streamId) => ({ streamId })));
-  const [container, config, group, hostEvents, ownerEvents, ownerGroupEvents] = ids.map((id) => read.get(id) ?? []);
-  const current = containerViewOf(container!);
-  const configState = foldStream(configDecider, config!).state;
-  const ownGroup = groupViewOf(group!);
-  const registered = hostEvents!.findLast((e) => e.type === "HostRegistered")?.data as { capabilities?: { stateRoot?: unknown } } | undefined;
-  const root = registered?.capabilities?.stateRoot;
+  const events = (id: string) => read.get(id) ?? [];
+  const current = containerViewOf(events(containerStreamId(containerId)));
+  const configState = foldStream(configDecider, events(DAEMON_CONFIG_STREAM_ID)).state;
+  const ownGroup = groupViewOf(events(ipcGroupStreamId(containerId)));
   return {
     current,
     config: {
@@ -102,11 +112,24 @@ export async function readPreparationInputs(
       stateRoot: configState.config.stateRoot,
     },
     ownGroup,
-    hostStateRoot: typeof root === "string" && root.startsWith("/") ? root : undefined,
-    ...(hintedOwnerId !== undefined && ownerEvents !== undefined && ownerGroupEvents !== undefined
-      ? { hintedOwner: { containerId: hintedOwnerId, view: containerViewOf(ownerEvents), group: groupViewOf(ownerGroupEvents) } }
+    ...(host !== undefined ? { hostStateRoot: stateRootOf(events(hostStreamId(host))) } : {}),
+    ...(hintedOwnerId !== undefined
+      ? {
+          hintedOwner: {
+            containerId: hintedOwnerId,
+            view: containerViewOf(events(containerStreamId(hintedOwnerId))),
+            group: groupViewOf(events(ipcGroupStreamId(hintedOwnerId))),
+          },
+        }
       : {}),
   };
+}
+
+/** The state root a host's agent reported in its latest HostRegistered (`data.capabilities.stateRoot`). */
+function stateRootOf(hostEvents: RecordedEvent[]): string | undefined {
+  const registered = hostEvents.findLast((e) => e.type === "HostRegistered")?.data as { capabilities?: { stateRoot?: unknown } } | undefined;
+  const root = registered?.capabilities?.stateRoot;
+  return typeof root === "string" && root.startsWith("/") ? root : undefined;
 }
 
 /**

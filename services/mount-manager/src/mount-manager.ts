@@ -25,6 +25,7 @@ import { serveMetrics } from "@shoal/metrics";
 import { createMetrics } from "./metrics";
 import type { MetricsServer } from "@shoal/metrics";
 import { prepareIpc } from "./prepare-ipc";
+import { createReadAhead } from "./read-ahead";
 import { reconcileOnce } from "./reconciler";
 import type { ReconcileResult } from "./reconciler";
 import { RELEASE_TRIGGERS, releaseAfter } from "./release-shm";
@@ -83,9 +84,11 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
     const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM shm_mounts WHERE state = 'mounted'`.execute(db);
     return r.rows[0]?.n ?? 0;
   });
+  const readAhead = createReadAhead({ db, store });
   const deps: FlowDeps = {
     db,
     store,
+    readAhead,
     projection,
     nc,
     prefix,
@@ -115,7 +118,34 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
     return reconciling;
   };
 
+  // Core NATS, not durable: reading ahead is only an optimisation (prepare reads what it lacks).
+  const aheadSubs = [
+    nc.subscribe(eventSubject(prefix, "ContainerStartRequested"), {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          readAhead.startRequested(decodeEventMessage(msg));
+        } catch {
+          // an unreadable message: the preparation reads for itself
+        }
+      },
+    }),
+    nc.subscribe(eventSubject(prefix, "HostRegistered"), {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          const host = (decodeEventMessage(msg).data as { host?: unknown }).host;
+          if (typeof host === "string") readAhead.forgetHost(host);
+        } catch {
+          // an unreadable message: the host's entry expires on its own
+        }
+      },
+    }),
+  ];
+
   const stop = async (): Promise<void> => {
+    for (const s of aheadSubs) s.unsubscribe();
+    readAhead.close();
     if (timer !== undefined) clearInterval(timer);
     await Promise.all(consumers.map((c) => c.stop()));
     await reconciling?.catch(() => undefined);

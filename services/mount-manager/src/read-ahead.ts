@@ -1,0 +1,99 @@
+/**
+ * Reading ahead: what a start's IPC preparation reads (the container, the config, the group it
+ * would own, the owner a member joins and that owner's group) is read when its
+ * ContainerStartRequested is published, while the scheduler places it. The preparation on
+ * ContainerScheduled then decides without a read on the start path.
+ *
+ * Only an optimisation, never the source of truth:
+ * - inputs are used only when ContainerScheduled directly follows the request they were read
+ *   for (stream version + 1), and the member's owner is the one the scheduler placed it with;
+ * - a host's state root (an owner's shm path is planned under it) comes from the last full read
+ *   for that host, forgotten when the host registers again and after HOST_KEPT_MS;
+ * - the record appends against the versions read, so a container or group that moved since is
+ *   ABORTED and re-read (prepare-ipc.ts);
+ * - anything missing (the request not seen, expired, a host not read yet) means a full read.
+ */
+import type { ContainerScheduled, IpcMode } from "@shoal/domain";
+import type { EventEnvelope } from "@shoal/bus";
+import type { EventStore, RecordedEvent } from "@shoal/event-store";
+import { containerDecider } from "@shoal/domain";
+import { foldStream } from "@shoal/event-store";
+import type { Kysely } from "kysely";
+import { readInputs, resolveContainerRef } from "./log-views";
+import type { PreparationInputs } from "./log-views";
+
+/** How long inputs read ahead wait for their ContainerScheduled. */
+const AHEAD_KEPT_MS = 10_000;
+/** How long a host's state root is taken from an earlier read. */
+const HOST_KEPT_MS = 60_000;
+
+export interface ReadAhead {
+  /** Starts reading for a published ContainerStartRequested. Never rejects. */
+  startRequested(event: EventEnvelope): void;
+  /** The inputs for this ContainerScheduled when they were read ahead and still apply; else undefined. */
+  take(event: EventEnvelope): Promise<PreparationInputs | undefined>;
+  /** What a full read found for `host`. */
+  rememberHost(host: string, stateRoot: string | undefined): void;
+  /** `host` registered (again): its state root is read afresh. */
+  forgetHost(host: string): void;
+  close(): void;
+}
+
+type Ahead = Omit<PreparationInputs, "hostStateRoot">;
+
+export function createReadAhead(deps: { db: Kysely<any>; store: EventStore }): ReadAhead {
+  const pending = new Map<string, { requestVersion: number; inputs: Promise<Ahead | undefined>; timer: NodeJS.Timeout }>();
+  const hosts = new Map<string, { stateRoot: string | undefined; until: number }>();
+
+  const readFor = async (containerId: string, requestVersion: number): Promise<Ahead | undefined> => {
+    const inputs = await readInputs(deps.store, containerId, undefined, undefined);
+    if (inputs.current.version !== requestVersion || inputs.current.state.status !== "starting") return undefined;
+    const mode = inputs.current.state.container.hostConfig.ipcMode as IpcMode | undefined;
+    if (mode?.kind !== "container") return inputs;
+    // A member: the owner its ref names now (the scheduler's hint is checked against it), and its group.
+    const ownerId = await resolveContainerRef(deps.db, deps.store, mode.ref);
+    if (ownerId === undefined) return inputs;
+    const withOwner = await readInputs(deps.store, containerId, undefined, ownerId);
+    return withOwner.current.version === requestVersion ? withOwner : undefined;
+  };
+
+  return {
+    startRequested(event) {
+      const containerId = (event.data as { containerId?: unknown }).containerId;
+      if (typeof containerId !== "string") return;
+      clearTimeout(pending.get(containerId)?.timer);
+      const inputs = readFor(containerId, event.streamVersion).catch(() => undefined);
+      const timer = setTimeout(() => pending.delete(containerId), AHEAD_KEPT_MS).unref();
+      pending.set(containerId, { requestVersion: event.streamVersion, inputs, timer });
+    },
+
+    async take(event) {
+      const scheduled = event.data as ContainerScheduled["data"];
+      const p = pending.get(scheduled.containerId);
+      if (p === undefined) return undefined;
+      pending.delete(scheduled.containerId);
+      clearTimeout(p.timer);
+      if (p.requestVersion + 1 !== event.streamVersion) return undefined;
+      const host = hosts.get(scheduled.host);
+      if (host === undefined || host.until < Date.now()) return undefined;
+      const ahead = await p.inputs;
+      if (ahead === undefined || ahead.current.version + 1 !== event.streamVersion) return undefined;
+      if (scheduled.ipcOwnerId !== undefined && ahead.hintedOwner?.containerId !== scheduled.ipcOwnerId) return undefined;
+      const { recorded, state, version } = foldStream(containerDecider, [...ahead.current.recorded, event as unknown as RecordedEvent]);
+      return { ...ahead, current: { recorded, state, version }, hostStateRoot: host.stateRoot };
+    },
+
+    rememberHost(host, stateRoot) {
+      hosts.set(host, { stateRoot, until: Date.now() + HOST_KEPT_MS });
+    },
+
+    forgetHost(host) {
+      hosts.delete(host);
+    },
+
+    close() {
+      for (const p of pending.values()) clearTimeout(p.timer);
+      pending.clear();
+    },
+  };
+}
