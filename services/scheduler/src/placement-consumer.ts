@@ -30,6 +30,8 @@ import type { EventStore, Logger } from "@shoal/event-store";
 import type { CapacityView } from "./capacity-view";
 import { containerAsk, pinnedHostOf } from "./container-request";
 import { createDaemonConfigReader } from "./daemon-config";
+import type { DaemonConfigReader } from "./daemon-config";
+import type { PlacementInputs, PlacementReadAhead } from "./read-ahead";
 import type { SchedulerMetrics } from "./metrics";
 import { planPlacement } from "./placement";
 import { RELEASING_EVENT_TYPES } from "./scheduler-projection";
@@ -58,18 +60,29 @@ export function createPlacementHandler(deps: {
   metrics: SchedulerMetrics;
   logger: Logger;
   now: () => Date;
+  /** The config reader the read-ahead shares (default: its own). */
+  readConfig?: DaemonConfigReader;
+  /** What was read ahead on ContainerCreated (read-ahead.ts); without it, every placement reads. */
+  readAhead?: PlacementReadAhead;
 }): (event: EventEnvelope) => Promise<PlacementOutcome> {
   const { store, view, metrics, logger } = deps;
-  const readConfig = createDaemonConfigReader(store);
+  const readConfig = deps.readConfig ?? createDaemonConfigReader(store);
+
+  /** The container's stream and the config in force, in one query (or read ahead, on a first attempt). */
+  const inputs = async (event: EventEnvelope, first: boolean): Promise<PlacementInputs> => {
+    const ahead = first ? await deps.readAhead?.take(event) : undefined;
+    if (ahead !== undefined) return ahead;
+    const read = await readConfig.readWith([event.streamId]);
+    return { recorded: read.streams.get(event.streamId) ?? [], config: read.config };
+  };
 
   /** One read → plan → append; AbortedError / AlreadyExistsError when the stream moved meanwhile. */
-  const attempt = async (event: EventEnvelope): Promise<PlacementOutcome> => {
+  const attempt = async (event: EventEnvelope, first: boolean): Promise<PlacementOutcome> => {
     const scheduledId = derivedEventId(`scheduled:${event.eventId}`);
     const failedId = derivedEventId(`no-host:${event.eventId}`);
-    // The container's stream and the config in force, in one query.
-    const read = await readConfig.readWith([event.streamId]);
+    const read = await inputs(event, first);
     const config = read.config;
-    const { recorded, state, version } = foldStream(containerDecider, read.streams.get(event.streamId) ?? []);
+    const { recorded, state, version } = foldStream(containerDecider, read.recorded);
     const decided = recorded.find((r) => r.eventId === scheduledId || r.eventId === failedId);
     if (decided !== undefined) {
       // Decided before, maybe by an append whose success was never seen here (a reply lost
@@ -140,7 +153,7 @@ export function createPlacementHandler(deps: {
     let outcome: PlacementOutcome;
     for (let tries = 0; ; tries++) {
       try {
-        outcome = await attempt(event);
+        outcome = await attempt(event, tries === 0);
         break;
       } catch (err) {
         if ((err instanceof AbortedError || err instanceof AlreadyExistsError) && tries < RETRIES) continue;

@@ -37,6 +37,8 @@ import { createHostRegistry, HOST_LOST_DURABLE, HOSTS_DURABLE } from "./host-reg
 import { serveMetrics } from "@shoal/metrics";
 import { createSchedulerMetrics } from "./metrics";
 import { createPlacementHandler, PLACEMENT_DURABLE, PLACEMENT_EVENT_TYPES } from "./placement-consumer";
+import { createDaemonConfigReader } from "./daemon-config";
+import { createPlacementReadAhead } from "./read-ahead";
 import { createSchedulerProjection } from "./scheduler-projection";
 import { listHosts, listPlacements } from "./scheduler-tables";
 
@@ -200,7 +202,27 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
         },
       }),
     );
-    const placement = createPlacementHandler({ store, view, assertActive, metrics, logger, now });
+    // Read ahead on ContainerCreated (core NATS: an optimisation, the placement reads what it lacks).
+    const readConfig = createDaemonConfigReader(store);
+    const readAhead = createPlacementReadAhead(readConfig);
+    const aheadSubs = [
+      nc.subscribe(eventSubject(prefix, "ContainerCreated"), {
+        callback: (err, msg) => {
+          if (err) return;
+          try {
+            readAhead.containerCreated(decodeEventMessage(msg));
+          } catch {
+            // an unreadable message: the placement reads for itself
+          }
+        },
+      }),
+      nc.subscribe(eventSubject(prefix, "DaemonConfigChanged"), { callback: () => readAhead.configChanged() }),
+    ];
+    cleanups.push(async () => {
+      for (const s of aheadSubs) s.unsubscribe();
+      readAhead.close();
+    });
+    const placement = createPlacementHandler({ store, view, assertActive, metrics, logger, now, readConfig, readAhead });
     // Only the types it acts on: the rest of a start's events cost the scheduler nothing.
     consumers.push(
       ...(await startDurableConsumersBySubject({
