@@ -37,6 +37,8 @@ export type {
 export { createInMemoryProcessedEventStore, createPostgresProcessedEventStore } from "./processed-event-store";
 export type { ProcessedEventStore } from "./processed-event-store";
 export { startDurableConsumer, startDurableConsumersBySubject, createIdempotentHandler } from "./durable-consumer";
+export { createKeptForOnce, createRecentWork } from "./recent-work";
+export type { KeptForOnce, RecentWork } from "./recent-work";
 export type { DeliveredMessage, MessageHandler, DurableConsumer, DurableConsumerOptions } from "./durable-consumer";
 export {
   serveHostCommands,

@@ -15,8 +15,8 @@ import { sendHostCommand } from "@shoal/bus";
 import type { CommandName, CommandPayload } from "@shoal/host-protocol";
 import type { ContainerWatcher } from "./container-watcher";
 import type { ContainerRecord } from "./container-record";
-import { createKeptForOnce, createRecentWork } from "./recent-work";
-import type { KeptForOnce, RecentWork } from "./recent-work";
+import { createKeptForOnce, createRecentWork } from "@shoal/bus";
+import type { KeptForOnce, RecentWork } from "@shoal/bus";
 import type { ApiMetrics } from "./metrics";
 
 export type ApiTimeouts = {

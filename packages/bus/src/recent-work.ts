@@ -1,7 +1,8 @@
 /**
- * Work this api process is doing, or did lately, by key (a start attempt, a report id): one
- * promise per key, kept a while after it settles so a late duplicate (a redelivery, the other
- * of two paths) finds it. A rejected promise is dropped at once, so a retry may run.
+ * Work this process is doing, or did lately, by key (a start attempt, a report id, an event
+ * handled on a fast path): one promise per key, kept a while after it settles so a late
+ * duplicate (a redelivery, the other of two paths) finds it. A rejected promise is dropped at
+ * once, so a retry may run.
  */
 export interface RecentWork<T> {
   /** The promise under `key`, while it runs and for a while after it resolved. */
