@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { InternalError, InvalidArgumentError, type IpcPlan } from "@shoal/domain";
 import type { Spec } from "@shoal/oci";
@@ -71,7 +72,12 @@ export function checkContainerId(id: unknown): string {
   return id;
 }
 
-/** Reads and writes agent.json files; a write replaces the file atomically (temp + rename). */
+/**
+ * Reads and writes agent.json files; a write replaces the file atomically (temp + rename).
+ * With synchronous calls: a record is a few kilobytes in the page cache, so each call blocks
+ * for tens of microseconds, where the thread pool's round trips (mkdir, open, write, close,
+ * rename) cost a start about a millisecond on a loaded 2-core host.
+ */
 export interface ContainerStore {
   /** undefined when the container has no record. InternalError for an unreadable one. */
   get(id: string): Promise<ContainerRecord | undefined>;
@@ -87,7 +93,7 @@ export function createContainerStore(stateRoot: string): ContainerStore {
   async function get(id: string): Promise<ContainerRecord | undefined> {
     let text: string;
     try {
-      text = await readFile(containerPaths(stateRoot, id).record, "utf8");
+      text = readFileSync(containerPaths(stateRoot, id).record, "utf8");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw new InternalError(`cannot read the record of container ${id}`, { cause: err });
@@ -102,13 +108,18 @@ export function createContainerStore(stateRoot: string): ContainerStore {
     get,
     async put(record) {
       const p = containerPaths(stateRoot, record.containerId);
-      await mkdir(p.dir, { recursive: true });
       const tmp = `${p.record}.${randomBytes(4).toString("hex")}.tmp`;
-      await writeFile(tmp, JSON.stringify(record, null, 2));
-      await rename(tmp, p.record);
+      try {
+        mkdirSync(p.dir, { recursive: true });
+        writeFileSync(tmp, JSON.stringify(record, null, 2));
+        renameSync(tmp, p.record);
+      } catch (err) {
+        rmSync(tmp, { force: true });
+        throw err;
+      }
     },
     async remove(id) {
-      await rm(containerPaths(stateRoot, id).record, { force: true });
+      rmSync(containerPaths(stateRoot, id).record, { force: true });
     },
     async list() {
       let ids: string[];
