@@ -9,6 +9,7 @@ import {
   createJetStreamEventPublisher,
   createIdempotentHandler,
   createPostgresProcessedEventStore,
+  createRecentWork,
   decodeEventMessage,
   ensureStreams,
   eventSubject,
@@ -16,7 +17,7 @@ import {
   startDurableConsumer,
   startDurableConsumersBySubject,
 } from "@shoal/bus";
-import type { DurableConsumer } from "@shoal/bus";
+import type { DurableConsumer, EventEnvelope } from "@shoal/bus";
 import { createEventStore } from "@shoal/event-store";
 import { UnavailableError } from "@shoal/domain";
 import { createIpcGroupProjection } from "./ipc-group-projection";
@@ -32,6 +33,9 @@ import { RELEASE_TRIGGERS, releaseAfter } from "./release-shm";
 import type { FlowDeps } from "./flow-deps";
 
 /** Durable consumer names; no other service uses them. */
+/** How long a preparation made on the fast path is remembered for the durable's copy of its event. */
+const CLAIM_KEPT_MS = 60_000;
+
 export const PREPARE_DURABLE = "mount-manager-prepare";
 /** The release durables' prefix (one per RELEASE_TRIGGERS type) and the processed-events name they share. */
 export const RELEASE_DURABLE = "mount-manager-release";
@@ -118,8 +122,27 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
     return reconciling;
   };
 
+  // Fast path: a placement is prepared as core NATS brings its ContainerScheduled, before
+  // JetStream has stored it and delivered it to the durable. The durable stays the guarantee:
+  // its copy waits for (and is acked after) the preparation claimed here, or prepares it itself
+  // when this path missed it, failed, or died with the process.
+  const claims = createRecentWork<unknown>(CLAIM_KEPT_MS);
+  const prepare = (event: EventEnvelope) => claims.once(event.eventId, () => prepareIpc(deps, event));
+
   // Core NATS, not durable: reading ahead is only an optimisation (prepare reads what it lacks).
   const aheadSubs = [
+    nc.subscribe(eventSubject(prefix, "ContainerScheduled"), {
+      callback: (err, msg) => {
+        if (err) return;
+        let event: EventEnvelope;
+        try {
+          event = decodeEventMessage(msg);
+        } catch {
+          return; // unreadable here: the durable's copy is handled (or refused) there
+        }
+        prepare(event).catch((e: unknown) => log.warn({ err: e, scheduledEventId: event.eventId }, "preparation on the fast path failed; the durable retries"));
+      },
+    }),
     nc.subscribe(eventSubject(prefix, "ContainerStartRequested"), {
       callback: (err, msg) => {
         if (err) return;
@@ -167,7 +190,7 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
         // Idempotent by the container's stream (derived ids, its state): no processed-events
         // round trip in front of every start.
         handler: async (msg) => {
-          await prepareIpc(deps, decodeEventMessage(msg));
+          await prepare(decodeEventMessage(msg));
         },
       }),
     );

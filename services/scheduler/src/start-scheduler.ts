@@ -16,6 +16,7 @@ import { InvalidArgumentError, UnavailableError } from "@shoal/domain";
 import {
   createJetStreamEventPublisher,
   createIdempotentHandler,
+  createRecentWork,
   createPostgresProcessedEventStore,
   decodeEventMessage,
   decodeHostReport,
@@ -27,7 +28,7 @@ import {
   startDurableConsumersBySubject,
   subscribeHeartbeats,
 } from "@shoal/bus";
-import type { DurableConsumer } from "@shoal/bus";
+import type { DurableConsumer, EventEnvelope } from "@shoal/bus";
 import { createEventStore, globalCursorStart } from "@shoal/event-store";
 import type { EventStore, Logger, ProjectionRunner } from "@shoal/event-store";
 import { REPORT_TYPES } from "@shoal/host-protocol";
@@ -41,6 +42,9 @@ import { createDaemonConfigReader } from "./daemon-config";
 import { createPlacementReadAhead } from "./read-ahead";
 import { createSchedulerProjection } from "./scheduler-projection";
 import { listHosts, listPlacements } from "./scheduler-tables";
+
+/** How long a placement made on the fast path is remembered for the durable's copy of its request. */
+const CLAIM_KEPT_MS = 60_000;
 
 export interface SchedulerOptions {
   databaseUrl: string;
@@ -223,6 +227,27 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       readAhead.close();
     });
     const placement = createPlacementHandler({ store, view, assertActive, metrics, logger, now, readConfig, readAhead });
+    // Fast path: a start request is placed as core NATS brings it, before JetStream has stored
+    // it and delivered it to the durable. The durable stays the guarantee: its copy waits for
+    // (and is acked after) the placement claimed here, or places it itself when this path
+    // missed it, failed, or died with the process.
+    const claims = createRecentWork<unknown>(CLAIM_KEPT_MS);
+    const place = (event: EventEnvelope) =>
+      event.type === "ContainerStartRequested" ? claims.once(event.eventId, () => placement(event)) : placement(event);
+    aheadSubs.push(
+      nc.subscribe(eventSubject(prefix, "ContainerStartRequested"), {
+        callback: (err, msg) => {
+          if (err) return;
+          let event: EventEnvelope;
+          try {
+            event = decodeEventMessage(msg);
+          } catch {
+            return; // unreadable here: the durable's copy is handled (or refused) there
+          }
+          place(event).catch((e: unknown) => logger.warn({ err: e, request: event.eventId }, "placement on the fast path failed; the durable retries"));
+        },
+      }),
+    );
     // Only the types it acts on: the rest of a start's events cost the scheduler nothing.
     consumers.push(
       ...(await startDurableConsumersBySubject({
@@ -235,7 +260,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
         ackWaitMs: ACK_WAIT_MS,
         logger,
         handler: async (msg) => {
-          await placement(decodeEventMessage(msg));
+          await place(decodeEventMessage(msg));
         },
       })),
     );
