@@ -23,7 +23,7 @@ export const SEGMENTS = [
   ["CLI: spawn → ContainerCreated appended", "CLI runs only: node + bundle start, connect, CreateContainer in"],
   ["api: request → StartRequested appended", "gRPC in, resolve, read stream, join check (recorded_at)"],
   ["api append → on JetStream", "append commit, eager publish (JetStream time)"],
-  ["scheduler: delivery", "JetStream → placement handler begins (log time − logged ms)"],
+  ["scheduler: delivery", "JetStream → placement handler begins (log time − logged ms; ≈ 0: core NATS brings it as JetStream stores it)"],
   ["scheduler: placement + append", "the `placement` log's ms"],
   ["publish: Scheduled → on JetStream", "handler's end → JetStream time (≤ 0: published before the log line)"],
   ["mount-manager: delivery + plan + append", "→ `IPC prepared` log (an owner's shm is mounted by the agent, in its start)"],
