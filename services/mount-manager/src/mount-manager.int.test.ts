@@ -198,6 +198,21 @@ function directDeps(store: EventStore): FlowDeps {
   } as unknown as FlowDeps;
 }
 
+/** The test's store, noting each read in `reads` (a stream id, or `[n streams]` for one query of n). */
+function countingReads(reads: string[]): EventStore {
+  return {
+    ...store,
+    readStream(streamId, opts) {
+      reads.push(streamId);
+      return store.readStream(streamId, opts);
+    },
+    readStreams(streams, opts) {
+      reads.push(`[${streams.length} streams]`);
+      return store.readStreams(streams, opts);
+    },
+  };
+}
+
 const envelopeOf = (e: RecordedEvent) => ({ ...e }) as unknown as EventEnvelope;
 
 const events = (id: string) => store.readStream(containerStreamId(id));
@@ -470,17 +485,7 @@ describe("mount-manager preparation", () => {
   it("prepares a start from the one read of its inputs: an owner's and a member's records append without reading again", async () => {
     await mm.stop(); // this test delivers the ContainerScheduled events itself
     const reads: string[] = [];
-    const counting: EventStore = {
-      ...store,
-      readStream(streamId, opts) {
-        reads.push(streamId);
-        return store.readStream(streamId, opts);
-      },
-      readStreams(streams, opts) {
-        reads.push(`[${streams.length} streams]`);
-        return store.readStreams(streams, opts);
-      },
-    };
+    const counting = countingReads(reads);
     try {
       await registerHost("h1", { stateRoot: "/var/lib/shoal" });
       const owner = await create("one-read-owner", { ipcMode: "shareable" });
@@ -503,17 +508,7 @@ describe("mount-manager preparation", () => {
   it("prepares a start from inputs read ahead on its request, reading nothing once it is placed, and reads afresh for a request it was not the next of", async () => {
     await mm.stop(); // this test delivers the events itself
     const reads: string[] = [];
-    const counting: EventStore = {
-      ...store,
-      readStream(streamId, opts) {
-        reads.push(streamId);
-        return store.readStream(streamId, opts);
-      },
-      readStreams(streams, opts) {
-        reads.push(`[${streams.length} streams]`);
-        return store.readStreams(streams, opts);
-      },
-    };
+    const counting = countingReads(reads);
     const readAhead = createReadAhead({ db: database.db, store: counting });
     const deps = { ...directDeps(counting), readAhead };
     const last = async (id: string) => envelopeOf((await events(id)).at(-1)!);

@@ -10,6 +10,7 @@ import {
   createIdempotentHandler,
   createPostgresProcessedEventStore,
   createRecentWork,
+  followEvents,
   decodeEventMessage,
   ensureStreams,
   eventSubject,
@@ -129,40 +130,16 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
   const claims = createRecentWork<unknown>(CLAIM_KEPT_MS);
   const prepare = (event: EventEnvelope) => claims.once(event.eventId, () => prepareIpc(deps, event));
 
-  // Core NATS, not durable: reading ahead is only an optimisation (prepare reads what it lacks).
+  // Core NATS (followEvents): the fast path and reading ahead only speed a start up; the
+  // durables and full reads stay the guarantee.
   const aheadSubs = [
-    nc.subscribe(eventSubject(prefix, "ContainerScheduled"), {
-      callback: (err, msg) => {
-        if (err) return;
-        let event: EventEnvelope;
-        try {
-          event = decodeEventMessage(msg);
-        } catch {
-          return; // unreadable here: the durable's copy is handled (or refused) there
-        }
-        prepare(event).catch((e: unknown) => log.warn({ err: e, scheduledEventId: event.eventId }, "preparation on the fast path failed; the durable retries"));
-      },
+    followEvents(nc, prefix, "ContainerScheduled", (event) => {
+      prepare(event).catch((err: unknown) => log.warn({ err, scheduledEventId: event.eventId }, "preparation on the fast path failed; the durable retries"));
     }),
-    nc.subscribe(eventSubject(prefix, "ContainerStartRequested"), {
-      callback: (err, msg) => {
-        if (err) return;
-        try {
-          readAhead.startRequested(decodeEventMessage(msg));
-        } catch {
-          // an unreadable message: the preparation reads for itself
-        }
-      },
-    }),
-    nc.subscribe(eventSubject(prefix, "HostRegistered"), {
-      callback: (err, msg) => {
-        if (err) return;
-        try {
-          const host = (decodeEventMessage(msg).data as { host?: unknown }).host;
-          if (typeof host === "string") readAhead.forgetHost(host);
-        } catch {
-          // an unreadable message: the host's entry expires on its own
-        }
-      },
+    followEvents(nc, prefix, "ContainerStartRequested", (event) => readAhead.startRequested(event)),
+    followEvents(nc, prefix, "HostRegistered", (event) => {
+      const host = (event.data as { host?: unknown }).host;
+      if (typeof host === "string") readAhead.forgetHost(host);
     }),
   ];
 

@@ -17,6 +17,7 @@ import {
   createJetStreamEventPublisher,
   createIdempotentHandler,
   createRecentWork,
+  followEvents,
   createPostgresProcessedEventStore,
   decodeEventMessage,
   decodeHostReport,
@@ -210,17 +211,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     const readConfig = createDaemonConfigReader(store);
     const readAhead = createPlacementReadAhead(readConfig);
     const aheadSubs = [
-      nc.subscribe(eventSubject(prefix, "ContainerCreated"), {
-        callback: (err, msg) => {
-          if (err) return;
-          try {
-            readAhead.containerCreated(decodeEventMessage(msg));
-          } catch {
-            // an unreadable message: the placement reads for itself
-          }
-        },
-      }),
-      nc.subscribe(eventSubject(prefix, "DaemonConfigChanged"), { callback: () => readAhead.configChanged() }),
+      followEvents(nc, prefix, "ContainerCreated", (event) => readAhead.containerCreated(event)),
+      followEvents(nc, prefix, "DaemonConfigChanged", () => readAhead.configChanged()),
     ];
     cleanups.push(async () => {
       for (const s of aheadSubs) s.unsubscribe();
@@ -235,17 +227,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     const place = (event: EventEnvelope) =>
       event.type === "ContainerStartRequested" ? claims.once(event.eventId, () => placement(event)) : placement(event);
     aheadSubs.push(
-      nc.subscribe(eventSubject(prefix, "ContainerStartRequested"), {
-        callback: (err, msg) => {
-          if (err) return;
-          let event: EventEnvelope;
-          try {
-            event = decodeEventMessage(msg);
-          } catch {
-            return; // unreadable here: the durable's copy is handled (or refused) there
-          }
-          place(event).catch((e: unknown) => logger.warn({ err: e, request: event.eventId }, "placement on the fast path failed; the durable retries"));
-        },
+      followEvents(nc, prefix, "ContainerStartRequested", (event) => {
+        place(event).catch((err: unknown) => logger.warn({ err, request: event.eventId }, "placement on the fast path failed; the durable retries"));
       }),
     );
     // Only the types it acts on: the rest of a start's events cost the scheduler nothing.
