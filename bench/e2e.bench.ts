@@ -26,6 +26,7 @@ import { startPrivateDocker, DOCKER } from "./lib/private-docker";
 import { childrenCpuMs, loadAverage, runQuiet, timeProcess } from "./lib/processes";
 import { observeStarts, SEGMENTS } from "./lib/start-timeline";
 import { mean, ms, p50, p99, table } from "./lib/stats";
+import { ensureLogBinary } from "../services/runtime-agent/src/log-binary";
 
 const runsArg = process.argv.indexOf("--runs");
 const RUNS = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 20;
@@ -107,6 +108,8 @@ await withCleanup(async (cleanup) => {
     runcRoot: stack.containerd.runcRoot,
   });
   cleanup.push("bare containerd containers", () => bare.close());
+  // The logger the agent hands the shim (compiled, or its shell fallback): the same binary.
+  const shoalLogger = (await ensureLogBinary(`${workBase}/logger`)).path;
 
   const natsUrl = process.env.SHOAL_NATS_URL ?? "nats://127.0.0.1:4222";
   const timeline = await observeStarts({ natsUrl, prefix: stack.prefix, db: stack.db });
@@ -192,6 +195,7 @@ await withCleanup(async (cleanup) => {
     apiMember: "api StartContainer member",
     bare: "containerd create+start (bare)",
     bareNone: "containerd create+start, ipc none",
+    bareLogger: "containerd create+start, Shoal's logger",
     bareMember: "containerd create+start, member",
     version: "shoal --version",
     node: "node -e 0",
@@ -203,8 +207,8 @@ await withCleanup(async (cleanup) => {
     cpuMs.set(name, (cpuMs.get(name) ?? 0) + childrenCpuMs() - before);
     return { ms: r.ms };
   };
-  const bareStart = (ipc: IpcPlan): Variant["run"] => async () => {
-    const r = await bare.start(["/bin/sleep", "30"], ipc);
+  const bareStart = (ipc: IpcPlan, logger?: string): Variant["run"] => async () => {
+    const r = await bare.start(["/bin/sleep", "30"], ipc, logger);
     return { ms: r.ms, cleanup: () => bare.remove(r.id) };
   };
   const variants: Variant[] = [
@@ -234,6 +238,7 @@ await withCleanup(async (cleanup) => {
     { name: V.apiMember, run: apiStart(V.apiMember, `container:${OWNER}`) },
     { name: V.bare, run: bareStart({ mode: "private", shmSizeBytes: SHM_DEFAULT }) },
     { name: V.bareNone, run: bareStart({ mode: "none" }) },
+    { name: V.bareLogger, run: bareStart({ mode: "private", shmSizeBytes: SHM_DEFAULT }, shoalLogger) },
     { name: V.bareMember, run: bareStart(memberPlan) },
     { name: V.version, run: timedCpu(V.version, SHOAL_BIN, ["--version"]) },
     { name: V.node, run: timedCpu(V.node, process.execPath, ["-e", "0"]) },
@@ -301,6 +306,12 @@ await withCleanup(async (cleanup) => {
     const tax = P50(a) - P50(b);
     rows.push([label, `${tax.toFixed(1)} ms`, "≤ 5 ms", verdict(tax <= 5)]);
   }
+  rows.push([
+    "  api StartContainer − bare with Shoal's logger (p50)",
+    `${(P50(V.api) - P50(V.bareLogger)).toFixed(1)} ms`,
+    "-",
+    "info",
+  ]);
   rows.push(["  member − none, bare containerd (p50)", `${(P50(V.bareMember) - P50(V.bareNone)).toFixed(1)} ms`, "-", "info"]);
   const cliStartup = P50(V.version) - P50(V.node);
   rows.push(["shoal --version − node -e 0 (p50)", `${cliStartup.toFixed(1)} ms`, "-", "info"]);

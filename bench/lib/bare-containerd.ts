@@ -2,7 +2,9 @@
  * The baseline Shoal's start is measured against: containerd create + start called
  * directly through `@shoal/containerd` (Containers.Create, Tasks.Create, Tasks.Start),
  * with the spec the agent would build (`@shoal/oci` buildSpec) and the same overlay over
- * the rootfs directory and the same file stdio. No events, no NATS, no Postgres.
+ * the rootfs directory. Its stdio is `file://` (the cheapest a client can ask containerd for;
+ * on containerd 1.6 it can lose a stderr line, which is why the agent does not use it), or,
+ * with `logger`, the agent's own `binary://` logger. No events, no NATS, no Postgres.
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
@@ -11,11 +13,21 @@ import { connectContainerd } from "../../packages/containerd/src/index";
 import type { ContainerdClient, Task } from "../../packages/containerd/src/index";
 import type { IpcPlan } from "../../packages/domain/src/index";
 import { buildSpec, overlayRootfsMounts } from "../../packages/oci/src/index";
+import { logBinaryUri } from "../../services/runtime-agent/src/log-binary";
 import { removeCgroupTree } from "./host-leftovers";
 
+/** Both streams into `file` through the binary:// logger at `logger`, as the agent sends them. */
+function binaryStdio(logger: string, file: string): { stdout: string; stderr: string } {
+  const uri = logBinaryUri(logger, { out: file, err: file });
+  return { stdout: uri, stderr: uri };
+}
+
 export interface BareContainerd {
-  /** Creates and starts one container running `args`; `ms` covers only create + start. */
-  start(args: readonly string[], ipc: IpcPlan): Promise<{ id: string; ms: number }>;
+  /**
+   * Creates and starts one container running `args`; `ms` covers only create + start. Its
+   * output goes to `file://`, or through the `binary://` logger at `logger`.
+   */
+  start(args: readonly string[], ipc: IpcPlan, logger?: string): Promise<{ id: string; ms: number }>;
   /** Kills, deletes task and container, removes its directories. */
   remove(id: string): Promise<void>;
   /** Removes whatever is left, closes the client. */
@@ -50,7 +62,7 @@ export async function bareContainerd(opts: {
     await rm(join(opts.workDir, id), { recursive: true, force: true });
   };
   return {
-    async start(args, ipc) {
+    async start(args, ipc, logger) {
       const id = randomBytes(32).toString("hex");
       const dir = join(opts.workDir, id);
       const t0 = performance.now();
@@ -70,8 +82,9 @@ export async function bareContainerd(opts: {
           source: m.source,
           options: [...m.options],
         })),
-        stdout: `file://${join(logs, "stdout.log")}`,
-        stderr: `file://${join(logs, "stderr.log")}`,
+        ...(logger === undefined
+          ? { stdout: `file://${join(logs, "stdout.log")}`, stderr: `file://${join(logs, "stderr.log")}` }
+          : binaryStdio(logger, join(logs, "stdout.log"))),
       });
       tasks.set(id, task);
       await task.start();
