@@ -552,7 +552,6 @@ describe("mount-manager preparation", () => {
       expect(await prepareIpc(deps, await last(again))).toBe("prepared");
       expect(reads).toEqual(["[4 streams]"]);
     } finally {
-      readAhead.close();
       mm = await startTestMountManager();
     }
   });

@@ -145,7 +145,6 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
 
   const stop = async (): Promise<void> => {
     for (const s of aheadSubs) s.unsubscribe();
-    readAhead.close();
     if (timer !== undefined) clearInterval(timer);
     await Promise.all(consumers.map((c) => c.stop()));
     await reconciling?.catch(() => undefined);

@@ -14,6 +14,7 @@
  * - anything missing (the request not seen, expired, a host not read yet) means a full read.
  */
 import type { ContainerScheduled, IpcMode } from "@shoal/domain";
+import { createKeptForOnce } from "@shoal/bus";
 import type { EventEnvelope } from "@shoal/bus";
 import type { EventStore, RecordedEvent } from "@shoal/event-store";
 import { containerDecider } from "@shoal/domain";
@@ -36,13 +37,12 @@ export interface ReadAhead {
   rememberHost(host: string, stateRoot: string | undefined): void;
   /** `host` registered (again): its state root is read afresh. */
   forgetHost(host: string): void;
-  close(): void;
 }
 
 type Ahead = Omit<PreparationInputs, "hostStateRoot">;
 
 export function createReadAhead(deps: { db: Kysely<any>; store: EventStore }): ReadAhead {
-  const pending = new Map<string, { requestVersion: number; inputs: Promise<Ahead | undefined>; timer: NodeJS.Timeout }>();
+  const pending = createKeptForOnce<{ requestVersion: number; inputs: Promise<Ahead | undefined> }>(AHEAD_KEPT_MS);
   const hosts = new Map<string, { stateRoot: string | undefined; until: number }>();
 
   const readFor = async (containerId: string, requestVersion: number): Promise<Ahead | undefined> => {
@@ -61,19 +61,14 @@ export function createReadAhead(deps: { db: Kysely<any>; store: EventStore }): R
     startRequested(event) {
       const containerId = (event.data as { containerId?: unknown }).containerId;
       if (typeof containerId !== "string") return;
-      clearTimeout(pending.get(containerId)?.timer);
       const inputs = readFor(containerId, event.streamVersion).catch(() => undefined);
-      const timer = setTimeout(() => pending.delete(containerId), AHEAD_KEPT_MS).unref();
-      pending.set(containerId, { requestVersion: event.streamVersion, inputs, timer });
+      pending.put(containerId, { requestVersion: event.streamVersion, inputs });
     },
 
     async take(event) {
       const scheduled = event.data as ContainerScheduled["data"];
-      const p = pending.get(scheduled.containerId);
-      if (p === undefined) return undefined;
-      pending.delete(scheduled.containerId);
-      clearTimeout(p.timer);
-      if (p.requestVersion + 1 !== event.streamVersion) return undefined;
+      const p = pending.take(scheduled.containerId);
+      if (p === undefined || p.requestVersion + 1 !== event.streamVersion) return undefined;
       const host = hosts.get(scheduled.host);
       if (host === undefined || host.until < Date.now()) return undefined;
       const ahead = await p.inputs;
@@ -89,11 +84,6 @@ export function createReadAhead(deps: { db: Kysely<any>; store: EventStore }): R
 
     forgetHost(host) {
       hosts.delete(host);
-    },
-
-    close() {
-      for (const p of pending.values()) clearTimeout(p.timer);
-      pending.clear();
     },
   };
 }

@@ -71,7 +71,6 @@ describe("the scheduler's read-ahead", () => {
     expect(inputs?.recorded.map((e) => e.type)).toEqual(["ContainerCreated", "ContainerStartRequested"]);
     expect(inputs?.config.defaultShmSizeBytes).toBe(64 * MiB);
     expect(await ahead.take(request)).toBeUndefined(); // once
-    ahead.close();
   });
 
   it("gives nothing for a request that does not directly follow the creation, or after a config change", async () => {
@@ -93,6 +92,5 @@ describe("the scheduler's read-ahead", () => {
     });
     ahead.configChanged(); // what the DaemonConfigChanged on NATS triggers
     expect(await ahead.take(await requested(changed))).toBeUndefined();
-    ahead.close();
   });
 });

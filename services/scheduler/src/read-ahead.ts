@@ -11,6 +11,7 @@
  *   read again (placement-consumer.ts);
  * - anything missing (the create not seen, expired) means the placement reads as before.
  */
+import { createKeptForOnce } from "@shoal/bus";
 import type { EventEnvelope } from "@shoal/bus";
 import type { DaemonConfig } from "@shoal/config";
 import type { RecordedEvent } from "@shoal/event-store";
@@ -32,37 +33,29 @@ export interface PlacementReadAhead {
   configChanged(): void;
   /** The inputs for this ContainerStartRequested when read ahead and still exact; else undefined. */
   take(event: EventEnvelope): Promise<PlacementInputs | undefined>;
-  close(): void;
 }
 
 export function createPlacementReadAhead(readConfig: DaemonConfigReader): PlacementReadAhead {
-  const pending = new Map<string, { version: number; epoch: number; read: Promise<Awaited<ReturnType<DaemonConfigReader["readWith"]>> | undefined>; timer: NodeJS.Timeout }>();
+  const pending = createKeptForOnce<{ version: number; epoch: number; read: Promise<Awaited<ReturnType<DaemonConfigReader["readWith"]>> | undefined> }>(
+    AHEAD_KEPT_MS,
+  );
   let configEpoch = 0;
   return {
     containerCreated(event) {
-      clearTimeout(pending.get(event.streamId)?.timer);
-      const timer = setTimeout(() => pending.delete(event.streamId), AHEAD_KEPT_MS).unref();
       const read = readConfig.readWith([event.streamId]).catch(() => undefined);
-      pending.set(event.streamId, { version: event.streamVersion, epoch: configEpoch, read, timer });
+      pending.put(event.streamId, { version: event.streamVersion, epoch: configEpoch, read });
     },
     configChanged() {
       configEpoch++;
     },
     async take(event) {
-      const p = pending.get(event.streamId);
-      if (p === undefined) return undefined;
-      pending.delete(event.streamId);
-      clearTimeout(p.timer);
-      if (p.version + 1 !== event.streamVersion) return undefined;
+      const p = pending.take(event.streamId);
+      if (p === undefined || p.version + 1 !== event.streamVersion) return undefined;
       const read = await p.read;
       if (read === undefined || p.epoch !== configEpoch) return undefined;
       const recorded = read.streams.get(event.streamId) ?? [];
       if ((recorded.at(-1)?.streamVersion ?? 0) !== p.version) return undefined;
       return { recorded: [...recorded, event as unknown as RecordedEvent], config: read.config };
-    },
-    close() {
-      for (const p of pending.values()) clearTimeout(p.timer);
-      pending.clear();
     },
   };
 }

@@ -216,7 +216,6 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     ];
     cleanups.push(async () => {
       for (const s of aheadSubs) s.unsubscribe();
-      readAhead.close();
     });
     const placement = createPlacementHandler({ store, view, assertActive, metrics, logger, now, readConfig, readAhead });
     // Fast path: a start request is placed as core NATS brings it, before JetStream has stored
