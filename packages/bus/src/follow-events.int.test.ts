@@ -4,7 +4,7 @@ import { connectTestNats } from "@shoal/testing";
 import type { TestNats } from "@shoal/testing";
 import { encodeEventMessage } from "./event-publisher";
 import type { EventEnvelope } from "./event-publisher";
-import { followEvents } from "./follow-events";
+import { followEvents, startFastPath } from "./follow-events";
 import { eventSubject } from "./subjects";
 
 let t: TestNats;
@@ -46,3 +46,43 @@ describe("followEvents", () => {
     sub.unsubscribe();
   });
 });
+
+describe("startFastPath", () => {
+  it("does each event's work once, as core NATS brings it; the durable's copy waits for that work, or redoes work that failed", async () => {
+    const done: string[] = [];
+    let failNext = false;
+    const failures: string[] = [];
+    const fast = startFastPath({
+      nc: t.nc,
+      prefix: t.prefix,
+      eventType: "ContainerScheduled",
+      handle: async (e) => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        if (failNext) {
+          failNext = false;
+          throw new Error("database unavailable");
+        }
+        done.push(e.eventId);
+        return e.eventId;
+      },
+      onFailure: (_err, e) => failures.push(e.eventId),
+    });
+    await t.nc.flush();
+    const subject = eventSubject(t.prefix, "ContainerScheduled");
+
+    const first = envelope("ContainerScheduled");
+    t.nc.publish(subject, encodeEventMessage(first));
+    await expect.poll(() => done.length).toBe(1);
+    expect(await fast.handle(first)).toBe(first.eventId); // the durable's copy: the same work, not again
+    expect(done).toEqual([first.eventId]);
+
+    failNext = true;
+    const second = envelope("ContainerScheduled");
+    t.nc.publish(subject, encodeEventMessage(second));
+    await expect.poll(() => failures).toEqual([second.eventId]);
+    expect(await fast.handle(second)).toBe(second.eventId); // the durable's copy does it
+    expect(done).toEqual([first.eventId, second.eventId]);
+    fast.stop();
+  });
+});
+

@@ -9,7 +9,6 @@ import {
   createJetStreamEventPublisher,
   createIdempotentHandler,
   createPostgresProcessedEventStore,
-  createRecentWork,
   followEvents,
   decodeEventMessage,
   ensureStreams,
@@ -17,8 +16,9 @@ import {
   eventsStreamName,
   startDurableConsumer,
   startDurableConsumersBySubject,
+  startFastPath,
 } from "@shoal/bus";
-import type { DurableConsumer, EventEnvelope } from "@shoal/bus";
+import type { DurableConsumer } from "@shoal/bus";
 import { createEventStore } from "@shoal/event-store";
 import { UnavailableError } from "@shoal/domain";
 import { createIpcGroupProjection } from "./ipc-group-projection";
@@ -34,9 +34,6 @@ import { RELEASE_TRIGGERS, releaseAfter } from "./release-shm";
 import type { FlowDeps } from "./flow-deps";
 
 /** Durable consumer names; no other service uses them. */
-/** How long a preparation made on the fast path is remembered for the durable's copy of its event. */
-const CLAIM_KEPT_MS = 60_000;
-
 export const PREPARE_DURABLE = "mount-manager-prepare";
 /** The release durables' prefix (one per RELEASE_TRIGGERS type) and the processed-events name they share. */
 export const RELEASE_DURABLE = "mount-manager-release";
@@ -123,19 +120,16 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
     return reconciling;
   };
 
-  // Fast path: a placement is prepared as core NATS brings its ContainerScheduled, before
-  // JetStream has stored it and delivered it to the durable. The durable stays the guarantee:
-  // its copy waits for (and is acked after) the preparation claimed here, or prepares it itself
-  // when this path missed it, failed, or died with the process.
-  const claims = createRecentWork<unknown>(CLAIM_KEPT_MS);
-  const prepare = (event: EventEnvelope) => claims.once(event.eventId, () => prepareIpc(deps, event));
-
-  // Core NATS (followEvents): the fast path and reading ahead only speed a start up; the
-  // durables and full reads stay the guarantee.
+  // A placement is prepared as core NATS brings its ContainerScheduled; the durable's copy
+  // waits for that. Reading ahead, also from core NATS, only speeds a start up.
+  const fastPrepare = startFastPath({
+    nc,
+    prefix,
+    eventType: "ContainerScheduled",
+    handle: (event) => prepareIpc(deps, event),
+    onFailure: (err, event) => log.warn({ err, scheduledEventId: event.eventId }, "preparation on the fast path failed; the durable retries"),
+  });
   const aheadSubs = [
-    followEvents(nc, prefix, "ContainerScheduled", (event) => {
-      prepare(event).catch((err: unknown) => log.warn({ err, scheduledEventId: event.eventId }, "preparation on the fast path failed; the durable retries"));
-    }),
     followEvents(nc, prefix, "ContainerStartRequested", (event) => readAhead.startRequested(event)),
     followEvents(nc, prefix, "HostRegistered", (event) => {
       const host = (event.data as { host?: unknown }).host;
@@ -144,6 +138,7 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
   ];
 
   const stop = async (): Promise<void> => {
+    fastPrepare.stop();
     for (const s of aheadSubs) s.unsubscribe();
     if (timer !== undefined) clearInterval(timer);
     await Promise.all(consumers.map((c) => c.stop()));
@@ -166,7 +161,7 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
         // Idempotent by the container's stream (derived ids, its state): no processed-events
         // round trip in front of every start.
         handler: async (msg) => {
-          await prepare(decodeEventMessage(msg));
+          await fastPrepare.handle(decodeEventMessage(msg));
         },
       }),
     );

@@ -16,7 +16,6 @@ import { InvalidArgumentError, UnavailableError } from "@shoal/domain";
 import {
   createJetStreamEventPublisher,
   createIdempotentHandler,
-  createRecentWork,
   followEvents,
   createPostgresProcessedEventStore,
   decodeEventMessage,
@@ -27,9 +26,10 @@ import {
   parseHostSubject,
   startDurableConsumer,
   startDurableConsumersBySubject,
+  startFastPath,
   subscribeHeartbeats,
 } from "@shoal/bus";
-import type { DurableConsumer, EventEnvelope } from "@shoal/bus";
+import type { DurableConsumer } from "@shoal/bus";
 import { createEventStore, globalCursorStart } from "@shoal/event-store";
 import type { EventStore, Logger, ProjectionRunner } from "@shoal/event-store";
 import { REPORT_TYPES } from "@shoal/host-protocol";
@@ -43,9 +43,6 @@ import { createDaemonConfigReader } from "./daemon-config";
 import { createPlacementReadAhead } from "./read-ahead";
 import { createSchedulerProjection } from "./scheduler-projection";
 import { listHosts, listPlacements } from "./scheduler-tables";
-
-/** How long a placement made on the fast path is remembered for the durable's copy of its request. */
-const CLAIM_KEPT_MS = 60_000;
 
 export interface SchedulerOptions {
   databaseUrl: string;
@@ -218,18 +215,15 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       for (const s of aheadSubs) s.unsubscribe();
     });
     const placement = createPlacementHandler({ store, view, assertActive, metrics, logger, now, readConfig, readAhead });
-    // Fast path: a start request is placed as core NATS brings it, before JetStream has stored
-    // it and delivered it to the durable. The durable stays the guarantee: its copy waits for
-    // (and is acked after) the placement claimed here, or places it itself when this path
-    // missed it, failed, or died with the process.
-    const claims = createRecentWork<unknown>(CLAIM_KEPT_MS);
-    const place = (event: EventEnvelope) =>
-      event.type === "ContainerStartRequested" ? claims.once(event.eventId, () => placement(event)) : placement(event);
-    aheadSubs.push(
-      followEvents(nc, prefix, "ContainerStartRequested", (event) => {
-        place(event).catch((err: unknown) => logger.warn({ err, request: event.eventId }, "placement on the fast path failed; the durable retries"));
-      }),
-    );
+    // A start request is placed as core NATS brings it; the durable's copy waits for that.
+    const fastPlacement = startFastPath({
+      nc,
+      prefix,
+      eventType: "ContainerStartRequested",
+      handle: placement,
+      onFailure: (err, event) => logger.warn({ err, request: event.eventId }, "placement on the fast path failed; the durable retries"),
+    });
+    cleanups.push(async () => fastPlacement.stop());
     // Only the types it acts on: the rest of a start's events cost the scheduler nothing.
     consumers.push(
       ...(await startDurableConsumersBySubject({
@@ -242,7 +236,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
         ackWaitMs: ACK_WAIT_MS,
         logger,
         handler: async (msg) => {
-          await place(decodeEventMessage(msg));
+          const event = decodeEventMessage(msg);
+          await (event.type === "ContainerStartRequested" ? fastPlacement.handle(event) : placement(event));
         },
       })),
     );
