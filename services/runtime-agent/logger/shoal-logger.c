@@ -3,9 +3,9 @@
  *
  * The shim starts it with the URI's query as arguments (`out <path> err <path>`, in any
  * order), the process's stdout pipe on fd 3, its stderr pipe on fd 4, and a pipe on fd 5
- * that it reads until EOF before it starts the process. This program says "ready" (closes
- * fd 5) first, ignores SIGTERM (the shim sends it on delete; both pipes are drained to EOF
- * instead, so nothing written before the exit is lost), and appends each stream to its file
+ * that it reads until EOF before it starts the process. This program ignores SIGTERM (the
+ * shim sends it on delete; both pipes are drained to EOF instead, so nothing written before
+ * the exit is lost), then says "ready" (closes fd 5), and appends each stream to its file
  * with its own O_APPEND descriptor, one write per read, until both pipes are closed.
  *
  * One process, no shell and no children: it is started on every container start.
@@ -39,9 +39,10 @@ static void write_all(int fd, const char *buf, ssize_t n) {
 }
 
 int main(int argc, char **argv) {
-  close(5);
+  /* SIGTERM is ignored before "ready": from then on the shim may send it at any time. */
   signal(SIGTERM, SIG_IGN);
   signal(SIGPIPE, SIG_IGN);
+  close(5);
   const char *out = NULL, *err = NULL;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "out") == 0) out = argv[i + 1];
