@@ -1,8 +1,6 @@
-import { createHash, randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { ensureCompiledHelper } from "@shoal/host-os";
+import { ensureCompiledHelper, ensureContentFile } from "@shoal/host-os";
 
 // containerd's `binary://` logging protocol (pkg/process/io.go, NewBinaryIO): the shim starts
 // the URI's path with the query's pairs as arguments (`k1 v1 k2 v2`, in map order), the
@@ -73,26 +71,12 @@ export async function ensureLogBinary(
   }
 }
 
-async function ensureShellLogger(dir: string): Promise<string> {
-  const path = join(dir, `shoal-logger-${createHash("sha256").update(SCRIPT).digest("hex").slice(0, 16)}`);
-  if (await isFile(path)) return path;
-  await mkdir(dir, { recursive: true });
-  const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
-  try {
+/** The shell script, executable, in `dir`. */
+function ensureShellLogger(dir: string): Promise<string> {
+  return ensureContentFile(dir, "shoal-logger", SCRIPT, async (tmp) => {
     await writeFile(tmp, SCRIPT, { mode: 0o755 });
-    await chmod(tmp, 0o755);
-    await rename(tmp, path);
-  } finally {
-    await rm(tmp, { force: true });
-  }
-  return path;
-}
-
-function isFile(path: string): Promise<boolean> {
-  return stat(path).then(
-    (s) => s.isFile(),
-    () => false,
-  );
+    await chmod(tmp, 0o755); // writeFile's mode is reduced by the umask
+  });
 }
 
 /**
