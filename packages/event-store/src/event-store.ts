@@ -189,21 +189,23 @@ export function createEventStore(opts: EventStoreOptions): EventStore {
     marking.unref();
   };
 
+  /** Publishes what an append wrote once it has committed: now, or when `trx` commits. */
+  const published = async (trx: Kysely<any> | undefined, appended: Appended[]): Promise<AppendResult[]> => {
+    // Outside a transaction (also `trx` = a plain Kysely) the statement has committed.
+    if (trx === undefined || !trx.isTransaction) await publishCommitted(appended);
+    else uncommitted.get(trx)?.push(...appended);
+    return appended.map((a) => ({ nextVersion: a.nextVersion, globalPositions: a.globalPositions }));
+  };
+
   return {
     async appendToStream(streamId, expectedVersion, events, appendOpts) {
       const trx = appendOpts?.trx;
-      const appended = await appendToStream(trx ?? db, streamId, expectedVersion, events);
-      // Outside a transaction (also `trx` = a plain Kysely) the statement has committed.
-      if (trx === undefined || !trx.isTransaction) await publishCommitted([appended]);
-      else uncommitted.get(trx)?.push(appended);
-      return { nextVersion: appended.nextVersion, globalPositions: appended.globalPositions };
+      const [result] = await published(trx, [await appendToStream(trx ?? db, streamId, expectedVersion, events)]);
+      return result!;
     },
     async appendToStreams(appends, appendOpts) {
       const trx = appendOpts?.trx;
-      const appended = await appendToStreams(trx ?? db, appends);
-      if (trx === undefined || !trx.isTransaction) await publishCommitted(appended);
-      else uncommitted.get(trx)?.push(...appended);
-      return appended.map((a) => ({ nextVersion: a.nextVersion, globalPositions: a.globalPositions }));
+      return published(trx, await appendToStreams(trx ?? db, appends));
     },
     readStream: (streamId, readOpts) => readStream(readOpts?.trx ?? db, streamId, readOpts ?? {}),
     readStreams: (streams, readOpts) => readStreams(readOpts?.trx ?? db, streams),
