@@ -115,11 +115,12 @@ export function createHostOs(tools: Partial<HostOsTools> = {}): HostOs {
       }
       if (!(await exists(target))) throw new NotFoundError(`mount target ${target} does not exist`);
       const flags = mountFlags(request.flags);
+      const fstype = isBind ? undefined : request.fstype; // a bind takes none (mount(8) ignores it too)
       if (
         flags !== undefined &&
         (await viaHelper(
-          [request.source, target, isBind ? undefined : request.fstype, request.data],
-          (h) => h.mount(request.source, target, isBind ? undefined : request.fstype, flags, request.data),
+          [request.source, target, fstype, request.data],
+          (h) => h.mount(request.source, target, fstype, flags, request.data),
           (code, reason) => classifyMountErrno(code, `mount ${request.source} on ${target}: ${reason}`),
           `mount ${request.source} on ${target}`,
         ))

@@ -11,12 +11,11 @@ import type { ContainerCommand, ContainerEvent, ContainerState, EventMetadata } 
 import type { ConfigHolder } from "@shoal/config";
 import { handleCommand } from "@shoal/event-store";
 import type { EventStore, HandleCommandResult, ProjectionRunner } from "@shoal/event-store";
-import { sendHostCommand } from "@shoal/bus";
+import { createKeptForOnce, createRecentWork, sendHostCommand } from "@shoal/bus";
+import type { KeptForOnce, RecentWork } from "@shoal/bus";
 import type { CommandName, CommandPayload } from "@shoal/host-protocol";
 import type { ContainerWatcher } from "./container-watcher";
 import type { ContainerRecord } from "./container-record";
-import { createKeptForOnce, createRecentWork } from "@shoal/bus";
-import type { KeptForOnce, RecentWork } from "@shoal/bus";
 import type { ApiMetrics } from "./metrics";
 
 export type ApiTimeouts = {

@@ -505,9 +505,7 @@ class RuntimeAgent implements Agent {
       // after the reply (setImmediate), so the answer the control plane waits for goes first.
       this.live.get(id)!.startedReport = new Promise<void>((resolve) => setImmediate(resolve))
         .then(() => this.report(REPORT_TYPES.containerStarted, reportIds.containerStarted(id, task.pid), started))
-        .catch(
-        (err: unknown) => this.log.error({ err, containerId: id }, "could not report ContainerStarted; the reply carries it"),
-      );
+        .catch((err: unknown) => this.log.error({ err, containerId: id }, "could not report ContainerStarted; the reply carries it"));
       return { ...started, alreadyRunning: false };
     } catch (err) {
       for (const step of undo.reverse()) {
