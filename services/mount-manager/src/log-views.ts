@@ -113,15 +113,20 @@ export async function readInputs(
     },
     ownGroup,
     ...(host !== undefined ? { hostStateRoot: stateRootOf(events(hostStreamId(host))) } : {}),
-    ...(hintedOwnerId !== undefined
-      ? {
-          hintedOwner: {
-            containerId: hintedOwnerId,
-            view: containerViewOf(events(containerStreamId(hintedOwnerId))),
-            group: groupViewOf(events(ipcGroupStreamId(hintedOwnerId))),
-          },
-        }
-      : {}),
+    ...(hintedOwnerId !== undefined ? { hintedOwner: ownerOf(read, hintedOwnerId) } : {}),
+  };
+}
+
+/** An owner's stream and its group, in one query (a member's owner, read apart from the member). */
+export async function readOwner(store: EventStore, ownerId: string): Promise<NonNullable<PreparationInputs["hintedOwner"]>> {
+  return ownerOf(await store.readStreams([{ streamId: containerStreamId(ownerId) }, { streamId: ipcGroupStreamId(ownerId) }]), ownerId);
+}
+
+function ownerOf(read: Map<string, RecordedEvent[]>, ownerId: string): NonNullable<PreparationInputs["hintedOwner"]> {
+  return {
+    containerId: ownerId,
+    view: containerViewOf(read.get(containerStreamId(ownerId)) ?? []),
+    group: groupViewOf(read.get(ipcGroupStreamId(ownerId)) ?? []),
   };
 }
 

@@ -20,7 +20,7 @@ import type { EventStore, RecordedEvent } from "@shoal/event-store";
 import { containerDecider } from "@shoal/domain";
 import { foldStream } from "@shoal/event-store";
 import type { Kysely } from "kysely";
-import { readInputs, resolveContainerRef } from "./log-views";
+import { readInputs, readOwner, resolveContainerRef } from "./log-views";
 import type { PreparationInputs } from "./log-views";
 
 /** How long inputs read ahead wait for their ContainerScheduled. */
@@ -53,8 +53,7 @@ export function createReadAhead(deps: { db: Kysely<any>; store: EventStore }): R
     // A member: the owner its ref names now (the scheduler's hint is checked against it), and its group.
     const ownerId = await resolveContainerRef(deps.db, deps.store, mode.ref);
     if (ownerId === undefined) return inputs;
-    const withOwner = await readInputs(deps.store, containerId, undefined, ownerId);
-    return withOwner.current.version === requestVersion ? withOwner : undefined;
+    return { ...inputs, hintedOwner: await readOwner(deps.store, ownerId) };
   };
 
   return {
