@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EventEnvelope } from "@shoal/bus";
 import { CONFIG_EVENT_SCHEMA_VERSIONS, DAEMON_CONFIG_STREAM, configDecider } from "@shoal/config";
-import { CONTAINER_EVENT_SCHEMA_VERSIONS, containerDecider, containerStreamId } from "@shoal/domain";
+import { containerStreamId } from "@shoal/domain";
 import type { ContainerCommand } from "@shoal/domain";
 import { createEventStore, handleCommand } from "@shoal/event-store";
 import type { EventStore } from "@shoal/event-store";
@@ -10,6 +10,7 @@ import { createTestDatabase } from "@shoal/testing";
 import type { TestDatabase } from "@shoal/testing";
 import { createDaemonConfigReader } from "./daemon-config";
 import { createPlacementReadAhead } from "./read-ahead";
+import { containerCommand } from "./testing/container-requests";
 
 const MiB = 1024 * 1024;
 let database: TestDatabase;
@@ -39,14 +40,9 @@ afterAll(async () => {
 
 const now = () => new Date().toISOString();
 
+/** Runs `cmd` on the container's stream and returns what it appended last, as it is published. */
 async function command(id: string, cmd: ContainerCommand): Promise<EventEnvelope> {
-  await handleCommand(store, {
-    streamId: containerStreamId(id),
-    decider: containerDecider,
-    command: cmd,
-    eventId: () => randomUUID(),
-    schemaVersion: (t) => CONTAINER_EVENT_SCHEMA_VERSIONS[t],
-  });
+  await containerCommand(store, cmd);
   return (await store.readStream(containerStreamId(id))).at(-1)! as unknown as EventEnvelope;
 }
 
