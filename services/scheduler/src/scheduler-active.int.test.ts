@@ -3,14 +3,14 @@ import pino from "pino";
 import { sql } from "kysely";
 import { containerStreamId } from "@shoal/domain";
 import type { HostConfigInput } from "@shoal/domain";
-import { createEventStore, createOutboxRelay } from "@shoal/event-store";
-import type { EventStore, OutboxRelay } from "@shoal/event-store";
-import { createJetStreamEventPublisher, ensureStreams, publishHeartbeat, publishHostReport } from "@shoal/bus";
-import { connectTestNats, createTestDatabase } from "@shoal/testing";
+import type { EventStore } from "@shoal/event-store";
+import { publishHeartbeat } from "@shoal/bus";
 import type { TestDatabase, TestNats } from "@shoal/testing";
 import { ACTIVE_LOCK_APPLICATION_NAME } from "./active-lock";
 import { startScheduler } from "./start-scheduler";
 import { containerCommand, requestStart } from "./testing/container-requests";
+import { publishRegistration, startSchedulerTestInfra } from "./testing/test-infra";
+import type { SchedulerTestInfra } from "./testing/test-infra";
 import type { Scheduler, SchedulerOptions } from "./start-scheduler";
 
 // One active scheduler per database, placing from its in-memory capacity view: a second
@@ -22,30 +22,24 @@ const quiet = pino({ level: process.env.SHOAL_TEST_LOG ?? "silent" });
 /** Long enough that the projection's timer never runs in a test: the tables change only at a start. */
 const NEVER = 3_600_000;
 
+let infra: SchedulerTestInfra | undefined;
 let database: TestDatabase;
 let nats: TestNats;
 let store: EventStore;
-let relay: OutboxRelay;
 let beat: NodeJS.Timeout | undefined;
 const running: Scheduler[] = [];
 const standbys: AbortController[] = [];
 
 beforeEach(async () => {
-  database = await createTestDatabase();
-  nats = await connectTestNats();
-  await ensureStreams(nats.jsm, nats.prefix);
-  store = createEventStore({ db: database.db });
-  relay = createOutboxRelay({ pool: database.pool, publisher: createJetStreamEventPublisher(nats.js, { prefix: nats.prefix }) });
-  await relay.start();
+  infra = await startSchedulerTestInfra();
+  ({ database, nats, store } = infra);
 });
 
 afterEach(async () => {
   if (beat) clearInterval(beat);
   for (const c of standbys.splice(0)) c.abort();
   for (const s of running.splice(0)) await s.stop();
-  await relay?.stop();
-  await nats?.cleanup();
-  await database?.drop();
+  await infra?.close();
 });
 
 async function start(options: Partial<SchedulerOptions> = {}): Promise<Scheduler> {
@@ -72,14 +66,7 @@ function capturingLogger() {
 }
 
 async function registerHost(host: string, memoryBytes: number): Promise<void> {
-  const startedAt = new Date().toISOString();
-  await publishHostReport(nats.js, {
-    prefix: nats.prefix,
-    host,
-    type: "HostRegistered",
-    reportId: `${host}.registered.${Date.parse(startedAt)}`,
-    payload: { host, capabilities: { memoryBytes }, startedAt },
-  });
+  await publishRegistration(nats, host, { memoryBytes });
   beat ??= setInterval(() => publishHeartbeat(nats.nc, { prefix: nats.prefix, host }), 200);
   await expect
     .poll(async () => (await database.db.selectFrom("hosts").select("status").where("name", "=", host).executeTakeFirst())?.status, {

@@ -4,14 +4,14 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { containerStreamId, derivedEventId } from "@shoal/domain";
-import { createEventStore, createOutboxRelay } from "@shoal/event-store";
-import type { EventStore, OutboxRelay } from "@shoal/event-store";
-import { createJetStreamEventPublisher, ensureStreams, publishHeartbeat, publishHostReport } from "@shoal/bus";
-import { connectTestNats, createTestDatabase } from "@shoal/testing";
+import type { EventStore } from "@shoal/event-store";
+import { publishHeartbeat } from "@shoal/bus";
 import type { TestDatabase, TestNats } from "@shoal/testing";
 import { sql } from "kysely";
 import { ACTIVE_LOCK_APPLICATION_NAME } from "./active-lock";
 import { requestStart } from "./testing/container-requests";
+import { publishRegistration, startSchedulerTestInfra } from "./testing/test-infra";
+import type { SchedulerTestInfra } from "./testing/test-infra";
 
 // The scheduler as its own process (src/main.ts), SIGKILLed in the middle of 20 concurrent
 // starts and started again: every start is answered exactly once, and the restarted one
@@ -21,10 +21,10 @@ import { requestStart } from "./testing/container-requests";
 const SHM = 64 * 1024 * 1024;
 const mainScript = fileURLToPath(new URL("./main.ts", import.meta.url));
 
+let infra: SchedulerTestInfra | undefined;
 let database: TestDatabase;
 let nats: TestNats;
 let store: EventStore;
-let relay: OutboxRelay;
 let child: { process: ChildProcess; exited: Promise<unknown> } | undefined;
 let beat: NodeJS.Timeout | undefined;
 
@@ -43,12 +43,8 @@ function startChild(): { process: ChildProcess; exited: Promise<unknown> } {
 }
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  nats = await connectTestNats();
-  await ensureStreams(nats.jsm, nats.prefix);
-  store = createEventStore({ db: database.db });
-  relay = createOutboxRelay({ pool: database.pool, publisher: createJetStreamEventPublisher(nats.js, { prefix: nats.prefix }) });
-  await relay.start();
+  infra = await startSchedulerTestInfra();
+  ({ database, nats, store } = infra);
 });
 
 afterAll(async () => {
@@ -57,9 +53,7 @@ afterAll(async () => {
     child.process.kill("SIGTERM");
     await child.exited;
   }
-  await relay?.stop();
-  await nats?.cleanup();
-  await database?.drop();
+  await infra?.close();
 });
 
 
@@ -79,14 +73,7 @@ async function countOf(type: string): Promise<number> {
 describe("scheduler killed mid-flow", () => {
   it("answers each of 20 concurrent starts exactly once across a SIGKILL and restart", async () => {
     child = startChild();
-    const startedAt = new Date().toISOString();
-    await publishHostReport(nats.js, {
-      prefix: nats.prefix,
-      host: "h1",
-      type: "HostRegistered",
-      reportId: `h1.registered.${Date.parse(startedAt)}`,
-      payload: { host: "h1", capabilities: { memoryBytes: 20 * SHM }, startedAt },
-    });
+    await publishRegistration(nats, "h1", { memoryBytes: 20 * SHM });
     beat = setInterval(() => publishHeartbeat(nats.nc, { prefix: nats.prefix, host: "h1" }), 200);
     // The child is up once it has recorded the registration.
     await expect.poll(() => countOf("HostRegistered"), { timeout: 30_000 }).toBe(1);

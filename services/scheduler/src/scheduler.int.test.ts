@@ -8,19 +8,14 @@ import {
 } from "@shoal/domain";
 import type { HostConfigInput } from "@shoal/domain";
 import { CONFIG_EVENT_SCHEMA_VERSIONS, DAEMON_CONFIG_STREAM, configDecider } from "@shoal/config";
-import { createEventStore, createOutboxRelay, handleCommand } from "@shoal/event-store";
-import type { EventStore, OutboxRelay } from "@shoal/event-store";
-import {
-  createJetStreamEventPublisher,
-  ensureStreams,
-  eventsStreamName,
-  publishHeartbeat,
-  publishHostReport,
-} from "@shoal/bus";
-import { connectTestNats, createTestDatabase } from "@shoal/testing";
+import { handleCommand } from "@shoal/event-store";
+import type { EventStore } from "@shoal/event-store";
+import { eventsStreamName, publishHeartbeat } from "@shoal/bus";
 import type { TestDatabase, TestNats } from "@shoal/testing";
 import { startScheduler } from "./start-scheduler";
 import { containerCommand, requestStart } from "./testing/container-requests";
+import { publishRegistration, startSchedulerTestInfra } from "./testing/test-infra";
+import type { SchedulerTestInfra } from "./testing/test-infra";
 import type { Scheduler } from "./start-scheduler";
 import { createSchedulerProjection } from "./scheduler-projection";
 import { PLACEMENT_DURABLE } from "./placement-consumer";
@@ -33,10 +28,10 @@ const START_REQUESTS = `${PLACEMENT_DURABLE}-ContainerStartRequested`;
 const MiB = 1024 * 1024;
 const quiet = pino({ level: process.env.SHOAL_TEST_LOG ?? "silent" });
 
+let infra: SchedulerTestInfra | undefined;
 let database: TestDatabase;
 let nats: TestNats;
 let store: EventStore;
-let relay: OutboxRelay;
 let scheduler: Scheduler | undefined;
 const beating = new Set<string>();
 let beatTimer: NodeJS.Timeout | undefined;
@@ -54,10 +49,8 @@ const start = () =>
   });
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  nats = await connectTestNats();
-  await ensureStreams(nats.jsm, nats.prefix);
-  store = createEventStore({ db: database.db });
+  infra = await startSchedulerTestInfra();
+  ({ database, nats, store } = infra);
   // Hosts that stop heartbeating are lost after 3 s (the daemon config key heartbeat-timeout);
   // heartbeats go every 100 ms, so a loaded machine never loses a beating host.
   await handleCommand(store, {
@@ -67,8 +60,6 @@ beforeAll(async () => {
     eventId: () => randomUUID(),
     schemaVersion: (t) => CONFIG_EVENT_SCHEMA_VERSIONS[t],
   });
-  relay = createOutboxRelay({ pool: database.pool, publisher: createJetStreamEventPublisher(nats.js, { prefix: nats.prefix }) });
-  await relay.start();
   scheduler = await start();
   beatTimer = setInterval(() => {
     for (const host of beating) publishHeartbeat(nats.nc, { prefix: nats.prefix, host });
@@ -78,20 +69,11 @@ beforeAll(async () => {
 afterAll(async () => {
   if (beatTimer) clearInterval(beatTimer);
   await scheduler?.stop();
-  await relay?.stop();
-  await nats?.cleanup();
-  await database?.drop();
+  await infra?.close();
 });
 
 async function registerHost(host: string, memoryBytes: number): Promise<void> {
-  const startedAt = new Date().toISOString();
-  await publishHostReport(nats.js, {
-    prefix: nats.prefix,
-    host,
-    type: "HostRegistered",
-    reportId: `${host}.registered.${Date.parse(startedAt)}`,
-    payload: { host, capabilities: { kernelVersion: "6.1.0", cgroupVersion: "v1", memoryBytes }, startedAt },
-  });
+  await publishRegistration(nats, host, { kernelVersion: "6.1.0", cgroupVersion: "v1", memoryBytes });
   beating.add(host);
   await expect.poll(() => hostStatus(host), { timeout: 15_000 }).toBe("ready");
 }
