@@ -9,18 +9,13 @@ import { randomBytes } from "node:crypto";
 import pino from "pino";
 import { sql } from "kysely";
 import { containerStreamId } from "@shoal/domain";
-import { createEventStore, createOutboxRelay } from "@shoal/event-store";
-import { createJetStreamEventPublisher, ensureStreams, publishHeartbeat, publishHostReport } from "@shoal/bus";
-import { connectTestNats, createTestDatabase } from "@shoal/testing";
+import { publishHeartbeat } from "@shoal/bus";
 import { startScheduler } from "./start-scheduler";
 import { containerCommand } from "./testing/container-requests";
+import { publishRegistration, startSchedulerTestInfra } from "./testing/test-infra";
 
-const database = await createTestDatabase();
-const nats = await connectTestNats();
-await ensureStreams(nats.jsm, nats.prefix);
-const store = createEventStore({ db: database.db });
-const relay = createOutboxRelay({ pool: database.pool, publisher: createJetStreamEventPublisher(nats.js, { prefix: nats.prefix }) });
-await relay.start();
+const infra = await startSchedulerTestInfra();
+const { database, nats, store } = infra;
 const scheduler = await startScheduler({
   databaseUrl: database.url,
   natsUrl: process.env.SHOAL_NATS_URL ?? "nats://127.0.0.1:4222",
@@ -30,14 +25,7 @@ const scheduler = await startScheduler({
 const beat = setInterval(() => publishHeartbeat(nats.nc, { prefix: nats.prefix, host: "h1" }), 500);
 
 try {
-  const startedAt = new Date().toISOString();
-  await publishHostReport(nats.js, {
-    prefix: nats.prefix,
-    host: "h1",
-    type: "HostRegistered",
-    reportId: `h1.registered.${Date.parse(startedAt)}`,
-    payload: { host: "h1", capabilities: { memoryBytes: 1024 ** 4 }, startedAt },
-  });
+  await publishRegistration(nats, "h1", { memoryBytes: 1024 ** 4 });
   while ((await sql`SELECT 1 FROM hosts`.execute(database.db)).rows.length === 0) await sleep(10);
 
   const run = async (containerId: string, i: number) => {
@@ -64,9 +52,7 @@ try {
 } finally {
   clearInterval(beat);
   await scheduler.stop();
-  await relay.stop();
-  await nats.cleanup();
-  await database.drop();
+  await infra.close();
 }
 
 
