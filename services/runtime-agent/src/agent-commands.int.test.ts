@@ -130,6 +130,15 @@ describe("lifecycle commands", () => {
     await expect(bed.send("ReadLogs", { containerId: id })).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 
+  it("a container that exits at once is reported started, then exited, in that order", async () => {
+    const id = newContainerId();
+    const { pid } = await start(id, ["sh", "-c", "exit 3"]);
+    expect(await waitForExit(id)).toMatchObject({ pid, exitCode: 3 });
+    const ofThis = (await bed.reports()).filter((r) => (r.payload as { containerId?: string }).containerId === id).map((r) => r.type);
+    expect(ofThis).toEqual(["ContainerStarted", "ContainerExited"]);
+    await bed.send("DeleteContainer", { containerId: id });
+  });
+
   it("an exited container starts again with its writable layer and log kept", async () => {
     const id = newContainerId();
     await start(id, ["sh", "-c", "echo run >> /root/runs; cat /root/runs | wc -l"]);

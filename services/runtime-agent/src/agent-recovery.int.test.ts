@@ -181,3 +181,21 @@ describe("a container writing while the agent is down", () => {
     await bed.send("DeleteContainer", { containerId: id });
   });
 });
+
+describe("a clean stop right after a start", () => {
+  it("still publishes the start's ContainerStarted report, held back after the reply, before the agent lets go of NATS", async () => {
+    if (agent !== undefined) expect(await agent.stop()).toBe(0);
+    agent = await bed.spawnAgentProcess();
+    const id = newContainerId();
+    const started = await start(id, { mode: "private", shmSizeBytes: MiB });
+    expect(await agent.stop()).toBe(0);
+    agent = undefined;
+
+    const reports = (await bed.reports("ContainerStarted")).map((r) => r.payload as { containerId: string; pid: number }).filter((p) => p.containerId === id);
+    expect(reports).toEqual([expect.objectContaining({ containerId: id, pid: started.pid })]);
+
+    agent = await bed.spawnAgentProcess();
+    await bed.send("StopContainer", { containerId: id, timeoutSeconds: 0 });
+    await bed.send("DeleteContainer", { containerId: id });
+  });
+});

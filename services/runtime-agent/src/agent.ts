@@ -47,6 +47,11 @@ import type { ContainerExitedPayload, ContainerStartFailedPayload, ContainerStar
 
 const HOST_LABEL = "shoal.host";
 const RUNC_V2 = "io.containerd.runc.v2";
+/**
+ * How long a ContainerStarted report waits after the reply that carried the same facts: past
+ * the api's recording of that answer (a few ms), so the fallback does not compete with it.
+ */
+const STARTED_REPORT_DELAY_MS = 50;
 
 export interface StartAgentOptions {
   /** This host's name (one subject token). */
@@ -103,6 +108,8 @@ interface LiveContainer {
   paused: boolean;
   /** The ContainerStarted publish; the exit report waits for it so the two are stored in order. */
   startedReport: Promise<void>;
+  /** Sends a ContainerStarted report still held back (STARTED_REPORT_DELAY_MS) at once: the exit is known. */
+  reportStartedNow?: () => void;
   /** Settles once the exit has been recorded, reported and the task and container deleted. */
   exitDone: Promise<void>;
 }
@@ -264,6 +271,9 @@ class RuntimeAgent implements Agent {
       this.stopping = true;
       if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
       await this.server?.stop();
+      // Start reports still held back go out before the agent lets go of NATS.
+      for (const live of this.live.values()) live.reportStartedNow?.();
+      await Promise.all([...this.live.values()].map((live) => live.startedReport));
       this.unsubscribeOom?.();
       this.containerd?.close();
       await this.metrics?.close();
@@ -501,9 +511,18 @@ class RuntimeAgent implements Agent {
         runtime: { ...runtime, args: [...runtime.args] },
         startedAt: record.startedAt,
       };
-      // Not awaited: the reply carries the same facts; the exit report waits for this one. Sent
-      // after the reply (setImmediate), so the answer the control plane waits for goes first.
-      this.live.get(id)!.startedReport = new Promise<void>((resolve) => setImmediate(resolve))
+      // Not awaited: the reply carries the same facts, and the api records the start from it;
+      // the report is the durable fallback for an answer nobody received. It is held back for
+      // STARTED_REPORT_DELAY_MS, so that it does not take the CPU from the answer's recording
+      // and the api's reply, or sooner when the container exits (the exit report waits for it).
+      const live = this.live.get(id)!;
+      live.startedReport = new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, STARTED_REPORT_DELAY_MS);
+        live.reportStartedNow = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      })
         .then(() => this.report(REPORT_TYPES.containerStarted, reportIds.containerStarted(id, task.pid), started))
         .catch((err: unknown) => this.log.error({ err, containerId: id }, "could not report ContainerStarted; the reply carries it"));
       return { ...started, alreadyRunning: false };
@@ -602,6 +621,8 @@ class RuntimeAgent implements Agent {
    */
   private async finishExit(id: string, exit: ExitToReport, foundAtRecovery: boolean): Promise<void> {
     if (this.stopping) return;
+    // The exit report follows the start's: a start report still held back goes now.
+    this.live.get(id)?.reportStartedNow?.();
     const record = await this.store.get(id);
     if (record !== undefined && !(record.exit?.pid === exit.pid && record.status === "exited")) {
       record.status = "exited";
