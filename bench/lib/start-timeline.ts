@@ -4,8 +4,8 @@
  *   - the event log: `events.recorded_at` of ContainerStartRequested, ContainerScheduled,
  *     ContainerIpcPrepared and ContainerStarted (when each append's transaction began);
  *   - JetStream's own receive timestamps of those events (published by their appender right
- *     after its commit; the outbox relay only for what that missed)
- *     read by an ordered consumer;
+ *     after its commit; the outbox relay only for what that missed), read back from the
+ *     stream after the runs by an ordered consumer, so that nothing follows them live here;
  *   - a core NATS subscription noting when the api's dispatcher sends the StartContainer
  *     host command (the only mark taken on this process's clock, so the most jittery).
  * The segments add up to the client's StartContainer time (gRPC in → gRPC out).
@@ -83,24 +83,10 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
       }
     },
   });
-  const js = jetstream(nc);
-  const follow = async (stream: string, filter: string, onMessage: (body: any, serverMs: number) => void): Promise<ConsumerMessages> => {
-    const consumer = await js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.New });
-    return consumer.consume({
-      callback: (m) => {
-        try {
-          onMessage(m.json(), m.info.timestampNanos / 1e6);
-        } catch {
-          // another shape: ignored
-        }
-      },
-    });
-  };
-  const consumers = await Promise.all([
-    follow(eventsStreamName(opts.prefix), `${opts.prefix}.evt.container.>`, (body: { streamId?: string; type?: string }, t) => {
-      if (body.streamId?.startsWith("container-")) mark(body.streamId.slice("container-".length), `pub:${body.type}`, t);
-    }),
-  ]);
+  // JetStream's receive times are read back from the stream after the runs (`breakdowns`),
+  // not followed live: a consumer in this, the client's, process would take the CPU at the very
+  // moment a reply arrives (ContainerStarted is published as the api answers).
+  const since = new Date(Date.now() - 1_000);
   await nc.flush();
 
   const recorded: { label: string; containerId: string; t0: number; t1: number }[] = [];
@@ -110,6 +96,9 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
       recorded.push({ label, containerId, t0, t1 });
     },
     async breakdowns(logs) {
+      await readPublished(nc, eventsStreamName(opts.prefix), `${opts.prefix}.evt.container.>`, since, (body: { streamId?: string; type?: string }, t) => {
+        if (body.streamId?.startsWith("container-")) mark(body.streamId.slice("container-".length), `pub:${body.type}`, t);
+      });
       const logMarks = parseLogMarks(logs);
       const out = new Map<string, StartBreakdown[]>();
       for (const r of recorded) {
@@ -159,10 +148,32 @@ export async function observeStarts(opts: { natsUrl: string; prefix: string; db:
       return out;
     },
     async close() {
-      for (const c of consumers) await c.close();
       await nc.drain();
     },
   };
+}
+
+/**
+ * Every message on `filter` stored since `since`, with JetStream's receive time (epoch ms), in
+ * stream order; returns once the consumer has caught up with what is stored now.
+ */
+async function readPublished(nc: NatsConnection, stream: string, filter: string, since: Date, onMessage: (body: any, serverMs: number) => void): Promise<void> {
+  const consumer = await jetstream(nc).consumers.get(stream, {
+    filter_subjects: filter,
+    deliver_policy: DeliverPolicy.StartTime,
+    opt_start_time: since.toISOString(),
+  });
+  if ((await consumer.info()).num_pending === 0) return;
+  const messages: ConsumerMessages = await consumer.consume();
+  for await (const m of messages) {
+    try {
+      onMessage(m.json(), m.info.timestampNanos / 1e6);
+    } catch {
+      // another shape: ignored
+    }
+    if (m.info.pending === 0) break;
+  }
+  await messages.close();
 }
 
 /** Stands for a mark of a hop that only some starts make (ContainerCreated: CLI runs only). */
