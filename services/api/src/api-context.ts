@@ -48,8 +48,8 @@ export interface ApiContext {
     answersRecorded: RecentWork<boolean>;
     /**
      * StartContainer sent and its answer not yet recorded, by container id. The agent
-     * publishes its ContainerStarted report as it answers, so the report often arrives first:
-     * it waits for this instead of racing the answer's append for the stream.
+     * publishes its ContainerStarted report shortly after it answers, so under load the report
+     * can arrive first: it waits for this instead of racing the answer's append for the stream.
      */
     answersAwaited: Map<string, Promise<unknown>>;
     /**

@@ -35,8 +35,8 @@ export const REPORTS_DURABLE = "api-reports";
 
 export async function recordReport(ctx: ApiContext, report: HostReport): Promise<void> {
   const log = ctx.logger.child({ reportId: report.reportId, host: report.host, type: report.type });
-  // The agent publishes this report as it answers StartContainer: when this process awaits
-  // that answer, let it be recorded first (the report usually arrives before the answer).
+  // The agent publishes this report shortly after it answers StartContainer: when this process
+  // still awaits that answer (a slow recording under load), let it be recorded first.
   if (report.type === REPORT_TYPES.containerStarted) {
     const containerId = (report.payload as Partial<ContainerStartedPayload> | undefined)?.containerId;
     if (typeof containerId === "string") await ctx.inFlight.answersAwaited.get(containerId)?.catch(() => undefined);

@@ -5,9 +5,9 @@ import { createInFlight } from "./api-context";
 import type { ApiContext } from "./api-context";
 import { recordReport } from "./report-recorder";
 
-// The agent publishes its ContainerStarted report as it answers StartContainer, so the report
-// often reaches the api first. Recording it then would race the api's append of the same
-// start from the answer (one of the two appends loses the stream version and is wasted).
+// The agent publishes its ContainerStarted report shortly after it answers StartContainer, so
+// under load the report can reach the api first. Recording it then would race the api's append
+// of the same start from the answer (one of the two appends loses the stream version and is wasted).
 
 const id = "a".repeat(64);
 const pid = 4242;
