@@ -1,9 +1,11 @@
+import { existsSync } from "node:fs";
 import { release } from "node:os";
 import { subscribeHeartbeats } from "@shoal/bus";
 import type { HostHeartbeat } from "@shoal/bus";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgentTestBed, newContainerId, RUNC } from "./agent-test-harness";
 import type { AgentTestBed } from "./agent-test-harness";
+import { containerPaths } from "./container-store";
 
 // Registration, heartbeats and the lifecycle commands besides start, over NATS.
 
@@ -128,6 +130,16 @@ describe("lifecycle commands", () => {
     expect((await bed.send<{ stdout: string }>("ReadLogs", { containerId: id, tail: 2 })).stdout).toBe("line4\nline5\n");
     await bed.send("DeleteContainer", { containerId: id });
     await expect(bed.send("ReadLogs", { containerId: id })).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+
+  it("a start whose rootfs is missing or not a directory is refused with FAILED_PRECONDITION and leaves nothing", async () => {
+    for (const dir of [`${bed.rootfs}-missing`, `${bed.rootfs}/bin/sh`, `${bed.rootfs}/bin/sh/below-a-file`]) {
+      const id = newContainerId();
+      await expect(
+        bed.send("StartContainer", { containerId: id, rootfs: { dir }, args: ["true"], ipcPlan: { mode: "private", shmSizeBytes: MiB }, runtime: RUNC }),
+      ).rejects.toMatchObject({ code: "FAILED_PRECONDITION", message: expect.stringContaining(`rootfs ${dir}: no such directory`) });
+      expect(existsSync(containerPaths(bed.stateRoot, id).dir)).toBe(false);
+    }
   });
 
   it("a container that exits at once is reported started, then exited, in that order", async () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, normalize } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -52,6 +53,15 @@ const RUNC_V2 = "io.containerd.runc.v2";
  * the api's recording of that answer (a few ms), so the fallback does not compete with it.
  */
 const STARTED_REPORT_DELAY_MS = 50;
+
+/** Whether `path` is a directory; false for anything that cannot be looked at. */
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
 
 export interface StartAgentOptions {
   /** This host's name (one subject token). */
@@ -393,13 +403,12 @@ class RuntimeAgent implements Agent {
     const paths = containerPaths(this.opts.stateRoot, id);
     if (!("dir" in p.rootfs)) throw new FailedPreconditionError("image root filesystems are not supported by this agent yet: pass rootfs.dir");
     const rootfsDir = p.rootfs.dir;
-    // Independent checks at once: each is a file-system round trip on the start path.
-    const [st, , dirExisted] = await Promise.all([
-      stat(rootfsDir).catch(() => undefined),
-      this.checkIpcPrerequisites(id, p.ipcPlan),
-      this.os.pathExists(paths.dir),
-    ]);
-    if (st === undefined || !st.isDirectory()) throw new FailedPreconditionError(`rootfs ${rootfsDir}: no such directory`);
+    // Two local lookups, made synchronously (as the record store's are): through the thread
+    // pool, each cost a round trip on the start path (0.2 ms in place, against 0.04).
+    const isDir = isDirectory(rootfsDir);
+    const dirExisted = existsSync(paths.dir);
+    await this.checkIpcPrerequisites(id, p.ipcPlan);
+    if (!isDir) throw new FailedPreconditionError(`rootfs ${rootfsDir}: no such directory`);
 
     const runtime = await lockInRuntime(this.wrappers, p.runtime);
     const cap = this.capabilities.runtimes.find((r) => r.name === runtime.name || r.path === runtime.path);

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { InternalError, InvalidArgumentError, type IpcPlan } from "@shoal/domain";
@@ -91,9 +91,12 @@ export interface ContainerStore {
 export function createContainerStore(stateRoot: string): ContainerStore {
   const root = join(stateRoot, "containers");
   async function get(id: string): Promise<ContainerRecord | undefined> {
+    const path = containerPaths(stateRoot, id).record;
+    // A new container has no record: asked first, so that the common case builds no exception.
+    if (!existsSync(path)) return undefined;
     let text: string;
     try {
-      text = readFileSync(containerPaths(stateRoot, id).record, "utf8");
+      text = readFileSync(path, "utf8");
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw new InternalError(`cannot read the record of container ${id}`, { cause: err });
