@@ -1,12 +1,15 @@
 /**
- * Container names as Docker accepts them: `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`.
+ * Container names as Docker accepts them: `^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`, so at least two
+ * characters (Docker refuses `a` with the same message as `-a`).
  * Docker stores names with a leading `/` and accepts one from users; Shoal strips a
  * single leading `/` on input and never stores or prints it. Uniqueness is not a
  * property of a name alone: the api reserves names across containers.
  */
 import { InvalidArgumentError } from "./errors";
 
-const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+/** What may name a container in a reference: a name, or an id prefix of any length. */
+const REF_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** True when `s` (without a leading `/`) is a valid container name. */
 export function isValidContainerName(s: string): boolean {
@@ -33,5 +36,5 @@ export function normalizeContainerName(s: string): string {
  */
 export function normalizeContainerRef(s: string): string | undefined {
   const ref = s.startsWith("/") ? s.slice(1) : s;
-  return NAME_PATTERN.test(ref) ? ref : undefined;
+  return REF_PATTERN.test(ref) ? ref : undefined;
 }

@@ -9,7 +9,7 @@ describe("container names", () => {
   it.each([
     ["db", "db"],
     ["/db", "db"],
-    ["a", "a"],
+    ["a1", "a1"],
     ["9lives", "9lives"],
     ["my_app.v1-2", "my_app.v1-2"],
     ["A.B_C-D", "A.B_C-D"],
@@ -18,7 +18,7 @@ describe("container names", () => {
     expect(isValidContainerName(stored)).toBe(true);
   });
 
-  it.each(["", "/", "//db", "_db", ".db", "-db", "db/x", "d b", "db:1", "dé", "db\n"])("refuses %j with Docker's message", (input) => {
+  it.each(["", "/", "a", "/a", "9", "//db", "_db", ".db", "-db", "db/x", "d b", "db:1", "dé", "db\n"])("refuses %j with Docker's message", (input) => {
     const run = () => normalizeContainerName(input);
     expect(run).toThrow(InvalidArgumentError);
     expect(run).toThrow(`Invalid container name (${input}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -26,6 +26,8 @@ describe("container names", () => {
 
   it("a ref is a name or an id, with one leading slash stripped", () => {
     expect(normalizeContainerRef("/db")).toBe("db");
+    // An id prefix of one character is a reference, though it could never be a name.
+    expect(normalizeContainerRef("a")).toBe("a");
     expect(normalizeContainerRef(ID)).toBe(ID);
     expect(normalizeContainerRef("")).toBeUndefined();
     expect(normalizeContainerRef("//db")).toBeUndefined();
