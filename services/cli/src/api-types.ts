@@ -132,6 +132,11 @@ export interface WaitContainerResponse {
   error: string;
 }
 
+export interface TopContainerResponse {
+  titles: string[];
+  processes: Array<{ fields: string[] }>;
+}
+
 export interface ContainerLogsResponse {
   output: Uint8Array;
 }
@@ -183,6 +188,9 @@ export interface UnaryMethods {
   "Containers/CreateContainer": [CreateContainerRequest, CreateContainerResponse];
   "Containers/StartContainer": [StartContainerRequest, StartContainerResponse];
   "Containers/StopContainer": [{ container: string; timeout_seconds?: number }, Empty];
+  "Containers/RestartContainer": [{ container: string; timeout_seconds?: number }, StartContainerResponse];
+  "Containers/RenameContainer": [{ container: string; new_name: string }, Empty];
+  "Containers/TopContainer": [{ container: string; ps_args: string }, TopContainerResponse];
   "Containers/KillContainer": [{ container: string; signal: string }, Empty];
   "Containers/PauseContainer": [{ container: string }, Empty];
   "Containers/UnpauseContainer": [{ container: string }, Empty];

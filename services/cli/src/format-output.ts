@@ -8,15 +8,23 @@ import type { ContainerInfo, HostInfo, ShoalEvent, Timestamp } from "./api-types
 /** Docker's zero time, printed for a timestamp that was never set. */
 export const ZERO_TIME = "0001-01-01T00:00:00Z";
 
-/** Columns separated by at least three spaces, as docker's tabwriter prints them; the last column is not padded. */
-export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+/**
+ * Columns separated by at least three spaces, as docker's tabwriter prints them, each at
+ * least `minWidth` wide with its padding; the last column is not padded.
+ */
+export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[], minWidth = 0): string {
+  const widths = headers.map((h, i) => Math.max(minWidth, 3 + Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length))));
   const line = (cells: readonly string[]): string =>
     cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]! + 3)))
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)))
       .join("")
       .trimEnd();
   return [line(headers), ...rows.map(line)].join("\n") + "\n";
+}
+
+/** `top`'s table as docker prints it: ps's titles and rows in columns at least 20 wide. */
+export function formatTopTable(titles: readonly string[], processes: readonly (readonly string[])[]): string {
+  return formatTable(titles, processes, 20);
 }
 
 export function timestampToMs(ts: Timestamp | null | undefined): number | undefined {
@@ -122,18 +130,37 @@ function ipcModeText(c: ContainerInfo): string {
   return c.effective_ipc_mode !== "" ? c.effective_ipc_mode : (c.host_config?.ipc_mode ?? "");
 }
 
-export function formatPsTable(containers: readonly ContainerInfo[], now: Date): string {
+/** `ps --no-trunc`: full ids and commands, in every format. */
+export type PsOptions = { noTrunc: boolean };
+
+const TRUNCATED: PsOptions = { noTrunc: false };
+
+function psId(c: ContainerInfo, o: PsOptions): string {
+  return o.noTrunc ? c.id : shortId(c.id);
+}
+
+function psCommand(c: ContainerInfo, o: PsOptions): string {
+  return commandText(c.args, o.noTrunc ? Number.MAX_SAFE_INTEGER : 20);
+}
+
+/** The IPC column: a joined owner's id cut to 12 characters, unless `--no-trunc`. */
+function psIpcMode(c: ContainerInfo, o: PsOptions): string {
+  const mode = ipcModeText(c);
+  return o.noTrunc ? mode : mode.replace(/^container:([0-9a-f]{12})[0-9a-f]{52}$/, "container:$1");
+}
+
+export function formatPsTable(containers: readonly ContainerInfo[], now: Date, o: PsOptions = TRUNCATED): string {
   return formatTable(
     ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "IPC", "HOST", "NAMES"],
     containers.map((c) => {
       const created = timestampToMs(c.created_at);
       return [
-        shortId(c.id),
+        psId(c, o),
         imageText(c),
-        commandText(c.args),
+        psCommand(c, o),
         created === undefined ? "" : `${humanDuration(Math.max(0, now.getTime() - created))} ago`,
         containerStatusText(c, now),
-        ipcModeText(c).replace(/^container:([0-9a-f]{12})[0-9a-f]{52}$/, "container:$1"),
+        psIpcMode(c, o),
         c.host,
         c.name,
       ];
@@ -142,16 +169,19 @@ export function formatPsTable(containers: readonly ContainerInfo[], now: Date): 
 }
 
 /** One line of `ps --format json`, with docker's field names (docker prints one object per line). */
-export function psJsonLine(c: ContainerInfo, now: Date): string {
-  return JSON.stringify(psObject(c, now));
+export function psJsonLine(c: ContainerInfo, now: Date, o: PsOptions = TRUNCATED): string {
+  return JSON.stringify(psObject(c, now, o));
 }
 
-/** A container as `ps --format` sees it (docker's keys): the JSON line and the template's `.`. */
-export function psObject(c: ContainerInfo, now: Date): Record<string, unknown> {
+/**
+ * A container as `ps --format` sees it (docker's keys): the JSON line and the template's
+ * `.`. As docker's, `ID` and `Command` are cut as in the table unless `--no-trunc`.
+ */
+export function psObject(c: ContainerInfo, now: Date, o: PsOptions = TRUNCATED): Record<string, unknown> {
   return {
-    ID: shortId(c.id),
+    ID: psId(c, o),
     Image: imageText(c),
-    Command: commandText(c.args, Number.MAX_SAFE_INTEGER),
+    Command: psCommand(c, o),
     CreatedAt: formatTimestamp(c.created_at),
     State: c.state?.status ?? "",
     Status: containerStatusText(c, now),

@@ -10,6 +10,7 @@ import {
   formatHostsTable,
   formatInspect,
   formatPsTable,
+  formatTopTable,
   formatTable,
   formatTimestamp,
   humanDuration,
@@ -194,12 +195,12 @@ describe("ps", () => {
     }
   });
 
-  it("--format json prints one object per line with docker's keys", () => {
+  it("--format json prints one object per line with docker's keys, cut as the table is", () => {
     const line = JSON.parse(psJsonLine(container(), NOW)) as Record<string, unknown>;
     expect(line).toEqual({
       ID: MEMBER.slice(0, 12),
       Image: "/srv/rootfs/busybox",
-      Command: `"sh -c while true; do sleep 1; done"`,
+      Command: `"sh -c while true; d…"`,
       CreatedAt: "2026-11-23T11:58:00Z",
       State: "running",
       Status: "Up About a minute",
@@ -207,6 +208,21 @@ describe("ps", () => {
       IpcMode: `container:${OWNER}`,
       Host: "h1",
     });
+  });
+
+  it("--no-trunc shows full ids, commands and joined owners, in the table and in json", () => {
+    const c = container();
+    const table = formatPsTable([c], NOW, { noTrunc: true });
+    expect(table).toContain(MEMBER);
+    expect(table).toContain(`"sh -c while true; do sleep 1; done"`);
+    expect(table).toContain(`container:${OWNER}`);
+    expect(JSON.parse(psJsonLine(c, NOW, { noTrunc: true }))).toMatchObject({ ID: MEMBER, Command: `"sh -c while true; do sleep 1; done"` });
+  });
+
+  it("top's table has docker's columns of at least 20 characters", () => {
+    expect(formatTopTable(["UID", "PID", "CMD"], [["root", "8819", "sleep 100"]])).toBe(
+      `${"UID".padEnd(20)}${"PID".padEnd(20)}CMD\n${"root".padEnd(20)}${"8819".padEnd(20)}sleep 100\n`,
+    );
   });
 
   it("formatTable keeps every row's cells aligned under their headers (property)", () => {

@@ -3,8 +3,9 @@ import { compileTemplate, isTemplate, TemplateError } from "./format-template";
 
 /**
  * Turns `shoal …` arguments into one command, without I/O. Every refusal is a
- * UsageError, which the CLI reports with the command's usage and exit code 125
- * (as docker does for a bad flag).
+ * UsageError, which the CLI reports with the command's usage and the UsageError's exit
+ * code: 125 for a bad flag or flag value, 1 for a wrong number of arguments or an
+ * unknown command (docker's codes for the same).
  *
  * Flag syntax follows docker's (pflag): `--flag value`, `--flag=value`, `-f value`,
  * `-fvalue`, grouped short booleans (`-dq`), repeated list flags (`-e A=1 -e B=2`),
@@ -24,6 +25,10 @@ export type CliCommand =
   | { kind: "create"; request: CreateContainerRequest }
   | { kind: "start"; attach: boolean; containers: string[] }
   | { kind: "stop"; timeoutSeconds: number | undefined; containers: string[] }
+  | { kind: "restart"; timeoutSeconds: number | undefined; containers: string[] }
+  | { kind: "rename"; container: string; newName: string }
+  /** `psArgs`: ps options as one string, as docker sends them ("" is ps's `-ef`). */
+  | { kind: "top"; container: string; psArgs: string }
   | { kind: "kill"; signal: string; containers: string[] }
   | { kind: "rm"; force: boolean; containers: string[] }
   | { kind: "pause"; containers: string[] }
@@ -35,6 +40,8 @@ export type CliCommand =
       kind: "ps";
       all: boolean;
       quiet: boolean;
+      /** Full ids and commands. */
+      noTrunc: boolean;
       filters: Record<string, string>;
       format: OutputFormat;
       /** A Go-style template (`--format '{{.ID}} {{.Names}}'`), printed once per container. */
@@ -67,15 +74,24 @@ export interface ParseContext {
   now: Date;
 }
 
-/** A command line Shoal refuses before calling the api; `command` names the usage to show. */
+/**
+ * A command line Shoal refuses before calling the api; `command` names the usage to show.
+ * `exitCode` is docker's for the same mistake: 125 (a flag), or 1 (the arguments, the command).
+ */
 export class UsageError extends Error {
   constructor(
     message: string,
     readonly command: string | undefined,
+    readonly exitCode: 1 | 125 = 125,
   ) {
     super(message);
     this.name = "UsageError";
   }
+}
+
+/** A wrong number of arguments or an unknown command: docker exits 1 for these. */
+function argumentError(message: string, command: string | undefined): UsageError {
+  return new UsageError(message, command, 1);
 }
 
 type FlagKind = "bool" | "string" | "list";
@@ -231,14 +247,14 @@ function parseNonNegativeInt(value: string, flag: string, command: string): numb
 
 function requireArgs(flags: ParsedFlags, min: number, command: string): string[] {
   if (flags.positionals.length < min) {
-    throw new UsageError(`"shoal ${command}" requires at least ${min} argument${min === 1 ? "" : "s"}.`, command);
+    throw argumentError(`"shoal ${command}" requires at least ${min} argument${min === 1 ? "" : "s"}.`, command);
   }
   return flags.positionals;
 }
 
 function exactlyOne(flags: ParsedFlags, command: string): string {
   if (flags.positionals.length !== 1) {
-    throw new UsageError(`"shoal ${command}" requires exactly 1 argument.`, command);
+    throw argumentError(`"shoal ${command}" requires exactly 1 argument.`, command);
   }
   return flags.positionals[0]!;
 }
@@ -304,7 +320,7 @@ function parseCreate(args: readonly string[], command: "run" | "create", ctx: Pa
   let containerArgs = flags.positionals;
   if (rootfs === "") {
     if (containerArgs.length === 0) {
-      throw new UsageError(`"shoal ${command}" requires an IMAGE or --rootfs DIR.`, command);
+      throw argumentError(`"shoal ${command}" requires an IMAGE or --rootfs DIR.`, command);
     }
     image = containerArgs[0]!;
     containerArgs = containerArgs.slice(1);
@@ -401,6 +417,9 @@ const SUBCOMMANDS = new Set([
   "create",
   "start",
   "stop",
+  "restart",
+  "rename",
+  "top",
   "kill",
   "rm",
   "pause",
@@ -426,7 +445,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
   const [name, ...rest] = global.positionals;
   // `shoal` alone prints the help, as `docker` alone does.
   if (name === undefined) return { addr, command: { kind: "help", topic: undefined } };
-  if (!SUBCOMMANDS.has(name)) throw new UsageError(`'${name}' is not a shoal command.`, undefined);
+  if (!SUBCOMMANDS.has(name)) throw argumentError(`'${name}' is not a shoal command.`, undefined);
   if (global.bools.has("help")) return { addr, command: { kind: "help", topic: name } };
 
   const withAddr = (flags: ParsedFlags, command: CliCommand): ParsedCommandLine => {
@@ -463,14 +482,33 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       }
       return withAddr(flags, { kind: "start", attach: flags.bools.has("attach"), containers });
     }
-    case "stop": {
+    case "stop":
+    case "restart": {
       const flags = simple([{ name: "time", short: "t", aliases: ["timeout"], kind: "string" }]);
       const help = earlyHelp(flags);
       if (help) return help;
       const containers = requireArgs(flags, 1, name);
       const time = flags.strings.get("time");
       const timeoutSeconds = time === undefined ? undefined : parseNonNegativeInt(time, "-t, --time", name);
-      return withAddr(flags, { kind: "stop", timeoutSeconds, containers });
+      return withAddr(flags, { kind: name, timeoutSeconds, containers });
+    }
+    case "rename": {
+      const flags = simple(NO_FLAGS);
+      const help = earlyHelp(flags);
+      if (help) return help;
+      if (flags.positionals.length !== 2) throw argumentError(`"shoal rename" requires exactly 2 arguments.`, name);
+      const [container, newName] = flags.positionals as [string, string];
+      // docker's own check, before any call.
+      if (container.trim() === "" || newName.trim() === "") throw argumentError("Neither old nor new names may be empty", name);
+      return withAddr(flags, { kind: "rename", container, newName });
+    }
+    case "top": {
+      // Everything after the container is ps's options, flags included (docker's SetInterspersed(false)).
+      const flags = simple(NO_FLAGS, false);
+      const help = earlyHelp(flags);
+      if (help) return help;
+      const [container, ...psArgs] = requireArgs(flags, 1, name);
+      return withAddr(flags, { kind: "top", container: container!, psArgs: psArgs.join(" ") });
     }
     case "kill": {
       const flags = simple([{ name: "signal", short: "s", kind: "string" }]);
@@ -539,12 +577,13 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       const flags = simple([
         { name: "all", short: "a", kind: "bool" },
         { name: "quiet", short: "q", kind: "bool" },
+        { name: "no-trunc", kind: "bool" },
         { name: "filter", short: "f", kind: "list" },
         FORMAT_FLAG,
       ]);
       const help = earlyHelp(flags);
       if (help) return help;
-      if (flags.positionals.length > 0) throw new UsageError(`"shoal ps" accepts no arguments.`, name);
+      if (flags.positionals.length > 0) throw argumentError(`"shoal ps" accepts no arguments.`, name);
       const filters: Record<string, string> = {};
       for (const [key, value] of parseFilterPairs(flags.lists.get("filter") ?? [], name)) {
         if (key in filters) throw new UsageError(`filter "${key}" given twice: ps takes one value per key`, name);
@@ -556,6 +595,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
         kind: "ps",
         all: flags.bools.has("all"),
         quiet: flags.bools.has("quiet"),
+        noTrunc: flags.bools.has("no-trunc"),
         filters,
         format: template === undefined ? parseFormat(flags, name) : "table",
         template,
@@ -571,7 +611,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       ]);
       const help = earlyHelp(flags);
       if (help) return help;
-      if (flags.positionals.length > 0) throw new UsageError(`"shoal events" accepts no arguments.`, name);
+      if (flags.positionals.length > 0) throw argumentError(`"shoal events" accepts no arguments.`, name);
       const grouped = new Map<string, string[]>();
       for (const [key, value] of parseFilterPairs(flags.lists.get("filter") ?? [], name)) {
         grouped.set(key, [...(grouped.get(key) ?? []), value]);
@@ -595,13 +635,13 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       const flags = simple([FORMAT_FLAG]);
       const help = earlyHelp(flags);
       if (help) return help;
-      if (flags.positionals.length > 0) throw new UsageError(`"shoal hosts" accepts no arguments.`, name);
+      if (flags.positionals.length > 0) throw argumentError(`"shoal hosts" accepts no arguments.`, name);
       return withAddr(flags, { kind: "hosts", format: parseFormat(flags, name) });
     }
     case "config":
       return parseConfig(rest, addr);
   }
-  throw new UsageError(`'${name}' is not a shoal command.`, undefined);
+  throw argumentError(`'${name}' is not a shoal command.`, undefined);
 
   function parseConfig(args: readonly string[], addrSoFar: string): ParsedCommandLine {
     const [sub, ...subArgs] = args;
@@ -614,7 +654,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       case "show": {
         const flags = parseFlags(subArgs, [FORMAT_FLAG], topic, true);
         if (flags.positionals.length > 0 && !flags.bools.has("help")) {
-          throw new UsageError(`"shoal config show" accepts no arguments.`, topic);
+          throw argumentError(`"shoal config show" accepts no arguments.`, topic);
         }
         return finish(flags, { kind: "config-show", format: flags.bools.has("help") ? "table" : parseFormat(flags, topic) });
       }
@@ -633,7 +673,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
         const file = flags.strings.get("file");
         if (!flags.bools.has("help")) {
           if (file === undefined || file === "") throw new UsageError(`"shoal config reload" requires --file daemon.json`, topic);
-          if (flags.positionals.length > 0) throw new UsageError(`"shoal config reload" accepts no arguments.`, topic);
+          if (flags.positionals.length > 0) throw argumentError(`"shoal config reload" accepts no arguments.`, topic);
         }
         return finish(flags, { kind: "config-reload", file: file ?? "" });
       }

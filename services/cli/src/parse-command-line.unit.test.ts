@@ -205,6 +205,29 @@ describe("lifecycle commands", () => {
     expect(usageError(["inspect", "-f", "{{if .State.Running}}", "a"]).message).toContain("unsupported action");
   });
 
+  it("restart [-t N], rename OLD NEW, top C [ps OPTIONS]", () => {
+    expect(command("restart -t 3 a b", "restart")).toEqual({ kind: "restart", timeoutSeconds: 3, containers: ["a", "b"] });
+    expect(command("restart a", "restart").timeoutSeconds).toBeUndefined();
+    expect(command("rename web web2", "rename")).toEqual({ kind: "rename", container: "web", newName: "web2" });
+    expect(usageError("rename web").message).toBe(`"shoal rename" requires exactly 2 arguments.`);
+    expect(usageError(["rename", "web", ""]).message).toBe("Neither old nor new names may be empty");
+    expect(command("top web", "top")).toEqual({ kind: "top", container: "web", psArgs: "" });
+    expect(command("top web -o pid,comm", "top")).toEqual({ kind: "top", container: "web", psArgs: "-o pid,comm" });
+    expect(command("top web aux", "top").psArgs).toBe("aux");
+    expect(usageError("top").message).toContain("requires at least 1 argument");
+  });
+
+  it("exit codes as docker's: 125 for a flag, 1 for the arguments or the command", () => {
+    expect(usageError("stop -t soon a").exitCode).toBe(125);
+    expect(usageError("ps --bogus").exitCode).toBe(125);
+    expect(usageError("run --bogus busybox").exitCode).toBe(125);
+    expect(usageError("stop").exitCode).toBe(1);
+    expect(usageError("run").exitCode).toBe(1);
+    expect(usageError("logs a b").exitCode).toBe(1);
+    expect(usageError("rename a").exitCode).toBe(1);
+    expect(usageError("bogus").exitCode).toBe(1);
+  });
+
   it("exec stops flags at the container; the rest is the command", () => {
     expect(command("exec -e A=1 -w /tmp web ls -la /dev/shm", "exec")).toEqual({
       kind: "exec",
@@ -228,12 +251,14 @@ describe("lifecycle commands", () => {
 
 describe("ps, hosts, events, config", () => {
   it("ps [-a] [-q] [--filter k=v] [--format json]", () => {
-    expect(command("ps", "ps")).toEqual({ kind: "ps", all: false, quiet: false, filters: {}, format: "table", template: undefined });
+    expect(command("ps", "ps")).toEqual({ kind: "ps", all: false, quiet: false, noTrunc: false, filters: {}, format: "table", template: undefined });
+    expect(command("ps --no-trunc -q", "ps")).toMatchObject({ noTrunc: true, quiet: true });
     expect(command(["ps", "--format", "{{.ID}}\t{{.Names}}"], "ps").template).toBe("{{.ID}}\t{{.Names}}");
     expect(command("ps -aq --filter status=exited -f name=web --format json", "ps")).toEqual({
       kind: "ps",
       all: true,
       quiet: true,
+      noTrunc: false,
       filters: { status: "exited", name: "web" },
       format: "json",
       template: undefined,

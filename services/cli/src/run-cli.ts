@@ -6,6 +6,7 @@ import {
   formatHostsTable,
   formatInspect,
   formatPsTable,
+  formatTopTable,
   hostJsonLine,
   psJsonLine,
   psObject,
@@ -21,8 +22,15 @@ import type { ShoalApi } from "./shoal-api-client";
 import { usageOf } from "./usage";
 import { CLI_VERSION } from "./version";
 
-/** Exit code when Shoal refuses or fails a request (docker's 125), including a bad command line. */
+/** `run`'s exit code when Shoal refuses or fails the request, and any command's for a bad flag (docker's 125). */
 export const EXIT_REFUSED = 125;
+/** Every other command's exit code for a refused or failed request (docker's 1). */
+export const EXIT_FAILED = 1;
+
+/** Docker's code for a request the daemon refused or failed: 125 for `run`, 1 for any other command. */
+export function failureExitCode(command: CliCommand["kind"]): number {
+  return command === "run" ? EXIT_REFUSED : EXIT_FAILED;
+}
 
 export interface CliIo {
   stdout: { write(chunk: string | Uint8Array): unknown };
@@ -45,8 +53,10 @@ function isDaemonError(err: unknown): err is DaemonError {
 }
 
 /**
- * Runs one `shoal` invocation and returns its exit code: 0, 125 for a refused request or
- * a bad command line, 126/127 when a container's command could not be started, otherwise
+ * Runs one `shoal` invocation and returns its exit code, as docker's CLI picks it: 0;
+ * for a refused or failed request 125 from `run` and 1 from any other command (a failed
+ * start too, except `run`'s 126/127 when the container's command could not be started);
+ * 125 for a bad flag, 1 for a wrong number of arguments or an unknown command; otherwise
  * the container's own code for `run` (without -d), `start -a` and `exec`. Nothing is thrown
  * for a failure the user can act on; messages go to stderr without stacks.
  */
@@ -58,7 +68,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (!(err instanceof UsageError)) throw err;
     const see = err.command === undefined ? "shoal --help" : `shoal ${err.command} --help`;
     io.stderr.write(`shoal: ${err.message}\nSee '${see}'.\n`);
-    return EXIT_REFUSED;
+    return err.exitCode;
   }
   const { addr, command } = parsed;
   if (command.kind === "version") {
@@ -75,7 +85,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       configJson = await io.readFile(command.file);
     } catch (err) {
       io.stderr.write(`shoal: cannot read ${command.file}: ${(err as Error).message}\n`);
-      return EXIT_REFUSED;
+      return EXIT_FAILED;
     }
   }
   const connect = io.connect ?? (async (a: string) => (await import("./shoal-api-client")).connectShoalApi(a));
@@ -84,9 +94,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     api = await connect(addr);
   } catch (err) {
     io.stderr.write(`shoal: cannot use api address "${addr}": ${(err as Error).message}\n`);
-    return EXIT_REFUSED;
+    return failureExitCode(command.kind);
   }
-  const out = new Output(io, addr);
+  const out = new Output(io, addr, failureExitCode(command.kind));
   try {
     return await execute(api, command, out, configJson);
   } catch (err) {
@@ -101,11 +111,13 @@ class Output {
   constructor(
     readonly io: CliIo,
     readonly addr: string,
+    /** The command's exit code for a refused or failed request (failureExitCode). */
+    readonly failureCode: number,
   ) {}
   line(text: string): void {
     this.io.stdout.write(`${text}\n`);
   }
-  /** Prints a failed request docker's way and returns 125. */
+  /** Prints a failed request docker's way and returns the command's failure code. */
   daemonError(err: DaemonError): number {
     if (err.unreachable) {
       const reason = /\b(E[A-Z]{3,})\b/.exec(err.message)?.[1];
@@ -113,7 +125,7 @@ class Output {
     } else {
       this.io.stderr.write(`shoal: Error response from daemon: ${err.message}\n`);
     }
-    return EXIT_REFUSED;
+    return this.failureCode;
   }
 }
 
@@ -140,19 +152,48 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
         out.line(created.id);
         return 0;
       }
-      return startAttached(api, created.id, out);
+      return startAttached(api, created.id, out, startFailureExitCode);
     }
     case "start": {
-      if (command.attach) return startAttached(api, command.containers[0]!, out);
-      return forEach(command.containers, out, async (container) => {
+      if (command.attach) return startAttached(api, command.containers[0]!, out, () => EXIT_FAILED);
+      const failed: string[] = [];
+      await forEach(command.containers, out, async (container) => {
         const started = await api.call("Containers/StartContainer", { container });
-        if (started.failed) {
-          out.io.stderr.write(`shoal: Error response from daemon: ${started.error}\n`);
+        if (started.failed) out.io.stderr.write(`shoal: Error response from daemon: ${started.error}\n`);
+        else out.line(container);
+        return !started.failed;
+      }, (container) => failed.push(container));
+      if (failed.length === 0) return 0;
+      // docker's closing line for `start`, after the errors of each container.
+      out.io.stderr.write(`shoal: Error: failed to start containers: ${failed.join(", ")}\n`);
+      return EXIT_FAILED;
+    }
+    case "restart":
+      return forEach(command.containers, out, async (container) => {
+        const request = command.timeoutSeconds === undefined ? { container } : { container, timeout_seconds: command.timeoutSeconds };
+        const restarted = await api.call("Containers/RestartContainer", request);
+        if (restarted.failed) {
+          out.io.stderr.write(`shoal: Error response from daemon: Cannot restart container ${container}: ${restarted.error}\n`);
           return false;
         }
         out.line(container);
         return true;
       });
+    case "rename":
+      try {
+        await api.call("Containers/RenameContainer", { container: command.container, new_name: command.newName });
+      } catch (err) {
+        if (!isDaemonError(err)) throw err;
+        out.daemonError(err);
+        // docker's closing line for `rename`.
+        out.io.stderr.write(`shoal: Error: failed to rename container named ${command.container}\n`);
+        return EXIT_FAILED;
+      }
+      return 0;
+    case "top": {
+      const top = await api.call("Containers/TopContainer", { container: command.container, ps_args: command.psArgs });
+      out.io.stdout.write(formatTopTable(top.titles, top.processes.map((p) => p.fields)));
+      return 0;
     }
     case "stop":
       return forEach(command.containers, out, async (container) => {
@@ -207,12 +248,12 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
         const render = compileTemplate(command.template);
         for (const c of found) {
           const text = renderOrReport(render, toDockerInspect(c), out);
-          if (text === undefined) return EXIT_REFUSED;
+          if (text === undefined) return EXIT_FAILED;
           out.line(text);
         }
       }
       for (const err of errors) out.daemonError(err);
-      return errors.length === 0 ? 0 : EXIT_REFUSED;
+      return errors.length === 0 ? 0 : out.failureCode;
     }
     case "exec": {
       const result = await api.call("Containers/ExecInContainer", {
@@ -240,19 +281,20 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
     case "ps": {
       const containers = await listAll(api, command.all, command.filters);
       const now = out.io.now();
+      const options = { noTrunc: command.noTrunc };
       if (command.quiet) {
-        for (const c of containers) out.line(shortId(c.id));
+        for (const c of containers) out.line(command.noTrunc ? c.id : shortId(c.id));
       } else if (command.template !== undefined) {
         const render = compileTemplate(command.template);
         for (const c of containers) {
-          const text = renderOrReport(render, psObject(c, now), out);
-          if (text === undefined) return EXIT_REFUSED;
+          const text = renderOrReport(render, psObject(c, now, options), out);
+          if (text === undefined) return EXIT_FAILED;
           out.line(text);
         }
       } else if (command.format === "json") {
-        for (const c of containers) out.line(psJsonLine(c, now));
+        for (const c of containers) out.line(psJsonLine(c, now, options));
       } else {
-        out.io.stdout.write(formatPsTable(containers, now));
+        out.io.stdout.write(formatPsTable(containers, now, options));
       }
       return 0;
     }
@@ -307,19 +349,32 @@ function renderOrReport(render: CompiledTemplate, value: unknown, out: Output): 
   }
 }
 
-/** Runs `action` for every container, reporting each failure and going on; 125 when any failed. */
-async function forEach(containers: readonly string[], out: Output, action: (container: string) => Promise<boolean>): Promise<number> {
+/**
+ * Runs `action` for every container, reporting each failure and going on (`onFailure`
+ * hears of each); the command's failure code when any failed.
+ */
+async function forEach(
+  containers: readonly string[],
+  out: Output,
+  action: (container: string) => Promise<boolean>,
+  onFailure?: (container: string) => void,
+): Promise<number> {
   let failed = false;
   for (const container of containers) {
+    let ok: boolean;
     try {
-      if (!(await action(container))) failed = true;
+      ok = await action(container);
     } catch (err) {
       if (!isDaemonError(err)) throw err;
       out.daemonError(err);
+      ok = false;
+    }
+    if (!ok) {
       failed = true;
+      onFailure?.(container);
     }
   }
-  return failed ? EXIT_REFUSED : 0;
+  return failed ? out.failureCode : 0;
 }
 
 async function listAll(api: ShoalApi, all: boolean, filters: Record<string, string>): Promise<ContainerInfo[]> {
@@ -338,17 +393,18 @@ async function listAll(api: ShoalApi, all: boolean, filters: Record<string, stri
 /**
  * `run` without -d and `start -a`, as `docker run` does it: the wait for the container's
  * next exit is sent before StartContainer, so an exit that comes at once, or a `--rm`
- * removal right after it, is never missed. A failed start is reported and mapped to
- * 125/126/127; otherwise the output is printed and the container's exit code returned.
+ * removal right after it, is never missed. A failed start is reported and its exit code
+ * mapped by `failedStartCode` (`run`: 125/126/127; `start -a`: 1); otherwise the output is
+ * printed and the container's exit code returned.
  */
-async function startAttached(api: ShoalApi, container: string, out: Output): Promise<number> {
+async function startAttached(api: ShoalApi, container: string, out: Output, failedStartCode: (exitCode: number) => number): Promise<number> {
   const exited = api.call("Containers/WaitContainer", { container, condition: "next-exit" });
   // Only awaited after a successful start; a failure on a failed start is not news.
   exited.catch(() => undefined);
   const started = await api.call("Containers/StartContainer", { container });
   if (started.failed) {
     out.io.stderr.write(`shoal: Error response from daemon: ${started.error}\n`);
-    return startFailureExitCode(started.exit_code);
+    return failedStartCode(started.exit_code);
   }
   return attachUntilExit(api, started.id !== "" ? started.id : container, exited, out);
 }

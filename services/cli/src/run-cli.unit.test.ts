@@ -125,17 +125,79 @@ describe("exit codes", () => {
     expect(out()).toEqual({ stdout: "", stderr: 'shoal: Error response from daemon: invalid shm size "-1"\n' });
   });
 
+  it("any command but run exits 1 for a refusal, as docker's do", async () => {
+    const refuse = (code: string, message: string) => () => {
+      throw new DaemonError(code, message, false);
+    };
+    const { api } = fakeApi({
+      "Containers/CreateContainer": refuse("INVALID_ARGUMENT", "Invalid container name (a), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+      "Containers/StopContainer": refuse("NOT_FOUND", "No such container: nope"),
+      "Containers/RemoveContainer": refuse("FAILED_PRECONDITION", "You cannot remove a running container"),
+      "Containers/InspectContainer": refuse("NOT_FOUND", "No such container: nope"),
+    });
+    const { cliIo } = io(api);
+    expect(await runCli(["create", "--name", "a", "--rootfs", "/r", "true"], cliIo)).toBe(1);
+    expect(await runCli(["run", "--name", "a", "--rootfs", "/r", "true"], cliIo)).toBe(125);
+    expect(await runCli(["stop", "nope"], cliIo)).toBe(1);
+    expect(await runCli(["rm", "web"], cliIo)).toBe(1);
+    expect(await runCli(["inspect", "nope"], cliIo)).toBe(1);
+  });
+
+  it("start: a failed start is 1, and docker's closing line names every container that did not start", async () => {
+    const { api } = fakeApi({
+      "Containers/StartContainer": (r: { container: string }) => {
+        if (r.container === "gone") throw new DaemonError("NOT_FOUND", "No such container: gone", false);
+        return r.container === "bad" ? { id: ID, failed: true, exit_code: 127, error: "exec: not found" } : { id: ID, failed: false };
+      },
+    });
+    const { cliIo, out } = io(api);
+    expect(await runCli(["start", "ok", "bad", "gone"], cliIo)).toBe(1);
+    expect(out()).toEqual({
+      stdout: "ok\n",
+      stderr:
+        "shoal: Error response from daemon: exec: not found\n" +
+        "shoal: Error response from daemon: No such container: gone\n" +
+        "shoal: Error: failed to start containers: bad, gone\n",
+    });
+  });
+
+  it("start -a of a command that cannot start is 1, run's is 127", async () => {
+    const { api } = fakeApi({
+      ...created,
+      "Containers/StartContainer": () => ({ id: ID, failed: true, exit_code: 127, error: "exec: not found" }),
+      "Containers/WaitContainer": () => new Promise(() => {}),
+    });
+    const { cliIo } = io(api);
+    expect(await runCli(["start", "-a", "web"], cliIo)).toBe(1);
+    expect(await runCli(["run", "--rootfs", "/r", "nope"], cliIo)).toBe(127);
+  });
+
+  it("rename: a refusal is 1, with docker's closing line", async () => {
+    const { api } = fakeApi({
+      "Containers/RenameContainer": () => {
+        throw new DaemonError("INVALID_ARGUMENT", "Renaming a container with the same name as its current name", false);
+      },
+    });
+    const { cliIo, out } = io(api);
+    expect(await runCli(["rename", "web", "web"], cliIo)).toBe(1);
+    expect(out().stderr).toBe(
+      "shoal: Error response from daemon: Renaming a container with the same name as its current name\n" +
+        "shoal: Error: failed to rename container named web\n",
+    );
+  });
+
   it("an address the CLI cannot use is 125 before any call", async () => {
     const { cliIo, out } = io(fakeApi({}).api, {
       connect: async () => {
         throw new Error('expected host:port or unix:/path, got "nowhere"');
       },
     });
-    expect(await runCli(["--addr", "nowhere", "ps"], cliIo)).toBe(125);
-    expect(out().stderr).toBe('shoal: cannot use api address "nowhere": expected host:port or unix:/path, got "nowhere"\n');
+    expect(await runCli(["--addr", "nowhere", "run", "--rootfs", "/r", "true"], cliIo)).toBe(125);
+    expect(await runCli(["--addr", "nowhere", "ps"], cliIo)).toBe(1);
+    expect(out().stderr).toBe('shoal: cannot use api address "nowhere": expected host:port or unix:/path, got "nowhere"\n'.repeat(2));
   });
 
-  it("a usage error is 125 with the command's help hint and never connects", async () => {
+  it("a bad flag is 125 with the command's help hint and never connects; a missing argument is 1", async () => {
     let connected = false;
     const { cliIo, out } = io(fakeApi({}).api, {
       connect: async () => {
@@ -145,6 +207,7 @@ describe("exit codes", () => {
     });
     expect(await runCli(["stop", "-t", "x", "web"], cliIo)).toBe(125);
     expect(out().stderr).toBe(`shoal: invalid argument "x" for "-t, --time" flag: expected a whole number of at least 0\nSee 'shoal stop --help'.\n`);
+    expect(await runCli(["stop"], cliIo)).toBe(1);
     expect(connected).toBe(false);
   });
 

@@ -28,6 +28,9 @@ Commands:
   create     Create a container
   start      Start one or more containers
   stop       Stop one or more running containers
+  restart    Restart one or more containers
+  rename     Rename a container
+  top        Display the running processes of a container
   kill       Kill one or more running containers
   rm         Remove one or more containers
   pause      Pause all processes within one or more containers
@@ -64,6 +67,15 @@ ${CREATE_OPTIONS}`,
   stop: `Usage:  shoal stop [OPTIONS] CONTAINER [CONTAINER...]
 
   -t, --time N   Seconds to wait before killing the container (default 10)`,
+  restart: `Usage:  shoal restart [OPTIONS] CONTAINER [CONTAINER...]
+
+Stop each container (if it runs) and start it again.
+
+  -t, --time N   Seconds to wait before killing the container (default 10)`,
+  rename: `Usage:  shoal rename CONTAINER NEW_NAME`,
+  top: `Usage:  shoal top CONTAINER [ps OPTIONS]
+
+Display the running processes of a container, as ps(1) on its host shows them (default -ef).`,
   kill: `Usage:  shoal kill [OPTIONS] CONTAINER [CONTAINER...]
 
   -s, --signal SIG   Signal to send (default SIGKILL)`,
@@ -90,6 +102,7 @@ Print a JSON array with docker's fields (Id, Name, State, HostConfig…) plus Ho
   -a, --all             Show all containers (default shows just running)
   -f, --filter K=V      Filter: name=, id=, status=, host=, ipc-owner= (one value per key)
   -q, --quiet           Only display container IDs
+      --no-trunc        Don't truncate output (full IDs and commands)
       --format FORMAT   table (default), json (one object per line) or a template: '{{.ID}} {{.Names}}'`,
   wait: `Usage:  shoal wait CONTAINER [CONTAINER...]`,
   events: `Usage:  shoal events [OPTIONS]
