@@ -22,13 +22,16 @@ ensure_node() {
 }
 
 APT_UPDATED=0
-ensure_apt() { # ensure_apt pkg...: installs the Debian packages that are not installed yet
+# ensure_apt pkg...: installs the Debian packages that are not installed yet, without their
+# Recommends (only what each package needs to work: `prometheus`, wanted for promtool, would
+# otherwise bring prometheus-node-exporter, and runc Debian's criu, which fails on these kernels).
+ensure_apt() {
   local missing=()
   for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   [ "${#missing[@]}" -eq 0 ] && return 0
   log "installing with apt: ${missing[*]}"
   if [ "$APT_UPDATED" = 0 ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 ensure_pnpm() {
@@ -81,6 +84,10 @@ ensure_nats() {
 
 # gcc + libc6-dev: the agent tests compile a tiny static System V shm helper into the busybox rootfs.
 ensure_container_tools() { ensure_apt containerd runc busybox-static gcc libc6-dev; }
+
+# What only the tests use: promtool (Debian ships it in `prometheus`; the metrics e2e test runs
+# `promtool check metrics` on every service's /metrics).
+ensure_test_tools() { ensure_apt prometheus; }
 
 # ---- The local stack (start.sh / stop.sh) ------------------------------------------------
 # Layout: pid files and markers in $SHOAL_RUN_DIR (/run/shoal), logs in $SHOAL_LOG_DIR

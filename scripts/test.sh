@@ -6,6 +6,7 @@ ensure_apt ca-certificates
 ensure_postgres
 ensure_nats
 ensure_container_tools
+ensure_test_tools
 ensure_deps
 cd "$SHOAL_ROOT"
 log "typecheck"

@@ -93,6 +93,8 @@ export interface E2eStack {
   containerCounts(): Promise<{ projection: number; containerd: number }>;
   /** Events of one container's stream, in order. */
   containerEvents(id: string): Promise<{ type: string; data: any }[]>;
+  /** The port the service serves Prometheus `/metrics` on (127.0.0.1). */
+  metricsPort(service: Service): number;
   teardown(): Promise<void>;
 }
 
@@ -327,6 +329,7 @@ export async function startStack(opts: {
           SELECT type, data FROM events WHERE stream_id = ${`container-${containerId}`} ORDER BY stream_version`.execute(db);
         return r.rows;
       },
+      metricsPort: (s) => Number(env[s].SHOAL_METRICS_PORT),
       async teardown() {
         await teardown();
         // Logs stay only when a test asks for them (SHOAL_E2E_KEEP_LOGS=1), for debugging.

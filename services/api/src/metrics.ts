@@ -14,9 +14,18 @@ export interface ApiMetrics {
   startDuration: Histogram<"outcome">;
 }
 
+/**
+ * prom-client's default gauges whose names end in `_total`, which Prometheus reserves for
+ * counters (`promtool check metrics` refuses them). Each is the sum of the per-type gauge of
+ * the same name without `_total` (`nodejs_active_handles{type}` …), which stays registered.
+ */
+const TOTAL_GAUGES = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
+
 export function createApiMetrics(): ApiMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "shoal_api_" });
+  const prefix = "shoal_api_";
+  collectDefaultMetrics({ register: registry, prefix });
+  for (const name of TOTAL_GAUGES) registry.removeSingleMetric(`${prefix}${name}`);
   const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
   return {
     registry,

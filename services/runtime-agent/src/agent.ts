@@ -40,7 +40,7 @@ import { KeyedMutex } from "./keyed-mutex";
 import { lockInRuntime, removeStaleWrappers } from "./locked-in-runtime";
 import { serveMetrics } from "@shoal/metrics";
 import type { MetricsServer } from "@shoal/metrics";
-import { renderMetrics } from "./metrics-server";
+import { createAgentMetrics } from "./metrics";
 import { planRecovery } from "./recovery-plan";
 import type { ExitToReport, RecoveryPlan } from "./recovery-plan";
 import { REPORT_TYPES, reportIds } from "@shoal/host-protocol";
@@ -223,13 +223,8 @@ class RuntimeAgent implements Agent {
     });
 
     if (o.metricsPort !== undefined) {
-      this.metrics = await serveMetrics(
-        {
-          contentType: "text/plain; version=0.0.4",
-          metrics: async () => renderMetrics({ rpcs: this.containerd.rpcCounts(), containers: this.live.size }),
-        },
-        o.metricsPort,
-      );
+      const { registry } = createAgentMetrics({ rpcCounts: () => this.containerd.rpcCounts(), containers: () => this.live.size });
+      this.metrics = await serveMetrics(registry, o.metricsPort);
     }
     const handlers: Record<string, HostCommandHandler> = {};
     for (const name of COMMANDS) handlers[name] = (payload) => this.handle(name, payload);
