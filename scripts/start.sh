@@ -5,10 +5,11 @@
 #  2. starts Postgres, NATS and containerd only when none answers (the system containerd at
 #     /run/containerd/containerd.sock is used when it answers, else Shoal's own at
 #     /run/shoal/containerd/containerd.sock),
-#  3. builds the service bundles and the CLI, migrates the database,
+#  3. builds the service bundles and the CLI (one compiled executable), migrates the database,
 #  4. starts api, scheduler, mount-manager and one runtime agent (host `hostname -s`),
-#  5. links /usr/local/bin/shoal, and returns once the api's gRPC health is SERVING and the
-#     agent's host is listed as ready by `shoal hosts`.
+#  5. links /usr/local/bin/shoal to the compiled CLI (services/cli/dist/shoal), and returns
+#     once the api's gRPC health is SERVING and the agent's host is listed as ready by
+#     `shoal hosts`.
 # Idempotent: when the stack is already up it says so and exits 0. Pid files and markers in
 # /run/shoal, logs in /var/log/shoal, state in /var/lib/shoal. `npm stop` undoes it.
 # Overrides (used by test/e2e/local-stack.e2e.test.ts to run a second stack beside yours):
@@ -73,15 +74,21 @@ if ! wait_for "host $host ready" 60 host_ready; then
 fi
 for s in "${SHOAL_SERVICES[@]}"; do service_pid "$s" >/dev/null || fail_with_log "$s" "$s exited while starting"; done
 
-# `shoal` on the PATH, unless something else already owns that name.
-target="$SHOAL_ROOT/services/cli/bin/shoal"
+# `shoal` on the PATH: a link to the compiled executable (built above), unless something
+# else already owns that name. A link an earlier `npm start` made to another target (the
+# sh launcher, before the CLI was compiled) is Shoal's own and is pointed at the executable.
+target="$SHOAL_ROOT/services/cli/dist/shoal"
+link_marker="$SHOAL_RUN_DIR/shoal-link.created-by-shoal"
 if [ -L "$SHOAL_BIN_LINK" ] && [ "$(readlink "$SHOAL_BIN_LINK")" = "$target" ]; then
   :
+elif [ -L "$SHOAL_BIN_LINK" ] && [ -f "$link_marker" ] && [ "$(readlink "$SHOAL_BIN_LINK")" = "$(cat "$link_marker")" ]; then
+  ln -sfn "$target" "$SHOAL_BIN_LINK"
+  echo "$target" >"$link_marker"
 elif [ -e "$SHOAL_BIN_LINK" ] || [ -L "$SHOAL_BIN_LINK" ]; then
   log "warning: $SHOAL_BIN_LINK exists and is not Shoal's; left alone (run $target directly)"
 else
   ln -s "$target" "$SHOAL_BIN_LINK"
-  echo "$target" >"$SHOAL_RUN_DIR/shoal-link.created-by-shoal"
+  echo "$target" >"$link_marker"
 fi
 
 log "up: api $SHOAL_API_ADDR (metrics ${SHOAL_METRICS_PORTS[*]}), host $host on containerd $containerd_socket"

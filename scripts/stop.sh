@@ -8,10 +8,10 @@
 source "$(dirname "$0")/lib.sh"
 host="$(stack_host)"
 export SHOAL_ADDR="$SHOAL_API_ADDR"
-shoal_cli="$SHOAL_ROOT/services/cli/bin/shoal"
+shoal_cli="$SHOAL_ROOT/services/cli/dist/shoal"
 
 # Running containers first, while the control plane can still release their mounts.
-if service_pid api >/dev/null && [ -f "$SHOAL_ROOT/services/cli/dist/shoal.mjs" ]; then
+if service_pid api >/dev/null && [ -x "$shoal_cli" ]; then
   running="$("$shoal_cli" ps -q 2>/dev/null || true)"
   if [ -n "$running" ]; then
     log "stopping running containers: $(echo "$running" | wc -l)"

@@ -11,6 +11,9 @@ ensure_deps
 cd "$SHOAL_ROOT"
 log "typecheck"
 pnpm exec tsc -p tsconfig.json --noEmit
+# The service bundles and the compiled `shoal`, which the CLI's int tests and the e2e tier run.
+log "build: service bundles and the CLI"
+node scripts/build.mjs >/dev/null || die "build failed (node scripts/build.mjs)"
 log "tests: unit, int, e2e"
 mkdir -p .shoal
 set +e

@@ -1,14 +1,14 @@
 /**
  * `npm start` / `npm stop` (scripts/start.sh, scripts/stop.sh) as a user runs them, on
  * private paths and ports so a stack already running on this machine is not touched: start
- * returns once the stack is healthy, a second start says so and exits 0, `shoal` is on the
- * link, every service serves /metrics, and stop leaves no service, no containerd it started,
- * no mount under the state root and no link behind.
+ * returns once the stack is healthy, a second start says so and exits 0, the compiled
+ * `shoal` is on the link, every service serves /metrics, and stop leaves no service, no
+ * containerd it started, no mount under the state root and no link behind.
  */
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -119,6 +119,8 @@ describe("npm start / npm stop", () => {
       () => 1,
     );
     expect(health).toBe(0);
+    // The link is to the compiled CLI itself, not to a launcher script.
+    expect(await readlink(binLink)).toBe(join(REPO_ROOT, "services/cli/dist/shoal"));
     const hosts = await shoal(["hosts", "--format", "json"]);
     expect(hosts.code, hosts.stderr).toBe(0);
     expect(hosts.stdout).toContain(host);

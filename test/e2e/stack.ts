@@ -28,7 +28,8 @@ import type * as ProtoLoader from "../../services/api/node_modules/@grpc/proto-l
 const execFileAsync = promisify(execFile);
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
-export const SHOAL_BIN = join(REPO_ROOT, "services/cli/bin/shoal");
+/** The compiled `shoal` that scripts/build.mjs makes (what `npm start` links onto PATH). */
+export const SHOAL_BIN = join(REPO_ROOT, "services/cli/dist/shoal");
 
 // The e2e tier is not a package: borrow the api's own gRPC libraries for the test client.
 const requireFromApi = createRequire(join(REPO_ROOT, "services/api/package.json"));

@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeApi } from "./fake-api-server";
 import type { FakeApi } from "./fake-api-server";
 
-// The real `shoal` (bin/shoal → the esbuild bundle) run as a process against a grpc-js
-// server implementing proto/shoal/v1, so parsing, the embedded descriptors, the wire
-// encoding, output and exit codes are all the shipped ones.
+// The real `shoal` (dist/shoal, the executable build.mjs compiles) run as a process against
+// a grpc-js server implementing proto/shoal/v1, so parsing, the embedded descriptors, the
+// wire encoding under Bun's node:http2, output and exit codes are all the shipped ones.
 
 const cliDir = fileURLToPath(new URL("..", import.meta.url));
-const shoalBin = join(cliDir, "bin/shoal");
+const shoalBin = join(cliDir, "dist/shoal");
 
 let api: FakeApi;
 let tmp: string;
@@ -116,6 +116,14 @@ describe("shoal run", () => {
     } finally {
       await socketApi.stop();
     }
+  });
+
+  it("the launcher bin/shoal runs the executable, also through a symlink", async () => {
+    const link = join(tmp, "shoal");
+    await symlink(join(cliDir, "bin/shoal"), link);
+    const r = await promisify(execFile)(link, ["ps", "-q"], { env: { PATH: process.env.PATH ?? "", SHOAL_ADDR: api.addr } });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe((await shoal(["ps", "-q"])).stdout);
   });
 
   it("an unreachable api exits 125 and says where it looked", async () => {
