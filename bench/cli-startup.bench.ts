@@ -1,87 +1,62 @@
-// CLI startup: whole `shoal` processes (bin/shoal → the esbuild bundle) against a fake api
-// in this process, next to a `node -e 0` baseline measured in the same run, interleaved
-// round-robin so machine noise falls on every variant alike.
+// npm run bench:cli [-- runs] — the CLI's start alone: whole `shoal` processes (the compiled
+// services/cli/dist/shoal) against a fake api in this process, with `node -e 0` for scale,
+// interleaved round-robin so machine noise falls on every variant alike. No stack, no peers:
+// the targets against docker are `npm run bench:e2e`'s.
 //
-//   pnpm exec tsx bench/cli-startup.bench.ts [runs]     (default 60 runs per variant)
-//
-// Prints p50/p99 wall time per variant, each one's p50 over the baseline, and the mean CPU
-// time (user+sys) per process, which a busy machine disturbs far less than wall time.
-import { execFile, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+// Prints p50/p99 wall time per variant (default 60 runs each) and the mean CPU time
+// (user+sys) per process, which a busy machine disturbs far less than wall time.
+import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { startFakeApi } from "../services/cli/src/fake-api-server";
+import { childrenCpuMs, loadAverage, timeProcess } from "./lib/processes";
+import { mean, ms, p50, p99, table } from "./lib/stats";
 
 const runs = Number(process.argv[2] ?? 60);
+if (!Number.isInteger(runs) || runs < 1) {
+  console.error("usage: npm run bench:cli [-- runs]   (runs ≥ 1, default 60)");
+  process.exit(2);
+}
 const cliDir = fileURLToPath(new URL("../services/cli/", import.meta.url));
-const shoalBin = join(cliDir, "bin/shoal");
-const bundle = join(cliDir, "dist/shoal.mjs");
+const shoal = join(cliDir, "dist/shoal");
+const launcher = join(cliDir, "bin/shoal");
 
 await promisify(execFile)(process.execPath, [join(cliDir, "build.mjs")]);
 const api = await startFakeApi();
+const env = { PATH: process.env.PATH ?? "", SHOAL_ADDR: api.addr };
 // Something for `ps` to list.
-for (let i = 0; i < 5; i++) {
-  await run(shoalBin, ["run", "-d", "--name", `bench-${i}`, "--rootfs", "/srv/busybox", "sleep", "60"]);
-}
-
-/** CPU time (ms) of this process's reaped children so far: cutime + cstime from /proc/self/stat. */
-function childrenCpuMs(): number {
-  const fields = readFileSync("/proc/self/stat", "utf8").split(") ")[1]!.split(" ");
-  // After "pid (comm) ", field 16 (cutime) and 17 (cstime) are at indexes 13 and 14; units are USER_HZ (100/s).
-  return (Number(fields[13]) + Number(fields[14])) * 10;
-}
-
-function run(command: string, args: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(command, args, { env: { PATH: process.env.PATH ?? "", SHOAL_ADDR: api.addr }, stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    child.stdout.resume();
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const ms = performance.now() - started;
-      if (code !== 0) reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr}`));
-      else resolve(ms);
-    });
-  });
-}
+for (let i = 0; i < 3; i++) await timeProcess(shoal, ["run", "-d", "--name", `bench-${i}`, "--rootfs", "/srv/busybox", "sleep", "60"], { env });
 
 const variants: Array<{ name: string; command: string; args: string[] }> = [
-  { name: "node -e 0 (baseline)", command: process.execPath, args: ["-e", "0"] },
-  { name: "shoal --version", command: shoalBin, args: ["--version"] },
-  { name: "shoal ps", command: shoalBin, args: ["ps"] },
-  { name: "shoal ps -a --format json", command: shoalBin, args: ["ps", "-a", "--format", "json"] },
-  { name: "node dist/shoal.mjs ps (no sh launcher)", command: process.execPath, args: [bundle, "ps"] },
+  { name: "node -e 0 (for scale)", command: process.execPath, args: ["-e", "0"] },
+  { name: "shoal --version", command: shoal, args: ["--version"] },
+  { name: "shoal ps", command: shoal, args: ["ps"] },
+  { name: "shoal ps -a --format json", command: shoal, args: ["ps", "-a", "--format", "json"] },
+  { name: "bin/shoal ps (through the sh launcher)", command: launcher, args: ["ps"] },
 ];
 
+const loadAtStart = loadAverage();
 const samples = new Map<string, number[]>(variants.map((v) => [v.name, []]));
 const cpuMs = new Map<string, number>(variants.map((v) => [v.name, 0]));
-for (const v of variants) await run(v.command, v.args); // warm the page cache
+for (const v of variants) await timeProcess(v.command, v.args, { env }); // warm the page cache
 for (let i = 0; i < runs; i++) {
   for (const v of variants) {
     const cpuBefore = childrenCpuMs();
-    samples.get(v.name)!.push(await run(v.command, v.args));
+    samples.get(v.name)!.push((await timeProcess(v.command, v.args, { env })).ms);
     cpuMs.set(v.name, cpuMs.get(v.name)! + childrenCpuMs() - cpuBefore);
   }
 }
 await api.stop();
 
-const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-const baseline = quantile([...samples.get(variants[0]!.name)!].sort((a, b) => a - b), 0.5);
-console.log(`CLI startup, ${runs} runs per variant, Node ${process.version}, whole processes (ms)`);
-console.log(["variant".padEnd(42), "p50".padStart(8), "p99".padStart(8), "p50 - baseline".padStart(16), "CPU/process".padStart(13)].join(""));
-for (const v of variants) {
-  const sorted = [...samples.get(v.name)!].sort((a, b) => a - b);
-  const p50 = quantile(sorted, 0.5);
-  console.log(
-    [
-      v.name.padEnd(42),
-      p50.toFixed(1).padStart(8),
-      quantile(sorted, 0.99).toFixed(1).padStart(8),
-      (p50 - baseline).toFixed(1).padStart(16),
-      (cpuMs.get(v.name)! / runs).toFixed(1).padStart(13),
-    ].join(""),
-  );
-}
+console.log(`CLI startup, ${runs} runs per variant, whole processes against a fake api in the measuring process (ms)`);
+console.log(`load average: start ${loadAtStart}, end ${loadAverage()}; p50/p99 nearest-rank`);
+console.log(
+  table(
+    ["variant", "p50", "p99", "mean", "CPU/process"],
+    variants.map((v) => {
+      const s = samples.get(v.name)!;
+      return [v.name, ms(p50(s)), ms(p99(s)), ms(mean(s)), ms(cpuMs.get(v.name)! / runs)];
+    }),
+  ),
+);

@@ -5,7 +5,9 @@
  *   data root  /var/lib/shoal-bench/docker        exec root  /run/shoal-bench/docker-exec
  *   API        unix:///run/shoal-bench/docker.sock pidfile   /run/shoal-bench/docker.pid
  *   containerd a private one (`startTestContainerd`), cgroup parent /shoal-bench-docker
- *   no iptables, no bridge (containers run with `--network none`)
+ *   --bridge=none --iptables=false --ip-masq=false: containers on docker's default network
+ *   get no interface but loopback, and that is dockerd's fast start (`--network none` is
+ *   its slow one here, about twice as long)
  *
  * `stop()` removes every container, stops dockerd and its containerd, unmounts what is left
  * under its directories and removes them. Requires root; installs `docker.io` with apt when

@@ -20,7 +20,7 @@ import { eventsStreamName } from "../../packages/bus/src/index";
 
 /** One segment of a start, in the order they happen: [label, what it covers]. */
 export const SEGMENTS = [
-  ["CLI: spawn → ContainerCreated appended", "CLI runs only: node + bundle start, connect, CreateContainer in"],
+  ["CLI: spawn → ContainerCreated appended", "CLI runs only: the executable's start, connect, CreateContainer in"],
   ["api: request → StartRequested appended", "gRPC in, resolve, read stream, join check (recorded_at)"],
   ["api append → on JetStream", "append commit, eager publish (JetStream time)"],
   ["scheduler: delivery", "JetStream → placement handler begins (log time − logged ms; ≈ 0: core NATS brings it as JetStream stores it)"],
