@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "@shoal/domain";
+import { AlreadyExistsError, FailedPreconditionError, InternalError, NotFoundError } from "@shoal/domain";
 import { createHostOs } from "./create-host-os";
 
 // Every behaviour through both ways of making mounts: the mount helper (the default) and
@@ -144,5 +144,63 @@ describe("createHostOs's mount helper", () => {
     expect((await fallback.readMountInfo()).some((e) => e.mountPoint === target)).toBe(true);
     await fallback.unmount(target);
     expect((await fallback.readMountInfo()).some((e) => e.mountPoint === target)).toBe(false);
+  });
+});
+
+describe("createHostOs's recursive read-only probe (mount_setattr(2) through the mount helper)", () => {
+  it("finds this kernel able to make mounts recursively read-only, and leaves no mount or directory behind", async () => {
+    // This machine runs Linux 6.x: mount_setattr(2) with AT_RECURSIVE exists (5.12+).
+    const scratch = join(dir, "rro-probe");
+    expect(await os.probeRecursiveReadOnly(scratch)).toEqual({ supported: true });
+    expect((await os.readMountInfo()).some((m) => m.mountPoint === scratch)).toBe(false);
+    expect(await os.pathExists(scratch)).toBe(false);
+  });
+
+  it("answers unsupported, saying why, where the helper that makes the call cannot be compiled", async () => {
+    const noHelper = createHostOs({ helperCacheDir: join(dir, "empty-cache-rro"), helperCompiler: "/nonexistent/cc" });
+    const verdict = await noHelper.probeRecursiveReadOnly(join(dir, "rro-probe-2"));
+    expect(verdict).toEqual({ supported: false, reason: expect.stringMatching(/could not be compiled/) });
+  });
+});
+
+describe("createHostOs's AppArmor calls", () => {
+  it("reads AppArmor's kernel switch: Y is enabled; N or no module is not", async () => {
+    const file = join(dir, "apparmor-enabled");
+    await writeFile(file, "Y\n");
+    expect(await createHostOs({ appArmorEnabledPath: file }).appArmorEnabled()).toBe(true);
+    await writeFile(file, "N\n");
+    expect(await createHostOs({ appArmorEnabledPath: file }).appArmorEnabled()).toBe(false);
+    expect(await createHostOs({ appArmorEnabledPath: join(dir, "no-such-module") }).appArmorEnabled()).toBe(false);
+  });
+
+  it("loads a profile by giving its text to the parser on stdin with -Kr (replace, no cache)", async () => {
+    const seen = join(dir, "parser-saw");
+    const parser = join(dir, "fake-apparmor-parser");
+    await writeFile(parser, `#!/bin/sh\nprintf '%s\\n' "$*" >"${seen}.args"\ncat >"${seen}.stdin"\n`, { mode: 0o755 });
+    const text = "profile p flags=(attach_disconnected) {\n  file,\n}\n";
+    await createHostOs({ apparmorParser: parser }).loadAppArmorProfile(text);
+    expect(await readFile(`${seen}.args`, "utf8")).toBe("-Kr\n");
+    expect(await readFile(`${seen}.stdin`, "utf8")).toBe(text);
+  });
+
+  it("refuses clearly when the parser is missing, refuses the text, or finds no AppArmor in the kernel", async () => {
+    await expect(createHostOs({ apparmorParser: "/nonexistent/apparmor_parser" }).loadAppArmorProfile("profile p {}\n")).rejects.toThrow(
+      FailedPreconditionError,
+    );
+    await expect(createHostOs({ apparmorParser: "/nonexistent/apparmor_parser" }).loadAppArmorProfile("profile p {}\n")).rejects.toThrow(
+      /\/nonexistent\/apparmor_parser is not installed/,
+    );
+    const refusing = join(dir, "refusing-apparmor-parser");
+    await writeFile(refusing, `#!/bin/sh\ncat >/dev/null\necho 'AppArmor parser error at line 2: syntax error' >&2\nexit 1\n`, { mode: 0o755 });
+    const err = await createHostOs({ apparmorParser: refusing })
+      .loadAppArmorProfile("profile p {\n  bogus,\n}\n")
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InternalError);
+    expect((err as Error).message).toMatch(/AppArmor parser error at line 2: syntax error/);
+    // The real parser on this machine, whose kernel has AppArmor off: no filesystem to load into.
+    if ((await stat("/sbin/apparmor_parser").catch(() => undefined)) === undefined) {
+      throw new Error("prerequisite missing: /sbin/apparmor_parser (Debian's apparmor package; `npm test` installs it)");
+    }
+    await expect(os.loadAppArmorProfile("profile shoal-int-test {\n  file,\n}\n")).rejects.toThrow(FailedPreconditionError);
   });
 });

@@ -11,9 +11,9 @@ import {
   type ShoalError,
 } from "@shoal/domain";
 import { ensureCompiledHelper } from "./compiled-helper";
-import type { HostOs, MountRequest, UnmountOptions } from "./host-os";
+import type { HostOs, MountRequest, RecursiveReadOnlySupport, UnmountOptions } from "./host-os";
 import { parseMountInfo, type MountInfoEntry } from "./mount-info";
-import { MountCallError, mountFlags, startMountHelper, unmountFlags } from "./mount-helper";
+import { AT_RECURSIVE, MOUNT_ATTR_RDONLY, MountCallError, mountFlags, startMountHelper, unmountFlags } from "./mount-helper";
 import type { MountHelper } from "./mount-helper";
 import { MOUNT_HELPER_SOURCE } from "./mount-helper-source";
 
@@ -23,6 +23,10 @@ export interface HostOsTools {
   readonly umount: string;
   readonly mkfifo: string;
   readonly mountInfoPath: string;
+  /** AppArmor's policy loader (Debian's `apparmor` package). */
+  readonly apparmorParser: string;
+  /** The kernel's AppArmor switch: `Y` when enabled. */
+  readonly appArmorEnabledPath: string;
   /**
    * Make mounts, unmounts and propagation changes through Shoal's mount helper (one
    * long-lived process calling mount(2)/umount2(2)) rather than a mount(8)/umount(8) per call.
@@ -40,6 +44,8 @@ const defaultTools: HostOsTools = {
   umount: "/bin/umount",
   mkfifo: "/usr/bin/mkfifo",
   mountInfoPath: "/proc/self/mountinfo",
+  apparmorParser: "/sbin/apparmor_parser",
+  appArmorEnabledPath: "/sys/module/apparmor/parameters/enabled",
   mountHelper: true,
 };
 
@@ -209,6 +215,65 @@ export function createHostOs(tools: Partial<HostOsTools> = {}): HostOs {
     },
 
     pathExists: async (path: string) => exists(absolute(path, "path")),
+
+    async appArmorEnabled(): Promise<boolean> {
+      try {
+        return (await readFile(t.appArmorEnabledPath, "utf8")).trim() === "Y";
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+        throw fsError(err, `read ${t.appArmorEnabledPath}`);
+      }
+    },
+
+    async loadAppArmorProfile(profileText: string): Promise<void> {
+      await run(t.apparmorParser, ["-Kr"], (stderr) => {
+        const what = `load the AppArmor profile with ${t.apparmorParser}`;
+        // Not allowed to load policy, or no AppArmor filesystem to load it into.
+        if (permissionDenied.test(stderr) || /Access denied|unable to find a suitable fs/i.test(stderr)) {
+          return { as: FailedPreconditionError, message: `${what}: ${reasonOf(stderr)}` };
+        }
+        return { as: InternalError, message: `${what}: ${reasonOf(stderr)}` };
+      }, profileText);
+    },
+
+    async probeRecursiveReadOnly(scratchDir: string): Promise<RecursiveReadOnlySupport> {
+      const dir = absolute(scratchDir, "rro probe directory");
+      const h = await mountHelper();
+      if (h === undefined || !h.carries(dir)) {
+        return {
+          supported: false,
+          reason: "whether the kernel has recursive read-only mounts could not be probed: Shoal's mount helper, which makes the mount_setattr(2) call, could not be compiled on this host (is a C compiler installed?)",
+        };
+      }
+      try {
+        await mkdir(dir, { recursive: true });
+      } catch (err) {
+        throw fsError(err, `mkdir -p ${dir}`);
+      }
+      const what = `mount the rro probe's scratch tmpfs on ${dir}`;
+      try {
+        await h.mount("shoal-rro-probe", dir, "tmpfs", mountFlags(["nosuid", "nodev", "noexec"])!, "size=4k");
+      } catch (err) {
+        await rmdir(dir).catch(() => undefined);
+        if (!(err instanceof MountCallError)) throw new InternalError(`${what}: ${(err as Error).message}`, { cause: err });
+        const code = errnoName(err.errno);
+        const verdict = classifyMountErrno(code, `${what}: ${err.strerror} (${code})`);
+        throw verdict ? new verdict.as(verdict.message, { cause: err }) : new InternalError(`${what}: ${err.strerror} (${code})`, { cause: err });
+      }
+      try {
+        await h.setattr(dir, MOUNT_ATTR_RDONLY, AT_RECURSIVE);
+        return { supported: true };
+      } catch (err) {
+        if (!(err instanceof MountCallError)) throw new InternalError(`mount_setattr(2) on ${dir}: ${(err as Error).message}`, { cause: err });
+        const code = errnoName(err.errno);
+        const hint = code === "ENOSYS" ? " (the kernel has no mount_setattr(2): it needs Linux 5.12 or later)" : "";
+        return { supported: false, reason: `the kernel refused a recursive read-only mount_setattr(2): ${err.strerror} (${code})${hint}` };
+      } finally {
+        // Detached, so a process that wandered in cannot keep the probe's mount (or this agent's start) hanging.
+        await h.unmount(dir, unmountFlags({ detach: true })).catch(() => undefined);
+        await rmdir(dir).catch(() => undefined);
+      }
+    },
   };
 }
 
@@ -232,10 +297,13 @@ type ErrorClass = new (message: string, options?: { cause?: unknown }) => ShoalE
 /** What a failed tool run means: the class and message to reject with, or undefined for "unrecognised" (InternalError). */
 type Classifier = (stderr: string) => { readonly as: ErrorClass; readonly message: string } | undefined;
 
-/** Runs `file argv`, resolving on exit 0; otherwise rejects with the classified domain error. */
-function run(file: string, argv: string[], classify: Classifier): Promise<void> {
+/**
+ * Runs `file argv` (with `input` on its stdin, when given), resolving on exit 0; otherwise
+ * rejects with the classified domain error.
+ */
+function run(file: string, argv: string[], classify: Classifier, input?: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile(file, argv, { env: { ...process.env, LC_ALL: "C" }, encoding: "utf8" }, (err, _stdout, stderr) => {
+    const child = execFile(file, argv, { env: { ...process.env, LC_ALL: "C" }, encoding: "utf8" }, (err, _stdout, stderr) => {
       if (!err) return resolve();
       const cause = Object.assign(err, { argv: [file, ...argv], stderr });
       if ((err as NodeJS.ErrnoException).code === "ENOENT" && !stderr) {
@@ -245,6 +313,8 @@ function run(file: string, argv: string[], classify: Classifier): Promise<void> 
       if (verdict) return reject(new verdict.as(verdict.message, { cause }));
       reject(new InternalError(`${file} ${argv.join(" ")}: ${reasonOf(stderr) || err.message}`, { cause }));
     });
+    child.stdin?.on("error", () => undefined); // a tool that exits without reading: its exit is the answer
+    child.stdin?.end(input ?? "");
   });
 }
 

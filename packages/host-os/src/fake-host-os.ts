@@ -5,7 +5,7 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from "@shoal/domain";
-import type { HostOs, MountRequest, UnmountOptions } from "./host-os";
+import type { HostOs, MountRequest, RecursiveReadOnlySupport, UnmountOptions } from "./host-os";
 import { parseMountInfo, type MountInfoEntry } from "./mount-info";
 
 /** One recorded call on a FakeHostOs, with its arguments. */
@@ -19,7 +19,10 @@ export type HostOsCall =
   | { readonly op: "mkdirp"; readonly path: string; readonly mode: number | undefined }
   | { readonly op: "rmdir"; readonly path: string }
   | { readonly op: "rmrf"; readonly path: string }
-  | { readonly op: "pathExists"; readonly path: string };
+  | { readonly op: "pathExists"; readonly path: string }
+  | { readonly op: "appArmorEnabled" }
+  | { readonly op: "loadAppArmorProfile"; readonly profileText: string }
+  | { readonly op: "probeRecursiveReadOnly"; readonly scratchDir: string };
 
 export type HostOsOp = HostOsCall["op"];
 
@@ -42,6 +45,8 @@ export interface FakeHostOs extends HostOs {
   failWhen(predicate: (call: HostOsCall) => boolean, error: Error): () => void;
   /** The current mount table (same as readMountInfo, without recording a call). */
   mountTable(): MountInfoEntry[];
+  /** The texts loadAppArmorProfile accepted, in order (a failed load adds nothing). */
+  readonly loadedAppArmorProfiles: readonly string[];
 }
 
 export interface FakeHostOsOptions {
@@ -49,6 +54,10 @@ export interface FakeHostOsOptions {
   readonly directories?: readonly string[];
   /** Propagation of the root mount; default private (as on this project's CI hosts). */
   readonly rootShared?: boolean;
+  /** What appArmorEnabled answers; default false (as on this project's CI hosts). */
+  readonly appArmorEnabled?: boolean;
+  /** What probeRecursiveReadOnly answers; default supported (as on this project's CI hosts). */
+  readonly recursiveReadOnly?: RecursiveReadOnlySupport;
 }
 
 interface FakeMount {
@@ -143,8 +152,11 @@ export function createFakeHostOs(options: FakeHostOsOptions = {}): FakeHostOs {
     return parseMountInfo(text);
   }
 
+  const loadedAppArmorProfiles: string[] = [];
+
   const fake: FakeHostOs = {
     calls,
+    loadedAppArmorProfiles,
     failNext(op, error) {
       nextFailures.set(op, [...(nextFailures.get(op) ?? []), error]);
     },
@@ -278,6 +290,22 @@ export function createFakeHostOs(options: FakeHostOsOptions = {}): FakeHostOs {
     async pathExists(path) {
       record({ op: "pathExists", path });
       return files.has(abs(path, "path"));
+    },
+
+    async appArmorEnabled() {
+      record({ op: "appArmorEnabled" });
+      return options.appArmorEnabled ?? false;
+    },
+
+    async loadAppArmorProfile(profileText) {
+      record({ op: "loadAppArmorProfile", profileText });
+      loadedAppArmorProfiles.push(profileText);
+    },
+
+    async probeRecursiveReadOnly(scratchDir) {
+      record({ op: "probeRecursiveReadOnly", scratchDir });
+      abs(scratchDir, "rro probe directory");
+      return options.recursiveReadOnly ?? { supported: true };
     },
   };
   return fake;

@@ -83,4 +83,23 @@ describe("createFakeHostOs", () => {
     await os.rmdir("/run/shoal");
     await expect(os.rmdir("/run/shoal")).rejects.toBeInstanceOf(NotFoundError);
   });
+
+  it("answers the AppArmor switch and the rro probe as configured, records loaded profiles, and fails them on cue", async () => {
+    const off = createFakeHostOs();
+    expect(await off.appArmorEnabled()).toBe(false);
+    expect(await off.probeRecursiveReadOnly("/run/shoal/h/rro-probe")).toEqual({ supported: true });
+
+    const no = { supported: false, reason: "ENOSYS" } as const;
+    const os = createFakeHostOs({ appArmorEnabled: true, recursiveReadOnly: no });
+    expect(await os.appArmorEnabled()).toBe(true);
+    expect(await os.probeRecursiveReadOnly("/run/shoal/h/rro-probe")).toEqual(no);
+    await expect(os.probeRecursiveReadOnly("rel")).rejects.toBeInstanceOf(InvalidArgumentError);
+
+    os.failNext("loadAppArmorProfile", new FailedPreconditionError("no parser"));
+    await expect(os.loadAppArmorProfile("profile a {}")).rejects.toThrow("no parser");
+    await os.loadAppArmorProfile("profile b {}");
+    expect(os.loadedAppArmorProfiles).toEqual(["profile b {}"]);
+    expect(os.calls.filter((c) => c.op === "loadAppArmorProfile")).toHaveLength(2);
+  });
 });
+

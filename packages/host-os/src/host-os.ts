@@ -25,6 +25,12 @@ export interface UnmountOptions {
 }
 
 /**
+ * Whether this kernel can make a mount and every mount below it read-only (mount_setattr(2)
+ * with MOUNT_ATTR_RDONLY and AT_RECURSIVE, Linux 5.12+), and if not, why in words for a user.
+ */
+export type RecursiveReadOnlySupport = { readonly supported: true } | { readonly supported: false; readonly reason: string };
+
+/**
  * The system calls the runtime agent needs, behind one narrow interface so its
  * logic can be tested against `createFakeHostOs()` and the real thing tested as root.
  *
@@ -70,4 +76,26 @@ export interface HostOs {
   rmrf(path: string): Promise<void>;
   /** Whether anything (file, dir, FIFO, dangling symlink) is at `path`. Never rejects for ENOENT. */
   pathExists(path: string): Promise<boolean>;
+  /**
+   * Whether AppArmor is enabled in the running kernel (`/sys/module/apparmor/parameters/enabled`
+   * reads `Y`). False, never a rejection, where the module is absent.
+   */
+  appArmorEnabled(): Promise<boolean>;
+  /**
+   * Loads the AppArmor policy `profileText` (apparmor.d(5) syntax) into the kernel, replacing a
+   * loaded profile of the same name: `apparmor_parser -Kr` with the text on stdin, writing no cache.
+   * Resolves once the kernel has it, so a process started after may name it.
+   * FailedPreconditionError when apparmor_parser is not installed or is not allowed to load
+   * policy; InternalError with the parser's message when it refuses the text or the kernel does.
+   */
+  loadAppArmorProfile(profileText: string): Promise<void>;
+  /**
+   * Asks the kernel, not its version, whether recursive read-only mounts work: mounts a scratch
+   * tmpfs at `scratchDir` (created when missing), calls mount_setattr(2) on it with
+   * MOUNT_ATTR_RDONLY and AT_RECURSIVE, then unmounts it and removes the directory.
+   * `{supported: false, reason}` when the kernel refuses the call (ENOSYS before Linux 5.12) or
+   * when it cannot be made from here (Shoal's mount helper could not be compiled: Node has no
+   * binding for it). Rejects as `mount` does when the scratch tmpfs cannot be mounted.
+   */
+  probeRecursiveReadOnly(scratchDir: string): Promise<RecursiveReadOnlySupport>;
 }

@@ -1,4 +1,4 @@
-export type { HostOs, MountRequest, UnmountOptions } from "./host-os";
+export type { HostOs, MountRequest, RecursiveReadOnlySupport, UnmountOptions } from "./host-os";
 export { parseMountInfo } from "./mount-info";
 export type { MountInfoEntry, MountPropagation } from "./mount-info";
 export { createHostOs } from "./create-host-os";

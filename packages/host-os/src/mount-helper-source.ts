@@ -1,14 +1,15 @@
 // The C source of Shoal's mount helper, kept here as text (not as a .c file beside the package)
 // so that it travels inside a service's bundle; `ensureCompiledHelper` compiles it on a host.
 export const MOUNT_HELPER_SOURCE = String.raw`/*
- * Shoal's mount helper: mount(2) and umount2(2) for the agent, which runs on Node (no binding
- * for either). One long-lived process per agent instead of a mount(8) or umount(8) per call
+ * Shoal's mount helper: mount(2), umount2(2) and mount_setattr(2) for the agent, which runs on
+ * Node (no binding for any). One long-lived process per agent instead of a mount(8) or umount(8) per call
  * (mount-helper.ts speaks to it;
  * create-host-os.ts maps its errors).
  *
  * Requests on stdin, one per line, fields separated by tabs (no field holds a tab or a newline):
  *   m <id> <source> <target> <fstype or -> <mountflags, decimal> <data or ->
  *   u <id> <target> <umount2 flags, decimal>
+ *   s <id> <path> <attributes to set, decimal> <AT_* flags, decimal>   (mount_setattr(2))
  * One answer per request on stdout, in order:
  *   <id> 0                     done
  *   <id> <errno> <strerror>    refused by the kernel (or 22 for a malformed request)
@@ -18,7 +19,24 @@ export const MOUNT_HELPER_SOURCE = String.raw`/*
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* mount_setattr(2) through syscall(2): older C libraries have no wrapper, and their headers
+ * disagree with <linux/mount.h>, so the struct is declared here with the kernel's layout. The
+ * number is the same on every architecture that has it. */
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+struct shoal_mount_attr {
+  uint64_t attr_set;
+  uint64_t attr_clr;
+  uint64_t propagation;
+  uint64_t userns_fd;
+};
 
 #define MAX_FIELDS 7
 
@@ -44,6 +62,9 @@ int main(void) {
       rc = mount(f[2], f[3], fstype, strtoul(f[5], NULL, 10), data);
     } else if (k == 4 && strcmp(f[0], "u") == 0) {
       rc = umount2(f[2], (int)strtol(f[3], NULL, 10));
+    } else if (k == 5 && strcmp(f[0], "s") == 0) {
+      struct shoal_mount_attr attr = {.attr_set = strtoull(f[3], NULL, 10)};
+      rc = (int)syscall(SYS_mount_setattr, AT_FDCWD, f[2], (unsigned int)strtoul(f[4], NULL, 10), &attr, sizeof attr);
     } else {
       printf("%s\t%d\tmalformed request\n", id, EINVAL);
       fflush(stdout);

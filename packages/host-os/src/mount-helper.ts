@@ -1,6 +1,6 @@
 /**
  * The client side of `helper/shoal-mount-helper.c`: one long-lived child process that makes
- * mount(2) and umount2(2) calls for this process, so a mount costs a line written to a pipe
+ * mount(2), umount2(2) and mount_setattr(2) calls for this process, so a mount costs a line written to a pipe
  * instead of a mount(8) spawned from Node (about 2.4 ms each on the project's 2-core VM, the
  * cost of a start's shm mount). Requests are answered in order; the caller maps errno.
  */
@@ -25,6 +25,9 @@ const MS = {
   STRICTATIME: 1 << 24,
 } as const;
 const MNT_DETACH = 2;
+/** mount_setattr(2): make read-only (linux/mount.h), and apply to every mount below too (fcntl.h). */
+export const MOUNT_ATTR_RDONLY = 1;
+export const AT_RECURSIVE = 0x8000;
 
 const WORDS: Record<string, number> = {
   rw: 0,
@@ -84,6 +87,8 @@ export interface MountHelper {
   mount(source: string, target: string, fstype: string | undefined, flags: number, data: string | undefined): Promise<void>;
   /** umount2(2); rejects as `mount` does. */
   unmount(target: string, flags: number): Promise<void>;
+  /** mount_setattr(2) on `path` setting `attrSet` (MOUNT_ATTR_*), with `atFlags` (AT_*); rejects as `mount` does. */
+  setattr(path: string, attrSet: number, atFlags: number): Promise<void>;
   /** True when every field can go into a request line (no tab, no newline, not empty). */
   carries(...fields: (string | undefined)[]): boolean;
 }
@@ -142,6 +147,7 @@ export function startMountHelper(binary: string): MountHelper {
   return {
     mount: (source, target, fstype, flags, data) => call(["m", source, target, fstype ?? "-", String(flags), data ?? "-"]),
     unmount: (target, flags) => call(["u", target, String(flags)]),
+    setattr: (path, attrSet, atFlags) => call(["s", path, String(attrSet), String(atFlags)]),
     carries: (...fields) => fields.every((f) => f === undefined || (f !== "" && f !== "-" && !/[\t\n]/.test(f))),
   };
 }
