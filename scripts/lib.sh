@@ -86,8 +86,9 @@ ensure_nats() {
 ensure_container_tools() { ensure_apt containerd runc busybox-static gcc libc6-dev; }
 
 # What only the tests use: promtool (Debian ships it in `prometheus`; the metrics e2e test runs
-# `promtool check metrics` on every service's /metrics).
-ensure_test_tools() { ensure_apt prometheus; }
+# `promtool check metrics` on every service's /metrics) and apparmor_parser (`apparmor`; the
+# default AppArmor profile must compile, even on these kernels with AppArmor off).
+ensure_test_tools() { ensure_apt prometheus apparmor; }
 
 # ---- The local stack (start.sh / stop.sh) ------------------------------------------------
 # Layout: pid files and markers in $SHOAL_RUN_DIR (/run/shoal), logs in $SHOAL_LOG_DIR

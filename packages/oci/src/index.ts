@@ -32,14 +32,10 @@ export { withNamespaces } from "./with-namespaces";
 export type { NetworkMode } from "./with-namespaces";
 export { withIpc } from "./with-ipc";
 export type { IpcOptions } from "./with-ipc";
-export { withBindMounts, kernelSupportsRro, runtimeSupportsRro, rroSupport } from "./with-bind-mounts";
+export { withBindMounts, runtimeSupportsRro, rroSupport } from "./with-bind-mounts";
 export type { BindMount, BindPropagation, RroSupport } from "./with-bind-mounts";
-export {
-  withAppArmor,
-  withSecurityOpts,
-  parseSecurityOpts,
-  DEFAULT_APPARMOR_PROFILE,
-} from "./with-security-opts";
+export { withAppArmor, withSecurityOpts, parseSecurityOpts } from "./with-security-opts";
+export { DEFAULT_APPARMOR_PROFILE, DEFAULT_APPARMOR_PROFILE_TEXT } from "./apparmor-profile";
 export type { AppArmorHost, SecurityOpts } from "./with-security-opts";
 export { withCgroupsPath, withResources } from "./with-cgroups-path";
 export type { ResourcesInput } from "./with-cgroups-path";

@@ -12,7 +12,7 @@ export interface BindMount {
   readonly readonly?: boolean;
   /**
    * With `readonly`: `non-recursive` (default) makes only the top mount read-only (`ro`);
-   * `recursive` makes every submount read-only too (`rro`, kernel ≥ 5.12 and a runtime that lists it).
+   * `recursive` makes every submount read-only too (`rro`: where the kernel has mount_setattr(2) and the runtime lists it).
    */
   readonly readonlyMode?: "non-recursive" | "recursive";
   /** Default `rprivate`. */
@@ -57,19 +57,6 @@ function toSpecMount(m: BindMount, rro: RroSupport): Mount {
 }
 
 /**
- * Whether a kernel release (`uname -r`, `/proc/sys/kernel/osrelease`: `6.1.0-18-amd64`,
- * `5.12`, `5.4.0-150-generic`) has mount_setattr(2) with AT_RECURSIVE, i.e. is ≥ 5.12.
- * InvalidArgumentError when the text does not start with `<major>.<minor>`.
- */
-export function kernelSupportsRro(release: string): boolean {
-  const m = /^\s*(\d+)\.(\d+)/.exec(release);
-  if (!m) throw new InvalidArgumentError(`cannot read a kernel version from ${JSON.stringify(release)}`);
-  const major = Number(m[1]);
-  const minor = Number(m[2]);
-  return major > 5 || (major === 5 && minor >= 12);
-}
-
-/**
  * Whether a runtime's `features` output (`runc features`, JSON) lists `rro` in
  * `mountOptions`. Accepts the JSON text or the parsed object. A runtime without
  * `mountOptions` does not support it. InvalidArgumentError for text that is not JSON.
@@ -88,17 +75,19 @@ export function runtimeSupportsRro(features: string | unknown): boolean {
 }
 
 /**
- * Combines the two checks into the value withBindMounts needs, with the reason a
- * user sees when either is missing. `runtimeFeatures` is undefined when the runtime
- * has no `features` command (runc < 1.1), which means no rro.
+ * Combines the two checks into the value withBindMounts needs, with the reason a user sees
+ * when either is missing. `kernel` is what the host's probe found (the agent asks the kernel
+ * with mount_setattr(2) on a scratch tmpfs, `HostOs.probeRecursiveReadOnly`, rather than
+ * reading its version); `runtimeFeatures` is undefined when the runtime has no `features`
+ * command (runc < 1.1), which means no rro.
  */
 export function rroSupport(input: {
-  readonly kernelRelease: string;
+  readonly kernel: RroSupport;
   readonly runtimeName: string;
   readonly runtimeFeatures: string | unknown | undefined;
 }): RroSupport {
-  if (!kernelSupportsRro(input.kernelRelease)) {
-    return { supported: false, reason: `recursive read-only mounts need kernel ≥ 5.12 (have ${input.kernelRelease.trim()})` };
+  if (!input.kernel.supported) {
+    return { supported: false, reason: `recursive read-only mounts are not available on this host: ${input.kernel.reason}` };
   }
   if (input.runtimeFeatures === undefined || !runtimeSupportsRro(input.runtimeFeatures)) {
     return { supported: false, reason: `runtime ${input.runtimeName} does not support rro` };

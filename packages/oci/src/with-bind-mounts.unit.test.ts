@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { FailedPreconditionError, InvalidArgumentError } from "@shoal/domain";
 import { OCI_VERSION, type Spec } from "./spec";
-import { kernelSupportsRro, rroSupport, runtimeSupportsRro, withBindMounts, type BindMount } from "./with-bind-mounts";
+import { rroSupport, runtimeSupportsRro, withBindMounts, type BindMount } from "./with-bind-mounts";
 
 const empty: Spec = { ociVersion: OCI_VERSION, mounts: [{ destination: "/data", type: "tmpfs", source: "tmpfs" }] };
 const yes = { supported: true } as const;
-const noKernel = rroSupport({ kernelRelease: "5.10.0-28-amd64", runtimeName: "runc", runtimeFeatures: '{"mountOptions":["rro"]}' });
+const enosys = { supported: false, reason: "the kernel refused a recursive read-only mount_setattr(2): Function not implemented (ENOSYS)" } as const;
+const noKernel = rroSupport({ kernel: enosys, runtimeName: "runc", runtimeFeatures: '{"mountOptions":["rro"]}' });
 
 describe("withBindMounts", () => {
   it.each<[string, BindMount, string[]]>([
@@ -27,8 +28,10 @@ describe("withBindMounts", () => {
   it("refuses recursive read-only where unsupported, saying what is missing", () => {
     const m: BindMount = { source: "/h", destination: "/c", readonly: true, readonlyMode: "recursive" };
     expect(() => withBindMounts([m], { rro: noKernel })).toThrow(FailedPreconditionError);
-    expect(() => withBindMounts([m], { rro: noKernel })).toThrow("recursive read-only mounts need kernel ≥ 5.12 (have 5.10.0-28-amd64)");
-    const noRuntime = rroSupport({ kernelRelease: "6.1.0", runtimeName: "crun-old", runtimeFeatures: '{"mountOptions":["ro"]}' });
+    expect(() => withBindMounts([m], { rro: noKernel })).toThrow(
+      "bind mount /c: recursive read-only mounts are not available on this host: the kernel refused a recursive read-only mount_setattr(2): Function not implemented (ENOSYS)",
+    );
+    const noRuntime = rroSupport({ kernel: yes, runtimeName: "crun-old", runtimeFeatures: '{"mountOptions":["ro"]}' });
     expect(() => withBindMounts([m], { rro: noRuntime })).toThrow("runtime crun-old does not support rro");
     // Non-recursive read-only binds need no rro support.
     expect(() => withBindMounts([{ ...m, readonlyMode: "non-recursive" }], { rro: noKernel })).not.toThrow();
@@ -41,26 +44,6 @@ describe("withBindMounts", () => {
     ["duplicate destinations", [{ source: "/a", destination: "/c" }, { source: "/b", destination: "/c" }]],
   ])("rejects %s with InvalidArgumentError", (_name, mounts) => {
     expect(() => withBindMounts(mounts, { rro: yes })).toThrow(InvalidArgumentError);
-  });
-});
-
-describe("kernelSupportsRro", () => {
-  it.each([
-    ["6.1.0-18-amd64", true],
-    ["6.18.44-fc-v595", true],
-    ["5.12", true],
-    ["5.12.0", true],
-    ["5.11.22", false],
-    ["5.4.0-150-generic", false],
-    ["4.19.0-26-amd64", false],
-    ["10.0", true],
-    ["6.1.0-18-amd64\n", true],
-  ])("%j → %s", (release, want) => {
-    expect(kernelSupportsRro(release)).toBe(want);
-  });
-
-  it("rejects text that is not a release", () => {
-    expect(() => kernelSupportsRro("Linux")).toThrow(InvalidArgumentError);
   });
 });
 
@@ -85,11 +68,15 @@ describe("runtimeSupportsRro", () => {
     expect(() => runtimeSupportsRro("runc: unknown command features")).toThrow(InvalidArgumentError);
   });
 
-  it("rroSupport: a runtime without a features command has no rro", () => {
-    expect(rroSupport({ kernelRelease: "6.1.0", runtimeName: "runc", runtimeFeatures: undefined })).toEqual({
+  it("rroSupport: the kernel's verdict first, then the runtime's features", () => {
+    expect(rroSupport({ kernel: yes, runtimeName: "runc", runtimeFeatures: undefined })).toEqual({
       supported: false,
       reason: "runtime runc does not support rro",
     });
-    expect(rroSupport({ kernelRelease: "6.1.0", runtimeName: "runc", runtimeFeatures: runc115 })).toEqual({ supported: true });
+    expect(rroSupport({ kernel: yes, runtimeName: "runc", runtimeFeatures: runc115 })).toEqual({ supported: true });
+    expect(rroSupport({ kernel: enosys, runtimeName: "runc", runtimeFeatures: runc115 })).toEqual({
+      supported: false,
+      reason: `recursive read-only mounts are not available on this host: ${enosys.reason}`,
+    });
   });
 });

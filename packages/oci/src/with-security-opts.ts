@@ -1,8 +1,6 @@
 import { InvalidArgumentError } from "@shoal/domain";
+import { DEFAULT_APPARMOR_PROFILE } from "./apparmor-profile";
 import { edit, requireProcess, type SpecOpt } from "./spec";
-
-/** The profile the agent loads and non-privileged containers get when the user names none. */
-export const DEFAULT_APPARMOR_PROFILE = "shoal-default";
 
 export interface AppArmorHost {
   /** Whether AppArmor is enabled on the host (`/sys/module/apparmor/parameters/enabled` is `Y`). */

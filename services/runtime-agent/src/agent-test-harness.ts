@@ -12,7 +12,7 @@ import type { TestContainerd, TestNats } from "@shoal/testing";
 import pino from "pino";
 import { startAgent } from "./agent";
 import { removeEmptyCgroupParents } from "./cgroup-parents";
-import type { Agent } from "./agent";
+import type { Agent, StartAgentOptions } from "./agent";
 
 const execFileAsync = promisify(execFile);
 
@@ -26,7 +26,8 @@ export interface AgentTestBed {
   /** A busybox rootfs with `/bin/shmget` (a static SysV shm helper) added. */
   readonly rootfs: string;
   agent: Agent | undefined;
-  startInProcessAgent(): Promise<Agent>;
+  /** Starts the agent in this process; `overrides` replace the bed's options (e.g. a `hostOs`). */
+  startInProcessAgent(overrides?: Partial<StartAgentOptions>): Promise<Agent>;
   /** Runs `node --import tsx services/runtime-agent/src/main.ts` as a child and resolves once it answers commands. */
   spawnAgentProcess(): Promise<AgentProcess>;
   send<T = Record<string, unknown>>(command: string, payload: unknown, timeoutMs?: number): Promise<T>;
@@ -97,7 +98,7 @@ export async function createAgentTestBed(name: string): Promise<AgentTestBed> {
     runDir,
     rootfs,
     agent: undefined,
-    async startInProcessAgent() {
+    async startInProcessAgent(overrides = {}) {
       bed.agent = await startAgent({
         host,
         nc: nats.nc,
@@ -109,6 +110,7 @@ export async function createAgentTestBed(name: string): Promise<AgentTestBed> {
         heartbeatIntervalMs: 1000,
         runtimes: [RUNC],
         logger: quiet,
+        ...overrides,
       });
       return bed.agent;
     },

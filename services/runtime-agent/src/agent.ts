@@ -33,6 +33,7 @@ import { parseCommand } from "@shoal/host-protocol";
 import type { CommandName, CommandPayload } from "@shoal/host-protocol";
 import { containerPaths, createContainerStore } from "./container-store";
 import type { ContainerRecord, ContainerStore } from "./container-store";
+import { loadDefaultAppArmorProfile } from "./apparmor";
 import { detectCapabilities } from "./host-capabilities";
 import type { HostCapabilities } from "./host-capabilities";
 import { ensureSharedStateRoot, mountsAt, mountShm, releaseSharedStateRoot, stateRootMarker, unmountShm } from "./host-mounts";
@@ -198,6 +199,9 @@ class RuntimeAgent implements Agent {
     this.logBinary = logger.path;
     if (logger.kind === "shell") this.log.warn({ reason: logger.fallbackReason }, "C logger unavailable; container output goes through the shell logger");
     await ensureStreams(await jetstreamManager(o.nc), o.subjectPrefix);
+    this.capabilities = await detectCapabilities(this.os, o.runtimes ?? [{ name: "runc", path: "runc" }], o.stateRoot, join(o.runDir, "rro-probe"));
+    // Before any command is served, so before any container can name the profile; a failed load stops the start here.
+    if (await loadDefaultAppArmorProfile(this.os, this.capabilities.apparmor.enabled)) this.log.info("default AppArmor profile loaded");
     const bind = await ensureSharedStateRoot(this.os, o.stateRoot, stateRootMarker(o.runDir));
     this.log.info({ stateRoot: o.stateRoot, ownBind: bind.bound }, "state root propagation ensured");
     this.containerd = await connectContainerd({ socket: o.containerdSocket, namespace: o.containerdNamespace ?? "shoal" });
@@ -212,7 +216,6 @@ class RuntimeAgent implements Agent {
     const removed = await removeStaleWrappers(this.wrappers, inUse);
     if (removed.length > 0) this.log.info({ removed }, "removed runtime wrappers no live container uses");
 
-    this.capabilities = await detectCapabilities(o.runtimes ?? [{ name: "runc", path: "runc" }], o.stateRoot);
     const startedAt = Date.now();
     await publishHostReport(this.js, {
       prefix: o.subjectPrefix,

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
-import { readFile, statfs } from "node:fs/promises";
+import { statfs } from "node:fs/promises";
 import { release } from "node:os";
+import type { HostOs, RecursiveReadOnlySupport } from "@shoal/host-os";
 import { rroSupport, type RroSupport } from "@shoal/oci";
 
 /** What the scheduler needs to know about a host; sent in HostRegistered. Add fields only. */
@@ -31,31 +32,39 @@ const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 /**
  * Probes the host. Never throws: a probe that cannot run is reported with its reason
- * (a missing `criu` binary is `available: false` with the error).
+ * (a missing `criu` binary is `available: false` with the error; an rro probe that fails is
+ * rro `supported: false` with why). AppArmor and recursive read-only support are asked of the
+ * kernel through `os`; the rro probe mounts a scratch tmpfs at `rroProbeDir` for a moment.
  */
-export async function detectCapabilities(runtimes: readonly { name: string; path: string }[], stateRoot: string): Promise<HostCapabilities> {
+export async function detectCapabilities(
+  os: HostOs,
+  runtimes: readonly { name: string; path: string }[],
+  stateRoot: string,
+  rroProbeDir: string,
+): Promise<HostCapabilities> {
   const kernelVersion = release();
+  const kernelRro = os
+    .probeRecursiveReadOnly(rroProbeDir)
+    .catch((err: unknown): RecursiveReadOnlySupport => ({ supported: false, reason: `the probe could not run: ${(err as Error).message}` }));
   const [cgroupVersion, apparmorEnabled, criu, runtimeCaps] = await Promise.all([
     statfs("/sys/fs/cgroup").then(
       (s) => (s.type === CGROUP2_SUPER_MAGIC ? "v2" : "v1") as "v1" | "v2",
       () => "v1" as const,
     ),
-    readFile("/sys/module/apparmor/parameters/enabled", "utf8").then(
-      (t) => t.trim() === "Y",
-      () => false,
-    ),
+    os.appArmorEnabled().catch(() => false),
     run("criu", ["check"]).then((r) =>
       r.ok
         ? { available: true as const, message: r.output.trim() || "Looks good." }
         : { available: false as const, reason: lastLines(r.output) || r.error },
     ),
-    Promise.all(runtimes.map((rt) => runtimeCapability(rt, kernelVersion))),
+    Promise.all(runtimes.map((rt) => runtimeCapability(rt, kernelRro))),
   ]);
   return { kernelVersion, cgroupVersion, runtimes: runtimeCaps, apparmor: { enabled: apparmorEnabled }, criu, stateRoot };
 }
 
-async function runtimeCapability(rt: { name: string; path: string }, kernelRelease: string): Promise<RuntimeCapability> {
+async function runtimeCapability(rt: { name: string; path: string }, kernelRro: Promise<RecursiveReadOnlySupport>): Promise<RuntimeCapability> {
   const r = await run(rt.path, ["features"]);
+  const kernel = await kernelRro;
   let features: unknown;
   let featuresError: string | undefined;
   if (r.ok) {
@@ -70,7 +79,7 @@ async function runtimeCapability(rt: { name: string; path: string }, kernelRelea
   const cap: RuntimeCapability = {
     name: rt.name,
     path: rt.path,
-    rro: rroSupport({ kernelRelease, runtimeName: rt.name, runtimeFeatures: features }),
+    rro: rroSupport({ kernel, runtimeName: rt.name, runtimeFeatures: features }),
   };
   if (features !== undefined) cap.features = features;
   if (featuresError !== undefined) cap.featuresError = featuresError;
