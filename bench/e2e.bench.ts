@@ -94,7 +94,7 @@ await withCleanup(async (cleanup) => {
     await rm(workBase, { recursive: true, force: true });
     await rmdir("/var/lib/shoal-bench").catch(() => undefined);
   });
-  // podman's --rootfs is used in place (it writes /etc/hosts and mount points into it): a copy.
+  // podman's --rootfs is used in place (runc creates missing mount points in it): a copy.
   const podmanRootfs = `${workBase}/podman-rootfs`;
   await cp(rootfs, podmanRootfs, { recursive: true, verbatimSymlinks: true });
   await docker.importRootfs(rootfs, IMAGE);
@@ -121,6 +121,8 @@ await withCleanup(async (cleanup) => {
     ...podman.globalArgs, "run", "-d", "--network", "none", ...PODMAN_ULIMITS, ...flags, "--rootfs", podmanRootfs, ...command,
   ];
   const mountBaseline = async () => (await stack.mountsUnderStateRoot()).length;
+  /** Mounts under the state root while only the ps fixtures run. */
+  let baselineMounts = 0;
   const removeShoal = async (id: string) => {
     await stack.call("Containers", "RemoveContainer", { container: id, force: true });
     // Let the mount-manager release the container's shm before the next timed start.
@@ -134,7 +136,7 @@ await withCleanup(async (cleanup) => {
     await docker.docker(["run", "-d", "--name", `bench-ps-${i}`, IMAGE, "/bin/sleep", "3600"]);
     podman.track((await timeProcess(PODMAN, podmanRun(["--name", `bench-ps-${i}`], ["/bin/sleep", "3600"]))).stdout.trim());
   }
-  const baselineMounts = await mountBaseline();
+  baselineMounts = await mountBaseline();
   const dockerNetwork = (await docker.docker(["inspect", "-f", "{{.HostConfig.NetworkMode}}", "bench-ps-0"])).trim();
 
   let measuring = false;
