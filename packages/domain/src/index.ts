@@ -23,6 +23,9 @@ export {
 } from "./ipc-mode";
 export type { IpcMode, ResolvedIpcMode, DefaultIpcMode, IpcPlan } from "./ipc-mode";
 
+export { ipcJoinRefusal, ipcJoinTargetOf } from "./ipc-join";
+export type { IpcJoinTarget } from "./ipc-join";
+
 export { DEFAULT_SHM_SIZE_BYTES, parseShmSize, validateShmSizeForMode, effectiveShmSize } from "./shm-size";
 export type { EffectiveShmSizeInput } from "./shm-size";
 
@@ -54,6 +57,7 @@ export type {
   KillContainer,
   PauseContainer,
   UnpauseContainer,
+  RenameContainer,
   RemoveContainer,
   RecordRemoved,
   RecordDead,
@@ -73,6 +77,7 @@ export type {
   ContainerKillRequested,
   ContainerPaused,
   ContainerUnpaused,
+  ContainerRenamed,
   ContainerRemovalRequested,
   ContainerRemoved,
   ContainerDied,

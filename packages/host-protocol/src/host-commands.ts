@@ -69,6 +69,8 @@ export const commandSchemas = {
     timeoutMs: z.number().int().positive().optional(),
   }),
   ReadLogs: z.object({ containerId: id, tail: z.number().int().nonnegative().optional() }),
+  /** `docker top`: ps's options as one string (split at spaces; empty: `-ef`). Answers `{titles, processes}`. */
+  TopContainer: z.object({ containerId: id, psArgs: z.string().max(4096).optional() }),
   DeleteContainer: z.object({ containerId: id, force: z.boolean().optional() }),
   Reconcile: z.object({ expected: z.array(z.object({ containerId: id }).passthrough()) }),
   ListContainers: z.object({}).passthrough().nullish(),

@@ -175,11 +175,16 @@ describe("daemon config", () => {
         )
         .toBe(`FAILED_PRECONDITION: rootfs ${bed.rootfs} is not under an allowed root (allowed-rootfs-roots: /nonexistent-root)`);
       const id = (await bed.call<any>("InspectContainer", { container: "rep" })).container.id;
-      const pending = bed.call<any>("StartContainer", { container: "rep", checkpoint: "cp" });
+      // With experimental on, a checkpoint start is NOT_FOUND (no checkpoint exists): never a fresh start.
+      const before = await bed.store.readStream(containerStreamId(id));
+      await expect(bed.call("StartContainer", { container: "rep", checkpoint: "cp" })).rejects.toMatchObject({
+        code: status.NOT_FOUND,
+        details: "No such checkpoint: cp",
+      });
+      expect(await bed.store.readStream(containerStreamId(id))).toHaveLength(before.length);
+      const pending = bed.call<any>("StartContainer", { container: "rep" });
       await bed.schedule(id, privatePlan);
       expect(await pending).toMatchObject({ failed: false });
-      const requested = (await bed.store.readStream(containerStreamId(id))).filter((e) => e.type === "ContainerStartRequested").at(-1)!;
-      expect(requested.data).toMatchObject({ fromCheckpoint: "cp" });
       const started = (await bed.store.readStream(containerStreamId(id))).filter((e) => e.type === "ContainerStarted").at(-1)!;
       expect(started.data).toMatchObject({ configVersion: 2 });
     } finally {

@@ -16,17 +16,21 @@ import {
   NotFoundError,
   UnavailableError,
   containerDecider,
+  errorFromCode,
+  isShoalError,
   isContainerId,
   containerStreamId,
   hostStreamId,
+  ipcJoinRefusal,
+  ipcJoinTargetOf,
   joinedContainerRef,
   normalizeContainerName,
   parseHostConfig,
-  resolveIpcMode,
   shortContainerId,
 } from "@shoal/domain";
-import type { ContainerCommand, ContainerSource, CreateContainer, HostConfig, HostConfigInput } from "@shoal/domain";
+import type { ContainerCommand, ContainerDefinition, ContainerSource, CreateContainer, HostConfig, HostConfigInput, IpcJoinTarget } from "@shoal/domain";
 import type { EventEnvelope } from "@shoal/bus";
+import type { Kysely } from "kysely";
 import { hostCommand, newContainerId, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
 import { foldContainer, readContainer } from "./container-record";
@@ -55,10 +59,10 @@ export type CreateRequest = {
  * Creates a container. Checks, in order, with nothing appended on refusal:
  * INVALID_ARGUMENT (name, source, args, env, host config incl. a size on a member or with
  * host, unknown runtime, rootfs missing), FAILED_PRECONDITION (rootfs outside
- * `allowed-rootfs-roots`), the `container:<x>` join (NOT_FOUND `No such container: x`,
- * FAILED_PRECONDITION `container x is not running` / `non-shareable IPC (hint: start x
- * with --ipc shareable)`), then the name (ALREADY_EXISTS, Docker's "Conflict." message),
- * reserved in the same transaction as ContainerCreated.
+ * `allowed-rootfs-roots`), NOT_FOUND `No such container: x` for `container:<x>` naming no
+ * container, then the name (ALREADY_EXISTS, Docker's "Conflict." message), reserved in the
+ * same transaction as ContainerCreated. As Docker, whether x runs and is shareable is
+ * checked at start (ipc-join.ts), so a member may be created before its owner runs.
  */
 export async function createContainer(ctx: ApiContext, req: CreateRequest): Promise<{ id: string; name: string }> {
   if (req.cwd !== "" && !/^\/[^\0]*$/.test(req.cwd)) throw new InvalidArgumentError(`invalid cwd: ${req.cwd} (want an absolute path)`);
@@ -81,7 +85,8 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
   const hostConfig = parseHostConfig(req.hostConfig);
   if (hostConfig.runtime !== undefined) resolveRuntime(snapshot, hostConfig.runtime, "/");
   if (source.kind === "rootfs") await checkRootfs(snapshot, source.path);
-  await checkJoin(ctx, hostConfig, snapshot);
+  const ownerRef = joinedContainerRef(hostConfig.ipcMode);
+  if (ownerRef !== undefined) await resolveContainer(ctx.db, ownerRef); // NOT_FOUND `No such container: <ref>`
 
   const streamId = containerStreamId(id);
   const created = events.map((e, i) => ({
@@ -100,12 +105,7 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
       .onConflict((oc) => oc.column("name").doNothing())
       .returning("name")
       .executeTakeFirst();
-    if (reserved === undefined) {
-      const holder = await trx.selectFrom("container_names").select("container_id").where("name", "=", name).executeTakeFirst();
-      throw new AlreadyExistsError(
-        `Conflict. The container name "/${name}" is already in use by container "${holder?.container_id ?? "?"}". You have to remove (or rename) that container to be able to reuse that name.`,
-      );
-    }
+    if (reserved === undefined) throw await nameConflict(trx, name);
     await ctx.store.appendToStream(
       streamId,
       "no-stream",
@@ -115,6 +115,14 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
   });
   ctx.inFlight.created.put(id, foldContainer(created));
   return { id, name };
+}
+
+/** Docker's ALREADY_EXISTS for a name another container holds. */
+async function nameConflict(trx: Kysely<any>, name: string): Promise<AlreadyExistsError> {
+  const holder = await trx.selectFrom("container_names").select("container_id").where("name", "=", name).executeTakeFirst();
+  return new AlreadyExistsError(
+    `Conflict. The container name "/${name}" is already in use by container "${holder?.container_id ?? "?"}". You have to remove (or rename) that container to be able to reuse that name.`,
+  );
 }
 
 async function checkRootfs(snapshot: ConfigSnapshot, dir: string): Promise<void> {
@@ -134,19 +142,21 @@ async function checkRootfs(snapshot: ConfigSnapshot, dir: string): Promise<void>
 }
 
 /**
- * For `container:<x>`: x must exist (NOT_FOUND), run (FAILED_PRECONDITION) and be
- * shareable (FAILED_PRECONDITION). Returns the owner's id, or undefined without a join.
+ * For a `container:<x>` member: x as a join target now (ipc-join.ts), or undefined when
+ * no container is named x; undefined `ipcOwner` too for a container that joins nobody.
  */
-async function checkJoin(ctx: ApiContext, hostConfig: HostConfig, snapshot: ConfigSnapshot): Promise<string | undefined> {
+async function ipcOwnerOf(ctx: ApiContext, hostConfig: HostConfig, snapshot: ConfigSnapshot): Promise<{ ipcOwner?: IpcJoinTarget }> {
   const ref = joinedContainerRef(hostConfig.ipcMode);
-  if (ref === undefined) return undefined;
-  const owner = await resolveContainer(ctx.db, ref);
-  const r = await readContainer(ctx.store, owner.id);
-  const s = r.state;
-  if (s.status !== "running" && s.status !== "paused") throw new FailedPreconditionError(`container ${ref} is not running`);
-  const mode = s.ipcPlan?.mode ?? resolveIpcMode(s.container.hostConfig.ipcMode, snapshot.config.defaultIpcMode).kind;
-  if (mode !== "shareable") throw new FailedPreconditionError(`non-shareable IPC (hint: start ${ref} with --ipc shareable)`);
-  return owner.id;
+  if (ref === undefined) return {};
+  let ownerId: string;
+  try {
+    ownerId = (await resolveContainer(ctx.db, ref)).id;
+  } catch (err) {
+    if (err instanceof NotFoundError) return {};
+    throw err;
+  }
+  const target = ipcJoinTargetOf((await readContainer(ctx.store, ownerId)).state, snapshot.config.defaultIpcMode);
+  return target === undefined ? {} : { ipcOwner: target };
 }
 
 // ---- start --------------------------------------------------------------------------
@@ -164,8 +174,10 @@ export type StartResult = {
 /**
  * Starts a container and returns once it runs or its start failed (Docker's synchronous
  * start). Already running: `alreadyRunning`. Refusals are the decider's (paused: "try
- * unpause", removing, dead, checkpoint without experimental) and the join re-check.
- * UNAVAILABLE when no outcome is recorded within the start timeout.
+ * unpause", removing, dead, checkpoint without experimental, and for a member the join
+ * rule against its owner as it is now); a `--rm` container whose join is refused is
+ * removed, as Docker removes it. UNAVAILABLE when no outcome is recorded within the start
+ * timeout.
  */
 export async function startContainer(ctx: ApiContext, ref: string, checkpoint: string): Promise<StartResult> {
   const began = process.hrtime.bigint();
@@ -179,19 +191,20 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
   // Just created here (`shoal run`): decided on as created; the append's version check catches a moved stream.
   const before = ctx.inFlight.created.take(id) ?? (await readContainer(ctx.store, id));
   const s = before.state;
-  if (s.status === "created" || s.status === "exited" || s.status === "start-failed") {
-    await checkJoin(ctx, s.container.hostConfig, snapshot);
-  }
+  const owner = s.status === "absent" || s.status === "removed" ? {} : await ipcOwnerOf(ctx, s.container.hostConfig, snapshot);
   const watch = ctx.watcher.watch(id);
   let after: ContainerRecord;
   let appended: boolean;
   try {
     ({ record: after, appended } = await decideAndAppend(ctx, before, {
       type: "StartContainer",
-      data: { containerId: id, now: nowIso(), experimental, ...(checkpoint !== "" ? { fromCheckpoint: checkpoint } : {}) },
+      data: { containerId: id, now: nowIso(), experimental, ...(checkpoint !== "" ? { fromCheckpoint: checkpoint } : {}), ...owner },
     }));
   } catch (err) {
     watch.close();
+    if (s.status !== "absent" && s.status !== "removed" && s.container.hostConfig.autoRemove && isJoinRefusal(err, s.container, owner.ipcOwner)) {
+      await removeContainer(ctx, id, false).catch(() => undefined);
+    }
     throw err;
   }
   const state = after.state;
@@ -209,6 +222,12 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
   const seconds = Number(process.hrtime.bigint() - began) / 1e9;
   ctx.metrics.startDuration.observe({ outcome: outcome.failed ? "failed" : "running" }, seconds);
   return { id, ...outcome };
+}
+
+/** True when `err` is the join rule's refusal of this member, as the decider raised it. */
+function isJoinRefusal(err: unknown, container: ContainerDefinition, ipcOwner: IpcJoinTarget | undefined): boolean {
+  const ref = joinedContainerRef(container.hostConfig.ipcMode);
+  return ref !== undefined && err instanceof Error && ipcJoinRefusal(ref, container.id, ipcOwner)?.message === err.message;
 }
 
 /**
@@ -275,6 +294,60 @@ function startOutcome(r: ContainerRecord): Omit<StartResult, "id"> | undefined {
   return undefined;
 }
 
+// ---- restart, rename -----------------------------------------------------------------
+
+/**
+ * `docker restart`: stops a running or paused container (as stopContainer, SIGKILL after
+ * `timeoutSeconds`), then starts it (as startContainer); a container that does not run
+ * is only started. Returns the start's outcome.
+ */
+export async function restartContainer(ctx: ApiContext, ref: string, timeoutSeconds: number): Promise<StartResult> {
+  const { id } = await resolveContainer(ctx.db, ref);
+  await stopById(ctx, id, timeoutSeconds);
+  return startContainer(ctx, id, "");
+}
+
+/**
+ * Renames a container: ContainerRenamed, with the new name reserved and the old one freed
+ * in the same transaction. INVALID_ARGUMENT for an invalid name or the current one,
+ * ALREADY_EXISTS when another container holds it (Docker's messages, after its "Error when
+ * allocating new name: " where Docker says it), FAILED_PRECONDITION while it is removed or dead.
+ */
+export async function renameContainer(ctx: ApiContext, ref: string, newName: string): Promise<void> {
+  const { id } = await resolveContainer(ctx.db, ref);
+  const r = await readContainer(ctx.store, id);
+  let events;
+  try {
+    events = containerDecider.decide({ type: "RenameContainer", data: { containerId: id, now: nowIso(), newName } }, r.state);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError && err.message.startsWith("Invalid container name")) {
+      throw new InvalidArgumentError(`Error when allocating new name: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+  const renamed = events.find((e) => e.type === "ContainerRenamed");
+  if (renamed === undefined) return;
+  await ctx.store.transaction(async (trx) => {
+    const reserved = await trx
+      .insertInto("container_names")
+      .values({ name: renamed.data.newName, container_id: id })
+      .onConflict((oc) => oc.column("name").doNothing())
+      .returning("name")
+      .executeTakeFirst();
+    if (reserved === undefined) {
+      const conflict = await nameConflict(trx, renamed.data.newName);
+      throw new AlreadyExistsError(`Error when allocating new name: ${conflict.message}`);
+    }
+    await trx.deleteFrom("container_names").where("name", "=", renamed.data.oldName).where("container_id", "=", id).execute();
+    await ctx.store.appendToStream(
+      containerStreamId(id),
+      r.version,
+      events.map((e) => ({ eventId: randomUUID(), type: e.type, schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS[e.type], data: e.data, metadata: { actor: "api" } })),
+      { trx },
+    );
+  });
+}
+
 // ---- stop, kill, pause, unpause -----------------------------------------------------
 
 /**
@@ -308,13 +381,22 @@ async function stopById(ctx: ApiContext, id: string, timeoutSeconds: number): Pr
   }
 }
 
-/** Sends a signal ("" = SIGKILL). FAILED_PRECONDITION `container <name> is not running` when it is not. */
+/**
+ * Sends a signal ("" = SIGKILL). Every refusal comes back as Docker words it, after its
+ * `Cannot kill container: <ref>: ` (NOT_FOUND `No such container: <ref>`,
+ * FAILED_PRECONDITION `Container <id> is not running`), with the same code.
+ */
 export async function killContainer(ctx: ApiContext, ref: string, signal: string): Promise<void> {
-  const { id } = await resolveContainer(ctx.db, ref);
-  const result = await runContainerCommand(ctx, { type: "KillContainer", data: { containerId: id, now: nowIso(), signal } });
-  const event = result.appended.find((e) => e.type === "ContainerKillRequested");
-  if (event === undefined) return;
-  await hostCommand(ctx, hostOf(result.state), "KillContainer", { containerId: id, signal: event.data.signal });
+  try {
+    const { id } = await resolveContainer(ctx.db, ref);
+    const result = await runContainerCommand(ctx, { type: "KillContainer", data: { containerId: id, now: nowIso(), signal } });
+    const event = result.appended.find((e) => e.type === "ContainerKillRequested");
+    if (event === undefined) return;
+    await hostCommand(ctx, hostOf(result.state), "KillContainer", { containerId: id, signal: event.data.signal });
+  } catch (err) {
+    if (!isShoalError(err)) throw err;
+    throw errorFromCode(err.code, `Cannot kill container: ${ref}: ${err.message}`, { cause: err });
+  }
 }
 
 /** Pauses (freezes) a running container; if the host refuses, the pause is taken back. */
@@ -469,17 +551,21 @@ export async function containerLogs(ctx: ApiContext, ref: string, tail: number):
 
 export type ExecRequest = { args: string[]; env: string[]; cwd: string; timeoutMs: number };
 
-/** Runs a process in a running container. FAILED_PRECONDITION when it is not running or is paused. */
+/**
+ * Runs a process in a running container. FAILED_PRECONDITION, in Docker's words, when it is
+ * paused (`Container <ref> is paused, unpause the container before exec`) or not running
+ * (`Container <id> is not running`).
+ */
 export async function execInContainer(
   ctx: ApiContext,
   ref: string,
   req: ExecRequest,
 ): Promise<{ exitCode: number; stdout: Buffer; stderr: Buffer }> {
   if (req.args.length === 0) throw new InvalidArgumentError("exec needs a command");
-  const { id, name } = await resolveContainer(ctx.db, ref);
+  const { id } = await resolveContainer(ctx.db, ref);
   const r = await readContainer(ctx.store, id);
-  if (r.state.status === "paused") throw new FailedPreconditionError(`container ${name} is paused, unpause the container before exec`);
-  if (r.state.status !== "running") throw new FailedPreconditionError(`container ${name} is not running`);
+  if (r.state.status === "paused") throw new FailedPreconditionError(`Container ${ref} is paused, unpause the container before exec`);
+  if (r.state.status !== "running") throw new FailedPreconditionError(`Container ${id} is not running`);
   const timeoutMs = req.timeoutMs > 0 ? req.timeoutMs : 30_000;
   const out = (await hostCommand(
     ctx,
@@ -495,6 +581,21 @@ export async function execInContainer(
     timeoutMs + 10_000,
   )) as { exitCode: number; stdout?: string; stderr?: string };
   return { exitCode: out.exitCode, stdout: Buffer.from(out.stdout ?? "", "utf8"), stderr: Buffer.from(out.stderr ?? "", "utf8") };
+}
+
+/**
+ * `docker top`: the container's processes as ps on its host shows them (`psArgs` as the
+ * user gave them; empty: `-ef`). FAILED_PRECONDITION `Container <id> is not running`.
+ */
+export async function topContainer(ctx: ApiContext, ref: string, psArgs: string): Promise<{ titles: string[]; processes: { fields: string[] }[] }> {
+  const { id } = await resolveContainer(ctx.db, ref);
+  const r = await readContainer(ctx.store, id);
+  if (r.state.status !== "running" && r.state.status !== "paused") throw new FailedPreconditionError(`Container ${id} is not running`);
+  const top = (await hostCommand(ctx, r.state.host, "TopContainer", { containerId: id, ...(psArgs !== "" ? { psArgs } : {}) })) as {
+    titles: string[];
+    processes: string[][];
+  };
+  return { titles: top.titles, processes: top.processes.map((fields) => ({ fields })) };
 }
 
 /** `not-running` (default): returns at once unless the container is running or starting. `next-exit`: the next exit or failed start. `removed`: once removed. */

@@ -206,15 +206,40 @@ describe("refusals: right code, right message, nothing appended", () => {
     );
   });
 
-  it("refuses joining a missing, stopped or non-shareable container", async () => {
-    const join = (ref: string) => () =>
-      bed.call("CreateContainer", { name: "member", rootfs: bed.rootfs, args: ["true"], hostConfig: { ipcMode: `container:${ref}` } });
-    await refused(join("ghost"), status.NOT_FOUND, "No such container: ghost");
+  it("refuses creating a member of a container that does not exist, and checks the join at start, as Docker does (compose order)", async () => {
+    const member = (name: string, ref: string, hostConfig: object = {}) => () =>
+      bed.call<{ id: string }>("CreateContainer", { name, rootfs: bed.rootfs, args: ["true"], hostConfig: { ipcMode: `container:${ref}`, ...hostConfig } });
+    await refused(member("member", "ghost"), status.NOT_FOUND, "No such container: ghost");
+    // Created while its owner is only created: the join is checked when it starts.
     await create("idle", { ipcMode: "shareable" });
-    await refused(join("idle"), status.FAILED_PRECONDITION, "container idle is not running");
+    const early = (await member("early-member", "idle")()).id;
+    await refused(() => bed.call("StartContainer", { container: "early-member" }), status.FAILED_PRECONDITION, "container idle is not running");
+    expect((await bed.call<any>("InspectContainer", { container: early })).container.state.status).toBe("created");
     await create("priv", { ipcMode: "private" });
     await bed.start("priv", privatePlan);
-    await refused(join("priv"), status.FAILED_PRECONDITION, "non-shareable IPC (hint: start priv with --ipc shareable)");
+    await member("hopeful", "priv")();
+    await refused(() => bed.call("StartContainer", { container: "hopeful" }), status.FAILED_PRECONDITION, "non-shareable IPC (hint: start priv with --ipc shareable)");
+    // Once the owner runs, the member created before it starts.
+    const idleId = (await bed.call<any>("InspectContainer", { container: "idle" })).container.id;
+    await bed.start("idle", shareable(idleId));
+    const memberPlan = { mode: "container" as const, ownerId: idleId, ownerPid: 1, shmSizeBytes: 64 * 1024 * 1024, shmMountPath: `/x/containers/${idleId}/mounts/shm` };
+    expect(await bed.start("early-member", memberPlan)).toMatchObject({ failed: false });
+    // The start request carries the owner the api resolved: no later step resolves the name.
+    const request = (await bed.store.readStream(containerStreamId(early))).find((e) => e.type === "ContainerStartRequested")!;
+    expect(request.data).toMatchObject({ ipcOwnerId: idleId });
+  });
+
+  it("removes a --rm member whose join is refused at start, as Docker does", async () => {
+    await create("rm-owner", { ipcMode: "shareable" });
+    const { id } = await bed.call<{ id: string }>("CreateContainer", {
+      name: "rm-member",
+      rootfs: bed.rootfs,
+      args: ["true"],
+      hostConfig: { ipcMode: "container:rm-owner", autoRemove: true },
+    });
+    await expect(bed.call("StartContainer", { container: id })).rejects.toMatchObject({ code: status.FAILED_PRECONDITION, details: "container rm-owner is not running" });
+    await expect(bed.call("InspectContainer", { container: id })).rejects.toMatchObject({ code: status.NOT_FOUND });
+    await create("rm-member"); // its name is free again
   });
 
   it("re-checks the join at start", async () => {
@@ -248,7 +273,7 @@ describe("refusals: right code, right message, nothing appended", () => {
     await refused(
       () => bed.call("RemoveContainer", { container: "priv" }),
       status.FAILED_PRECONDITION,
-      /cannot remove container "priv": container is running/,
+      /^You cannot remove a running container [0-9a-f]{64}\. Stop the container before attempting removal or force remove$/,
     );
   });
 
@@ -298,7 +323,8 @@ describe("lifecycle", () => {
     const before = await bed.eventCount();
     await bed.call("StopContainer", { container: "life" });
     expect(await bed.eventCount()).toBe(before);
-    await refused(() => bed.call("KillContainer", { container: "life" }), status.FAILED_PRECONDITION, "container life is not running");
+    await refused(() => bed.call("KillContainer", { container: "life" }), status.FAILED_PRECONDITION, /^Cannot kill container: life: Container [0-9a-f]{64} is not running$/);
+    await refused(() => bed.call("KillContainer", { container: "nobody" }), status.NOT_FOUND, "Cannot kill container: nobody: No such container: nobody");
   });
 
   it("reads logs and runs exec on the container's host", async () => {
@@ -311,7 +337,7 @@ describe("lifecycle", () => {
       stdout: "ran echo hi\n",
       stderr: "warn\n",
     });
-    await refused(() => bed.call("ExecInContainer", { container: "life", args: ["true"] }), status.FAILED_PRECONDITION, "container life is not running");
+    await refused(() => bed.call("ExecInContainer", { container: "life", args: ["true"] }), status.FAILED_PRECONDITION, /^Container [0-9a-f]{64} is not running$/);
   });
 
   it("removes a --rm container after its exit and frees its name", async () => {

@@ -106,6 +106,12 @@ export async function applyContainerEvent(event: GlobalEvent, trx: Transaction<a
     case "ContainerDied":
       await update(trx, id, { status: "dead", pid: null, error: e.data.reason, finished_at: e.data.diedAt });
       return;
+    case "ContainerRenamed":
+      await update(trx, id, { name: e.data.newName });
+      // A rebuild replays this after ContainerCreated reserved the old name.
+      await trx.deleteFrom("container_names").where("container_id", "=", id).where("name", "=", e.data.oldName).execute();
+      await trx.insertInto("container_names").values({ name: e.data.newName, container_id: id }).onConflict((oc) => oc.doNothing()).execute();
+      return;
     case "ContainerStopRequested":
     case "ContainerKillRequested":
       return;

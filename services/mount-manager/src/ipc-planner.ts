@@ -2,12 +2,7 @@
  * Plans one container's IPC setup (DESIGN.md's IPC semantics table). Pure: everything it
  * needs arrives in the input, read by the caller from the log just before.
  */
-import {
-  FailedPreconditionError,
-  NotFoundError,
-  effectiveShmSize,
-  resolveIpcMode,
-} from "@shoal/domain";
+import { FailedPreconditionError, effectiveShmSize, ipcJoinRefusal, resolveIpcMode } from "@shoal/domain";
 import type { DefaultIpcMode, IpcMode, IpcPlan, ResolvedIpcMode, ShoalError } from "@shoal/domain";
 
 /** The daemon config keys the plan depends on, from one config snapshot. */
@@ -70,10 +65,9 @@ export function shmMountPath(stateRoot: string, ownerId: string): string {
 
 /**
  * The IPC plan for a container about to start, or the refusal:
- * - `container:<x>`: x missing → NotFoundError `No such container: <x>`; not running →
- *   FailedPreconditionError `container <x> is not running`; not shareable →
- *   FailedPreconditionError `non-shareable IPC (hint: start <x> with --ipc shareable)`;
- *   on another host → FailedPreconditionError. A member gets the owner's pid, shm path and size.
+ * - `container:<x>`: the join rule (@shoal/domain's ipcJoinRefusal) against the owner as the
+ *   log shows it now, since it may have stopped after the api checked it; then on another
+ *   host → FailedPreconditionError. A member gets the owner's pid, shm path and size.
  * - `shareable`: its own shm size (else `default-shm-size`) at `shmMountPath` under the
  *   host's state root (else the config's); an shm mount members still hold from a previous
  *   run is reused with its size and path, and must be on the same host
@@ -127,21 +121,20 @@ export function planIpc(input: IpcPlanInput): IpcPlanning {
 function planMember(input: IpcPlanInput, mode: Extract<ResolvedIpcMode, { kind: "container" }>): IpcPlanning {
   const ref = mode.ref;
   const owner = input.owner;
-  if (owner === undefined) return refuse(mode, new NotFoundError(`No such container: ${ref}`));
-  if (owner.containerId === input.containerId) {
-    return refuse(mode, new FailedPreconditionError(`container ${ref} cannot join its own IPC namespace`));
-  }
-  if (!owner.running || owner.pid === undefined || owner.host === undefined || owner.plan === undefined) {
-    return refuse(mode, new FailedPreconditionError(`container ${ref} is not running`));
-  }
-  if (owner.plan.mode !== "shareable") {
-    return refuse(mode, new FailedPreconditionError(`non-shareable IPC (hint: start ${ref} with --ipc shareable)`));
-  }
-  if (owner.host !== input.host) {
+  const plan = owner?.plan;
+  // The owner's current run, when it runs shareable with its pid and host known.
+  const run =
+    owner?.running && owner.pid !== undefined && owner.host !== undefined && plan?.mode === "shareable"
+      ? { containerId: owner.containerId, pid: owner.pid, host: owner.host, plan }
+      : undefined;
+  const target = owner && { containerId: owner.containerId, running: owner.running && owner.pid !== undefined, shareable: plan?.mode === "shareable" };
+  const refusal = ipcJoinRefusal(ref, input.containerId, target);
+  if (refusal !== undefined || run === undefined) return refuse(mode, refusal ?? new FailedPreconditionError(`container ${ref} is not running`));
+  if (run.host !== input.host) {
     return refuse(
       mode,
       new FailedPreconditionError(
-        `container ${ref} runs on host ${owner.host}, not on ${input.host}: an IPC group runs on one host`,
+        `container ${ref} runs on host ${run.host}, not on ${input.host}: an IPC group runs on one host`,
       ),
     );
   }
@@ -150,10 +143,10 @@ function planMember(input: IpcPlanInput, mode: Extract<ResolvedIpcMode, { kind: 
     mode,
     plan: {
       mode: "container",
-      ownerId: owner.containerId,
-      ownerPid: owner.pid,
-      shmSizeBytes: owner.plan.shmSizeBytes,
-      shmMountPath: owner.plan.shmMountPath,
+      ownerId: run.containerId,
+      ownerPid: run.pid,
+      shmSizeBytes: run.plan.shmSizeBytes,
+      shmMountPath: run.plan.shmMountPath,
     },
   };
 }

@@ -69,8 +69,11 @@ export interface PreparationInputs {
    * (`data.capabilities.stateRoot`); undefined when it never registered or did not say.
    */
   hostStateRoot: string | undefined;
-  /** The owner the scheduler placed a member with (ContainerScheduled's `ipcOwnerId`) and its group, read in the same query. */
-  hintedOwner?: { containerId: string; view: ContainerView; group: GroupView };
+  /**
+   * A member's owner (ContainerScheduled's `ipcOwnerId`: the owner its start request
+   * resolved) and its group, read in the same query.
+   */
+  owner?: { containerId: string; view: ContainerView; group: GroupView };
 }
 
 /**
@@ -82,9 +85,9 @@ export async function readPreparationInputs(
   store: EventStore,
   containerId: string,
   host: string,
-  hintedOwnerId?: string,
+  ownerId?: string,
 ): Promise<PreparationInputs> {
-  const { hostStateRoot, ...rest } = await readInputs(store, containerId, host, hintedOwnerId);
+  const { hostStateRoot, ...rest } = await readInputs(store, containerId, host, ownerId);
   return { ...rest, hostStateRoot: hostStateRoot! };
 }
 
@@ -93,11 +96,11 @@ export async function readInputs(
   store: EventStore,
   containerId: string,
   host: string | undefined,
-  hintedOwnerId: string | undefined,
+  ownerId: string | undefined,
 ): Promise<Omit<PreparationInputs, "hostStateRoot"> & { hostStateRoot?: string | undefined }> {
   const ids = [containerStreamId(containerId), DAEMON_CONFIG_STREAM_ID, ipcGroupStreamId(containerId)];
   if (host !== undefined) ids.push(hostStreamId(host));
-  if (hintedOwnerId !== undefined) ids.push(containerStreamId(hintedOwnerId), ipcGroupStreamId(hintedOwnerId));
+  if (ownerId !== undefined) ids.push(containerStreamId(ownerId), ipcGroupStreamId(ownerId));
   const read = await store.readStreams(ids.map((streamId) => ({ streamId })));
   const events = (id: string) => read.get(id) ?? [];
   const current = containerViewOf(events(containerStreamId(containerId)));
@@ -113,16 +116,16 @@ export async function readInputs(
     },
     ownGroup,
     ...(host !== undefined ? { hostStateRoot: stateRootOf(events(hostStreamId(host))) } : {}),
-    ...(hintedOwnerId !== undefined ? { hintedOwner: ownerOf(read, hintedOwnerId) } : {}),
+    ...(ownerId !== undefined ? { owner: ownerOf(read, ownerId) } : {}),
   };
 }
 
 /** An owner's stream and its group, in one query (a member's owner, read apart from the member). */
-export async function readOwner(store: EventStore, ownerId: string): Promise<NonNullable<PreparationInputs["hintedOwner"]>> {
+export async function readOwner(store: EventStore, ownerId: string): Promise<NonNullable<PreparationInputs["owner"]>> {
   return ownerOf(await store.readStreams([{ streamId: containerStreamId(ownerId) }, { streamId: ipcGroupStreamId(ownerId) }]), ownerId);
 }
 
-function ownerOf(read: Map<string, RecordedEvent[]>, ownerId: string): NonNullable<PreparationInputs["hintedOwner"]> {
+function ownerOf(read: Map<string, RecordedEvent[]>, ownerId: string): NonNullable<PreparationInputs["owner"]> {
   return {
     containerId: ownerId,
     view: containerViewOf(read.get(containerStreamId(ownerId)) ?? []),
@@ -156,32 +159,3 @@ export function isLive(state: ContainerState): boolean {
   }
 }
 
-/**
- * The id `ref` names, as Docker resolves it: a full id, else an exact name of a container
- * not removed, else a unique id prefix. Undefined when nothing (or more than one) matches.
- * Reads the mount-manager's container index (`mount_manager_containers`), and on a miss
- * the log itself: the projection can lag while another transaction holds the global
- * reader's horizon back, and a lagging index must not turn into "No such container".
- */
-export async function resolveContainerRef(db: Kysely<any>, store: EventStore, ref: string): Promise<string | undefined> {
-  if (isContainerId(ref)) return ref;
-  const byName = await sql<{ container_id: string }>`
-    SELECT container_id FROM mount_manager_containers WHERE name = ${ref} AND status <> 'removed'`.execute(db);
-  if (byName.rows.length === 1) return byName.rows[0]!.container_id;
-  if (/^[0-9a-f]+$/.test(ref)) {
-    const byPrefix = await sql<{ container_id: string }>`
-      SELECT container_id FROM mount_manager_containers
-      WHERE container_id LIKE ${`${ref}%`} AND status <> 'removed' LIMIT 2`.execute(db);
-    if (byPrefix.rows.length === 1) return byPrefix.rows[0]!.container_id;
-  }
-  // Not in the index (yet): the newest container created with that name that is not removed.
-  const created = await sql<{ id: string }>`
-    SELECT data->>'containerId' AS id FROM events
-    WHERE type = 'ContainerCreated' AND data->>'name' = ${ref}
-    ORDER BY global_position DESC LIMIT 5`.execute(db);
-  for (const row of created.rows) {
-    const { state } = await readContainer(store, row.id);
-    if (state.status !== "absent" && state.status !== "removed") return row.id;
-  }
-  return undefined;
-}

@@ -153,8 +153,14 @@ async function create(name: string, hostConfig: HostConfigInput): Promise<string
   return id;
 }
 
+/**
+ * The api's start request and the scheduler's placement. For a member, `ipcOwnerId` is the
+ * owner the api resolved and found running and shareable at start; the mount-manager checks
+ * it again as the log has it now.
+ */
 async function schedule(id: string, host = "h1", ipcOwnerId?: string): Promise<void> {
-  await command(id, { type: "StartContainer", data: { containerId: id, now: now(), experimental: false } });
+  const ipcOwner = ipcOwnerId === undefined ? {} : { ipcOwner: { containerId: ipcOwnerId, running: true, shareable: true } };
+  await command(id, { type: "StartContainer", data: { containerId: id, now: now(), experimental: false, ...ipcOwner } });
   await command(id, { type: "RecordScheduled", data: { containerId: id, now: now(), host, ...(ipcOwnerId ? { ipcOwnerId } : {}) } });
 }
 
@@ -246,7 +252,7 @@ async function startOwner(name: string, pid: number, hostConfig: HostConfigInput
 
 async function startMember(name: string, owner: string, pid: number): Promise<string> {
   const id = await create(name, { ipcMode: `container:${owner}` });
-  await schedule(id);
+  await schedule(id, "h1", owner);
   expect((await outcome(id)).type).toBe("ContainerIpcPrepared");
   await started(id, pid);
   return id;
@@ -347,7 +353,7 @@ describe("mount-manager preparation", () => {
     // A member takes the owner's path from the owner's plan.
     await started(owner, 4100);
     const member = await create("rooted-member", { ipcMode: "container:rooted" });
-    await schedule(member, "h3");
+    await schedule(member, "h3", owner);
     expect((await outcome(member)).data).toMatchObject({ plan: { mode: "container", ownerId: owner, shmMountPath: path } });
   });
 
@@ -363,7 +369,7 @@ describe("mount-manager preparation", () => {
   it("plans a member started after its owner with the owner's pid, path and size, and records it in the group", async () => {
     const owner = await startOwner("db", 4001, { ipcMode: "shareable", shmSize: "8m" });
     const member = await create("db-sidecar", { ipcMode: "container:db" });
-    await schedule(member);
+    await schedule(member, "h1", owner);
     const prepared = await outcome(member);
 
     expect((prepared.data as { plan: unknown }).plan).toEqual({
@@ -380,46 +386,30 @@ describe("mount-manager preparation", () => {
       .toEqual([{ owner_id: owner, joined: true }]);
   });
 
-  it("takes a member's owner from the scheduler's placement when it is the one the ref names, and resolves the ref otherwise", async () => {
-    const named = await startOwner("hinted", 4020);
-    const other = await startOwner("hinted-other", 4021);
-    await expect.poll(async () => (await sql`SELECT 1 FROM mount_manager_containers WHERE container_id IN (${named}, ${other})`.execute(database.db)).rows.length).toBe(2);
-    // The index now resolves "hinted" to the other owner: only the hint can give the named one.
-    await sql`UPDATE mount_manager_containers SET name = 'hinted-swapped' WHERE container_id = ${named}`.execute(database.db);
-    await sql`UPDATE mount_manager_containers SET name = 'hinted' WHERE container_id = ${other}`.execute(database.db);
-    try {
-      const member = await create("hinted-member", { ipcMode: "container:hinted" });
-      await schedule(member, "h1", named);
-      expect((await outcome(member)).data).toMatchObject({ plan: { mode: "container", ownerId: named, ownerPid: 4020 } });
-    } finally {
-      await sql`UPDATE mount_manager_containers SET name = 'hinted' WHERE container_id = ${named}`.execute(database.db);
-      await sql`UPDATE mount_manager_containers SET name = 'hinted-other' WHERE container_id = ${other}`.execute(database.db);
-    }
-    // A hint that is not the container the ref names is not taken.
-    const second = await create("hinted-member-2", { ipcMode: "container:hinted" });
-    await schedule(second, "h1", other);
-    expect((await outcome(second)).data).toMatchObject({ plan: { mode: "container", ownerId: named, ownerPid: 4020 } });
+  it("takes a member's owner from its start request and never resolves the name again", async () => {
+    const resolved = await startOwner("resolved-owner", 4020);
+    await startOwner("same-name-later", 4021);
+    // The ref now names another container (as after a rename): the start request's owner stands.
+    const member = await create("resolved-member", { ipcMode: "container:same-name-later" });
+    await schedule(member, "h1", resolved);
+    expect((await outcome(member)).data).toMatchObject({ plan: { mode: "container", ownerId: resolved, ownerPid: 4020 } });
   });
 
-  it("finds an owner by name in the log when its index lags behind", async () => {
-    const owner = await startOwner("lagging", 4010);
-    await expect.poll(async () => (await sql`SELECT 1 FROM mount_manager_containers WHERE container_id = ${owner}`.execute(database.db)).rows.length).toBe(1);
-    // As if the index had not seen the owner's ContainerCreated yet.
-    await sql`UPDATE mount_manager_containers SET name = 'not-yet-indexed' WHERE container_id = ${owner}`.execute(database.db);
-    try {
-      const member = await create("lagging-member", { ipcMode: "container:lagging" });
-      await schedule(member);
-      expect((await outcome(member)).data).toMatchObject({ plan: { mode: "container", ownerId: owner, ownerPid: 4010 } });
-    } finally {
-      await sql`UPDATE mount_manager_containers SET name = 'lagging' WHERE container_id = ${owner}`.execute(database.db);
-    }
+  it("fails the start of a member placed without its owner's id (a start requested before the id was carried) with NOT_FOUND's message", async () => {
+    const owner = await startOwner("unnamed-owner", 4010);
+    const member = await create("orphan-member", { ipcMode: "container:unnamed-owner" });
+    const ipcOwner = { containerId: owner, running: true, shareable: true };
+    await command(member, { type: "StartContainer", data: { containerId: member, now: now(), experimental: false, ipcOwner } });
+    await command(member, { type: "RecordScheduled", data: { containerId: member, now: now(), host: "h1" } });
+    expect((await outcome(member)).data).toMatchObject({ reason: "No such container: unnamed-owner", exitCode: 125 });
   });
 
   it("fails the start of a member whose owner is stopped, with Docker's message, and records no membership", async () => {
     const owner = await startOwner("stopped-owner", 4002);
     await exited(owner);
     const member = await create("late-member", { ipcMode: "container:stopped-owner" });
-    await schedule(member);
+    // The api found it running; it stopped before the preparation.
+    await schedule(member, "h1", owner);
     const failed = await outcome(member);
 
     expect(failed.type).toBe("ContainerStartFailed");
@@ -428,9 +418,9 @@ describe("mount-manager preparation", () => {
   });
 
   it("fails the start of a member of a private container with the hint", async () => {
-    await startOwner("private-owner", 4003, { ipcMode: "private" });
+    const owner = await startOwner("private-owner", 4003, { ipcMode: "private" });
     const member = await create("hopeful", { ipcMode: "container:private-owner" });
-    await schedule(member);
+    await schedule(member, "h1", owner);
     expect((await outcome(member)).data).toMatchObject({
       reason: "non-shareable IPC (hint: start private-owner with --ipc shareable)",
       exitCode: 125,
@@ -509,11 +499,12 @@ describe("mount-manager preparation", () => {
     await mm.stop(); // this test delivers the events itself
     const reads: string[] = [];
     const counting = countingReads(reads);
-    const readAhead = createReadAhead({ db: database.db, store: counting });
+    const readAhead = createReadAhead({ store: counting });
     const deps = { ...directDeps(counting), readAhead };
     const last = async (id: string) => envelopeOf((await events(id)).at(-1)!);
-    const requested = async (id: string, aheadReads: number) => {
-      await command(id, { type: "StartContainer", data: { containerId: id, now: now(), experimental: false } });
+    const requested = async (id: string, aheadReads: number, ipcOwnerId?: string) => {
+      const ipcOwner = ipcOwnerId === undefined ? {} : { ipcOwner: { containerId: ipcOwnerId, running: true, shareable: true } };
+      await command(id, { type: "StartContainer", data: { containerId: id, now: now(), experimental: false, ...ipcOwner } });
       reads.length = 0;
       readAhead.startRequested(await last(id));
       await expect.poll(() => reads.length).toBe(aheadReads);
@@ -535,9 +526,9 @@ describe("mount-manager preparation", () => {
       expect((formed.data as { shmMountPath: string }).shmMountPath.startsWith("/var/lib/ahead/")).toBe(true);
       await started(owner, 4343);
 
-      // A member: read ahead with the owner its ref names and that owner's group.
+      // A member: read ahead with the owner its start request carries and that owner's group.
       const member = await create("ahead-member", { ipcMode: `container:${owner}` });
-      await requested(member, 2);
+      await requested(member, 2, owner);
       await command(member, { type: "RecordScheduled", data: { containerId: member, now: now(), host: "h9", ipcOwnerId: owner } });
       expect(await prepareIpc(deps, await last(member))).toBe("prepared");
       expect(reads).toEqual([]);

@@ -86,7 +86,7 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
     const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM shm_mounts WHERE state = 'mounted'`.execute(db);
     return r.rows[0]?.n ?? 0;
   });
-  const readAhead = createReadAhead({ db, store });
+  const readAhead = createReadAhead({ store });
   const deps: FlowDeps = {
     db,
     store,

@@ -40,7 +40,7 @@ import { IPC_GROUP_EVENT_SCHEMA_VERSIONS, ipcGroupDecider } from "./ipc-group-de
 import type { IpcGroupCommand } from "./ipc-group-decider";
 import { planIpc } from "./ipc-planner";
 import type { IpcOwnerView, MountedShm } from "./ipc-planner";
-import { readContainer, readPreparationInputs, resolveContainerRef } from "./log-views";
+import { readPreparationInputs } from "./log-views";
 import type { GroupView } from "./log-views";
 import { groupCommand } from "./group-command";
 import type { FlowDeps } from "./flow-deps";
@@ -75,7 +75,7 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, label: { mode: stri
     inputs = await readPreparationInputs(deps.store, containerId, scheduled.host, scheduled.ipcOwnerId);
     deps.readAhead?.rememberHost(scheduled.host, inputs.hostStateRoot);
   }
-  const { current, config, ownGroup, hostStateRoot, hintedOwner } = inputs;
+  const { current, config, ownGroup, hostStateRoot, owner: ownerRead } = inputs;
   if (current.recorded.some((r) => r.eventId === preparedId || r.eventId === failedId)) return skip("already handled");
   const lastScheduled = current.recorded.findLast((r) => r.type === "ContainerScheduled");
   if (lastScheduled?.eventId !== event.eventId) return skip("a later placement superseded this one");
@@ -86,16 +86,9 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, label: { mode: stri
   const host = current.state.host;
   const requestedMode = hostConfig.ipcMode;
 
-  let owner: IpcOwnerView | undefined;
-  if (requestedMode?.kind === "container") {
-    // The owner the scheduler placed it with, when it is the one the ref names; else resolve it here.
-    const hinted = hintedOwner !== undefined && namesContainer(requestedMode.ref, hintedOwner.containerId, hintedOwner.view.state) ? hintedOwner : undefined;
-    if (hinted !== undefined) owner = ownerViewOf(hinted.containerId, hinted.view.state);
-    else {
-      const ownerId = await resolveContainerRef(deps.db, deps.store, requestedMode.ref);
-      if (ownerId !== undefined) owner = await ownerView(deps, ownerId);
-    }
-  }
+  // A member's owner is the one its start request resolved (carried on ContainerScheduled):
+  // the name is never resolved again, so a name re-pointed since cannot swap owners.
+  const owner = requestedMode?.kind === "container" && ownerRead !== undefined ? ownerViewOf(ownerRead.containerId, ownerRead.view.state) : undefined;
   let mountedShm: MountedShm | undefined;
   if (resolveIpcMode(requestedMode, config.defaultIpcMode).kind === "shareable") {
     const g = ownGroup.state;
@@ -144,7 +137,7 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, label: { mode: stri
       group = {
         ownerId: plan.ownerId,
         command: { type: "JoinIpcGroup", data: { memberId: containerId, now: deps.now() } },
-        known: hintedOwner?.containerId === plan.ownerId ? hintedOwner.group : undefined,
+        known: ownerRead?.containerId === plan.ownerId ? ownerRead.group : undefined,
       };
     }
 
@@ -215,16 +208,6 @@ async function releaseLeftoverMount(
     log.warn({ err, host: g.host, path: g.shmMountPath }, "could not remove the owner's leftover shm mount; the new run supersedes it");
   }
   return true;
-}
-
-async function ownerView(deps: FlowDeps, ownerId: string): Promise<IpcOwnerView | undefined> {
-  return ownerViewOf(ownerId, (await readContainer(deps.store, ownerId)).state);
-}
-
-/** True when `ref` (an id, a name or an id prefix) names the container `id` with `state`. */
-function namesContainer(ref: string, id: string, state: ContainerState): boolean {
-  if (state.status === "absent" || state.status === "removed") return false;
-  return ref === id || ref === state.container.name || (/^[0-9a-f]+$/.test(ref) && id.startsWith(ref));
 }
 
 function ownerViewOf(ownerId: string, state: ContainerState): IpcOwnerView | undefined {

@@ -13,14 +13,13 @@
  *   ABORTED and re-read (prepare-ipc.ts);
  * - anything missing (the request not seen, expired, a host not read yet) means a full read.
  */
-import type { ContainerScheduled, IpcMode } from "@shoal/domain";
+import type { ContainerScheduled, ContainerStartRequested } from "@shoal/domain";
 import { createKeptForOnce } from "@shoal/bus";
 import type { EventEnvelope } from "@shoal/bus";
 import type { EventStore, RecordedEvent } from "@shoal/event-store";
 import { containerDecider } from "@shoal/domain";
 import { foldStream } from "@shoal/event-store";
-import type { Kysely } from "kysely";
-import { readInputs, readOwner, resolveContainerRef } from "./log-views";
+import { readInputs, readOwner } from "./log-views";
 import type { PreparationInputs } from "./log-views";
 
 /** How long inputs read ahead wait for their ContainerScheduled. */
@@ -41,26 +40,23 @@ export interface ReadAhead {
 
 type Ahead = Omit<PreparationInputs, "hostStateRoot">;
 
-export function createReadAhead(deps: { db: Kysely<any>; store: EventStore }): ReadAhead {
+export function createReadAhead(deps: { store: EventStore }): ReadAhead {
   const pending = createKeptForOnce<{ requestVersion: number; inputs: Promise<Ahead | undefined> }>(AHEAD_KEPT_MS);
   const hosts = new Map<string, { stateRoot: string | undefined; until: number }>();
 
-  const readFor = async (containerId: string, requestVersion: number): Promise<Ahead | undefined> => {
+  const readFor = async (containerId: string, requestVersion: number, ownerId: string | undefined): Promise<Ahead | undefined> => {
     const inputs = await readInputs(deps.store, containerId, undefined, undefined);
     if (inputs.current.version !== requestVersion || inputs.current.state.status !== "starting") return undefined;
-    const mode = inputs.current.state.container.hostConfig.ipcMode as IpcMode | undefined;
-    if (mode?.kind !== "container") return inputs;
-    // A member: the owner its ref names now (the scheduler's hint is checked against it), and its group.
-    const ownerId = await resolveContainerRef(deps.db, deps.store, mode.ref);
+    // A member: the owner its start request resolved, and its group.
     if (ownerId === undefined) return inputs;
-    return { ...inputs, hintedOwner: await readOwner(deps.store, ownerId) };
+    return { ...inputs, owner: await readOwner(deps.store, ownerId) };
   };
 
   return {
     startRequested(event) {
-      const containerId = (event.data as { containerId?: unknown }).containerId;
+      const { containerId, ipcOwnerId } = event.data as Partial<ContainerStartRequested["data"]>;
       if (typeof containerId !== "string") return;
-      const inputs = readFor(containerId, event.streamVersion).catch(() => undefined);
+      const inputs = readFor(containerId, event.streamVersion, ipcOwnerId).catch(() => undefined);
       pending.put(containerId, { requestVersion: event.streamVersion, inputs });
     },
 
@@ -72,7 +68,7 @@ export function createReadAhead(deps: { db: Kysely<any>; store: EventStore }): R
       if (host === undefined || host.until < Date.now()) return undefined;
       const ahead = await p.inputs;
       if (ahead === undefined || ahead.current.version + 1 !== event.streamVersion) return undefined;
-      if (scheduled.ipcOwnerId !== undefined && ahead.hintedOwner?.containerId !== scheduled.ipcOwnerId) return undefined;
+      if (ahead.owner?.containerId !== scheduled.ipcOwnerId) return undefined;
       const { recorded, state, version } = foldStream(containerDecider, [...ahead.current.recorded, event as unknown as RecordedEvent]);
       return { ...ahead, current: { recorded, state, version }, hostStateRoot: host.stateRoot };
     },

@@ -28,6 +28,8 @@ import type { Spec } from "@shoal/oci";
 import pino from "pino";
 import type { Logger } from "pino";
 import { removeEmptyCgroupParents } from "./cgroup-parents";
+import { filterPsOutput, runPs } from "./container-top";
+import type { TopTable } from "./container-top";
 import { ensureLogBinary, logBinaryUri } from "./log-binary";
 import { parseCommand } from "@shoal/host-protocol";
 import type { CommandName, CommandPayload } from "@shoal/host-protocol";
@@ -261,6 +263,8 @@ class RuntimeAgent implements Agent {
         return this.execInContainer(parseCommand(command, payload));
       case "ReadLogs":
         return this.readLogs(parseCommand(command, payload));
+      case "TopContainer":
+        return this.topContainer(parseCommand(command, payload));
       case "DeleteContainer":
         return this.deleteContainer(parseCommand(command, payload));
       case "Reconcile":
@@ -849,6 +853,13 @@ class RuntimeAgent implements Agent {
     }
   }
 
+  /** `docker top`: ps over the host, cut to the container's processes. NOT_FOUND when it does not run here. */
+  private async topContainer(p: CommandPayload<"TopContainer">): Promise<TopTable> {
+    const live = this.requireLive(p.containerId);
+    const [pids, output] = await Promise.all([live.task.pids(), runPs(p.psArgs)]);
+    return filterPsOutput(output, pids);
+  }
+
   private async readLogs(p: CommandPayload<"ReadLogs">): Promise<{ stdout: string; stderr: string }> {
     const record = await this.store.get(p.containerId);
     if (record === undefined) throw new NotFoundError(`container ${p.containerId} not found on host ${this.host}`);
@@ -1041,6 +1052,7 @@ const COMMANDS: readonly CommandName[] = [
   "UnpauseContainer",
   "ExecInContainer",
   "ReadLogs",
+  "TopContainer",
   "DeleteContainer",
   "Reconcile",
   "ListContainers",

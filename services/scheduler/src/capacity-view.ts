@@ -45,13 +45,13 @@ export type PlacementInputs = {
    * not compete with its old reservation), plus the owner (0 bytes, to say where it is).
    */
   containers: ContainerView[];
-  /** The placed container a member's `ownerRef` names, when there is one. */
+  /** The member's owner (by the id its start request carries), when it is placed. */
   owner?: Reservation;
 };
 
 export interface CapacityView {
-  /** Hosts and reservations as `planPlacement` takes them, for `containerId` (and its owner reference). */
-  inputsFor(containerId: string, ownerRef?: string): PlacementInputs;
+  /** Hosts and reservations as `planPlacement` takes them, for `containerId` (and, for a member, its owner's id). */
+  inputsFor(containerId: string, ownerId?: string): PlacementInputs;
   /** Records a placement; ignored when the container holds one made by the same or a newer ContainerScheduled. */
   reserve(r: Reservation): void;
   /** Frees the container's reservation unless it was made at or after `beforeVersion`; returns how many were freed (0 or 1). */
@@ -94,32 +94,15 @@ export function createCapacityView(initial: {
     add(p, 1);
   }
 
-  const resolveOwner = (ref: string, except: string): Reservation | undefined => {
-    // As Docker resolves a reference: exact id, then exact name, then a unique id prefix.
-    const byId = reservations.get(ref);
-    if (byId !== undefined && byId.containerId !== except) return byId;
-    let byPrefix: Reservation | undefined;
-    let prefixMatches = 0;
-    for (const r of reservations.values()) {
-      if (r.containerId === except) continue;
-      if (r.containerName === ref) return r;
-      if (r.containerId.startsWith(ref)) {
-        byPrefix = r;
-        prefixMatches++;
-      }
-    }
-    return prefixMatches === 1 ? byPrefix : undefined;
-  };
-
   return {
-    inputsFor(containerId, ownerRef) {
+    inputsFor(containerId, ownerId) {
       const own = reservations.get(containerId);
       const containers: ContainerView[] = [];
       for (const [host, bytes] of reservedOn) {
         const reservedBytes = own?.host === host ? bytes - own.reservedBytes : bytes;
         containers.push({ containerId: `reserved-on:${host}`, host, reservedBytes });
       }
-      const owner = ownerRef === undefined ? undefined : resolveOwner(ownerRef, containerId);
+      const owner = ownerId === undefined || ownerId === containerId ? undefined : reservations.get(ownerId);
       if (owner !== undefined) containers.push({ containerId: owner.containerId, host: owner.host, reservedBytes: 0 });
       return {
         hosts: [...hosts.values()].map(({ name, status, memoryBytes }) => ({ name, status, memoryBytes })),

@@ -9,11 +9,7 @@ import type { DaemonConfig } from "@shoal/config";
 import { reservationBytes } from "./placement";
 import type { PlacementRequest } from "./placement";
 
-export type ContainerAsk = Omit<PlacementRequest, "ownerId"> & {
-  /** For a member: the owner's name or id as the user wrote it. */
-  ownerRef?: string;
-  reservedBytes: number;
-};
+export type ContainerAsk = Omit<PlacementRequest, "ownerId"> & { reservedBytes: number };
 
 /**
  * `pinnedHost` is the host the container was pinned to at create (`--host`), when the
@@ -30,7 +26,6 @@ export function containerAsk(
       ? (effectiveShmSize({ mode: ipcMode, requested: container.hostConfig.shmSize, daemonDefault: config.defaultShmSizeBytes }) ?? 0)
       : 0;
   const ask: ContainerAsk = { containerId: container.id, ipcMode, shmBytes, reservedBytes: 0 };
-  if (ipcMode.kind === "container") ask.ownerRef = ipcMode.ref;
   if (pinnedHost !== undefined && pinnedHost !== "") ask.pinnedHost = pinnedHost;
   ask.reservedBytes = reservationBytes(ask);
   return ask;

@@ -31,7 +31,7 @@ describe("containerAsk", () => {
 
   it("reserves no shm for a member (its owner's counts), none or host", () => {
     const member = containerAsk(def({ ipcMode: "container:db" }), config);
-    expect(member).toMatchObject({ ownerRef: "db", shmBytes: 0, reservedBytes: 0 });
+    expect(member).toMatchObject({ shmBytes: 0, reservedBytes: 0 });
     expect(containerAsk(def({ ipcMode: "none", shmSize: "1g" }), config).reservedBytes).toBe(0);
     expect(containerAsk(def({ ipcMode: "host" }), config).reservedBytes).toBe(0);
   });

@@ -23,7 +23,7 @@
  * the message is redelivered (to the next active scheduler).
  */
 import { AbortedError, AlreadyExistsError, CONTAINER_EVENT_SCHEMA_VERSIONS, containerDecider, derivedEventId } from "@shoal/domain";
-import type { ContainerCommand, ContainerEvent, ContainerState } from "@shoal/domain";
+import type { ContainerCommand, ContainerEvent, ContainerStartRequested, ContainerState } from "@shoal/domain";
 import type { EventEnvelope } from "@shoal/bus";
 import { appendDecided, foldStream } from "@shoal/event-store";
 import type { EventStore, Logger } from "@shoal/event-store";
@@ -105,10 +105,12 @@ export function createPlacementHandler(deps: {
       return { result: "skipped", why: `superseded (status ${state.status})` };
     }
     const { container } = state;
-    const { ownerRef, reservedBytes: _reserved, ...request } = containerAsk(container, config, pinnedHostOf(recorded[0]?.data));
+    const { reservedBytes: _reserved, ...request } = containerAsk(container, config, pinnedHostOf(recorded[0]?.data));
+    // A member's owner, as the api resolved it when it checked the join.
+    const ownerId = (event.data as ContainerStartRequested["data"]).ipcOwnerId;
     return view.exclusive(async () => {
       deps.assertActive();
-      const inputs = view.inputsFor(container.id, ownerRef);
+      const inputs = view.inputsFor(container.id, ownerId);
       const plan = planPlacement({
         hosts: inputs.hosts,
         containers: inputs.containers,

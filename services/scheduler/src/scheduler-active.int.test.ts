@@ -105,7 +105,7 @@ describe("one active scheduler", () => {
     secondStarted.catch(() => undefined);
     await expect.poll(second.messages, { timeout: 15_000 }).toContain("another scheduler is active: standing by until its lock is freed");
 
-    const a = await createAndStart("a", { ipcMode: "private", shmSize: "192m" });
+    const a = await createAndStart("aa", { ipcMode: "private", shmSize: "192m" });
     expect((await outcome(a)).type).toBe("ContainerScheduled");
     expect(secondScheduler).toBeUndefined();
     expect(second.placedStreams()).toEqual([]);
@@ -113,11 +113,11 @@ describe("one active scheduler", () => {
     await first.stop();
     await secondStarted;
     expect(second.messages()).toContain("active scheduler: holding the scheduling lock");
-    const b = await createAndStart("b", { ipcMode: "private", shmSize: "32m" });
+    const b = await createAndStart("bb", { ipcMode: "private", shmSize: "32m" });
     expect((await outcome(b)).data).toMatchObject({ host: "h1" });
     expect(second.placedStreams()).toContain(containerStreamId(b));
     // The new active one counts what the first placed: 192 + 32 MiB are held, 64 do not fit.
-    const c = await createAndStart("c", { ipcMode: "private", shmSize: "64m" });
+    const c = await createAndStart("cc", { ipcMode: "private", shmSize: "64m" });
     expect((await outcome(c)).data).toMatchObject({
       exitCode: 125,
       reason: `no suitable host: not enough memory: ${64 * MiB} bytes needed, at most ${32 * MiB} free (host h1)`,
@@ -127,7 +127,7 @@ describe("one active scheduler", () => {
   it("respects capacity across a restart: placements made since the tables were last written are counted", async () => {
     const first = await start({ projectionCatchUpMs: NEVER });
     await registerHost("h1", 256 * MiB);
-    for (const name of ["a", "b"]) {
+    for (const name of ["aa", "bb"]) {
       const id = await createAndStart(name, { ipcMode: "private", shmSize: "128m" });
       expect((await outcome(id)).type).toBe("ContainerScheduled");
     }
@@ -151,7 +151,7 @@ describe("one active scheduler", () => {
     // The table is never written after the start: only the view can know of the exit.
     await start({ projectionCatchUpMs: NEVER });
     await registerHost("h1", 256 * MiB);
-    const a = await createAndStart("a", { ipcMode: "private", shmSize: "192m" });
+    const a = await createAndStart("aa", { ipcMode: "private", shmSize: "192m" });
     expect((await outcome(a)).type).toBe("ContainerScheduled");
     const refused = await createAndStart("refused", { ipcMode: "private", shmSize: "128m" });
     expect((await outcome(refused)).data).toMatchObject({ reason: expect.stringMatching(/^no suitable host: not enough memory/) });

@@ -84,9 +84,9 @@ async function hostStatus(host: string): Promise<string | undefined> {
 }
 
 
-/** Creates a container and requests its start, as the api does; returns its id. */
-function createAndStart(name: string, hostConfig: HostConfigInput = {}): Promise<string> {
-  return requestStart(store, name, hostConfig);
+/** Creates a container and requests its start, as the api does (a member with the owner it resolved); returns its id. */
+function createAndStart(name: string, hostConfig: HostConfigInput = {}, ipcOwnerId?: string): Promise<string> {
+  return requestStart(store, name, hostConfig, undefined, ipcOwnerId);
 }
 
 async function eventsOf(containerId: string) {
@@ -176,10 +176,10 @@ describe("scheduler", () => {
     await expect.poll(() => placedHost(web), { timeout: 15_000 }).toBeUndefined();
 
     // The schedule names the owner it placed the member with (the mount-manager reads it at once).
-    const member = await createAndStart("db-sidecar", { ipcMode: "container:db" });
+    const member = await createAndStart("db-sidecar", { ipcMode: "container:db" }, owner);
     expect((await outcome(member)).data).toMatchObject({ host: "beta", ipcOwnerId: owner });
-    // The owner named by a short id prefix, as `--ipc container:<id prefix>` allows.
-    const byId = await createAndStart("db-sidecar-2", { ipcMode: `container:${owner.slice(0, 12)}` });
+    // The owner is the one the start request carries, whatever the ref says (the api resolved it once).
+    const byId = await createAndStart("db-sidecar-2", { ipcMode: `container:${owner.slice(0, 12)}` }, owner);
     expect((await outcome(byId)).data).toMatchObject({ host: "beta", ipcOwnerId: owner });
     expect((await outcome(web)).data).not.toHaveProperty("ipcOwnerId");
     // A container with no IPC ties goes to the emptier host, so the member's choice was the owner's.
@@ -220,7 +220,7 @@ describe("scheduler", () => {
   });
 
   it("fails a member whose owner is not placed anywhere", async () => {
-    const id = await createAndStart("orphan", { ipcMode: "container:nobody" });
+    const id = await createAndStart("orphan", { ipcMode: "container:nobody" }, "0".repeat(64));
     const e = await outcome(id);
     expect(e.data).toMatchObject({ exitCode: 125, reason: "no suitable host: IPC owner nobody is not placed on any host" });
   });

@@ -6,6 +6,7 @@
 import type { DomainCommand } from "../decider";
 import type { HostConfigInput } from "../host-config";
 import type { IpcPlan } from "../ipc-mode";
+import type { IpcJoinTarget } from "../ipc-join";
 
 /** Where the root filesystem comes from: a host directory (never written) or an image in containerd's store. */
 export type ContainerSource = { kind: "rootfs"; path: string } | { kind: "image"; ref: string };
@@ -34,11 +35,14 @@ export type CreateContainer = DomainCommand<
 
 /**
  * Start (or restart) a container. `experimental` is the daemon config's flag at the time;
- * `fromCheckpoint` names a checkpoint to restore ("" is the same as absent).
+ * `fromCheckpoint` names a checkpoint to restore ("" is the same as absent). For a
+ * `container:<ref>` member, `ipcOwner` is the container the ref resolves to now (absent:
+ * none does), as the caller read it; the join rule (ipc-join.ts) is checked against it and
+ * the start request records its id, so no later step resolves the ref again.
  */
 export type StartContainer = DomainCommand<
   "StartContainer",
-  { containerId: string; now: string; fromCheckpoint?: string; experimental: boolean }
+  { containerId: string; now: string; fromCheckpoint?: string; experimental: boolean; ipcOwner?: IpcJoinTarget }
 >;
 
 /** The scheduler placed the container on `host`. */
@@ -86,6 +90,9 @@ export type KillContainer = DomainCommand<"KillContainer", { containerId: string
 export type PauseContainer = DomainCommand<"PauseContainer", { containerId: string; now: string }>;
 export type UnpauseContainer = DomainCommand<"UnpauseContainer", { containerId: string; now: string }>;
 
+/** Rename; `newName` as the user gave it (one leading `/` allowed). Uniqueness is the api's. */
+export type RenameContainer = DomainCommand<"RenameContainer", { containerId: string; now: string; newName: string }>;
+
 /** Remove; `force` stops a running or paused container first. */
 export type RemoveContainer = DomainCommand<"RemoveContainer", { containerId: string; now: string; force: boolean }>;
 
@@ -107,6 +114,7 @@ export type ContainerCommand =
   | KillContainer
   | PauseContainer
   | UnpauseContainer
+  | RenameContainer
   | RemoveContainer
   | RecordRemoved
   | RecordDead;

@@ -7,6 +7,9 @@
  * FailedPreconditionError (not allowed in this status). A command for another
  * container than the stream's is a caller bug: InternalError.
  *
+ * StartContainer from a checkpoint (experimental on): NotFoundError `No such checkpoint: <name>`
+ * until checkpoints exist, so it never starts the container fresh.
+ *
  * No-ops (`[]`, a normal answer): start of a running container (isRunning) or of one
  * whose start is in progress (isStartInProgress); stop of a container with no process
  * (created, exited, start-failed, dead, removing), as Docker answers "not modified";
@@ -25,8 +28,9 @@ import { parseHostConfig } from "../host-config";
 import { parseContainerId } from "../container-id";
 import { normalizeContainerName } from "../container-name";
 import { parseSignal } from "../signal";
+import { ipcJoinRefusal } from "../ipc-join";
 import { assertNever } from "../assert-never";
-import type { IpcPlan } from "../ipc-mode";
+import type { IpcMode, IpcPlan } from "../ipc-mode";
 import type {
   ContainerCommand,
   ContainerSource,
@@ -77,20 +81,29 @@ export function decide(command: ContainerCommand, state: ContainerState): Contai
     case "KillContainer": {
       const signal = parseSignal(command.data.signal);
       requireTime("now", command.data.now);
-      if (s.status !== "running" && s.status !== "paused") {
-        throw new FailedPreconditionError(`container ${name} is not running`);
-      }
+      if (s.status !== "running" && s.status !== "paused") throw new FailedPreconditionError(`Container ${id} is not running`);
       return [{ type: "ContainerKillRequested", data: { containerId: id, signal, requestedAt: command.data.now } }];
     }
     case "PauseContainer":
       requireTime("now", command.data.now);
-      if (s.status === "paused") throw new FailedPreconditionError(`container ${name} is already paused`);
-      if (s.status !== "running") throw new FailedPreconditionError(`container ${name} is not running`);
+      if (s.status === "paused") throw new FailedPreconditionError(`Container ${id} is already paused`);
+      if (s.status !== "running") throw new FailedPreconditionError(`Container ${id} is not running`);
       return [{ type: "ContainerPaused", data: { containerId: id, pausedAt: command.data.now } }];
     case "UnpauseContainer":
       requireTime("now", command.data.now);
-      if (s.status !== "paused") throw new FailedPreconditionError(`container ${name} is not paused`);
+      if (s.status !== "paused") throw new FailedPreconditionError(`Container ${id} is not paused`);
       return [{ type: "ContainerUnpaused", data: { containerId: id, unpausedAt: command.data.now } }];
+    case "RenameContainer": {
+      requireTime("now", command.data.now);
+      // Docker shows the name it tried with its leading "/" in this message.
+      const given = command.data.newName;
+      const newName = normalizeContainerName(given.startsWith("/") ? given : `/${given}`);
+      if (newName === name) throw new InvalidArgumentError("Renaming a container with the same name as its current name");
+      if (s.status === "removing" || s.status === "dead") {
+        throw new FailedPreconditionError(`cannot rename container ${name}: it is ${s.status === "dead" ? "dead" : "being removed"}`);
+      }
+      return [{ type: "ContainerRenamed", data: { containerId: id, oldName: name, newName, renamedAt: command.data.now } }];
+    }
     case "RemoveContainer":
       return remove(command, s);
     case "RecordRemoved":
@@ -166,6 +179,8 @@ export function evolve(state: ContainerState, event: ContainerEvent): ContainerS
     case "ContainerStopRequested":
     case "ContainerKillRequested":
       return state;
+    case "ContainerRenamed":
+      return { ...state, container: { ...container, name: event.data.newName } };
     case "ContainerPaused":
       if (state.status !== "running") return state;
       return { ...state, status: "paused", pausedAt: event.data.pausedAt };
@@ -253,11 +268,17 @@ function start(command: StartContainer, state: ContainerState): ContainerEvent[]
     case "created":
     case "exited":
     case "start-failed": {
-      const data: { containerId: string; requestedAt: string; fromCheckpoint?: string } = {
-        containerId: s.container.id,
-        requestedAt: now,
-      };
-      if (fromCheckpoint !== undefined) data.fromCheckpoint = fromCheckpoint;
+      // Shoal keeps no checkpoints yet: a start from one is NOT_FOUND, never a fresh start.
+      if (fromCheckpoint !== undefined) throw new NotFoundError(`No such checkpoint: ${fromCheckpoint}`);
+      const data: ContainerEventData<"ContainerStartRequested"> = { containerId: s.container.id, requestedAt: now };
+      // A record made before IPC modes existed has no mode (it is shareable).
+      const ipc = s.container.hostConfig.ipcMode as IpcMode | undefined;
+      if (ipc?.kind === "container") {
+        // Docker's order: the join is checked when the member starts, not when it is created.
+        const refusal = ipcJoinRefusal(ipc.ref, s.container.id, command.data.ipcOwner);
+        if (refusal !== undefined) throw refusal;
+        data.ipcOwnerId = command.data.ipcOwner!.containerId;
+      }
       return [{ type: "ContainerStartRequested", data }];
     }
     default:
@@ -355,7 +376,7 @@ function remove(command: RemoveContainer, s: Live): ContainerEvent[] {
   const hasProcess = s.status === "running" || s.status === "paused" || isStarting(s);
   if (hasProcess && !command.data.force) {
     throw new FailedPreconditionError(
-      `cannot remove container "${name}": container is running: stop the container before removing or force remove`,
+      `You cannot remove a running container ${s.container.id}. Stop the container before attempting removal or force remove`,
     );
   }
   return [

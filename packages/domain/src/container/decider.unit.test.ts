@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { DeciderSpecification } from "../testing";
 import { containerDecider, evolve } from "./decider";
 import { initialState, isRunning, isStartInProgress } from "./state";
+import type { IpcJoinTarget } from "../ipc-join";
 import type { ContainerCommand } from "./commands";
 import type { ContainerEvent } from "./events";
 import type { IpcPlan } from "../ipc-mode";
@@ -103,7 +104,7 @@ const create = (over: Partial<Extract<ContainerCommand, { type: "CreateContainer
     ...over,
   },
 });
-const start = (over: { fromCheckpoint?: string; experimental?: boolean } = {}): ContainerCommand => ({
+const start = (over: { fromCheckpoint?: string; experimental?: boolean; ipcOwner?: IpcJoinTarget } = {}): ContainerCommand => ({
   type: "StartContainer",
   data: { containerId: ID, now: T1, experimental: false, ...over },
 });
@@ -122,6 +123,7 @@ const stop: ContainerCommand = { type: "StopContainer", data: { containerId: ID,
 const kill = (signal: string | number = "KILL"): ContainerCommand => ({ type: "KillContainer", data: { containerId: ID, now: T2, signal } });
 const pause: ContainerCommand = { type: "PauseContainer", data: { containerId: ID, now: T2 } };
 const unpause: ContainerCommand = { type: "UnpauseContainer", data: { containerId: ID, now: T2 } };
+const rename = (newName: string): ContainerCommand => ({ type: "RenameContainer", data: { containerId: ID, now: T2, newName } });
 const remove = (force = false): ContainerCommand => ({ type: "RemoveContainer", data: { containerId: ID, now: T2, force } });
 const recordRemoved: ContainerCommand = { type: "RecordRemoved", data: { containerId: ID, now: T2 } };
 const recordDead: ContainerCommand = { type: "RecordDead", data: { containerId: ID, now: T2, reason: "removal failed" } };
@@ -195,13 +197,66 @@ describe("CreateContainer", () => {
   });
 });
 
+describe("StartContainer of a container:<ref> member: Docker's join rule, at start", () => {
+  const OWNER = "0ca7".padEnd(64, "2");
+  const member = [created({ ipcMode: { kind: "container", ref: "db" } })];
+  const owner = (over: Partial<IpcJoinTarget> = {}): IpcJoinTarget => ({ containerId: OWNER, running: true, shareable: true, ...over });
+
+  it("a running shareable owner → ContainerStartRequested carrying the owner's id", () => {
+    spec
+      .given(member)
+      .when(start({ ipcOwner: owner() }))
+      .then([{ type: "ContainerStartRequested", data: { containerId: ID, requestedAt: T1, ipcOwnerId: OWNER } }]);
+  });
+
+  it.each<[string, IpcJoinTarget | undefined, typeof ShoalError, string]>([
+    ["no such owner", undefined, NotFoundError, "No such container: db"],
+    ["an owner not running", owner({ running: false }), FailedPreconditionError, "container db is not running"],
+    ["a non-shareable owner", owner({ shareable: false }), FailedPreconditionError, "non-shareable IPC (hint: start db with --ipc shareable)"],
+    ["itself", owner({ containerId: ID }), FailedPreconditionError, "container db cannot join its own IPC namespace"],
+  ])("%s → refused, nothing appended", (_, target, errorClass, message) => {
+    spec
+      .given(member)
+      .when(start(target === undefined ? {} : { ipcOwner: target }))
+      .thenThrows(errorClass, message);
+  });
+
+  it("a member already running is not checked again", () => {
+    spec.given([...member, startRequested(), scheduled, ipcPrepared, started]).when(start()).thenNothingHappened();
+  });
+
+  it("a container that joins nobody ignores an owner given", () => {
+    spec.given(H.created).when(start({ ipcOwner: owner() })).then([startRequested()]);
+  });
+});
+
+describe("RenameContainer", () => {
+  it("→ ContainerRenamed; the state carries the new name", () => {
+    spec.given(H.running).when(rename("/web2")).then([
+      { type: "ContainerRenamed", data: { containerId: ID, oldName: "web", newName: "web2", renamedAt: T2 } },
+    ]);
+    const state = fold([...H.running, { type: "ContainerRenamed", data: { containerId: ID, oldName: "web", newName: "web2", renamedAt: T2 } }]);
+    expect(state).toMatchObject({ status: "running", container: { name: "web2" } });
+  });
+
+  it.each<[string, typeof ShoalError, string]>([
+    ["web", InvalidArgumentError, "Renaming a container with the same name as its current name"],
+    ["z", InvalidArgumentError, "Invalid container name (/z), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"],
+    ["-web", InvalidArgumentError, "Invalid container name (/-web), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"],
+  ])("to %j → refused as Docker refuses it", (name, errorClass, message) => {
+    spec.given(H.created).when(rename(name)).thenThrows(errorClass, message);
+  });
+});
+
 describe("StartContainer", () => {
   it.each<Status>(["created", "exited", "start-failed"])("from %s → ContainerStartRequested", (status) => {
     spec.given(H[status]).when(start()).then([startRequested()]);
   });
 
-  it("from a checkpoint with experimental on → ContainerStartRequested naming it", () => {
-    spec.given(H.created).when(start({ fromCheckpoint: "cp1", experimental: true })).then([startRequested("cp1")]);
+  it("from a checkpoint with experimental on → NOT_FOUND: no checkpoint exists yet, and a checkpoint start never starts fresh", () => {
+    for (const status of ["created", "exited", "start-failed"] as const) {
+      spec.given(H[status]).when(start({ fromCheckpoint: "cp1", experimental: true })).thenThrows(NotFoundError, "No such checkpoint: cp1");
+    }
   });
 
   it("an empty checkpoint name is no checkpoint", () => {
@@ -409,7 +464,7 @@ describe("StopContainer and KillContainer", () => {
   });
 
   it.each<Status>(["created", "starting", "exited", "start-failed", "removing", "dead"])("kill %s → not running", (status) => {
-    spec.given(H[status]).when(kill()).thenThrows(FailedPreconditionError, "container web is not running");
+    spec.given(H[status]).when(kill()).thenThrows(FailedPreconditionError, `Container ${ID} is not running`);
   });
 
   it.each(["SIGFOO", 0, 65, "-1"])("kill with signal %j → InvalidArgument", (signal) => {
@@ -430,19 +485,19 @@ describe("PauseContainer and UnpauseContainer", () => {
   });
 
   it("pause of a paused container → already paused", () => {
-    spec.given(H.paused).when(pause).thenThrows(FailedPreconditionError, "container web is already paused");
+    spec.given(H.paused).when(pause).thenThrows(FailedPreconditionError, `Container ${ID} is already paused`);
   });
 
   it.each<Status>(["created", "starting", "scheduled", "ipc-prepared", "exited", "start-failed", "removing", "dead"])(
     "pause %s → not running; unpause → not paused",
     (status) => {
-      spec.given(H[status]).when(pause).thenThrows(FailedPreconditionError, "container web is not running");
-      spec.given(H[status]).when(unpause).thenThrows(FailedPreconditionError, "container web is not paused");
+      spec.given(H[status]).when(pause).thenThrows(FailedPreconditionError, `Container ${ID} is not running`);
+      spec.given(H[status]).when(unpause).thenThrows(FailedPreconditionError, `Container ${ID} is not paused`);
     },
   );
 
   it("unpause running → not paused", () => {
-    spec.given(H.running).when(unpause).thenThrows(FailedPreconditionError, "container web is not paused");
+    spec.given(H.running).when(unpause).thenThrows(FailedPreconditionError, `Container ${ID} is not paused`);
   });
 
   it.each<Status>(["absent", "removed"])("pause or unpause %s → NotFound", (status) => {
@@ -462,7 +517,7 @@ describe("RemoveContainer", () => {
       .when(remove(false))
       .thenThrows(
         FailedPreconditionError,
-        'cannot remove container "web": container is running: stop the container before removing or force remove',
+        `You cannot remove a running container ${ID}. Stop the container before attempting removal or force remove`,
       );
   });
 
@@ -561,6 +616,8 @@ describe("the README's state machine table", () => {
     ["CreateContainer", create(), "Created AE AE AE AE AE AE AE AE AE AE AE"],
     ["StartContainer", start(), "NF StartRequested [] [] [] [] FP StartRequested StartRequested FP NF FP"],
     ["StartContainer from checkpoint, experimental off", start({ fromCheckpoint: "cp" }), "FP FP FP FP FP FP FP FP FP FP FP FP"],
+    ["StartContainer from checkpoint, experimental on", start({ fromCheckpoint: "cp", experimental: true }), "NF NF [] [] [] [] FP NF NF FP NF FP"],
+    ["RenameContainer", rename("web2"), "NF Renamed Renamed Renamed Renamed Renamed Renamed Renamed Renamed FP NF FP"],
     ["RecordScheduled", recordScheduled, "NF FP Scheduled FP FP FP FP FP FP Scheduled NF FP"],
     ["RecordIpcPrepared", recordIpcPrepared, "NF FP FP IpcPrepared FP FP FP FP FP FP NF FP"],
     ["RecordStarted", recordStarted, "NF FP FP FP Started FP FP FP FP FP NF FP"],
@@ -610,6 +667,8 @@ describe("any sequence of commands", () => {
     remove(true),
     recordRemoved,
     recordDead,
+    rename("web2"),
+    rename("web"),
   ];
   it("is either refused with a domain error or decides events that fold; removed is final", () => {
     fc.assert(

@@ -20,10 +20,14 @@ export type ContainerCreated = DomainEvent<
     createdAt: string;
   }
 >;
-/** A start was accepted; the scheduler places the container next. */
+/**
+ * A start was accepted; the scheduler places the container next. `ipcOwnerId`: for a
+ * `container:<ref>` member, the owner the ref resolved to when the join was checked (added
+ * field: a request recorded before it existed has none).
+ */
 export type ContainerStartRequested = DomainEvent<
   "ContainerStartRequested",
-  { containerId: string; requestedAt: string; fromCheckpoint?: string }
+  { containerId: string; requestedAt: string; fromCheckpoint?: string; ipcOwnerId?: string }
 >;
 export type ContainerScheduled = DomainEvent<
   "ContainerScheduled",
@@ -73,6 +77,8 @@ export type ContainerRemovalRequested = DomainEvent<
   "ContainerRemovalRequested",
   { containerId: string; stopFirst: boolean; requestedAt: string }
 >;
+/** Names are stored without a leading `/`. */
+export type ContainerRenamed = DomainEvent<"ContainerRenamed", { containerId: string; oldName: string; newName: string; renamedAt: string }>;
 export type ContainerRemoved = DomainEvent<"ContainerRemoved", { containerId: string; removedAt: string }>;
 export type ContainerDied = DomainEvent<"ContainerDied", { containerId: string; reason: string; diedAt: string }>;
 
@@ -88,6 +94,7 @@ export type ContainerEvent =
   | ContainerKillRequested
   | ContainerPaused
   | ContainerUnpaused
+  | ContainerRenamed
   | ContainerRemovalRequested
   | ContainerRemoved
   | ContainerDied;
@@ -107,6 +114,7 @@ export const CONTAINER_EVENT_SCHEMA_VERSIONS: Readonly<Record<ContainerEventType
   ContainerKillRequested: 1,
   ContainerPaused: 1,
   ContainerUnpaused: 1,
+  ContainerRenamed: 1,
   ContainerRemovalRequested: 1,
   ContainerRemoved: 1,
   ContainerDied: 1,

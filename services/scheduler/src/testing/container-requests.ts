@@ -19,18 +19,23 @@ export async function containerCommand(store: EventStore, cmd: ContainerCommand)
   });
 }
 
-/** Creates a container (rootfs `/srv/rootfs`, `sh`) and requests its start; returns its id. */
+/**
+ * Creates a container (rootfs `/srv/rootfs`, `sh`) and requests its start; returns its id.
+ * For a member, `ipcOwnerId` is the owner the api resolved and found joinable.
+ */
 export async function requestStart(
   store: EventStore,
   name: string,
   hostConfig: HostConfigInput = {},
   containerId: string = randomBytes(32).toString("hex"),
+  ipcOwnerId?: string,
 ): Promise<string> {
   const now = new Date().toISOString();
   await containerCommand(store, {
     type: "CreateContainer",
     data: { containerId, name, hostConfig, source: { kind: "rootfs", path: "/srv/rootfs" }, args: ["sh"], env: [], createdAt: now },
   });
-  await containerCommand(store, { type: "StartContainer", data: { containerId, now, experimental: false } });
+  const ipcOwner = ipcOwnerId === undefined ? {} : { ipcOwner: { containerId: ipcOwnerId, running: true, shareable: true } };
+  await containerCommand(store, { type: "StartContainer", data: { containerId, now, experimental: false, ...ipcOwner } });
   return containerId;
 }
