@@ -83,7 +83,8 @@ ensure_nats() {
 }
 
 # gcc + libc6-dev: the agent tests compile a tiny static System V shm helper into the busybox rootfs.
-ensure_container_tools() { ensure_apt containerd runc busybox-static gcc libc6-dev; }
+# procps: the agent runs ps(1) for `shoal top`, as dockerd does.
+ensure_container_tools() { ensure_apt containerd runc busybox-static gcc libc6-dev procps; }
 
 # What only the tests use: promtool (Debian ships it in `prometheus`; the metrics e2e test runs
 # `promtool check metrics` on every service's /metrics) and apparmor_parser (`apparmor`; the

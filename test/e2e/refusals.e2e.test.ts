@@ -1,5 +1,5 @@
 /**
- * Every refusal of DESIGN.md through the CLI (exit 125 and the message) and through gRPC
+ * Every refusal of DESIGN.md through the CLI (docker's exit code and the message) and through gRPC
  * (the status code and the message), and that a refusal leaves nothing behind: the number
  * of events in the log, of containers (projection and containerd) and the mounts under the
  * state root are the same before and after.
@@ -76,20 +76,6 @@ const cases: { what: string; flags: string[]; hostConfig: object; name?: string;
   },
   { what: "a shm size with host", flags: ["--ipc", "host", "--shm-size", "1m"], hostConfig: { ipc_mode: "host", shm_size: "1m" }, code: Status.INVALID_ARGUMENT, message: /shm.?size/i },
   { what: "joining a missing container", flags: ["--ipc", "container:nope"], hostConfig: { ipc_mode: "container:nope" }, code: Status.NOT_FOUND, message: /nope/ },
-  {
-    what: "joining a container that is not running",
-    flags: ["--ipc", "container:stopped-owner"],
-    hostConfig: { ipc_mode: "container:stopped-owner" },
-    code: Status.FAILED_PRECONDITION,
-    message: /container stopped-owner is not running/,
-  },
-  {
-    what: "joining a private container",
-    flags: ["--ipc", "container:priv"],
-    hostConfig: { ipc_mode: "container:priv" },
-    code: Status.FAILED_PRECONDITION,
-    message: /non-shareable IPC \(hint: start priv with --ipc shareable\)/,
-  },
   { what: "a duplicate name", flags: ["--name", "shared"], hostConfig: {}, name: "shared", code: Status.ALREADY_EXISTS, message: /shared/ },
 ];
 
@@ -103,10 +89,28 @@ describe("refusals: the right code and message, nothing left behind", () => {
     });
   }
 
-  it("starting a paused container: CLI 125 and gRPC FAILED_PRECONDITION 'try unpause instead'", async () => {
+  it("joining a container that is not running, or is private: refused at start as Docker does, the member stays created", async () => {
+    for (const [owner, message] of [
+      ["stopped-owner", /container stopped-owner is not running/],
+      ["priv", /non-shareable IPC \(hint: start priv with --ipc shareable\)/],
+    ] as const) {
+      const name = `joins-${owner}`;
+      const r = await stack.cli(["run", "-d", "--name", name, "--ipc", `container:${owner}`, "--rootfs", stack.rootfs, "/bin/true"]);
+      expect(r.code, r.stderr).toBe(125);
+      expect(r.stderr).toMatch(message);
+      expect(r.stdout).toBe("");
+      const before = await snapshot();
+      await expectGrpcRefusal(() => stack.call("Containers", "StartContainer", { container: name }), Status.FAILED_PRECONDITION, message);
+      expect(await snapshot()).toEqual(before);
+      expect(JSON.parse((await stack.cli(["inspect", name])).stdout)[0].State.Status).toBe("created");
+      expect((await stack.cli(["rm", name])).code).toBe(0);
+    }
+  });
+
+  it("starting a paused container: CLI 1 and gRPC FAILED_PRECONDITION 'try unpause instead'", async () => {
     const before = await snapshot();
     const r = await stack.cli(["start", "paused"]);
-    expect(r.code).toBe(125);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/cannot start a paused container, try unpause instead/);
     await expectGrpcRefusal(
       () => stack.call("Containers", "StartContainer", { container: "paused" }),
@@ -131,11 +135,27 @@ describe("refusals: the right code and message, nothing left behind", () => {
     expect(await snapshot()).toEqual(before);
   });
 
+  it("a checkpoint start with experimental on: NOT_FOUND (no checkpoint exists), never a fresh start", async () => {
+    expect((await stack.cli(["config", "set", "experimental=true"])).code).toBe(0);
+    try {
+      const before = await snapshot();
+      await expectGrpcRefusal(
+        () => stack.call("Containers", "StartContainer", { container: "stopped-owner", checkpoint: "cp1" }),
+        Status.NOT_FOUND,
+        /^No such checkpoint: cp1$/,
+      );
+      expect(await snapshot()).toEqual(before);
+      expect(JSON.parse((await stack.cli(["inspect", "stopped-owner"])).stdout)[0].State.Status).toBe("created");
+    } finally {
+      expect((await stack.cli(["config", "set", "experimental=false"])).code).toBe(0);
+    }
+  });
+
   it("an invalid config change is refused whole and the previous config stays", async () => {
     const before = await stack.cli(["config", "show", "--format", "json"]);
     const events = await stack.eventCount();
     const r = await stack.cli(["config", "set", "default-ipc-mode=host"]);
-    expect(r.code).toBe(125);
+    expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/default-ipc-mode/);
     expect((await stack.cli(["config", "show", "--format", "json"])).stdout).toBe(before.stdout);
     expect(await stack.eventCount()).toBe(events);

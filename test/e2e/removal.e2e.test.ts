@@ -93,7 +93,7 @@ describe("removing an IPC owner", () => {
     expect((await stack.cli(["stop", "-t", "1", "grp-owner"])).code).toBe(0);
     const events = await stack.eventCount();
     const refused = await stack.cli(["rm", "grp-owner"]);
-    expect(refused.code).toBe(125);
+    expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/member/i);
     const grpcErr = await stack.call("Containers", "RemoveContainer", { container: "grp-owner" }).then(
       () => undefined,
@@ -137,7 +137,7 @@ describe("removing an IPC owner", () => {
       expect(r.code, r.stderr).toBe(0);
     }
     const refused = await stack.cli(["rm", "run-owner"]);
-    expect(refused.code).toBe(125);
+    expect(refused.code).toBe(1);
     expect(await known("run-owner")).toBe(true);
     const forced = await stack.cli(["rm", "-f", "run-owner"]);
     expect(forced.code, forced.stderr).toBe(0);

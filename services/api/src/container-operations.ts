@@ -328,17 +328,13 @@ export async function renameContainer(ctx: ApiContext, ref: string, newName: str
   const renamed = events.find((e) => e.type === "ContainerRenamed");
   if (renamed === undefined) return;
   await ctx.store.transaction(async (trx) => {
-    const reserved = await trx
-      .insertInto("container_names")
-      .values({ name: renamed.data.newName, container_id: id })
-      .onConflict((oc) => oc.column("name").doNothing())
-      .returning("name")
-      .executeTakeFirst();
-    if (reserved === undefined) {
+    // The name is held by the holder's one row (container_names: unique name, unique container).
+    const holder = await trx.selectFrom("container_names").select("container_id").where("name", "=", renamed.data.newName).executeTakeFirst();
+    if (holder !== undefined) {
       const conflict = await nameConflict(trx, renamed.data.newName);
       throw new AlreadyExistsError(`Error when allocating new name: ${conflict.message}`);
     }
-    await trx.deleteFrom("container_names").where("name", "=", renamed.data.oldName).where("container_id", "=", id).execute();
+    await trx.updateTable("container_names").set({ name: renamed.data.newName }).where("container_id", "=", id).execute();
     await ctx.store.appendToStream(
       containerStreamId(id),
       r.version,

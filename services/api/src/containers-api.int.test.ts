@@ -460,3 +460,25 @@ describe("queries", () => {
     expect(text).not.toMatch(/[0-9a-f]{64}/);
   });
 });
+
+describe("rename", () => {
+  it("moves the name in one transaction: the new one is taken, the old one free, the projection follows", async () => {
+    const id = await create("before-rename");
+    await create("rename-taken");
+    await bed.call("RenameContainer", { container: "before-rename", newName: "after-rename" });
+    expect((await bed.call<any>("InspectContainer", { container: "after-rename" })).container).toMatchObject({ id, name: "after-rename" });
+    await refused(() => bed.call("InspectContainer", { container: "before-rename" }), status.NOT_FOUND, "No such container: before-rename");
+    await create("before-rename");
+    await refused(
+      () => bed.call("RenameContainer", { container: "after-rename", newName: "rename-taken" }),
+      status.ALREADY_EXISTS,
+      /^Error when allocating new name: Conflict\. The container name "\/rename-taken" is already in use by container "[0-9a-f]{64}"/,
+    );
+    await refused(() => bed.call("RenameContainer", { container: "after-rename", newName: "after-rename" }), status.INVALID_ARGUMENT, "Renaming a container with the same name as its current name");
+    await refused(
+      () => bed.call("RenameContainer", { container: "after-rename", newName: "z" }),
+      status.INVALID_ARGUMENT,
+      "Error when allocating new name: Invalid container name (/z), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+    );
+  });
+});

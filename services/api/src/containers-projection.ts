@@ -108,9 +108,8 @@ export async function applyContainerEvent(event: GlobalEvent, trx: Transaction<a
       return;
     case "ContainerRenamed":
       await update(trx, id, { name: e.data.newName });
-      // A rebuild replays this after ContainerCreated reserved the old name.
-      await trx.deleteFrom("container_names").where("container_id", "=", id).where("name", "=", e.data.oldName).execute();
-      await trx.insertInto("container_names").values({ name: e.data.newName, container_id: id }).onConflict((oc) => oc.doNothing()).execute();
+      // A rebuild replays this after ContainerCreated reserved the old name (the api moved it already).
+      await trx.updateTable("container_names").set({ name: e.data.newName }).where("container_id", "=", id).execute();
       return;
     case "ContainerStopRequested":
     case "ContainerKillRequested":

@@ -408,7 +408,8 @@ export function parseTimeArg(value: string, now: Date, flag: string, command = "
     const parsed = Date.parse(value);
     if (!Number.isNaN(parsed)) return new Date(parsed);
   }
-  throw new UsageError(`invalid value "${value}" for ${flag}: expected an RFC 3339 time, Unix seconds or a duration like 10m`, command);
+  // docker parses the time after its flags, so this is its exit 1, not a flag's 125.
+  throw argumentError(`invalid value "${value}" for ${flag}: expected an RFC 3339 time, Unix seconds or a duration like 10m`, command);
 }
 
 const NO_FLAGS: FlagSpec[] = [];

@@ -126,18 +126,19 @@ describe("shoal run", () => {
     expect(r.stdout).toBe((await shoal(["ps", "-q"])).stdout);
   });
 
-  it("an unreachable api exits 125 and says where it looked", async () => {
+  it("an unreachable api exits 1 (125 from run) and says where it looked", async () => {
+    expect((await shoal(["run", "-d", "--rootfs", "/srv/busybox", "true"], { SHOAL_ADDR: "127.0.0.1:1" })).code).toBe(125);
     const r = await shoal(["ps"], { SHOAL_ADDR: "127.0.0.1:1" });
-    expect(r.code).toBe(125);
+    expect(r.code).toBe(1);
     expect(r.stderr).toBe("shoal: Cannot connect to the Shoal api at 127.0.0.1:1 (ECONNREFUSED). Is it running?\n");
   });
 });
 
 describe("queries", () => {
-  it("inspect prints a docker-shaped JSON array; a missing container is 125 after the found ones", async () => {
+  it("inspect prints a docker-shaped JSON array; a missing container is 1 after the found ones", async () => {
     const id = (await shoal(["create", "--name", "owner", "--ipc", "shareable", "--rootfs", "/srv/busybox", "top"])).stdout.trim();
     const r = await shoal(["inspect", "owner", "nope"]);
-    expect(r.code).toBe(125);
+    expect(r.code).toBe(1);
     expect(r.stderr).toBe("shoal: Error response from daemon: No such container: nope\n");
     const out = JSON.parse(r.stdout) as Array<Record<string, any>>;
     expect(out).toHaveLength(1);
@@ -177,7 +178,7 @@ describe("queries", () => {
     const ps = await shoal(["ps", "--filter", "name=tpl", "--format", "{{.ID}} {{.Names}}"]);
     expect(ps.stdout.split("\n")).toContain(`${id.slice(0, 12)} tpl`);
     const bad = await shoal(["inspect", "-f", "{{.State.Nope}}", "tpl"]);
-    expect(bad).toMatchObject({ code: 125, stderr: 'shoal: template: {{.State.Nope}}: no field "Nope"\n' });
+    expect(bad).toMatchObject({ code: 1, stderr: 'shoal: template: {{.State.Nope}}: no field "Nope"\n' });
   });
 
   it("hosts prints a table and JSON lines", async () => {
@@ -203,7 +204,7 @@ describe("lifecycle", () => {
     expect(lastCall("KillContainer")).toEqual({ container: "life", signal: "TERM" });
 
     const paused = await shoal(["pause", "life"]);
-    expect(paused).toMatchObject({ code: 125, stderr: "shoal: Error response from daemon: container life is not running\n" });
+    expect(paused).toMatchObject({ code: 1, stderr: "shoal: Error response from daemon: container life is not running\n" });
 
     expect(await shoal(["wait", id])).toMatchObject({ code: 0, stdout: "4\n" });
     expect(await shoal(["logs", "life"])).toMatchObject({ code: 0, stdout: "ran: work\n" });
@@ -216,7 +217,7 @@ describe("lifecycle", () => {
     expect(lastCall("ExecInContainer")).toMatchObject({ container: "life", args: ["ls", "-la", "/dev/shm"], env: ["X=1"] });
 
     const removed = await shoal(["rm", "-f", "life", "ghost"]);
-    expect(removed.code).toBe(125);
+    expect(removed.code).toBe(1);
     expect(removed.stdout).toBe("life\n");
     expect(removed.stderr).toBe("shoal: Error response from daemon: No such container: ghost\n");
     expect(lastCall("RemoveContainer")).toEqual({ container: "ghost", force: true });
@@ -272,9 +273,9 @@ describe("shoal events", () => {
     expect(stderr).toBe("");
   });
 
-  it("a cursor older than what is kept is 125 with the api's OUT_OF_RANGE message, never a silent skip", async () => {
+  it("a cursor older than what is kept is 1 with the api's OUT_OF_RANGE message, never a silent skip", async () => {
     const r = await shoal(["events", "--cursor", "7"]);
-    expect(r).toEqual({ code: 125, stdout: "", stderr: "shoal: Error response from daemon: cursor 7 is older than the oldest kept event (101)\n" });
+    expect(r).toEqual({ code: 1, stdout: "", stderr: "shoal: Error response from daemon: cursor 7 is older than the oldest kept event (101)\n" });
   });
 
   it("--since is sent as a timestamp; a bad one is a usage error (125) before any call", async () => {
@@ -285,7 +286,7 @@ describe("shoal events", () => {
     });
     const calls = api.calls.length;
     const r = await shoal(["events", "--since", "not-a-time"]);
-    expect(r.code).toBe(125);
+    expect(r.code).toBe(1);
     expect(r.stderr).toContain("invalid value");
     expect(api.calls.length).toBe(calls);
   });
@@ -305,7 +306,7 @@ describe("shoal config", () => {
     expect((await shoal(["config", "set", "experimental=true"])).stdout).toBe(`config unchanged (version ${before + 1})\n`);
 
     const bad = await shoal(["config", "set", "bogus=1"]);
-    expect(bad).toMatchObject({ code: 125, stderr: 'shoal: Error response from daemon: unknown config key "bogus"\n' });
+    expect(bad).toMatchObject({ code: 1, stderr: 'shoal: Error response from daemon: unknown config key "bogus"\n' });
     expect(api.config.version).toBe(before + 1);
 
     const json = JSON.parse((await shoal(["config", "show", "--format", "json"])).stdout) as { version: number; config: unknown };
@@ -321,7 +322,7 @@ describe("shoal config", () => {
 
     const calls = api.calls.length;
     const missing = await shoal(["config", "reload", "--file", join(tmp, "nope.json")]);
-    expect(missing.code).toBe(125);
+    expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("cannot read");
     expect(api.calls.length).toBe(calls);
   });
