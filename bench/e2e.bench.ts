@@ -36,7 +36,8 @@ import { ensureLogBinary } from "../services/runtime-agent/src/log-binary";
 const runsArg = process.argv.indexOf("--runs");
 /**
  * Runs per variant. 100: the fewest for which the nearest-rank p99 is not simply the slowest
- * run; a round takes about 4.5 s on the quiet 2-core VM, so the whole run about 8 minutes.
+ * run; a round took about 3.5 s on the 2-core VM (load average 3–4), the whole run about 6½
+ * minutes with the setup.
  */
 const RUNS = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 100;
 const quietArg = process.argv.indexOf("--quiet-ms");
