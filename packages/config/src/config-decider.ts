@@ -97,6 +97,18 @@ export function evolve(state: ConfigState, event: ConfigEvent): ConfigState {
 
 export const configDecider: Decider<ConfigState, ConfigCommand, ConfigEvent> = { decide, evolve, initialState };
 
+/**
+ * The config of version `version`, from the config stream's events (read-copy-update: a
+ * start uses the snapshot it was requested under, however the config moved since). Each
+ * change carries the whole config, so this is that one event folded onto the defaults.
+ * Undefined when the events hold no such version (version 0 is the defaults).
+ */
+export function configStateAt(events: readonly { type: string; data: unknown }[], version: number): ConfigState | undefined {
+  if (version === 0) return initialState();
+  const change = events.find((e) => e.type === "DaemonConfigChanged" && (e.data as DaemonConfigChanged["data"]).version === version);
+  return change === undefined ? undefined : evolve(initialState(), change as DaemonConfigChanged);
+}
+
 function assertNever(x: never): never {
   throw new Error(`unexpected: ${JSON.stringify(x)}`);
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { InvalidArgumentError } from "@shoal/domain";
 import { DeciderSpecification } from "@shoal/domain/testing";
-import { configDecider, decide, evolve, initialState } from "./config-decider";
+import { configDecider, configStateAt, decide, evolve, initialState } from "./config-decider";
 import type { ConfigCommand, DaemonConfigChanged } from "./config-decider";
 import { applyConfigSet, defaultDaemonConfig, parseDaemonConfig } from "./daemon-config";
 
@@ -138,5 +138,16 @@ describe("config decider", () => {
     const [event] = decide(set("default-shm-size=128m"), state);
     expect(event?.data.config).toEqual(applyConfigSet(experimentalOn, ["default-shm-size=128m"]));
     expect(event?.data.config.experimental).toBe(true);
+  });
+});
+
+describe("configStateAt: the config a start was requested under", () => {
+  it("is that version's config, whatever came after it; the defaults at 0; undefined for a version never recorded", () => {
+    const v2 = decide(set("default-ipc-mode=shareable"), evolve(initialState(), changedToExperimental))[0]!;
+    const events = [changedToExperimental, v2];
+    expect(configStateAt(events, 1)).toEqual({ version: 1, config: experimentalOn });
+    expect(configStateAt(events, 2)).toEqual(evolve(evolve(initialState(), changedToExperimental), v2));
+    expect(configStateAt(events, 0)).toEqual(initialState());
+    expect(configStateAt(events, 3)).toBeUndefined();
   });
 });

@@ -16,6 +16,7 @@ export {
   CONFIG_EVENT_SCHEMA_VERSIONS,
   DAEMON_CONFIG_STREAM,
   configDecider,
+  configStateAt,
   decide as decideConfig,
   evolve as evolveConfig,
   initialState as initialConfigState,

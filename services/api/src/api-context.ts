@@ -8,7 +8,8 @@ import type { Logger as PinoLogger } from "pino";
 import { randomBytes, randomUUID } from "node:crypto";
 import { CONTAINER_EVENT_SCHEMA_VERSIONS, containerDecider, containerStreamId } from "@shoal/domain";
 import type { ContainerCommand, ContainerEvent, ContainerState, EventMetadata } from "@shoal/domain";
-import type { ConfigHolder } from "@shoal/config";
+import { DAEMON_CONFIG_STREAM, configStateAt, createConfigSnapshot } from "@shoal/config";
+import type { ConfigHolder, ConfigSnapshot } from "@shoal/config";
 import { handleCommand } from "@shoal/event-store";
 import type { EventStore, HandleCommandResult, ProjectionRunner } from "@shoal/event-store";
 import { createKeptForOnce, createRecentWork, sendHostCommand } from "@shoal/bus";
@@ -102,6 +103,19 @@ export function runContainerCommand(
     schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
     metadata: opts.metadata ?? { actor: "api" },
   });
+}
+
+/**
+ * The config snapshot of `version` (a start's, read-copy-update): the one in force when it
+ * is that version, else that version read from the config stream. Undefined `version` (a
+ * start requested before starts carried one), or one the stream does not hold: the
+ * snapshot in force.
+ */
+export async function configSnapshotAt(ctx: Pick<ApiContext, "config" | "store">, version: number | undefined): Promise<ConfigSnapshot> {
+  const current = ctx.config.current();
+  if (version === undefined || version === current.version) return current;
+  const state = configStateAt(await ctx.store.readStream(DAEMON_CONFIG_STREAM), version);
+  return state === undefined ? current : createConfigSnapshot(state.version, state.config);
 }
 
 /** Sends one command to a host's agent and returns its result (the agent's errors come back as the same ShoalError). */

@@ -192,6 +192,30 @@ describe("daemon config", () => {
       config.close();
     }
   });
+
+  it("a start uses the config snapshot it was requested under, however the config moves before it is dispatched (RCU)", async () => {
+    const config = client("shoal.v1.Config");
+    try {
+      const withAlt = await unary(config, "ReloadConfig", { configJson: JSON.stringify({ runtimes: { alt: { path: "/usr/sbin/runc", runtimeArgs: ["--debug"] } } }) });
+      await expect.poll(async () => (await bed.call<any>("CreateContainer", { name: "rcu-probe", rootfs: bed.rootfs, args: ["true"], hostConfig: { runtime: "alt" } }).then(() => "ok", (e: grpc.ServiceError) => e.details))).toBe("ok");
+      const id = await create("rcu", { runtime: "alt" });
+      const pending = bed.call<any>("StartContainer", { container: "rcu" });
+      await expect.poll(async () => (await types(id)).includes("ContainerStartRequested")).toBe(true);
+      // The runtime goes away before the start is placed and dispatched.
+      const without = await unary(config, "ReloadConfig", { configJson: "{}" });
+      expect(Number(without.version)).toBe(Number(withAlt.version) + 1);
+      await bed.schedule(id, privatePlan);
+      expect(await pending).toMatchObject({ failed: false });
+      const events = await bed.store.readStream(containerStreamId(id));
+      expect(events.find((e) => e.type === "ContainerStartRequested")!.data).toMatchObject({ configVersion: Number(withAlt.version) });
+      expect(events.find((e) => e.type === "ContainerStarted")!.data).toMatchObject({ configVersion: Number(withAlt.version) });
+      const sent = bed.agent.calls.find((c) => c.command === "StartContainer" && c.payload.containerId === id)!;
+      expect(sent.payload.runtime).toEqual({ name: "alt", path: "/usr/sbin/runc", args: ["--debug"] });
+    } finally {
+      await unary(config, "ReloadConfig", { configJson: "{}" });
+      config.close();
+    }
+  });
 });
 
 describe("containers projection", () => {

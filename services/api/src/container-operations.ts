@@ -198,7 +198,8 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
   try {
     ({ record: after, appended } = await decideAndAppend(ctx, before, {
       type: "StartContainer",
-      data: { containerId: id, now: nowIso(), experimental, ...(checkpoint !== "" ? { fromCheckpoint: checkpoint } : {}), ...owner },
+      // The snapshot this start is decided under: every later step of it uses this version (RCU).
+      data: { containerId: id, now: nowIso(), experimental, configVersion: snapshot.version, ...(checkpoint !== "" ? { fromCheckpoint: checkpoint } : {}), ...owner },
     }));
   } catch (err) {
     watch.close();

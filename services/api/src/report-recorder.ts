@@ -3,7 +3,7 @@
  * turns what agents report into container events, with event ids derived from the report
  * id (`report:<id>`), so a redelivered report appends nothing twice.
  *
- *   ContainerStarted     → RecordStarted (pid, locked-in runtime, current config version)
+ *   ContainerStarted     → RecordStarted (pid, locked-in runtime; the decider records the start request's config version)
  *   ContainerStartFailed → RecordStartFailed
  *   ContainerExited      → RecordExited (oomKilled when a ContainerOom of that pid came first)
  *   ContainerOom         → remembered in container_oom_reports

@@ -39,7 +39,7 @@ import type { ContainerDefinition, IpcPlan } from "@shoal/domain";
 import { reportIds } from "@shoal/host-protocol";
 import type { CommandPayload, ContainerStartedPayload } from "@shoal/host-protocol";
 import { appendDecided } from "@shoal/event-store";
-import { hostCommand, nowIso, runContainerCommand } from "./api-context";
+import { configSnapshotAt, hostCommand, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
 import { readContainer } from "./container-record";
 import { recordStartedCommand, reportEventId, reportMetadata } from "./report-recorder";
@@ -146,7 +146,8 @@ async function dispatchChecked(ctx: ApiContext, r: ContainerRecord, attemptId: s
   };
   let payload: CommandPayload<"StartContainer">;
   try {
-    payload = startPayload(container, ipcPlan, ctx.config.current(), event.eventId, r.cwd);
+    // The config snapshot the start was requested under (RCU), not whatever is in force now.
+    payload = startPayload(container, ipcPlan, await configSnapshotAt(ctx, r.state.configVersion), event.eventId, r.cwd);
   } catch (err) {
     if (!isShoalError(err)) throw err;
     await fail(125, err.message);

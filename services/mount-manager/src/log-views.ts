@@ -15,7 +15,7 @@ import {
 } from "@shoal/domain";
 import type { ContainerState } from "@shoal/domain";
 import type { RecordedEvent } from "@shoal/event-store";
-import { configDecider } from "@shoal/config";
+import { configDecider, configStateAt } from "@shoal/config";
 import { foldStream, loadStream } from "@shoal/event-store";
 import type { EventStore } from "@shoal/event-store";
 import { ipcGroupDecider } from "./ipc-group-decider";
@@ -104,7 +104,12 @@ export async function readInputs(
   const read = await store.readStreams(ids.map((streamId) => ({ streamId })));
   const events = (id: string) => read.get(id) ?? [];
   const current = containerViewOf(events(containerStreamId(containerId)));
-  const configState = foldStream(configDecider, events(DAEMON_CONFIG_STREAM_ID)).state;
+  // The config snapshot the start was requested under (read-copy-update), else the latest.
+  const start = current.state;
+  const requestedVersion = start.status === "starting" || start.status === "scheduled" ? start.configVersion : undefined;
+  const configEvents = events(DAEMON_CONFIG_STREAM_ID);
+  const configState =
+    (requestedVersion === undefined ? undefined : configStateAt(configEvents, requestedVersion)) ?? foldStream(configDecider, configEvents).state;
   const ownGroup = groupViewOf(events(ipcGroupStreamId(containerId)));
   return {
     current,

@@ -21,6 +21,7 @@ import {
   ipcGroupStreamId,
 } from "@shoal/domain";
 import type { ContainerCommand, HostConfigInput } from "@shoal/domain";
+import { CONFIG_EVENT_SCHEMA_VERSIONS, DAEMON_CONFIG_STREAM, configDecider } from "@shoal/config";
 import { createEventStore, createOutboxRelay, handleCommand } from "@shoal/event-store";
 import type { EventStore, OutboxRelay, RecordedEvent } from "@shoal/event-store";
 import { connectTestNats, createTestDatabase } from "@shoal/testing";
@@ -543,6 +544,31 @@ describe("mount-manager preparation", () => {
       expect(await prepareIpc(deps, await last(again))).toBe("prepared");
       expect(reads).toEqual(["[4 streams]"]);
     } finally {
+      mm = await startTestMountManager();
+    }
+  });
+
+  it("plans with the config snapshot the start was requested under, whatever the config became since (RCU)", async () => {
+    await mm.stop(); // this test delivers the ContainerScheduled itself
+    const setConfig = (assignment: string) =>
+      handleCommand(store, {
+        streamId: DAEMON_CONFIG_STREAM,
+        decider: configDecider,
+        command: { type: "SetConfig", data: { assignments: [assignment], now: now() } },
+        eventId: () => randomUUID(),
+        schemaVersion: (t) => CONFIG_EVENT_SCHEMA_VERSIONS[t],
+      });
+    try {
+      await setConfig("default-shm-size=24m");
+      const version = (await store.readStream(DAEMON_CONFIG_STREAM)).length;
+      const id = await create("rcu-private", { ipcMode: "private" });
+      await command(id, { type: "StartContainer", data: { containerId: id, now: now(), experimental: false, configVersion: version } });
+      await setConfig("default-shm-size=48m");
+      await command(id, { type: "RecordScheduled", data: { containerId: id, now: now(), host: "h1" } });
+      expect(await prepareIpc(directDeps(store), envelopeOf((await events(id)).at(-1)!))).toBe("prepared");
+      expect((await outcome(id)).data).toMatchObject({ plan: { mode: "private", shmSizeBytes: 24 * MiB } });
+    } finally {
+      await setConfig("default-shm-size=64m");
       mm = await startTestMountManager();
     }
   });

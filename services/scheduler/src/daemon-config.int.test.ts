@@ -63,4 +63,20 @@ describe("the scheduler's daemon config reader", () => {
     expect((await reader.readWith([stream])).config.defaultShmSizeBytes).toBe(32 * MiB);
     expect((await reader.read()).defaultShmSizeBytes).toBe(32 * MiB);
   });
+
+  it("answers the config of a version a start was requested under, reading only for a version it has not seen (RCU)", async () => {
+    const reader = createDaemonConfigReader(store);
+    const now = (await reader.read()).defaultShmSizeBytes;
+    const before = (await store.readStream(DAEMON_CONFIG_STREAM)).length;
+    await setConfig("default-shm-size=16m");
+    // Not read yet: asking for the new version reads it.
+    expect((await reader.at(before + 1))?.defaultShmSizeBytes).toBe(16 * MiB);
+    await setConfig("default-shm-size=8m");
+    await reader.read();
+    // An older version stays what it was.
+    expect((await reader.at(before))?.defaultShmSizeBytes).toBe(now);
+    expect((await reader.at(before + 1))?.defaultShmSizeBytes).toBe(16 * MiB);
+    expect((await reader.at(before + 2))?.defaultShmSizeBytes).toBe(8 * MiB);
+    expect(await reader.at(before + 99)).toBeUndefined();
+  });
 });

@@ -14,6 +14,12 @@ export interface DaemonConfigReader {
   read(trx?: Kysely<any>): Promise<DaemonConfig>;
   /** Reads `streamIds` and the config in ONE query: their events, and the config in force at that read. */
   readWith(streamIds: readonly string[]): Promise<{ streams: Map<string, RecordedEvent[]>; config: DaemonConfig }>;
+  /**
+   * The config of `version` (read-copy-update: a start uses the snapshot it was requested
+   * under), reading the stream only when that version is newer than what was read so far.
+   * Undefined when the stream holds no such version.
+   */
+  at(version: number): Promise<DaemonConfig | undefined>;
 }
 
 /**
@@ -22,10 +28,19 @@ export interface DaemonConfigReader {
  */
 export function createDaemonConfigReader(store: EventStore): DaemonConfigReader {
   let state: ConfigState = configDecider.initialState();
+  /** Every version folded so far (the config stream is a handful of small events). */
+  const versions = new Map<number, DaemonConfig>([[state.version, state.config]]);
   const folded = () => ({ state, version: state.version });
-  return {
+  const foldNewer = (events: readonly RecordedEvent[]) => {
+    // Another call may have folded further meanwhile: fold only what is newer than that.
+    for (const e of events.filter((e) => e.streamVersion > state.version)) {
+      state = foldStream(configDecider, [e], folded()).state;
+      versions.set(state.version, state.config);
+    }
+  };
+  const reader: DaemonConfigReader = {
     async read(trx) {
-      state = (await loadStream(store, DAEMON_CONFIG_STREAM, configDecider, trx, folded())).state;
+      foldNewer(await store.readStream(DAEMON_CONFIG_STREAM, { fromVersion: state.version + 1, ...(trx ? { trx } : {}) }));
       return state.config;
     },
     async readWith(streamIds) {
@@ -33,10 +48,13 @@ export function createDaemonConfigReader(store: EventStore): DaemonConfigReader 
         ...streamIds.map((streamId) => ({ streamId })),
         { streamId: DAEMON_CONFIG_STREAM, fromVersion: state.version + 1 },
       ]);
-      // Another call may have folded further meanwhile: fold only what is newer than that.
-      const newer = (streams.get(DAEMON_CONFIG_STREAM) ?? []).filter((e) => e.streamVersion > state.version);
-      state = foldStream(configDecider, newer, folded()).state;
+      foldNewer(streams.get(DAEMON_CONFIG_STREAM) ?? []);
       return { streams, config: state.config };
     },
+    async at(version) {
+      if (version > state.version) await reader.read();
+      return versions.get(version);
+    },
   };
+  return reader;
 }

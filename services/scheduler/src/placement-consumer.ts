@@ -7,7 +7,8 @@
  *                                                                 └─► ContainerStartFailed{125}  id no-host:<request id>
  *   ContainerExited / StartFailed / Removed / Died ─► the view's reservation freed
  *
- * The start path is: read the container stream (and the daemon config, in the same query),
+ * The start path is: read the container stream (and the daemon config, in the same query;
+ * the placement uses the config version the start request names),
  * plan against the in-memory capacity view (capacity-view.ts), ONE append with the
  * version read (it commits on its own and the store publishes it at once), then reserve
  * in the view. No transaction, lock or table: this process is the only active scheduler
@@ -81,7 +82,10 @@ export function createPlacementHandler(deps: {
     const scheduledId = derivedEventId(`scheduled:${event.eventId}`);
     const failedId = derivedEventId(`no-host:${event.eventId}`);
     const read = await inputs(event, first);
-    const config = read.config;
+    // The config snapshot the start was requested under (read-copy-update); a request
+    // recorded without one takes the config read now.
+    const requestedVersion = (event.data as ContainerStartRequested["data"]).configVersion;
+    const config = (requestedVersion === undefined ? undefined : await readConfig.at(requestedVersion)) ?? read.config;
     const { recorded, state, version } = foldStream(containerDecider, read.recorded);
     const decided = recorded.find((r) => r.eventId === scheduledId || r.eventId === failedId);
     if (decided !== undefined) {

@@ -35,14 +35,16 @@ export type CreateContainer = DomainCommand<
 
 /**
  * Start (or restart) a container. `experimental` is the daemon config's flag at the time;
- * `fromCheckpoint` names a checkpoint to restore ("" is the same as absent). For a
+ * `configVersion` is the version of that config snapshot, which every later step of this
+ * start uses (read-copy-update); `fromCheckpoint` names a checkpoint to restore ("" is the
+ * same as absent). For a
  * `container:<ref>` member, `ipcOwner` is the container the ref resolves to now (absent:
  * none does), as the caller read it; the join rule (ipc-join.ts) is checked against it and
  * the start request records its id, so no later step resolves the ref again.
  */
 export type StartContainer = DomainCommand<
   "StartContainer",
-  { containerId: string; now: string; fromCheckpoint?: string; experimental: boolean; ipcOwner?: IpcJoinTarget }
+  { containerId: string; now: string; fromCheckpoint?: string; experimental: boolean; configVersion?: number; ipcOwner?: IpcJoinTarget }
 >;
 
 /** The scheduler placed the container on `host`. */
@@ -61,7 +63,10 @@ export type RecordStarted = DomainCommand<
     /** Inode of the container's IPC namespace (`/proc/<pid>/ns/ipc`), when the agent read it. */
     ipcNamespaceInode?: number;
     runtime: LockedInRuntime;
-    /** The daemon config version the container started with. */
+    /**
+     * The daemon config version in force when recorded: ContainerStarted takes the start
+     * request's version instead, and this one only for a start requested without one.
+     */
     configVersion: number;
   }
 >;

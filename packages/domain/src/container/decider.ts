@@ -146,6 +146,7 @@ export function evolve(state: ContainerState, event: ContainerEvent): ContainerS
     case "ContainerStartRequested": {
       const next: ContainerState = { status: "starting", container, startRequestedAt: event.data.requestedAt };
       if (event.data.fromCheckpoint !== undefined) next.fromCheckpoint = event.data.fromCheckpoint;
+      if (event.data.configVersion !== undefined) next.configVersion = event.data.configVersion;
       return next;
     }
     case "ContainerScheduled":
@@ -271,6 +272,11 @@ function start(command: StartContainer, state: ContainerState): ContainerEvent[]
       // Shoal keeps no checkpoints yet: a start from one is NOT_FOUND, never a fresh start.
       if (fromCheckpoint !== undefined) throw new NotFoundError(`No such checkpoint: ${fromCheckpoint}`);
       const data: ContainerEventData<"ContainerStartRequested"> = { containerId: s.container.id, requestedAt: now };
+      const configVersion = command.data.configVersion;
+      if (configVersion !== undefined) {
+        if (!Number.isSafeInteger(configVersion) || configVersion < 0) throw new InvalidArgumentError(`invalid configVersion: ${configVersion}`);
+        data.configVersion = configVersion;
+      }
       // A record made before IPC modes existed has no mode (it is shareable).
       const ipc = s.container.hostConfig.ipcMode as IpcMode | undefined;
       if (ipc?.kind === "container") {
@@ -325,7 +331,8 @@ function recordStarted(command: RecordStarted, s: Live): ContainerEvent[] {
     containerId: s.container.id,
     pid: d.pid,
     runtime: { name: d.runtime.name, path: d.runtime.path, args: [...d.runtime.args] },
-    configVersion: d.configVersion,
+    // The snapshot the start was requested under (RCU), else the one in force now.
+    configVersion: (s.status === "ipc-prepared" ? s.configVersion : undefined) ?? d.configVersion,
     startedAt: d.now,
   };
   if (d.ipcNamespaceInode !== undefined) data.ipcNamespaceInode = d.ipcNamespaceInode;
@@ -401,10 +408,11 @@ function isStarting(s: ContainerState): s is Extract<ContainerState, { status: "
   return s.status === "starting" || s.status === "scheduled" || s.status === "ipc-prepared";
 }
 
-function startOf(state: Existing): { startRequestedAt: string; fromCheckpoint?: string } {
+function startOf(state: Existing): { startRequestedAt: string; fromCheckpoint?: string; configVersion?: number } {
   if (!isStarting(state)) throw new InternalError(`container stream is corrupt: start progress in status ${state.status}`);
-  const out: { startRequestedAt: string; fromCheckpoint?: string } = { startRequestedAt: state.startRequestedAt };
+  const out: { startRequestedAt: string; fromCheckpoint?: string; configVersion?: number } = { startRequestedAt: state.startRequestedAt };
   if (state.fromCheckpoint !== undefined) out.fromCheckpoint = state.fromCheckpoint;
+  if (state.configVersion !== undefined) out.configVersion = state.configVersion;
   return out;
 }
 

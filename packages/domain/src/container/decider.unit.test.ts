@@ -104,7 +104,7 @@ const create = (over: Partial<Extract<ContainerCommand, { type: "CreateContainer
     ...over,
   },
 });
-const start = (over: { fromCheckpoint?: string; experimental?: boolean; ipcOwner?: IpcJoinTarget } = {}): ContainerCommand => ({
+const start = (over: { fromCheckpoint?: string; experimental?: boolean; ipcOwner?: IpcJoinTarget; configVersion?: number } = {}): ContainerCommand => ({
   type: "StartContainer",
   data: { containerId: ID, now: T1, experimental: false, ...over },
 });
@@ -227,6 +227,21 @@ describe("StartContainer of a container:<ref> member: Docker's join rule, at sta
 
   it("a container that joins nobody ignores an owner given", () => {
     spec.given(H.created).when(start({ ipcOwner: owner() })).then([startRequested()]);
+  });
+});
+
+describe("the config snapshot of a start (read-copy-update)", () => {
+  it("the request records the version it was decided under, and ContainerStarted records that one, not the recorder's", () => {
+    const requested: ContainerEvent = { type: "ContainerStartRequested", data: { containerId: ID, requestedAt: T1, configVersion: 2 } };
+    spec.given(H.created).when(start({ configVersion: 2 })).then([requested]);
+    const history = [created(), requested, scheduled, ipcPrepared];
+    // The recorder's own config moved on to version 3 meanwhile.
+    spec.given(history).when(recordStarted).then([{ ...started, data: { ...(started.data as object), configVersion: 2 } } as ContainerEvent]);
+    expect(fold(history)).toMatchObject({ status: "ipc-prepared", configVersion: 2 });
+  });
+
+  it("a start requested without a version records the recorder's", () => {
+    spec.given(H["ipc-prepared"]).when(recordStarted).then([started]);
   });
 });
 

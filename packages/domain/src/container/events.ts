@@ -21,13 +21,15 @@ export type ContainerCreated = DomainEvent<
   }
 >;
 /**
- * A start was accepted; the scheduler places the container next. `ipcOwnerId`: for a
- * `container:<ref>` member, the owner the ref resolved to when the join was checked (added
- * field: a request recorded before it existed has none).
+ * A start was accepted; the scheduler places the container next. Added fields (a request
+ * recorded before them has none): `ipcOwnerId`, for a `container:<ref>` member, the owner
+ * the ref resolved to when the join was checked; `configVersion`, the daemon config
+ * snapshot every step of this start uses (the scheduler's, the mount-manager's and the
+ * dispatcher's), recorded again on ContainerStarted.
  */
 export type ContainerStartRequested = DomainEvent<
   "ContainerStartRequested",
-  { containerId: string; requestedAt: string; fromCheckpoint?: string; ipcOwnerId?: string }
+  { containerId: string; requestedAt: string; fromCheckpoint?: string; ipcOwnerId?: string; configVersion?: number }
 >;
 export type ContainerScheduled = DomainEvent<
   "ContainerScheduled",

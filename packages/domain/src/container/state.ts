@@ -33,7 +33,8 @@ export type ContainerProcess = {
 export type LastExit = { exitCode: number; exitedAt: string; oomKilled: boolean };
 export type StartFailure = { reason: string; exitCode: number; failedAt: string };
 
-type Start = { startRequestedAt: string; fromCheckpoint?: string };
+/** A start in progress: when it was requested, and the config snapshot version it uses. */
+type Start = { startRequestedAt: string; fromCheckpoint?: string; configVersion?: number };
 
 export type ContainerState =
   | { status: "absent" }
