@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { release } from "node:os";
-import { subscribeHeartbeats } from "@shoal/bus";
+import { createInbox } from "@nats-io/nats-core";
+import { decodeHostReport, hostCommandSubject, subscribeHeartbeats } from "@shoal/bus";
 import type { HostHeartbeat } from "@shoal/bus";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAgentTestBed, newContainerId, RUNC } from "./agent-test-harness";
@@ -142,10 +143,40 @@ describe("lifecycle commands", () => {
     }
   });
 
-  it("a container that exits at once is reported started, then exited, in that order", async () => {
+  it("a container that exits at once: its reply, then its ContainerStarted report, then its ContainerExited report", async () => {
     const id = newContainerId();
-    const { pid } = await start(id, ["sh", "-c", "exit 3"]);
-    expect(await waitForExit(id)).toMatchObject({ pid, exitCode: 3 });
+    const { nc, prefix } = bed.nats;
+    // On one connection, NATS delivers one publisher's messages in the order it sent them, and
+    // subscription callbacks run in arrival order: `seen` is the order the agent sent them in.
+    const seen: string[] = [];
+    const reports = nc.subscribe(`${prefix}.host.${bed.host}.report.*`, {
+      callback: (_err, m) => {
+        const r = decodeHostReport(m);
+        if ((r.payload as { containerId?: string }).containerId === id) seen.push(r.type);
+      },
+    });
+    const inbox = createInbox();
+    let reply: { ok: boolean; result?: { pid: number } } | undefined;
+    const replies = nc.subscribe(inbox, {
+      max: 1,
+      callback: (_err, m) => {
+        reply = JSON.parse(new TextDecoder().decode(m.data)) as typeof reply;
+        seen.push("reply");
+      },
+    });
+    await nc.flush();
+    const command = { containerId: id, rootfs: { dir: bed.rootfs }, args: ["sh", "-c", "exit 3"], ipcPlan: { mode: "private", shmSizeBytes: MiB }, runtime: RUNC };
+    nc.publish(hostCommandSubject(prefix, bed.host, "StartContainer"), JSON.stringify(command), { reply: inbox });
+    try {
+      for (let i = 0; i < 600 && !seen.includes("ContainerExited"); i++) await new Promise((res) => setTimeout(res, 20));
+    } finally {
+      reports.unsubscribe();
+      replies.unsubscribe();
+    }
+    expect(seen).toEqual(["reply", "ContainerStarted", "ContainerExited"]);
+    expect(reply).toMatchObject({ ok: true, result: { containerId: id, pid: expect.any(Number) } });
+    expect(await waitForExit(id)).toMatchObject({ pid: reply!.result!.pid, exitCode: 3 });
+    // The reports stream stores them in the same order.
     const ofThis = (await bed.reports()).filter((r) => (r.payload as { containerId?: string }).containerId === id).map((r) => r.type);
     expect(ofThis).toEqual(["ContainerStarted", "ContainerExited"]);
     await bed.send("DeleteContainer", { containerId: id });

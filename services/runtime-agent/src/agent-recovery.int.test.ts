@@ -183,7 +183,7 @@ describe("a container writing while the agent is down", () => {
 });
 
 describe("a clean stop right after a start", () => {
-  it("still publishes the start's ContainerStarted report, held back after the reply, before the agent lets go of NATS", async () => {
+  it("still publishes the start's ContainerStarted report, sent right after the reply, before the agent lets go of NATS", async () => {
     if (agent !== undefined) expect(await agent.stop()).toBe(0);
     agent = await bed.spawnAgentProcess();
     const id = newContainerId();

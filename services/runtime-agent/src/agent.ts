@@ -51,11 +51,6 @@ import type { ContainerExitedPayload, ContainerStartFailedPayload, ContainerStar
 
 const HOST_LABEL = "shoal.host";
 const RUNC_V2 = "io.containerd.runc.v2";
-/**
- * How long a ContainerStarted report waits after the reply that carried the same facts: past
- * the api's recording of that answer (a few ms), so the fallback does not compete with it.
- */
-const STARTED_REPORT_DELAY_MS = 50;
 
 /** Whether `path` is a directory; false for anything that cannot be looked at. */
 function isDirectory(path: string): boolean {
@@ -119,10 +114,12 @@ interface LiveContainer {
   exited: boolean;
   /** Frozen by PauseContainer (or found paused at recovery). */
   paused: boolean;
-  /** The ContainerStarted publish; the exit report waits for it so the two are stored in order. */
+  /**
+   * Settles once the ContainerStarted report of this start is published (or failed, logged);
+   * the exit report waits for it, so a container's Started report is stored before its Exited.
+   * Already settled for an adopted container.
+   */
   startedReport: Promise<void>;
-  /** Sends a ContainerStarted report still held back (STARTED_REPORT_DELAY_MS) at once: the exit is known. */
-  reportStartedNow?: () => void;
   /** Settles once the exit has been recorded, reported and the task and container deleted. */
   exitDone: Promise<void>;
 }
@@ -283,9 +280,6 @@ class RuntimeAgent implements Agent {
       this.stopping = true;
       if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
       await this.server?.stop();
-      // Start reports still held back go out before the agent lets go of NATS.
-      for (const live of this.live.values()) live.reportStartedNow?.();
-      await Promise.all([...this.live.values()].map((live) => live.startedReport));
       this.unsubscribeOom?.();
       this.containerd?.close();
       await this.metrics?.close();
@@ -523,17 +517,9 @@ class RuntimeAgent implements Agent {
         startedAt: record.startedAt,
       };
       // Not awaited: the reply carries the same facts, and the api records the start from it;
-      // the report is the durable fallback for an answer nobody received. It is held back for
-      // STARTED_REPORT_DELAY_MS, so that it does not take the CPU from the answer's recording
-      // and the api's reply, or sooner when the container exits (the exit report waits for it).
-      const live = this.live.get(id)!;
-      live.startedReport = new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, STARTED_REPORT_DELAY_MS);
-        live.reportStartedNow = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      })
+      // the report is the durable fallback for an answer nobody received (the api knows it by
+      // its deterministic id). It is published right after the reply (see afterReply).
+      this.live.get(id)!.startedReport = afterReply()
         .then(() => this.report(REPORT_TYPES.containerStarted, reportIds.containerStarted(id, task.pid), started))
         .catch((err: unknown) => this.log.error({ err, containerId: id }, "could not report ContainerStarted; the reply carries it"));
       return { ...started, alreadyRunning: false };
@@ -632,8 +618,6 @@ class RuntimeAgent implements Agent {
    */
   private async finishExit(id: string, exit: ExitToReport, foundAtRecovery: boolean): Promise<void> {
     if (this.stopping) return;
-    // The exit report follows the start's: a start report still held back goes now.
-    this.live.get(id)?.reportStartedNow?.();
     const record = await this.store.get(id);
     if (record !== undefined && !(record.exit?.pid === exit.pid && record.status === "exited")) {
       record.status = "exited";
@@ -1060,6 +1044,15 @@ const COMMANDS: readonly CommandName[] = [
 
 function summary(plan: RecoveryPlan): Record<string, number> {
   return Object.fromEntries(Object.entries(plan).map(([k, v]) => [k, (v as unknown[]).length]));
+}
+
+/**
+ * Resolves after the current turn of the event loop. The host-command server sends a reply in
+ * the continuation of its handler's promise, in the same turn, so what follows this runs after
+ * the reply was handed to the NATS connection: on the wire the reply comes first. No delay.
+ */
+function afterReply(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 async function ipcInode(pid: number): Promise<number> {
