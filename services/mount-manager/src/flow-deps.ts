@@ -4,7 +4,6 @@ import type { Logger } from "pino";
 import type { EventStore, ProjectionRunner } from "@shoal/event-store";
 import type { KeyedMutex } from "./keyed-mutex";
 import type { MountManagerMetrics } from "./metrics";
-import type { ReadAhead } from "./read-ahead";
 
 /** What the mount-manager's flows (prepare, release, reconcile) work with. */
 export interface FlowDeps {
@@ -21,6 +20,4 @@ export interface FlowDeps {
   hostCommandTimeoutMs: number;
   /** ISO-8601 time for commands. */
   now(): string;
-  /** Inputs read ahead on ContainerStartRequested (read-ahead.ts); without it, every preparation reads. */
-  readAhead?: ReadAhead;
 }

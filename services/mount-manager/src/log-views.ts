@@ -78,8 +78,8 @@ export interface PreparationInputs {
 
 /**
  * The container's stream, the daemon config, the group it would own and its host's stream
- * (and a hinted owner's stream and group), in ONE query: the start path pays one round trip
- * (and wakes one backend) for all of them, and records the preparation against what it read.
+ * (and, for a member, its owner's stream and group), in ONE query: the start path pays one
+ * round trip for all of them, and records the preparation against what it read.
  */
 export async function readPreparationInputs(
   store: EventStore,
@@ -87,19 +87,7 @@ export async function readPreparationInputs(
   host: string,
   ownerId?: string,
 ): Promise<PreparationInputs> {
-  const { hostStateRoot, ...rest } = await readInputs(store, containerId, host, ownerId);
-  return { ...rest, hostStateRoot: hostStateRoot! };
-}
-
-/** As readPreparationInputs; without a host, nothing about a host (`hostStateRoot` undefined, not read). */
-export async function readInputs(
-  store: EventStore,
-  containerId: string,
-  host: string | undefined,
-  ownerId: string | undefined,
-): Promise<Omit<PreparationInputs, "hostStateRoot"> & { hostStateRoot?: string | undefined }> {
-  const ids = [containerStreamId(containerId), DAEMON_CONFIG_STREAM_ID, ipcGroupStreamId(containerId)];
-  if (host !== undefined) ids.push(hostStreamId(host));
+  const ids = [containerStreamId(containerId), DAEMON_CONFIG_STREAM_ID, ipcGroupStreamId(containerId), hostStreamId(host)];
   if (ownerId !== undefined) ids.push(containerStreamId(ownerId), ipcGroupStreamId(ownerId));
   const read = await store.readStreams(ids.map((streamId) => ({ streamId })));
   const events = (id: string) => read.get(id) ?? [];
@@ -110,7 +98,6 @@ export async function readInputs(
   const configEvents = events(DAEMON_CONFIG_STREAM_ID);
   const configState =
     (requestedVersion === undefined ? undefined : configStateAt(configEvents, requestedVersion)) ?? foldStream(configDecider, configEvents).state;
-  const ownGroup = groupViewOf(events(ipcGroupStreamId(containerId)));
   return {
     current,
     config: {
@@ -119,15 +106,10 @@ export async function readInputs(
       defaultShmSizeBytes: configState.config.defaultShmSizeBytes,
       stateRoot: configState.config.stateRoot,
     },
-    ownGroup,
-    ...(host !== undefined ? { hostStateRoot: stateRootOf(events(hostStreamId(host))) } : {}),
+    ownGroup: groupViewOf(events(ipcGroupStreamId(containerId))),
+    hostStateRoot: stateRootOf(events(hostStreamId(host))),
     ...(ownerId !== undefined ? { owner: ownerOf(read, ownerId) } : {}),
   };
-}
-
-/** An owner's stream and its group, in one query (a member's owner, read apart from the member). */
-export async function readOwner(store: EventStore, ownerId: string): Promise<NonNullable<PreparationInputs["owner"]>> {
-  return ownerOf(await store.readStreams([{ streamId: containerStreamId(ownerId) }, { streamId: ipcGroupStreamId(ownerId) }]), ownerId);
 }
 
 function ownerOf(read: Map<string, RecordedEvent[]>, ownerId: string): NonNullable<PreparationInputs["owner"]> {

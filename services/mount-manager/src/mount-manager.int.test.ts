@@ -29,7 +29,6 @@ import type { TestDatabase, TestNats } from "@shoal/testing";
 import { groupCommand } from "./group-command";
 import { createKeyedMutex } from "./keyed-mutex";
 import { prepareIpc } from "./prepare-ipc";
-import { createReadAhead } from "./read-ahead";
 import { createIpcGroupProjection } from "./ipc-group-projection";
 import { startMountManager, PREPARE_DURABLE, RELEASE_DURABLE } from "./mount-manager";
 import type { MountManager } from "./mount-manager";
@@ -491,58 +490,6 @@ describe("mount-manager preparation", () => {
       expect(await prepareIpc(directDeps(counting), envelopeOf((await events(member)).at(-1)!))).toBe("prepared");
       expect(reads).toEqual(["[6 streams]"]);
       expect(types(await groupEvents(owner))).toEqual(["IpcGroupFormed", "ShmMountCreated", "IpcGroupMemberJoined"]);
-    } finally {
-      mm = await startTestMountManager();
-    }
-  });
-
-  it("prepares a start from inputs read ahead on its request, reading nothing once it is placed, and reads afresh for a request it was not the next of", async () => {
-    await mm.stop(); // this test delivers the events itself
-    const reads: string[] = [];
-    const counting = countingReads(reads);
-    const readAhead = createReadAhead({ store: counting });
-    const deps = { ...directDeps(counting), readAhead };
-    const last = async (id: string) => envelopeOf((await events(id)).at(-1)!);
-    const requested = async (id: string, aheadReads: number, ipcOwnerId?: string) => {
-      const ipcOwner = ipcOwnerId === undefined ? {} : { ipcOwner: { containerId: ipcOwnerId, running: true, shareable: true } };
-      await command(id, { type: "StartContainer", data: { containerId: id, now: now(), experimental: false, ...ipcOwner } });
-      reads.length = 0;
-      readAhead.startRequested(await last(id));
-      await expect.poll(() => reads.length).toBe(aheadReads);
-      reads.length = 0;
-    };
-    try {
-      await registerHost("h9", { stateRoot: "/var/lib/ahead" });
-      // A first preparation on h9 reads in full, and so learns h9's state root.
-      const first = await create("ahead-first", { ipcMode: "private" });
-      await schedule(first, "h9");
-      expect(await prepareIpc(deps, await last(first))).toBe("prepared");
-
-      const owner = await create("ahead-owner", { ipcMode: "shareable" });
-      await requested(owner, 1);
-      await command(owner, { type: "RecordScheduled", data: { containerId: owner, now: now(), host: "h9" } });
-      expect(await prepareIpc(deps, await last(owner))).toBe("prepared");
-      expect(reads).toEqual([]);
-      const formed = (await groupEvents(owner)).find((e) => e.type === "IpcGroupFormed")!;
-      expect((formed.data as { shmMountPath: string }).shmMountPath.startsWith("/var/lib/ahead/")).toBe(true);
-      await started(owner, 4343);
-
-      // A member: read ahead with the owner its start request carries and that owner's group.
-      const member = await create("ahead-member", { ipcMode: `container:${owner}` });
-      await requested(member, 2, owner);
-      await command(member, { type: "RecordScheduled", data: { containerId: member, now: now(), host: "h9", ipcOwnerId: owner } });
-      expect(await prepareIpc(deps, await last(member))).toBe("prepared");
-      expect(reads).toEqual([]);
-      expect(types(await groupEvents(owner))).toContain("IpcGroupMemberJoined");
-
-      // Read ahead for a request that failed; the next request's placement reads afresh.
-      const again = await create("ahead-again", { ipcMode: "private" });
-      await requested(again, 1);
-      await command(again, { type: "RecordStartFailed", data: { containerId: again, now: now(), exitCode: 125, reason: "no suitable host" } });
-      await command(again, { type: "StartContainer", data: { containerId: again, now: now(), experimental: false } });
-      await command(again, { type: "RecordScheduled", data: { containerId: again, now: now(), host: "h9" } });
-      expect(await prepareIpc(deps, await last(again))).toBe("prepared");
-      expect(reads).toEqual(["[4 streams]"]);
     } finally {
       mm = await startTestMountManager();
     }

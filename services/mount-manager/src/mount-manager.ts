@@ -9,14 +9,12 @@ import {
   createJetStreamEventPublisher,
   createIdempotentHandler,
   createPostgresProcessedEventStore,
-  followEvents,
   decodeEventMessage,
   ensureStreams,
   eventSubject,
   eventsStreamName,
   startDurableConsumer,
   startDurableConsumersBySubject,
-  startFastPath,
 } from "@shoal/bus";
 import type { DurableConsumer } from "@shoal/bus";
 import { createEventStore } from "@shoal/event-store";
@@ -27,7 +25,6 @@ import { serveMetrics } from "@shoal/metrics";
 import { createMetrics } from "./metrics";
 import type { MetricsServer } from "@shoal/metrics";
 import { prepareIpc } from "./prepare-ipc";
-import { createReadAhead } from "./read-ahead";
 import { reconcileOnce } from "./reconciler";
 import type { ReconcileResult } from "./reconciler";
 import { RELEASE_TRIGGERS, releaseAfter } from "./release-shm";
@@ -86,11 +83,9 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
     const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM shm_mounts WHERE state = 'mounted'`.execute(db);
     return r.rows[0]?.n ?? 0;
   });
-  const readAhead = createReadAhead({ store });
   const deps: FlowDeps = {
     db,
     store,
-    readAhead,
     projection,
     nc,
     prefix,
@@ -120,26 +115,7 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
     return reconciling;
   };
 
-  // A placement is prepared as core NATS brings its ContainerScheduled; the durable's copy
-  // waits for that. Reading ahead, also from core NATS, only speeds a start up.
-  const fastPrepare = startFastPath({
-    nc,
-    prefix,
-    eventType: "ContainerScheduled",
-    handle: (event) => prepareIpc(deps, event),
-    onFailure: (err, event) => log.warn({ err, scheduledEventId: event.eventId }, "preparation on the fast path failed; the durable retries"),
-  });
-  const aheadSubs = [
-    followEvents(nc, prefix, "ContainerStartRequested", (event) => readAhead.startRequested(event)),
-    followEvents(nc, prefix, "HostRegistered", (event) => {
-      const host = (event.data as { host?: unknown }).host;
-      if (typeof host === "string") readAhead.forgetHost(host);
-    }),
-  ];
-
   const stop = async (): Promise<void> => {
-    fastPrepare.stop();
-    for (const s of aheadSubs) s.unsubscribe();
     if (timer !== undefined) clearInterval(timer);
     await Promise.all(consumers.map((c) => c.stop()));
     await reconciling?.catch(() => undefined);
@@ -161,7 +137,7 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
         // Idempotent by the container's stream (derived ids, its state): no processed-events
         // round trip in front of every start.
         handler: async (msg) => {
-          await fastPrepare.handle(decodeEventMessage(msg));
+          await prepareIpc(deps, decodeEventMessage(msg));
         },
       }),
     );

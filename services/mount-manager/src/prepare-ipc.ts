@@ -69,12 +69,8 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, label: { mode: stri
   const failedId = derivedEventId(`ipc-failed:${event.eventId}`);
   const log = deps.log.child({ containerId, scheduledEventId: event.eventId });
 
-  // Read ahead while the scheduler placed it (read-ahead.ts), else now, in one query.
-  let inputs = await deps.readAhead?.take(event);
-  if (inputs === undefined) {
-    inputs = await readPreparationInputs(deps.store, containerId, scheduled.host, scheduled.ipcOwnerId);
-    deps.readAhead?.rememberHost(scheduled.host, inputs.hostStateRoot);
-  }
+  // Everything the plan depends on, in one query.
+  const inputs = await readPreparationInputs(deps.store, containerId, scheduled.host, scheduled.ipcOwnerId);
   const { current, config, ownGroup, hostStateRoot, owner: ownerRead } = inputs;
   if (current.recorded.some((r) => r.eventId === preparedId || r.eventId === failedId)) return skip("already handled");
   const lastScheduled = current.recorded.findLast((r) => r.type === "ContainerScheduled");

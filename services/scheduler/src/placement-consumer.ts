@@ -32,7 +32,6 @@ import type { CapacityView } from "./capacity-view";
 import { containerAsk, pinnedHostOf } from "./container-request";
 import { createDaemonConfigReader } from "./daemon-config";
 import type { DaemonConfigReader } from "./daemon-config";
-import type { PlacementInputs, PlacementReadAhead } from "./read-ahead";
 import type { SchedulerMetrics } from "./metrics";
 import { planPlacement } from "./placement";
 import { RELEASING_EVENT_TYPES } from "./scheduler-projection";
@@ -61,32 +60,23 @@ export function createPlacementHandler(deps: {
   metrics: SchedulerMetrics;
   logger: Logger;
   now: () => Date;
-  /** The config reader the read-ahead shares (default: its own). */
+  /** The daemon config reader (default: its own). */
   readConfig?: DaemonConfigReader;
-  /** What was read ahead on ContainerCreated (read-ahead.ts); without it, every placement reads. */
-  readAhead?: PlacementReadAhead;
 }): (event: EventEnvelope) => Promise<PlacementOutcome> {
   const { store, view, metrics, logger } = deps;
   const readConfig = deps.readConfig ?? createDaemonConfigReader(store);
 
-  /** The container's stream and the config in force, in one query (or read ahead, on a first attempt). */
-  const inputs = async (event: EventEnvelope, first: boolean): Promise<PlacementInputs> => {
-    const ahead = first ? await deps.readAhead?.take(event) : undefined;
-    if (ahead !== undefined) return ahead;
-    const read = await readConfig.readWith([event.streamId]);
-    return { recorded: read.streams.get(event.streamId) ?? [], config: read.config };
-  };
-
-  /** One read → plan → append; AbortedError / AlreadyExistsError when the stream moved meanwhile. */
-  const attempt = async (event: EventEnvelope, first: boolean): Promise<PlacementOutcome> => {
+  /** One read (the container's stream and the config, in one query) → plan → append; AbortedError / AlreadyExistsError when the stream moved meanwhile. */
+  const attempt = async (event: EventEnvelope): Promise<PlacementOutcome> => {
     const scheduledId = derivedEventId(`scheduled:${event.eventId}`);
     const failedId = derivedEventId(`no-host:${event.eventId}`);
-    const read = await inputs(event, first);
+    const read = await readConfig.readWith([event.streamId]);
+    const recordedEvents = read.streams.get(event.streamId) ?? [];
     // The config snapshot the start was requested under (read-copy-update); a request
     // recorded without one takes the config read now.
     const requestedVersion = (event.data as ContainerStartRequested["data"]).configVersion;
     const config = (requestedVersion === undefined ? undefined : await readConfig.at(requestedVersion)) ?? read.config;
-    const { recorded, state, version } = foldStream(containerDecider, read.recorded);
+    const { recorded, state, version } = foldStream(containerDecider, recordedEvents);
     const decided = recorded.find((r) => r.eventId === scheduledId || r.eventId === failedId);
     if (decided !== undefined) {
       // Decided before, maybe by an append whose success was never seen here (a reply lost
@@ -159,7 +149,7 @@ export function createPlacementHandler(deps: {
     let outcome: PlacementOutcome;
     for (let tries = 0; ; tries++) {
       try {
-        outcome = await attempt(event, tries === 0);
+        outcome = await attempt(event);
         break;
       } catch (err) {
         if ((err instanceof AbortedError || err instanceof AlreadyExistsError) && tries < RETRIES) continue;

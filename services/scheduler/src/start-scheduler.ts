@@ -16,7 +16,6 @@ import { InvalidArgumentError, UnavailableError } from "@shoal/domain";
 import {
   createJetStreamEventPublisher,
   createIdempotentHandler,
-  followEvents,
   createPostgresProcessedEventStore,
   decodeEventMessage,
   decodeHostReport,
@@ -26,7 +25,6 @@ import {
   parseHostSubject,
   startDurableConsumer,
   startDurableConsumersBySubject,
-  startFastPath,
   subscribeHeartbeats,
 } from "@shoal/bus";
 import type { DurableConsumer } from "@shoal/bus";
@@ -40,7 +38,6 @@ import { serveMetrics } from "@shoal/metrics";
 import { createSchedulerMetrics } from "./metrics";
 import { createPlacementHandler, PLACEMENT_DURABLE, PLACEMENT_EVENT_TYPES } from "./placement-consumer";
 import { createDaemonConfigReader } from "./daemon-config";
-import { createPlacementReadAhead } from "./read-ahead";
 import { createSchedulerProjection } from "./scheduler-projection";
 import { listHosts, listPlacements } from "./scheduler-tables";
 
@@ -204,26 +201,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
         },
       }),
     );
-    // Read ahead on ContainerCreated (core NATS: an optimisation, the placement reads what it lacks).
-    const readConfig = createDaemonConfigReader(store);
-    const readAhead = createPlacementReadAhead(readConfig);
-    const aheadSubs = [
-      followEvents(nc, prefix, "ContainerCreated", (event) => readAhead.containerCreated(event)),
-      followEvents(nc, prefix, "DaemonConfigChanged", () => readAhead.configChanged()),
-    ];
-    cleanups.push(async () => {
-      for (const s of aheadSubs) s.unsubscribe();
-    });
-    const placement = createPlacementHandler({ store, view, assertActive, metrics, logger, now, readConfig, readAhead });
-    // A start request is placed as core NATS brings it; the durable's copy waits for that.
-    const fastPlacement = startFastPath({
-      nc,
-      prefix,
-      eventType: "ContainerStartRequested",
-      handle: placement,
-      onFailure: (err, event) => logger.warn({ err, request: event.eventId }, "placement on the fast path failed; the durable retries"),
-    });
-    cleanups.push(async () => fastPlacement.stop());
+    const placement = createPlacementHandler({ store, view, assertActive, metrics, logger, now, readConfig: createDaemonConfigReader(store) });
     // Only the types it acts on: the rest of a start's events cost the scheduler nothing.
     consumers.push(
       ...(await startDurableConsumersBySubject({
@@ -236,8 +214,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
         ackWaitMs: ACK_WAIT_MS,
         logger,
         handler: async (msg) => {
-          const event = decodeEventMessage(msg);
-          await (event.type === "ContainerStartRequested" ? fastPlacement.handle(event) : placement(event));
+          await placement(decodeEventMessage(msg));
         },
       })),
     );
