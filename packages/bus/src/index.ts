@@ -37,10 +37,6 @@ export type {
 export { createInMemoryProcessedEventStore, createPostgresProcessedEventStore } from "./processed-event-store";
 export type { ProcessedEventStore } from "./processed-event-store";
 export { startDurableConsumer, startDurableConsumersBySubject, createIdempotentHandler } from "./durable-consumer";
-export { createKeptForOnce, createRecentWork } from "./recent-work";
-export { followEvents, startFastPath } from "./follow-events";
-export type { FastPath } from "./follow-events";
-export type { KeptForOnce, RecentWork } from "./recent-work";
 export type { DeliveredMessage, MessageHandler, DurableConsumer, DurableConsumerOptions } from "./durable-consumer";
 export {
   serveHostCommands,

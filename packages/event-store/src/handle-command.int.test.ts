@@ -61,4 +61,22 @@ describe("handleCommand", () => {
     expect(again.duplicate).toBe(true);
     expect(await store.readStream(s)).toHaveLength(1);
   });
+
+  it("recognises a command recorded before by its derived id (recordedAs) without deciding again on a state that moved on", async () => {
+    const s = `counter-${randomUUID()}`;
+    const id = randomUUID();
+    expect((await run(s, 3, () => id)).duplicate).toBe(false);
+    // Deciding again would refuse (3 + 3 > 3): the id in the stream answers first.
+    const again = await handleCommand(store, {
+      streamId: s,
+      decider: counter,
+      command: { type: "Add", data: { by: 3 } },
+      eventId: () => id,
+      schemaVersion: () => 1,
+      recordedAs: id,
+    });
+    expect(again).toMatchObject({ duplicate: true, appended: [] });
+    await expect(run(s, 3, () => id)).rejects.toThrow(FailedPreconditionError);
+    expect(await store.readStream(s)).toHaveLength(1);
+  });
 });

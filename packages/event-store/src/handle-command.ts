@@ -91,6 +91,12 @@ export interface HandleCommandOptions<State, Command, Event extends DomainEvent>
   metadata?: EventMetadata;
   /** Re-read and re-decide this many times when a concurrent append wins (default 3). */
   retries?: number;
+  /**
+   * The derived id this command's first event is recorded under when something recorded
+   * the same fact before (e.g. from another copy of the same report). Found in the stream:
+   * the answer is `duplicate`, without deciding again on a state that has moved on.
+   */
+  recordedAs?: string;
 }
 
 export interface HandleCommandResult<State, Event> {
@@ -118,7 +124,8 @@ export async function handleCommand<State, Command, Event extends DomainEvent>(
   const { decider, streamId } = opts;
   const retries = opts.retries ?? 3;
   for (let attempt = 0; ; attempt++) {
-    const { state, version } = await loadStream(store, streamId, decider);
+    const { recorded, state, version } = await loadStream(store, streamId, decider);
+    if (opts.recordedAs !== undefined && recorded.some((r) => r.eventId === opts.recordedAs)) return { state, appended: [], duplicate: true };
     const events = decider.decide(opts.command, state);
     try {
       await appendDecided(store, { ...opts, version, events });

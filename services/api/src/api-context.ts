@@ -12,8 +12,7 @@ import { DAEMON_CONFIG_STREAM, configStateAt, createConfigSnapshot } from "@shoa
 import type { ConfigHolder, ConfigSnapshot } from "@shoal/config";
 import { handleCommand } from "@shoal/event-store";
 import type { EventStore, HandleCommandResult, ProjectionRunner } from "@shoal/event-store";
-import { createKeptForOnce, createRecentWork, sendHostCommand } from "@shoal/bus";
-import type { KeptForOnce, RecentWork } from "@shoal/bus";
+import { sendHostCommand } from "@shoal/bus";
 import type { CommandName, CommandPayload } from "@shoal/host-protocol";
 import type { ContainerWatcher } from "./container-watcher";
 import type { ContainerRecord } from "./container-record";
@@ -41,39 +40,6 @@ export interface ApiContext {
   logger: PinoLogger;
   metrics: ApiMetrics;
   timeouts: ApiTimeouts;
-  /** Starts this process dispatches (by attempt id) and records from the agent's answer (by report id). */
-  inFlight: {
-    /** StartContainer sent to a host, by attempt (the ContainerIpcPrepared id). */
-    dispatches: RecentWork<void>;
-    /** ContainerStarted appended from the agent's answer, by report id: true once committed. */
-    answersRecorded: RecentWork<boolean>;
-    /**
-     * StartContainer sent and its answer not yet recorded, by container id. The agent
-     * publishes its ContainerStarted report shortly after it answers, so under load the report
-     * can arrive first: it waits for this instead of racing the answer's append for the stream.
-     */
-    answersAwaited: Map<string, Promise<unknown>>;
-    /**
-     * Containers this api has just created, as created: the first StartContainer of one (as
-     * in `shoal run`) decides on that record instead of reading the stream; the append's
-     * version check catches a stream that moved meanwhile, and then the start reads it.
-     */
-    created: KeptForOnce<ContainerRecord>;
-  };
-}
-
-/** How long finished in-flight work is remembered: its duplicates come within milliseconds. */
-const IN_FLIGHT_KEPT_MS = 60_000;
-/** How long a created container's record waits for its first start (`shoal run` starts at once). */
-const CREATED_KEPT_MS = 10_000;
-
-export function createInFlight(): ApiContext["inFlight"] {
-  return {
-    dispatches: createRecentWork(IN_FLIGHT_KEPT_MS),
-    answersRecorded: createRecentWork(IN_FLIGHT_KEPT_MS),
-    answersAwaited: new Map(),
-    created: createKeptForOnce(CREATED_KEPT_MS),
-  };
 }
 
 /** A new container id: 64 random hex digits, as Docker's. */
@@ -102,6 +68,8 @@ export function runContainerCommand(
     eventId: (_e, i) => (opts.eventIdOf ? opts.eventIdOf(i) : randomUUID()),
     schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
     metadata: opts.metadata ?? { actor: "api" },
+    // A caused command (derived ids) recorded before by another copy of its cause is done.
+    ...(opts.eventIdOf ? { recordedAs: opts.eventIdOf(0) } : {}),
   });
 }
 

@@ -7,6 +7,7 @@ import { containerStreamId } from "@shoal/domain";
 import type { IpcPlan } from "@shoal/domain";
 import { reportIds } from "@shoal/host-protocol";
 import { createContainersProjection } from "./containers-projection";
+import { reportEventId } from "./report-recorder";
 import { loadShoalProtos } from "./health/shoal-protos";
 import { resolveProtoDir } from "./server";
 import { createApiTestBed } from "./testing/api-test-bed";
@@ -74,6 +75,38 @@ describe("report recorder", () => {
     // The recorder still records real facts after those.
     await bed.agent.exit(id, 0);
     await expect.poll(async () => (await types(id)).at(-1), { timeout: 10_000 }).toBe("ContainerExited");
+  });
+
+  it("records a start once, with the report's id, whichever of the agent's answer and its report comes first", async () => {
+    const startedEvents = async (id: string) => (await bed.store.readStream(containerStreamId(id))).filter((e) => e.type === "ContainerStarted");
+    // The fake agent publishes its report before it answers: the report usually comes first.
+    const first = await create("report-first");
+    const a = await bed.start("report-first", privatePlan);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const once = await startedEvents(first);
+    expect(once).toHaveLength(1);
+    expect(once[0]!.eventId).toBe(reportEventId(reportIds.containerStarted(first, a.pid), 0));
+
+    // The answer first: the report's copy, delivered afterwards, finds its id and appends nothing.
+    bed.agent.withholdStartedReports = true;
+    try {
+      const second = await create("answer-first");
+      const b = await bed.start("answer-first", privatePlan);
+      const recorded = await startedEvents(second);
+      expect(recorded.map((e) => e.eventId)).toEqual([reportEventId(reportIds.containerStarted(second, b.pid), 0)]);
+      const before = await bed.eventCount();
+      await report("ContainerStarted", reportIds.containerStarted(second, b.pid), {
+        containerId: second,
+        pid: b.pid,
+        ipcNamespaceInode: 1,
+        runtime: { name: "runc", path: "/usr/sbin/runc", args: [], binaryPath: "/usr/sbin/runc" },
+        startedAt: new Date().toISOString(),
+      });
+      expect(await bed.eventCount()).toBe(before);
+      expect(await startedEvents(second)).toHaveLength(1);
+    } finally {
+      bed.agent.withholdStartedReports = false;
+    }
   });
 
   it("records an exit after a ContainerOom of that process as oomKilled", async () => {

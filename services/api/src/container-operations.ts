@@ -40,7 +40,6 @@ import type { ContainerRow } from "./container-queries";
 import { encodePageToken, parseListQuery } from "./list-query";
 import { lastLines, readRemovedOutput, saveRemovedOutput } from "./removed-output";
 import { normalizeRef } from "./container-ref";
-import { dispatchPrepared } from "./start-dispatcher";
 
 // ---- create -------------------------------------------------------------------------
 
@@ -113,7 +112,6 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
       { trx },
     );
   });
-  ctx.inFlight.created.put(id, foldContainer(created));
   return { id, name };
 }
 
@@ -188,8 +186,7 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
     throw new FailedPreconditionError("checkpoint restore is only supported with experimental mode enabled");
   }
   const id = await resolveContainerId(ctx.db, ref);
-  // Just created here (`shoal run`): decided on as created; the append's version check catches a moved stream.
-  const before = ctx.inFlight.created.take(id) ?? (await readContainer(ctx.store, id));
+  const before = await readContainer(ctx.store, id);
   const s = before.state;
   const owner = s.status === "absent" || s.status === "removed" ? {} : await ipcOwnerOf(ctx, s.container.hostConfig, snapshot);
   const watch = ctx.watcher.watch(id);
@@ -214,12 +211,7 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
     return { id, alreadyRunning: true, failed: false, exitCode: 0, error: "", pid: state.process.pid, host: state.host };
   }
   // Only a record this call appended to is known to be current since the watch began.
-  // Dispatches as soon as the record it follows is prepared (start-dispatcher.ts: fast path).
-  const dispatchingOutcome = (r: ContainerRecord) => {
-    dispatchPrepared(ctx, r);
-    return startOutcome(r);
-  };
-  const outcome = await watch.until(dispatchingOutcome, ctx.timeouts.startMs, `start of container ${ref}`, startOutcomeFromEvent, appended ? after : undefined);
+  const outcome = await watch.until(startOutcome, ctx.timeouts.startMs, `start of container ${ref}`, startOutcomeFromEvent, appended ? after : undefined);
   const seconds = Number(process.hrtime.bigint() - began) / 1e9;
   ctx.metrics.startDuration.observe({ outcome: outcome.failed ? "failed" : "running" }, seconds);
   return { id, ...outcome };

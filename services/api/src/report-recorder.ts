@@ -9,8 +9,13 @@
  *   ContainerOom         → remembered in container_oom_reports
  *   HostRegistered       → ignored (the scheduler's)
  *
- * A report the decider refuses (e.g. about a removed container, or already recorded) is
- * logged and acknowledged — except an exit that arrives while its start is still being
+ * ContainerStarted has one recorder: the dispatcher records it from the agent's reply, under
+ * the id this report's copy gets; a report finds that id in the stream and appends nothing
+ * (`recordedAs`). It records the start only when no reply was recorded (the api that sent
+ * the command died, or the reply was lost), and then the reply's later append finds the
+ * stream moved and records nothing. No timer, no wait between the two.
+ *
+ * A report the decider refuses (e.g. about a removed container) is logged and acknowledged — except an exit that arrives while its start is still being
  * recorded (its ContainerStarted report was redelivered late): that one is retried. With `--rm` the decider adds ContainerRemovalRequested; the
  * removal worker carries it out.
  */
@@ -35,19 +40,6 @@ export const REPORTS_DURABLE = "api-reports";
 
 export async function recordReport(ctx: ApiContext, report: HostReport): Promise<void> {
   const log = ctx.logger.child({ reportId: report.reportId, host: report.host, type: report.type });
-  // The agent publishes this report shortly after it answers StartContainer: when this process
-  // still awaits that answer (a slow recording under load), let it be recorded first.
-  if (report.type === REPORT_TYPES.containerStarted) {
-    const containerId = (report.payload as Partial<ContainerStartedPayload> | undefined)?.containerId;
-    if (typeof containerId === "string") await ctx.inFlight.answersAwaited.get(containerId)?.catch(() => undefined);
-  }
-  // Being (or just) appended from the agent's answer: wait for that rather than race it.
-  const fromAnswer = ctx.inFlight.answersRecorded.get(report.reportId);
-  if (fromAnswer !== undefined && (await fromAnswer.catch(() => false))) {
-    // Committed from the agent's answer: no read and no append for its copy.
-    log.debug("report recorded from the agent's answer already");
-    return;
-  }
   const reportedAt = report.reportedAt.toISOString();
   let command: ContainerCommand;
   switch (report.type) {

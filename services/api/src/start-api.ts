@@ -15,7 +15,6 @@ import type { DurableConsumer } from "@shoal/bus";
 import { UnavailableError } from "@shoal/domain";
 import { FOLLOWER_SETTLE_MS, createEventStore, createOutboxRelay, migrateToLatest } from "@shoal/event-store";
 import type { OutboxRelay } from "@shoal/event-store";
-import { createInFlight } from "./api-context";
 import type { ApiContext, ApiTimeouts } from "./api-context";
 import { createContainerWatcher } from "./container-watcher";
 import type { ContainerWatcher } from "./container-watcher";
@@ -119,7 +118,6 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
       logger,
       metrics,
       timeouts: { startMs: 120_000, hostCommandMs: 30_000, hostStartMs: 60_000, ...options.timeouts },
-      inFlight: createInFlight(),
     };
 
     const consumers: DurableConsumer[] = [];

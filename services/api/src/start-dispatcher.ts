@@ -7,14 +7,9 @@
  * refused the payload as invalid (exit code as Docker maps the reason).
  *
  * Idempotent by state: an event that is not the container's latest IPC preparation, or a
- * container no longer waiting to start, is skipped.
- *
- * Fast path: the StartContainer RPC waiting in this process sees the same ContainerIpcPrepared
- * (its watcher folds the published events) and dispatches at once with the record it has
- * (`dispatchPrepared`), without the durable's delivery and a read. Each attempt is claimed in
- * this process first: whichever of the two comes second waits for the first and sends nothing,
- * and the durable acknowledges only after the dispatch it waited for, so an api killed
- * mid-dispatch leaves the message to its successor.
+ * container no longer waiting to start, is skipped; the agent answers an attempt it already
+ * took (the same ContainerIpcPrepared id) without starting it twice. The durable acknowledges
+ * only after the dispatch, so an api killed mid-dispatch leaves the message to its successor.
  */
 import { posix as posixPath } from "node:path";
 import { accessSync, constants } from "node:fs";
@@ -100,24 +95,9 @@ function absoluteBinary(path: string): string {
 }
 
 /** The durable's handler: one ContainerIpcPrepared, read back from the log. */
-export function dispatchStart(ctx: ApiContext, event: EventEnvelope): Promise<void> {
+export async function dispatchStart(ctx: ApiContext, event: EventEnvelope): Promise<void> {
   const containerId = (event.data as { containerId: string }).containerId;
-  return ctx.inFlight.dispatches.once(event.eventId, async () => {
-    const r = await readContainer(ctx.store, containerId);
-    await dispatchChecked(ctx, r, event.eventId);
-  });
-}
-
-/**
- * The fast path: `r` is a record the StartContainer RPC has (from its watcher); when it is
- * waiting for its dispatch, sends StartContainer now. Never rejects (failures are logged).
- */
-export function dispatchPrepared(ctx: ApiContext, r: ContainerRecord): void {
-  const attemptId = r.lastIpcPreparedEventId;
-  if (r.state.status !== "ipc-prepared" || attemptId === undefined) return;
-  ctx.inFlight.dispatches.once(attemptId, () => dispatchChecked(ctx, r, attemptId)).catch((err: unknown) =>
-    ctx.logger.warn({ err, containerId: r.state.status === "absent" ? undefined : r.state.container.id }, "start dispatch failed; the durable dispatcher retries"),
-  );
+  await dispatchChecked(ctx, await readContainer(ctx.store, containerId), event.eventId);
 }
 
 async function dispatchChecked(ctx: ApiContext, r: ContainerRecord, attemptId: string): Promise<void> {
@@ -153,13 +133,9 @@ async function dispatchChecked(ctx: ApiContext, r: ContainerRecord, attemptId: s
     await fail(125, err.message);
     return;
   }
-  const answered = (async () => {
+  try {
     const started = (await hostCommand(ctx, host, "StartContainer", payload, ctx.timeouts.hostStartMs)) as StartedReply | undefined;
     if (started !== undefined && started.alreadyRunning === false) await recordReply(ctx, r, host, started, log);
-  })();
-  ctx.inFlight.answersAwaited.set(containerId, answered);
-  try {
-    await answered;
   } catch (err) {
     if (err instanceof UnavailableError) {
       log.warn({ host, err: err.message }, "host did not take StartContainer; recording the start as failed");
@@ -171,41 +147,32 @@ async function dispatchChecked(ctx: ApiContext, r: ContainerRecord, attemptId: s
     } else {
       log.info({ host, err: isShoalError(err) ? err.message : String(err) }, "start failed on the host; its report records the outcome");
     }
-  } finally {
-    if (ctx.inFlight.answersAwaited.get(containerId) === answered) ctx.inFlight.answersAwaited.delete(containerId);
   }
 }
 
 type StartedReply = ContainerStartedPayload & { alreadyRunning: boolean };
 
 /**
- * Records ContainerStarted from the agent's answer, against the record the dispatch was
- * decided on, under the id its report will be recorded with — so the start is recorded
- * without waiting for the report's delivery and a read, and the report then appends
- * nothing. Anything in the way (the stream moved on, the report came first) leaves it to
- * the report recorder.
+ * Records ContainerStarted from the agent's answer — the one recorder of a start — against
+ * the record the dispatch was decided on, under the id the report's copy gets, so the start
+ * is recorded without waiting for the report and the report then appends nothing. When the
+ * stream moved on (the report came first after all, or a removal), this records nothing.
  */
 async function recordReply(ctx: ApiContext, r: ContainerRecord, host: string, started: StartedReply, log: ApiContext["logger"]): Promise<void> {
   const reportId = reportIds.containerStarted(started.containerId, started.pid);
-  // The report, arriving at the same moment, waits for this instead of racing it for the stream.
-  await ctx.inFlight.answersRecorded.once(reportId, async () => {
-    try {
-      const events = containerDecider.decide(recordStartedCommand(ctx, started, nowIso()), r.state);
-      await appendDecided(ctx.store, {
-        streamId: containerStreamId(started.containerId),
-        version: r.version,
-        events,
-        eventId: (_e, i) => reportEventId(reportId, i),
-        schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
-        metadata: reportMetadata(host, reportId),
-      });
-      return events.length > 0;
-    } catch (err) {
-      if (!isShoalError(err)) throw err;
-      log.debug({ err: err.message }, "start not recorded from the answer; its report records it");
-      return false;
-    }
-  });
+  try {
+    await appendDecided(ctx.store, {
+      streamId: containerStreamId(started.containerId),
+      version: r.version,
+      events: containerDecider.decide(recordStartedCommand(ctx, started, nowIso()), r.state),
+      eventId: (_e, i) => reportEventId(reportId, i),
+      schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
+      metadata: reportMetadata(host, reportId),
+    });
+  } catch (err) {
+    if (!isShoalError(err)) throw err;
+    log.debug({ err: err.message }, "start not recorded from the answer: the stream moved on (its report recorded it)");
+  }
 }
 
 /** StartContainer commands in flight at once (one pull subscriber each on the same durable). */
