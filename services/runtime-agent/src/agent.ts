@@ -4,11 +4,12 @@ import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, normalize } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { ensureStreams, publishHeartbeat, publishHostReport, serveHostCommands } from "@shoal/bus";
+import { ensureStreams, publishHeartbeat, serveHostCommands } from "@shoal/bus";
 import type { HostCommandHandler, HostCommandServer } from "@shoal/bus";
 import { createWrapperStore } from "@shoal/config";
+import type { WrapperStore } from "@shoal/config";
 import { connectContainerd } from "@shoal/containerd";
-import type { Container, ContainerdClient, Task } from "@shoal/containerd";
+import type { ContainerdClient } from "@shoal/containerd";
 import {
   AbortedError,
   DEFAULT_KILL_SIGNAL,
@@ -27,7 +28,10 @@ import { buildSpec, execProcessSpec, overlayRootfsMounts } from "@shoal/oci";
 import type { Spec } from "@shoal/oci";
 import pino from "pino";
 import type { Logger } from "pino";
+import { HOST_LABEL, publishReport } from "./agent-context";
+import type { AgentContext, LiveContainer } from "./agent-context";
 import { removeEmptyCgroupParents } from "./cgroup-parents";
+import { finishExit, reportOom, retryUnreportedExits, watchExit } from "./exits";
 import { filterPsOutput, runPs } from "./container-top";
 import type { TopTable } from "./container-top";
 import { ensureLogBinary, logBinaryUri } from "./log-binary";
@@ -45,11 +49,10 @@ import { serveMetrics } from "@shoal/metrics";
 import type { MetricsServer } from "@shoal/metrics";
 import { createAgentMetrics } from "./metrics";
 import { planRecovery } from "./recovery-plan";
-import type { ExitToReport, RecoveryPlan } from "./recovery-plan";
+import type { RecoveryPlan } from "./recovery-plan";
 import { REPORT_TYPES, reportIds } from "@shoal/host-protocol";
-import type { ContainerExitedPayload, ContainerStartFailedPayload, ContainerStartedPayload } from "@shoal/host-protocol";
+import type { ContainerStartFailedPayload, ContainerStartedPayload } from "@shoal/host-protocol";
 
-const HOST_LABEL = "shoal.host";
 const RUNC_V2 = "io.containerd.runc.v2";
 
 /** Whether `path` is a directory; false for anything that cannot be looked at. */
@@ -107,22 +110,6 @@ export interface Agent {
   stop(): Promise<void>;
 }
 
-interface LiveContainer {
-  container?: Container;
-  task: Task;
-  /** Set as soon as the init process's exit is known, before the cleanup that follows it. */
-  exited: boolean;
-  /** Frozen by PauseContainer (or found paused at recovery). */
-  paused: boolean;
-  /**
-   * Settles once the ContainerStarted report of this start is published (or failed, logged);
-   * the exit report waits for it, so a container's Started report is stored before its Exited.
-   * Already settled for an adopted container.
-   */
-  startedReport: Promise<void>;
-  /** Settles once the exit has been recorded, reported and the task and container deleted. */
-  exitDone: Promise<void>;
-}
 
 /**
  * Starts the agent: connects to containerd, makes the state root shared, reconciles
@@ -151,27 +138,14 @@ class RuntimeAgent implements Agent {
   private readonly log: Logger;
   private readonly os: HostOs;
   private readonly store: ContainerStore;
-  private readonly wrappers;
+  private readonly wrappers: WrapperStore;
   private readonly runcRoot: string;
   private readonly cgroupPrefix: string;
-  private readonly js;
-  private readonly locks = new KeyedMutex();
-  private readonly live = new Map<string, LiveContainer>();
-  /** Starts in progress: a `Reconcile` keeps their shm even before their record is written. */
-  private readonly starting = new Set<string>();
-  /**
-   * The last failed start attempt per container: the same attempt sent again (a dispatcher
-   * redelivery, or two dispatchers) gets the same answer, and is never tried a second time.
-   */
-  private readonly failedAttempts = new Map<string, { attemptId: string; error: Error }>();
-  /** Exits recorded but not yet acknowledged by JetStream; retried on every heartbeat. */
-  private readonly unreported = new Set<string>();
+  /** Made once containerd answers; every part of the agent runs with it. */
+  private ctx!: AgentContext;
   private server: HostCommandServer | undefined;
   private metrics: MetricsServer | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
-  private stopping = false;
-  /** The binary:// logger every task and exec process writes its output through; set by start(). */
-  private logBinary = "";
   private stopped: Promise<void> | undefined;
   private unsubscribeOom: (() => void) | undefined;
 
@@ -183,7 +157,6 @@ class RuntimeAgent implements Agent {
     this.wrappers = createWrapperStore({ dir: join(opts.stateRoot, "runtimes") });
     this.runcRoot = join(opts.runDir, "runc");
     this.cgroupPrefix = `shoal-${opts.host}`;
-    this.js = jetstream(opts.nc);
   }
 
   get metricsPort(): number | undefined {
@@ -195,7 +168,6 @@ class RuntimeAgent implements Agent {
     await mkdir(this.runcRoot, { recursive: true });
     await mkdir(join(o.runDir, "exec"), { recursive: true });
     const logger = await ensureLogBinary(o.runDir);
-    this.logBinary = logger.path;
     if (logger.kind === "shell") this.log.warn({ reason: logger.fallbackReason }, "C logger unavailable; container output goes through the shell logger");
     await ensureStreams(await jetstreamManager(o.nc), o.subjectPrefix);
     this.capabilities = await detectCapabilities(this.os, o.runtimes ?? [{ name: "runc", path: "runc" }], o.stateRoot, join(o.runDir, "rro-probe"));
@@ -204,36 +176,57 @@ class RuntimeAgent implements Agent {
     const bind = await ensureSharedStateRoot(this.os, o.stateRoot, stateRootMarker(o.runDir));
     this.log.info({ stateRoot: o.stateRoot, ownBind: bind.bound }, "state root propagation ensured");
     this.containerd = await connectContainerd({ socket: o.containerdSocket, namespace: o.containerdNamespace ?? "shoal" });
-    this.unsubscribeOom = this.containerd.events.on("task-oom", (e) => void this.reportOom(e.containerId, e.timestamp));
+    this.ctx = {
+      host: o.host,
+      subjectPrefix: o.subjectPrefix,
+      stateRoot: o.stateRoot,
+      runDir: o.runDir,
+      runcRoot: this.runcRoot,
+      cgroupPrefix: this.cgroupPrefix,
+      logBinary: logger.path,
+      capabilities: this.capabilities,
+      log: this.log,
+      os: this.os,
+      store: this.store,
+      wrappers: this.wrappers,
+      containerd: this.containerd,
+      js: jetstream(o.nc),
+      locks: new KeyedMutex(),
+      live: new Map(),
+      starting: new Set(),
+      failedStarts: new Map(),
+      unreported: new Set(),
+      stopping: false,
+    };
+    const ctx = this.ctx;
+    this.unsubscribeOom = this.containerd.events.on("task-oom", (e) => void reportOom(ctx, e.containerId, e.timestamp));
 
     this.recovery = await this.reconcile([], "startup");
     // Only live containers pin a wrapper: an exited one re-locks its runtime when started again.
     const inUse = new Set<string>();
     for (const r of (await this.store.list()).records) {
-      if (this.live.has(r.containerId) && r.runtime.binaryPath !== r.runtime.path) inUse.add(r.runtime.binaryPath);
+      if (this.ctx.live.has(r.containerId) && r.runtime.binaryPath !== r.runtime.path) inUse.add(r.runtime.binaryPath);
     }
     const removed = await removeStaleWrappers(this.wrappers, inUse);
     if (removed.length > 0) this.log.info({ removed }, "removed runtime wrappers no live container uses");
 
     const startedAt = Date.now();
-    await publishHostReport(this.js, {
-      prefix: o.subjectPrefix,
+    await publishReport(ctx, REPORT_TYPES.hostRegistered, reportIds.hostRegistered(o.host, startedAt), {
       host: o.host,
-      type: REPORT_TYPES.hostRegistered,
-      reportId: reportIds.hostRegistered(o.host, startedAt),
-      payload: { host: o.host, capabilities: this.capabilities, startedAt: new Date(startedAt).toISOString() },
+      capabilities: this.capabilities,
+      startedAt: new Date(startedAt).toISOString(),
     });
 
     if (o.metricsPort !== undefined) {
-      const { registry } = createAgentMetrics({ rpcCounts: () => this.containerd.rpcCounts(), containers: () => this.live.size });
+      const { registry } = createAgentMetrics({ rpcCounts: () => this.containerd.rpcCounts(), containers: () => this.ctx.live.size });
       this.metrics = await serveMetrics(registry, o.metricsPort);
     }
     const handlers: Record<string, HostCommandHandler> = {};
     for (const name of COMMANDS) handlers[name] = (payload) => this.handle(name, payload);
     this.server = serveHostCommands(o.nc, { prefix: o.subjectPrefix, host: o.host, handlers, logger: this.log });
     const beat = () => {
-      publishHeartbeat(o.nc, { prefix: o.subjectPrefix, host: o.host, details: { containers: this.live.size } });
-      void this.retryUnreported();
+      publishHeartbeat(o.nc, { prefix: o.subjectPrefix, host: o.host, details: { containers: this.ctx.live.size } });
+      void retryUnreportedExits(ctx);
     };
     beat();
     this.heartbeat = setInterval(beat, o.heartbeatIntervalMs ?? 5000);
@@ -277,7 +270,7 @@ class RuntimeAgent implements Agent {
 
   stop(): Promise<void> {
     this.stopped ??= (async () => {
-      this.stopping = true;
+      if (this.ctx !== undefined) this.ctx.stopping = true;
       if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
       await this.server?.stop();
       this.unsubscribeOom?.();
@@ -302,18 +295,18 @@ class RuntimeAgent implements Agent {
    */
   private async mountShm(p: CommandPayload<"MountShm">): Promise<{ shmMountPath: string; created: boolean }> {
     const path = containerPaths(this.opts.stateRoot, p.containerId).shm;
-    return this.locks.run(`shm:${p.containerId}`, async () => ({ shmMountPath: path, ...(await mountShm(this.os, path, p.sizeBytes)) }));
+    return this.ctx.locks.run(`shm:${p.containerId}`, async () => ({ shmMountPath: path, ...(await mountShm(this.os, path, p.sizeBytes)) }));
   }
 
   private async unmountShm(p: CommandPayload<"UnmountShm">): Promise<{ unmounted: number }> {
     const paths = containerPaths(this.opts.stateRoot, p.containerId);
-    return this.locks.run(`shm:${p.containerId}`, async () => {
+    return this.ctx.locks.run(`shm:${p.containerId}`, async () => {
       // On the host the unmount would succeed (containers hold their own copies of the bind),
       // leaving a group's shared memory invisible to the host: refuse while anyone uses it.
       const users = (await this.store.list()).records.filter(
         (r) =>
-          this.live.has(r.containerId) &&
-          !this.live.get(r.containerId)!.exited &&
+          this.ctx.live.has(r.containerId) &&
+          !this.ctx.live.get(r.containerId)!.exited &&
           (r.ipcPlan.mode === "shareable" || r.ipcPlan.mode === "container") &&
           r.ipcPlan.shmMountPath === paths.shm,
       );
@@ -333,8 +326,8 @@ class RuntimeAgent implements Agent {
   // ---- start ------------------------------------------------------------------------
 
   private startContainer(p: CommandPayload<"StartContainer">): Promise<unknown> {
-    return this.locks.run(p.containerId, async () => {
-      const live = this.live.get(p.containerId);
+    return this.ctx.locks.run(p.containerId, async () => {
+      const live = this.ctx.live.get(p.containerId);
       if (live?.exited) await live.exitDone;
       const existing = await this.store.get(p.containerId);
       if (existing?.status === "running" && live !== undefined && !live.exited) {
@@ -346,22 +339,22 @@ class RuntimeAgent implements Agent {
           alreadyRunning: true,
         };
       }
-      const failedBefore = this.failedAttempts.get(p.containerId);
+      const failedBefore = this.ctx.failedStarts.get(p.containerId);
       if (p.attemptId !== undefined && failedBefore?.attemptId === p.attemptId) throw failedBefore.error;
       const attemptId = p.attemptId ?? String(Date.now());
       const progress = { settingUp: false };
-      this.starting.add(p.containerId);
+      this.ctx.starting.add(p.containerId);
       try {
         if (existing !== undefined && existing.exit?.cleanedUp !== true) await this.removeContainerdLeftovers(p.containerId);
         const started = await this.createAndStart(p, existing, progress);
-        this.failedAttempts.delete(p.containerId);
+        this.ctx.failedStarts.delete(p.containerId);
         return started;
       } catch (err) {
         if (isShoalError(err) && err.code === "INVALID_ARGUMENT") throw err;
         const message = err instanceof Error ? err.message : String(err);
         const { reason, exitCode } = describeStartFailure({ message }, message);
         const payload: ContainerStartFailedPayload = { containerId: p.containerId, reason, exitCode };
-        await this.report(REPORT_TYPES.containerStartFailed, reportIds.containerStartFailed(p.containerId, attemptId), payload).catch(
+        await publishReport(this.ctx, REPORT_TYPES.containerStartFailed, reportIds.containerStartFailed(p.containerId, attemptId), payload).catch(
           (e: unknown) => this.log.error({ err: e, containerId: p.containerId }, "could not report ContainerStartFailed"),
         );
         this.log.warn({ containerId: p.containerId, exitCode, reason }, "start failed; everything it set up was undone");
@@ -371,10 +364,10 @@ class RuntimeAgent implements Agent {
           !progress.settingUp && isShoalError(err) && err.code === "NOT_FOUND"
             ? new NotFoundError(text, { cause: err })
             : new FailedPreconditionError(text, { cause: err });
-        if (p.attemptId !== undefined) this.failedAttempts.set(p.containerId, { attemptId: p.attemptId, error: answer });
+        if (p.attemptId !== undefined) this.ctx.failedStarts.set(p.containerId, { attemptId: p.attemptId, error: answer });
         throw answer;
       } finally {
-        this.starting.delete(p.containerId);
+        this.ctx.starting.delete(p.containerId);
       }
     });
   }
@@ -492,8 +485,8 @@ class RuntimeAgent implements Agent {
           p.readonlyRootfs ? { lowerdir: rootfsDir } : { lowerdir: rootfsDir, upperdir: paths.upper, workdir: paths.work },
         ).map((m) => ({ type: m.type, source: m.source, options: [...m.options] })),
         // Both streams into the one log (see README "Logs").
-        stdout: logBinaryUri(this.logBinary, { out: record.logs.stdout, err: record.logs.stdout }),
-        stderr: logBinaryUri(this.logBinary, { out: record.logs.stdout, err: record.logs.stdout }),
+        stdout: logBinaryUri(this.ctx.logBinary, { out: record.logs.stdout, err: record.logs.stdout }),
+        stderr: logBinaryUri(this.ctx.logBinary, { out: record.logs.stdout, err: record.logs.stdout }),
       });
       undo.push(async () => {
         await task.kill("SIGKILL", { all: true }).catch(() => undefined);
@@ -507,7 +500,7 @@ class RuntimeAgent implements Agent {
       record.startedAt = new Date().toISOString();
       delete record.exit;
       await this.store.put(record);
-      this.watch(id, task, container);
+      watchExit(this.ctx, id, task, container);
 
       const started: ContainerStartedPayload = {
         containerId: id,
@@ -519,8 +512,8 @@ class RuntimeAgent implements Agent {
       // Not awaited: the reply carries the same facts, and the api records the start from it;
       // the report is the durable fallback for an answer nobody received (the api knows it by
       // its deterministic id). It is published right after the reply (see afterReply).
-      this.live.get(id)!.startedReport = afterReply()
-        .then(() => this.report(REPORT_TYPES.containerStarted, reportIds.containerStarted(id, task.pid), started))
+      this.ctx.live.get(id)!.startedReport = afterReply()
+        .then(() => publishReport(this.ctx, REPORT_TYPES.containerStarted, reportIds.containerStarted(id, task.pid), started))
         .catch((err: unknown) => this.log.error({ err, containerId: id }, "could not report ContainerStarted; the reply carries it"));
       return { ...started, alreadyRunning: false };
     } catch (err) {
@@ -558,7 +551,7 @@ class RuntimeAgent implements Agent {
     }
     if (plan.mode === "container") {
       const owner = await this.store.get(plan.ownerId);
-      const live = this.live.get(plan.ownerId);
+      const live = this.ctx.live.get(plan.ownerId);
       if (owner === undefined) throw new NotFoundError(`container ${plan.ownerId} not found on host ${this.host}`);
       const alive = await stat(`/proc/${plan.ownerPid}/ns/ipc`).then(
         () => true,
@@ -587,154 +580,17 @@ class RuntimeAgent implements Agent {
     }
   }
 
-  // ---- exits ------------------------------------------------------------------------
-
-  /** Watches a started or adopted task: its exit is recorded, reported once, and the task and container deleted. */
-  private watch(id: string, task: Task, container?: Container, paused = false): void {
-    const entry: LiveContainer = { task, exited: false, paused, startedReport: Promise.resolve(), exitDone: Promise.resolve() };
-    if (container !== undefined) entry.container = container;
-    entry.exitDone = task.wait().then(
-      (exit) => {
-        entry.exited = true;
-        return this.finishExit(id, {
-          containerId: id,
-          pid: task.pid,
-          exitCode: exit.exitStatus,
-          exitedAt: exit.exitedAt,
-        }, false);
-      },
-      (err: unknown) => {
-        if (!this.stopping) this.log.error({ err, containerId: id }, "lost track of a task's exit");
-      },
-    );
-    this.live.set(id, entry);
-  }
-
-  /**
-   * Records the exit in agent.json, deletes task and container (Tasks.Delete also waits
-   * for the shim to finish copying output, so the log is complete), then reports the exit
-   * unless it was already. A crash anywhere in between is finished by the next start's
-   * reconcile: the record says what is left to do.
-   */
-  private async finishExit(id: string, exit: ExitToReport, foundAtRecovery: boolean): Promise<void> {
-    if (this.stopping) return;
-    const record = await this.store.get(id);
-    if (record !== undefined && !(record.exit?.pid === exit.pid && record.status === "exited")) {
-      record.status = "exited";
-      record.exit = { exitCode: exit.exitCode, exitedAt: exit.exitedAt.toISOString(), pid: exit.pid, reported: false };
-      await this.store.put(record);
-    }
-    const live = this.live.get(id);
-    const needsCleanup = record?.exit?.cleanedUp !== true;
-    // Tasks.Delete first: it returns once the shim has flushed the output, so the log is complete before the report.
-    const taskGone = needsCleanup ? await this.deleteExitedTask(id, live) : true;
-    const reportNeeded = record !== undefined && !record.exit!.reported;
-    if (reportNeeded) this.unreported.add(id);
-    const [containerGone, reported] = await Promise.all([
-      needsCleanup ? this.deleteExitedContainer(id, live) : Promise.resolve(true),
-      reportNeeded ? (live?.startedReport ?? Promise.resolve()).then(() => this.publishExit(record, foundAtRecovery)) : Promise.resolve(false),
-    ]);
-    if (record?.exit !== undefined) {
-      // DeleteContainer needs no containerd lookups once cleanedUp is recorded.
-      const cleanedUp = taskGone && containerGone && record.exit.cleanedUp !== true;
-      if (cleanedUp) record.exit.cleanedUp = true;
-      if (reported) {
-        record.exit.reported = true;
-        this.unreported.delete(id);
-      }
-      if (cleanedUp || reported) await this.store.put(record);
-    }
-    this.live.delete(id);
-  }
-
-  /** Tasks.Delete of an exited task; false when it failed (other than already gone). */
-  private async deleteExitedTask(id: string, live: LiveContainer | undefined): Promise<boolean> {
-    try {
-      const task = live?.task ?? (await this.containerd.loadTask(id));
-      await task.delete();
-    } catch (err) {
-      if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
-        this.log.warn({ err, containerId: id }, "could not delete exited task");
-        return false;
-      }
-    }
-    return true;
-  }
-
-  /** Containers.Delete after the task is gone; false when it failed (other than already gone). */
-  private async deleteExitedContainer(id: string, live: LiveContainer | undefined): Promise<boolean> {
-    try {
-      const container = live?.container ?? (await this.containerd.loadContainer(id));
-      await container.delete();
-    } catch (err) {
-      if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
-        this.log.warn({ err, containerId: id }, "could not delete exited container");
-        return false;
-      }
-    }
-    return true;
-  }
-
-  /** Publishes ContainerExited; false (logged, retried on the next heartbeat) when JetStream does not acknowledge. */
-  private async publishExit(record: ContainerRecord, foundAtRecovery: boolean): Promise<boolean> {
-    const exit = record.exit!;
-    const payload: ContainerExitedPayload = {
-      containerId: record.containerId,
-      pid: exit.pid,
-      exitCode: exit.exitCode,
-      exitedAt: exit.exitedAt,
-      foundAtRecovery,
-    };
-    try {
-      await this.report(REPORT_TYPES.containerExited, reportIds.containerExited(record.containerId, exit.pid), payload);
-      return true;
-    } catch (err) {
-      this.log.warn({ err, containerId: record.containerId }, "ContainerExited not acknowledged; retrying with the next heartbeat");
-      return false;
-    }
-  }
-
-  private async retryUnreported(): Promise<void> {
-    for (const id of [...this.unreported]) {
-      const record = await this.store.get(id).catch(() => undefined);
-      if (record?.exit === undefined || record.exit.reported) this.unreported.delete(id);
-      else if (await this.publishExit(record, false)) {
-        record.exit.reported = true;
-        await this.store.put(record);
-        this.unreported.delete(id);
-      }
-    }
-  }
-
-  private async reportOom(id: string, at: Date): Promise<void> {
-    // An OOM can come while the start that caused it still holds the container's lock:
-    // wait for it, so the container is known (or known not to be ours).
-    if (!this.live.has(id)) await this.locks.run(id, async () => undefined);
-    // An OOM that killed the init process may arrive after its exit was handled: the record still names it.
-    const pid = this.live.get(id)?.task.pid ?? (await this.store.get(id).catch(() => undefined))?.pid;
-    if (pid === undefined) return;
-    await this.report(REPORT_TYPES.containerOom, reportIds.containerOom(id, pid, at.getTime()), {
-      containerId: id,
-      pid,
-      at: at.toISOString(),
-    }).catch((err: unknown) => this.log.warn({ err, containerId: id }, "could not report ContainerOom"));
-  }
-
-  private async report(type: string, reportId: string, payload: unknown): Promise<void> {
-    await publishHostReport(this.js, { prefix: this.opts.subjectPrefix, host: this.host, type, reportId, payload });
-  }
-
   // ---- stop, kill, pause, exec, logs, delete ----------------------------------------------
 
   private requireLive(id: string): LiveContainer {
-    const live = this.live.get(id);
+    const live = this.ctx.live.get(id);
     if (live === undefined || live.exited) throw new FailedPreconditionError(`container ${id} is not running`);
     return live;
   }
 
   private stopContainer(p: CommandPayload<"StopContainer">): Promise<unknown> {
-    return this.locks.run(p.containerId, async () => {
-      const live = this.live.get(p.containerId);
+    return this.ctx.locks.run(p.containerId, async () => {
+      const live = this.ctx.live.get(p.containerId);
       if (live?.exited) await live.exitDone;
       if (live === undefined || live.exited) {
         const r = await this.store.get(p.containerId);
@@ -774,7 +630,7 @@ class RuntimeAgent implements Agent {
   }
 
   private async pauseContainer(p: { containerId: string }, pause: boolean): Promise<{ paused: boolean }> {
-    return this.locks.run(p.containerId, async () => {
+    return this.ctx.locks.run(p.containerId, async () => {
       const live = this.requireLive(p.containerId);
       if (pause) await live.task.pause();
       else await live.task.resume();
@@ -797,7 +653,7 @@ class RuntimeAgent implements Agent {
       ...(p.cwd ? { cwd: p.cwd } : {}),
     });
     try {
-      const uri = logBinaryUri(this.logBinary, { out, err: errPath });
+      const uri = logBinaryUri(this.ctx.logBinary, { out, err: errPath });
       const proc = await live.task.exec({ execId, spec, stdout: uri, stderr: uri });
       let timer: NodeJS.Timeout | undefined;
       let timedOut = false;
@@ -856,10 +712,10 @@ class RuntimeAgent implements Agent {
   }
 
   private deleteContainer(p: CommandPayload<"DeleteContainer">): Promise<{ deleted: boolean }> {
-    return this.locks.run(p.containerId, async () => {
+    return this.ctx.locks.run(p.containerId, async () => {
       const id = p.containerId;
-      this.failedAttempts.delete(id);
-      const live = this.live.get(id);
+      this.ctx.failedStarts.delete(id);
+      const live = this.ctx.live.get(id);
       if (live !== undefined) {
         if (!live.exited && !p.force) throw new FailedPreconditionError(`container ${id} is running: stop it first or force the removal`);
         if (!live.exited) await live.task.kill("SIGKILL", { all: true }).catch(ignoreNotFound);
@@ -916,7 +772,7 @@ class RuntimeAgent implements Agent {
         containerId: r.containerId,
         status: r.status,
         pid: r.pid,
-        live: this.live.has(r.containerId),
+        live: this.ctx.live.has(r.containerId),
         runtime: r.runtime,
         ipcMode: r.ipcPlan.mode,
         exit: r.exit,
@@ -936,9 +792,9 @@ class RuntimeAgent implements Agent {
     const present = new Set(records.map((r) => r.containerId));
     return {
       ...summary(plan),
-      running: [...this.live.keys()],
+      running: [...this.ctx.live.keys()],
       missing: [...expected].filter((id) => !present.has(id)),
-      unexpected: [...this.live.keys()].filter((id) => !expected.has(id)),
+      unexpected: [...this.ctx.live.keys()].filter((id) => !expected.has(id)),
     };
   }
 
@@ -964,18 +820,18 @@ class RuntimeAgent implements Agent {
       })),
       containers: [...mine],
       mounts: await this.os.readMountInfo(),
-      expected: phase === "running" ? [...expected, ...this.starting] : expected,
+      expected: phase === "running" ? [...expected, ...this.ctx.starting] : expected,
       phase,
-      watched: [...this.live.keys()],
+      watched: [...this.ctx.live.keys()],
     });
     const taskOf = new Map(tasks.map((t) => [t.task.containerId, t.task]));
     const containerOf = new Map(containers.map((c) => [c.id, c]));
 
     for (const id of plan.adopt) {
-      if (this.live.has(id)) continue;
+      if (this.ctx.live.has(id)) continue;
       const container = containerOf.get(id);
       const status = tasks.find((t) => t.task.containerId === id)?.state.status;
-      this.watch(id, taskOf.get(id)!, container, status === "paused" || status === "pausing");
+      watchExit(this.ctx, id, taskOf.get(id)!, container, status === "paused" || status === "pausing");
       const record = records.find((r) => r.containerId === id)!;
       if (record.status !== "running") {
         record.status = "running";
@@ -983,13 +839,13 @@ class RuntimeAgent implements Agent {
       }
     }
     for (const exit of [...plan.reportExit, ...plan.lost]) {
-      await this.locks.run(exit.containerId, () => this.finishExit(exit.containerId, exit, true));
+      await this.ctx.locks.run(exit.containerId, () => finishExit(this.ctx, exit.containerId, exit, true));
     }
     for (const id of plan.deleteStopped) {
-      await this.locks.run(id, () => this.finishExit(id, { containerId: id, pid: taskOf.get(id)!.pid, exitCode: 0, exitedAt: new Date(0) }, true));
+      await this.ctx.locks.run(id, () => finishExit(this.ctx, id, { containerId: id, pid: taskOf.get(id)!.pid, exitCode: 0, exitedAt: new Date(0) }, true));
     }
     for (const id of plan.abandonedStarts) {
-      await this.locks.run(id, async () => {
+      await this.ctx.locks.run(id, async () => {
         const task = taskOf.get(id);
         if (task !== undefined) {
           await task.kill("SIGKILL", { all: true }).catch(() => undefined);
