@@ -42,7 +42,8 @@ import type { ContainerRecord, ContainerStore } from "./container-store";
 import { loadDefaultAppArmorProfile } from "./apparmor";
 import { detectCapabilities } from "./host-capabilities";
 import type { HostCapabilities } from "./host-capabilities";
-import { ensureSharedStateRoot, mountsAt, mountShm, releaseSharedStateRoot, stateRootMarker, unmountShm } from "./host-mounts";
+import { ensureSharedStateRoot, mountsAt, releaseSharedStateRoot, stateRootMarker } from "./host-mounts";
+import { mountShmForStart, mountOwnerShm, unmountOwnerShm } from "./shm-mounts";
 import { KeyedMutex } from "./keyed-mutex";
 import { lockInRuntime, removeStaleWrappers } from "./locked-in-runtime";
 import { serveMetrics } from "@shoal/metrics";
@@ -236,9 +237,9 @@ class RuntimeAgent implements Agent {
   async handle(command: CommandName, payload: unknown): Promise<unknown> {
     switch (command) {
       case "MountShm":
-        return this.mountShm(parseCommand(command, payload));
+        return mountOwnerShm(this.ctx, parseCommand(command, payload));
       case "UnmountShm":
-        return this.unmountShm(parseCommand(command, payload));
+        return unmountOwnerShm(this.ctx, parseCommand(command, payload));
       case "StartContainer":
         return this.startContainer(parseCommand(command, payload));
       case "StopContainer":
@@ -284,43 +285,6 @@ class RuntimeAgent implements Agent {
       }
     })();
     return this.stopped;
-  }
-
-  // ---- shm mounts -------------------------------------------------------------------
-
-  /**
-   * Mounts an owner's shm tmpfs under the `shm:<id>` lock. Used by MountShm and by the start
-   * of a shareable owner, so the two are idempotent with each other: a tmpfs already there is
-   * kept (`created: false`).
-   */
-  private async mountShm(p: CommandPayload<"MountShm">): Promise<{ shmMountPath: string; created: boolean }> {
-    const path = containerPaths(this.opts.stateRoot, p.containerId).shm;
-    return this.ctx.locks.run(`shm:${p.containerId}`, async () => ({ shmMountPath: path, ...(await mountShm(this.os, path, p.sizeBytes)) }));
-  }
-
-  private async unmountShm(p: CommandPayload<"UnmountShm">): Promise<{ unmounted: number }> {
-    const paths = containerPaths(this.opts.stateRoot, p.containerId);
-    return this.ctx.locks.run(`shm:${p.containerId}`, async () => {
-      // On the host the unmount would succeed (containers hold their own copies of the bind),
-      // leaving a group's shared memory invisible to the host: refuse while anyone uses it.
-      const users = (await this.store.list()).records.filter(
-        (r) =>
-          this.ctx.live.has(r.containerId) &&
-          !this.ctx.live.get(r.containerId)!.exited &&
-          (r.ipcPlan.mode === "shareable" || r.ipcPlan.mode === "container") &&
-          r.ipcPlan.shmMountPath === paths.shm,
-      );
-      if (users.length > 0) {
-        throw new FailedPreconditionError(
-          `shm mount of ${p.containerId} is in use by running container(s) ${users.map((u) => u.containerId).join(", ")}`,
-        );
-      }
-      const result = await unmountShm(this.os, paths.shm);
-      await this.os.rmdir(paths.mounts).catch(() => undefined);
-      // The container itself may be gone already: then its directory goes too.
-      if ((await this.store.get(p.containerId)) === undefined) await this.os.rmdir(paths.dir).catch(() => undefined);
-      return result;
-    });
   }
 
   // ---- start ------------------------------------------------------------------------
@@ -419,15 +383,15 @@ class RuntimeAgent implements Agent {
     progress.settingUp = true;
     const undo: Array<() => Promise<unknown>> = [];
     // An owner's shm tmpfs is made here, alongside the dirs, the record and Containers.Create,
-    // which do not need it; Tasks.Create waits for it. Settles, never rejects (see below).
-    const ownShm = p.ipcPlan.mode === "shareable" ? this.mountOwnShm(id, p.ipcPlan.shmSizeBytes) : undefined;
+    // which do not need it; Tasks.Create waits for it. Settles, never rejects (see mountShmForStart).
+    const ownShm = p.ipcPlan.mode === "shareable" ? mountShmForStart(this.ctx, id, p.ipcPlan.shmSizeBytes) : undefined;
     try {
       if (ownShm !== undefined) {
         // Runs last: only a tmpfs this attempt made is taken back; one that was there before is left.
         undo.push(async () => {
           const made = await ownShm;
           if (made.ok && made.created) {
-            await this.unmountShm({ containerId: id });
+            await unmountOwnerShm(this.ctx, { containerId: id });
           } else if (!made.ok) {
             // A mount that failed may have left its (empty) directories.
             await this.os.rmdir(paths.shm).catch(() => undefined);
@@ -522,23 +486,6 @@ class RuntimeAgent implements Agent {
       }
       throw err;
     }
-  }
-
-  /**
-   * Starts making the owner's shm tmpfs (as MountShm does). The promise never rejects, so it
-   * may wait unobserved while other steps fail: `ok: false` carries the error, naming the path.
-   */
-  private mountOwnShm(id: string, sizeBytes: number): Promise<{ ok: true; created: boolean } | { ok: false; error: Error }> {
-    return this.mountShm({ containerId: id, sizeBytes }).then(
-      (r) => ({ ok: true as const, created: r.created }),
-      (err: unknown) => ({
-        ok: false as const,
-        error: new InternalError(
-          `could not mount /dev/shm of container ${id} at ${containerPaths(this.opts.stateRoot, id).shm}: ${err instanceof Error ? err.message : String(err)}`,
-          { cause: err },
-        ),
-      }),
-    );
   }
 
   /** FailedPreconditionError naming what is missing for the plan, before anything is set up. */
