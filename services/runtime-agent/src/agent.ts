@@ -1,6 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { mkdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, normalize } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -11,29 +10,34 @@ import type { WrapperStore } from "@shoal/config";
 import { connectContainerd } from "@shoal/containerd";
 import type { ContainerdClient } from "@shoal/containerd";
 import {
-  AbortedError,
-  DEFAULT_KILL_SIGNAL,
   FailedPreconditionError,
   InternalError,
   InvalidArgumentError,
   NotFoundError,
   describeStartFailure,
   isShoalError,
-  parseSignal,
 } from "@shoal/domain";
 import type { IpcPlan } from "@shoal/domain";
 import { createHostOs } from "@shoal/host-os";
 import type { HostOs } from "@shoal/host-os";
-import { buildSpec, execProcessSpec, overlayRootfsMounts } from "@shoal/oci";
-import type { Spec } from "@shoal/oci";
+import { buildSpec, overlayRootfsMounts } from "@shoal/oci";
 import pino from "pino";
 import type { Logger } from "pino";
 import { HOST_LABEL, publishReport } from "./agent-context";
-import type { AgentContext, LiveContainer } from "./agent-context";
+import type { AgentContext } from "./agent-context";
 import { removeEmptyCgroupParents } from "./cgroup-parents";
+import {
+  deleteContainer,
+  execInContainer,
+  killContainer,
+  listContainers,
+  pauseContainer,
+  readLogs,
+  stopContainer,
+  topContainer,
+} from "./container-operations";
+import { ignoreNotFound, removeContainerdLeftovers, removeContainerFiles } from "./container-removal";
 import { finishExit, reportOom, retryUnreportedExits, watchExit } from "./exits";
-import { filterPsOutput, runPs } from "./container-top";
-import type { TopTable } from "./container-top";
 import { ensureLogBinary, logBinaryUri } from "./log-binary";
 import { parseCommand } from "@shoal/host-protocol";
 import type { CommandName, CommandPayload } from "@shoal/host-protocol";
@@ -243,25 +247,25 @@ class RuntimeAgent implements Agent {
       case "StartContainer":
         return this.startContainer(parseCommand(command, payload));
       case "StopContainer":
-        return this.stopContainer(parseCommand(command, payload));
+        return stopContainer(this.ctx, parseCommand(command, payload));
       case "KillContainer":
-        return this.killContainer(parseCommand(command, payload));
+        return killContainer(this.ctx, parseCommand(command, payload));
       case "PauseContainer":
-        return this.pauseContainer(parseCommand(command, payload), true);
+        return pauseContainer(this.ctx, parseCommand(command, payload), true);
       case "UnpauseContainer":
-        return this.pauseContainer(parseCommand(command, payload), false);
+        return pauseContainer(this.ctx, parseCommand(command, payload), false);
       case "ExecInContainer":
-        return this.execInContainer(parseCommand(command, payload));
+        return execInContainer(this.ctx, parseCommand(command, payload));
       case "ReadLogs":
-        return this.readLogs(parseCommand(command, payload));
+        return readLogs(this.ctx, parseCommand(command, payload));
       case "TopContainer":
-        return this.topContainer(parseCommand(command, payload));
+        return topContainer(this.ctx, parseCommand(command, payload));
       case "DeleteContainer":
-        return this.deleteContainer(parseCommand(command, payload));
+        return deleteContainer(this.ctx, parseCommand(command, payload));
       case "Reconcile":
         return this.reconcileCommand(parseCommand(command, payload));
       case "ListContainers":
-        return this.listContainers();
+        return listContainers(this.ctx);
       default: {
         const never: never = command;
         throw new InvalidArgumentError(`unknown command ${String(never)}`);
@@ -309,7 +313,7 @@ class RuntimeAgent implements Agent {
       const progress = { settingUp: false };
       this.ctx.starting.add(p.containerId);
       try {
-        if (existing !== undefined && existing.exit?.cleanedUp !== true) await this.removeContainerdLeftovers(p.containerId);
+        if (existing !== undefined && existing.exit?.cleanedUp !== true) await removeContainerdLeftovers(this.ctx, p.containerId);
         const started = await this.createAndStart(p, existing, progress);
         this.ctx.failedStarts.delete(p.containerId);
         return started;
@@ -527,206 +531,6 @@ class RuntimeAgent implements Agent {
     }
   }
 
-  // ---- stop, kill, pause, exec, logs, delete ----------------------------------------------
-
-  private requireLive(id: string): LiveContainer {
-    const live = this.ctx.live.get(id);
-    if (live === undefined || live.exited) throw new FailedPreconditionError(`container ${id} is not running`);
-    return live;
-  }
-
-  private stopContainer(p: CommandPayload<"StopContainer">): Promise<unknown> {
-    return this.ctx.locks.run(p.containerId, async () => {
-      const live = this.ctx.live.get(p.containerId);
-      if (live?.exited) await live.exitDone;
-      if (live === undefined || live.exited) {
-        const r = await this.store.get(p.containerId);
-        if (r === undefined) throw new NotFoundError(`container ${p.containerId} not found on host ${this.host}`);
-        return { alreadyStopped: true, exitCode: r.exit?.exitCode };
-      }
-      if (live.paused) {
-        // A frozen process cannot act on SIGTERM: kill it and thaw it so it can die (as Docker does).
-        await live.task.kill("SIGKILL", { all: true }).catch(ignoreNotFound);
-        await live.task.resume().catch(() => undefined);
-        live.paused = false;
-        await live.exitDone;
-        const r = await this.store.get(p.containerId);
-        return { alreadyStopped: false, exitCode: r?.exit?.exitCode, killed: true };
-      }
-      const timeoutMs = (p.timeoutSeconds ?? 10) * 1000;
-      await live.task.kill("SIGTERM").catch(ignoreNotFound);
-      let timer: NodeJS.Timeout | undefined;
-      const exited = await Promise.race([
-        live.exitDone.then(() => true),
-        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
-      ]);
-      clearTimeout(timer);
-      if (!exited) await live.task.kill("SIGKILL", { all: true }).catch(ignoreNotFound);
-      await live.exitDone;
-      const r = await this.store.get(p.containerId);
-      return { alreadyStopped: false, exitCode: r?.exit?.exitCode, killed: !exited };
-    });
-  }
-
-  private async killContainer(p: CommandPayload<"KillContainer">): Promise<{ signal: number }> {
-    const signal = parseSignal(p.signal ?? DEFAULT_KILL_SIGNAL);
-    const live = this.requireLive(p.containerId);
-    // A paused container gets the signal when it is thawed (as with Docker).
-    await live.task.kill(signal, { all: p.all ?? false });
-    return { signal };
-  }
-
-  private async pauseContainer(p: { containerId: string }, pause: boolean): Promise<{ paused: boolean }> {
-    return this.ctx.locks.run(p.containerId, async () => {
-      const live = this.requireLive(p.containerId);
-      if (pause) await live.task.pause();
-      else await live.task.resume();
-      live.paused = pause;
-      return { paused: pause };
-    });
-  }
-
-  private async execInContainer(p: CommandPayload<"ExecInContainer">): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-    const live = this.requireLive(p.containerId);
-    if (live.paused) throw new FailedPreconditionError(`container ${p.containerId} is paused, unpause the container before exec`);
-    const record = await this.store.get(p.containerId);
-    if (record === undefined) throw new NotFoundError(`container ${p.containerId} not found on host ${this.host}`);
-    const execId = `exec-${randomBytes(8).toString("hex")}`;
-    const out = join(this.opts.runDir, "exec", `${execId}.out`);
-    const errPath = join(this.opts.runDir, "exec", `${execId}.err`);
-    const spec = execProcessSpec(record.spec as Spec, {
-      args: p.args,
-      ...(p.env ? { env: p.env } : {}),
-      ...(p.cwd ? { cwd: p.cwd } : {}),
-    });
-    try {
-      const uri = logBinaryUri(this.ctx.logBinary, { out, err: errPath });
-      const proc = await live.task.exec({ execId, spec, stdout: uri, stderr: uri });
-      let timer: NodeJS.Timeout | undefined;
-      let timedOut = false;
-      try {
-        await proc.start();
-        const timeoutMs = p.timeoutMs ?? 30_000;
-        const exit = await Promise.race([
-          proc.wait(),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => {
-              timedOut = true;
-              reject(new AbortedError(`exec in ${p.containerId} did not finish within ${timeoutMs} ms and was killed`));
-            }, timeoutMs);
-          }),
-        ]);
-        clearTimeout(timer);
-        // DeleteProcess waits for the shim to finish copying the output: read after it.
-        await proc.delete();
-        return { exitCode: exit.exitStatus, stdout: await readText(out), stderr: await readText(errPath) };
-      } catch (err) {
-        clearTimeout(timer);
-        if (timedOut) {
-          await proc.kill("SIGKILL").catch(() => undefined);
-          await proc.wait().catch(() => undefined);
-        }
-        await proc.delete().catch((e: unknown) => this.log.warn({ err: e, execId }, "could not delete exec process"));
-        throw err;
-      }
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      if (isShoalError(err) && err.code !== "INTERNAL") throw err;
-      const { exitCode, reason } = describeStartFailure({ message }, message);
-      throw new FailedPreconditionError(`exec in ${p.containerId} failed (exit code ${exitCode}): ${reason}`, { cause: err });
-    } finally {
-      await rm(out, { force: true });
-      await rm(errPath, { force: true });
-    }
-  }
-
-  /** `docker top`: ps over the host, cut to the container's processes. NOT_FOUND when it does not run here. */
-  private async topContainer(p: CommandPayload<"TopContainer">): Promise<TopTable> {
-    const live = this.requireLive(p.containerId);
-    const [pids, output] = await Promise.all([live.task.pids(), runPs(p.psArgs)]);
-    return filterPsOutput(output, pids);
-  }
-
-  private async readLogs(p: CommandPayload<"ReadLogs">): Promise<{ stdout: string; stderr: string }> {
-    const record = await this.store.get(p.containerId);
-    if (record === undefined) throw new NotFoundError(`container ${p.containerId} not found on host ${this.host}`);
-    const tail = (text: string) => (p.tail === undefined ? text : lastLines(text, p.tail));
-    const [stdout, stderr] = await Promise.all([readText(record.logs.stdout), readText(record.logs.stderr)]);
-    // A DeleteContainer running meanwhile removes the record before the files: what was read
-    // may be cut short, so it is not an answer (the control plane kept a --rm container's output).
-    if ((await this.store.get(p.containerId)) === undefined) throw new NotFoundError(`container ${p.containerId} not found on host ${this.host}`);
-    return { stdout: tail(stdout), stderr: tail(stderr) };
-  }
-
-  private deleteContainer(p: CommandPayload<"DeleteContainer">): Promise<{ deleted: boolean }> {
-    return this.ctx.locks.run(p.containerId, async () => {
-      const id = p.containerId;
-      this.ctx.failedStarts.delete(id);
-      const live = this.ctx.live.get(id);
-      if (live !== undefined) {
-        if (!live.exited && !p.force) throw new FailedPreconditionError(`container ${id} is running: stop it first or force the removal`);
-        if (!live.exited) await live.task.kill("SIGKILL", { all: true }).catch(ignoreNotFound);
-        await live.exitDone;
-      }
-      const record = await this.store.get(id);
-      if (record?.status === "exited" && record.exit?.cleanedUp === true) {
-        await this.removeContainerFiles(id);
-        return { deleted: true };
-      }
-      await this.removeContainerdLeftovers(id);
-      await this.removeContainerFiles(id);
-      return { deleted: record !== undefined };
-    });
-  }
-
-  /** Kills and deletes a task and container containerd still has for `id` (a failed cleanup, or no record). */
-  private async removeContainerdLeftovers(id: string): Promise<void> {
-    try {
-      const task = await this.containerd.loadTask(id);
-      await task.kill("SIGKILL", { all: true }).catch(() => undefined);
-      await task.wait().catch(() => undefined);
-      await task.delete();
-    } catch (err) {
-      ignoreNotFound(err);
-    }
-    try {
-      await (await this.containerd.loadContainer(id)).delete();
-    } catch (err) {
-      ignoreNotFound(err);
-    }
-  }
-
-  /** Removes a container's state dir except an owner's shm mount (only UnmountShm removes that). */
-  private async removeContainerFiles(id: string): Promise<void> {
-    const paths = containerPaths(this.opts.stateRoot, id);
-    // The record goes first: a ReadLogs that finds it afterwards gone knows its read may be partial.
-    await this.store.remove(id);
-    try {
-      // rmrf refuses, removing nothing, when anything is mounted below (an owner's shm).
-      await this.os.rmrf(paths.dir);
-      return;
-    } catch (err) {
-      if (!(isShoalError(err) && err.code === "FAILED_PRECONDITION")) throw err;
-    }
-    await rm(paths.rootfs, { recursive: true, force: true });
-    await rm(paths.logs, { recursive: true, force: true });
-  }
-
-  private async listContainers(): Promise<unknown> {
-    const { records } = await this.store.list();
-    return {
-      containers: records.map((r) => ({
-        containerId: r.containerId,
-        status: r.status,
-        pid: r.pid,
-        live: this.ctx.live.has(r.containerId),
-        runtime: r.runtime,
-        ipcMode: r.ipcPlan.mode,
-        exit: r.exit,
-      })),
-    };
-  }
-
   // ---- reconcile --------------------------------------------------------------------
 
   private async reconcileCommand(p: CommandPayload<"Reconcile">): Promise<unknown> {
@@ -800,7 +604,7 @@ class RuntimeAgent implements Agent {
           await task.delete().catch(ignoreNotFound);
         }
         await (containerOf.get(id)?.delete() ?? Promise.resolve()).catch(ignoreNotFound);
-        await this.removeContainerFiles(id);
+        await removeContainerFiles(this.ctx, id);
       });
     }
     for (const id of plan.orphanContainers) {
@@ -864,19 +668,4 @@ async function ipcInode(pid: number): Promise<number> {
   } catch (err) {
     throw new InternalError(`cannot stat the ipc namespace of pid ${pid}`, { cause: err });
   }
-}
-
-function ignoreNotFound(err: unknown): void {
-  if (!(isShoalError(err) && err.code === "NOT_FOUND")) throw err;
-}
-
-async function readText(path: string): Promise<string> {
-  return readFile(path, "utf8").catch(() => "");
-}
-
-function lastLines(text: string, n: number): string {
-  if (n === 0) return "";
-  const lines = text.split("\n");
-  const trailing = lines[lines.length - 1] === "" ? lines.pop() : undefined;
-  return lines.slice(-n).join("\n") + (trailing !== undefined ? "\n" : "");
 }
