@@ -1,6 +1,5 @@
-import { existsSync, statSync } from "node:fs";
-import { mkdir, rm, stat } from "node:fs/promises";
-import { basename, dirname, join, normalize } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { ensureStreams, publishHeartbeat, serveHostCommands } from "@shoal/bus";
@@ -9,22 +8,18 @@ import { createWrapperStore } from "@shoal/config";
 import type { WrapperStore } from "@shoal/config";
 import { connectContainerd } from "@shoal/containerd";
 import type { ContainerdClient } from "@shoal/containerd";
-import {
-  FailedPreconditionError,
-  InternalError,
-  InvalidArgumentError,
-  NotFoundError,
-  describeStartFailure,
-  isShoalError,
-} from "@shoal/domain";
-import type { IpcPlan } from "@shoal/domain";
+import { InvalidArgumentError, isShoalError } from "@shoal/domain";
 import { createHostOs } from "@shoal/host-os";
 import type { HostOs } from "@shoal/host-os";
-import { buildSpec, overlayRootfsMounts } from "@shoal/oci";
+import { REPORT_TYPES, parseCommand, reportIds } from "@shoal/host-protocol";
+import type { CommandName, CommandPayload } from "@shoal/host-protocol";
+import { serveMetrics } from "@shoal/metrics";
+import type { MetricsServer } from "@shoal/metrics";
 import pino from "pino";
 import type { Logger } from "pino";
 import { HOST_LABEL, publishReport } from "./agent-context";
 import type { AgentContext } from "./agent-context";
+import { loadDefaultAppArmorProfile } from "./apparmor";
 import { removeEmptyCgroupParents } from "./cgroup-parents";
 import {
   deleteContainer,
@@ -36,38 +31,21 @@ import {
   stopContainer,
   topContainer,
 } from "./container-operations";
-import { ignoreNotFound, removeContainerdLeftovers, removeContainerFiles } from "./container-removal";
+import { ignoreNotFound, removeContainerFiles } from "./container-removal";
+import { createContainerStore } from "./container-store";
+import type { ContainerStore } from "./container-store";
 import { finishExit, reportOom, retryUnreportedExits, watchExit } from "./exits";
-import { ensureLogBinary, logBinaryUri } from "./log-binary";
-import { parseCommand } from "@shoal/host-protocol";
-import type { CommandName, CommandPayload } from "@shoal/host-protocol";
-import { containerPaths, createContainerStore } from "./container-store";
-import type { ContainerRecord, ContainerStore } from "./container-store";
-import { loadDefaultAppArmorProfile } from "./apparmor";
 import { detectCapabilities } from "./host-capabilities";
 import type { HostCapabilities } from "./host-capabilities";
 import { ensureSharedStateRoot, mountsAt, releaseSharedStateRoot, stateRootMarker } from "./host-mounts";
-import { mountShmForStart, mountOwnerShm, unmountOwnerShm } from "./shm-mounts";
 import { KeyedMutex } from "./keyed-mutex";
-import { lockInRuntime, removeStaleWrappers } from "./locked-in-runtime";
-import { serveMetrics } from "@shoal/metrics";
-import type { MetricsServer } from "@shoal/metrics";
+import { removeStaleWrappers } from "./locked-in-runtime";
+import { ensureLogBinary } from "./log-binary";
 import { createAgentMetrics } from "./metrics";
 import { planRecovery } from "./recovery-plan";
 import type { RecoveryPlan } from "./recovery-plan";
-import { REPORT_TYPES, reportIds } from "@shoal/host-protocol";
-import type { ContainerStartFailedPayload, ContainerStartedPayload } from "@shoal/host-protocol";
-
-const RUNC_V2 = "io.containerd.runc.v2";
-
-/** Whether `path` is a directory; false for anything that cannot be looked at. */
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
+import { mountOwnerShm, unmountOwnerShm } from "./shm-mounts";
+import { startContainer } from "./start-container";
 
 export interface StartAgentOptions {
   /** This host's name (one subject token). */
@@ -245,7 +223,7 @@ class RuntimeAgent implements Agent {
       case "UnmountShm":
         return unmountOwnerShm(this.ctx, parseCommand(command, payload));
       case "StartContainer":
-        return this.startContainer(parseCommand(command, payload));
+        return startContainer(this.ctx, parseCommand(command, payload));
       case "StopContainer":
         return stopContainer(this.ctx, parseCommand(command, payload));
       case "KillContainer":
@@ -289,246 +267,6 @@ class RuntimeAgent implements Agent {
       }
     })();
     return this.stopped;
-  }
-
-  // ---- start ------------------------------------------------------------------------
-
-  private startContainer(p: CommandPayload<"StartContainer">): Promise<unknown> {
-    return this.ctx.locks.run(p.containerId, async () => {
-      const live = this.ctx.live.get(p.containerId);
-      if (live?.exited) await live.exitDone;
-      const existing = await this.store.get(p.containerId);
-      if (existing?.status === "running" && live !== undefined && !live.exited) {
-        return {
-          containerId: p.containerId,
-          pid: live.task.pid,
-          ipcNamespaceInode: await ipcInode(live.task.pid).catch(() => 0),
-          runtime: existing.runtime,
-          alreadyRunning: true,
-        };
-      }
-      const failedBefore = this.ctx.failedStarts.get(p.containerId);
-      if (p.attemptId !== undefined && failedBefore?.attemptId === p.attemptId) throw failedBefore.error;
-      const attemptId = p.attemptId ?? String(Date.now());
-      const progress = { settingUp: false };
-      this.ctx.starting.add(p.containerId);
-      try {
-        if (existing !== undefined && existing.exit?.cleanedUp !== true) await removeContainerdLeftovers(this.ctx, p.containerId);
-        const started = await this.createAndStart(p, existing, progress);
-        this.ctx.failedStarts.delete(p.containerId);
-        return started;
-      } catch (err) {
-        if (isShoalError(err) && err.code === "INVALID_ARGUMENT") throw err;
-        const message = err instanceof Error ? err.message : String(err);
-        const { reason, exitCode } = describeStartFailure({ message }, message);
-        const payload: ContainerStartFailedPayload = { containerId: p.containerId, reason, exitCode };
-        await publishReport(this.ctx, REPORT_TYPES.containerStartFailed, reportIds.containerStartFailed(p.containerId, attemptId), payload).catch(
-          (e: unknown) => this.log.error({ err: e, containerId: p.containerId }, "could not report ContainerStartFailed"),
-        );
-        this.log.warn({ containerId: p.containerId, exitCode, reason }, "start failed; everything it set up was undone");
-        const text = `start of container ${p.containerId} failed (exit code ${exitCode}): ${reason}`;
-        // An owner that does not exist stays NOT_FOUND (DESIGN: joining rules); every other failure is a failed precondition.
-        const answer =
-          !progress.settingUp && isShoalError(err) && err.code === "NOT_FOUND"
-            ? new NotFoundError(text, { cause: err })
-            : new FailedPreconditionError(text, { cause: err });
-        if (p.attemptId !== undefined) this.ctx.failedStarts.set(p.containerId, { attemptId: p.attemptId, error: answer });
-        throw answer;
-      } finally {
-        this.ctx.starting.delete(p.containerId);
-      }
-    });
-  }
-
-  /** The start flow; on any failure everything set up so far is undone before rethrowing. */
-  private async createAndStart(
-    command: CommandPayload<"StartContainer">,
-    previous: ContainerRecord | undefined,
-    /** Set once the checks passed and setting up begins. */
-    progress: { settingUp: boolean },
-  ): Promise<ContainerStartedPayload & { alreadyRunning: false }> {
-    const hc = command.hostConfig ?? {};
-    const p = {
-      ...command,
-      readonlyRootfs: command.readonlyRootfs ?? hc.readonlyRootfs,
-      mounts: command.mounts ?? hc.mounts,
-      securityOpt: command.securityOpt ?? hc.securityOpt,
-      privileged: command.privileged ?? hc.privileged,
-      memoryBytes: command.memoryBytes ?? hc.memoryBytes,
-    };
-    const id = p.containerId;
-    const paths = containerPaths(this.opts.stateRoot, id);
-    if (!("dir" in p.rootfs)) throw new FailedPreconditionError("image root filesystems are not supported by this agent yet: pass rootfs.dir");
-    const rootfsDir = p.rootfs.dir;
-    // Two local lookups, made synchronously (as the record store's are): through the thread
-    // pool, each cost a round trip on the start path (0.2 ms in place, against 0.04).
-    const isDir = isDirectory(rootfsDir);
-    const dirExisted = existsSync(paths.dir);
-    await this.checkIpcPrerequisites(id, p.ipcPlan);
-    if (!isDir) throw new FailedPreconditionError(`rootfs ${rootfsDir}: no such directory`);
-
-    const runtime = await lockInRuntime(this.wrappers, p.runtime);
-    const cap = this.capabilities.runtimes.find((r) => r.name === runtime.name || r.path === runtime.path);
-    const spec = buildSpec({
-      id,
-      hostname: id.slice(0, 12),
-      process: { args: p.args, ...(p.env ? { env: p.env } : {}), ...(p.cwd ? { cwd: p.cwd } : {}) },
-      ipc: p.ipcPlan,
-      ...(p.privileged !== undefined ? { privileged: p.privileged } : {}),
-      ...(p.readonlyRootfs !== undefined ? { readonlyRootfs: p.readonlyRootfs } : {}),
-      bindMounts: p.mounts ?? [],
-      ...(cap ? { rro: cap.rro } : {}),
-      securityOpt: p.securityOpt ?? [],
-      apparmorEnabled: this.capabilities.apparmor.enabled,
-      cgroupPrefix: this.cgroupPrefix,
-      ...(p.memoryBytes !== undefined ? { memoryBytes: p.memoryBytes } : {}),
-    });
-
-    progress.settingUp = true;
-    const undo: Array<() => Promise<unknown>> = [];
-    // An owner's shm tmpfs is made here, alongside the dirs, the record and Containers.Create,
-    // which do not need it; Tasks.Create waits for it. Settles, never rejects (see mountShmForStart).
-    const ownShm = p.ipcPlan.mode === "shareable" ? mountShmForStart(this.ctx, id, p.ipcPlan.shmSizeBytes) : undefined;
-    try {
-      if (ownShm !== undefined) {
-        // Runs last: only a tmpfs this attempt made is taken back; one that was there before is left.
-        undo.push(async () => {
-          const made = await ownShm;
-          if (made.ok && made.created) {
-            await unmountOwnerShm(this.ctx, { containerId: id });
-          } else if (!made.ok) {
-            // A mount that failed may have left its (empty) directories.
-            await this.os.rmdir(paths.shm).catch(() => undefined);
-            await this.os.rmdir(paths.mounts).catch(() => undefined);
-            if (!dirExisted) await this.os.rmdir(paths.dir).catch(() => undefined);
-          }
-        });
-      }
-      // Made beside the record and Containers.Create, which do not need them; Tasks.Create does.
-      const dirs = Promise.all([paths.upper, paths.work, paths.logs].map((d) => mkdir(d, { recursive: true })));
-      undo.push(async () => {
-        if (previous !== undefined) {
-          // A restart of an exited container: its writable layer, logs and record stay as they were.
-          await this.store.put(previous);
-          return;
-        }
-        await rm(paths.rootfs, { recursive: true, force: true });
-        await rm(paths.logs, { recursive: true, force: true });
-        await this.store.remove(id);
-        if (!dirExisted) await this.os.rmdir(paths.dir).catch(() => undefined);
-      });
-      const record: ContainerRecord = {
-        version: 1,
-        containerId: id,
-        status: "starting",
-        runtime,
-        ipcPlan: p.ipcPlan,
-        spec,
-        logs: { stdout: join(paths.logs, "stdout.log"), stderr: join(paths.logs, "stderr.log") },
-      };
-      // The record and the containerd container are written together: a crash in between
-      // leaves at worst a labelled container without a task, which recovery deletes. The
-      // record exists before any task does.
-      const [dirsMade, written, created] = await Promise.allSettled([
-        dirs,
-        this.store.put(record),
-        this.containerd.createContainer({
-          id,
-          spec,
-          runtime: { name: RUNC_V2, options: { binaryName: runtime.binaryPath, root: this.runcRoot } },
-          labels: { [HOST_LABEL]: this.host },
-        }),
-      ]);
-      if (created.status === "fulfilled") undo.push(() => created.value.delete());
-      if (dirsMade.status === "rejected") throw dirsMade.reason;
-      if (written.status === "rejected") throw written.reason;
-      if (created.status === "rejected") throw created.reason;
-      const container = created.value;
-      if (ownShm !== undefined) {
-        const made = await ownShm;
-        if (!made.ok) throw made.error;
-      }
-      const task = await container.newTask({
-        rootfs: overlayRootfsMounts(
-          p.readonlyRootfs ? { lowerdir: rootfsDir } : { lowerdir: rootfsDir, upperdir: paths.upper, workdir: paths.work },
-        ).map((m) => ({ type: m.type, source: m.source, options: [...m.options] })),
-        // Both streams into the one log (see README "Logs").
-        stdout: logBinaryUri(this.ctx.logBinary, { out: record.logs.stdout, err: record.logs.stdout }),
-        stderr: logBinaryUri(this.ctx.logBinary, { out: record.logs.stdout, err: record.logs.stdout }),
-      });
-      undo.push(async () => {
-        await task.kill("SIGKILL", { all: true }).catch(() => undefined);
-        await task.delete();
-      });
-      // The namespaces exist once the task does: read the inode while it starts.
-      const [ipcNamespaceInode] = await Promise.all([ipcInode(task.pid), task.start()]);
-
-      record.status = "running";
-      record.pid = task.pid;
-      record.startedAt = new Date().toISOString();
-      delete record.exit;
-      await this.store.put(record);
-      watchExit(this.ctx, id, task, container);
-
-      const started: ContainerStartedPayload = {
-        containerId: id,
-        pid: task.pid,
-        ipcNamespaceInode,
-        runtime: { ...runtime, args: [...runtime.args] },
-        startedAt: record.startedAt,
-      };
-      // Not awaited: the reply carries the same facts, and the api records the start from it;
-      // the report is the durable fallback for an answer nobody received (the api knows it by
-      // its deterministic id). It is published right after the reply (see afterReply).
-      this.ctx.live.get(id)!.startedReport = afterReply()
-        .then(() => publishReport(this.ctx, REPORT_TYPES.containerStarted, reportIds.containerStarted(id, task.pid), started))
-        .catch((err: unknown) => this.log.error({ err, containerId: id }, "could not report ContainerStarted; the reply carries it"));
-      return { ...started, alreadyRunning: false };
-    } catch (err) {
-      for (const step of undo.reverse()) {
-        await step().catch((e: unknown) => this.log.error({ err: e, containerId: id }, "undo step of a failed start failed"));
-      }
-      throw err;
-    }
-  }
-
-  /** FailedPreconditionError naming what is missing for the plan, before anything is set up. */
-  private async checkIpcPrerequisites(id: string, plan: IpcPlan): Promise<void> {
-    if (plan.mode === "host") {
-      if (mountsAt(await this.os.readMountInfo(), "/dev/shm").length === 0) {
-        throw new FailedPreconditionError("host IPC needs the host's /dev/shm mounted, and it is not");
-      }
-      return;
-    }
-    if (plan.mode === "container") {
-      const owner = await this.store.get(plan.ownerId);
-      const live = this.ctx.live.get(plan.ownerId);
-      if (owner === undefined) throw new NotFoundError(`container ${plan.ownerId} not found on host ${this.host}`);
-      const alive = await stat(`/proc/${plan.ownerPid}/ns/ipc`).then(
-        () => true,
-        () => false,
-      );
-      if (owner.status !== "running" || live === undefined || live.task.pid !== plan.ownerPid || !alive) {
-        throw new FailedPreconditionError(`container ${plan.ownerId} is not running`);
-      }
-      if (owner.ipcPlan.mode !== "shareable") {
-        throw new FailedPreconditionError(`non-shareable IPC (hint: start ${plan.ownerId} with --ipc shareable)`);
-      }
-    }
-    if (plan.mode === "shareable") {
-      // The start mounts the owner's tmpfs itself, only ever at this agent's own path for it.
-      const own = containerPaths(this.opts.stateRoot, id).shm;
-      if (normalize(plan.shmMountPath) !== own) {
-        throw new FailedPreconditionError(
-          `the plan's shm mount path ${plan.shmMountPath} is not this host's shm path ${own} for container ${id} (state root ${this.opts.stateRoot})`,
-        );
-      }
-    }
-    if (plan.mode === "container") {
-      if (!mountsAt(await this.os.readMountInfo(), plan.shmMountPath).some((m) => m.fsType === "tmpfs")) {
-        throw new FailedPreconditionError(`shm mount ${plan.shmMountPath} of container ${plan.ownerId} is not mounted`);
-      }
-    }
   }
 
   // ---- reconcile --------------------------------------------------------------------
@@ -651,21 +389,4 @@ const COMMANDS: readonly CommandName[] = [
 
 function summary(plan: RecoveryPlan): Record<string, number> {
   return Object.fromEntries(Object.entries(plan).map(([k, v]) => [k, (v as unknown[]).length]));
-}
-
-/**
- * Resolves after the current turn of the event loop. The host-command server sends a reply in
- * the continuation of its handler's promise, in the same turn, so what follows this runs after
- * the reply was handed to the NATS connection: on the wire the reply comes first. No delay.
- */
-function afterReply(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-async function ipcInode(pid: number): Promise<number> {
-  try {
-    return (await stat(`/proc/${pid}/ns/ipc`)).ino;
-  } catch (err) {
-    throw new InternalError(`cannot stat the ipc namespace of pid ${pid}`, { cause: err });
-  }
 }
