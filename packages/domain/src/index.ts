@@ -112,3 +112,17 @@ export {
 } from "./event-envelope";
 export type { EventMetadata, NewEvent, RecordedEvent, AggregateName } from "./event-envelope";
 export { derivedEventId } from "./derived-id";
+
+export type { HostCapabilities, RuntimeCapability, RroSupport } from "./host/host-capabilities";
+export { HOST_EVENT_SCHEMA_VERSIONS, isHostEventType } from "./host/host-events";
+export type { HostEvent, HostLost, HostRegistered } from "./host/host-events";
+
+export { IPC_GROUP_EVENT_SCHEMA_VERSIONS, isIpcGroupEventType } from "./ipc-group/ipc-group-events";
+export type {
+  IpcGroupEvent,
+  IpcGroupFormed,
+  IpcGroupMemberJoined,
+  IpcGroupMemberLeft,
+  ShmMountCreated,
+  ShmMountRemoved,
+} from "./ipc-group/ipc-group-events";

@@ -1,3 +1,7 @@
+import { z } from "zod";
+import { InvalidArgumentError } from "@shoal/domain";
+import type { HostCapabilities } from "@shoal/domain";
+
 /**
  * The facts the agent reports and their ids. An id names one fact, so publishing the same
  * fact again (a retry, or a restarted agent finding the same stopped task) is dropped by
@@ -46,13 +50,73 @@ export interface ContainerExitedPayload {
 
 export interface HostRegisteredPayload {
   host: string;
-  /** Kernel, cgroup version, runtimes and their features, rro, AppArmor, CRIU: see the agent's host-capabilities. */
-  capabilities: Record<string, unknown>;
+  capabilities: HostCapabilities;
   startedAt: string;
+  /** Memory the host offers; absent: the scheduler's configured default. */
+  memoryBytes?: number;
 }
 
 export interface ContainerOomPayload {
   containerId: string;
   pid: number;
   at: string;
+}
+
+const id = z.string().regex(/^[0-9a-f]{64}$/, "must be a container id (64 hex)");
+const time = z.string().refine((t) => !Number.isNaN(Date.parse(t)), "must be an ISO-8601 time");
+const count = z.number().int().nonnegative();
+const rro = z.union([z.object({ supported: z.literal(true) }), z.object({ supported: z.literal(false), reason: z.string() })]);
+
+/** Unknown fields are kept: a newer agent may report more (wire contract: add fields only). */
+const hostCapabilities = z
+  .object({
+    kernelVersion: z.string(),
+    cgroupVersion: z.enum(["v1", "v2"]),
+    runtimes: z.array(
+      z.object({ name: z.string(), path: z.string(), features: z.unknown().optional(), featuresError: z.string().optional(), rro }).passthrough(),
+    ),
+    apparmor: z.object({ enabled: z.boolean() }).passthrough(),
+    criu: z.union([z.object({ available: z.literal(true), message: z.string() }), z.object({ available: z.literal(false), reason: z.string() })]),
+    stateRoot: z.string().startsWith("/"),
+  })
+  .passthrough();
+
+/** The wire shape of each report's payload, tied to its type. */
+export const reportSchemas = {
+  [REPORT_TYPES.containerStarted]: z.object({
+    containerId: id,
+    pid: count.positive(),
+    ipcNamespaceInode: count,
+    runtime: z.object({ name: z.string().min(1), path: z.string(), args: z.array(z.string()), binaryPath: z.string() }),
+    startedAt: time,
+  }) satisfies z.ZodType<ContainerStartedPayload>,
+  [REPORT_TYPES.containerStartFailed]: z.object({ containerId: id, reason: z.string().min(1), exitCode: count }) satisfies z.ZodType<ContainerStartFailedPayload>,
+  [REPORT_TYPES.containerExited]: z.object({
+    containerId: id,
+    pid: count.positive(),
+    exitCode: count,
+    exitedAt: time,
+    foundAtRecovery: z.boolean().default(false),
+  }) satisfies z.ZodType<ContainerExitedPayload, unknown>,
+  [REPORT_TYPES.hostRegistered]: z.object({
+    host: z.string().min(1),
+    capabilities: hostCapabilities,
+    startedAt: time,
+    memoryBytes: count.optional(),
+  }) satisfies z.ZodType<HostRegisteredPayload>,
+  [REPORT_TYPES.containerOom]: z.object({ containerId: id, pid: count.positive(), at: time }) satisfies z.ZodType<ContainerOomPayload>,
+} as const;
+
+export type ReportType = keyof typeof reportSchemas;
+export type ReportPayload<T extends ReportType> = z.infer<(typeof reportSchemas)[T]>;
+
+/** A report's payload checked against its type's schema; InvalidArgumentError naming the first bad field. */
+export function parseReportPayload<T extends ReportType>(type: T, payload: unknown): ReportPayload<T> {
+  const r = reportSchemas[type].safeParse(payload);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const where = issue?.path.length ? issue.path.join(".") : "payload";
+    throw new InvalidArgumentError(`${type} report: ${where}: ${issue?.message ?? "invalid"}`, { cause: r.error });
+  }
+  return r.data as ReportPayload<T>;
 }

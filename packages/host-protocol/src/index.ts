@@ -4,11 +4,13 @@
 // Add optional fields and new types only; never change a field's meaning.
 export { commandSchemas, parseCommand } from "./host-commands";
 export type { CommandName, CommandPayload } from "./host-commands";
-export { REPORT_TYPES, reportIds } from "./host-reports";
+export { REPORT_TYPES, parseReportPayload, reportIds, reportSchemas } from "./host-reports";
 export type {
   ContainerStartedPayload,
   ContainerStartFailedPayload,
   ContainerExitedPayload,
   ContainerOomPayload,
   HostRegisteredPayload,
+  ReportPayload,
+  ReportType,
 } from "./host-reports";

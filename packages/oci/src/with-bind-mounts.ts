@@ -1,4 +1,5 @@
 import { FailedPreconditionError, InvalidArgumentError } from "@shoal/domain";
+import type { RroSupport } from "@shoal/domain";
 import { edit, type Mount, type SpecOpt } from "./spec";
 
 export type BindPropagation = "rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave";
@@ -19,8 +20,8 @@ export interface BindMount {
   readonly propagation?: BindPropagation;
 }
 
-/** Whether recursive read-only (`rro`) binds can be offered on this host, and if not, why. */
-export type RroSupport = { readonly supported: true } | { readonly supported: false; readonly reason: string };
+/** Whether recursive read-only (`rro`) binds can be offered on this host, and if not, why (its home is @shoal/domain's host capabilities). */
+export type { RroSupport };
 
 /**
  * Adds the user's bind mounts as `rbind` mounts: `readonly` → `ro`, `readonlyMode:

@@ -22,15 +22,10 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { decodeHostReport, hostReportsFilter, reportsStreamName, startDurableConsumer } from "@shoal/bus";
 import type { DeliveredMessage, DurableConsumer, HostReport } from "@shoal/bus";
-import { UnavailableError, derivedEventId, isShoalError, isStartInProgress } from "@shoal/domain";
+import { InvalidArgumentError, UnavailableError, derivedEventId, isShoalError, isStartInProgress } from "@shoal/domain";
 import type { ContainerCommand } from "@shoal/domain";
-import { REPORT_TYPES } from "@shoal/host-protocol";
-import type {
-  ContainerExitedPayload,
-  ContainerOomPayload,
-  ContainerStartedPayload,
-  ContainerStartFailedPayload,
-} from "@shoal/host-protocol";
+import { REPORT_TYPES, parseReportPayload } from "@shoal/host-protocol";
+import type { ContainerStartedPayload } from "@shoal/host-protocol";
 import { runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
 import { readContainer } from "./container-record";
@@ -42,43 +37,40 @@ export async function recordReport(ctx: ApiContext, report: HostReport): Promise
   const log = ctx.logger.child({ reportId: report.reportId, host: report.host, type: report.type });
   const reportedAt = report.reportedAt.toISOString();
   let command: ContainerCommand;
-  switch (report.type) {
-    case REPORT_TYPES.containerStarted: {
-      command = recordStartedCommand(ctx, report.payload as ContainerStartedPayload, reportedAt);
-      break;
-    }
-    case REPORT_TYPES.containerStartFailed: {
-      const p = report.payload as ContainerStartFailedPayload;
-      command = { type: "RecordStartFailed", data: { containerId: p.containerId, now: reportedAt, reason: p.reason, exitCode: p.exitCode } };
-      break;
-    }
-    case REPORT_TYPES.containerExited: {
-      const p = report.payload as ContainerExitedPayload;
-      const oom = await ctx.db
-        .selectFrom("container_oom_reports")
-        .select("pid")
-        .where("container_id", "=", String(p.containerId))
-        .where("pid", "=", Number(p.pid) || 0)
-        .executeTakeFirst();
-      command = {
-        type: "RecordExited",
-        data: { containerId: p.containerId, exitCode: p.exitCode, exitedAt: p.exitedAt ?? reportedAt, oomKilled: oom !== undefined },
-      };
-      break;
-    }
-    case REPORT_TYPES.containerOom: {
-      const p = report.payload as ContainerOomPayload;
-      if (typeof p?.containerId === "string" && Number.isInteger(p.pid)) {
-        await ctx.db
-          .insertInto("container_oom_reports")
-          .values({ container_id: p.containerId, pid: p.pid })
-          .onConflict((oc) => oc.doNothing())
-          .execute();
+  try {
+    switch (report.type) {
+      case REPORT_TYPES.containerStarted:
+        command = recordStartedCommand(ctx, parseReportPayload(report.type, report.payload));
+        break;
+      case REPORT_TYPES.containerStartFailed: {
+        const p = parseReportPayload(report.type, report.payload);
+        command = { type: "RecordStartFailed", data: { containerId: p.containerId, now: reportedAt, reason: p.reason, exitCode: p.exitCode } };
+        break;
       }
-      return;
+      case REPORT_TYPES.containerExited: {
+        const p = parseReportPayload(report.type, report.payload);
+        const oom = await ctx.db
+          .selectFrom("container_oom_reports")
+          .select("pid")
+          .where("container_id", "=", p.containerId)
+          .where("pid", "=", p.pid)
+          .executeTakeFirst();
+        command = { type: "RecordExited", data: { containerId: p.containerId, exitCode: p.exitCode, exitedAt: p.exitedAt, oomKilled: oom !== undefined } };
+        break;
+      }
+      case REPORT_TYPES.containerOom: {
+        const p = parseReportPayload(report.type, report.payload);
+        await ctx.db.insertInto("container_oom_reports").values({ container_id: p.containerId, pid: p.pid }).onConflict((oc) => oc.doNothing()).execute();
+        return;
+      }
+      default:
+        return;
     }
-    default:
-      return;
+  } catch (err) {
+    // A payload that is not the report's wire shape can never be recorded: logged and acked.
+    if (!(err instanceof InvalidArgumentError)) throw err;
+    log.warn({ err: err.message }, "report not recorded: malformed payload");
+    return;
   }
   try {
     const result = await runContainerCommand(ctx, command, {
@@ -105,15 +97,15 @@ async function startStillPending(ctx: ApiContext, containerId: string): Promise<
 }
 
 /** RecordStarted for what an agent says of a started container: its report, or its answer to StartContainer. */
-export function recordStartedCommand(ctx: Pick<ApiContext, "config">, p: ContainerStartedPayload, reportedAt: string): ContainerCommand {
+export function recordStartedCommand(ctx: Pick<ApiContext, "config">, p: ContainerStartedPayload): ContainerCommand {
   return {
     type: "RecordStarted",
     data: {
       containerId: p.containerId,
-      now: typeof p.startedAt === "string" ? p.startedAt : reportedAt,
+      now: p.startedAt,
       pid: p.pid,
-      ...(typeof p.ipcNamespaceInode === "number" && p.ipcNamespaceInode > 0 ? { ipcNamespaceInode: p.ipcNamespaceInode } : {}),
-      runtime: { name: p.runtime?.name, path: p.runtime?.path, args: p.runtime?.args ?? [] },
+      ...(p.ipcNamespaceInode > 0 ? { ipcNamespaceInode: p.ipcNamespaceInode } : {}),
+      runtime: { name: p.runtime.name, path: p.runtime.path, args: p.runtime.args },
       configVersion: ctx.config.current().version,
     },
   };

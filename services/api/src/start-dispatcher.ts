@@ -164,7 +164,7 @@ async function recordReply(ctx: ApiContext, r: ContainerRecord, host: string, st
     await appendDecided(ctx.store, {
       streamId: containerStreamId(started.containerId),
       version: r.version,
-      events: containerDecider.decide(recordStartedCommand(ctx, started, nowIso()), r.state),
+      events: containerDecider.decide(recordStartedCommand(ctx, started), r.state),
       eventId: (_e, i) => reportEventId(reportId, i),
       schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
       metadata: reportMetadata(host, reportId),

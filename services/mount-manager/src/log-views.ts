@@ -13,7 +13,7 @@ import {
   ipcGroupStreamId,
   isContainerId,
 } from "@shoal/domain";
-import type { ContainerState } from "@shoal/domain";
+import type { ContainerState, HostRegistered } from "@shoal/domain";
 import type { RecordedEvent } from "@shoal/event-store";
 import { configDecider, configStateAt } from "@shoal/config";
 import { foldStream, loadStream } from "@shoal/event-store";
@@ -122,8 +122,9 @@ function ownerOf(read: Map<string, RecordedEvent[]>, ownerId: string): NonNullab
 
 /** The state root a host's agent reported in its latest HostRegistered (`data.capabilities.stateRoot`). */
 function stateRootOf(hostEvents: RecordedEvent[]): string | undefined {
-  const registered = hostEvents.findLast((e) => e.type === "HostRegistered")?.data as { capabilities?: { stateRoot?: unknown } } | undefined;
-  const root = registered?.capabilities?.stateRoot;
+  // Typed, but a registration recorded before the type was fixed may lack the field.
+  const registered = hostEvents.findLast((e) => e.type === "HostRegistered")?.data as Partial<HostRegistered["data"]> | undefined;
+  const root: unknown = registered?.capabilities?.stateRoot;
   return typeof root === "string" && root.startsWith("/") ? root : undefined;
 }
 

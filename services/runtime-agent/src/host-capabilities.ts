@@ -2,31 +2,11 @@ import { execFile } from "node:child_process";
 import { statfs } from "node:fs/promises";
 import { release } from "node:os";
 import type { HostOs, RecursiveReadOnlySupport } from "@shoal/host-os";
-import { rroSupport, type RroSupport } from "@shoal/oci";
+import { rroSupport } from "@shoal/oci";
+import type { HostCapabilities, RuntimeCapability } from "@shoal/domain";
 
-/** What the scheduler needs to know about a host; sent in HostRegistered. Add fields only. */
-export interface HostCapabilities {
-  kernelVersion: string;
-  cgroupVersion: "v1" | "v2";
-  runtimes: RuntimeCapability[];
-  apparmor: { enabled: boolean };
-  criu: { available: true; message: string } | { available: false; reason: string };
-  /**
-   * The agent's state root: an owner's shm tmpfs is at `<stateRoot>/containers/<id>/mounts/shm`
-   * on this host, and the mount-manager plans that path from this field (a StartContainer
-   * naming another path for an owner is refused).
-   */
-  stateRoot: string;
-}
-
-export interface RuntimeCapability {
-  name: string;
-  path: string;
-  /** `<path> features` parsed, or undefined when the runtime has no such command. */
-  features?: unknown;
-  featuresError?: string;
-  rro: RroSupport;
-}
+/** The one type of a host's capabilities is @shoal/domain's; this file fills it in. */
+export type { HostCapabilities, RuntimeCapability };
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
 

@@ -12,11 +12,8 @@
  *   that registration (`registeredAt`): a host that re-registered meanwhile is not lost
  *   (accepted, nothing recorded), and neither is one already lost.
  */
-import { InvalidArgumentError, NotFoundError, hostStreamId } from "@shoal/domain";
-import type { Decider, DomainCommand, DomainEvent } from "@shoal/domain";
-
-/** Kernel, cgroup version, runtimes and features, … as the agent reported them (plain JSON). */
-export type HostCapabilities = Record<string, unknown>;
+import { HOST_EVENT_SCHEMA_VERSIONS, InvalidArgumentError, NotFoundError, hostStreamId } from "@shoal/domain";
+import type { Decider, DomainCommand, HostCapabilities, HostEvent, HostLost, HostRegistered } from "@shoal/domain";
 
 export type RegisterHost = DomainCommand<
   "RegisterHost",
@@ -38,23 +35,8 @@ export type MarkHostLost = DomainCommand<
 
 export type HostCommand = RegisterHost | MarkHostLost;
 
-export type HostRegistered = DomainEvent<
-  "HostRegistered",
-  { host: string; capabilities: HostCapabilities; memoryBytes: number; registeredAt: string }
->;
-
-export type HostLost = DomainEvent<
-  "HostLost",
-  { host: string; registeredAt: string; lastSeenAt: string; reason: string; lostAt: string }
->;
-
-export type HostEvent = HostRegistered | HostLost;
-
-/** Schema version each host event type is written with. */
-export const HOST_EVENT_SCHEMA_VERSIONS: Readonly<Record<HostEvent["type"], number>> = {
-  HostRegistered: 1,
-  HostLost: 1,
-};
+export { HOST_EVENT_SCHEMA_VERSIONS };
+export type { HostEvent, HostLost, HostRegistered };
 
 type Registration = { host: string; capabilities: HostCapabilities; memoryBytes: number; registeredAt: string };
 

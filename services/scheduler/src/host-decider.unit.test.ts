@@ -1,20 +1,29 @@
 import { describe, it } from "vitest";
 import { InvalidArgumentError, NotFoundError } from "@shoal/domain";
+import type { HostCapabilities } from "@shoal/domain";
 import { DeciderSpecification } from "@shoal/domain/testing";
 import { hostDecider } from "./host-decider";
 import type { HostEvent, MarkHostLost, RegisterHost } from "./host-decider";
 
 const spec = DeciderSpecification.for(hostDecider);
+const caps: HostCapabilities = {
+  kernelVersion: "6.1",
+  cgroupVersion: "v2",
+  runtimes: [],
+  apparmor: { enabled: false },
+  criu: { available: false, reason: "not installed" },
+  stateRoot: "/var/lib/shoal",
+};
 const t0 = "2026-01-01T00:00:00.000Z";
 const t1 = "2026-01-01T00:01:00.000Z";
 
 const register = (registeredAt: string, memoryBytes = 1024): RegisterHost => ({
   type: "RegisterHost",
-  data: { host: "h1", capabilities: { kernelVersion: "6.1" }, memoryBytes, registeredAt },
+  data: { host: "h1", capabilities: caps, memoryBytes, registeredAt },
 });
 const registered = (registeredAt: string, memoryBytes = 1024): HostEvent => ({
   type: "HostRegistered",
-  data: { host: "h1", capabilities: { kernelVersion: "6.1" }, memoryBytes, registeredAt },
+  data: { host: "h1", capabilities: caps, memoryBytes, registeredAt },
 });
 const markLost = (registeredAt: string): MarkHostLost => ({
   type: "MarkHostLost",

@@ -26,6 +26,8 @@ import type { Kysely } from "kysely";
 import { containerDecider, containerStreamId, derivedEventId, hostStreamId, InvalidArgumentError } from "@shoal/domain";
 import { CONTAINER_EVENT_SCHEMA_VERSIONS } from "@shoal/domain";
 import type { ContainerCommand, ContainerEvent, ContainerState } from "@shoal/domain";
+import { REPORT_TYPES, parseReportPayload } from "@shoal/host-protocol";
+import type { HostRegisteredPayload } from "@shoal/host-protocol";
 import type { EventEnvelope, HostReport } from "@shoal/bus";
 import type { EventStore, Logger } from "@shoal/event-store";
 import type { CapacityView } from "./capacity-view";
@@ -105,20 +107,17 @@ export function createHostRegistry(deps: {
 
   return {
     async onRegistrationReport(report) {
-      const payload = (report.payload ?? {}) as Record<string, unknown>;
-      const capabilities = payload["capabilities"];
-      if (typeof capabilities !== "object" || capabilities === null || Array.isArray(capabilities)) {
-        throw new InvalidArgumentError(`HostRegistered report ${report.reportId} of host ${report.host} has no capabilities object`);
+      // InvalidArgumentError naming the field when it is not HostRegistered's wire shape.
+      const payload = parseReportPayload(REPORT_TYPES.hostRegistered, report.payload);
+      if (payload.host !== report.host) {
+        throw new InvalidArgumentError(`HostRegistered report ${report.reportId} names host ${payload.host} on host ${report.host}'s subject`);
       }
-      if (payload["host"] !== undefined && payload["host"] !== report.host) {
-        throw new InvalidArgumentError(`HostRegistered report ${report.reportId} names host ${String(payload["host"])} on host ${report.host}'s subject`);
-      }
-      const registeredAt = typeof payload["startedAt"] === "string" ? payload["startedAt"] : report.reportedAt.toISOString();
+      const registeredAt = payload.startedAt;
       const memoryBytes = memoryOf(payload) ?? deps.defaultHostMemoryBytes;
       const { appended } = await hostCommand(report.host, () => ({
         command: {
           type: "RegisterHost",
-          data: { host: report.host, capabilities: capabilities as Record<string, unknown>, memoryBytes, registeredAt },
+          data: { host: report.host, capabilities: payload.capabilities, memoryBytes, registeredAt },
         },
         eventId: derivedEventId(`host-registered:${report.reportId}`),
       }));
@@ -234,9 +233,9 @@ function liveOn(state: ContainerState, host: string): boolean {
 }
 
 /** `memoryBytes` from the payload, or from its capabilities, when the agent sends one. */
-function memoryOf(payload: Record<string, unknown>): number | undefined {
-  const caps = payload["capabilities"] as Record<string, unknown>;
-  for (const v of [payload["memoryBytes"], caps["memoryBytes"]]) {
+/** The memory a host offers: the report's `memoryBytes`, else one its capabilities carry (as older agents and tests send it). */
+function memoryOf(payload: HostRegisteredPayload): number | undefined {
+  for (const v of [payload.memoryBytes, (payload.capabilities as { memoryBytes?: unknown }).memoryBytes]) {
     if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return v;
   }
   return undefined;

@@ -6,7 +6,6 @@ export { planPlacement, reservationBytes } from "./placement";
 export type { ContainerView, HostView, PlacementPlan, PlacementRequest, PlacementSnapshot } from "./placement";
 export { HOST_EVENT_SCHEMA_VERSIONS, hostDecider, decideHost, evolveHost, initialHostState } from "./host-decider";
 export type {
-  HostCapabilities,
   HostCommand,
   HostEvent,
   HostLost,

@@ -12,6 +12,7 @@
  */
 import { sql } from "kysely";
 import type { Kysely } from "kysely";
+import type { HostCapabilities } from "@shoal/domain";
 import type { ContainerView } from "./placement";
 
 type Db = Kysely<any>;
@@ -28,7 +29,7 @@ export type HostRow = {
 /** A new registration starts with no heartbeat (`last_heartbeat` NULL until the first one after it). */
 export async function upsertRegisteredHost(
   trx: Db,
-  h: { host: string; capabilities: Record<string, unknown>; memoryBytes: number; registeredAt: string },
+  h: { host: string; capabilities: HostCapabilities; memoryBytes: number; registeredAt: string },
 ): Promise<void> {
   await sql`
     INSERT INTO hosts (name, status, capabilities, memory_bytes, registered_at, last_heartbeat)

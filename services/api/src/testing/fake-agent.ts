@@ -69,14 +69,10 @@ export function startFakeAgent(opts: { nats: Pick<TestNats, "nc" | "js" | "prefi
         const pid = nextPid++;
         running.set(payload.containerId, { pid, paused: false });
         const runtime = { ...payload.runtime, args: payload.runtime.args ?? [], binaryPath: payload.runtime.path };
-        if (!agent.withholdStartedReports) await report("ContainerStarted", reportIds.containerStarted(payload.containerId, pid), {
-          containerId: payload.containerId,
-          pid,
-          ipcNamespaceInode: 4026531839,
-          runtime,
-          startedAt: new Date().toISOString(),
-        });
-        return { containerId: payload.containerId, pid, runtime, alreadyRunning: false };
+        // The real agent's reply carries the same facts as its report.
+        const started = { containerId: payload.containerId, pid, ipcNamespaceInode: 4026531839, runtime, startedAt: new Date().toISOString() };
+        if (!agent.withholdStartedReports) await report("ContainerStarted", reportIds.containerStarted(payload.containerId, pid), started);
+        return { ...started, alreadyRunning: false };
       }
       case "StopContainer":
         if (!running.has(payload.containerId)) return { alreadyStopped: true };

@@ -3,6 +3,7 @@
  * streams under a fresh prefix, a store and the outbox relay), and agents' reports as an
  * agent publishes them. Not used in production.
  */
+import type { HostCapabilities } from "@shoal/domain";
 import { createJetStreamEventPublisher, ensureStreams, publishHostReport } from "@shoal/bus";
 import { createEventStore, createOutboxRelay } from "@shoal/event-store";
 import type { EventStore, OutboxRelay } from "@shoal/event-store";
@@ -38,7 +39,20 @@ export async function startSchedulerTestInfra(): Promise<SchedulerTestInfra> {
   };
 }
 
-/** A HostRegistered report for `host` with `capabilities`, as its agent publishes one at start. */
+/** Capabilities as a real agent reports them, for a host with nothing special. */
+const PLAIN_HOST: HostCapabilities = {
+  kernelVersion: "6.1.0",
+  cgroupVersion: "v2",
+  runtimes: [{ name: "runc", path: "/usr/sbin/runc", rro: { supported: true } }],
+  apparmor: { enabled: false },
+  criu: { available: false, reason: "not installed" },
+  stateRoot: "/var/lib/shoal",
+};
+
+/**
+ * A HostRegistered report for `host`, as its agent publishes one at start: a plain host's
+ * capabilities with `capabilities` over them (extra keys such as `memoryBytes` are kept).
+ */
 export async function publishRegistration(nats: TestNats, host: string, capabilities: Record<string, unknown>): Promise<void> {
   const startedAt = new Date().toISOString();
   await publishHostReport(nats.js, {
@@ -46,6 +60,6 @@ export async function publishRegistration(nats: TestNats, host: string, capabili
     host,
     type: "HostRegistered",
     reportId: `${host}.registered.${Date.parse(startedAt)}`,
-    payload: { host, capabilities, startedAt },
+    payload: { host, capabilities: { ...PLAIN_HOST, ...capabilities }, startedAt },
   });
 }
