@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { InvalidArgumentError } from "@shoal/domain";
+import { parsePayload } from "./parse-payload";
 
 const id = z.string().regex(/^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/).max(76);
 const absPath = z.string().startsWith("/");
@@ -79,13 +79,7 @@ export const commandSchemas = {
 export type CommandName = keyof typeof commandSchemas;
 export type CommandPayload<C extends CommandName> = z.infer<(typeof commandSchemas)[C]>;
 
-/** InvalidArgumentError naming the first bad field. */
+/** InvalidArgumentError `<Command>: <field>: <problem>` naming the first bad field. */
 export function parseCommand<C extends CommandName>(name: C, payload: unknown): CommandPayload<C> {
-  const r = commandSchemas[name].safeParse(payload);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const where = issue?.path.length ? issue.path.join(".") : "payload";
-    throw new InvalidArgumentError(`${name}: ${where}: ${issue?.message ?? "invalid"}`, { cause: r.error });
-  }
-  return r.data as CommandPayload<C>;
+  return parsePayload(commandSchemas[name], name, payload) as CommandPayload<C>;
 }

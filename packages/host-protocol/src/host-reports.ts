@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { InvalidArgumentError } from "@shoal/domain";
 import type { HostCapabilities } from "@shoal/domain";
+import { parsePayload } from "./parse-payload";
 
 /**
  * The facts the agent reports and their ids. An id names one fact, so publishing the same
@@ -112,11 +112,5 @@ export type ReportPayload<T extends ReportType> = z.infer<(typeof reportSchemas)
 
 /** A report's payload checked against its type's schema; InvalidArgumentError naming the first bad field. */
 export function parseReportPayload<T extends ReportType>(type: T, payload: unknown): ReportPayload<T> {
-  const r = reportSchemas[type].safeParse(payload);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const where = issue?.path.length ? issue.path.join(".") : "payload";
-    throw new InvalidArgumentError(`${type} report: ${where}: ${issue?.message ?? "invalid"}`, { cause: r.error });
-  }
-  return r.data as ReportPayload<T>;
+  return parsePayload(reportSchemas[type], `${type} report`, payload) as ReportPayload<T>;
 }

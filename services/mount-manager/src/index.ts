@@ -6,11 +6,4 @@ export type { ReconcileResult } from "./reconciler";
 export type { ReconcilePlan, LoggedShmMount } from "./reconcile-plan";
 export { readMountManagerConfig } from "./config";
 export type { MountManagerEnvConfig } from "./config";
-export type {
-  IpcGroupEvent,
-  IpcGroupFormed,
-  IpcGroupMemberJoined,
-  IpcGroupMemberLeft,
-  ShmMountCreated,
-  ShmMountRemoved,
-} from "./ipc-group-decider";
+// The IPC group's event types are @shoal/domain's.

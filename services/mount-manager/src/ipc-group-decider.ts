@@ -24,7 +24,7 @@ import type {
 } from "@shoal/domain";
 
 export { IPC_GROUP_EVENT_SCHEMA_VERSIONS, isIpcGroupEventType };
-export type { IpcGroupEvent, IpcGroupFormed, IpcGroupMemberJoined, IpcGroupMemberLeft, ShmMountCreated, ShmMountRemoved };
+export type { IpcGroupEvent };
 
 /** Orders the owner's shm mount on `host` (recorded with the owner's ContainerIpcPrepared, before its agent mounts). */
 export type FormIpcGroup = DomainCommand<
