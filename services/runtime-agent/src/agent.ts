@@ -1,5 +1,5 @@
 import { mkdir } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { ensureStreams, publishHeartbeat, serveHostCommands } from "@shoal/bus";
@@ -8,44 +8,34 @@ import { createWrapperStore } from "@shoal/config";
 import type { WrapperStore } from "@shoal/config";
 import { connectContainerd } from "@shoal/containerd";
 import type { ContainerdClient } from "@shoal/containerd";
-import { InvalidArgumentError, isShoalError } from "@shoal/domain";
 import { createHostOs } from "@shoal/host-os";
 import type { HostOs } from "@shoal/host-os";
-import { REPORT_TYPES, parseCommand, reportIds } from "@shoal/host-protocol";
-import type { CommandName, CommandPayload } from "@shoal/host-protocol";
+import { REPORT_TYPES, reportIds } from "@shoal/host-protocol";
+import type { CommandName } from "@shoal/host-protocol";
 import { serveMetrics } from "@shoal/metrics";
 import type { MetricsServer } from "@shoal/metrics";
 import pino from "pino";
 import type { Logger } from "pino";
-import { HOST_LABEL, publishReport } from "./agent-context";
+import { publishReport } from "./agent-context";
 import type { AgentContext } from "./agent-context";
 import { loadDefaultAppArmorProfile } from "./apparmor";
 import { removeEmptyCgroupParents } from "./cgroup-parents";
-import {
-  deleteContainer,
-  execInContainer,
-  killContainer,
-  listContainers,
-  pauseContainer,
-  readLogs,
-  stopContainer,
-  topContainer,
-} from "./container-operations";
-import { ignoreNotFound, removeContainerFiles } from "./container-removal";
+import { COMMANDS, handleCommand } from "./commands";
 import { createContainerStore } from "./container-store";
 import type { ContainerStore } from "./container-store";
-import { finishExit, reportOom, retryUnreportedExits, watchExit } from "./exits";
+import { reportOom, retryUnreportedExits } from "./exits";
 import { detectCapabilities } from "./host-capabilities";
 import type { HostCapabilities } from "./host-capabilities";
-import { ensureSharedStateRoot, mountsAt, releaseSharedStateRoot, stateRootMarker } from "./host-mounts";
+import { ensureSharedStateRoot, releaseSharedStateRoot, stateRootMarker } from "./host-mounts";
 import { KeyedMutex } from "./keyed-mutex";
 import { removeStaleWrappers } from "./locked-in-runtime";
 import { ensureLogBinary } from "./log-binary";
 import { createAgentMetrics } from "./metrics";
-import { planRecovery } from "./recovery-plan";
+import { reconcile } from "./reconcile";
 import type { RecoveryPlan } from "./recovery-plan";
-import { mountOwnerShm, unmountOwnerShm } from "./shm-mounts";
-import { startContainer } from "./start-container";
+
+// The agent's lifecycle: start-up (probe, policy, containerd, reconcile, register, serve)
+// and clean stop. What a command does lives in the parts commands.ts dispatches to.
 
 export interface StartAgentOptions {
   /** This host's name (one subject token). */
@@ -93,7 +83,6 @@ export interface Agent {
   stop(): Promise<void>;
 }
 
-
 /**
  * Starts the agent: connects to containerd, makes the state root shared, reconciles
  * what containerd and the mount table hold against its records (adopting running
@@ -113,6 +102,7 @@ export async function startAgent(options: StartAgentOptions): Promise<Agent> {
   return agent;
 }
 
+/** Owns what start-up made (the context, the command server, heartbeats, metrics) and takes it down at stop. */
 class RuntimeAgent implements Agent {
   readonly host: string;
   capabilities!: HostCapabilities;
@@ -124,8 +114,8 @@ class RuntimeAgent implements Agent {
   private readonly wrappers: WrapperStore;
   private readonly runcRoot: string;
   private readonly cgroupPrefix: string;
-  /** Made once containerd answers; every part of the agent runs with it. */
-  private ctx!: AgentContext;
+  /** Made once containerd answers; every command runs with it. */
+  private ctx: AgentContext | undefined;
   private server: HostCommandServer | undefined;
   private metrics: MetricsServer | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -159,7 +149,7 @@ class RuntimeAgent implements Agent {
     const bind = await ensureSharedStateRoot(this.os, o.stateRoot, stateRootMarker(o.runDir));
     this.log.info({ stateRoot: o.stateRoot, ownBind: bind.bound }, "state root propagation ensured");
     this.containerd = await connectContainerd({ socket: o.containerdSocket, namespace: o.containerdNamespace ?? "shoal" });
-    this.ctx = {
+    const ctx: AgentContext = {
       host: o.host,
       subjectPrefix: o.subjectPrefix,
       stateRoot: o.stateRoot,
@@ -181,14 +171,14 @@ class RuntimeAgent implements Agent {
       unreported: new Set(),
       stopping: false,
     };
-    const ctx = this.ctx;
+    this.ctx = ctx;
     this.unsubscribeOom = this.containerd.events.on("task-oom", (e) => void reportOom(ctx, e.containerId, e.timestamp));
 
-    this.recovery = await this.reconcile([], "startup");
+    this.recovery = await reconcile(ctx, [], "startup");
     // Only live containers pin a wrapper: an exited one re-locks its runtime when started again.
     const inUse = new Set<string>();
     for (const r of (await this.store.list()).records) {
-      if (this.ctx.live.has(r.containerId) && r.runtime.binaryPath !== r.runtime.path) inUse.add(r.runtime.binaryPath);
+      if (ctx.live.has(r.containerId) && r.runtime.binaryPath !== r.runtime.path) inUse.add(r.runtime.binaryPath);
     }
     const removed = await removeStaleWrappers(this.wrappers, inUse);
     if (removed.length > 0) this.log.info({ removed }, "removed runtime wrappers no live container uses");
@@ -201,14 +191,14 @@ class RuntimeAgent implements Agent {
     });
 
     if (o.metricsPort !== undefined) {
-      const { registry } = createAgentMetrics({ rpcCounts: () => this.containerd.rpcCounts(), containers: () => this.ctx.live.size });
+      const { registry } = createAgentMetrics({ rpcCounts: () => this.containerd.rpcCounts(), containers: () => ctx.live.size });
       this.metrics = await serveMetrics(registry, o.metricsPort);
     }
     const handlers: Record<string, HostCommandHandler> = {};
-    for (const name of COMMANDS) handlers[name] = (payload) => this.handle(name, payload);
+    for (const name of COMMANDS) handlers[name] = (payload) => handleCommand(ctx, name, payload);
     this.server = serveHostCommands(o.nc, { prefix: o.subjectPrefix, host: o.host, handlers, logger: this.log });
     const beat = () => {
-      publishHeartbeat(o.nc, { prefix: o.subjectPrefix, host: o.host, details: { containers: this.ctx.live.size } });
+      publishHeartbeat(o.nc, { prefix: o.subjectPrefix, host: o.host, details: { containers: ctx.live.size } });
       void retryUnreportedExits(ctx);
     };
     beat();
@@ -216,39 +206,9 @@ class RuntimeAgent implements Agent {
     this.log.info({ adopted: this.recovery.adopt.length }, "agent started");
   }
 
-  async handle(command: CommandName, payload: unknown): Promise<unknown> {
-    switch (command) {
-      case "MountShm":
-        return mountOwnerShm(this.ctx, parseCommand(command, payload));
-      case "UnmountShm":
-        return unmountOwnerShm(this.ctx, parseCommand(command, payload));
-      case "StartContainer":
-        return startContainer(this.ctx, parseCommand(command, payload));
-      case "StopContainer":
-        return stopContainer(this.ctx, parseCommand(command, payload));
-      case "KillContainer":
-        return killContainer(this.ctx, parseCommand(command, payload));
-      case "PauseContainer":
-        return pauseContainer(this.ctx, parseCommand(command, payload), true);
-      case "UnpauseContainer":
-        return pauseContainer(this.ctx, parseCommand(command, payload), false);
-      case "ExecInContainer":
-        return execInContainer(this.ctx, parseCommand(command, payload));
-      case "ReadLogs":
-        return readLogs(this.ctx, parseCommand(command, payload));
-      case "TopContainer":
-        return topContainer(this.ctx, parseCommand(command, payload));
-      case "DeleteContainer":
-        return deleteContainer(this.ctx, parseCommand(command, payload));
-      case "Reconcile":
-        return this.reconcileCommand(parseCommand(command, payload));
-      case "ListContainers":
-        return listContainers(this.ctx);
-      default: {
-        const never: never = command;
-        throw new InvalidArgumentError(`unknown command ${String(never)}`);
-      }
-    }
+  handle(command: CommandName, payload: unknown): Promise<unknown> {
+    // startAgent hands out an agent only once start() made the context.
+    return handleCommand(this.ctx!, command, payload);
   }
 
   stop(): Promise<void> {
@@ -268,125 +228,4 @@ class RuntimeAgent implements Agent {
     })();
     return this.stopped;
   }
-
-  // ---- reconcile --------------------------------------------------------------------
-
-  private async reconcileCommand(p: CommandPayload<"Reconcile">): Promise<unknown> {
-    const plan = await this.reconcile(
-      p.expected.map((e) => e.containerId),
-      "running",
-    );
-    const expected = new Set(p.expected.map((e) => e.containerId));
-    const { records } = await this.store.list();
-    const present = new Set(records.map((r) => r.containerId));
-    return {
-      ...summary(plan),
-      running: [...this.ctx.live.keys()],
-      missing: [...expected].filter((id) => !present.has(id)),
-      unexpected: [...this.ctx.live.keys()].filter((id) => !expected.has(id)),
-    };
-  }
-
-  /**
-   * Takes a snapshot (records, containerd tasks and containers, mount table), plans with
-   * planRecovery and applies the plan. A mount still in use (EBUSY) is logged and left.
-   */
-  private async reconcile(expected: readonly string[], phase: "startup" | "running"): Promise<RecoveryPlan> {
-    const { records, broken } = await this.store.list();
-    if (broken.length > 0) this.log.error({ broken }, "unreadable container records; their containers are left alone");
-    const loaded = await this.containerd.listTasks();
-    const containers = await this.containerd.listContainers([`labels."${HOST_LABEL}"==${this.host}`]);
-    const mine = new Set(containers.map((c) => c.id));
-    const tasks = loaded.filter((t) => mine.has(t.task.containerId) || records.some((r) => r.containerId === t.task.containerId));
-    const plan = planRecovery({
-      stateRoot: this.opts.stateRoot,
-      records,
-      tasks: tasks.map((t) => ({
-        containerId: t.task.containerId,
-        status: t.state.status,
-        pid: t.state.pid,
-        ...(t.state.exit ? { exit: t.state.exit } : {}),
-      })),
-      containers: [...mine],
-      mounts: await this.os.readMountInfo(),
-      expected: phase === "running" ? [...expected, ...this.ctx.starting] : expected,
-      phase,
-      watched: [...this.ctx.live.keys()],
-    });
-    const taskOf = new Map(tasks.map((t) => [t.task.containerId, t.task]));
-    const containerOf = new Map(containers.map((c) => [c.id, c]));
-
-    for (const id of plan.adopt) {
-      if (this.ctx.live.has(id)) continue;
-      const container = containerOf.get(id);
-      const status = tasks.find((t) => t.task.containerId === id)?.state.status;
-      watchExit(this.ctx, id, taskOf.get(id)!, container, status === "paused" || status === "pausing");
-      const record = records.find((r) => r.containerId === id)!;
-      if (record.status !== "running") {
-        record.status = "running";
-        await this.store.put(record);
-      }
-    }
-    for (const exit of [...plan.reportExit, ...plan.lost]) {
-      await this.ctx.locks.run(exit.containerId, () => finishExit(this.ctx, exit.containerId, exit, true));
-    }
-    for (const id of plan.deleteStopped) {
-      await this.ctx.locks.run(id, () => finishExit(this.ctx, id, { containerId: id, pid: taskOf.get(id)!.pid, exitCode: 0, exitedAt: new Date(0) }, true));
-    }
-    for (const id of plan.abandonedStarts) {
-      await this.ctx.locks.run(id, async () => {
-        const task = taskOf.get(id);
-        if (task !== undefined) {
-          await task.kill("SIGKILL", { all: true }).catch(() => undefined);
-          await task.wait().catch(() => undefined);
-          await task.delete().catch(ignoreNotFound);
-        }
-        await (containerOf.get(id)?.delete() ?? Promise.resolve()).catch(ignoreNotFound);
-        await removeContainerFiles(this.ctx, id);
-      });
-    }
-    for (const id of plan.orphanContainers) {
-      await containerOf.get(id)?.delete().catch(ignoreNotFound);
-    }
-    for (const point of plan.unmount) {
-      try {
-        await this.os.unmount(point);
-        if (mountsAt(await this.os.readMountInfo(), point).length === 0) {
-          // Empty directories only: rmdir refuses anything else. The container's own dir goes when it has no record.
-          const containerDir = dirname(dirname(point));
-          await this.os.rmdir(point).catch(() => undefined);
-          await this.os.rmdir(dirname(point)).catch(() => undefined);
-          if ((await this.store.get(basename(containerDir)).catch(() => "unreadable")) === undefined) {
-            await this.os.rmdir(containerDir).catch(() => undefined);
-          }
-        }
-      } catch (err) {
-        if (isShoalError(err) && err.code === "FAILED_PRECONDITION") this.log.warn({ err, mountPoint: point }, "mount in use; left mounted");
-        else if (!(isShoalError(err) && err.code === "NOT_FOUND")) throw err;
-      }
-    }
-    if (plan.foreign.length > 0) this.log.info({ foreign: plan.foreign }, "tasks without a record left alone");
-    this.log.info(summary(plan), "reconciled");
-    return plan;
-  }
-}
-
-const COMMANDS: readonly CommandName[] = [
-  "MountShm",
-  "UnmountShm",
-  "StartContainer",
-  "StopContainer",
-  "KillContainer",
-  "PauseContainer",
-  "UnpauseContainer",
-  "ExecInContainer",
-  "ReadLogs",
-  "TopContainer",
-  "DeleteContainer",
-  "Reconcile",
-  "ListContainers",
-];
-
-function summary(plan: RecoveryPlan): Record<string, number> {
-  return Object.fromEntries(Object.entries(plan).map(([k, v]) => [k, (v as unknown[]).length]));
 }

@@ -1,0 +1,77 @@
+import { InvalidArgumentError } from "@shoal/domain";
+import { parseCommand } from "@shoal/host-protocol";
+import type { CommandName } from "@shoal/host-protocol";
+import type { AgentContext } from "./agent-context";
+import {
+  deleteContainer,
+  execInContainer,
+  killContainer,
+  listContainers,
+  pauseContainer,
+  readLogs,
+  stopContainer,
+  topContainer,
+} from "./container-operations";
+import { reconcileCommand } from "./reconcile";
+import { mountOwnerShm, unmountOwnerShm } from "./shm-mounts";
+import { startContainer } from "./start-container";
+
+// The agent's command surface (as containerd's service.go over its local implementation):
+// each host command is parsed with @shoal/host-protocol and handed to one operation.
+
+/** Every command the agent serves, one NATS handler each. */
+export const COMMANDS: readonly CommandName[] = [
+  "MountShm",
+  "UnmountShm",
+  "StartContainer",
+  "StopContainer",
+  "KillContainer",
+  "PauseContainer",
+  "UnpauseContainer",
+  "ExecInContainer",
+  "ReadLogs",
+  "TopContainer",
+  "DeleteContainer",
+  "Reconcile",
+  "ListContainers",
+];
+
+/**
+ * Runs one command: InvalidArgumentError naming the field for a payload that does not parse,
+ * else the operation's answer or error (a ShoalError, which the host channel sends back with
+ * its code).
+ */
+export async function handleCommand(ctx: AgentContext, command: CommandName, payload: unknown): Promise<unknown> {
+  switch (command) {
+    case "MountShm":
+      return mountOwnerShm(ctx, parseCommand(command, payload));
+    case "UnmountShm":
+      return unmountOwnerShm(ctx, parseCommand(command, payload));
+    case "StartContainer":
+      return startContainer(ctx, parseCommand(command, payload));
+    case "StopContainer":
+      return stopContainer(ctx, parseCommand(command, payload));
+    case "KillContainer":
+      return killContainer(ctx, parseCommand(command, payload));
+    case "PauseContainer":
+      return pauseContainer(ctx, parseCommand(command, payload), true);
+    case "UnpauseContainer":
+      return pauseContainer(ctx, parseCommand(command, payload), false);
+    case "ExecInContainer":
+      return execInContainer(ctx, parseCommand(command, payload));
+    case "ReadLogs":
+      return readLogs(ctx, parseCommand(command, payload));
+    case "TopContainer":
+      return topContainer(ctx, parseCommand(command, payload));
+    case "DeleteContainer":
+      return deleteContainer(ctx, parseCommand(command, payload));
+    case "Reconcile":
+      return reconcileCommand(ctx, parseCommand(command, payload));
+    case "ListContainers":
+      return listContainers(ctx);
+    default: {
+      const never: never = command;
+      throw new InvalidArgumentError(`unknown command ${String(never)}`);
+    }
+  }
+}

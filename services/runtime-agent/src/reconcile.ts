@@ -1,0 +1,121 @@
+import { basename, dirname } from "node:path";
+import { isShoalError } from "@shoal/domain";
+import type { CommandPayload } from "@shoal/host-protocol";
+import { HOST_LABEL } from "./agent-context";
+import type { AgentContext } from "./agent-context";
+import { ignoreNotFound, removeContainerFiles } from "./container-removal";
+import { finishExit, watchExit } from "./exits";
+import { mountsAt } from "./host-mounts";
+import { planRecovery } from "./recovery-plan";
+import type { RecoveryPlan } from "./recovery-plan";
+
+// The reconcile loop (README): a snapshot, planRecovery's buckets (pure, recovery-plan.ts),
+// and the actions that apply them. Run at start-up and by the Reconcile command.
+
+/** The Reconcile command: a reconcile in phase `running`, answered with bucket counts and what runs, is missing and is unexpected. */
+export async function reconcileCommand(ctx: AgentContext, p: CommandPayload<"Reconcile">): Promise<unknown> {
+  const plan = await reconcile(
+    ctx,
+    p.expected.map((e) => e.containerId),
+    "running",
+  );
+  const expected = new Set(p.expected.map((e) => e.containerId));
+  const { records } = await ctx.store.list();
+  const present = new Set(records.map((r) => r.containerId));
+  return {
+    ...summary(plan),
+    running: [...ctx.live.keys()],
+    missing: [...expected].filter((id) => !present.has(id)),
+    unexpected: [...ctx.live.keys()].filter((id) => !expected.has(id)),
+  };
+}
+
+/**
+ * Takes a snapshot (records, containerd tasks and containers, mount table), plans with
+ * planRecovery and applies the plan. A mount still in use (EBUSY) is logged and left.
+ * In phase `running`, starts in progress count as expected, and containers already watched are
+ * never reported or deleted.
+ */
+export async function reconcile(ctx: AgentContext, expected: readonly string[], phase: "startup" | "running"): Promise<RecoveryPlan> {
+  const { records, broken } = await ctx.store.list();
+  if (broken.length > 0) ctx.log.error({ broken }, "unreadable container records; their containers are left alone");
+  const loaded = await ctx.containerd.listTasks();
+  const containers = await ctx.containerd.listContainers([`labels."${HOST_LABEL}"==${ctx.host}`]);
+  const mine = new Set(containers.map((c) => c.id));
+  const tasks = loaded.filter((t) => mine.has(t.task.containerId) || records.some((r) => r.containerId === t.task.containerId));
+  const plan = planRecovery({
+    stateRoot: ctx.stateRoot,
+    records,
+    tasks: tasks.map((t) => ({
+      containerId: t.task.containerId,
+      status: t.state.status,
+      pid: t.state.pid,
+      ...(t.state.exit ? { exit: t.state.exit } : {}),
+    })),
+    containers: [...mine],
+    mounts: await ctx.os.readMountInfo(),
+    expected: phase === "running" ? [...expected, ...ctx.starting] : expected,
+    phase,
+    watched: [...ctx.live.keys()],
+  });
+  const taskOf = new Map(tasks.map((t) => [t.task.containerId, t.task]));
+  const containerOf = new Map(containers.map((c) => [c.id, c]));
+
+  for (const id of plan.adopt) {
+    if (ctx.live.has(id)) continue;
+    const container = containerOf.get(id);
+    const status = tasks.find((t) => t.task.containerId === id)?.state.status;
+    watchExit(ctx, id, taskOf.get(id)!, container, status === "paused" || status === "pausing");
+    const record = records.find((r) => r.containerId === id)!;
+    if (record.status !== "running") {
+      record.status = "running";
+      await ctx.store.put(record);
+    }
+  }
+  for (const exit of [...plan.reportExit, ...plan.lost]) {
+    await ctx.locks.run(exit.containerId, () => finishExit(ctx, exit.containerId, exit, true));
+  }
+  for (const id of plan.deleteStopped) {
+    await ctx.locks.run(id, () => finishExit(ctx, id, { containerId: id, pid: taskOf.get(id)!.pid, exitCode: 0, exitedAt: new Date(0) }, true));
+  }
+  for (const id of plan.abandonedStarts) {
+    await ctx.locks.run(id, async () => {
+      const task = taskOf.get(id);
+      if (task !== undefined) {
+        await task.kill("SIGKILL", { all: true }).catch(() => undefined);
+        await task.wait().catch(() => undefined);
+        await task.delete().catch(ignoreNotFound);
+      }
+      await (containerOf.get(id)?.delete() ?? Promise.resolve()).catch(ignoreNotFound);
+      await removeContainerFiles(ctx, id);
+    });
+  }
+  for (const id of plan.orphanContainers) {
+    await containerOf.get(id)?.delete().catch(ignoreNotFound);
+  }
+  for (const point of plan.unmount) {
+    try {
+      await ctx.os.unmount(point);
+      if (mountsAt(await ctx.os.readMountInfo(), point).length === 0) {
+        // Empty directories only: rmdir refuses anything else. The container's own dir goes when it has no record.
+        const containerDir = dirname(dirname(point));
+        await ctx.os.rmdir(point).catch(() => undefined);
+        await ctx.os.rmdir(dirname(point)).catch(() => undefined);
+        if ((await ctx.store.get(basename(containerDir)).catch(() => "unreadable")) === undefined) {
+          await ctx.os.rmdir(containerDir).catch(() => undefined);
+        }
+      }
+    } catch (err) {
+      if (isShoalError(err) && err.code === "FAILED_PRECONDITION") ctx.log.warn({ err, mountPoint: point }, "mount in use; left mounted");
+      else if (!(isShoalError(err) && err.code === "NOT_FOUND")) throw err;
+    }
+  }
+  if (plan.foreign.length > 0) ctx.log.info({ foreign: plan.foreign }, "tasks without a record left alone");
+  ctx.log.info(summary(plan), "reconciled");
+  return plan;
+}
+
+/** Bucket name → how many containers or mount points it holds. */
+function summary(plan: RecoveryPlan): Record<string, number> {
+  return Object.fromEntries(Object.entries(plan).map(([k, v]) => [k, (v as unknown[]).length]));
+}
