@@ -1,5 +1,7 @@
 import type { Kysely } from "kysely";
 import { InvalidArgumentError, UnavailableError } from "@shoal/domain";
+import { eventStoreTables } from "@shoal/event-store";
+import type { EventStoreDatabase } from "@shoal/event-store";
 
 /**
  * Remembers which events a consumer has fully handled, so a redelivered event is
@@ -27,9 +29,8 @@ export function createInMemoryProcessedEventStore(): ProcessedEventStore {
 }
 
 /**
- * Backed by the table `processed_events(consumer text, event_id text/uuid,
- * primary key (consumer, event_id))` that the event-store migrations create; this
- * store does not create it. Pass a transaction (`db.transaction().execute(trx => …)`)
+ * Backed by the event store's table `processed_events` (`@shoal/event-store`'s
+ * `ProcessedEventsTable`, migration 0004); this store does not create it. Pass a transaction (`db.transaction().execute(trx => …)`)
  * as `db` to mark an event in the same transaction as the handler's own writes —
  * that is what makes handling exactly-once rather than "at least once, then skipped".
  *
@@ -37,8 +38,8 @@ export function createInMemoryProcessedEventStore(): ProcessedEventStore {
  * consumer terminates such a message); UnavailableError when the database call fails
  * (the consumer naks and retries).
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function createPostgresProcessedEventStore(db: Kysely<any>): ProcessedEventStore {
+export function createPostgresProcessedEventStore<DB extends EventStoreDatabase>(on: Kysely<DB>): ProcessedEventStore {
+  const db = eventStoreTables(on);
   return {
     async wasProcessed(consumer, eventId) {
       try {

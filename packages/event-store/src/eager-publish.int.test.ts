@@ -95,7 +95,7 @@ describe("eager publish", () => {
     const a = `eager-${randomUUID()}`;
     const b = `eager-${randomUUID()}`;
     const countDuring: number[] = [];
-    await store.transaction(async (trx) => {
+    await store.transaction(tdb.db, async (trx) => {
       await store.appendToStream(a, "no-stream", [event("A")], { trx });
       await store.appendToStream(b, "no-stream", [event("B")], { trx });
       countDuring.push(publisher.published.length);
@@ -108,7 +108,7 @@ describe("eager publish", () => {
 
     const c = `eager-${randomUUID()}`;
     await expect(
-      store.transaction(async (trx) => {
+      store.transaction(tdb.db, async (trx) => {
         await store.appendToStream(c, "no-stream", [event("C")], { trx });
         throw new Error("changed my mind");
       }),

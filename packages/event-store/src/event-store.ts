@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import type { Kysely, Transaction } from "kysely";
+import type { Kysely, Selectable, Transaction } from "kysely";
 import {
   AbortedError,
   AlreadyExistsError,
@@ -8,6 +8,8 @@ import {
   ShoalError,
   UnavailableError,
 } from "@shoal/domain";
+import { eventStoreTables } from "./event-store-database";
+import type { EventStoreDatabase, EventsTable } from "./event-store-database";
 import type { ExpectedVersion, NewEvent, RecordedEvent } from "./event-types";
 import { decodeGlobalCursor, encodeGlobalCursor } from "./global-cursor";
 import type { GlobalCursor } from "./global-cursor";
@@ -18,7 +20,7 @@ import type { OutboxMessage, OutboxPublisher } from "./outbox-relay";
 /** The NOTIFY channel every append signals after writing its outbox rows. */
 export const outboxChannel = "shoal_outbox";
 
-export interface AppendOptions {
+export interface AppendOptions<DB extends EventStoreDatabase = EventStoreDatabase> {
   /**
    * Run the append inside this transaction (a kysely `Transaction` from `db.transaction()`)
    * instead of its own. The events, outbox rows and notification then commit or roll back with
@@ -26,7 +28,7 @@ export interface AppendOptions {
    * AbortedError WITHOUT putting the transaction into an error state: the caller decides
    * whether to roll back.
    */
-  trx?: Kysely<any>;
+  trx?: Kysely<DB>;
 }
 
 export interface AppendResult {
@@ -36,8 +38,9 @@ export interface AppendResult {
   globalPositions: bigint[];
 }
 
-export interface EventStoreOptions {
-  db: Kysely<any>;
+export interface EventStoreOptions<DB extends EventStoreDatabase = EventStoreDatabase> {
+  /** A database holding the event store's tables (and the caller's own). */
+  db: Kysely<DB>;
   /**
    * Publish what this store commits right after the commit ("eager publish"), then mark the
    * append's outbox row sent; the outbox relay remains the safety net (a failed publish, or a
@@ -50,13 +53,13 @@ export interface EventStoreOptions {
   logger?: Logger;
 }
 
-export interface ReadStreamOptions {
+export interface ReadStreamOptions<DB extends EventStoreDatabase = EventStoreDatabase> {
   /** First stream version to return (default 1). */
   fromVersion?: number;
   /** At most this many events (default: all). */
   limit?: number;
   /** Read inside this transaction, e.g. to load state and append in one unit of work. */
-  trx?: Kysely<any>;
+  trx?: Kysely<DB>;
 }
 
 export interface ReadAllOptions {
@@ -95,11 +98,11 @@ export interface EventStore {
    * InvalidArgumentError for malformed input; UnavailableError when Postgres cannot be reached;
    * InternalError otherwise. Nothing is written when any error is thrown.
    */
-  appendToStream(
+  appendToStream<DB extends EventStoreDatabase>(
     streamId: string,
     expectedVersion: ExpectedVersion,
     events: readonly NewEvent[],
-    opts?: AppendOptions,
+    opts?: AppendOptions<DB>,
   ): Promise<AppendResult>;
 
   /**
@@ -109,22 +112,22 @@ export interface EventStore {
    * written then. Published (with a `publisher`) after the commit, in the order given. For a
    * decision that spans streams without the round trips of a transaction.
    */
-  appendToStreams(
+  appendToStreams<DB extends EventStoreDatabase>(
     appends: readonly { streamId: string; expectedVersion: ExpectedVersion; events: readonly NewEvent[] }[],
-    opts?: AppendOptions,
+    opts?: AppendOptions<DB>,
   ): Promise<AppendResult[]>;
 
   /** The stream's events in version order; an empty array when the stream does not exist. */
-  readStream(streamId: string, opts?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readStream<DB extends EventStoreDatabase>(streamId: string, opts?: ReadStreamOptions<DB>): Promise<RecordedEvent[]>;
 
   /**
    * Several streams in ONE query (one round trip, one backend, where a decision reads a few):
    * each stream's events from its `fromVersion` (default 1), in version order, keyed by
    * stream id; a stream that does not exist maps to `[]`.
    */
-  readStreams(
+  readStreams<DB extends EventStoreDatabase>(
     streams: readonly { streamId: string; fromVersion?: number }[],
-    opts?: { trx?: Kysely<any> },
+    opts?: { trx?: Kysely<DB> },
   ): Promise<Map<string, RecordedEvent[]>>;
 
   /**
@@ -135,11 +138,13 @@ export interface EventStore {
   readAll(opts: ReadAllOptions): Promise<ReadAllResult>;
 
   /**
-   * Runs `fn` in one Postgres transaction (kysely's `db.transaction().execute`); pass the
-   * `trx` it gets to appends and reads. After the commit, the appends made in it are
-   * published (with a `publisher`) before this resolves.
+   * Runs `fn` in one Postgres transaction opened on `db` (`db.transaction().execute`); pass the
+   * `trx` it gets to appends and reads, and use it for the caller's own tables. `db` must be a
+   * Kysely over this store's database, typed with the caller's tables (e.g. the same Kysely the
+   * store was made with). After the commit, the appends made in it are published (with a
+   * `publisher`) before this resolves.
    */
-  transaction<T>(fn: (trx: Transaction<any>) => Promise<T>): Promise<T>;
+  transaction<T, DB extends EventStoreDatabase>(db: Kysely<DB>, fn: (trx: Transaction<DB>) => Promise<T>): Promise<T>;
 }
 
 /**
@@ -148,11 +153,12 @@ export interface EventStore {
  */
 const MARK_SENT_DELAY_MS = 25;
 
-export function createEventStore(opts: EventStoreOptions): EventStore {
-  const { db, publisher } = opts;
+export function createEventStore<DB extends EventStoreDatabase>(opts: EventStoreOptions<DB>): EventStore {
+  const { publisher } = opts;
+  const db = eventStoreTables(opts.db);
   const logger = opts.logger ?? silentLogger;
-  /** Appends made inside `transaction`s still open, to publish once they commit. */
-  const uncommitted = new WeakMap<Kysely<any>, Appended[]>();
+  /** Appends made inside `transaction`s still open (keyed by their `Transaction`), to publish once they commit. */
+  const uncommitted = new WeakMap<object, Appended[]>();
 
   const publishCommitted = async (appended: readonly Appended[]): Promise<void> => {
     if (publisher === undefined || appended.length === 0) return;
@@ -181,16 +187,19 @@ export function createEventStore(opts: EventStoreOptions): EventStore {
       marking = undefined;
       const batch = [...unmarked];
       unmarked.clear();
-      void sql`UPDATE outbox SET sent_through_version = to_version, sent_at = now()
-               WHERE id = ANY(${batch}::bigint[]) AND sent_at IS NULL`
-        .execute(db)
+      void db
+        .updateTable("outbox")
+        .set((eb) => ({ sent_through_version: eb.ref("to_version"), sent_at: sql<Date>`now()` }))
+        .where("id", "in", batch)
+        .where("sent_at", "is", null)
+        .execute()
         .catch((err: unknown) => logger.debug({ err }, "could not mark eagerly published outbox rows sent"));
     }, MARK_SENT_DELAY_MS);
     marking.unref();
   };
 
   /** Publishes what an append wrote once it has committed: now, or when `trx` commits. */
-  const published = async (trx: Kysely<any> | undefined, appended: Appended[]): Promise<AppendResult[]> => {
+  const published = async (trx: Kysely<EventStoreDatabase> | undefined, appended: Appended[]): Promise<AppendResult[]> => {
     // Outside a transaction (also `trx` = a plain Kysely) the statement has committed.
     if (trx === undefined || !trx.isTransaction) await publishCommitted(appended);
     else uncommitted.get(trx)?.push(...appended);
@@ -199,20 +208,20 @@ export function createEventStore(opts: EventStoreOptions): EventStore {
 
   return {
     async appendToStream(streamId, expectedVersion, events, appendOpts) {
-      const trx = appendOpts?.trx;
+      const trx = appendOpts?.trx === undefined ? undefined : eventStoreTables(appendOpts.trx);
       const [result] = await published(trx, [await appendToStream(trx ?? db, streamId, expectedVersion, events)]);
       return result!;
     },
     async appendToStreams(appends, appendOpts) {
-      const trx = appendOpts?.trx;
+      const trx = appendOpts?.trx === undefined ? undefined : eventStoreTables(appendOpts.trx);
       return published(trx, await appendToStreams(trx ?? db, appends));
     },
-    readStream: (streamId, readOpts) => readStream(readOpts?.trx ?? db, streamId, readOpts ?? {}),
-    readStreams: (streams, readOpts) => readStreams(readOpts?.trx ?? db, streams),
+    readStream: (streamId, readOpts) => readStream(readOpts?.trx === undefined ? db : eventStoreTables(readOpts.trx), streamId, readOpts ?? {}),
+    readStreams: (streams, readOpts) => readStreams(readOpts?.trx === undefined ? db : eventStoreTables(readOpts.trx), streams),
     readAll: (readOpts) => readAllWith(db, readOpts),
-    async transaction(fn) {
+    async transaction(on, fn) {
       const appended: Appended[] = [];
-      const result = await db.transaction().execute(async (trx) => {
+      const result = await on.transaction().execute(async (trx) => {
         uncommitted.set(trx, appended);
         return fn(trx);
       });
@@ -272,7 +281,7 @@ function expectedArgument(expectedVersion: ExpectedVersion): number {
 }
 
 async function appendToStreams(
-  executor: Kysely<any>,
+  executor: Kysely<EventStoreDatabase>,
   appends: readonly { streamId: string; expectedVersion: ExpectedVersion; events: readonly NewEvent[] }[],
 ): Promise<Appended[]> {
   if (appends.length === 0) throw new InvalidArgumentError("no appends");
@@ -282,6 +291,7 @@ async function appendToStreams(
   );
   let rows: (AppendedRow & { out_index: number })[];
   try {
+    // Raw SQL: a set-returning function in FROM, which kysely's builder has no typed form for.
     const result = await sql<AppendedRow & { out_index: number }>`
       SELECT out_index, out_global_position AS global_position, out_stream_version AS stream_version,
              out_outbox_id AS outbox_id, out_recorded_at AS recorded_at
@@ -300,7 +310,7 @@ async function appendToStreams(
 }
 
 async function appendToStream(
-  executor: Kysely<any>,
+  executor: Kysely<EventStoreDatabase>,
   streamId: string,
   expectedVersion: ExpectedVersion,
   events: readonly NewEvent[],
@@ -314,6 +324,7 @@ async function appendToStream(
   const expected = expectedArgument(expectedVersion);
   let rows: AppendedRow[];
   try {
+    // Raw SQL: a set-returning function in FROM, which kysely's builder has no typed form for.
     const result = await sql<AppendedRow>`
       SELECT out_global_position AS global_position, out_stream_version AS stream_version,
              out_outbox_id AS outbox_id, out_recorded_at AS recorded_at
@@ -362,12 +373,10 @@ interface AppendedRow {
   recorded_at: Date;
 }
 
-async function currentVersion(executor: Kysely<any>, streamId: string): Promise<number> {
+async function currentVersion(executor: Kysely<EventStoreDatabase>, streamId: string): Promise<number> {
   try {
-    const result = await sql<{ version: number }>`SELECT version FROM streams WHERE stream_id = ${streamId}`.execute(
-      executor,
-    );
-    return result.rows[0]?.version ?? 0;
+    const row = await executor.selectFrom("streams").select("version").where("stream_id", "=", streamId).executeTakeFirst();
+    return row?.version ?? 0;
   } catch (err) {
     throw translateError(err, `reading the version of stream ${streamId}`);
   }
@@ -414,17 +423,20 @@ export function translateError(err: unknown, doing: string): Error {
   return new InternalError(`failed ${doing}: ${message}`, { cause: err });
 }
 
-interface EventRow {
-  global_position: string;
-  stream_id: string;
-  stream_version: number;
-  event_id: string;
-  type: string;
-  schema_version: number;
-  data: unknown;
-  metadata: Record<string, unknown>;
-  recorded_at: Date;
-}
+/** The columns an event is read with. */
+const eventColumns = [
+  "global_position",
+  "stream_id",
+  "stream_version",
+  "event_id",
+  "type",
+  "schema_version",
+  "data",
+  "metadata",
+  "recorded_at",
+] as const;
+
+type EventRow = Pick<Selectable<EventsTable>, (typeof eventColumns)[number]>;
 
 function toRecordedEvent(row: EventRow): RecordedEvent {
   return {
@@ -440,7 +452,11 @@ function toRecordedEvent(row: EventRow): RecordedEvent {
   };
 }
 
-async function readStream(executor: Kysely<any>, streamId: string, opts: ReadStreamOptions): Promise<RecordedEvent[]> {
+async function readStream(
+  executor: Kysely<EventStoreDatabase>,
+  streamId: string,
+  opts: Omit<ReadStreamOptions, "trx">,
+): Promise<RecordedEvent[]> {
   const fromVersion = opts.fromVersion ?? 1;
   if (!Number.isSafeInteger(fromVersion) || fromVersion < 1) {
     throw new InvalidArgumentError("fromVersion must be an integer >= 1");
@@ -449,20 +465,23 @@ async function readStream(executor: Kysely<any>, streamId: string, opts: ReadStr
     throw new InvalidArgumentError("limit must be a positive integer");
   }
   try {
-    const result = await sql<EventRow>`
-      SELECT global_position, stream_id, stream_version, event_id, type, schema_version, data, metadata, recorded_at
-      FROM events
-      WHERE stream_id = ${streamId} AND stream_version >= ${fromVersion}
-      ORDER BY stream_version
-      ${opts.limit === undefined ? sql`` : sql`LIMIT ${opts.limit}`}`.execute(executor);
-    return result.rows.map(toRecordedEvent);
+    const limit = opts.limit;
+    const rows = await executor
+      .selectFrom("events")
+      .select(eventColumns)
+      .where("stream_id", "=", streamId)
+      .where("stream_version", ">=", fromVersion)
+      .orderBy("stream_version")
+      .$if(limit !== undefined, (q) => q.limit(limit!))
+      .execute();
+    return rows.map(toRecordedEvent);
   } catch (err) {
     throw translateError(err, `reading stream ${streamId}`);
   }
 }
 
 async function readStreams(
-  executor: Kysely<any>,
+  executor: Kysely<EventStoreDatabase>,
   streams: readonly { streamId: string; fromVersion?: number }[],
 ): Promise<Map<string, RecordedEvent[]>> {
   const out = new Map<string, RecordedEvent[]>();
@@ -474,6 +493,9 @@ async function readStreams(
   }
   if (streams.length === 0) return out;
   try {
+    // Raw SQL: the streams come in as `unnest` of two arrays joined to `events` (one plan
+    // whatever their number); kysely's builder has no typed form for a column-aliased
+    // set-returning function in FROM.
     const result = await sql<EventRow>`
       SELECT e.global_position, e.stream_id, e.stream_version, e.event_id, e.type, e.schema_version, e.data, e.metadata, e.recorded_at
       FROM unnest(${streams.map((s) => s.streamId)}::text[], ${streams.map((s) => s.fromVersion ?? 1)}::integer[]) AS r(stream_id, from_version)
@@ -490,7 +512,7 @@ async function readStreams(
  * readAll on a given executor. Must not run in a transaction that already has a transaction id
  * (has written or locked rows): its own id would hold the release horizon back.
  */
-export async function readAllWith(executor: Kysely<any>, opts: ReadAllOptions): Promise<ReadAllResult> {
+export async function readAllWith(executor: Kysely<EventStoreDatabase>, opts: ReadAllOptions): Promise<ReadAllResult> {
   if (!Number.isSafeInteger(opts.limit) || opts.limit < 1 || opts.limit > 10_000) {
     throw new InvalidArgumentError("readAll limit must be an integer in 1..10000");
   }
@@ -503,6 +525,8 @@ export async function readAllWith(executor: Kysely<any>, opts: ReadAllOptions): 
   type Row = Partial<EventRow> & { transaction_id: string | null; withheld: boolean };
   let rows: Row[];
   try {
+    // Raw SQL: MATERIALIZED CTEs over snapshot functions, row-value comparisons with xid8
+    // casts and a LEFT JOIN onto a one-row CTE; the builder would only wrap the same text.
     const result = await sql<Row>`
       WITH snap AS MATERIALIZED (
         SELECT pg_current_snapshot() AS s

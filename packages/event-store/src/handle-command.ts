@@ -2,6 +2,7 @@ import type { Kysely } from "kysely";
 import { AbortedError, AlreadyExistsError } from "@shoal/domain";
 import type { Decider, DomainEvent, EventMetadata } from "@shoal/domain";
 import type { EventStore } from "./event-store";
+import type { EventStoreDatabase } from "./event-store-database";
 import type { RecordedEvent } from "./event-types";
 
 /** A stream folded through a decider: its recorded events, the state they give, and its version (0: no stream). */
@@ -16,11 +17,11 @@ export interface LoadedStream<State> {
  * (an earlier result for the same stream), only the versions after it are read and folded
  * onto its state; `recorded` then holds just those.
  */
-export async function loadStream<State, Command, Event extends DomainEvent>(
+export async function loadStream<State, Command, Event extends DomainEvent, DB extends EventStoreDatabase = EventStoreDatabase>(
   store: EventStore,
   streamId: string,
   decider: Decider<State, Command, Event>,
-  trx?: Kysely<any>,
+  trx?: Kysely<DB>,
   from?: { state: State; version: number },
 ): Promise<LoadedStream<State>> {
   const recorded = await store.readStream(streamId, {
@@ -41,7 +42,7 @@ export function foldStream<State, Command, Event extends DomainEvent>(
   return { recorded, state, version: recorded.at(-1)?.streamVersion ?? from?.version ?? 0 };
 }
 
-export interface AppendDecidedOptions<Event extends DomainEvent> {
+export interface AppendDecidedOptions<Event extends DomainEvent, DB extends EventStoreDatabase = EventStoreDatabase> {
   streamId: string;
   /** The version the events were decided against (from `loadStream`). */
   version: number;
@@ -49,7 +50,7 @@ export interface AppendDecidedOptions<Event extends DomainEvent> {
   eventId: (event: Event, index: number) => string;
   schemaVersion: (type: Event["type"]) => number;
   metadata?: EventMetadata;
-  trx?: Kysely<any>;
+  trx?: Kysely<DB>;
 }
 
 /**
@@ -57,9 +58,9 @@ export interface AppendDecidedOptions<Event extends DomainEvent> {
  * `[]`. Errors are the store's: AbortedError when another appender won, AlreadyExistsError
  * when an event id is recorded already (a redelivered cause).
  */
-export async function appendDecided<Event extends DomainEvent>(
+export async function appendDecided<Event extends DomainEvent, DB extends EventStoreDatabase = EventStoreDatabase>(
   store: EventStore,
-  opts: AppendDecidedOptions<Event>,
+  opts: AppendDecidedOptions<Event, DB>,
 ): Promise<void> {
   if (opts.events.length === 0) return;
   await store.appendToStream(

@@ -12,6 +12,20 @@ export type {
   ReadAllResult,
   GlobalEvent,
 } from "./event-store";
+export { eventStoreTables } from "./event-store-database";
+export type {
+  EventStoreDatabase,
+  EventsTable,
+  StreamsTable,
+  OutboxTable,
+  ProjectionCheckpointsTable,
+  ProcessedEventsTable,
+  JsonColumn,
+  Int8Column,
+  TimestampColumn,
+  NullableTimestampColumn,
+  Defaulted,
+} from "./event-store-database";
 export { migrateToLatest } from "./migrate-to-latest";
 export type { Logger } from "./logger";
 export { createOutboxRelay } from "./outbox-relay";

@@ -9,7 +9,7 @@ import { migrations } from "../../../migrations/index";
  * Throws InternalError naming the migration that failed, with the database error as cause;
  * migrations before it stay applied, the failed one is rolled back.
  */
-export async function migrateToLatest(db: Kysely<any>): Promise<void> {
+export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<void> {
   // Unordered: each owner numbers its migrations in its own range (the store 0001-0099, services
   // 0100+) and depends only on its own earlier ones, so a store migration added after a service's
   // was applied must still run on that database.

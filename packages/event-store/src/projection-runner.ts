@@ -3,6 +3,8 @@ import type { Kysely, Transaction } from "kysely";
 import type pg from "pg";
 import { InternalError, InvalidArgumentError, ShoalError } from "@shoal/domain";
 import { readAllWith, translateError } from "./event-store";
+import { eventStoreTables } from "./event-store-database";
+import type { EventStoreDatabase } from "./event-store-database";
 import type { GlobalEvent } from "./event-store";
 import { decodeGlobalCursor, encodeGlobalCursor, globalCursorStart } from "./global-cursor";
 import type { GlobalCursor } from "./global-cursor";
@@ -10,10 +12,11 @@ import { createNotifiedLoop } from "./notified-loop";
 import { silentLogger } from "./logger";
 import type { Logger } from "./logger";
 
-export interface ProjectionRunnerOptions {
+export interface ProjectionRunnerOptions<DB extends EventStoreDatabase = EventStoreDatabase> {
   /** Unique projection name; the key of its checkpoint row. */
   name: string;
-  db: Kysely<any>;
+  /** A database holding the event store's tables and the projection's own (`DB` describes both). */
+  db: Kysely<DB>;
   /** Pool whose `options` open the LISTEN connection that wakes the live runner. */
   pool: pg.Pool;
   /**
@@ -21,9 +24,9 @@ export interface ProjectionRunnerOptions {
    * the checkpoint commit together, so a crash or a throw never applies an event twice. A throw
    * rolls the whole batch back (and the live runner retries it with backoff).
    */
-  handle(event: GlobalEvent, trx: Transaction<any>): Promise<void>;
+  handle(event: GlobalEvent, trx: Transaction<DB>): Promise<void>;
   /** Deletes all of the projection's state, through `trx`; used by `rebuild()`. */
-  reset(trx: Transaction<any>): Promise<void>;
+  reset(trx: Transaction<DB>): Promise<void>;
   /** Events applied per transaction (default 500). */
   batchSize?: number;
   logger?: Logger;
@@ -55,7 +58,7 @@ export interface ProjectionRunner {
 /** Advisory lock class for projection batches ("SHOA"); the object id is hashtext(name). */
 const projectionLockClass = 0x53484f41;
 
-export function createProjectionRunner(opts: ProjectionRunnerOptions): ProjectionRunner {
+export function createProjectionRunner<DB extends EventStoreDatabase>(opts: ProjectionRunnerOptions<DB>): ProjectionRunner {
   const { name, db, pool, handle, reset } = opts;
   if (typeof name !== "string" || name.length === 0) throw new InvalidArgumentError("projection name must be non-empty");
   const batchSize = opts.batchSize ?? 500;
@@ -65,8 +68,8 @@ export function createProjectionRunner(opts: ProjectionRunnerOptions): Projectio
   const logger = opts.logger ?? silentLogger;
   const recheckIntervalMs = opts.recheckIntervalMs ?? 30_000;
 
-
-  const lock = (trx: Transaction<any>) =>
+  // Raw SQL: a bare function call with no table, which the builder only wraps.
+  const lock = (trx: Transaction<DB>) =>
     sql`SELECT pg_advisory_xact_lock(${projectionLockClass}::int, hashtext(${name}))`.execute(trx);
 
   /** One batch in one transaction. Returns how many events it applied and whether more were withheld. */
@@ -76,14 +79,16 @@ export function createProjectionRunner(opts: ProjectionRunnerOptions): Projectio
         // The advisory lock and the reads below do not assign a transaction id, so this
         // transaction does not hold back the release horizon that readAll waits for.
         await lock(trx);
-        const checkpoint = await sql<{ transaction_id: string; global_position: string }>`
-          SELECT transaction_id::text AS transaction_id, global_position
-          FROM projection_checkpoints WHERE name = ${name}`.execute(trx);
-        const row = checkpoint.rows[0];
+        const store = eventStoreTables(trx);
+        const row = await store
+          .selectFrom("projection_checkpoints")
+          .select(["transaction_id", "global_position"])
+          .where("name", "=", name)
+          .executeTakeFirst();
         const after: GlobalCursor = row
           ? encodeGlobalCursor({ transactionId: BigInt(row.transaction_id), globalPosition: BigInt(row.global_position) })
           : globalCursorStart;
-        const page = await readAllWith(trx, { after, limit: batchSize });
+        const page = await readAllWith(store, { after, limit: batchSize });
         for (const event of page.events) {
           try {
             await handle(event, trx);
@@ -98,11 +103,17 @@ export function createProjectionRunner(opts: ProjectionRunnerOptions): Projectio
         const last = page.events[page.events.length - 1];
         if (last) {
           const { transactionId, globalPosition } = decodeGlobalCursor(last.cursor);
-          await sql`
-            INSERT INTO projection_checkpoints (name, transaction_id, global_position, updated_at)
-            VALUES (${name}, ${transactionId.toString()}::xid8, ${globalPosition.toString()}::bigint, now())
-            ON CONFLICT (name) DO UPDATE
-            SET transaction_id = excluded.transaction_id, global_position = excluded.global_position, updated_at = now()`.execute(trx);
+          await store
+            .insertInto("projection_checkpoints")
+            .values({ name, transaction_id: transactionId.toString(), global_position: globalPosition.toString(), updated_at: sql`now()` })
+            .onConflict((oc) =>
+              oc.column("name").doUpdateSet((eb) => ({
+                transaction_id: eb.ref("excluded.transaction_id"),
+                global_position: eb.ref("excluded.global_position"),
+                updated_at: sql`now()`,
+              })),
+            )
+            .execute();
         }
         return { applied: page.events.length, withheld: page.withheld };
       });
@@ -148,7 +159,7 @@ export function createProjectionRunner(opts: ProjectionRunnerOptions): Projectio
         await db.transaction().execute(async (trx) => {
           await lock(trx);
           await reset(trx);
-          await sql`DELETE FROM projection_checkpoints WHERE name = ${name}`.execute(trx);
+          await eventStoreTables(trx).deleteFrom("projection_checkpoints").where("name", "=", name).execute();
         });
       } catch (err) {
         throw translateError(err, `resetting projection ${name}`);

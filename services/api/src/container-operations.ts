@@ -97,7 +97,7 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
     metadata: { actor: "api" },
     streamVersion: i + 1,
   }));
-  await ctx.store.transaction(async (trx) => {
+  await ctx.store.transaction(ctx.db, async (trx) => {
     const reserved = await trx
       .insertInto("container_names")
       .values({ name, container_id: id })
@@ -320,7 +320,7 @@ export async function renameContainer(ctx: ApiContext, ref: string, newName: str
   }
   const renamed = events.find((e) => e.type === "ContainerRenamed");
   if (renamed === undefined) return;
-  await ctx.store.transaction(async (trx) => {
+  await ctx.store.transaction(ctx.db, async (trx) => {
     // The name is held by the holder's one row (container_names: unique name, unique container).
     const holder = await trx.selectFrom("container_names").select("container_id").where("name", "=", renamed.data.newName).executeTakeFirst();
     if (holder !== undefined) {

@@ -46,7 +46,7 @@ export async function decideInTransaction<State, Command, Event extends DomainEv
       // The store's transaction: the ContainerScheduled goes out right after the commit.
       const reading = loadStream(store, opts.streamId, opts.decider);
       reading.catch(() => undefined); // awaited below; a failure before that is not unhandled
-      return await store.transaction(async (trx) => {
+      return await store.transaction(db, async (trx) => {
         const read = await reading;
         const decision = await opts.plan(trx, read);
         if (decision === undefined) return { appended: [], declined: true };
