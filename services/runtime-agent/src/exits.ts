@@ -52,11 +52,16 @@ export async function finishExit(ctx: AgentContext, id: string, exit: ExitToRepo
   const live = ctx.live.get(id);
   const needsCleanup = record?.exit?.cleanedUp !== true;
   // Tasks.Delete first: it returns once the shim has flushed the output, so the log is complete before the report.
-  const taskGone = needsCleanup ? await deleteExitedTask(ctx, id, live) : true;
+  const taskGone = needsCleanup
+    ? await deleteAfterExit(ctx, id, "task", async () => (live?.task ?? (await ctx.containerd.loadTask(id))).delete())
+    : true;
   const reportNeeded = record !== undefined && !record.exit!.reported;
   if (reportNeeded) ctx.unreported.add(id);
   const [containerGone, reported] = await Promise.all([
-    needsCleanup ? deleteExitedContainer(ctx, id, live) : Promise.resolve(true),
+    // After Tasks.Delete: a container deleted while its task runs orphans the task.
+    needsCleanup
+      ? deleteAfterExit(ctx, id, "container", async () => (live?.container ?? (await ctx.containerd.loadContainer(id))).delete())
+      : Promise.resolve(true),
     reportNeeded ? (live?.startedReport ?? Promise.resolve()).then(() => publishExit(ctx, record, foundAtRecovery)) : Promise.resolve(false),
   ]);
   if (record?.exit !== undefined) {
@@ -72,28 +77,16 @@ export async function finishExit(ctx: AgentContext, id: string, exit: ExitToRepo
   ctx.live.delete(id);
 }
 
-/** Tasks.Delete of an exited task; false when it failed (other than already gone). */
-async function deleteExitedTask(ctx: AgentContext, id: string, live: LiveContainer | undefined): Promise<boolean> {
+/**
+ * Deletes the task (Tasks.Delete) or the container (Containers.Delete) of an exit; true when
+ * it is gone, also when it already was; false (logged) when the delete failed otherwise.
+ */
+async function deleteAfterExit(ctx: AgentContext, id: string, what: "task" | "container", remove: () => Promise<unknown>): Promise<boolean> {
   try {
-    const task = live?.task ?? (await ctx.containerd.loadTask(id));
-    await task.delete();
+    await remove();
   } catch (err) {
     if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
-      ctx.log.warn({ err, containerId: id }, "could not delete exited task");
-      return false;
-    }
-  }
-  return true;
-}
-
-/** Containers.Delete after the task is gone; false when it failed (other than already gone). */
-async function deleteExitedContainer(ctx: AgentContext, id: string, live: LiveContainer | undefined): Promise<boolean> {
-  try {
-    const container = live?.container ?? (await ctx.containerd.loadContainer(id));
-    await container.delete();
-  } catch (err) {
-    if (!(isShoalError(err) && err.code === "NOT_FOUND")) {
-      ctx.log.warn({ err, containerId: id }, "could not delete exited container");
+      ctx.log.warn({ err, containerId: id }, `could not delete exited ${what}`);
       return false;
     }
   }
