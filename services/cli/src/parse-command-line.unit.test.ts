@@ -329,6 +329,56 @@ describe("global", () => {
   });
 });
 
+// pflag's details that argument-parsing libraries read differently (commander, yargs-parser,
+// mri, arg, cac, citty were tried against these; see the README): each is docker's behaviour.
+describe("docker's flag syntax, detail by detail", () => {
+  it("takes `-f=value` for a shorthand flag, dropping the `=` (a separate `=x` stays as given)", () => {
+    expect(command("exec -w=/srv -e=A=1 web ls", "exec")).toMatchObject({ cwd: "/srv", env: ["A=1"] });
+    expect(command("kill -s=KILL a", "kill").signal).toBe("KILL");
+    expect(command("run -v=/a:/b:ro busybox", "run").request.host_config.mounts).toEqual([
+      { source: "/a", target: "/b", readonly: true, readonly_mode: "" },
+    ]);
+  });
+
+  it("reads a dash and digits as a shorthand flag, never as a positional", () => {
+    for (const line of ["stop -5 a", "rm -1", "run -5", "top -1"]) {
+      const err = usageError(line);
+      expect(err.message).toMatch(/^unknown shorthand flag: '\d' in -\d$/);
+      expect(err.exitCode).toBe(125);
+    }
+  });
+
+  it("names the whole group when one letter of it is unknown", () => {
+    expect(usageError("run -dx busybox").message).toBe("unknown shorthand flag: 'x' in -dx");
+    expect(usageError("ps -aqx").message).toBe("unknown shorthand flag: 'x' in -aqx");
+  });
+
+  it("refuses the first bad flag, in order", () => {
+    expect(usageError("ps --bogus --format").message).toBe("unknown flag: --bogus");
+    expect(usageError("stop --workdir /x --time").message).toBe("unknown flag: --workdir");
+  });
+
+  it("lets the last of a repeated boolean win, and has no `--no-` negation", () => {
+    expect(command("ps -a --all=false", "ps").all).toBe(false);
+    expect(command("ps --all=false -a", "ps").all).toBe(true);
+    expect(command("ps --no-trunc", "ps").noTrunc).toBe(true);
+    expect(command("ps --no-trunc=false", "ps").noTrunc).toBe(false);
+    expect(usageError("ps --no-all").message).toBe("unknown flag: --no-all");
+  });
+
+  it("takes the next argument as a flag's value even when it looks like a flag", () => {
+    expect(command("run --name -x busybox", "run").request).toMatchObject({ name: "-x", image: "busybox" });
+    expect(command("logs -n 3 -- web", "logs")).toMatchObject({ container: "web", tail: 3 });
+    expect(command("stop --timeout 4 a", "stop").timeoutSeconds).toBe(4);
+  });
+
+  it("keeps `--` and `-` as given where they are positionals", () => {
+    expect(command("run busybox -- x", "run").request.args).toEqual(["--", "x"]);
+    expect(command("stop a -- -t 3", "stop").containers).toEqual(["a", "-t", "3"]);
+    expect(command("stop -", "stop").containers).toEqual(["-"]);
+  });
+});
+
 describe("parseTimeArg", () => {
   it("reads RFC 3339, Unix seconds and Go durations", () => {
     expect(parseTimeArg("2026-11-23T10:00:00.5Z", NOW, "--since")).toEqual(new Date("2026-11-23T10:00:00.500Z"));
