@@ -145,6 +145,10 @@ describe("refusals: the right code and message, nothing left behind", () => {
         /^No such checkpoint: cp1$/,
       );
       expect(await snapshot()).toEqual(before);
+      const cli = await stack.cli(["start", "--checkpoint", "cp1", "stopped-owner"]);
+      expect(cli).toMatchObject({ code: 1, stdout: "" });
+      expect(cli.stderr).toMatch(/No such checkpoint: cp1/);
+      expect(await snapshot()).toEqual(before);
       expect(JSON.parse((await stack.cli(["inspect", "stopped-owner"])).stdout)[0].State.Status).toBe("created");
     } finally {
       expect((await stack.cli(["config", "set", "experimental=false"])).code).toBe(0);

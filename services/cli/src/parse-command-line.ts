@@ -23,7 +23,8 @@ export type CliCommand =
   | { kind: "help"; topic: string | undefined }
   | { kind: "run"; detach: boolean; request: CreateContainerRequest }
   | { kind: "create"; request: CreateContainerRequest }
-  | { kind: "start"; attach: boolean; containers: string[] }
+  /** `checkpoint`: restore from this checkpoint (`docker start --checkpoint`; "" for none). */
+  | { kind: "start"; attach: boolean; checkpoint: string; containers: string[] }
   | { kind: "stop"; timeoutSeconds: number | undefined; containers: string[] }
   | { kind: "restart"; timeoutSeconds: number | undefined; containers: string[] }
   | { kind: "rename"; container: string; newName: string }
@@ -474,14 +475,18 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       return withAddr(flags, command);
     }
     case "start": {
-      const flags = simple([{ name: "attach", short: "a", kind: "bool" }]);
+      const flags = simple([
+        { name: "attach", short: "a", kind: "bool" },
+        { name: "checkpoint", kind: "string" },
+      ]);
       const help = earlyHelp(flags);
       if (help) return help;
       const containers = requireArgs(flags, 1, name);
       if (flags.bools.has("attach") && containers.length > 1) {
         throw new UsageError("you cannot start and attach multiple containers at once", name);
       }
-      return withAddr(flags, { kind: "start", attach: flags.bools.has("attach"), containers });
+      const checkpoint = flags.strings.get("checkpoint") ?? "";
+      return withAddr(flags, { kind: "start", attach: flags.bools.has("attach"), checkpoint, containers });
     }
     case "stop":
     case "restart": {

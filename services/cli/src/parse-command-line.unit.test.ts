@@ -176,7 +176,8 @@ describe("-v SRC:DST[:OPTIONS]", () => {
 
 describe("lifecycle commands", () => {
   it("start [-a]", () => {
-    expect(command("start a b", "start")).toEqual({ kind: "start", attach: false, containers: ["a", "b"] });
+    expect(command("start a b", "start")).toEqual({ kind: "start", attach: false, checkpoint: "", containers: ["a", "b"] });
+    expect(command("start --checkpoint cp1 a", "start")).toMatchObject({ checkpoint: "cp1", containers: ["a"] });
     expect(command("start -a a", "start").attach).toBe(true);
     expect(usageError("start -a a b").message).toContain("multiple containers");
     expect(usageError("start").message).toContain("requires at least 1 argument");

@@ -155,10 +155,10 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
       return startAttached(api, created.id, out, startFailureExitCode);
     }
     case "start": {
-      if (command.attach) return startAttached(api, command.containers[0]!, out, () => EXIT_FAILED);
+      if (command.attach) return startAttached(api, command.containers[0]!, out, () => EXIT_FAILED, command.checkpoint);
       const failed: string[] = [];
       await forEach(command.containers, out, async (container) => {
-        const started = await api.call("Containers/StartContainer", { container });
+        const started = await api.call("Containers/StartContainer", { container, ...(command.checkpoint !== "" ? { checkpoint: command.checkpoint } : {}) });
         if (started.failed) out.io.stderr.write(`shoal: Error response from daemon: ${started.error}\n`);
         else out.line(container);
         return !started.failed;
@@ -397,11 +397,17 @@ async function listAll(api: ShoalApi, all: boolean, filters: Record<string, stri
  * mapped by `failedStartCode` (`run`: 125/126/127; `start -a`: 1); otherwise the output is
  * printed and the container's exit code returned.
  */
-async function startAttached(api: ShoalApi, container: string, out: Output, failedStartCode: (exitCode: number) => number): Promise<number> {
+async function startAttached(
+  api: ShoalApi,
+  container: string,
+  out: Output,
+  failedStartCode: (exitCode: number) => number,
+  checkpoint = "",
+): Promise<number> {
   const exited = api.call("Containers/WaitContainer", { container, condition: "next-exit" });
   // Only awaited after a successful start; a failure on a failed start is not news.
   exited.catch(() => undefined);
-  const started = await api.call("Containers/StartContainer", { container });
+  const started = await api.call("Containers/StartContainer", { container, ...(checkpoint !== "" ? { checkpoint } : {}) });
   if (started.failed) {
     out.io.stderr.write(`shoal: Error response from daemon: ${started.error}\n`);
     return failedStartCode(started.exit_code);

@@ -63,7 +63,8 @@ Create a container and print its ID.
 ${CREATE_OPTIONS}`,
   start: `Usage:  shoal start [OPTIONS] CONTAINER [CONTAINER...]
 
-  -a, --attach   Wait for the container, print its output and exit with its exit code`,
+  -a, --attach            Wait for the container, print its output and exit with its exit code
+      --checkpoint NAME   Restore from this checkpoint (needs experimental; never starts fresh instead)`,
   stop: `Usage:  shoal stop [OPTIONS] CONTAINER [CONTAINER...]
 
   -t, --time N   Seconds to wait before killing the container (default 10)`,
