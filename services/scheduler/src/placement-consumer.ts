@@ -116,8 +116,15 @@ export function createPlacementHandler(deps: {
       if ("place" in plan) {
         const command: ContainerCommand = {
           type: "RecordScheduled",
-          // A member's owner as placed: the mount-manager reads its stream with the rest.
-          data: { containerId: container.id, now, host: plan.place.host, ...(inputs.owner !== undefined ? { ipcOwnerId: inputs.owner.containerId } : {}) },
+          // A member's owner as placed: the mount-manager reads its stream with the rest. The
+          // reservation travels on the event, for readers that count what a host holds (the api).
+          data: {
+            containerId: container.id,
+            now,
+            host: plan.place.host,
+            reservedBytes: plan.place.reservedBytes,
+            ...(inputs.owner !== undefined ? { ipcOwnerId: inputs.owner.containerId } : {}),
+          },
         };
         const events = containerDecider.decide(command, state);
         await appendDecided(store, { ...common, events, eventId: () => scheduledId });

@@ -48,7 +48,10 @@ export type StartContainer = DomainCommand<
 >;
 
 /** The scheduler placed the container on `host`. */
-export type RecordScheduled = DomainCommand<"RecordScheduled", { containerId: string; now: string; host: string; ipcOwnerId?: string }>;
+export type RecordScheduled = DomainCommand<
+  "RecordScheduled",
+  { containerId: string; now: string; host: string; ipcOwnerId?: string; reservedBytes?: number }
+>;
 
 /** The mount-manager planned (and ordered) the container's IPC setup. */
 export type RecordIpcPrepared = DomainCommand<"RecordIpcPrepared", { containerId: string; now: string; plan: IpcPlan }>;

@@ -300,10 +300,17 @@ function recordScheduled(command: RecordScheduled, s: Live): ContainerEvent[] {
   if (s.status !== "starting" && !(s.status === "removing" && s.host === undefined)) {
     throw new FailedPreconditionError(`container ${s.container.name} is not waiting to be scheduled (status ${s.status})`);
   }
+  const reserved = command.data.reservedBytes;
   return [
     {
       type: "ContainerScheduled",
-      data: { containerId: s.container.id, host: command.data.host, scheduledAt: command.data.now, ...(owner !== undefined ? { ipcOwnerId: owner } : {}) },
+      data: {
+        containerId: s.container.id,
+        host: command.data.host,
+        scheduledAt: command.data.now,
+        ...(owner !== undefined ? { ipcOwnerId: owner } : {}),
+        ...(reserved !== undefined ? { reservedBytes: reserved } : {}),
+      },
     },
   ];
 }

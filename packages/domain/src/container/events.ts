@@ -39,6 +39,12 @@ export type ContainerScheduled = DomainEvent<
     scheduledAt: string;
     /** For a `container:<ref>` member: the owner the scheduler placed it with (a hint for the IPC planning). */
     ipcOwnerId?: string;
+    /**
+     * The bytes the placement reserves on `host` until the container exits, fails, dies or is
+     * removed: its memory plus the shm tmpfs it brings (a group's shm counts on its owner).
+     * Added field: a placement recorded before it has none.
+     */
+    reservedBytes?: number;
   }
 >;
 export type ContainerIpcPrepared = DomainEvent<"ContainerIpcPrepared", { containerId: string; plan: IpcPlan; preparedAt: string }>;
