@@ -10,6 +10,7 @@ import * as appendReturnsOutboxRow0008 from "./0008-append-returns-outbox-row";
 import * as appendToStreams0009 from "./0009-append-to-streams";
 import * as apiContainers0100 from "./0100-api-containers";
 import * as apiRemovedContainerOutput0101 from "./0101-api-removed-container-output";
+import * as apiHosts0102 from "./0102-api-hosts";
 import * as schedulerHosts0200 from "./0200-scheduler-hosts";
 import * as schedulerPlacements0201 from "./0201-scheduler-placements";
 import * as mountManagerIpcGroups0300 from "./0300-mount-manager-ipc-groups";
@@ -31,6 +32,7 @@ export const migrations: Record<string, Migration> = {
   "0009-append-to-streams": appendToStreams0009,
   "0100-api-containers": apiContainers0100,
   "0101-api-removed-container-output": apiRemovedContainerOutput0101,
+  "0102-api-hosts": apiHosts0102,
   "0200-scheduler-hosts": schedulerHosts0200,
   "0201-scheduler-placements": schedulerPlacements0201,
   "0300-mount-manager-ipc-groups": mountManagerIpcGroups0300,

@@ -9,7 +9,7 @@
  * (`TimestampColumn`), `jsonb` as the parsed value and written as JSON text (`JsonColumn`),
  * `xid8` as a decimal string.
  */
-import type { ColumnType, Generated, Kysely } from "kysely";
+import type { ColumnType, Generated, Kysely, Transaction } from "kysely";
 
 /**
  * A `jsonb` column holding `T`: reads as the parsed value; written as JSON text
@@ -29,8 +29,8 @@ export type TimestampColumn = ColumnType<Date, Date | string, Date | string>;
  */
 export type Defaulted<C> = C extends ColumnType<infer S, infer I, infer U> ? ColumnType<S, I | undefined, U> : never;
 
-/** A nullable `timestamptz` column (NULL when not set). */
-export type NullableTimestampColumn = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+/** A nullable column of a column type above (NULL when not set; optional on insert), e.g. `Nullable<JsonColumn<IpcPlan>>`. */
+export type Nullable<C> = C extends ColumnType<infer S, infer I, infer U> ? ColumnType<S | null, I | null | undefined, U | null> : never;
 
 /** One row per stream: its version, which every append checks and bumps (0001). */
 export interface StreamsTable {
@@ -65,7 +65,7 @@ export interface OutboxTable {
   sent_through_version: number;
   created_at: Defaulted<TimestampColumn>;
   /** Set once the whole range is published. */
-  sent_at: NullableTimestampColumn;
+  sent_at: Nullable<TimestampColumn>;
 }
 
 /** Where each projection is in the global order (0003): the cursor of the last event it applied. */
@@ -92,6 +92,13 @@ export interface EventStoreDatabase {
   projection_checkpoints: ProjectionCheckpointsTable;
   processed_events: ProcessedEventsTable;
 }
+
+/**
+ * Where the store's reads and appends run: a Kysely over a database holding the event
+ * store's tables, or a transaction of one. (`Transaction` is named so that `DB` is inferred
+ * from a transaction too; it is a `Kysely<DB>` all the same.)
+ */
+export type Executor<DB extends EventStoreDatabase> = Kysely<DB> | Transaction<DB>;
 
 /**
  * `db` (or a transaction of it) seen as a Kysely over the event store's tables alone. Sound:

@@ -1,8 +1,7 @@
-import type { Kysely } from "kysely";
 import { AbortedError, AlreadyExistsError } from "@shoal/domain";
 import type { Decider, DomainEvent, EventMetadata } from "@shoal/domain";
 import type { EventStore } from "./event-store";
-import type { EventStoreDatabase } from "./event-store-database";
+import type { EventStoreDatabase, Executor } from "./event-store-database";
 import type { RecordedEvent } from "./event-types";
 
 /** A stream folded through a decider: its recorded events, the state they give, and its version (0: no stream). */
@@ -21,7 +20,7 @@ export async function loadStream<State, Command, Event extends DomainEvent, DB e
   store: EventStore,
   streamId: string,
   decider: Decider<State, Command, Event>,
-  trx?: Kysely<DB>,
+  trx?: Executor<DB>,
   from?: { state: State; version: number },
 ): Promise<LoadedStream<State>> {
   const recorded = await store.readStream(streamId, {
@@ -50,7 +49,7 @@ export interface AppendDecidedOptions<Event extends DomainEvent, DB extends Even
   eventId: (event: Event, index: number) => string;
   schemaVersion: (type: Event["type"]) => number;
   metadata?: EventMetadata;
-  trx?: Kysely<DB>;
+  trx?: Executor<DB>;
 }
 
 /**

@@ -15,6 +15,7 @@ export type {
 export { eventStoreTables } from "./event-store-database";
 export type {
   EventStoreDatabase,
+  Executor,
   EventsTable,
   StreamsTable,
   OutboxTable,
@@ -23,7 +24,7 @@ export type {
   JsonColumn,
   Int8Column,
   TimestampColumn,
-  NullableTimestampColumn,
+  Nullable,
   Defaulted,
 } from "./event-store-database";
 export { migrateToLatest } from "./migrate-to-latest";

@@ -14,6 +14,7 @@ import { handleCommand } from "@shoal/event-store";
 import type { EventStore, HandleCommandResult, ProjectionRunner } from "@shoal/event-store";
 import { sendHostCommand } from "@shoal/bus";
 import type { CommandName, CommandPayload } from "@shoal/host-protocol";
+import type { ApiDatabase } from "./api-database";
 import type { ContainerWatcher } from "./container-watcher";
 import type { ContainerRecord } from "./container-record";
 import type { ApiMetrics } from "./metrics";
@@ -28,7 +29,7 @@ export type ApiTimeouts = {
 };
 
 export interface ApiContext {
-  db: Kysely<any>;
+  db: Kysely<ApiDatabase>;
   store: EventStore;
   nc: NatsConnection;
   prefix: string;
@@ -36,7 +37,10 @@ export interface ApiContext {
   /** Re-reads the config stream and swaps the snapshot (after a DaemonConfigChanged). */
   refreshConfig(): Promise<void>;
   watcher: ContainerWatcher;
+  /** The `containers` projection (`api-containers`); `catchUp()` before reading it. */
   projection: ProjectionRunner;
+  /** The hosts projection (`api-hosts`: `api_hosts`, `api_placements`); `catchUp()` before reading it. */
+  hostsProjection: ProjectionRunner;
   logger: PinoLogger;
   metrics: ApiMetrics;
   timeouts: ApiTimeouts;

@@ -33,6 +33,7 @@ import type { EventEnvelope } from "@shoal/bus";
 import type { Kysely } from "kysely";
 import { hostCommand, newContainerId, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
+import type { ApiDatabase } from "./api-database";
 import { foldContainer, readContainer } from "./container-record";
 import type { ContainerRecord } from "./container-record";
 import { getContainerRow, listContainerRows, membersOf, resolveContainer, resolveContainerId } from "./container-queries";
@@ -116,7 +117,7 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
 }
 
 /** Docker's ALREADY_EXISTS for a name another container holds. */
-async function nameConflict(trx: Kysely<any>, name: string): Promise<AlreadyExistsError> {
+async function nameConflict(trx: Kysely<ApiDatabase>, name: string): Promise<AlreadyExistsError> {
   const holder = await trx.selectFrom("container_names").select("container_id").where("name", "=", name).executeTakeFirst();
   return new AlreadyExistsError(
     `Conflict. The container name "/${name}" is already in use by container "${holder?.container_id ?? "?"}". You have to remove (or rename) that container to be able to reuse that name.`,

@@ -3,26 +3,26 @@
  * container is found the moment its create returns) and rows of the `containers`
  * projection for Inspect and List.
  */
-import { sql } from "kysely";
-import type { Kysely } from "kysely";
+import type { Kysely, Selectable } from "kysely";
 import { NotFoundError, isContainerId } from "@shoal/domain";
 import type { HostConfig, IpcPlan, ContainerSource, ContainerStatus, LockedInRuntime } from "@shoal/domain";
 import { mayBeIdPrefix, normalizeRef, pickContainer } from "./container-ref";
 import type { NamedContainer } from "./container-ref";
 import type { ListQuery } from "./list-query";
+import type { ApiDatabase, ContainersTable } from "./api-database";
 
 /**
  * The container `ref` names (full id, exact name, or unique id prefix; `/name` accepted).
  * NotFoundError `No such container: <ref>`; InvalidArgumentError for an ambiguous prefix
  * or a malformed ref.
  */
-export async function resolveContainer(db: Kysely<any>, ref: string): Promise<NamedContainer> {
+export async function resolveContainer(db: Kysely<ApiDatabase>, ref: string): Promise<NamedContainer> {
   const r = normalizeRef(ref);
   let q = db.selectFrom("container_names").select(["name", "container_id as id"]).where("name", "=", r);
   if (mayBeIdPrefix(r)) q = db.selectFrom("container_names").select(["name", "container_id as id"]).where((eb) =>
     eb.or([eb("name", "=", r), eb("container_id", "like", `${r}%`)]),
   );
-  const rows = (await q.limit(50).execute()) as NamedContainer[];
+  const rows: NamedContainer[] = await q.limit(50).execute();
   return pickContainer(r, rows);
 }
 
@@ -31,7 +31,7 @@ export async function resolveContainer(db: Kysely<any>, ref: string): Promise<Na
  * full id is taken as is (a stream that does not exist then answers NOT_FOUND), saving
  * the lookup on the hot path (StartContainer by id, as `shoal run` does).
  */
-export async function resolveContainerId(db: Kysely<any>, ref: string): Promise<string> {
+export async function resolveContainerId(db: Kysely<ApiDatabase>, ref: string): Promise<string> {
   const r = normalizeRef(ref);
   if (isContainerId(r)) return r;
   return (await resolveContainer(db, r)).id;
@@ -61,7 +61,7 @@ export type ContainerRow = {
   ipcOwnerId: string | null;
 };
 
-function toRow(r: any): ContainerRow {
+function toRow(r: Selectable<ContainersTable>): ContainerRow {
   return {
     id: r.id,
     name: r.name,
@@ -87,27 +87,29 @@ function toRow(r: any): ContainerRow {
 }
 
 /** NotFoundError `No such container: <id>` when the projection has no row (yet). */
-export async function getContainerRow(db: Kysely<any>, id: string): Promise<ContainerRow> {
+export async function getContainerRow(db: Kysely<ApiDatabase>, id: string): Promise<ContainerRow> {
   const r = await db.selectFrom("containers").selectAll().where("id", "=", id).executeTakeFirst();
   if (r === undefined) throw new NotFoundError(`No such container: ${id}`);
   return toRow(r);
 }
 
 /** Ids of the containers that joined `ownerId`'s IPC namespace (by their IPC plan). */
-export async function membersOf(db: Kysely<any>, ownerId: string): Promise<ContainerRow[]> {
+export async function membersOf(db: Kysely<ApiDatabase>, ownerId: string): Promise<ContainerRow[]> {
   const rows = await db.selectFrom("containers").selectAll().where("ipc_owner_id", "=", ownerId).where("id", "<>", ownerId).execute();
   return rows.map(toRow);
 }
 
 /** One page in (created_at, id) order and whether more rows follow. */
-export async function listContainerRows(db: Kysely<any>, q: ListQuery): Promise<{ rows: ContainerRow[]; more: boolean }> {
+export async function listContainerRows(db: Kysely<ApiDatabase>, q: ListQuery): Promise<{ rows: ContainerRow[]; more: boolean }> {
   let s = db.selectFrom("containers").selectAll();
   if (q.statuses) s = s.where("status", "in", q.statuses);
-  if (q.name) s = s.where(sql<boolean>`strpos(name, ${q.name}) > 0`);
+  const name = q.name;
+  if (name) s = s.where((eb) => eb(eb.fn<number>("strpos", ["name", eb.val(name)]), ">", 0));
   if (q.idPrefix) s = s.where("id", "like", `${escapeLike(q.idPrefix)}%`);
   if (q.host) s = s.where("host", "=", q.host);
   if (q.ipcOwnerPrefix) s = s.where("ipc_owner_id", "like", `${escapeLike(q.ipcOwnerPrefix)}%`);
-  if (q.after) s = s.where(sql<boolean>`(created_at, id) > (${q.after.createdAt}::timestamptz, ${q.after.id})`);
+  const after = q.after;
+  if (after) s = s.where((eb) => eb(eb.refTuple("created_at", "id"), ">", eb.tuple(new Date(after.createdAt), after.id)));
   const rows = await s.orderBy("created_at").orderBy("id").limit(q.pageSize + 1).execute();
   return { rows: rows.slice(0, q.pageSize).map(toRow), more: rows.length > q.pageSize };
 }

@@ -4,22 +4,22 @@
  * so it can be rebuilt. It also re-inserts name reservations on ContainerCreated and
  * releases them on ContainerRemoved, so a rebuild leaves `container_names` consistent.
  */
-import { sql } from "kysely";
-import type { Kysely, Transaction } from "kysely";
+import { expressionBuilder } from "kysely";
+import type { Kysely, Transaction, UpdateObject } from "kysely";
 import type pg from "pg";
 import { isContainerEventType } from "@shoal/domain";
-import type { ContainerEvent } from "@shoal/domain";
+import type { ContainerEvent, ContainerStatus } from "@shoal/domain";
 import { FOLLOWER_SETTLE_MS, createProjectionRunner } from "@shoal/event-store";
 import type { GlobalEvent, Logger, ProjectionRunner } from "@shoal/event-store";
+import type { ApiDatabase } from "./api-database";
 
 export const CONTAINERS_PROJECTION = "api-containers";
 
 /** Applies one event to the projection's rows, through `trx` only. */
-export async function applyContainerEvent(event: GlobalEvent, trx: Transaction<any>): Promise<void> {
+export async function applyContainerEvent(event: GlobalEvent, trx: Transaction<ApiDatabase>): Promise<void> {
   if (!isContainerEventType(event.type)) return;
   const e = { type: event.type, data: event.data } as ContainerEvent;
   const id = e.data.containerId;
-  const keepRemoving = (to: string) => sql`CASE WHEN status = 'removing' THEN status ELSE ${to} END`;
   switch (e.type) {
     case "ContainerCreated": {
       const d = e.data;
@@ -91,10 +91,10 @@ export async function applyContainerEvent(event: GlobalEvent, trx: Transaction<a
       });
       return;
     case "ContainerPaused":
-      await update(trx, id, { status: sql`CASE WHEN status = 'running' THEN 'paused' ELSE status END` });
+      await update(trx, id, { status: fromTo("running", "paused") });
       return;
     case "ContainerUnpaused":
-      await update(trx, id, { status: sql`CASE WHEN status = 'paused' THEN 'running' ELSE status END` });
+      await update(trx, id, { status: fromTo("paused", "running") });
       return;
     case "ContainerRemovalRequested":
       await update(trx, id, { status: "removing" });
@@ -117,11 +117,23 @@ export async function applyContainerEvent(event: GlobalEvent, trx: Transaction<a
   }
 }
 
-async function update(trx: Transaction<any>, id: string, set: Record<string, unknown>): Promise<void> {
+const eb = expressionBuilder<ApiDatabase, "containers">();
+
+/** `to`, except that a container being removed stays `removing`. */
+function keepRemoving(to: ContainerStatus) {
+  return eb.case().when("status", "=", "removing").then(eb.ref("status")).else(to).end();
+}
+
+/** `to` when the status is `from`, else the status as it is. */
+function fromTo(from: ContainerStatus, to: ContainerStatus) {
+  return eb.case().when("status", "=", from).then(to).else(eb.ref("status")).end();
+}
+
+async function update(trx: Transaction<ApiDatabase>, id: string, set: UpdateObject<ApiDatabase, "containers">): Promise<void> {
   await trx.updateTable("containers").set(set).where("id", "=", id).execute();
 }
 
-export function createContainersProjection(opts: { db: Kysely<any>; pool: pg.Pool; logger?: Logger }): ProjectionRunner {
+export function createContainersProjection(opts: { db: Kysely<ApiDatabase>; pool: pg.Pool; logger?: Logger }): ProjectionRunner {
   return createProjectionRunner({
     name: CONTAINERS_PROJECTION,
     db: opts.db,

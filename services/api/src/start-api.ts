@@ -1,7 +1,8 @@
 /**
  * Starts the api in this process: migrations, the JetStream streams, the outbox relay
- * (one per stack, here), the config holder, the containers projection, the start
- * dispatcher, the report recorder, the removal worker, the gRPC server and /metrics.
+ * (one per stack, here), the config holder, the containers and hosts projections, the
+ * heartbeat recorder, the start dispatcher, the report recorder, the removal worker, the
+ * gRPC server and /metrics.
  * `stop()` undoes all of it in reverse order and leaves nothing running.
  */
 import { Kysely, PostgresDialect } from "kysely";
@@ -16,9 +17,11 @@ import { UnavailableError } from "@shoal/domain";
 import { FOLLOWER_SETTLE_MS, createEventStore, createOutboxRelay, migrateToLatest } from "@shoal/event-store";
 import type { OutboxRelay } from "@shoal/event-store";
 import type { ApiContext, ApiTimeouts } from "./api-context";
+import type { ApiDatabase } from "./api-database";
 import { createContainerWatcher } from "./container-watcher";
 import type { ContainerWatcher } from "./container-watcher";
 import { createContainersProjection } from "./containers-projection";
+import { createHostsProjection, startHeartbeatRecorder } from "./hosts/index";
 import { startDaemonConfigSource } from "./daemon-config-source";
 import { serveMetrics } from "@shoal/metrics";
 import { createApiMetrics } from "./metrics";
@@ -61,7 +64,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   };
   try {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
-    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<ApiDatabase>({ dialect: new PostgresDialect({ pool }) });
     undo.push(() => db.destroy());
     await migrateToLatest(db);
 
@@ -102,6 +105,12 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     await projection.start();
     undo.push(() => projection.stop());
 
+    const hostsProjection = createHostsProjection({ db, pool, logger });
+    await hostsProjection.start();
+    undo.push(() => hostsProjection.stop());
+    const heartbeats = startHeartbeatRecorder({ db, nc, prefix: options.prefix, logger });
+    undo.push(() => heartbeats.stop());
+
     watcher = await createContainerWatcher({ nc, prefix: options.prefix, store });
     undo.push(() => watcher!.close());
 
@@ -115,6 +124,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
       refreshConfig: configSource.refresh,
       watcher,
       projection,
+      hostsProjection,
       logger,
       metrics,
       timeouts: { startMs: 120_000, hostCommandMs: 30_000, hostStartMs: 60_000, ...options.timeouts },

@@ -11,8 +11,8 @@ import { status } from "@grpc/grpc-js";
 import type { Server, ServerWritableStream, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { PackageDefinition } from "@grpc/proto-loader";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { sql } from "kysely";
 import type { Kysely } from "kysely";
+import type { ApiDatabase } from "../api-database";
 import type { Logger } from "pino";
 import { InternalError, InvalidArgumentError } from "@shoal/domain";
 import { createEventMatcher, parseEventFilters } from "./event-filter";
@@ -38,7 +38,7 @@ export interface EventsServiceDeps {
    * cursor from the api's `container_names` and `containers` tables. Without it (or the
    * tables), names and hosts are learned from the events read.
    */
-  db?: Kysely<any>;
+  db?: Kysely<ApiDatabase>;
   logger?: Logger;
   /** Counts each subscription when it ends as `Events/Subscribe` with its final code (CANCELLED when the client left). */
   metrics?: RequestMetrics;
@@ -148,14 +148,13 @@ function drained(call: ServerWritableStream<SubscribeRequest, unknown>, signal: 
 }
 
 /**
- * Seeds name → container and host → containers from the api's tables when they exist
- * (`container_names`, written with ContainerCreated; `containers.host` from the
- * projection), so a subscription resuming mid-log still knows containers created before
- * its cursor. A missing table is not an error: names and hosts are then learned from
- * the events read.
+ * Seeds name → container and host → containers from the api's tables (`container_names`,
+ * written with ContainerCreated; `containers.host` from the projection), so a subscription
+ * resuming mid-log still knows containers created before its cursor. A failed read is not
+ * an error: names and hosts are then learned from the events read.
  */
 async function seedFromProjection(
-  db: Kysely<any>,
+  db: Kysely<ApiDatabase>,
   spec: EventFilterSpec,
   matcher: EventMatcher,
   logger: Logger | undefined,
@@ -164,23 +163,13 @@ async function seedFromProjection(
   const hosts = [...(spec.hosts ?? [])];
   if (names.length === 0 && hosts.length === 0) return;
   try {
-    const columns = await sql<{ table_name: string; column_name: string }>`
-      SELECT table_name, column_name FROM information_schema.columns
-      WHERE table_schema = current_schema() AND table_name IN ('containers', 'container_names')`.execute(db);
-    const have = new Set(columns.rows.map((r) => `${r.table_name}.${r.column_name}`));
-    if (names.length > 0 && have.has("container_names.name") && have.has("container_names.container_id")) {
-      const rows = await sql<{ id: string; name: string }>`
-        SELECT container_id AS id, name FROM container_names WHERE name = ANY(${names}::text[])`.execute(db);
-      for (const r of rows.rows) matcher.seedContainerName(r.name, `container-${r.id}`);
-    } else if (names.length > 0 && have.has("containers.name") && have.has("containers.id")) {
-      const rows = await sql<{ id: string; name: string }>`
-        SELECT id, name FROM containers WHERE name = ANY(${names}::text[])`.execute(db);
-      for (const r of rows.rows) matcher.seedContainerName(r.name, `container-${r.id}`);
+    if (names.length > 0) {
+      const rows = await db.selectFrom("container_names").select(["container_id as id", "name"]).where("name", "in", names).execute();
+      for (const r of rows) matcher.seedContainerName(r.name, `container-${r.id}`);
     }
-    if (hosts.length > 0 && have.has("containers.host") && have.has("containers.id")) {
-      const rows = await sql<{ id: string; host: string }>`
-        SELECT id, host FROM containers WHERE host = ANY(${hosts}::text[])`.execute(db);
-      for (const r of rows.rows) matcher.seedContainerHost(r.host, `container-${r.id}`);
+    if (hosts.length > 0) {
+      const rows = await db.selectFrom("containers").select(["id", "host"]).where("host", "in", hosts).execute();
+      for (const r of rows) if (r.host !== null) matcher.seedContainerHost(r.host, `container-${r.id}`);
     }
   } catch (err) {
     logger?.warn({ err }, "could not read the api's container tables for event filters; using the log only");

@@ -1,12 +1,12 @@
 /**
- * Reads hosts for `ListHosts` from the scheduler's projection tables (migrations
- * 0200-scheduler-hosts, 0201-scheduler-placements): `hosts` (one row per registered
- * host) and `placements` (the containers holding a reservation on a host). The api only
- * reads them; the scheduler keeps them.
+ * Reads hosts for `ListHosts` from the api's own hosts projection (`api_hosts`,
+ * `api_placements`, migration 0102; see hosts-projection.ts), caught up first so a caller
+ * sees what the log holds at the call.
  */
-import { sql } from "kysely";
 import type { Kysely } from "kysely";
-import { InternalError, UnavailableError } from "@shoal/domain";
+import { InternalError, UnavailableError, isShoalError } from "@shoal/domain";
+import type { ProjectionRunner } from "@shoal/event-store";
+import type { ApiDatabase } from "../api-database";
 
 /** One host as ListHosts reports it. */
 export interface HostView {
@@ -25,56 +25,56 @@ export interface HostView {
 
 export interface HostsReader {
   /**
-   * Every known host, lost ones included, ordered by name. UnavailableError when
-   * Postgres is not reachable or the scheduler's tables are not there yet.
+   * Every known host, lost ones included, ordered by name, after the hosts projection has
+   * caught up with the log. UnavailableError when Postgres is not reachable or the api's
+   * hosts tables are not there yet.
    */
   listHosts(): Promise<HostView[]>;
 }
 
-export function createPostgresHostsReader(db: Kysely<any>): HostsReader {
+export function createPostgresHostsReader(deps: {
+  db: Kysely<ApiDatabase>;
+  /** The `api-hosts` projection (hosts-projection.ts). */
+  projection: Pick<ProjectionRunner, "catchUp">;
+}): HostsReader {
+  const { db } = deps;
   return {
     async listHosts() {
       let rows;
       try {
-        rows = await sql<{
-          name: string;
-          status: "ready" | "lost";
-          last_heartbeat: Date | null;
-          capabilities: unknown;
-          memory_bytes: string;
-          reserved_bytes: string;
-          containers: number;
-        }>`
-          SELECT h.name, h.status, h.last_heartbeat, h.capabilities,
-                 h.memory_bytes::text AS memory_bytes,
-                 COALESCE(p.reserved_bytes, 0)::text AS reserved_bytes,
-                 COALESCE(p.containers, 0)::int AS containers
-          FROM hosts h
-          LEFT JOIN (
-            SELECT host, sum(reserved_bytes) AS reserved_bytes, count(*) AS containers
-            FROM placements GROUP BY host
-          ) p ON p.host = h.name
-          ORDER BY h.name`.execute(db);
+        await deps.projection.catchUp();
+        const placed = db
+          .selectFrom("api_placements")
+          .select((eb) => ["host", eb.fn.sum<string>("reserved_bytes").as("reserved_bytes"), eb.fn.countAll<string>().as("containers")])
+          .groupBy("host")
+          .as("p");
+        rows = await db
+          .selectFrom("api_hosts as h")
+          .leftJoin(placed, "p.host", "h.name")
+          .select(["h.name", "h.status", "h.last_heartbeat", "h.capabilities", "h.memory_bytes", "p.reserved_bytes", "p.containers"])
+          .orderBy("h.name")
+          .execute();
       } catch (err) {
         throw translate(err);
       }
-      return rows.rows.map((r) => ({
+      return rows.map((r) => ({
         name: r.name,
         status: r.status,
         lastHeartbeat: r.last_heartbeat,
         capabilities: r.capabilities,
         memoryBytes: BigInt(r.memory_bytes),
-        memoryReservedBytes: BigInt(r.reserved_bytes),
-        containers: r.containers,
+        memoryReservedBytes: BigInt(r.reserved_bytes ?? 0),
+        containers: Number(r.containers ?? 0),
       }));
     },
   };
 }
 
 function translate(err: unknown): Error {
+  if (isShoalError(err)) return err;
   const code = (err as { code?: unknown }).code;
   if (code === "42P01" || code === "42703") {
-    return new UnavailableError("the scheduler's hosts tables are not there yet (run the migrations)", { cause: err });
+    return new UnavailableError("the api's hosts tables are not there yet (run the migrations)", { cause: err });
   }
   if (typeof code === "string" && /^(08|57P0[123]|53)/.test(code)) {
     return new UnavailableError("could not reach Postgres to list hosts", { cause: err });

@@ -1,22 +1,18 @@
 /** `shoal.v1.Hosts`: ListHosts, as `shoal hosts` shows them. */
 import type { Server, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { PackageDefinition } from "@grpc/proto-loader";
-import type { Kysely } from "kysely";
 import type { Logger } from "pino";
 import { InternalError } from "@shoal/domain";
 import { unaryCall } from "../events/request-metrics";
 import type { RequestMetrics } from "../events/request-metrics";
 import { dateToTimestamp } from "../events/timestamp";
-import { createPostgresHostsReader } from "./hosts-reader";
 import type { HostsReader, HostView } from "./hosts-reader";
 
 export interface HostsServiceDeps {
   /** `proto/shoal/v1/*.proto` loaded with @grpc/proto-loader, `keepCase: false`; must contain `shoal.v1.Hosts`. */
   packageDefinition: PackageDefinition;
-  /** The database holding the scheduler's `hosts` and `placements` tables; read only. */
-  db?: Kysely<any>;
-  /** Instead of `db`: where hosts come from (tests, or another store). One of the two is required. */
-  hosts?: HostsReader;
+  /** Where hosts come from: the api's hosts projection (`createPostgresHostsReader`), or a stand-in in tests. */
+  hosts: HostsReader;
   logger?: Logger;
   /** Counts requests as `Hosts/ListHosts`. */
   metrics?: RequestMetrics;
@@ -24,13 +20,12 @@ export interface HostsServiceDeps {
 
 /**
  * Adds `shoal.v1.Hosts` to `server`, using the package definition passed in (it loads
- * nothing itself). InternalError when neither `db` nor `hosts` is given.
+ * nothing itself).
  */
 export function registerHostsService(server: Server, deps: HostsServiceDeps): void {
   const definition = deps.packageDefinition["shoal.v1.Hosts"] as ServiceDefinition | undefined;
   if (definition === undefined) throw new InternalError("the package definition has no shoal.v1.Hosts service");
-  const reader = deps.hosts ?? (deps.db !== undefined ? createPostgresHostsReader(deps.db) : undefined);
-  if (reader === undefined) throw new InternalError("registerHostsService needs db or hosts");
+  const reader = deps.hosts;
   const implementation: UntypedServiceImplementation = {
     ListHosts: unaryCall("Hosts/ListHosts", deps, async () => ({ hosts: (await reader.listHosts()).map(toHostInfo) })),
   };
