@@ -4,10 +4,11 @@ import type { Logger } from "pino";
 import type { EventStore, ProjectionRunner } from "@shoal/event-store";
 import type { KeyedMutex } from "./keyed-mutex";
 import type { MountManagerMetrics } from "./metrics";
+import type { MountManagerDatabase } from "./mount-manager-database";
 
 /** What the mount-manager's flows (prepare, release, reconcile) work with. */
 export interface FlowDeps {
-  db: Kysely<any>;
+  db: Kysely<MountManagerDatabase>;
   store: EventStore;
   /** The `mount-manager` projection; `catchUp()` before reading its tables. */
   projection: ProjectionRunner;

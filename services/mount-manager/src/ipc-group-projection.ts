@@ -3,15 +3,15 @@
  * mount-manager's own `mount_manager_containers`, kept from the global log (IPC group
  * events and container events). Rebuildable: `reset` empties all four tables.
  */
-import { sql } from "kysely";
 import type { Kysely, Transaction } from "kysely";
 import type pg from "pg";
+import { isIpcGroupEventType } from "@shoal/domain";
+import type { ContainerEvent, IpcGroupEvent } from "@shoal/domain";
 import { FOLLOWER_SETTLE_MS, createProjectionRunner } from "@shoal/event-store";
 import type { GlobalEvent, Logger, ProjectionRunner } from "@shoal/event-store";
+import type { MountManagerDatabase } from "./mount-manager-database";
 
 export const PROJECTION_NAME = "mount-manager";
-
-type Data = Record<string, unknown>;
 
 /** Container status as this projection tracks it (coarser than the decider's: enough for names and reconciling). */
 const STATUS_AFTER: Record<string, string> = {
@@ -32,72 +32,122 @@ const STATUS_AFTER: Record<string, string> = {
 /** Facts that end a container's process (or its start). */
 const ENDED = new Set(["ContainerExited", "ContainerStartFailed", "ContainerRemoved", "ContainerDied"]);
 
-export async function applyEvent(event: GlobalEvent, trx: Transaction<any>): Promise<void> {
-  const d = event.data as Data;
+export async function applyEvent(event: GlobalEvent, trx: Transaction<MountManagerDatabase>): Promise<void> {
   const at = event.recordedAt;
-  switch (event.type) {
-    case "IpcGroupFormed":
-      await sql`
-        INSERT INTO ipc_groups (owner_id, host, shm_size_bytes, shm_mount_path, status, owner_running, updated_at)
-        VALUES (${d.ownerId}, ${d.host}, ${d.shmSizeBytes}, ${d.shmMountPath}, 'active', false, ${at})
-        ON CONFLICT (owner_id) DO UPDATE SET host = EXCLUDED.host, shm_size_bytes = EXCLUDED.shm_size_bytes,
-          shm_mount_path = EXCLUDED.shm_mount_path, status = 'active', updated_at = EXCLUDED.updated_at`.execute(trx);
-      return;
-    case "ShmMountCreated":
-      await sql`
-        INSERT INTO shm_mounts (owner_id, host, path, size_bytes, state, updated_at)
-        VALUES (${d.ownerId}, ${d.host}, ${d.path}, ${d.sizeBytes}, 'mounted', ${at})
-        ON CONFLICT (owner_id) DO UPDATE SET host = EXCLUDED.host, path = EXCLUDED.path,
-          size_bytes = EXCLUDED.size_bytes, state = 'mounted', updated_at = EXCLUDED.updated_at`.execute(trx);
-      return;
-    case "ShmMountRemoved":
-      await sql`UPDATE shm_mounts SET state = 'unmounted', updated_at = ${at} WHERE owner_id = ${d.ownerId}`.execute(trx);
-      await sql`UPDATE ipc_groups SET status = 'released', updated_at = ${at} WHERE owner_id = ${d.ownerId}`.execute(trx);
-      return;
-    case "IpcGroupMemberJoined":
-      await sql`
-        INSERT INTO ipc_group_members (member_id, owner_id, joined, running, updated_at)
-        VALUES (${d.memberId}, ${d.ownerId}, true, false, ${at})
-        ON CONFLICT (member_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, joined = true, running = false,
-          updated_at = EXCLUDED.updated_at`.execute(trx);
-      return;
-    case "IpcGroupMemberLeft":
-      await sql`
-        UPDATE ipc_group_members SET joined = false, running = false, updated_at = ${at}
-        WHERE member_id = ${d.memberId} AND owner_id = ${d.ownerId}`.execute(trx);
-      return;
+  if (isIpcGroupEventType(event.type)) {
+    await applyGroupEvent({ type: event.type, data: event.data } as IpcGroupEvent, at, trx);
+    return;
   }
   const status = STATUS_AFTER[event.type];
   if (status === undefined) return;
-  const id = d.containerId as string;
-  if (event.type === "ContainerCreated") {
-    await sql`
-      INSERT INTO mount_manager_containers (container_id, name, status, updated_at)
-      VALUES (${id}, ${d.name}, 'created', ${at})
-      ON CONFLICT (container_id) DO NOTHING`.execute(trx);
+  const e = { type: event.type, data: event.data } as ContainerEvent;
+  const id = e.data.containerId;
+  if (e.type === "ContainerCreated") {
+    await trx
+      .insertInto("mount_manager_containers")
+      .values({ container_id: id, name: e.data.name, status: "created", updated_at: at })
+      .onConflict((oc) => oc.column("container_id").doNothing())
+      .execute();
     return;
   }
   // While a removal is in progress, late facts of the start or exit do not change the status.
-  await sql`
-    UPDATE mount_manager_containers SET status = ${status}, updated_at = ${at}
-    WHERE container_id = ${id} AND (status NOT IN ('removing', 'removed', 'dead') OR ${status} IN ('removed', 'dead'))`.execute(trx);
+  const final = status === "removed" || status === "dead";
+  await trx
+    .updateTable("mount_manager_containers")
+    .set({ status, updated_at: at })
+    .where("container_id", "=", id)
+    .$if(!final, (q) => q.where("status", "not in", ["removing", "removed", "dead"]))
+    .execute();
   if (event.type === "ContainerStarted" || event.type === "ContainerUnpaused") {
-    await sql`UPDATE ipc_groups SET owner_running = true, updated_at = ${at} WHERE owner_id = ${id}`.execute(trx);
-    await sql`UPDATE ipc_group_members SET running = true, updated_at = ${at} WHERE member_id = ${id} AND joined`.execute(trx);
+    await trx.updateTable("ipc_groups").set({ owner_running: true, updated_at: at }).where("owner_id", "=", id).execute();
+    await trx.updateTable("ipc_group_members").set({ running: true, updated_at: at }).where("member_id", "=", id).where("joined", "=", true).execute();
   } else if (ENDED.has(event.type)) {
-    await sql`UPDATE ipc_groups SET owner_running = false, updated_at = ${at} WHERE owner_id = ${id}`.execute(trx);
-    await sql`UPDATE ipc_group_members SET running = false, updated_at = ${at} WHERE member_id = ${id}`.execute(trx);
+    await trx.updateTable("ipc_groups").set({ owner_running: false, updated_at: at }).where("owner_id", "=", id).execute();
+    await trx.updateTable("ipc_group_members").set({ running: false, updated_at: at }).where("member_id", "=", id).execute();
   }
 }
 
-export async function resetProjection(trx: Transaction<any>): Promise<void> {
-  await sql`DELETE FROM ipc_group_members`.execute(trx);
-  await sql`DELETE FROM ipc_groups`.execute(trx);
-  await sql`DELETE FROM shm_mounts`.execute(trx);
-  await sql`DELETE FROM mount_manager_containers`.execute(trx);
+async function applyGroupEvent(e: IpcGroupEvent, at: Date, trx: Transaction<MountManagerDatabase>): Promise<void> {
+  switch (e.type) {
+    case "IpcGroupFormed": {
+      const d = e.data;
+      await trx
+        .insertInto("ipc_groups")
+        .values({
+          owner_id: d.ownerId,
+          host: d.host,
+          shm_size_bytes: d.shmSizeBytes,
+          shm_mount_path: d.shmMountPath,
+          status: "active",
+          owner_running: false,
+          updated_at: at,
+        })
+        .onConflict((oc) =>
+          oc.column("owner_id").doUpdateSet((eb) => ({
+            host: eb.ref("excluded.host"),
+            shm_size_bytes: eb.ref("excluded.shm_size_bytes"),
+            shm_mount_path: eb.ref("excluded.shm_mount_path"),
+            status: "active",
+            updated_at: eb.ref("excluded.updated_at"),
+          })),
+        )
+        .execute();
+      return;
+    }
+    case "ShmMountCreated": {
+      const d = e.data;
+      await trx
+        .insertInto("shm_mounts")
+        .values({ owner_id: d.ownerId, host: d.host, path: d.path, size_bytes: d.sizeBytes, state: "mounted", updated_at: at })
+        .onConflict((oc) =>
+          oc.column("owner_id").doUpdateSet((eb) => ({
+            host: eb.ref("excluded.host"),
+            path: eb.ref("excluded.path"),
+            size_bytes: eb.ref("excluded.size_bytes"),
+            state: "mounted",
+            updated_at: eb.ref("excluded.updated_at"),
+          })),
+        )
+        .execute();
+      return;
+    }
+    case "ShmMountRemoved":
+      await trx.updateTable("shm_mounts").set({ state: "unmounted", updated_at: at }).where("owner_id", "=", e.data.ownerId).execute();
+      await trx.updateTable("ipc_groups").set({ status: "released", updated_at: at }).where("owner_id", "=", e.data.ownerId).execute();
+      return;
+    case "IpcGroupMemberJoined":
+      await trx
+        .insertInto("ipc_group_members")
+        .values({ member_id: e.data.memberId, owner_id: e.data.ownerId, joined: true, running: false, updated_at: at })
+        .onConflict((oc) =>
+          oc.column("member_id").doUpdateSet((eb) => ({
+            owner_id: eb.ref("excluded.owner_id"),
+            joined: true,
+            running: false,
+            updated_at: eb.ref("excluded.updated_at"),
+          })),
+        )
+        .execute();
+      return;
+    case "IpcGroupMemberLeft":
+      await trx
+        .updateTable("ipc_group_members")
+        .set({ joined: false, running: false, updated_at: at })
+        .where("member_id", "=", e.data.memberId)
+        .where("owner_id", "=", e.data.ownerId)
+        .execute();
+      return;
+  }
 }
 
-export function createIpcGroupProjection(opts: { db: Kysely<any>; pool: pg.Pool; logger?: Logger }): ProjectionRunner {
+export async function resetProjection(trx: Transaction<MountManagerDatabase>): Promise<void> {
+  await trx.deleteFrom("ipc_group_members").execute();
+  await trx.deleteFrom("ipc_groups").execute();
+  await trx.deleteFrom("shm_mounts").execute();
+  await trx.deleteFrom("mount_manager_containers").execute();
+}
+
+export function createIpcGroupProjection(opts: { db: Kysely<MountManagerDatabase>; pool: pg.Pool; logger?: Logger }): ProjectionRunner {
   return createProjectionRunner({
     name: PROJECTION_NAME,
     db: opts.db,

@@ -3,8 +3,6 @@
  * IPC group's state, the daemon config in force, a host's registered state root, and a
  * `container:<ref>` resolved to an id. Every read is fresh (no cache), so a decision sees everything committed before it.
  */
-import { sql } from "kysely";
-import type { Kysely } from "kysely";
 import {
   DAEMON_CONFIG_STREAM_ID,
   containerDecider,

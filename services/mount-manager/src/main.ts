@@ -6,6 +6,7 @@ import pino from "pino";
 import { connect } from "@nats-io/transport-node";
 import { readMountManagerConfig } from "./config";
 import { startMountManager } from "./mount-manager";
+import type { MountManagerDatabase } from "./mount-manager-database";
 
 let log = pino({ name: "mount-manager" });
 
@@ -13,7 +14,7 @@ async function main(): Promise<void> {
   const config = readMountManagerConfig();
   log = pino({ name: "mount-manager", level: config.logLevel });
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 5 });
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<MountManagerDatabase>({ dialect: new PostgresDialect({ pool }) });
   const nc = await connect({ servers: config.natsUrl, name: "shoal-mount-manager" });
   const service = await startMountManager({
     db,

@@ -1,4 +1,3 @@
-import { sql } from "kysely";
 import type { Kysely } from "kysely";
 import type pg from "pg";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -29,6 +28,7 @@ import { reconcileOnce } from "./reconciler";
 import type { ReconcileResult } from "./reconciler";
 import { RELEASE_TRIGGERS, releaseAfter } from "./release-shm";
 import type { FlowDeps } from "./flow-deps";
+import type { MountManagerDatabase } from "./mount-manager-database";
 
 /** Durable consumer names; no other service uses them. */
 export const PREPARE_DURABLE = "mount-manager-prepare";
@@ -37,7 +37,7 @@ export const RELEASE_DURABLE = "mount-manager-release";
 
 export interface MountManagerOptions {
   /** Migrated database (migrations 0300-… included). */
-  db: Kysely<any>;
+  db: Kysely<MountManagerDatabase>;
   /** The pool behind `db`; its options open the projection's LISTEN connection. */
   pool: pg.Pool;
   nc: NatsConnection;
@@ -80,8 +80,12 @@ export async function startMountManager(options: MountManagerOptions): Promise<M
   const store = createEventStore({ db, publisher: createJetStreamEventPublisher(jetstream(nc), { prefix }), logger: log });
   const projection = createIpcGroupProjection({ db, pool, logger: log.child({ component: "projection" }) });
   const metrics = createMetrics(async () => {
-    const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM shm_mounts WHERE state = 'mounted'`.execute(db);
-    return r.rows[0]?.n ?? 0;
+    const r = await db
+      .selectFrom("shm_mounts")
+      .select((eb) => eb.fn.countAll<string>().as("n"))
+      .where("state", "=", "mounted")
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
   });
   const deps: FlowDeps = {
     db,

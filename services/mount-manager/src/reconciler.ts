@@ -9,7 +9,6 @@
  *            re-checks the log and unmounts only if nobody is live
  *   orphans  under the owner's lock, if the log still has no mount there: UnmountShm
  */
-import { sql } from "kysely";
 import { sendHostCommand } from "@shoal/bus";
 import { groupCommand } from "./group-command";
 import { isLive, readContainer, readGroup } from "./log-views";
@@ -28,23 +27,34 @@ export interface ReconcileResult {
 
 export async function reconcileOnce(deps: FlowDeps): Promise<ReconcileResult> {
   await deps.projection.catchUp();
-  const mountRows = await sql<{ owner_id: string; host: string; path: string }>`
-    SELECT owner_id, host, path FROM shm_mounts WHERE state = 'mounted' ORDER BY owner_id`.execute(deps.db);
-  const memberRows = await sql<{ owner_id: string; member_id: string }>`
-    SELECT owner_id, member_id FROM ipc_group_members WHERE joined ORDER BY member_id`.execute(deps.db);
-  const startingRows = await sql<{ container_id: string }>`
-    SELECT container_id FROM mount_manager_containers WHERE status IN ('starting', 'scheduled', 'ipc-prepared')`.execute(deps.db);
+  const mountRows = await deps.db
+    .selectFrom("shm_mounts")
+    .select(["owner_id", "host", "path"])
+    .where("state", "=", "mounted")
+    .orderBy("owner_id")
+    .execute();
+  const memberRows = await deps.db
+    .selectFrom("ipc_group_members")
+    .select(["owner_id", "member_id"])
+    .where("joined", "=", true)
+    .orderBy("member_id")
+    .execute();
+  const startingRows = await deps.db
+    .selectFrom("mount_manager_containers")
+    .select("container_id")
+    .where("status", "in", ["starting", "scheduled", "ipc-prepared"])
+    .execute();
 
-  const mounts: LoggedShmMount[] = mountRows.rows.map((r) => ({
+  const mounts: LoggedShmMount[] = mountRows.map((r) => ({
     ownerId: r.owner_id,
     host: r.host,
     path: r.path,
-    members: memberRows.rows.filter((m) => m.owner_id === r.owner_id).map((m) => m.member_id),
+    members: memberRows.filter((m) => m.owner_id === r.owner_id).map((m) => m.member_id),
   }));
   const hosts = new Map<string, HostListing | undefined>();
   for (const host of new Set(mounts.map((m) => m.host))) hosts.set(host, await listHost(deps, host));
 
-  const plan = planReconcile({ mounts, hosts, startsInProgress: new Set(startingRows.rows.map((r) => r.container_id)) });
+  const plan = planReconcile({ mounts, hosts, startsInProgress: new Set(startingRows.map((r) => r.container_id)) });
   const released: string[] = [];
   let orphansUnmounted = 0;
 

@@ -11,7 +11,6 @@
  * ShmMountRemoved id is derived from the group stream's version, so two deciders of the
  * same release (a redelivery, the reconciler) append it once; UnmountShm is idempotent.
  */
-import { sql } from "kysely";
 import { sendHostCommand } from "@shoal/bus";
 import type { EventEnvelope } from "@shoal/bus";
 import type { ContainerExited } from "@shoal/domain";
@@ -40,9 +39,13 @@ export async function releaseAfter(deps: FlowDeps, event: EventEnvelope): Promis
     | undefined;
   if (lastPlan?.plan?.mode === "container" && lastPlan.plan.ownerId) owners.add(lastPlan.plan.ownerId);
   await deps.projection.catchUp();
-  const rows = await sql<{ owner_id: string }>`
-    SELECT owner_id FROM ipc_group_members WHERE member_id = ${containerId} AND joined`.execute(deps.db);
-  for (const r of rows.rows) owners.add(r.owner_id);
+  const rows = await deps.db
+    .selectFrom("ipc_group_members")
+    .select("owner_id")
+    .where("member_id", "=", containerId)
+    .where("joined", "=", true)
+    .execute();
+  for (const r of rows) owners.add(r.owner_id);
 
   for (const ownerId of owners) {
     await deps.locks.run(ownerId, async () => {
