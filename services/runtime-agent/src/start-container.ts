@@ -40,7 +40,7 @@ export function startContainer(ctx: AgentContext, p: CommandPayload<"StartContai
       return {
         containerId: p.containerId,
         pid: live.task.pid,
-        ipcNamespaceInode: await ipcInode(live.task.pid).catch(() => 0),
+        ipcNamespaceInode: inodeOrZero(live.task.pid),
         runtime: existing.runtime,
         alreadyRunning: true,
       };
@@ -201,8 +201,10 @@ async function createAndStart(
       await task.kill("SIGKILL", { all: true }).catch(() => undefined);
       await task.delete();
     });
-    // The namespaces exist once the task does: read the inode while it starts.
-    const [ipcNamespaceInode] = await Promise.all([ipcInode(task.pid), task.start()]);
+    // The namespaces exist once the task does. Read the inode before the start: a command
+    // that exits at once is gone (with its /proc entry) by the time Tasks.Start returns.
+    const ipcNamespaceInode = ipcInode(task.pid);
+    await task.start();
 
     record.status = "running";
     record.pid = task.pid;
@@ -291,10 +293,19 @@ function isDirectory(path: string): boolean {
 }
 
 /** The inode of `pid`'s IPC namespace; InternalError when it cannot be read (the process is gone). */
-async function ipcInode(pid: number): Promise<number> {
+/** The inode of `pid`'s IPC namespace (one synchronous stat, tens of microseconds). InternalError when it is gone. */
+function ipcInode(pid: number): number {
   try {
-    return (await stat(`/proc/${pid}/ns/ipc`)).ino;
+    return statSync(`/proc/${pid}/ns/ipc`).ino;
   } catch (err) {
     throw new InternalError(`cannot stat the ipc namespace of pid ${pid}`, { cause: err });
+  }
+}
+
+function inodeOrZero(pid: number): number {
+  try {
+    return ipcInode(pid);
+  } catch {
+    return 0;
   }
 }
