@@ -40,6 +40,11 @@ type CommandReply = { ok: true; result: unknown } | { ok: false; error: { code: 
  * any other error goes back as INTERNAL with a generic message and is logged here.
  * The subscription uses a queue group per host, so while an old and a new agent of
  * the same host overlap, each command is handled once.
+ *
+ * Ordering contract: the reply is handed to the connection in the same turn in which the
+ * handler's promise settles (no await in between), so anything a handler schedules for the
+ * next turn (`setImmediate`) is published after its reply — the agent's ContainerStarted
+ * report relies on this to follow its StartContainer reply.
  */
 export function serveHostCommands(nc: NatsConnection, options: ServeHostCommandsOptions): HostCommandServer {
   const { prefix, host, handlers } = options;
@@ -67,6 +72,7 @@ export function serveHostCommands(nc: NatsConnection, options: ServeHostCommands
         reply = { ok: false, error: { code: "INTERNAL", message: `command ${command} failed on host ${host}` } };
       }
     }
+    // Keep this in the turn the handler settled in (see the ordering contract above).
     if (msg.reply) msg.respond(encodeJson(reply));
   };
 
