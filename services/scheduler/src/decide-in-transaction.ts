@@ -12,6 +12,7 @@ import { AbortedError, AlreadyExistsError } from "@shoal/domain";
 import type { Decider, DomainEvent, EventMetadata } from "@shoal/domain";
 import { appendDecided, loadStream } from "@shoal/event-store";
 import type { EventStore, LoadedStream } from "@shoal/event-store";
+import type { SchedulerDatabase } from "./scheduler-database";
 
 export type StreamRead<State> = LoadedStream<State>;
 
@@ -23,9 +24,9 @@ export interface DecideInTransactionOptions<State, Command, Event extends Domain
   schemaVersion: (type: Event["type"]) => number;
   metadata?: EventMetadata;
   /** Chooses the command from the stream (and the caller's tables, through `trx`); undefined: nothing to do. */
-  plan(trx: Transaction<any>, read: StreamRead<State>): Promise<Decision<Command, Event> | undefined>;
+  plan(trx: Transaction<SchedulerDatabase>, read: StreamRead<State>): Promise<Decision<Command, Event> | undefined>;
   /** Runs after the append, in the same transaction (also when nothing was appended, not when `plan` declined). */
-  then?(trx: Transaction<any>, result: StreamRead<State> & { appended: Event[] }): Promise<void>;
+  then?(trx: Transaction<SchedulerDatabase>, result: StreamRead<State> & { appended: Event[] }): Promise<void>;
   /** Attempts after a lost race (AbortedError / an id appended concurrently); default 5. */
   retries?: number;
 }
@@ -36,7 +37,7 @@ export interface DecideInTransactionOptions<State, Command, Event extends Domain
  * transaction, where `plan` sees the winner's events; after `retries` it is thrown.
  */
 export async function decideInTransaction<State, Command, Event extends DomainEvent>(
-  db: Kysely<any>,
+  db: Kysely<SchedulerDatabase>,
   store: EventStore,
   opts: DecideInTransactionOptions<State, Command, Event>,
 ): Promise<{ appended: Event[]; declined: boolean }> {

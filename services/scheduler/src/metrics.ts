@@ -1,7 +1,7 @@
 import type { Kysely } from "kysely";
-import { sql } from "kysely";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { UnavailableError } from "@shoal/domain";
+import type { SchedulerDatabase } from "./scheduler-database";
 
 export type SchedulerMetrics = {
   registry: Registry;
@@ -15,7 +15,7 @@ export type SchedulerMetrics = {
  * `shoal_scheduler_placements_total{result}`, `shoal_scheduler_placement_seconds{result}` and
  * `shoal_scheduler_hosts{status}` (read from `hosts` at scrape time).
  */
-export function createSchedulerMetrics(db: Kysely<any>): SchedulerMetrics {
+export function createSchedulerMetrics(db: Kysely<SchedulerDatabase>): SchedulerMetrics {
   const registry = new Registry();
   const placements = new Counter({
     name: "shoal_scheduler_placements_total",
@@ -38,9 +38,13 @@ export function createSchedulerMetrics(db: Kysely<any>): SchedulerMetrics {
     labelNames: ["status"] as const,
     registers: [registry],
     async collect() {
-      const r = await sql<{ status: string; n: string }>`SELECT status, count(*) AS n FROM hosts GROUP BY status`.execute(db);
+      const rows = await db
+        .selectFrom("hosts")
+        .select((eb) => ["status", eb.fn.countAll<string>().as("n")])
+        .groupBy("status")
+        .execute();
       const counts: Record<string, number> = { ready: 0, lost: 0 };
-      for (const row of r.rows) counts[row.status] = Number(row.n);
+      for (const row of rows) counts[row.status] = Number(row.n);
       for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
     },
   });

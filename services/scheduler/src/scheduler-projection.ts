@@ -16,6 +16,7 @@ import type { EventStore, GlobalEvent, Logger, ProjectionRunner } from "@shoal/e
 import { containerAsk, pinnedHostOf } from "./container-request";
 import { readDaemonConfig } from "./daemon-config";
 import type { HostEvent } from "./host-decider";
+import type { SchedulerDatabase } from "./scheduler-database";
 import {
   markHostRowLost,
   releasePlacement,
@@ -35,7 +36,7 @@ export const RELEASING_EVENT_TYPES: ReadonlySet<string> = new Set([
 ]);
 
 export function createSchedulerProjection(opts: {
-  db: Kysely<any>;
+  db: Kysely<SchedulerDatabase>;
   pool: pg.Pool;
   store: EventStore;
   logger?: Logger;
@@ -51,7 +52,7 @@ export function createSchedulerProjection(opts: {
   });
 }
 
-async function applyEvent(store: EventStore, event: GlobalEvent, trx: Transaction<any>): Promise<void> {
+async function applyEvent(store: EventStore, event: GlobalEvent, trx: Transaction<SchedulerDatabase>): Promise<void> {
   if (event.type === "HostRegistered") {
     await upsertRegisteredHost(trx, (event as unknown as Extract<HostEvent, { type: "HostRegistered" }>).data);
     return;
@@ -70,7 +71,7 @@ async function applyEvent(store: EventStore, event: GlobalEvent, trx: Transactio
 }
 
 /** Placement of a recorded ContainerScheduled: its definition from the stream, the shm from the config. */
-async function applyScheduled(store: EventStore, event: GlobalEvent, trx: Transaction<any>): Promise<void> {
+async function applyScheduled(store: EventStore, event: GlobalEvent, trx: Transaction<SchedulerDatabase>): Promise<void> {
   const recorded = await store.readStream(event.streamId, { trx, limit: event.streamVersion });
   let state: ContainerState = containerDecider.initialState();
   for (const r of recorded) state = containerDecider.evolve(state, { type: r.type, data: r.data } as ContainerEvent);

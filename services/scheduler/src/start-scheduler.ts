@@ -38,6 +38,7 @@ import { serveMetrics } from "@shoal/metrics";
 import { createSchedulerMetrics } from "./metrics";
 import { createPlacementHandler, PLACEMENT_DURABLE, PLACEMENT_EVENT_TYPES } from "./placement-consumer";
 import { createDaemonConfigReader } from "./daemon-config";
+import type { SchedulerDatabase } from "./scheduler-database";
 import { createSchedulerProjection } from "./scheduler-projection";
 import { listHosts, listPlacements } from "./scheduler-tables";
 
@@ -112,7 +113,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
 
   try {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 6 });
-    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<SchedulerDatabase>({ dialect: new PostgresDialect({ pool }) });
     cleanups.push(() => db.destroy());
     try {
       await pool.query("SELECT 1 FROM hosts LIMIT 0");
