@@ -98,7 +98,7 @@ export interface EventStoreDatabase {
  * store's tables, or a transaction of one. (`Transaction` is named so that `DB` is inferred
  * from a transaction too; it is a `Kysely<DB>` all the same.)
  */
-export type Executor<DB extends EventStoreDatabase> = Kysely<DB> | Transaction<DB>;
+export type KyselyOrTransaction<DB extends EventStoreDatabase> = Kysely<DB> | Transaction<DB>;
 
 /**
  * `db` (or a transaction of it) seen as a Kysely over the event store's tables alone. Sound:

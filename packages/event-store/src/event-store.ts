@@ -9,7 +9,7 @@ import {
   UnavailableError,
 } from "@shoal/domain";
 import { eventStoreTables } from "./event-store-database";
-import type { EventStoreDatabase, EventsTable, Executor } from "./event-store-database";
+import type { EventStoreDatabase, EventsTable, KyselyOrTransaction } from "./event-store-database";
 import type { ExpectedVersion, NewEvent, RecordedEvent } from "./event-types";
 import { decodeGlobalCursor, encodeGlobalCursor } from "./global-cursor";
 import type { GlobalCursor } from "./global-cursor";
@@ -28,7 +28,7 @@ export interface AppendOptions<DB extends EventStoreDatabase = EventStoreDatabas
    * AbortedError WITHOUT putting the transaction into an error state: the caller decides
    * whether to roll back.
    */
-  trx?: Executor<DB>;
+  trx?: KyselyOrTransaction<DB>;
 }
 
 export interface AppendResult {
@@ -59,7 +59,7 @@ export interface ReadStreamOptions<DB extends EventStoreDatabase = EventStoreDat
   /** At most this many events (default: all). */
   limit?: number;
   /** Read inside this transaction, e.g. to load state and append in one unit of work. */
-  trx?: Executor<DB>;
+  trx?: KyselyOrTransaction<DB>;
 }
 
 export interface ReadAllOptions {
@@ -127,7 +127,7 @@ export interface EventStore {
    */
   readStreams<DB extends EventStoreDatabase>(
     streams: readonly { streamId: string; fromVersion?: number }[],
-    opts?: { trx?: Executor<DB> },
+    opts?: { trx?: KyselyOrTransaction<DB> },
   ): Promise<Map<string, RecordedEvent[]>>;
 
   /**

@@ -1,7 +1,7 @@
 import { AbortedError, AlreadyExistsError } from "@shoal/domain";
 import type { Decider, DomainEvent, EventMetadata } from "@shoal/domain";
 import type { EventStore } from "./event-store";
-import type { EventStoreDatabase, Executor } from "./event-store-database";
+import type { EventStoreDatabase, KyselyOrTransaction } from "./event-store-database";
 import type { RecordedEvent } from "./event-types";
 
 /** A stream folded through a decider: its recorded events, the state they give, and its version (0: no stream). */
@@ -20,7 +20,7 @@ export async function loadStream<State, Command, Event extends DomainEvent, DB e
   store: EventStore,
   streamId: string,
   decider: Decider<State, Command, Event>,
-  trx?: Executor<DB>,
+  trx?: KyselyOrTransaction<DB>,
   from?: { state: State; version: number },
 ): Promise<LoadedStream<State>> {
   const recorded = await store.readStream(streamId, {
@@ -49,7 +49,7 @@ export interface AppendDecidedOptions<Event extends DomainEvent, DB extends Even
   eventId: (event: Event, index: number) => string;
   schemaVersion: (type: Event["type"]) => number;
   metadata?: EventMetadata;
-  trx?: Executor<DB>;
+  trx?: KyselyOrTransaction<DB>;
 }
 
 /**

@@ -15,7 +15,7 @@ export type {
 export { eventStoreTables } from "./event-store-database";
 export type {
   EventStoreDatabase,
-  Executor,
+  KyselyOrTransaction,
   EventsTable,
   StreamsTable,
   OutboxTable,

@@ -1,17 +1,17 @@
 import { DAEMON_CONFIG_STREAM, configDecider } from "@shoal/config";
 import type { ConfigState, DaemonConfig } from "@shoal/config";
 import { foldStream, loadStream } from "@shoal/event-store";
-import type { EventStore, Executor, RecordedEvent } from "@shoal/event-store";
+import type { EventStore, KyselyOrTransaction, RecordedEvent } from "@shoal/event-store";
 import type { SchedulerDatabase } from "./scheduler-database";
 
 /** The daemon config in force: the `config-daemon` stream folded (the defaults when it is empty). */
-export async function readDaemonConfig(store: EventStore, trx?: Executor<SchedulerDatabase>): Promise<DaemonConfig> {
+export async function readDaemonConfig(store: EventStore, trx?: KyselyOrTransaction<SchedulerDatabase>): Promise<DaemonConfig> {
   return (await loadStream(store, DAEMON_CONFIG_STREAM, configDecider, trx)).state.config;
 }
 
 export interface DaemonConfigReader {
   /** The config in force at this read. */
-  read(trx?: Executor<SchedulerDatabase>): Promise<DaemonConfig>;
+  read(trx?: KyselyOrTransaction<SchedulerDatabase>): Promise<DaemonConfig>;
   /** Reads `streamIds` and the config in ONE query: their events, and the config in force at that read. */
   readWith(streamIds: readonly string[]): Promise<{ streams: Map<string, RecordedEvent[]>; config: DaemonConfig }>;
   /**

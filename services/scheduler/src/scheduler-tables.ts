@@ -11,12 +11,12 @@
  *   release deletes only rows scheduled before it.
  */
 import type { HostCapabilities } from "@shoal/domain";
-import type { Executor } from "@shoal/event-store";
+import type { KyselyOrTransaction } from "@shoal/event-store";
 import type { ContainerView } from "./placement";
 import type { SchedulerDatabase } from "./scheduler-database";
 
 /** The scheduler's database, or a transaction of it (a host handler's append, the projection's batch). */
-type Db = Executor<SchedulerDatabase>;
+type Db = KyselyOrTransaction<SchedulerDatabase>;
 
 export type HostRow = {
   name: string;
