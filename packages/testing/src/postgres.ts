@@ -6,7 +6,11 @@ import { migrateToLatest } from "@shoal/event-store";
 export interface TestDatabase {
   /** Connection URL of the fresh database, e.g. for a service's SHOAL_DATABASE_URL. */
   url: string;
-  /** Kysely over `pool`; the schema is migrated to the latest version. */
+  /**
+   * Kysely over `pool`; the schema is migrated to the latest version. Untyped on purpose: a
+   * test may look at every owner's tables. Assign it to the owner's typed Kysely
+   * (`const db: Kysely<ApiDatabase> = database.db`) to query that owner's tables with types.
+   */
   db: Kysely<any>;
   /** The pg pool behind `db` (max 5 connections); its `options` can build dedicated clients. */
   pool: pg.Pool;
