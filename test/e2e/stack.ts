@@ -21,7 +21,7 @@ import { promisify } from "node:util";
 import { sql } from "kysely";
 import type { Kysely } from "kysely";
 import { connectTestNats, createTestDatabase, ensureBusyboxRootfs, startTestContainerd } from "@shoal/testing";
-import type { TestContainerd, TestDatabase, TestNats } from "@shoal/testing";
+import type { TestContainerd, TestDatabase } from "@shoal/testing";
 import type * as GrpcJs from "../../services/api/node_modules/@grpc/grpc-js";
 import type * as ProtoLoader from "../../services/api/node_modules/@grpc/proto-loader";
 

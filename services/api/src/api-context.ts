@@ -16,7 +16,6 @@ import { sendHostCommand } from "@shoal/bus";
 import type { CommandName, CommandPayload } from "@shoal/host-protocol";
 import type { ApiDatabase } from "./api-database";
 import type { ContainerWatcher } from "./container-watcher";
-import type { ContainerRecord } from "./container-record";
 import type { ApiMetrics } from "./metrics";
 
 export type ApiTimeouts = {

@@ -12,16 +12,7 @@
  */
 import { FailedPreconditionError, InternalError } from "@shoal/domain";
 import { IPC_GROUP_EVENT_SCHEMA_VERSIONS, isIpcGroupEventType } from "@shoal/domain";
-import type {
-  Decider,
-  DomainCommand,
-  IpcGroupEvent,
-  IpcGroupFormed,
-  IpcGroupMemberJoined,
-  IpcGroupMemberLeft,
-  ShmMountCreated,
-  ShmMountRemoved,
-} from "@shoal/domain";
+import type { Decider, DomainCommand, IpcGroupEvent } from "@shoal/domain";
 
 export { IPC_GROUP_EVENT_SCHEMA_VERSIONS, isIpcGroupEventType };
 export type { IpcGroupEvent };

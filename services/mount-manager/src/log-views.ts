@@ -9,7 +9,6 @@ import {
   containerStreamId,
   hostStreamId,
   ipcGroupStreamId,
-  isContainerId,
 } from "@shoal/domain";
 import type { ContainerState, HostRegistered } from "@shoal/domain";
 import type { RecordedEvent } from "@shoal/event-store";

@@ -1,5 +1,4 @@
 import { readEnvInteger } from "@shoal/config";
-import { InvalidArgumentError } from "@shoal/domain";
 
 /** The scheduler's settings from the environment (see README.md). */
 export interface SchedulerConfig {

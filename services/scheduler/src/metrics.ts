@@ -1,6 +1,5 @@
 import type { Kysely } from "kysely";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { UnavailableError } from "@shoal/domain";
 import type { SchedulerDatabase } from "./scheduler-database";
 
 export type SchedulerMetrics = {

@@ -46,7 +46,7 @@ import type {
 } from "./commands";
 import type { ContainerEvent } from "./events";
 import { initialState } from "./state";
-import type { ContainerDefinition, ContainerState } from "./state";
+import type { ContainerState } from "./state";
 
 type Existing = Exclude<ContainerState, { status: "absent" }>;
 type Live = Exclude<Existing, { status: "removed" }>;
