@@ -89,14 +89,13 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
   if (ownerRef !== undefined) await resolveContainer(ctx.db, ownerRef); // NOT_FOUND `No such container: <ref>`
 
   const streamId = containerStreamId(id);
-  const created = events.map((e, i) => ({
+  const created = events.map((e) => ({
     eventId: randomUUID(),
     type: e.type,
     schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS[e.type],
     // Added fields (see ContainerRecord): the scheduler honours `host`, the dispatcher passes `cwd`.
     data: { ...e.data, ...(req.cwd !== "" ? { cwd: req.cwd } : {}), ...(req.host !== "" ? { host: req.host } : {}) },
     metadata: { actor: "api" },
-    streamVersion: i + 1,
   }));
   await ctx.store.transaction(ctx.db, async (trx) => {
     const reserved = await trx
@@ -105,22 +104,26 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
       .onConflict((oc) => oc.column("name").doNothing())
       .returning("name")
       .executeTakeFirst();
-    if (reserved === undefined) throw await nameConflict(trx, name);
+    if (reserved === undefined) throw nameConflict(name, await nameHolder(trx, name));
     await ctx.store.appendToStream(
       streamId,
       "no-stream",
-      created.map(({ streamVersion: _, ...e }) => e),
+      created,
       { trx },
     );
   });
   return { id, name };
 }
 
-/** Docker's ALREADY_EXISTS for a name another container holds. */
-async function nameConflict(trx: Kysely<ApiDatabase>, name: string): Promise<AlreadyExistsError> {
-  const holder = await trx.selectFrom("container_names").select("container_id").where("name", "=", name).executeTakeFirst();
+/** The id of the container holding `name`, if any. */
+async function nameHolder(trx: Kysely<ApiDatabase>, name: string): Promise<string | undefined> {
+  return (await trx.selectFrom("container_names").select("container_id").where("name", "=", name).executeTakeFirst())?.container_id;
+}
+
+/** Docker's ALREADY_EXISTS message for a name `holder` holds. */
+function nameConflict(name: string, holder: string | undefined): AlreadyExistsError {
   return new AlreadyExistsError(
-    `Conflict. The container name "/${name}" is already in use by container "${holder?.container_id ?? "?"}". You have to remove (or rename) that container to be able to reuse that name.`,
+    `Conflict. The container name "/${name}" is already in use by container "${holder ?? "?"}". You have to remove (or rename) that container to be able to reuse that name.`,
   );
 }
 
@@ -323,11 +326,8 @@ export async function renameContainer(ctx: ApiContext, ref: string, newName: str
   if (renamed === undefined) return;
   await ctx.store.transaction(ctx.db, async (trx) => {
     // The name is held by the holder's one row (container_names: unique name, unique container).
-    const holder = await trx.selectFrom("container_names").select("container_id").where("name", "=", renamed.data.newName).executeTakeFirst();
-    if (holder !== undefined) {
-      const conflict = await nameConflict(trx, renamed.data.newName);
-      throw new AlreadyExistsError(`Error when allocating new name: ${conflict.message}`);
-    }
+    const holder = await nameHolder(trx, renamed.data.newName);
+    if (holder !== undefined) throw new AlreadyExistsError(`Error when allocating new name: ${nameConflict(renamed.data.newName, holder).message}`);
     await trx.updateTable("container_names").set({ name: renamed.data.newName }).where("container_id", "=", id).execute();
     await ctx.store.appendToStream(
       containerStreamId(id),

@@ -94,19 +94,14 @@ function absoluteBinary(path: string): string {
   throw new FailedPreconditionError(`runtime binary ${path} was not found on PATH`);
 }
 
-/** The durable's handler: one ContainerIpcPrepared, read back from the log. */
+/** The durable's handler: one ContainerIpcPrepared (an attempt, by its event id), read back from the log. */
 export async function dispatchStart(ctx: ApiContext, event: EventEnvelope): Promise<void> {
-  const containerId = (event.data as { containerId: string }).containerId;
-  await dispatchChecked(ctx, await readContainer(ctx.store, containerId), event.eventId);
-}
-
-async function dispatchChecked(ctx: ApiContext, r: ContainerRecord, attemptId: string): Promise<void> {
-  const log = ctx.logger.child({ containerId: r.state.status === "absent" ? undefined : r.state.container.id, eventId: attemptId });
-  if (r.state.status !== "ipc-prepared" || r.lastIpcPreparedEventId !== attemptId) {
+  const r = await readContainer(ctx.store, (event.data as { containerId: string }).containerId);
+  const log = ctx.logger.child({ containerId: r.state.status === "absent" ? undefined : r.state.container.id, eventId: event.eventId });
+  if (r.state.status !== "ipc-prepared" || r.lastIpcPreparedEventId !== event.eventId) {
     log.debug({ status: r.state.status }, "start already dispatched or superseded; skipping");
     return;
   }
-  const event = { eventId: attemptId };
   const containerId = r.state.container.id;
   const { host, ipcPlan, container } = r.state;
   const fail = async (exitCode: number, reason: string) => {
