@@ -190,13 +190,16 @@ describe("scheduler", () => {
   it("places a restarted container again and a late release of its old run frees nothing", async () => {
     const id = await createAndStart("restarted", { ipcMode: "private" });
     expect((await outcome(id)).type).toBe("ContainerScheduled");
+    // The placements table follows the log a little behind: wait for each placement by its version.
+    const scheduledVersions = async () => (await eventsOf(id)).filter((e) => e.type === "ContainerScheduled").map((e) => e.streamVersion);
+    const [first] = await scheduledVersions();
+    await expect.poll(() => placedVersion(id), { timeout: 15_000 }).toBe(first);
     await containerCommand(store, { type: "RecordStartFailed", data: { containerId: id, now: new Date().toISOString(), reason: "boom", exitCode: 128 } });
     await expect.poll(() => placedHost(id), { timeout: 15_000 }).toBeUndefined();
     await containerCommand(store, { type: "StartContainer", data: { containerId: id, now: new Date().toISOString(), experimental: false } });
-    await expect
-      .poll(async () => (await eventsOf(id)).filter((e) => e.type === "ContainerScheduled").length, { timeout: 15_000 })
-      .toBe(2);
-    await expect.poll(() => placedHost(id), { timeout: 15_000 }).toBeDefined();
+    await expect.poll(async () => (await scheduledVersions()).length, { timeout: 15_000 }).toBe(2);
+    const second = (await scheduledVersions())[1];
+    await expect.poll(() => placedVersion(id), { timeout: 15_000 }).toBe(second);
     // The first run's ContainerStartFailed (stream version 4) handled again: the new placement
     // stays, in a view loaded from the tables as a restarted scheduler loads it, and in the table.
     const failed = (await eventsOf(id)).find((e) => e.type === "ContainerStartFailed")!;
@@ -315,6 +318,12 @@ describe("scheduler", () => {
     expect(await hostStatus("mallory")).toBeUndefined();
   });
 });
+
+/** The stream version of the ContainerScheduled the `placements` row holds now, if any. */
+async function placedVersion(containerId: string): Promise<number | undefined> {
+  const row = await database.db.selectFrom("placements").select("scheduled_version").where("container_id", "=", containerId).executeTakeFirst();
+  return row === undefined ? undefined : Number(row.scheduled_version);
+}
 
 async function placedHost(containerId: string): Promise<string | undefined> {
   const row = await database.db.selectFrom("placements").select("host").where("container_id", "=", containerId).executeTakeFirst();
