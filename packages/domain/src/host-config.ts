@@ -8,6 +8,9 @@ import { parseIpcMode } from "./ipc-mode";
 import type { IpcMode } from "./ipc-mode";
 import { parseShmSize, validateShmSizeForMode } from "./shm-size";
 import { parseSecurityOpt } from "./security-opt";
+import { parseCpus, parseMemory } from "./resources";
+import { parseRestartPolicy } from "./restart-policy";
+import type { RestartPolicy } from "./restart-policy";
 
 /**
  * A host directory or file bound into the container.
@@ -38,6 +41,12 @@ export type HostConfig = {
   readonlyRootfs: boolean;
   mounts: BindMount[];
   privileged: boolean;
+  /** `--memory`: the cgroup memory limit in bytes; absent means unlimited. Placement reserves it. */
+  memory?: number;
+  /** `--cpus` in nano-CPUs (Docker's NanoCpus); absent means unlimited. Placement reserves it. */
+  nanoCpus?: number;
+  /** `--restart`; absent means `no` (and so does every container created before policies existed). */
+  restartPolicy?: RestartPolicy;
 };
 
 const RUNTIME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -79,7 +88,8 @@ const bindMountSchema = z
 
 /**
  * The accepted input: every field optional, unknown keys refused. `ipcMode` is the
- * `--ipc` text, `shmSize` bytes or a size string (`64m`). Parsing yields a HostConfig.
+ * `--ipc` text, `shmSize` and `memory` bytes or a size string (`64m`), `cpus` a decimal
+ * number of CPUs (`1.5`), `restart` the `--restart` text. Parsing yields a HostConfig.
  */
 export const hostConfigSchema = z
   .strictObject({
@@ -91,8 +101,14 @@ export const hostConfigSchema = z
     readonlyRootfs: z.boolean().default(false),
     mounts: z.array(bindMountSchema).default([]),
     privileged: z.boolean().default(false),
+    memory: z.union([z.string(), z.number()]).optional().transform(fromParser(parseMemory)),
+    cpus: z.union([z.string(), z.number()]).optional().transform(fromParser(parseCpus)),
+    restart: z.string().optional().transform(fromParser(parseRestartPolicy)),
   })
   .superRefine((hc, ctx) => {
+    if (hc.autoRemove && typeof hc.restart === "object" && hc.restart.name !== "no") {
+      ctx.addIssue({ code: "custom", path: ["restart"], message: "conflicting options: --restart and --rm" });
+    }
     if (typeof hc.ipcMode !== "object" || hc.ipcMode === null) return; // already reported
     try {
       validateShmSizeForMode(hc.ipcMode, hc.shmSize);
@@ -111,6 +127,9 @@ export const hostConfigSchema = z
     };
     if (hc.shmSize !== undefined) out.shmSize = hc.shmSize;
     if (hc.runtime !== undefined) out.runtime = hc.runtime;
+    if (hc.memory !== undefined) out.memory = hc.memory;
+    if (hc.cpus !== undefined) out.nanoCpus = hc.cpus;
+    if (hc.restart.name !== "no") out.restartPolicy = hc.restart;
     return out;
   });
 
@@ -140,7 +159,7 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
     case "invalid_value":
       return [`${prefix}expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`];
     case "invalid_union":
-      return [`${prefix}expected ${at === "shmSize" ? "a number or a size string" : "a different type"}, got ${describeValue(issue.input)}`];
+      return [`${prefix}expected ${at === "shmSize" || at === "memory" ? "a number or a size string" : at === "cpus" ? "a number or a decimal string" : "a different type"}, got ${describeValue(issue.input)}`];
     default:
       return [`${prefix}${issue.message}`];
   }

@@ -14,17 +14,17 @@ const UNIT_BYTES: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2,
 const SIZE_PATTERN = /^(\d+)(?:\.(\d+))?([bkmg]|[kmg]b)?$/i;
 
 /**
- * Parses a shm size. A number is bytes; a string is a number with an optional unit
- * `b`, `k`, `m`, `g` (also `kb`, `mb`, `gb`), case-insensitive, 1024-based (`64m` is
- * 64 MiB). A fraction is allowed only with a k/m/g unit and must come to whole bytes
- * (`1.5k` is 1536; `1.1k` is refused rather than silently truncated).
- * `0`, `""` and `undefined` all mean "not set: use the default" and return undefined.
- * Negative, fractional bytes, unknown units, garbage, or more than 2^53-1 bytes throw
- * InvalidArgumentError `invalid shm size: <input>`.
+ * Parses a byte size as Docker's go-units does for `--shm-size` and `--memory`. A number
+ * is bytes; a string is a number with an optional unit `b`, `k`, `m`, `g` (also `kb`,
+ * `mb`, `gb`), case-insensitive, 1024-based (`64m` is 64 MiB). A fraction is allowed only
+ * with a k/m/g unit and must come to whole bytes (`1.5k` is 1536; `1.1k` is refused
+ * rather than silently truncated). `0`, `""` and `undefined` all mean "not set" and
+ * return undefined. Negative, fractional bytes, unknown units, garbage, or more than
+ * 2^53-1 bytes throw InvalidArgumentError `invalid <what>: <input>`.
  */
-export function parseShmSize(s: string | number | undefined): number | undefined {
+export function parseByteSize(s: string | number | undefined, what: string): number | undefined {
   if (s === undefined || s === "") return undefined;
-  const invalid = () => new InvalidArgumentError(`invalid shm size: ${s}`);
+  const invalid = () => new InvalidArgumentError(`invalid ${what}: ${s}`);
   if (typeof s === "number") {
     if (!Number.isSafeInteger(s) || s < 0) throw invalid();
     return s === 0 ? undefined : s;
@@ -43,6 +43,11 @@ export function parseShmSize(s: string | number | undefined): number | undefined
   const bytes = numerator / scale;
   if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid();
   return bytes === 0n ? undefined : Number(bytes);
+}
+
+/** A `--shm-size` (see parseByteSize); InvalidArgumentError `invalid shm size: <input>`. */
+export function parseShmSize(s: string | number | undefined): number | undefined {
+  return parseByteSize(s, "shm size");
 }
 
 /**

@@ -43,6 +43,8 @@ export const commandSchemas = {
     privileged: z.boolean().optional(),
     /** Memory limit (cgroup); none by default. */
     memoryBytes: z.number().int().positive().optional(),
+    /** CPU limit in nano-CPUs (a CFS quota over a 100 ms period); none by default. */
+    nanoCpus: z.number().int().positive().optional(),
     /** The same host config bits, nested as the control plane may send them; a top-level field wins. */
     hostConfig: z
       .object({

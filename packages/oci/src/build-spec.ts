@@ -32,6 +32,8 @@ export interface BuildSpecInput {
   /** This host's cgroup prefix, unique per agent on a machine. */
   readonly cgroupPrefix: string;
   readonly memoryBytes?: number;
+  /** CPU limit in nano-CPUs. */
+  readonly nanoCpus?: number;
 }
 
 /**
@@ -63,7 +65,10 @@ export function buildSpec(input: BuildSpecInput): Spec {
     ...(input.readonlyRootfs ? [withReadonlyRootfs()] : []),
     withSecurityOpts(input.securityOpt ?? [], { apparmorEnabled: input.apparmorEnabled, privileged }),
     withCgroupsPath(input.cgroupPrefix, input.id),
-    withResources(input.memoryBytes === undefined ? {} : { memoryBytes: input.memoryBytes }),
+    withResources({
+      ...(input.memoryBytes !== undefined ? { memoryBytes: input.memoryBytes } : {}),
+      ...(input.nanoCpus !== undefined ? { nanoCpus: input.nanoCpus } : {}),
+    }),
   ];
   const base: Spec = {
     ociVersion: OCI_VERSION,

@@ -62,7 +62,7 @@ describe("buildSpec", () => {
       ],
       linux: {
         namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "network" }],
-        resources: { devices: [{ allow: false, access: "rwm" }], memory: { limit: 268435456 } },
+        resources: { devices: [{ allow: false, access: "rwm" }], memory: { limit: 268435456, swap: 536870912 } },
         cgroupsPath: `/shoal/host-1/${id}`,
         maskedPaths: [...DEFAULT_MASKED_PATHS],
         readonlyPaths: [...DEFAULT_READONLY_PATHS],

@@ -90,6 +90,13 @@ export interface LinuxNamespace {
 export interface LinuxResources {
   devices?: LinuxDeviceCgroup[];
   memory?: LinuxMemory;
+  cpu?: LinuxCpu;
+}
+
+/** CFS bandwidth: `quota` µs of CPU time per `period` µs. */
+export interface LinuxCpu {
+  quota?: number;
+  period?: number;
 }
 
 export interface LinuxDeviceCgroup {

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "@shoal/domain";
+import { InvalidArgumentError, cpuQuota } from "@shoal/domain";
 import { edit, type SpecOpt } from "./spec";
 
 const ID = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
@@ -26,17 +26,34 @@ export function withCgroupsPath(prefix: string, id: string): SpecOpt {
 export interface ResourcesInput {
   /** Memory limit in bytes; absent means unlimited. */
   readonly memoryBytes?: number;
+  /** CPU limit in nano-CPUs (Docker's `--cpus` × 10^9); absent means unlimited. */
+  readonly nanoCpus?: number;
 }
 
-/** Sets `linux.resources.memory.limit`; keeps other resources (device rules). InvalidArgumentError for a non-positive or non-integer limit. */
+/**
+ * Sets the cgroup limits Docker sets for `--memory` and `--cpus`; keeps other resources
+ * (device rules):
+ * - `memory.limit`, and `memory.swap` (memory plus swap) at twice the limit, as Docker
+ *   defaults `--memory-swap` when only `--memory` is given;
+ * - `cpu.quota`/`cpu.period`: the CPUs' share of Docker's 100 ms period.
+ * InvalidArgumentError for a non-positive or non-integer value.
+ */
 export function withResources(input: ResourcesInput): SpecOpt {
-  if (input.memoryBytes !== undefined && (!Number.isSafeInteger(input.memoryBytes) || input.memoryBytes <= 0)) {
-    throw new InvalidArgumentError(`memory limit must be a positive number of bytes, got ${input.memoryBytes}`);
+  for (const [name, v] of [["memory limit", input.memoryBytes], ["CPU limit", input.nanoCpus]] as const) {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) {
+      throw new InvalidArgumentError(`${name} must be a positive integer, got ${v}`);
+    }
   }
   return (spec) =>
     edit(spec, (s) => {
-      if (input.memoryBytes === undefined) return;
+      if (input.memoryBytes === undefined && input.nanoCpus === undefined) return;
       s.linux = { ...(s.linux ?? {}) };
-      s.linux.resources = { ...(s.linux.resources ?? {}), memory: { limit: input.memoryBytes } };
+      const resources = { ...(s.linux.resources ?? {}) };
+      if (input.memoryBytes !== undefined) resources.memory = { limit: input.memoryBytes, swap: input.memoryBytes * 2 };
+      if (input.nanoCpus !== undefined) {
+        const { quotaMicros, periodMicros } = cpuQuota(input.nanoCpus);
+        resources.cpu = { quota: quotaMicros, period: periodMicros };
+      }
+      s.linux.resources = resources;
     });
 }

@@ -135,13 +135,18 @@ describe("withCgroupsPath / withResources", () => {
     expect(() => withCgroupsPath(prefix, badId)).toThrow(InvalidArgumentError);
   });
 
-  it("sets a memory limit and keeps device rules; nothing when absent", () => {
+  it("sets memory (swap at twice the limit, Docker's default) and CPU limits, keeps device rules; nothing when absent", () => {
     const withDevices: Spec = { ...empty, linux: { resources: { devices: [{ allow: false, access: "rwm" }] } } };
     expect(withResources({ memoryBytes: 1 << 30 })(withDevices).linux?.resources).toEqual({
       devices: [{ allow: false, access: "rwm" }],
-      memory: { limit: 1 << 30 },
+      memory: { limit: 1 << 30, swap: 2 << 30 },
+    });
+    expect(withResources({ nanoCpus: 1_500_000_000 })(withDevices).linux?.resources).toEqual({
+      devices: [{ allow: false, access: "rwm" }],
+      cpu: { quota: 150_000, period: 100_000 },
     });
     expect(withResources({})(withDevices)).toEqual(withDevices);
     expect(() => withResources({ memoryBytes: 0 })).toThrow(InvalidArgumentError);
+    expect(() => withResources({ nanoCpus: -1 })).toThrow(InvalidArgumentError);
   });
 });

@@ -3,7 +3,7 @@
  * the config in force (for the effective IPC mode and shm size before a start resolved them).
  */
 import type { DaemonConfig } from "@shoal/config";
-import { DEFAULT_SHM_SIZE_BYTES, effectiveShmSize, formatIpcMode, resolveIpcMode } from "@shoal/domain";
+import { DEFAULT_SHM_SIZE_BYTES, effectiveShmSize, formatCpus, formatIpcMode, formatRestartPolicy, resolveIpcMode } from "@shoal/domain";
 import type { HostConfig } from "@shoal/domain";
 import type { ContainerRow } from "./container-queries";
 import { publicStatus } from "./list-query";
@@ -26,6 +26,9 @@ export function hostConfigToProto(hc: HostConfig) {
     readonlyRootfs: hc.readonlyRootfs,
     mounts: hc.mounts.map((m) => ({ source: m.source, target: m.target, readonly: m.readonly, readonlyMode: m.readonlyMode ?? "" })),
     privileged: hc.privileged,
+    memory: hc.memory !== undefined ? String(hc.memory) : "",
+    cpus: hc.nanoCpus !== undefined ? formatCpus(hc.nanoCpus) : "",
+    restartPolicy: hc.restartPolicy !== undefined ? formatRestartPolicy(hc.restartPolicy) : "no",
   };
 }
 

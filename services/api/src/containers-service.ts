@@ -42,6 +42,9 @@ const hostConfigSchema = z
     readonlyRootfs: z.boolean(),
     mounts: z.array(z.object({ source: str, target: str, readonly: z.boolean(), readonlyMode: str })).max(256),
     privileged: z.boolean(),
+    memory: str,
+    cpus: str,
+    restartPolicy: str,
   })
   .nullish();
 
@@ -88,6 +91,9 @@ function hostConfigInput(hc: z.infer<typeof hostConfigSchema>): HostConfigInput 
       ...(m.readonlyMode !== "" ? { readonlyMode: m.readonlyMode as "recursive" | "nonrecursive" } : {}),
     })),
     privileged: hc.privileged,
+    ...(hc.memory !== "" ? { memory: hc.memory } : {}),
+    ...(hc.cpus !== "" ? { cpus: hc.cpus } : {}),
+    ...(hc.restartPolicy !== "" ? { restart: hc.restartPolicy } : {}),
   };
 }
 

@@ -72,6 +72,8 @@ export function startPayload(
     })),
     securityOpt: hc.securityOpt,
     privileged: hc.privileged,
+    ...(hc.memory !== undefined ? { memoryBytes: hc.memory } : {}),
+    ...(hc.nanoCpus !== undefined ? { nanoCpus: hc.nanoCpus } : {}),
     runtime: { name: locked.name, path: absoluteBinary(configured.path), args: [...configured.runtimeArgs] },
     attemptId,
   };

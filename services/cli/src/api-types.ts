@@ -26,6 +26,9 @@ export interface HostConfig {
   readonly_rootfs: boolean;
   mounts: BindMount[];
   privileged: boolean;
+  memory: string;
+  cpus: string;
+  restart_policy: string;
 }
 
 export interface CreateContainerRequest {
@@ -101,6 +104,7 @@ export interface ContainerInfo {
   runtime: LockedInRuntime | null;
   config_version: string;
   ipc_namespace_inode: string;
+  restart_count: number;
 }
 
 export interface ListContainersRequest {

@@ -214,7 +214,7 @@ export function toDockerInspect(c: ContainerInfo): Record<string, unknown> {
       Status: state?.status ?? "",
       Running: state?.running ?? false,
       Paused: state?.paused ?? false,
-      Restarting: false,
+      Restarting: state?.status === "restarting",
       OOMKilled: state?.oom_killed ?? false,
       Dead: state?.dead ?? false,
       Pid: state?.pid ?? 0,
@@ -225,6 +225,7 @@ export function toDockerInspect(c: ContainerInfo): Record<string, unknown> {
     },
     Image: c.image,
     Rootfs: c.rootfs,
+    RestartCount: c.restart_count,
     Name: `/${c.name}`,
     Host: c.host,
     Config: {
@@ -240,6 +241,9 @@ export function toDockerInspect(c: ContainerInfo): Record<string, unknown> {
       SecurityOpt: nullIfEmpty(hc?.security_opt ?? []),
       ReadonlyRootfs: hc?.readonly_rootfs ?? false,
       Privileged: hc?.privileged ?? false,
+      Memory: Number(hc?.memory || 0),
+      NanoCpus: nanoCpus(hc?.cpus ?? ""),
+      RestartPolicy: restartPolicy(hc?.restart_policy ?? ""),
       Binds: nullIfEmpty((hc?.mounts ?? []).map((m) => `${m.source}:${m.target}${m.readonly ? (m.readonly_mode === "recursive" ? ":rro" : ":ro") : ""}`)),
     },
     IpcGroup: {
@@ -251,6 +255,22 @@ export function toDockerInspect(c: ContainerInfo): Record<string, unknown> {
     },
     ConfigVersion: Number(c.config_version),
   };
+}
+
+/**
+ * Docker's `HostConfig.NanoCpus` from the canonical `cpus` text the api sends ("1.5",
+ * validated when the container was created); 0 when unset. Converted here, not with the
+ * domain's parser, so that printing loads no validation library.
+ */
+function nanoCpus(cpus: string): number {
+  const [whole = "0", fraction = ""] = cpus.split(".");
+  return Number(whole) * 1e9 + Number(fraction.padEnd(9, "0").slice(0, 9) || "0");
+}
+
+/** Docker's `HostConfig.RestartPolicy` from the canonical text the api sends ("no", "on-failure:3"). */
+function restartPolicy(text: string): { Name: string; MaximumRetryCount: number } {
+  const [name = "", count = "0"] = text.split(":");
+  return { Name: name || "no", MaximumRetryCount: Number(count) || 0 };
 }
 
 /** `shoal inspect`'s output: a JSON array indented as docker indents it. */

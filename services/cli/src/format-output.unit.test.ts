@@ -49,6 +49,9 @@ function container(overrides: Partial<ContainerInfo> = {}): ContainerInfo {
       readonly_rootfs: true,
       mounts: [{ source: "/data", target: "/data", readonly: true, readonly_mode: "" }],
       privileged: false,
+      memory: "268435456",
+      cpus: "1.5",
+      restart_policy: "on-failure:3",
     },
     effective_ipc_mode: `container:${OWNER}`,
     effective_shm_size_bytes: "134217728",
@@ -67,6 +70,7 @@ function container(overrides: Partial<ContainerInfo> = {}): ContainerInfo {
     runtime: { name: "runc", path: "/usr/bin/runc", args: [] },
     config_version: "3",
     ipc_namespace_inode: "4026532300",
+    restart_count: 2,
     ...overrides,
   };
 }
@@ -100,7 +104,11 @@ describe("inspect", () => {
         SecurityOpt: ["no-new-privileges"],
         ReadonlyRootfs: true,
         Binds: ["/data:/data:ro"],
+        Memory: 268435456,
+        NanoCpus: 1500000000,
+        RestartPolicy: { Name: "on-failure", MaximumRetryCount: 3 },
       },
+      RestartCount: 2,
       Host: "h1",
       IpcGroup: {
         Owner: OWNER,
@@ -124,6 +132,16 @@ describe("inspect", () => {
     expect(out.HostConfig.SecurityOpt).toBeNull();
     expect(out.HostConfig.Binds).toBeNull();
     expect(out.IpcGroup).toEqual({ Owner: "", Members: [], Role: "", ShmSize: 0, ShmMountPath: "" });
+  });
+
+  it("shows no limits and Docker's `no` policy for a container created without them", () => {
+    const c = container({ host_config: { ...container().host_config!, memory: "", cpus: "", restart_policy: "no" }, restart_count: 0 });
+    const out = toDockerInspect(c) as Record<string, any>;
+    expect(out.HostConfig.Memory).toBe(0);
+    expect(out.HostConfig.NanoCpus).toBe(0);
+    expect(out.HostConfig.RestartPolicy).toEqual({ Name: "no", MaximumRetryCount: 0 });
+    expect(out.RestartCount).toBe(0);
+    expect(toDockerInspect(container({ host_config: { ...container().host_config!, cpus: "0.01" } })).HostConfig).toMatchObject({ NanoCpus: 10000000 });
   });
 
   it("prints an empty array for nothing found, and indents like docker", () => {

@@ -131,6 +131,9 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: "workdir", short: "w", kind: "string" },
   { name: "volume", short: "v", kind: "list" },
   { name: "rootfs", kind: "string" },
+  { name: "memory", short: "m", kind: "string" },
+  { name: "cpus", kind: "string" },
+  { name: "restart", kind: "string" },
 ];
 
 /**
@@ -351,6 +354,9 @@ function parseCreate(args: readonly string[], command: "run" | "create", ctx: Pa
       readonly_rootfs: flags.bools.has("read-only"),
       mounts,
       privileged: flags.bools.has("privileged"),
+      memory: flags.strings.get("memory") ?? "",
+      cpus: flags.strings.get("cpus") ?? "",
+      restart_policy: flags.strings.get("restart") ?? "",
     },
   };
   if (request.cwd !== "" && !request.cwd.startsWith("/")) {
@@ -377,6 +383,9 @@ function emptyCreate(): CreateContainerRequest {
       readonly_rootfs: false,
       mounts: [],
       privileged: false,
+      memory: "",
+      cpus: "",
+      restart_policy: "",
     },
   };
 }

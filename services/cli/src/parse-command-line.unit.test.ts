@@ -55,6 +55,11 @@ describe("run / create", () => {
         "/data:/data:ro",
         "--volume",
         "/tmp:/scratch",
+        "-m",
+        "256m",
+        "--cpus=1.5",
+        "--restart",
+        "on-failure:3",
         "busybox",
         "sh",
         "-c",
@@ -83,6 +88,9 @@ describe("run / create", () => {
           { source: "/tmp", target: "/scratch", readonly: false, readonly_mode: "" },
         ],
         privileged: true,
+        memory: "256m",
+        cpus: "1.5",
+        restart_policy: "on-failure:3",
       },
     });
   });

@@ -11,6 +11,9 @@ const CREATE_OPTIONS = `Options:
       --read-only             Mount the container's root filesystem read-only
       --privileged            Give extended privileges to this container
       --rm                    Remove the container when it exits
+  -m, --memory BYTES          Memory limit (bytes or 512m, 1g; at least 6m)
+      --cpus DECIMAL          Number of CPUs (1.5)
+      --restart POLICY        Restart policy: no, always, unless-stopped, on-failure[:N]
   -e, --env K=V               Set environment variables (repeatable; K alone copies it from here)
   -w, --workdir DIR           Working directory inside the container
   -v, --volume SRC:DST[:ro]   Bind mount a host path (options: ro, rw, rro)`;

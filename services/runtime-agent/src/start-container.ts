@@ -121,6 +121,7 @@ async function createAndStart(
     apparmorEnabled: ctx.capabilities.apparmor.enabled,
     cgroupPrefix: ctx.cgroupPrefix,
     ...(p.memoryBytes !== undefined ? { memoryBytes: p.memoryBytes } : {}),
+    ...(p.nanoCpus !== undefined ? { nanoCpus: p.nanoCpus } : {}),
   });
 
   progress.settingUp = true;

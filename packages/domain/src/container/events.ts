@@ -45,6 +45,8 @@ export type ContainerScheduled = DomainEvent<
      * Added field: a placement recorded before it has none.
      */
     reservedBytes?: number;
+    /** The CPUs (nano-CPUs, `--cpus`) the placement reserves on `host`, as `reservedBytes`. Added field. */
+    reservedNanoCpus?: number;
   }
 >;
 export type ContainerIpcPrepared = DomainEvent<"ContainerIpcPrepared", { containerId: string; plan: IpcPlan; preparedAt: string }>;

@@ -8,10 +8,13 @@ import type { HostCapabilities } from "./host-capabilities";
 /**
  * An agent registered (again). `capabilities` is what it reported; a registration recorded
  * before the type was fixed may lack fields, so readers take what they need defensively.
+ * `memoryBytes` and `nanoCpus` are what the host offers to containers. Added field:
+ * `nanoCpus` (a registration recorded before it has none: no CPU limit is then placed
+ * against that host's CPUs).
  */
 export type HostRegistered = DomainEvent<
   "HostRegistered",
-  { host: string; capabilities: HostCapabilities; memoryBytes: number; registeredAt: string }
+  { host: string; capabilities: HostCapabilities; memoryBytes: number; nanoCpus?: number; registeredAt: string }
 >;
 
 /** The registration in force (`registeredAt`) went silent: its containers are lost. */
