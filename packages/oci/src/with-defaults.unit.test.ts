@@ -139,7 +139,7 @@ describe("withCgroupsPath / withResources", () => {
     const withDevices: Spec = { ...empty, linux: { resources: { devices: [{ allow: false, access: "rwm" }] } } };
     expect(withResources({ memoryBytes: 1 << 30 })(withDevices).linux?.resources).toEqual({
       devices: [{ allow: false, access: "rwm" }],
-      memory: { limit: 1 << 30, swap: 2 << 30 },
+      memory: { limit: 1 << 30, swap: 2 ** 31 },
     });
     expect(withResources({ nanoCpus: 1_500_000_000 })(withDevices).linux?.resources).toEqual({
       devices: [{ allow: false, access: "rwm" }],
