@@ -52,8 +52,13 @@ export interface HostRegisteredPayload {
   host: string;
   capabilities: HostCapabilities;
   startedAt: string;
-  /** Memory the host offers; absent: the scheduler's configured default. */
+  /** Memory the host offers to containers, in bytes; absent: the scheduler's configured default. */
   memoryBytes?: number;
+  /**
+   * CPUs the host offers to containers, in nano-CPUs (10^9 per CPU, Docker's `NanoCpus`);
+   * absent (an older agent): placement does not limit the host by CPUs.
+   */
+  nanoCpus?: number;
 }
 
 export interface ContainerOomPayload {
@@ -103,6 +108,7 @@ export const reportSchemas = {
     capabilities: hostCapabilities,
     startedAt: time,
     memoryBytes: count.optional(),
+    nanoCpus: count.optional(),
   }) satisfies z.ZodType<HostRegisteredPayload>,
   [REPORT_TYPES.containerOom]: z.object({ containerId: id, pid: count.positive(), at: time }) satisfies z.ZodType<ContainerOomPayload>,
 } as const;

@@ -27,6 +27,10 @@ describe("report payloads at the edge", () => {
     };
     // Fields a newer agent adds are kept (wire contract: add fields only).
     expect(parseReportPayload(REPORT_TYPES.hostRegistered, { host: "h1", capabilities, startedAt: NOW }).capabilities).toEqual(capabilities);
+    // Capacity: memory in bytes, CPUs in nano-CPUs; both optional (older agents send neither).
+    const sized = { host: "h1", capabilities, startedAt: NOW, memoryBytes: 2 ** 30, nanoCpus: 1_500_000_000 };
+    expect(parseReportPayload(REPORT_TYPES.hostRegistered, sized)).toMatchObject({ memoryBytes: 2 ** 30, nanoCpus: 1_500_000_000 });
+    expect(() => parseReportPayload(REPORT_TYPES.hostRegistered, { ...sized, nanoCpus: 1.5 })).toThrow("HostRegistered report: nanoCpus:");
   });
 
   it.each<[string, string, unknown, string]>([

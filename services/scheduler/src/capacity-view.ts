@@ -1,6 +1,6 @@
 /**
- * The active scheduler's in-memory view of capacity: hosts (status, memory) and the
- * reservation each placed container holds. Placements are planned against it, so the
+ * The active scheduler's in-memory view of capacity: hosts (status, memory, CPUs) and the
+ * reservation each placed container holds, summed per host. Placements are planned against it, so the
  * start path reads no table.
  *
  * Contract:
@@ -19,15 +19,14 @@
  * ContainerScheduled (`scheduledVersion`), a release frees only reservations made before
  * it, a host follows its newest registration and a loss applies only to the one it names.
  */
-import type { ContainerView, HostView } from "./placement";
+import type { HostUsage, HostView, Reserved } from "./placement";
 
 /** What a placed container holds on its host until it exits, fails, dies or is removed. */
-export type Reservation = {
+export type Reservation = Reserved & {
   containerId: string;
   /** For `container:<name>` owner lookups. */
   containerName: string;
   host: string;
-  reservedBytes: number;
   /** Stream version of the ContainerScheduled that made it. */
   scheduledVersion: number;
 };
@@ -42,22 +41,25 @@ export type PlacementInputs = {
   hosts: HostView[];
   /**
    * Per-host totals of every reservation but the request's own (a restarted container does
-   * not compete with its old reservation), plus the owner (0 bytes, to say where it is).
+   * not compete with its old reservation).
    */
-  containers: ContainerView[];
+  usage: HostUsage[];
   /** The member's owner (by the id its start request carries), when it is placed. */
   owner?: Reservation;
 };
 
 export interface CapacityView {
-  /** Hosts and reservations as `planPlacement` takes them, for `containerId` (and, for a member, its owner's id). */
+  /** Hosts and per-host usage as `planPlacement` takes them, for `containerId` (and, for a member, its owner's id). */
   inputsFor(containerId: string, ownerId?: string): PlacementInputs;
   /** Records a placement; ignored when the container holds one made by the same or a newer ContainerScheduled. */
   reserve(r: Reservation): void;
   /** Frees the container's reservation unless it was made at or after `beforeVersion`; returns how many were freed (0 or 1). */
   release(containerId: string, beforeVersion: number): number;
-  /** Applies a registration; ignored when the host has one at least as new. */
-  registerHost(h: { name: string; memoryBytes: number; registeredAt: string | Date }): void;
+  /**
+   * Applies a registration; ignored when the host has one at least as new. `nanoCpus`
+   * absent: the host reported no CPU count, and CPUs do not limit it.
+   */
+  registerHost(h: { name: string; memoryBytes: number; nanoCpus?: number; registeredAt: string | Date }): void;
   /** Marks the host lost when `registeredAt` is the registration in force. */
   markHostLost(h: { name: string; registeredAt: string | Date }): void;
   /** The reservations on `host`, in container id order. */
@@ -71,24 +73,34 @@ export interface CapacityView {
 }
 
 export function createCapacityView(initial: {
-  hosts: readonly { name: string; status: "ready" | "lost"; memoryBytes: number; registeredAt: Date }[];
+  hosts: readonly { name: string; status: "ready" | "lost"; memoryBytes: number; nanoCpus?: number; registeredAt: Date }[];
   placements: readonly Reservation[];
 }): CapacityView {
   const hosts = new Map<string, ViewHost>();
   const reservations = new Map<string, Reservation>();
-  /** Sum of `reservations` per host, kept in step with it. */
-  const reservedOn = new Map<string, number>();
+  /** Sum of `reservations` per host, kept in step with it; a host holding none has no entry. */
+  const usageOn = new Map<string, HostUsage>();
   let turn: Promise<unknown> = Promise.resolve();
 
   const add = (r: Reservation, sign: 1 | -1) => {
-    const total = (reservedOn.get(r.host) ?? 0) + sign * r.reservedBytes;
-    if (total === 0) reservedOn.delete(r.host);
-    else reservedOn.set(r.host, total);
+    const u = usageOn.get(r.host) ?? { host: r.host, containers: 0, reservedBytes: 0, reservedNanoCpus: 0 };
+    const next = {
+      host: r.host,
+      containers: u.containers + sign,
+      reservedBytes: u.reservedBytes + sign * r.reservedBytes,
+      reservedNanoCpus: u.reservedNanoCpus + sign * r.reservedNanoCpus,
+    };
+    if (next.containers === 0) usageOn.delete(r.host);
+    else usageOn.set(r.host, next);
   };
+  const hostView = (h: { name: string; status: "ready" | "lost"; memoryBytes: number; nanoCpus?: number | undefined }): HostView => ({
+    name: h.name,
+    status: h.status,
+    memoryBytes: h.memoryBytes,
+    ...(h.nanoCpus === undefined ? {} : { nanoCpus: h.nanoCpus }),
+  });
 
-  for (const h of initial.hosts) {
-    hosts.set(h.name, { name: h.name, status: h.status, memoryBytes: h.memoryBytes, registeredAt: h.registeredAt.getTime() });
-  }
+  for (const h of initial.hosts) hosts.set(h.name, { ...hostView(h), registeredAt: h.registeredAt.getTime() });
   for (const p of initial.placements) {
     reservations.set(p.containerId, { ...p });
     add(p, 1);
@@ -97,16 +109,22 @@ export function createCapacityView(initial: {
   return {
     inputsFor(containerId, ownerId) {
       const own = reservations.get(containerId);
-      const containers: ContainerView[] = [];
-      for (const [host, bytes] of reservedOn) {
-        const reservedBytes = own?.host === host ? bytes - own.reservedBytes : bytes;
-        containers.push({ containerId: `reserved-on:${host}`, host, reservedBytes });
+      const usage: HostUsage[] = [];
+      for (const u of usageOn.values()) {
+        if (own?.host !== u.host) usage.push({ ...u });
+        else if (u.containers > 1) {
+          usage.push({
+            host: u.host,
+            containers: u.containers - 1,
+            reservedBytes: u.reservedBytes - own.reservedBytes,
+            reservedNanoCpus: u.reservedNanoCpus - own.reservedNanoCpus,
+          });
+        }
       }
       const owner = ownerId === undefined || ownerId === containerId ? undefined : reservations.get(ownerId);
-      if (owner !== undefined) containers.push({ containerId: owner.containerId, host: owner.host, reservedBytes: 0 });
       return {
-        hosts: [...hosts.values()].map(({ name, status, memoryBytes }) => ({ name, status, memoryBytes })),
-        containers,
+        hosts: [...hosts.values()].map(hostView),
+        usage,
         ...(owner === undefined ? {} : { owner: { ...owner } }),
       };
     },
@@ -133,7 +151,7 @@ export function createCapacityView(initial: {
       const at = new Date(h.registeredAt).getTime();
       const known = hosts.get(h.name);
       if (known !== undefined && known.registeredAt >= at) return;
-      hosts.set(h.name, { name: h.name, status: "ready", memoryBytes: h.memoryBytes, registeredAt: at });
+      hosts.set(h.name, { ...hostView({ ...h, status: "ready" }), registeredAt: at });
     },
 
     markHostLost(h) {

@@ -7,11 +7,20 @@ const MiB = 1024 * 1024;
 const T0 = new Date("2026-01-01T00:00:00.000Z");
 const T1 = new Date("2026-01-01T00:01:00.000Z");
 const id = (c: string) => c.repeat(64);
-const res = (containerId: string, host: string, reservedBytes: number, scheduledVersion = 3, containerName = containerId.slice(0, 4)): Reservation => ({
+const CPU = 1_000_000_000;
+const res = (
+  containerId: string,
+  host: string,
+  reservedBytes: number,
+  scheduledVersion = 3,
+  containerName = containerId.slice(0, 4),
+  reservedNanoCpus = 0,
+): Reservation => ({
   containerId,
   containerName,
   host,
   reservedBytes,
+  reservedNanoCpus,
   scheduledVersion,
 });
 const viewOf = (placements: Reservation[] = []) =>
@@ -22,16 +31,17 @@ const viewOf = (placements: Reservation[] = []) =>
     ],
     placements,
   });
-const reservedOn = (view: ReturnType<typeof viewOf>, host: string, except = id("z")) =>
-  view.inputsFor(except).containers.filter((c) => c.host === host).reduce((n, c) => n + c.reservedBytes, 0);
+const usageOn = (view: ReturnType<typeof viewOf>, host: string, except = id("z")) => view.inputsFor(except).usage.find((u) => u.host === host);
+const reservedOn = (view: ReturnType<typeof viewOf>, host: string, except = id("z")) => usageOn(view, host, except)?.reservedBytes ?? 0;
 
 describe("capacity view", () => {
-  it("sums reservations per host, leaving out the request's own", () => {
-    const view = viewOf([res(id("a"), "h1", 100 * MiB), res(id("b"), "h1", 50 * MiB), res(id("c"), "h2", 10 * MiB)]);
-    expect(reservedOn(view, "h1")).toBe(150 * MiB);
-    expect(reservedOn(view, "h2")).toBe(10 * MiB);
+  it("sums reservations per host (containers, memory, CPUs), leaving out the request's own", () => {
+    const view = viewOf([res(id("a"), "h1", 100 * MiB, 3, "a", CPU), res(id("b"), "h1", 50 * MiB, 3, "b", CPU / 2), res(id("c"), "h2", 10 * MiB)]);
+    expect(usageOn(view, "h1")).toEqual({ host: "h1", containers: 2, reservedBytes: 150 * MiB, reservedNanoCpus: 1.5 * CPU });
+    expect(usageOn(view, "h2")).toEqual({ host: "h2", containers: 1, reservedBytes: 10 * MiB, reservedNanoCpus: 0 });
     // A container placed again does not compete with its old reservation.
-    expect(reservedOn(view, "h1", id("a"))).toBe(50 * MiB);
+    expect(usageOn(view, "h1", id("a"))).toEqual({ host: "h1", containers: 1, reservedBytes: 50 * MiB, reservedNanoCpus: CPU / 2 });
+    expect(usageOn(view, "h2", id("c"))).toBeUndefined();
   });
 
   it("keeps the newest reservation and releases only older ones", () => {
@@ -52,9 +62,10 @@ describe("capacity view", () => {
     const view = viewOf([res(id("a"), "h1", 200 * MiB), res(id("b"), "h2", 200 * MiB)]);
     const request = { containerId: id("c"), ipcMode: { kind: "private" as const }, shmBytes: 128 * MiB };
     const plan = () => planPlacement({ ...view.inputsFor(id("c")), request });
-    expect(plan()).toMatchObject({ unavailable: expect.stringMatching(/^not enough memory/) });
+    expect(plan()).toMatchObject({ unavailable: expect.stringMatching(/^no host has room: 128MiB of memory needed/) });
     view.release(id("b"), 6);
-    expect(plan()).toEqual({ place: { host: "h2", reservedBytes: 128 * MiB } });
+    expect(plan()).toEqual({ place: { host: "h2", reservedBytes: 128 * MiB, reservedNanoCpus: 0 } });
+    expect(usageOn(view, "h2")).toBeUndefined();
   });
 
   it("follows the newest registration; a loss applies only to the registration it names", () => {
@@ -65,8 +76,11 @@ describe("capacity view", () => {
     expect(view.host("h1")?.status).toBe("lost");
     view.registerHost({ name: "h1", memoryBytes: 512 * MiB, registeredAt: T0 }); // a repeated report
     expect(view.host("h1")?.status).toBe("lost");
-    view.registerHost({ name: "h1", memoryBytes: 512 * MiB, registeredAt: T1.toISOString() });
-    expect(view.host("h1")).toMatchObject({ status: "ready", memoryBytes: 512 * MiB });
+    view.registerHost({ name: "h1", memoryBytes: 512 * MiB, nanoCpus: 2 * CPU, registeredAt: T1.toISOString() });
+    expect(view.host("h1")).toMatchObject({ status: "ready", memoryBytes: 512 * MiB, nanoCpus: 2 * CPU });
+    expect(view.inputsFor(id("z")).hosts.find((h) => h.name === "h1")).toEqual({ name: "h1", status: "ready", memoryBytes: 512 * MiB, nanoCpus: 2 * CPU });
+    // A registration without a CPU count: not limited by CPUs (no nanoCpus at all).
+    expect(view.inputsFor(id("z")).hosts.find((h) => h.name === "h2")).toEqual({ name: "h2", status: "ready", memoryBytes: 256 * MiB });
     view.registerHost({ name: "h3", memoryBytes: MiB, registeredAt: T0 });
     expect(view.inputsFor(id("z")).hosts.map((h) => h.name).sort()).toEqual(["h1", "h2", "h3"]);
   });
@@ -81,9 +95,10 @@ describe("capacity view", () => {
     expect(view.inputsFor(id("z"), "abc1").owner).toBeUndefined();
     expect(view.inputsFor(id("z"), id("nobody")).owner).toBeUndefined();
     expect(view.inputsFor(cache.containerId, cache.containerId).owner).toBeUndefined();
-    // The owner is handed to the planner with 0 bytes: it says where, the totals count it.
+    // The owner says where; the totals count its reservation once.
     const inputs = view.inputsFor(id("z"), db.containerId);
-    expect(inputs.containers).toContainEqual({ containerId: db.containerId, host: "h1", reservedBytes: 0 });
+    expect(inputs.owner).toMatchObject({ containerId: db.containerId, host: "h1" });
+    expect(inputs.usage.find((u) => u.host === "h1")?.containers).toBe(1);
   });
 
   it("runs exclusive sections one at a time, in order, and goes on after a throw", async () => {

@@ -1,15 +1,17 @@
 /**
  * What a container asks of a host, from its ContainerCreated definition and the daemon
- * config in force (pure). The shm size follows the domain's effectiveShmSize; a member's
- * shm is its owner's (already counted on the owner), so it brings none.
+ * config in force (pure): its `--memory` and `--cpus` (absent: 0) and the shm it brings.
+ * The shm size follows the domain's effectiveShmSize; a member's shm is its owner's
+ * (already counted on the owner), so it brings none.
  */
 import { effectiveShmSize, resolveIpcMode } from "@shoal/domain";
 import type { ContainerDefinition, ResolvedIpcMode } from "@shoal/domain";
 import type { DaemonConfig } from "@shoal/config";
-import { reservationBytes } from "./placement";
-import type { PlacementRequest } from "./placement";
+import { reservationOf } from "./placement";
+import type { PlacementRequest, Reserved } from "./placement";
 
-export type ContainerAsk = Omit<PlacementRequest, "ownerId"> & { reservedBytes: number };
+/** A placement request and what it would reserve (`reservationOf`). */
+export type ContainerAsk = PlacementRequest & Reserved;
 
 /**
  * `pinnedHost` is the host the container was pinned to at create (`--host`), when the
@@ -25,10 +27,12 @@ export function containerAsk(
     ipcMode.kind === "private" || ipcMode.kind === "shareable"
       ? (effectiveShmSize({ mode: ipcMode, requested: container.hostConfig.shmSize, daemonDefault: config.defaultShmSizeBytes }) ?? 0)
       : 0;
-  const ask: ContainerAsk = { containerId: container.id, ipcMode, shmBytes, reservedBytes: 0 };
-  if (pinnedHost !== undefined && pinnedHost !== "") ask.pinnedHost = pinnedHost;
-  ask.reservedBytes = reservationBytes(ask);
-  return ask;
+  const { memory, nanoCpus } = container.hostConfig;
+  const request: PlacementRequest = { containerId: container.id, ipcMode, shmBytes };
+  if (memory !== undefined) request.memoryBytes = memory;
+  if (nanoCpus !== undefined) request.nanoCpus = nanoCpus;
+  if (pinnedHost !== undefined && pinnedHost !== "") request.pinnedHost = pinnedHost;
+  return { ...request, ...reservationOf(request) };
 }
 
 /**
@@ -38,4 +42,15 @@ export function containerAsk(
 export function pinnedHostOf(createdData: unknown): string | undefined {
   const host = (createdData as { host?: unknown } | null)?.host;
   return typeof host === "string" && host !== "" ? host : undefined;
+}
+
+/**
+ * What a recorded ContainerScheduled holds: the reservation it carries, as the scheduler
+ * decided it; for a placement recorded before a field existed, that part of `ask` (the
+ * container's ask computed now).
+ */
+export function scheduledReservation(scheduledData: unknown, ask: Reserved): Reserved {
+  const d = (scheduledData ?? {}) as { reservedBytes?: unknown; reservedNanoCpus?: unknown };
+  const amount = (v: unknown, fallback: number) => (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : fallback);
+  return { reservedBytes: amount(d.reservedBytes, ask.reservedBytes), reservedNanoCpus: amount(d.reservedNanoCpus, ask.reservedNanoCpus) };
 }

@@ -17,7 +17,14 @@ import type { Decider, DomainCommand, HostCapabilities, HostEvent, HostLost, Hos
 
 export type RegisterHost = DomainCommand<
   "RegisterHost",
-  { host: string; capabilities: HostCapabilities; memoryBytes: number; registeredAt: string }
+  {
+    host: string;
+    capabilities: HostCapabilities;
+    memoryBytes: number;
+    /** CPUs the host offers, in nano-CPUs; absent when it reported none (CPUs then do not limit it). */
+    nanoCpus?: number;
+    registeredAt: string;
+  }
 >;
 
 export type MarkHostLost = DomainCommand<
@@ -38,7 +45,7 @@ export type HostCommand = RegisterHost | MarkHostLost;
 export { HOST_EVENT_SCHEMA_VERSIONS };
 export type { HostEvent, HostLost, HostRegistered };
 
-type Registration = { host: string; capabilities: HostCapabilities; memoryBytes: number; registeredAt: string };
+type Registration = { host: string; capabilities: HostCapabilities; memoryBytes: number; nanoCpus?: number; registeredAt: string };
 
 export type HostState =
   | { status: "unknown" }
@@ -50,7 +57,7 @@ export function initialHostState(): HostState {
 }
 
 /**
- * Refusals: InvalidArgumentError for a bad host name, time, memory size or timeout;
+ * Refusals: InvalidArgumentError for a bad host name, time, memory size, CPU count or timeout;
  * NotFoundError `no such host: <name>` when marking a host that never registered.
  */
 export function decideHost(command: HostCommand, state: HostState): HostEvent[] {
@@ -62,13 +69,11 @@ export function decideHost(command: HostCommand, state: HostState): HostEvent[] 
       if (!Number.isSafeInteger(d.memoryBytes) || d.memoryBytes < 0) {
         throw new InvalidArgumentError(`invalid host memory: ${d.memoryBytes}`);
       }
+      if (d.nanoCpus !== undefined && (!Number.isSafeInteger(d.nanoCpus) || d.nanoCpus < 0)) {
+        throw new InvalidArgumentError(`invalid host CPUs: ${d.nanoCpus} nano-CPUs`);
+      }
       if (state.status !== "unknown" && at <= Date.parse(state.registeredAt)) return [];
-      return [
-        {
-          type: "HostRegistered",
-          data: { host: d.host, capabilities: d.capabilities, memoryBytes: d.memoryBytes, registeredAt: d.registeredAt },
-        },
-      ];
+      return [{ type: "HostRegistered", data: registration(d) }];
     }
     case "MarkHostLost": {
       const d = command.data;
@@ -99,10 +104,8 @@ export function decideHost(command: HostCommand, state: HostState): HostEvent[] 
 
 export function evolveHost(state: HostState, event: HostEvent): HostState {
   switch (event.type) {
-    case "HostRegistered": {
-      const d = event.data;
-      return { status: "ready", host: d.host, capabilities: d.capabilities, memoryBytes: d.memoryBytes, registeredAt: d.registeredAt };
-    }
+    case "HostRegistered":
+      return { status: "ready", ...registration(event.data) };
     case "HostLost":
       if (state.status === "unknown") return state;
       return { ...state, status: "lost", lostAt: event.data.lostAt, reason: event.data.reason };
@@ -114,6 +117,11 @@ export const hostDecider: Decider<HostState, HostCommand, HostEvent> = {
   evolve: evolveHost,
   initialState: initialHostState,
 };
+
+function registration(d: Registration): Registration {
+  const { host, capabilities, memoryBytes, nanoCpus, registeredAt } = d;
+  return { host, capabilities, memoryBytes, ...(nanoCpus === undefined ? {} : { nanoCpus }), registeredAt };
+}
 
 function requireTime(field: string, value: string): number {
   const t = typeof value === "string" ? Date.parse(value) : NaN;

@@ -50,6 +50,13 @@ describe("host decider", () => {
     spec.given([registered(t0), lost(t0)]).when(register(t1)).then([registered(t1)]);
   });
 
+  it("records the CPUs a host offers when it reports them, and none when it does not", () => {
+    const withCpus = { type: "RegisterHost" as const, data: { ...register(t0).data, nanoCpus: 4_000_000_000 } };
+    spec.given([]).when(withCpus).then([{ type: "HostRegistered", data: { ...withCpus.data } }]);
+    spec.given([]).when(register(t0)).then([registered(t0)]); // no nanoCpus key at all
+    spec.given([]).when({ ...withCpus, data: { ...withCpus.data, nanoCpus: 1.5 } }).thenThrows(InvalidArgumentError, "invalid host CPUs: 1.5 nano-CPUs");
+  });
+
   it("ignores a registration report that arrives after a newer one, or the same one again", () => {
     spec.given([registered(t1)]).when(register(t0)).thenNothingHappened();
     spec.given([registered(t1)]).when(register(t1)).thenNothingHappened();

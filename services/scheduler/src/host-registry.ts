@@ -99,7 +99,10 @@ export function createHostRegistry(deps: {
         },
       });
       for (const e of result.appended) {
-        if (e.type === "HostRegistered") view.registerHost({ name: e.data.host, memoryBytes: e.data.memoryBytes, registeredAt: e.data.registeredAt });
+        if (e.type === "HostRegistered") {
+          const { host, memoryBytes, nanoCpus, registeredAt } = e.data;
+          view.registerHost({ name: host, memoryBytes, ...(nanoCpus === undefined ? {} : { nanoCpus }), registeredAt });
+        }
         else view.markHostLost({ name: e.data.host, registeredAt: e.data.registeredAt });
       }
       return result;
@@ -114,15 +117,17 @@ export function createHostRegistry(deps: {
       }
       const registeredAt = payload.startedAt;
       const memoryBytes = memoryOf(payload) ?? deps.defaultHostMemoryBytes;
+      // An agent that reports no CPU count (an older one) is not limited by CPUs.
+      const { nanoCpus } = payload;
       const { appended } = await hostCommand(report.host, () => ({
         command: {
           type: "RegisterHost",
-          data: { host: report.host, capabilities: payload.capabilities, memoryBytes, registeredAt },
+          data: { host: report.host, capabilities: payload.capabilities, memoryBytes, ...(nanoCpus === undefined ? {} : { nanoCpus }), registeredAt },
         },
         eventId: derivedEventId(`host-registered:${report.reportId}`),
       }));
       lastSeen.set(report.host, Math.max(lastSeen.get(report.host) ?? 0, deps.now().getTime()));
-      if (appended.length > 0) logger.info({ host: report.host, memoryBytes, registeredAt }, "host registered");
+      if (appended.length > 0) logger.info({ host: report.host, memoryBytes, nanoCpus, registeredAt }, "host registered");
       return appended.length > 0 ? "registered" : "unchanged";
     },
 
@@ -232,7 +237,6 @@ function liveOn(state: ContainerState, host: string): boolean {
   }
 }
 
-/** `memoryBytes` from the payload, or from its capabilities, when the agent sends one. */
 /** The memory a host offers: the report's `memoryBytes`, else one its capabilities carry (as older agents and tests send it). */
 function memoryOf(payload: HostRegisteredPayload): number | undefined {
   for (const v of [payload.memoryBytes, (payload.capabilities as { memoryBytes?: unknown }).memoryBytes]) {

@@ -29,7 +29,7 @@ import type { EventEnvelope } from "@shoal/bus";
 import { appendDecided, foldStream } from "@shoal/event-store";
 import type { EventStore, Logger } from "@shoal/event-store";
 import type { CapacityView } from "./capacity-view";
-import { containerAsk, pinnedHostOf } from "./container-request";
+import { containerAsk, pinnedHostOf, scheduledReservation } from "./container-request";
 import { createDaemonConfigReader } from "./daemon-config";
 import type { DaemonConfigReader } from "./daemon-config";
 import type { SchedulerMetrics } from "./metrics";
@@ -88,7 +88,7 @@ export function createPlacementHandler(deps: {
           containerId: state.container.id,
           containerName: state.container.name,
           host: holdsHost(state)!,
-          reservedBytes: containerAsk(state.container, config, pinnedHostOf(recorded[0]?.data)).reservedBytes,
+          ...scheduledReservation(last.data, containerAsk(state.container, config, pinnedHostOf(recorded[0]?.data))),
           scheduledVersion: last.streamVersion,
         });
       }
@@ -99,7 +99,7 @@ export function createPlacementHandler(deps: {
       return { result: "skipped", why: `superseded (status ${state.status})` };
     }
     const { container } = state;
-    const { reservedBytes: _reserved, ...request } = containerAsk(container, config, pinnedHostOf(recorded[0]?.data));
+    const { reservedBytes: _bytes, reservedNanoCpus: _cpus, ...request } = containerAsk(container, config, pinnedHostOf(recorded[0]?.data));
     // A member's owner, as the api resolved it when it checked the join.
     const ownerId = (event.data as ContainerStartRequested["data"]).ipcOwnerId;
     return view.exclusive(async () => {
@@ -107,8 +107,9 @@ export function createPlacementHandler(deps: {
       const inputs = view.inputsFor(container.id, ownerId);
       const plan = planPlacement({
         hosts: inputs.hosts,
-        containers: inputs.containers,
-        request: inputs.owner === undefined ? request : { ...request, ownerId: inputs.owner.containerId },
+        usage: inputs.usage,
+        ...(inputs.owner === undefined ? {} : { owner: { containerId: inputs.owner.containerId, host: inputs.owner.host } }),
+        request,
       });
       const now = deps.now().toISOString();
       const metadata = { causationId: event.eventId, actor: "scheduler", ...correlation(event) };
@@ -123,6 +124,7 @@ export function createPlacementHandler(deps: {
             now,
             host: plan.place.host,
             reservedBytes: plan.place.reservedBytes,
+            reservedNanoCpus: plan.place.reservedNanoCpus,
             ...(inputs.owner !== undefined ? { ipcOwnerId: inputs.owner.containerId } : {}),
           },
         };
@@ -133,6 +135,7 @@ export function createPlacementHandler(deps: {
           containerName: container.name,
           host: plan.place.host,
           reservedBytes: plan.place.reservedBytes,
+          reservedNanoCpus: plan.place.reservedNanoCpus,
           scheduledVersion: version + events.length,
         });
         return { result: "placed", host: plan.place.host };

@@ -5,14 +5,23 @@
  * Rules:
  * - Lost hosts are never chosen.
  * - A member (`container:<owner>`) goes to its owner's host and nowhere else: the owner
- *   not placed, or its host lost, or a pin to another host, is `unavailable`.
+ *   not placed, or its host lost, or a pin to another host, or no room left there for the
+ *   member, is `unavailable`.
  * - An IPC group is placed as one unit: the owner reserves its own memory plus the
  *   group's shm (one tmpfs, shared by every member); a member reserves only its own memory.
  *   A `private` container reserves memory plus its own shm tmpfs; `none` and `host` only memory.
- * - Capacity: a host fits when its reserved bytes plus the request's stay within its memory.
+ *   Every container reserves its own CPUs (`--cpus`; none asked reserves 0).
+ * - Capacity: a host fits when its reserved bytes plus the request's stay within its
+ *   memory, and its reserved CPUs plus the request's within its CPUs. A host that reported
+ *   no CPU count is not limited by CPUs.
  * - A pinned host is honoured or the request is `unavailable` with the reason.
- * - Ties are broken deterministically: least reserved bytes, then host name.
+ * - Spread: among the hosts that fit, the one with the fewest placed containers, then the
+ *   smallest fraction of its memory reserved, then the first by name. The result does not
+ *   depend on the order of the snapshot's hosts or usage.
+ * - Nothing fits: `unavailable` names what the request needs and the closest host (the
+ *   one missing the smallest share of the request), what it has free and what is short.
  */
+import { formatCpus } from "@shoal/domain";
 import type { ResolvedIpcMode } from "@shoal/domain";
 
 export type HostView = {
@@ -20,24 +29,32 @@ export type HostView = {
   status: "ready" | "lost";
   /** Memory the host offers to containers, in bytes. */
   memoryBytes: number;
+  /** CPUs the host offers, in nano-CPUs; absent when its registration reported none (CPUs then do not limit it). */
+  nanoCpus?: number;
 };
 
-/** A container holding a reservation on a host (scheduled, starting or running). */
-export type ContainerView = {
-  containerId: string;
+/**
+ * What the containers placed on one host hold there, the request's own earlier reservation
+ * left out (a container being placed again does not compete with itself). A host with no
+ * entry holds nothing; at most one entry per host.
+ */
+export type HostUsage = {
   host: string;
-  /** Memory plus the shm tmpfs it brought to the host, in bytes. */
+  /** Containers holding a reservation on the host. */
+  containers: number;
+  /** Memory plus the shm tmpfs they brought, in bytes. */
   reservedBytes: number;
+  reservedNanoCpus: number;
 };
 
 export type PlacementRequest = {
   containerId: string;
   /** The mode after the daemon default was applied. */
   ipcMode: ResolvedIpcMode;
-  /** For a member: the owner's container id, when it could be resolved. */
-  ownerId?: string;
-  /** The container's memory limit; absent counts as 0. */
+  /** The container's memory limit (`--memory`); absent counts as 0. */
   memoryBytes?: number;
+  /** The container's CPU limit (`--cpus`) in nano-CPUs; absent counts as 0. */
+  nanoCpus?: number;
   /** Size of the shm tmpfs this container would bring (0 when it brings none). */
   shmBytes: number;
   pinnedHost?: string;
@@ -45,75 +62,145 @@ export type PlacementRequest = {
 
 export type PlacementSnapshot = {
   hosts: readonly HostView[];
-  containers: readonly ContainerView[];
+  usage: readonly HostUsage[];
+  /** For a member: its owner and the host the owner is placed on, when the owner holds a placement. */
+  owner?: { containerId: string; host: string };
   request: PlacementRequest;
 };
 
-export type PlacementPlan =
-  | { place: { host: string; reservedBytes: number } }
-  | { unavailable: string };
+/** What a placement holds on its host until the container exits, fails, dies or is removed. */
+export type Reserved = { reservedBytes: number; reservedNanoCpus: number };
 
-/** The bytes a request reserves on its host (see the capacity rule above). */
-export function reservationBytes(request: PlacementRequest): number {
+export type PlacementPlan = { place: { host: string } & Reserved } | { unavailable: string };
+
+/** What a request reserves on its host (see the capacity rules above). */
+export function reservationOf(request: PlacementRequest): Reserved {
   const memory = request.memoryBytes ?? 0;
+  const reservedNanoCpus = request.nanoCpus ?? 0;
   switch (request.ipcMode.kind) {
     case "private":
     case "shareable":
-      return memory + request.shmBytes;
+      return { reservedBytes: memory + request.shmBytes, reservedNanoCpus };
     case "none":
     case "host":
     case "container":
-      return memory;
+      return { reservedBytes: memory, reservedNanoCpus };
   }
 }
 
+const NO_USAGE: HostUsage = { host: "", containers: 0, reservedBytes: 0, reservedNanoCpus: 0 };
+
+/** Free memory and CPUs of one host (negative when it holds more than it offers now); CPUs undefined: unlimited. */
+type Free = { bytes: number; nanoCpus: number | undefined };
+
 export function planPlacement(snapshot: PlacementSnapshot): PlacementPlan {
   const { request } = snapshot;
-  const need = reservationBytes(request);
-  // A container being placed again (a restart) does not compete with its old reservation.
-  const others = snapshot.containers.filter((c) => c.containerId !== request.containerId);
-  const reserved = new Map<string, number>();
-  for (const c of others) reserved.set(c.host, (reserved.get(c.host) ?? 0) + c.reservedBytes);
-  const free = (h: HostView) => h.memoryBytes - (reserved.get(h.name) ?? 0);
+  const need = reservationOf(request);
+  const usageOf = new Map(snapshot.usage.map((u) => [u.host, u]));
+  const used = (h: HostView) => usageOf.get(h.name) ?? NO_USAGE;
+  const free = (h: HostView): Free => ({
+    bytes: h.memoryBytes - used(h).reservedBytes,
+    nanoCpus: h.nanoCpus === undefined ? undefined : h.nanoCpus - used(h).reservedNanoCpus,
+  });
+  const fits = (h: HostView) => shortOf(need, free(h)).length === 0;
+  const place = (h: HostView): PlacementPlan => ({ place: { host: h.name, ...need } });
   const byName = new Map(snapshot.hosts.map((h) => [h.name, h]));
 
   if (request.ipcMode.kind === "container") {
-    const ownerRef = request.ownerId ?? request.ipcMode.ref;
-    const owner = request.ownerId === undefined ? undefined : others.find((c) => c.containerId === request.ownerId);
-    if (owner === undefined) return { unavailable: `IPC owner ${ownerRef} is not placed on any host` };
+    const owner = snapshot.owner;
+    if (owner === undefined) return { unavailable: `IPC owner ${request.ipcMode.ref} is not placed on any host` };
     const host = byName.get(owner.host);
     if (host === undefined || host.status !== "ready") {
-      return { unavailable: `host ${owner.host} of IPC owner ${ownerRef} is lost` };
+      return { unavailable: `host ${owner.host} of IPC owner ${owner.containerId} is lost` };
     }
     if (request.pinnedHost !== undefined && request.pinnedHost !== host.name) {
-      return { unavailable: `pinned to host ${request.pinnedHost} but IPC owner ${ownerRef} runs on host ${host.name}` };
+      return { unavailable: `pinned to host ${request.pinnedHost} but IPC owner ${owner.containerId} runs on host ${host.name}` };
     }
-    if (free(host) < need) {
-      return { unavailable: `host ${host.name} of IPC owner ${ownerRef} has ${free(host)} bytes free, ${need} needed` };
+    if (!fits(host)) {
+      return { unavailable: `no room for the member on host ${host.name} of IPC owner ${owner.containerId}: ${describeShortfall(need, host.name, free(host))}` };
     }
-    return { place: { host: host.name, reservedBytes: need } };
+    return place(host);
   }
 
-  let candidates: HostView[];
   if (request.pinnedHost !== undefined) {
     const pinned = byName.get(request.pinnedHost);
     if (pinned === undefined) return { unavailable: `pinned host ${request.pinnedHost} is not registered` };
     if (pinned.status !== "ready") return { unavailable: `pinned host ${request.pinnedHost} is lost` };
-    candidates = [pinned];
-  } else {
-    if (snapshot.hosts.length === 0) return { unavailable: "no hosts registered" };
-    candidates = snapshot.hosts.filter((h) => h.status === "ready");
-    if (candidates.length === 0) return { unavailable: `no ready host (${snapshot.hosts.length} lost)` };
+    if (!fits(pinned)) return { unavailable: `no room on pinned host ${pinned.name}: ${describeShortfall(need, pinned.name, free(pinned))}` };
+    return place(pinned);
   }
-  const fitting = candidates.filter((h) => free(h) >= need);
-  if (fitting.length === 0) {
-    const best = [...candidates].sort((a, b) => free(b) - free(a) || compareNames(a.name, b.name))[0]!;
-    return {
-      unavailable: `not enough memory: ${need} bytes needed, at most ${Math.max(0, free(best))} free (host ${best.name})`,
-    };
+
+  if (snapshot.hosts.length === 0) return { unavailable: "no hosts registered" };
+  const ready = snapshot.hosts.filter((h) => h.status === "ready");
+  if (ready.length === 0) return { unavailable: `no ready host (${snapshot.hosts.length} lost)` };
+  const fitting = ready.filter(fits);
+  if (fitting.length > 0) {
+    const spread = (a: HostView, b: HostView) =>
+      used(a).containers - used(b).containers || memoryFraction(a, used(a)) - memoryFraction(b, used(b)) || compareNames(a.name, b.name);
+    return place(fitting.reduce((best, h) => (spread(h, best) < 0 ? h : best)));
   }
-  fitting.sort((a, b) => (reserved.get(a.name) ?? 0) - (reserved.get(b.name) ?? 0) || compareNames(a.name, b.name));
-  return { place: { host: fitting[0]!.name, reservedBytes: need } };
+  const missing = (h: HostView) => missingShare(need, free(h));
+  const closest = ready.reduce((best, h) => (missing(h) - missing(best) || compareNames(h.name, best.name)) < 0 ? h : best);
+  return { unavailable: `no host has room: ${describeShortfall(need, `${closest.name} (the closest)`, free(closest))}` };
+}
+
+/** The resources `free` lacks for `need`, each with how much is short. */
+function shortOf(need: Reserved, free: Free): { resource: "cpus" | "memory"; short: number }[] {
+  const short: { resource: "cpus" | "memory"; short: number }[] = [];
+  if (free.nanoCpus !== undefined && free.nanoCpus < need.reservedNanoCpus) {
+    short.push({ resource: "cpus", short: need.reservedNanoCpus - Math.max(0, free.nanoCpus) });
+  }
+  if (free.bytes < need.reservedBytes) short.push({ resource: "memory", short: need.reservedBytes - Math.max(0, free.bytes) });
+  return short;
+}
+
+/**
+ * How far a host is from fitting: the share of the request it lacks, per resource, summed
+ * (0 to 2). A resource the request does not ask for but the host has over-committed
+ * counts as wholly missing.
+ */
+function missingShare(need: Reserved, free: Free): number {
+  let share = 0;
+  for (const s of shortOf(need, free)) {
+    const asked = s.resource === "cpus" ? need.reservedNanoCpus : need.reservedBytes;
+    share += asked > 0 ? Math.min(1, s.short / asked) : 1;
+  }
+  return share;
+}
+
+/** `2 CPUs and 512MiB of memory needed; host h2 has 1.5 CPUs and 1GiB free (0.5 CPUs short)`. */
+function describeShortfall(need: Reserved, hostLabel: string, free: Free): string {
+  const short = shortOf(need, free);
+  const showCpus = need.reservedNanoCpus > 0 || short.some((s) => s.resource === "cpus");
+  const needed = `${showCpus ? `${cpus(need.reservedNanoCpus)} and ` : ""}${bytes(need.reservedBytes)} of memory`;
+  // A host that reported no CPU count is never short of CPUs: only its memory is shown.
+  const freeCpus = showCpus && free.nanoCpus !== undefined ? `${cpus(Math.max(0, free.nanoCpus))} and ` : "";
+  const has = `${freeCpus}${bytes(Math.max(0, free.bytes))}`;
+  const lacking = short.map((s) => (s.resource === "cpus" ? cpus(s.short) : `${bytes(s.short)} of memory`)).join(" and ");
+  return `${needed} needed; host ${hostLabel} has ${has} free (${lacking} short)`;
+}
+
+/** Reserved memory as a share of the host's (a host offering none: 0 when empty, else 1 or more). */
+function memoryFraction(h: HostView, u: HostUsage): number {
+  if (h.memoryBytes > 0) return u.reservedBytes / h.memoryBytes;
+  return u.reservedBytes > 0 ? Infinity : 0;
+}
+
+function cpus(nanoCpus: number): string {
+  const text = formatCpus(nanoCpus);
+  return `${text} ${text === "1" ? "CPU" : "CPUs"}`;
+}
+
+/** Binary units, as `docker stats` and `shoal hosts` print memory: `512MiB`, `1.5GiB`. */
+function bytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${Number.isInteger(value) ? value : value.toFixed(3).replace(/\.?0+$/, "")}${units[unit]}`;
 }
 
 function compareNames(a: string, b: string): number {

@@ -1,50 +1,89 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { ResolvedIpcMode } from "@shoal/domain";
-import { planPlacement, reservationBytes } from "./placement";
-import type { ContainerView, HostView, PlacementRequest, PlacementSnapshot } from "./placement";
+import { planPlacement, reservationOf } from "./placement";
+import type { HostUsage, HostView, PlacementPlan, PlacementRequest, PlacementSnapshot } from "./placement";
 
 const MiB = 1024 * 1024;
+const CPU = 1_000_000_000;
 const id = (n: number) => n.toString(16).padStart(64, "0");
+const NAMES = ["a", "b", "c", "d", "e"] as const;
 
-const hostArb: fc.Arbitrary<HostView> = fc.record({
-  name: fc.constantFrom("a", "b", "c", "d", "e"),
-  status: fc.constantFrom("ready" as const, "ready" as const, "lost" as const),
-  memoryBytes: fc.integer({ min: 0, max: 1024 }).map((m) => m * MiB),
-});
+const hostArb: fc.Arbitrary<HostView> = fc
+  .record({
+    name: fc.constantFrom(...NAMES),
+    status: fc.constantFrom("ready" as const, "ready" as const, "lost" as const),
+    memoryBytes: fc.integer({ min: 0, max: 1024 }).map((m) => m * MiB),
+    // Half-CPU steps; undefined: a host that reported no CPU count.
+    nanoCpus: fc.option(fc.integer({ min: 0, max: 16 }).map((c) => (c * CPU) / 2), { nil: undefined }),
+  })
+  .map(({ nanoCpus, ...h }) => (nanoCpus === undefined ? h : { ...h, nanoCpus }));
+
+const usageArb = (host: string): fc.Arbitrary<HostUsage> =>
+  fc.record({
+    host: fc.constant(host),
+    containers: fc.integer({ min: 1, max: 6 }),
+    reservedBytes: fc.integer({ min: 0, max: 768 }).map((m) => m * MiB),
+    reservedNanoCpus: fc.integer({ min: 0, max: 12 }).map((c) => (c * CPU) / 2),
+  });
+
+const modeArb: fc.Arbitrary<ResolvedIpcMode> = fc.oneof(
+  fc.constant({ kind: "none" as const }),
+  fc.constant({ kind: "private" as const }),
+  fc.constant({ kind: "shareable" as const }),
+  fc.constant({ kind: "host" as const }),
+  fc.constant({ kind: "container" as const, ref: "owner" }),
+);
+
+const requestArb = (names: readonly string[]): fc.Arbitrary<PlacementRequest> =>
+  fc
+    .record({
+      ipcMode: modeArb,
+      memory: fc.option(fc.integer({ min: 6, max: 512 }), { nil: undefined }),
+      cpus: fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined }),
+      shm: fc.integer({ min: 0, max: 256 }),
+      // Mostly unpinned (fc.option would pin 5 times in 6).
+      pinnedHost: fc.oneof({ arbitrary: fc.constant(undefined), weight: 4 }, { arbitrary: fc.constantFrom(...names, "zz"), weight: 1 }),
+    })
+    .map(({ ipcMode, memory, cpus, shm, pinnedHost }) => {
+      const request: PlacementRequest = {
+        containerId: id(1000),
+        ipcMode,
+        shmBytes: ipcMode.kind === "private" || ipcMode.kind === "shareable" ? shm * MiB : 0,
+      };
+      if (memory !== undefined) request.memoryBytes = memory * MiB;
+      if (cpus !== undefined) request.nanoCpus = (cpus * CPU) / 2;
+      if (pinnedHost !== undefined) request.pinnedHost = pinnedHost;
+      return request;
+    });
 
 const snapshotArb: fc.Arbitrary<PlacementSnapshot> = fc
   .uniqueArray(hostArb, { selector: (h) => h.name, maxLength: 5 })
   .chain((hosts) => {
     const names = hosts.length > 0 ? hosts.map((h) => h.name) : ["a"];
-    const containers = fc.array(
-      fc.record({ host: fc.constantFrom(...names), reservedBytes: fc.integer({ min: 0, max: 512 }).map((m) => m * MiB) }),
-      { maxLength: 8 },
+    return fc.tuple(
+      fc.constant(hosts),
+      // Most hosts hold something, so the spread has counts to compare.
+      fc.tuple(...names.map((n) => fc.option(usageArb(n), { nil: undefined, freq: 4 }))).map((us) => us.filter((u) => u !== undefined)),
+      fc.option(fc.constantFrom(...names, "zz"), { nil: undefined }),
+      requestArb(names),
     );
-    const mode: fc.Arbitrary<ResolvedIpcMode> = fc.oneof(
-      fc.constant({ kind: "none" as const }),
-      fc.constant({ kind: "private" as const }),
-      fc.constant({ kind: "shareable" as const }),
-      fc.constant({ kind: "host" as const }),
-      fc.constant({ kind: "container" as const, ref: "owner" }),
-    );
-    return fc.tuple(fc.constant(hosts), containers, mode, fc.option(fc.nat(10)), fc.option(fc.constantFrom(...names, "zz"), { nil: undefined }), fc.integer({ min: 0, max: 256 }), fc.integer({ min: 0, max: 256 }));
   })
-  .map(([hosts, placed, ipcMode, owner, pinnedHost, memory, shm]) => {
-    const containers: ContainerView[] = placed.map((c, i) => ({ containerId: id(i), ...c }));
-    const request: PlacementRequest = {
-      containerId: id(1000),
-      ipcMode,
-      memoryBytes: memory * MiB,
-      shmBytes: ipcMode.kind === "private" || ipcMode.kind === "shareable" ? shm * MiB : 0,
-    };
-    if (ipcMode.kind === "container" && owner !== null) request.ownerId = id(owner);
-    if (pinnedHost !== undefined) request.pinnedHost = pinnedHost;
-    return { hosts, containers, request };
-  });
+  .map(([hosts, usage, ownerHost, request]) => ({
+    hosts,
+    usage,
+    ...(ownerHost === undefined ? {} : { owner: { containerId: id(1), host: ownerHost } }),
+    request,
+  }));
 
-const reservedOn = (s: PlacementSnapshot, host: string) =>
-  s.containers.filter((c) => c.host === host).reduce((sum, c) => sum + c.reservedBytes, 0);
+const usageOn = (s: PlacementSnapshot, host: string) =>
+  s.usage.find((u) => u.host === host) ?? { host, containers: 0, reservedBytes: 0, reservedNanoCpus: 0 };
+
+const fitsOn = (s: PlacementSnapshot, h: HostView) => {
+  const need = reservationOf(s.request);
+  const u = usageOn(s, h.name);
+  return u.reservedBytes + need.reservedBytes <= h.memoryBytes && (h.nanoCpus === undefined || u.reservedNanoCpus + need.reservedNanoCpus <= h.nanoCpus);
+};
 
 describe("planPlacement properties", () => {
   it("never chooses a lost or unknown host", () => {
@@ -56,14 +95,17 @@ describe("planPlacement properties", () => {
     );
   });
 
-  it("never places beyond a host's memory, counting the request's shm", () => {
+  it("never over-commits a host's memory or CPUs, counting the request's shm", () => {
     fc.assert(
       fc.property(snapshotArb, (s) => {
         const plan = planPlacement(s);
         if (!("place" in plan)) return;
         const host = s.hosts.find((h) => h.name === plan.place.host)!;
-        expect(plan.place.reservedBytes).toBe(reservationBytes(s.request));
-        expect(reservedOn(s, host.name) + plan.place.reservedBytes).toBeLessThanOrEqual(host.memoryBytes);
+        const { host: _, ...reserved } = plan.place;
+        expect(reserved).toEqual(reservationOf(s.request));
+        const u = usageOn(s, host.name);
+        expect(u.reservedBytes + plan.place.reservedBytes).toBeLessThanOrEqual(host.memoryBytes);
+        if (host.nanoCpus !== undefined) expect(u.reservedNanoCpus + plan.place.reservedNanoCpus).toBeLessThanOrEqual(host.nanoCpus);
       }),
     );
   });
@@ -73,9 +115,13 @@ describe("planPlacement properties", () => {
       fc.property(snapshotArb, (s) => {
         if (s.request.ipcMode.kind !== "container") return;
         const plan = planPlacement(s);
-        const owner = s.containers.find((c) => c.containerId === s.request.ownerId);
-        if (owner === undefined) expect(plan).toEqual({ unavailable: expect.stringContaining("is not placed") });
-        if ("place" in plan) expect(plan.place.host).toBe(owner!.host);
+        if (s.owner === undefined) expect(plan).toEqual({ unavailable: "IPC owner owner is not placed on any host" });
+        if ("place" in plan) expect(plan.place.host).toBe(s.owner!.host);
+        // A member that does not fit there is refused with the reason, never placed elsewhere.
+        const ownerHost = s.hosts.find((h) => h.name === s.owner?.host);
+        if (ownerHost?.status === "ready" && !fitsOn(s, ownerHost) && s.request.pinnedHost === undefined) {
+          expect(plan).toEqual({ unavailable: expect.stringContaining(`no room for the member on host ${ownerHost.name}`) });
+        }
       }),
     );
   });
@@ -91,75 +137,190 @@ describe("planPlacement properties", () => {
     );
   });
 
-  it("places whenever some ready host fits a non-member without a pin", () => {
+  it("places a non-member without a pin exactly when some ready host fits, and spreads", () => {
     fc.assert(
       fc.property(snapshotArb, (s) => {
         if (s.request.ipcMode.kind === "container" || s.request.pinnedHost !== undefined) return;
-        const need = reservationBytes(s.request);
-        const fits = s.hosts.some((h) => h.status === "ready" && reservedOn(s, h.name) + need <= h.memoryBytes);
-        expect("place" in planPlacement(s)).toBe(fits);
+        const fitting = s.hosts.filter((h) => h.status === "ready" && fitsOn(s, h));
+        const plan = planPlacement(s);
+        expect("place" in plan).toBe(fitting.length > 0);
+        if (!("place" in plan)) return;
+        // No fitting host has fewer containers than the chosen one.
+        const chosen = usageOn(s, plan.place.host).containers;
+        for (const h of fitting) expect(usageOn(s, h.name).containers).toBeGreaterThanOrEqual(chosen);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("names the closest ready host and what it lacks when nothing fits", () => {
+    fc.assert(
+      fc.property(snapshotArb, (s) => {
+        if (s.request.ipcMode.kind === "container" || s.request.pinnedHost !== undefined) return;
+        const plan = planPlacement(s);
+        if ("place" in plan || !s.hosts.some((h) => h.status === "ready")) return;
+        const named = /^no host has room: .* needed; host (\S+) \(the closest\) has .* free \((.*) short\)$/.exec(plan.unavailable);
+        expect(named, plan.unavailable).not.toBeNull();
+        expect(s.hosts.find((h) => h.name === named![1])?.status).toBe("ready");
+        expect(named![2]).toMatch(/CPUs?|of memory/);
       }),
     );
   });
 
-  it("is deterministic: the same snapshot in any order gives the same plan", () => {
+  it("does not depend on the order of hosts or usage in the snapshot", () => {
     const withShuffles = snapshotArb.chain((s) =>
       fc.tuple(
         fc.constant(s),
         fc.shuffledSubarray([...s.hosts], { minLength: s.hosts.length }),
-        fc.shuffledSubarray([...s.containers], { minLength: s.containers.length }),
+        fc.shuffledSubarray([...s.usage], { minLength: s.usage.length }),
       ),
     );
     fc.assert(
-      fc.property(withShuffles, ([s, hosts, containers]) => {
-        expect(planPlacement({ ...s, hosts, containers })).toEqual(planPlacement(s));
+      fc.property(withShuffles, ([s, hosts, usage]) => {
+        expect(planPlacement({ ...s, hosts, usage })).toEqual(planPlacement(s));
       }),
     );
   });
 });
 
+/** Plans `requests` one after another, each against the usage the earlier placements left. */
+function placeAll(hosts: HostView[], requests: PlacementRequest[]): { plans: PlacementPlan[]; usage: Map<string, HostUsage> } {
+  const usage = new Map<string, HostUsage>();
+  const plans = requests.map((request) => {
+    const plan = planPlacement({ hosts, usage: [...usage.values()], request });
+    if ("place" in plan) {
+      const u = usage.get(plan.place.host) ?? { host: plan.place.host, containers: 0, reservedBytes: 0, reservedNanoCpus: 0 };
+      usage.set(plan.place.host, {
+        host: u.host,
+        containers: u.containers + 1,
+        reservedBytes: u.reservedBytes + plan.place.reservedBytes,
+        reservedNanoCpus: u.reservedNanoCpus + plan.place.reservedNanoCpus,
+      });
+    }
+    return plan;
+  });
+  return { plans, usage };
+}
+
+describe("planPlacement over a sequence of starts", () => {
+  const sequenceArb = fc.tuple(
+    fc.uniqueArray(hostArb.map((h): HostView => ({ ...h, status: "ready" })), { selector: (h) => h.name, minLength: 1, maxLength: 5 }),
+    fc.array(requestArb(["a"]).map((r): PlacementRequest => {
+      const { pinnedHost: _, ...rest } = r;
+      return rest.ipcMode.kind === "container" ? { ...rest, ipcMode: { kind: "none" } } : rest;
+    }), { maxLength: 30 }),
+  );
+
+  it("never over-commits any host, however many starts arrive", () => {
+    fc.assert(
+      fc.property(sequenceArb, ([hosts, requests]) => {
+        const { usage } = placeAll(hosts, requests.map((r, i) => ({ ...r, containerId: id(i) })));
+        for (const h of hosts) {
+          const u = usage.get(h.name);
+          if (u === undefined) continue;
+          expect(u.reservedBytes).toBeLessThanOrEqual(h.memoryBytes);
+          if (h.nanoCpus !== undefined) expect(u.reservedNanoCpus).toBeLessThanOrEqual(h.nanoCpus);
+        }
+      }),
+    );
+  });
+
+  it("spreads k equal containers over n equal empty hosts: counts differ by at most 1", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.integer({ min: 0, max: 4 }),
+        fc.integer({ min: 0, max: 256 }),
+        (n, k, cpus, memory) => {
+          const hosts: HostView[] = Array.from({ length: n }, (_, i) => ({ name: `h${i}`, status: "ready", memoryBytes: 64 * 1024 * MiB, nanoCpus: 1000 * CPU }));
+          const request: PlacementRequest = { containerId: "", ipcMode: { kind: "private" }, shmBytes: 64 * MiB, memoryBytes: memory * MiB, nanoCpus: cpus * CPU };
+          const { plans, usage } = placeAll(hosts, Array.from({ length: k }, (_, i) => ({ ...request, containerId: id(i) })));
+          expect(plans.every((p) => "place" in p)).toBe(true);
+          const counts = hosts.map((h) => usage.get(h.name)?.containers ?? 0);
+          expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+        },
+      ),
+    );
+  });
+});
+
 describe("planPlacement examples", () => {
-  const ready = (name: string, memoryBytes = 1024 * MiB): HostView => ({ name, status: "ready", memoryBytes });
+  const ready = (name: string, memoryBytes = 1024 * MiB, nanoCpus?: number): HostView => ({
+    name,
+    status: "ready",
+    memoryBytes,
+    ...(nanoCpus === undefined ? {} : { nanoCpus }),
+  });
+  const used = (host: string, containers: number, reservedBytes: number, reservedNanoCpus = 0): HostUsage => ({ host, containers, reservedBytes, reservedNanoCpus });
   const req = (over: Partial<PlacementRequest> = {}): PlacementRequest => ({
     containerId: id(99),
     ipcMode: { kind: "private" },
     shmBytes: 64 * MiB,
     ...over,
   });
+  const placed = (host: string, reservedBytes: number, reservedNanoCpus = 0) => ({ place: { host, reservedBytes, reservedNanoCpus } });
 
-  it("breaks ties by least reserved, then by name", () => {
-    const hosts = [ready("b"), ready("a"), ready("c")];
-    expect(planPlacement({ hosts, containers: [], request: req() })).toEqual({ place: { host: "a", reservedBytes: 64 * MiB } });
-    const containers = [{ containerId: id(1), host: "a", reservedBytes: MiB }];
-    expect(planPlacement({ hosts, containers, request: req() })).toEqual({ place: { host: "b", reservedBytes: 64 * MiB } });
+  it("spreads by fewest containers, then least memory fraction, then name", () => {
+    const hosts = [ready("b"), ready("a"), ready("c", 2048 * MiB)];
+    expect(planPlacement({ hosts, usage: [], request: req() })).toEqual(placed("a", 64 * MiB));
+    // Fewer containers wins over less memory reserved.
+    expect(planPlacement({ hosts, usage: [used("a", 1, MiB), used("b", 2, 0), used("c", 1, 900 * MiB)], request: req() })).toEqual(placed("a", 64 * MiB));
+    // Equal counts: the smaller share of memory reserved (c has twice the memory).
+    expect(planPlacement({ hosts, usage: [used("a", 1, 400 * MiB), used("b", 1, 400 * MiB), used("c", 1, 600 * MiB)], request: req() })).toEqual(
+      placed("c", 64 * MiB),
+    );
   });
 
-  it("counts an owner's shm but not a member's", () => {
-    const owner = req({ ipcMode: { kind: "shareable" }, memoryBytes: 10 * MiB, shmBytes: 64 * MiB });
-    expect(reservationBytes(owner)).toBe(74 * MiB);
-    const member = req({ ipcMode: { kind: "container", ref: "o" }, ownerId: id(1), memoryBytes: 10 * MiB, shmBytes: 0 });
-    expect(reservationBytes(member)).toBe(10 * MiB);
+  it("reserves memory, the own shm and CPUs; a member only its memory and CPUs", () => {
+    const owner = req({ ipcMode: { kind: "shareable" }, memoryBytes: 10 * MiB, nanoCpus: CPU / 2, shmBytes: 64 * MiB });
+    expect(reservationOf(owner)).toEqual({ reservedBytes: 74 * MiB, reservedNanoCpus: CPU / 2 });
+    const member = req({ ipcMode: { kind: "container", ref: "o" }, memoryBytes: 10 * MiB, nanoCpus: CPU, shmBytes: 0 });
+    expect(reservationOf(member)).toEqual({ reservedBytes: 10 * MiB, reservedNanoCpus: CPU });
+    expect(reservationOf(req({ ipcMode: { kind: "none" }, shmBytes: 0 }))).toEqual({ reservedBytes: 0, reservedNanoCpus: 0 });
   });
 
-  it("says why nothing fits", () => {
-    expect(planPlacement({ hosts: [], containers: [], request: req() })).toEqual({ unavailable: "no hosts registered" });
-    expect(planPlacement({ hosts: [{ name: "a", status: "lost", memoryBytes: MiB }], containers: [], request: req() })).toEqual({
+  it("places by CPUs too; a host that reported none is not limited by them", () => {
+    const request = req({ nanoCpus: 2 * CPU, memoryBytes: 448 * MiB }); // 512MiB with the shm
+    const hosts = [ready("h1", 4096 * MiB, 4 * CPU), ready("h2", 4096 * MiB, 4 * CPU)];
+    expect(planPlacement({ hosts, usage: [used("h1", 1, 0, 3 * CPU)], request })).toEqual(placed("h2", 512 * MiB, 2 * CPU));
+    expect(planPlacement({ hosts: [ready("old", 4096 * MiB)], usage: [used("old", 9, 0, 99 * CPU)], request })).toEqual(placed("old", 512 * MiB, 2 * CPU));
+  });
+
+  it("says why nothing fits, naming the closest host and what is missing", () => {
+    expect(planPlacement({ hosts: [], usage: [], request: req() })).toEqual({ unavailable: "no hosts registered" });
+    expect(planPlacement({ hosts: [{ name: "a", status: "lost", memoryBytes: MiB }], usage: [], request: req() })).toEqual({
       unavailable: "no ready host (1 lost)",
     });
-    expect(planPlacement({ hosts: [ready("a", 32 * MiB)], containers: [], request: req() })).toEqual({
-      unavailable: `not enough memory: ${64 * MiB} bytes needed, at most ${32 * MiB} free (host a)`,
+    expect(planPlacement({ hosts: [ready("a", 32 * MiB)], usage: [], request: req() })).toEqual({
+      unavailable: "no host has room: 64MiB of memory needed; host a (the closest) has 32MiB free (32MiB of memory short)",
     });
-    expect(planPlacement({ hosts: [ready("a")], containers: [], request: req({ pinnedHost: "x" }) })).toEqual({
+    const request = req({ nanoCpus: 2 * CPU, memoryBytes: 448 * MiB });
+    const hosts = [ready("h1", 2048 * MiB, 1 * CPU), ready("h2", 2048 * MiB, 4 * CPU), ready("h3", 256 * MiB, 8 * CPU)];
+    // h1 lacks half the CPUs; h2 a quarter of them; h3 half the memory: h2 is the closest.
+    expect(planPlacement({ hosts, usage: [used("h2", 3, 1024 * MiB, 2.5 * CPU)], request })).toEqual({
+      unavailable: "no host has room: 2 CPUs and 512MiB of memory needed; host h2 (the closest) has 1.5 CPUs and 1GiB free (0.5 CPUs short)",
+    });
+    expect(planPlacement({ hosts: [ready("h1", 256 * MiB, CPU)], usage: [], request })).toEqual({
+      unavailable: "no host has room: 2 CPUs and 512MiB of memory needed; host h1 (the closest) has 1 CPU and 256MiB free (1 CPU and 256MiB of memory short)",
+    });
+    expect(planPlacement({ hosts: [ready("a")], usage: [], request: req({ pinnedHost: "x" }) })).toEqual({
       unavailable: "pinned host x is not registered",
+    });
+    expect(planPlacement({ hosts: [ready("a", 32 * MiB), ready("b")], usage: [], request: req({ pinnedHost: "a" }) })).toEqual({
+      unavailable: "no room on pinned host a: 64MiB of memory needed; host a has 32MiB free (32MiB of memory short)",
     });
   });
 
-  it("refuses a member whose owner's host is lost", () => {
-    const hosts: HostView[] = [{ name: "a", status: "lost", memoryBytes: 1024 * MiB }, ready("b")];
-    const containers = [{ containerId: id(1), host: "a", reservedBytes: MiB }];
-    const member = req({ ipcMode: { kind: "container", ref: "db" }, ownerId: id(1), shmBytes: 0 });
-    expect(planPlacement({ hosts, containers, request: member })).toEqual({
+  it("refuses a member whose owner's host is lost or full, never placing it elsewhere", () => {
+    const member = req({ ipcMode: { kind: "container", ref: "db" }, shmBytes: 0, memoryBytes: 128 * MiB });
+    const owner = { containerId: id(1), host: "a" };
+    expect(planPlacement({ hosts: [{ name: "a", status: "lost", memoryBytes: 1024 * MiB }, ready("b")], usage: [], owner, request: member })).toEqual({
       unavailable: `host a of IPC owner ${id(1)} is lost`,
     });
+    expect(planPlacement({ hosts: [ready("a"), ready("b")], usage: [used("a", 1, 960 * MiB)], owner, request: member })).toEqual({
+      unavailable: `no room for the member on host a of IPC owner ${id(1)}: 128MiB of memory needed; host a has 64MiB free (64MiB of memory short)`,
+    });
+    expect(planPlacement({ hosts: [ready("a"), ready("b")], usage: [used("a", 1, 512 * MiB)], owner, request: member })).toEqual(placed("a", 128 * MiB));
   });
 });

@@ -120,7 +120,7 @@ describe("one active scheduler", () => {
     const c = await createAndStart("cc", { ipcMode: "private", shmSize: "64m" });
     expect((await outcome(c)).data).toMatchObject({
       exitCode: 125,
-      reason: `no suitable host: not enough memory: ${64 * MiB} bytes needed, at most ${32 * MiB} free (host h1)`,
+      reason: "no suitable host: no host has room: 64MiB of memory needed; host h1 (the closest) has 32MiB free (32MiB of memory short)",
     });
   });
 
@@ -132,7 +132,7 @@ describe("one active scheduler", () => {
       expect((await outcome(id)).type).toBe("ContainerScheduled");
     }
     const full = await createAndStart("full", { ipcMode: "private", shmSize: "64m" });
-    expect((await outcome(full)).data).toMatchObject({ reason: expect.stringMatching(/^no suitable host: not enough memory/) });
+    expect((await outcome(full)).data).toMatchObject({ reason: expect.stringMatching(/^no suitable host: no host has room/) });
     // Not vacuous: nothing has written the placements table yet; the restart's catch-up must.
     expect(await placementRows()).toBe(0);
 
@@ -143,7 +143,7 @@ describe("one active scheduler", () => {
     const after = await createAndStart("after-restart", { ipcMode: "private", shmSize: "64m" });
     expect((await outcome(after)).data).toMatchObject({
       exitCode: 125,
-      reason: `no suitable host: not enough memory: ${64 * MiB} bytes needed, at most 0 free (host h1)`,
+      reason: "no suitable host: no host has room: 64MiB of memory needed; host h1 (the closest) has 0B free (64MiB of memory short)",
     });
   });
 
@@ -154,7 +154,7 @@ describe("one active scheduler", () => {
     const a = await createAndStart("aa", { ipcMode: "private", shmSize: "192m" });
     expect((await outcome(a)).type).toBe("ContainerScheduled");
     const refused = await createAndStart("refused", { ipcMode: "private", shmSize: "128m" });
-    expect((await outcome(refused)).data).toMatchObject({ reason: expect.stringMatching(/^no suitable host: not enough memory/) });
+    expect((await outcome(refused)).data).toMatchObject({ reason: expect.stringMatching(/^no suitable host: no host has room/) });
 
     const now = () => new Date().toISOString();
     await containerCommand(store, { type: "RecordIpcPrepared", data: { containerId: a, now: now(), plan: { mode: "private", shmSizeBytes: 192 * MiB } } });

@@ -106,7 +106,7 @@ describe("scheduler killed mid-flow", () => {
     await createAndStart(extra, "extra");
     await expect.poll(async () => (await store.readStream(containerStreamId(extra))).at(-1)?.type, { timeout: 15_000 }).toBe("ContainerStartFailed");
     expect((await store.readStream(containerStreamId(extra))).at(-1)!.data).toMatchObject({
-      reason: `no suitable host: not enough memory: ${SHM} bytes needed, at most 0 free (host h1)`,
+      reason: "no suitable host: no host has room: 64MiB of memory needed; host h1 (the closest) has 0B free (64MiB of memory short)",
     });
     // A clean stop on SIGTERM.
     child.process.kill("SIGTERM");

@@ -1,6 +1,6 @@
 /**
  * The scheduler's tables as kysely sees them, beside the event store's (it appends and
- * records processed events). Migrations 0200 and 0201 are the truth for the columns; no
+ * records processed events). Migrations 0200, 0201 and 0202 are the truth for the columns; no
  * other service reads or writes these tables (the api keeps its own hosts projection).
  */
 import type { HostCapabilities } from "@shoal/domain";
@@ -12,6 +12,8 @@ export interface HostsTable {
   status: "ready" | "lost";
   capabilities: JsonColumn<HostCapabilities>;
   memory_bytes: Int8Column;
+  /** CPUs the registration offers, in nano-CPUs; NULL when it reported none (0202). */
+  nano_cpus: Nullable<Int8Column>;
   /** Names the registration in force (HostRegistered's `registeredAt`). */
   registered_at: TimestampColumn;
   /** Written from core-NATS heartbeats (at most once a second); NULL until the first one after the registration. */
@@ -27,6 +29,8 @@ export interface PlacementsTable {
   host: string;
   /** Memory plus the shm tmpfs the container brought (a group's shm counts on its owner). */
   reserved_bytes: Int8Column;
+  /** The CPUs (`--cpus`, nano-CPUs) the container holds; 0 for rows made before 0202. */
+  reserved_nano_cpus: Int8Column;
   /** Stream version of the ContainerScheduled that made the row; a release deletes only older ones. */
   scheduled_version: number;
   scheduled_at: TimestampColumn;

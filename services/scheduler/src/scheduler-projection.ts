@@ -13,7 +13,7 @@ import { containerDecider, isContainerEventType } from "@shoal/domain";
 import type { ContainerEvent, ContainerState } from "@shoal/domain";
 import { FOLLOWER_SETTLE_MS, createProjectionRunner } from "@shoal/event-store";
 import type { EventStore, GlobalEvent, Logger, ProjectionRunner } from "@shoal/event-store";
-import { containerAsk, pinnedHostOf } from "./container-request";
+import { containerAsk, pinnedHostOf, scheduledReservation } from "./container-request";
 import { readDaemonConfig } from "./daemon-config";
 import type { HostEvent } from "./host-decider";
 import type { SchedulerDatabase } from "./scheduler-database";
@@ -70,7 +70,10 @@ async function applyEvent(store: EventStore, event: GlobalEvent, trx: Transactio
   }
 }
 
-/** Placement of a recorded ContainerScheduled: its definition from the stream, the shm from the config. */
+/**
+ * Placement of a recorded ContainerScheduled: the reservation it carries; for one recorded
+ * before those fields, the container's ask from its definition and the config read now.
+ */
 async function applyScheduled(store: EventStore, event: GlobalEvent, trx: Transaction<SchedulerDatabase>): Promise<void> {
   const recorded = await store.readStream(event.streamId, { trx, limit: event.streamVersion });
   let state: ContainerState = containerDecider.initialState();
@@ -84,7 +87,7 @@ async function applyScheduled(store: EventStore, event: GlobalEvent, trx: Transa
     containerId: d.containerId,
     containerName: state.container.name,
     host: d.host,
-    reservedBytes: ask.reservedBytes,
+    ...scheduledReservation(event.data, ask),
     scheduledVersion: event.streamVersion,
     scheduledAt: d.scheduledAt,
   });

@@ -1,5 +1,5 @@
 /**
- * The scheduler's tables (migrations 0200, 0201; `SchedulerDatabase`): `hosts` and
+ * The scheduler's tables (migrations 0200, 0201, 0202; `SchedulerDatabase`): `hosts` and
  * `placements`, the durable record of the capacity view (loaded from them at start) and of
  * liveness. `placements` is written only by the `scheduler` projection, off the
  * start path; `hosts` also by the host registry in its appends' transactions. Every write
@@ -12,7 +12,7 @@
  */
 import type { HostCapabilities } from "@shoal/domain";
 import type { KyselyOrTransaction } from "@shoal/event-store";
-import type { ContainerView } from "./placement";
+import type { Reservation } from "./capacity-view";
 import type { SchedulerDatabase } from "./scheduler-database";
 
 /** The scheduler's database, or a transaction of it (a host handler's append, the projection's batch). */
@@ -23,6 +23,8 @@ export type HostRow = {
   status: "ready" | "lost";
   capabilities: HostCapabilities;
   memoryBytes: number;
+  /** Absent: the registration reported no CPU count. */
+  nanoCpus?: number;
   registeredAt: Date;
   lastHeartbeat: Date | null;
 };
@@ -30,7 +32,7 @@ export type HostRow = {
 /** A new registration starts with no heartbeat (`last_heartbeat` NULL until the first one after it). */
 export async function upsertRegisteredHost(
   trx: Db,
-  h: { host: string; capabilities: HostCapabilities; memoryBytes: number; registeredAt: string },
+  h: { host: string; capabilities: HostCapabilities; memoryBytes: number; nanoCpus?: number; registeredAt: string },
 ): Promise<void> {
   await trx
     .insertInto("hosts")
@@ -39,6 +41,7 @@ export async function upsertRegisteredHost(
       status: "ready",
       capabilities: JSON.stringify(h.capabilities),
       memory_bytes: h.memoryBytes,
+      nano_cpus: h.nanoCpus ?? null,
       registered_at: h.registeredAt,
       last_heartbeat: null,
     })
@@ -49,6 +52,7 @@ export async function upsertRegisteredHost(
           status: "ready",
           capabilities: eb.ref("excluded.capabilities"),
           memory_bytes: eb.ref("excluded.memory_bytes"),
+          nano_cpus: eb.ref("excluded.nano_cpus"),
           registered_at: eb.ref("excluded.registered_at"),
           last_heartbeat: null,
           lost_at: null,
@@ -85,7 +89,7 @@ export async function recordHeartbeat(db: Db, host: string, at: Date): Promise<"
 export async function listHosts(db: Db): Promise<HostRow[]> {
   const rows = await db
     .selectFrom("hosts")
-    .select(["name", "status", "capabilities", "memory_bytes", "registered_at", "last_heartbeat"])
+    .select(["name", "status", "capabilities", "memory_bytes", "nano_cpus", "registered_at", "last_heartbeat"])
     .orderBy("name")
     .execute();
   return rows.map((row) => ({
@@ -93,16 +97,17 @@ export async function listHosts(db: Db): Promise<HostRow[]> {
     status: row.status,
     capabilities: row.capabilities,
     memoryBytes: Number(row.memory_bytes),
+    ...(row.nano_cpus === null ? {} : { nanoCpus: Number(row.nano_cpus) }),
     registeredAt: row.registered_at,
     lastHeartbeat: row.last_heartbeat,
   }));
 }
 
-export type PlacementRow = ContainerView & { containerName: string; scheduledVersion: number };
+export type PlacementRow = Reservation;
 
 export async function upsertPlacement(
   trx: Db,
-  p: { containerId: string; containerName: string; host: string; reservedBytes: number; scheduledVersion: number; scheduledAt: string },
+  p: Reservation & { scheduledAt: string },
 ): Promise<void> {
   await trx
     .insertInto("placements")
@@ -111,6 +116,7 @@ export async function upsertPlacement(
       container_name: p.containerName,
       host: p.host,
       reserved_bytes: p.reservedBytes,
+      reserved_nano_cpus: p.reservedNanoCpus,
       scheduled_version: p.scheduledVersion,
       scheduled_at: p.scheduledAt,
     })
@@ -121,6 +127,7 @@ export async function upsertPlacement(
           container_name: eb.ref("excluded.container_name"),
           host: eb.ref("excluded.host"),
           reserved_bytes: eb.ref("excluded.reserved_bytes"),
+          reserved_nano_cpus: eb.ref("excluded.reserved_nano_cpus"),
           scheduled_version: eb.ref("excluded.scheduled_version"),
           scheduled_at: eb.ref("excluded.scheduled_at"),
         }))
@@ -142,7 +149,7 @@ export async function releasePlacement(trx: Db, containerId: string, beforeVersi
 export async function listPlacements(db: Db): Promise<PlacementRow[]> {
   const rows = await db
     .selectFrom("placements")
-    .select(["container_id", "container_name", "host", "reserved_bytes", "scheduled_version"])
+    .select(["container_id", "container_name", "host", "reserved_bytes", "reserved_nano_cpus", "scheduled_version"])
     .orderBy("container_id")
     .execute();
   return rows.map((row) => ({
@@ -150,6 +157,7 @@ export async function listPlacements(db: Db): Promise<PlacementRow[]> {
     containerName: row.container_name,
     host: row.host,
     reservedBytes: Number(row.reserved_bytes),
+    reservedNanoCpus: Number(row.reserved_nano_cpus),
     scheduledVersion: row.scheduled_version,
   }));
 }

@@ -72,8 +72,10 @@ afterAll(async () => {
   await infra?.close();
 });
 
-async function registerHost(host: string, memoryBytes: number): Promise<void> {
-  await publishRegistration(nats, host, { kernelVersion: "6.1.0", cgroupVersion: "v1", memoryBytes });
+/** Registers `host`; memory given the old way (in its capabilities), CPUs in the report when given. */
+async function registerHost(host: string, memoryBytes: number, nanoCpus?: number): Promise<void> {
+  if (nanoCpus === undefined) await publishRegistration(nats, host, { kernelVersion: "6.1.0", cgroupVersion: "v1", memoryBytes });
+  else await publishRegistration(nats, host, { kernelVersion: "6.1.0", cgroupVersion: "v1" }, { memoryBytes, nanoCpus });
   beating.add(host);
   await expect.poll(() => hostStatus(host), { timeout: 15_000 }).toBe("ready");
 }
@@ -162,7 +164,10 @@ describe("scheduler", () => {
     const id = await createAndStart("huge", { ipcMode: "shareable", shmSize: "2g" });
     const e = await outcome(id);
     expect(e.type).toBe("ContainerStartFailed");
-    expect((e.data as { reason: string }).reason).toMatch(/^no suitable host: not enough memory: 2147483648 bytes needed/);
+    // alpha, the only host, holds web's 128 MiB of its 1 GiB.
+    expect((e.data as { reason: string }).reason).toBe(
+      "no suitable host: no host has room: 2GiB of memory needed; host alpha (the closest) has 896MiB free (1.125GiB of memory short)",
+    );
   });
 
   it("puts a member on its owner's host even when another host has more room", async () => {
@@ -231,7 +236,7 @@ describe("scheduler", () => {
   it("marks a host that stops heartbeating lost and reports its running containers dead", async () => {
     await registerHost("gamma", 4096 * MiB);
     const id = await createAndStart("on-gamma", { ipcMode: "none" });
-    // gamma is the emptiest host (alpha and beta hold 64 MiB each), so it gets the container.
+    // gamma holds no container (alpha and beta hold some), so it gets the container.
     expect((await outcome(id)).data).toMatchObject({ host: "gamma" });
     const now = () => new Date().toISOString();
     await containerCommand(store, { type: "RecordIpcPrepared", data: { containerId: id, now: now(), plan: { mode: "none" } } });
@@ -295,10 +300,43 @@ describe("scheduler", () => {
     expect(after.get(containerStreamId(pending))).toEqual(["ContainerCreated", "ContainerStartRequested", "ContainerScheduled"]);
   });
 
+  it("reserves CPUs and refuses a start that fits nowhere, naming the closest host and what is short", async () => {
+    // Every other host offers at most 4 GiB and reported no CPUs: epsilon is the only one for 16 GiB.
+    await registerHost("epsilon", 64 * 1024 * MiB, 2_000_000_000);
+    const hostEvents = await store.readStream(hostStreamId("epsilon"));
+    expect(hostEvents[0]!.data).toMatchObject({ memoryBytes: 64 * 1024 * MiB, nanoCpus: 2_000_000_000 });
+    await expect.poll(async () => (await database.db.selectFrom("hosts").select("nano_cpus").where("name", "=", "epsilon").executeTakeFirst())?.nano_cpus, { timeout: 15_000 }).toBe("2000000000");
+
+    const tooMany = await createAndStart("too-many-cpus", { ipcMode: "none", memory: "16g", cpus: "3" });
+    expect((await outcome(tooMany)).data).toMatchObject({
+      exitCode: 125,
+      reason: "no suitable host: no host has room: 3 CPUs and 16GiB of memory needed; host epsilon (the closest) has 2 CPUs and 64GiB free (1 CPU short)",
+    });
+
+    const big = await createAndStart("big", { ipcMode: "none", memory: "16g", cpus: "1.5" });
+    const placed = await outcome(big);
+    expect(placed.data).toMatchObject({ host: "epsilon", reservedBytes: 16 * 1024 * MiB, reservedNanoCpus: 1_500_000_000 });
+    await expect
+      .poll(async () => {
+        const row = await database.db.selectFrom("placements").selectAll().where("container_id", "=", big).executeTakeFirst();
+        return row && { host: row.host, bytes: Number(row.reserved_bytes), cpus: Number(row.reserved_nano_cpus) };
+      }, { timeout: 15_000 })
+      .toEqual({ host: "epsilon", bytes: 16 * 1024 * MiB, cpus: 1_500_000_000 });
+
+    // 0.5 CPUs are left on epsilon.
+    const second = await createAndStart("big-2", { ipcMode: "none", memory: "16g", cpus: "1" });
+    expect((await outcome(second)).data).toMatchObject({
+      reason: "no suitable host: no host has room: 1 CPU and 16GiB of memory needed; host epsilon (the closest) has 0.5 CPUs and 48GiB free (0.5 CPUs short)",
+    });
+    // A container without --cpus still fits there.
+    const noCpus = await createAndStart("big-3", { ipcMode: "none", memory: "16g" });
+    expect((await outcome(noCpus)).data).toMatchObject({ host: "epsilon", reservedBytes: 16 * 1024 * MiB });
+  });
+
   it("rebuilds hosts and placements from the log to the same rows", async () => {
     const snapshot = async () => ({
-      hosts: (await database.db.selectFrom("hosts").select(["name", "status", "memory_bytes", "registered_at"]).orderBy("name").execute()),
-      placements: (await database.db.selectFrom("placements").select(["container_id", "host", "reserved_bytes"]).orderBy("container_id").execute()),
+      hosts: (await database.db.selectFrom("hosts").select(["name", "status", "memory_bytes", "nano_cpus", "registered_at"]).orderBy("name").execute()),
+      placements: (await database.db.selectFrom("placements").select(["container_id", "host", "reserved_bytes", "reserved_nano_cpus"]).orderBy("container_id").execute()),
     });
     const projection = createSchedulerProjection({ db: database.db, pool: database.pool, store });
     await projection.catchUp(); // what the scheduler's timer has not applied yet

@@ -51,15 +51,21 @@ const PLAIN_HOST: HostCapabilities = {
 
 /**
  * A HostRegistered report for `host`, as its agent publishes one at start: a plain host's
- * capabilities with `capabilities` over them (extra keys such as `memoryBytes` are kept).
+ * capabilities with `capabilities` over them (extra keys such as `memoryBytes` are kept, as
+ * older agents sent it), and `capacity` as the report's own `memoryBytes` and `nanoCpus`.
  */
-export async function publishRegistration(nats: TestNats, host: string, capabilities: Record<string, unknown>): Promise<void> {
+export async function publishRegistration(
+  nats: TestNats,
+  host: string,
+  capabilities: Record<string, unknown>,
+  capacity: { memoryBytes?: number; nanoCpus?: number } = {},
+): Promise<void> {
   const startedAt = new Date().toISOString();
   await publishHostReport(nats.js, {
     prefix: nats.prefix,
     host,
     type: "HostRegistered",
     reportId: `${host}.registered.${Date.parse(startedAt)}`,
-    payload: { host, capabilities: { ...PLAIN_HOST, ...capabilities }, startedAt },
+    payload: { host, capabilities: { ...PLAIN_HOST, ...capabilities }, startedAt, ...capacity },
   });
 }
