@@ -12,6 +12,7 @@ import * as apiContainers0100 from "./0100-api-containers";
 import * as apiRemovedContainerOutput0101 from "./0101-api-removed-container-output";
 import * as apiHosts0102 from "./0102-api-hosts";
 import * as apiHostsCpus0103 from "./0103-api-hosts-cpus";
+import * as apiContainerRestarts0104 from "./0104-api-container-restarts";
 import * as schedulerHosts0200 from "./0200-scheduler-hosts";
 import * as schedulerPlacements0201 from "./0201-scheduler-placements";
 import * as schedulerCpus0202 from "./0202-scheduler-cpus";
@@ -36,6 +37,7 @@ export const migrations: Record<string, Migration> = {
   "0101-api-removed-container-output": apiRemovedContainerOutput0101,
   "0102-api-hosts": apiHosts0102,
   "0103-api-hosts-cpus": apiHostsCpus0103,
+  "0104-api-container-restarts": apiContainerRestarts0104,
   "0200-scheduler-hosts": schedulerHosts0200,
   "0201-scheduler-placements": schedulerPlacements0201,
   "0202-scheduler-cpus": schedulerCpus0202,

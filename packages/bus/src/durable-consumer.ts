@@ -25,6 +25,18 @@ export interface DeliveredMessage {
 
 export type MessageHandler = (msg: DeliveredMessage) => Promise<void>;
 
+/**
+ * Thrown by a handler for a message that is not due yet (a restart waiting for its
+ * backoff): the message is redelivered after `delayMs`, logged at debug, not as a failure.
+ * Each deferral is a delivery and counts toward `maxDeliver`: defer once, to the due time.
+ */
+export class DeliverLaterError extends Error {
+  constructor(readonly delayMs: number) {
+    super(`not due for ${delayMs} ms`);
+    this.name = "DeliverLaterError";
+  }
+}
+
 export interface DurableConsumerOptions {
   js: JetStreamClient;
   jsm: JetStreamManager;
@@ -36,7 +48,8 @@ export interface DurableConsumerOptions {
   /**
    * Resolve to ack. Reject to have the message redelivered after a delay
    * (`retryDelayMs`), except InvalidArgumentError, which means the message can never
-   * be handled: it is terminated (not redelivered) and logged.
+   * be handled: it is terminated (not redelivered) and logged, and DeliverLaterError,
+   * which defers a message not due yet by its own delay.
    */
   handler: MessageHandler;
   /** Unacked messages are redelivered after this long; default 30 000 ms. */
@@ -109,6 +122,11 @@ export async function startDurableConsumer(options: DurableConsumerOptions): Pro
     try {
       await handler(delivered);
     } catch (err) {
+      if (err instanceof DeliverLaterError) {
+        logger.info({ ...log, subject: m.subject, seq: m.seq, delayMs: err.delayMs }, "message not due yet; redelivery deferred");
+        m.nak(Math.max(1, Math.ceil(err.delayMs)));
+        return;
+      }
       const ctx = { ...log, subject: m.subject, seq: m.seq, deliveryCount: m.info.deliveryCount, err };
       if (err instanceof InvalidArgumentError) {
         logger.error(ctx, "message can never be handled; terminating it");

@@ -36,7 +36,7 @@ export type {
 } from "./event-publisher";
 export { createInMemoryProcessedEventStore, createPostgresProcessedEventStore } from "./processed-event-store";
 export type { ProcessedEventStore } from "./processed-event-store";
-export { startDurableConsumer, startDurableConsumersBySubject, createIdempotentHandler } from "./durable-consumer";
+export { DeliverLaterError, startDurableConsumer, startDurableConsumersBySubject, createIdempotentHandler } from "./durable-consumer";
 export type { DeliveredMessage, MessageHandler, DurableConsumer, DurableConsumerOptions } from "./durable-consumer";
 export {
   serveHostCommands,

@@ -107,7 +107,7 @@ export const hostConfigSchema = z
   })
   .superRefine((hc, ctx) => {
     if (hc.autoRemove && typeof hc.restart === "object" && hc.restart.name !== "no") {
-      ctx.addIssue({ code: "custom", path: ["restart"], message: "conflicting options: --restart and --rm" });
+      ctx.addIssue({ code: "custom", path: ["restart"], message: "conflicting options: cannot specify both --restart and --rm" });
     }
     if (typeof hc.ipcMode !== "object" || hc.ipcMode === null) return; // already reported
     try {

@@ -77,6 +77,7 @@ export type {
   ContainerStarted,
   ContainerStartFailed,
   ContainerExited,
+  ContainerRestartPlanned,
   ContainerStopRequested,
   ContainerKillRequested,
   ContainerPaused,
@@ -86,8 +87,9 @@ export type {
   ContainerRemoved,
   ContainerDied,
 } from "./container/events";
-export { initialState as initialContainerState, isRunning, isStartInProgress } from "./container/state";
+export { initialState as initialContainerState, isRunning, isStartInProgress, NO_RESTARTS } from "./container/state";
 export type {
+  RestartTally,
   ContainerState,
   ContainerStatus,
   ContainerDefinition,

@@ -79,7 +79,7 @@ describe("host config resources and restart policy", () => {
   });
 
   it("refuses --restart with --rm, as Docker does", () => {
-    expect(() => parseHostConfig({ restart: "always", autoRemove: true })).toThrow("conflicting options: --restart and --rm");
+    expect(() => parseHostConfig({ restart: "always", autoRemove: true })).toThrow("conflicting options: cannot specify both --restart and --rm");
     expect(parseHostConfig({ restart: "no", autoRemove: true }).autoRemove).toBe(true);
   });
 });

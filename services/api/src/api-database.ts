@@ -24,6 +24,8 @@ export interface ContainersTable {
   exit_code: number | null;
   error: string | null;
   oom_killed: Generated<boolean>;
+  /** 0104: automatic restarts since the last start by a user. */
+  restart_count: Generated<number>;
   created_at: TimestampColumn;
   started_at: Nullable<TimestampColumn>;
   finished_at: Nullable<TimestampColumn>;

@@ -40,7 +40,8 @@ export function containerInfoToProto(row: ContainerRow, memberIds: string[], con
   if (plan !== null) shm = "shmSizeBytes" in plan ? plan.shmSizeBytes : undefined;
   else if (mode.kind !== "container") shm = effectiveShmSize({ mode, requested: row.hostConfig.shmSize, daemonDefault: config.defaultShmSizeBytes ?? DEFAULT_SHM_SIZE_BYTES });
   const role = row.ipcOwnerId === null ? "" : row.ipcOwnerId === row.id ? "owner" : "member";
-  const running = row.status === "running" || row.status === "paused";
+  // Docker shows a container waiting for its restart as running (and restarting).
+  const running = row.status === "running" || row.status === "paused" || row.status === "restarting";
   return {
     id: row.id,
     name: row.name,
@@ -75,5 +76,6 @@ export function containerInfoToProto(row: ContainerRow, memberIds: string[], con
     runtime: row.runtime === null ? null : { name: row.runtime.name, path: row.runtime.path, args: row.runtime.args },
     configVersion: String(row.configVersion ?? 0),
     ipcNamespaceInode: String(row.ipcNamespaceInode ?? 0),
+    restartCount: row.restartCount,
   };
 }

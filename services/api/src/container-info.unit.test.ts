@@ -15,6 +15,7 @@ const row = (over: Partial<ContainerRow>): ContainerRow => ({
   exitCode: null,
   error: null,
   oomKilled: false,
+  restartCount: 0,
   createdAt: new Date("2026-01-01T00:00:01.500Z"),
   startedAt: null,
   finishedAt: null,

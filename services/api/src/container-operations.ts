@@ -221,6 +221,29 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
   return { id, ...outcome };
 }
 
+/**
+ * The restart policy's start of a `restarting` container (the restarter's, when due): the
+ * same decision as a user's start, under the config in force, with `automatic` set, so it
+ * counts a restart and starts only a container still waiting for one. `eventIdOf` makes
+ * it idempotent per plan: a redelivered plan appends nothing again. Returns whether a
+ * start was requested. Nobody waits for its outcome; it is recorded as any start's.
+ */
+export async function requestAutomaticStart(ctx: ApiContext, id: string, eventIdOf: (index: number) => string): Promise<boolean> {
+  const snapshot = ctx.config.current();
+  const { state } = await readContainer(ctx.store, id);
+  if (state.status !== "restarting") return false;
+  const owner = await ipcOwnerOf(ctx, state.container.hostConfig, snapshot);
+  const result = await runContainerCommand(
+    ctx,
+    {
+      type: "StartContainer",
+      data: { containerId: id, now: nowIso(), experimental: snapshot.config.experimental, configVersion: snapshot.version, automatic: true, ...owner },
+    },
+    { eventIdOf, metadata: { actor: "api-restarter" } },
+  );
+  return result.appended.length > 0;
+}
+
 /** True when `err` is the join rule's refusal of this member, as the decider raised it. */
 function isJoinRefusal(err: unknown, container: ContainerDefinition, ipcOwner: IpcJoinTarget | undefined): boolean {
   const ref = joinedContainerRef(container.hostConfig.ipcMode);
@@ -357,7 +380,8 @@ async function stopById(ctx: ApiContext, id: string, timeoutSeconds: number): Pr
   const watch = ctx.watcher.watch(id);
   try {
     const result = await runContainerCommand(ctx, { type: "StopContainer", data: { containerId: id, now: nowIso(), timeoutSeconds } });
-    if (result.appended.length === 0) return;
+    // A container waiting for its restart has no process: the stop only cancels the restart.
+    if (result.appended.length === 0 || before.state.status === "restarting") return;
     const host = hostOf(result.state);
     const wait = timeoutSeconds < 0 ? 24 * 3600 : timeoutSeconds;
     await hostCommand(ctx, host, "StopContainer", { containerId: id, timeoutSeconds: Math.max(0, wait) }, (wait + 30) * 1000);

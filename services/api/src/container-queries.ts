@@ -47,6 +47,8 @@ export type ContainerRow = {
   exitCode: number | null;
   error: string | null;
   oomKilled: boolean;
+  /** Automatic restarts since the last start by a user. */
+  restartCount: number;
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -71,6 +73,7 @@ function toRow(r: Selectable<ContainersTable>): ContainerRow {
     exitCode: r.exit_code,
     error: r.error,
     oomKilled: r.oom_killed,
+    restartCount: r.restart_count,
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,

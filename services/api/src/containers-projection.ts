@@ -45,7 +45,14 @@ export async function applyContainerEvent(event: GlobalEvent, trx: Transaction<A
       return;
     }
     case "ContainerStartRequested":
-      await update(trx, id, { status: keepRemoving("starting") });
+      await update(trx, id, {
+        status: keepRemoving("starting"),
+        // A restart by the policy counts; a user's start begins the count again, as Docker's does.
+        restart_count: e.data.automatic === true ? eb("restart_count", "+", 1) : 0,
+      });
+      return;
+    case "ContainerRestartPlanned":
+      await update(trx, id, { status: fromTo("exited", "restarting") });
       return;
     case "ContainerScheduled":
       await update(trx, id, { status: keepRemoving("scheduled"), host: e.data.host });
@@ -112,6 +119,9 @@ export async function applyContainerEvent(event: GlobalEvent, trx: Transaction<A
       await trx.updateTable("container_names").set({ name: e.data.newName }).where("container_id", "=", id).execute();
       return;
     case "ContainerStopRequested":
+      // A stop cancels a restart that waits for its time.
+      await update(trx, id, { status: fromTo("restarting", "exited") });
+      return;
     case "ContainerKillRequested":
       return;
   }

@@ -7,7 +7,7 @@ import { InvalidArgumentError } from "@shoal/domain";
 import type { ContainerStatus } from "@shoal/domain";
 
 /** The statuses users see (ContainerStateInfo.status). */
-export const PUBLIC_STATUSES = ["created", "starting", "running", "paused", "exited", "removing", "dead"] as const;
+export const PUBLIC_STATUSES = ["created", "starting", "running", "paused", "restarting", "exited", "removing", "dead"] as const;
 export type PublicStatus = (typeof PUBLIC_STATUSES)[number];
 
 /**
@@ -26,6 +26,8 @@ export function publicStatus(s: ContainerStatus): PublicStatus {
       return "running";
     case "paused":
       return "paused";
+    case "restarting":
+      return "restarting";
     case "exited":
     case "start-failed":
       return "exited";

@@ -29,6 +29,7 @@ import { startRemovalWorker } from "./removal-worker";
 import { startReportRecorder } from "./report-recorder";
 import { resolveProtoDir, startApiServer } from "./server";
 import { startDispatcher } from "./start-dispatcher";
+import { startRestarter } from "./restarter";
 
 export interface StartApiOptions {
   databaseUrl: string;
@@ -135,6 +136,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     consumers.push(...(await startDispatcher(ctx, js, jsm)));
     consumers.push(await startReportRecorder(ctx, js, jsm));
     consumers.push(await startRemovalWorker(ctx, js, jsm));
+    consumers.push(await startRestarter(ctx, js, jsm));
 
     const server = await startApiServer({ ctx, address: options.apiAddr, protoDir: options.protoDir ?? resolveProtoDir(), js, jsm });
     undo.push(() => server.stop());

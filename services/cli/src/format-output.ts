@@ -83,7 +83,7 @@ export function shortId(id: string): string {
   return id.slice(0, 12);
 }
 
-/** The STATUS column of `ps`: "Up 5 minutes", "Up 2 hours (Paused)", "Exited (1) 3 seconds ago", "Created"… */
+/** The STATUS column of `ps`: "Up 5 minutes", "Up 2 hours (Paused)", "Exited (1) 3 seconds ago", "Restarting (1) 2 seconds ago", "Created"… */
 export function containerStatusText(c: ContainerInfo, now: Date): string {
   const state = c.state;
   if (state === null) return "Unknown";
@@ -98,9 +98,11 @@ export function containerStatusText(c: ContainerInfo, now: Date): string {
       const text = up === "" ? "Up" : `Up ${up}`;
       return state.paused || state.status === "paused" ? `${text} (Paused)` : text;
     }
-    case "exited": {
+    case "exited":
+    case "restarting": {
+      const word = state.status === "exited" ? "Exited" : "Restarting";
       const ago = since(state.finished_at);
-      return ago === "" ? `Exited (${state.exit_code})` : `Exited (${state.exit_code}) ${ago} ago`;
+      return ago === "" ? `${word} (${state.exit_code})` : `${word} (${state.exit_code}) ${ago} ago`;
     }
     case "created":
       return "Created";

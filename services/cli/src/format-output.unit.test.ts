@@ -189,6 +189,9 @@ describe("ps", () => {
     expect(
       containerStatusText(container({ state: { ...state, status: "exited", running: false, exit_code: 137, finished_at: ts("2026-11-23T11:59:57Z") } }), NOW),
     ).toBe("Exited (137) 3 seconds ago");
+    expect(
+      containerStatusText(container({ state: { ...state, status: "restarting", running: true, exit_code: 3, finished_at: ts("2026-11-23T11:59:58Z") } }), NOW),
+    ).toBe("Restarting (3) 2 seconds ago");
     expect(containerStatusText(container({ state: { ...state, status: "created", running: false } }), NOW)).toBe("Created");
     expect(containerStatusText(container({ state: { ...state, status: "removing" } }), NOW)).toBe("Removal In Progress");
     expect(containerStatusText(container({ state: { ...state, status: "dead", dead: true } }), NOW)).toBe("Dead");

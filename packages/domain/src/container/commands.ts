@@ -44,13 +44,26 @@ export type CreateContainer = DomainCommand<
  */
 export type StartContainer = DomainCommand<
   "StartContainer",
-  { containerId: string; now: string; fromCheckpoint?: string; experimental: boolean; configVersion?: number; ipcOwner?: IpcJoinTarget }
+  {
+    containerId: string;
+    now: string;
+    fromCheckpoint?: string;
+    experimental: boolean;
+    configVersion?: number;
+    ipcOwner?: IpcJoinTarget;
+    /**
+     * A restart by the restart policy (the api's restarter), not a user's start: it starts
+     * only a `restarting` container not stopped by a user since, and is a no-op otherwise.
+     * A user's start resets the restart count, as `docker start` does.
+     */
+    automatic?: boolean;
+  }
 >;
 
 /** The scheduler placed the container on `host`. */
 export type RecordScheduled = DomainCommand<
   "RecordScheduled",
-  { containerId: string; now: string; host: string; ipcOwnerId?: string; reservedBytes?: number }
+  { containerId: string; now: string; host: string; ipcOwnerId?: string; reservedBytes?: number; reservedNanoCpus?: number }
 >;
 
 /** The mount-manager planned (and ordered) the container's IPC setup. */

@@ -18,6 +18,14 @@
  * --rm: RecordExited and RecordStartFailed on an autoRemove container decide the
  * ContainerRemovalRequested (stopFirst: false) in the same append.
  *
+ * --restart: RecordExited of a container whose policy restarts it (decideRestart) decides
+ * ContainerRestartPlanned in the same append: the container is `restarting` until the
+ * api's restarter sends StartContainer{automatic} when it is due. Stop and kill by a user
+ * count as a manual stop: no policy restarts the container until a user starts it again.
+ * While `restarting` (Docker shows it running): start is a no-op, stop makes it exited,
+ * kill and pause are refused ("is restarting, wait until the container is running"),
+ * remove needs force.
+ *
  * Late reports: while `removing`, the facts of an in-flight start or exit
  * (scheduled, IPC prepared, started, start failed, exited) are still recorded, so the
  * removal knows what to release; the status stays `removing`.
@@ -29,6 +37,7 @@ import { parseContainerId } from "../container-id";
 import { normalizeContainerName } from "../container-name";
 import { parseSignal } from "../signal";
 import { ipcJoinRefusal } from "../ipc-join";
+import { decideRestart, NO_RESTART } from "../restart-policy";
 import { assertNever } from "../assert-never";
 import type { IpcMode, IpcPlan } from "../ipc-mode";
 import type {
@@ -45,8 +54,8 @@ import type {
   StartContainer,
 } from "./commands";
 import type { ContainerEvent } from "./events";
-import { initialState } from "./state";
-import type { ContainerState } from "./state";
+import { initialState, NO_RESTARTS } from "./state";
+import type { ContainerState, RestartTally } from "./state";
 
 type Existing = Exclude<ContainerState, { status: "absent" }>;
 type Live = Exclude<Existing, { status: "removed" }>;
@@ -75,18 +84,20 @@ export function decide(command: ContainerCommand, state: ContainerState): Contai
       if (isStarting(s)) {
         throw new FailedPreconditionError(`container ${name} is starting: stop it once the start has finished`);
       }
-      if (s.status !== "running" && s.status !== "paused") return [];
+      if (s.status !== "running" && s.status !== "paused" && s.status !== "restarting") return [];
       return [{ type: "ContainerStopRequested", data: { containerId: id, timeoutSeconds: t, requestedAt: command.data.now } }];
     }
     case "KillContainer": {
       const signal = parseSignal(command.data.signal);
       requireTime("now", command.data.now);
+      if (s.status === "restarting") throw restartingRefusal(id);
       if (s.status !== "running" && s.status !== "paused") throw new FailedPreconditionError(`Container ${id} is not running`);
       return [{ type: "ContainerKillRequested", data: { containerId: id, signal, requestedAt: command.data.now } }];
     }
     case "PauseContainer":
       requireTime("now", command.data.now);
       if (s.status === "paused") throw new FailedPreconditionError(`Container ${id} is already paused`);
+      if (s.status === "restarting") throw restartingRefusal(id);
       if (s.status !== "running") throw new FailedPreconditionError(`Container ${id} is not running`);
       return [{ type: "ContainerPaused", data: { containerId: id, pausedAt: command.data.now } }];
     case "UnpauseContainer":
@@ -122,7 +133,38 @@ export function decide(command: ContainerCommand, state: ContainerState): Contai
   }
 }
 
+/**
+ * Folds one event: the status (evolveStatus) and, beside it, the restart tally
+ * (evolveRestarts), which every state but `absent` carries once it is not all zero.
+ */
 export function evolve(state: ContainerState, event: ContainerEvent): ContainerState {
+  const next = evolveStatus(state, event);
+  if (next.status === "absent") return next;
+  const before = state.status === "absent" ? NO_RESTARTS : (state.restarts ?? NO_RESTARTS);
+  const tally = evolveRestarts(before, event);
+  if (tally.count === 0 && !tally.manuallyStopped && tally.lastDelayMs === 0) {
+    if (next.restarts === undefined) return next;
+    const { restarts: _, ...rest } = next;
+    return rest as ContainerState;
+  }
+  return { ...next, restarts: tally };
+}
+
+function evolveRestarts(t: RestartTally, event: ContainerEvent): RestartTally {
+  switch (event.type) {
+    case "ContainerStartRequested":
+      return event.data.automatic === true ? { ...t, count: t.count + 1 } : NO_RESTARTS;
+    case "ContainerRestartPlanned":
+      return { ...t, lastDelayMs: event.data.delayMs };
+    case "ContainerStopRequested":
+    case "ContainerKillRequested":
+      return { ...t, manuallyStopped: true };
+    default:
+      return t;
+  }
+}
+
+function evolveStatus(state: ContainerState, event: ContainerEvent): ContainerState {
   if (event.type === "ContainerCreated") {
     const d = event.data;
     return {
@@ -177,7 +219,13 @@ export function evolve(state: ContainerState, event: ContainerEvent): ContainerS
       const { exitCode, exitedAt, oomKilled } = event.data;
       return { status: "exited", container, lastExit: { exitCode, exitedAt, oomKilled } };
     }
+    case "ContainerRestartPlanned":
+      if (state.status !== "exited") return state;
+      return { status: "restarting", container, lastExit: state.lastExit, restartDueAt: event.data.dueAt };
     case "ContainerStopRequested":
+      // A restart waiting for its time is cancelled: the container stays exited.
+      if (state.status === "restarting") return { status: "exited", container, lastExit: state.lastExit };
+      return state;
     case "ContainerKillRequested":
       return state;
     case "ContainerRenamed":
@@ -254,6 +302,7 @@ function start(command: StartContainer, state: ContainerState): ContainerEvent[]
   const s = live(state, containerId);
   requireTime("now", now);
   const name = s.container.name;
+  if (command.data.automatic === true && (s.status !== "restarting" || (s.restarts ?? NO_RESTARTS).manuallyStopped)) return [];
   switch (s.status) {
     case "paused":
       throw new FailedPreconditionError("cannot start a paused container, try unpause instead");
@@ -262,6 +311,24 @@ function start(command: StartContainer, state: ContainerState): ContainerEvent[]
     case "scheduled":
     case "ipc-prepared":
       return [];
+    case "restarting": {
+      // Docker shows it running: a user's start is a no-op; the restarter's starts it.
+      if (command.data.automatic !== true) return [];
+      let data: ContainerEventData<"ContainerStartRequested">;
+      try {
+        data = startRequestData(command, s);
+      } catch (err) {
+        if (!(err instanceof NotFoundError || err instanceof FailedPreconditionError)) throw err;
+        // The IPC join is refused now (the owner is gone or stopped): the restart fails as a
+        // start does, with nobody waiting to be told, and the policy ends there.
+        const requestedAt = command.data.now;
+        return [
+          { type: "ContainerStartRequested", data: { containerId: s.container.id, requestedAt, automatic: true } },
+          { type: "ContainerStartFailed", data: { containerId: s.container.id, reason: err.message, exitCode: 128, failedAt: requestedAt } },
+        ];
+      }
+      return [{ type: "ContainerStartRequested", data }];
+    }
     case "removing":
       throw new FailedPreconditionError(`container ${name} is marked for removal and cannot be started`);
     case "dead":
@@ -271,25 +338,36 @@ function start(command: StartContainer, state: ContainerState): ContainerEvent[]
     case "start-failed": {
       // Shoal keeps no checkpoints yet: a start from one is NOT_FOUND, never a fresh start.
       if (fromCheckpoint !== undefined) throw new NotFoundError(`No such checkpoint: ${fromCheckpoint}`);
-      const data: ContainerEventData<"ContainerStartRequested"> = { containerId: s.container.id, requestedAt: now };
-      const configVersion = command.data.configVersion;
-      if (configVersion !== undefined) {
-        if (!Number.isSafeInteger(configVersion) || configVersion < 0) throw new InvalidArgumentError(`invalid configVersion: ${configVersion}`);
-        data.configVersion = configVersion;
-      }
-      // A record made before IPC modes existed has no mode (it is shareable).
-      const ipc = s.container.hostConfig.ipcMode as IpcMode | undefined;
-      if (ipc?.kind === "container") {
-        // Docker's order: the join is checked when the member starts, not when it is created.
-        const refusal = ipcJoinRefusal(ipc.ref, s.container.id, command.data.ipcOwner);
-        if (refusal !== undefined) throw refusal;
-        data.ipcOwnerId = command.data.ipcOwner!.containerId;
-      }
-      return [{ type: "ContainerStartRequested", data }];
+      return [{ type: "ContainerStartRequested", data: startRequestData(command, s) }];
     }
     default:
       return assertNever(s, "container status");
   }
+}
+
+/** The start request for a container that may start: the config version, the IPC join checked, `automatic` kept. */
+function startRequestData(command: StartContainer, s: Live): ContainerEventData<"ContainerStartRequested"> {
+  const data: ContainerEventData<"ContainerStartRequested"> = { containerId: s.container.id, requestedAt: command.data.now };
+  const configVersion = command.data.configVersion;
+  if (configVersion !== undefined) {
+    if (!Number.isSafeInteger(configVersion) || configVersion < 0) throw new InvalidArgumentError(`invalid configVersion: ${configVersion}`);
+    data.configVersion = configVersion;
+  }
+  // A record made before IPC modes existed has no mode (it is shareable).
+  const ipc = s.container.hostConfig.ipcMode as IpcMode | undefined;
+  if (ipc?.kind === "container") {
+    // Docker's order: the join is checked when the member starts, not when it is created.
+    const refusal = ipcJoinRefusal(ipc.ref, s.container.id, command.data.ipcOwner);
+    if (refusal !== undefined) throw refusal;
+    data.ipcOwnerId = command.data.ipcOwner!.containerId;
+  }
+  if (command.data.automatic === true) data.automatic = true;
+  return data;
+}
+
+/** Docker's answer to kill or pause while a restart waits. */
+function restartingRefusal(id: string): FailedPreconditionError {
+  return new FailedPreconditionError(`Container ${id} is restarting, wait until the container is running`);
 }
 
 function recordScheduled(command: RecordScheduled, s: Live): ContainerEvent[] {
@@ -301,6 +379,7 @@ function recordScheduled(command: RecordScheduled, s: Live): ContainerEvent[] {
     throw new FailedPreconditionError(`container ${s.container.name} is not waiting to be scheduled (status ${s.status})`);
   }
   const reserved = command.data.reservedBytes;
+  const cpus = command.data.reservedNanoCpus;
   return [
     {
       type: "ContainerScheduled",
@@ -310,6 +389,7 @@ function recordScheduled(command: RecordScheduled, s: Live): ContainerEvent[] {
         scheduledAt: command.data.now,
         ...(owner !== undefined ? { ipcOwnerId: owner } : {}),
         ...(reserved !== undefined ? { reservedBytes: reserved } : {}),
+        ...(cpus !== undefined ? { reservedNanoCpus: cpus } : {}),
       },
     },
   ];
@@ -379,6 +459,23 @@ function recordExited(command: RecordExited, s: Live): ContainerEvent[] {
   ];
   if (running && s.container.hostConfig.autoRemove) {
     events.push({ type: "ContainerRemovalRequested", data: { containerId: s.container.id, stopFirst: false, requestedAt: exitedAt } });
+  } else if (running) {
+    const tally = s.restarts ?? NO_RESTARTS;
+    const decision = decideRestart({
+      policy: s.container.hostConfig.restartPolicy ?? NO_RESTART,
+      exitCode,
+      restartCount: tally.count,
+      manuallyStopped: tally.manuallyStopped,
+      ranForMs: Math.max(0, Date.parse(exitedAt) - Date.parse(s.process.startedAt)),
+      previousDelayMs: tally.lastDelayMs,
+    });
+    if (decision.restart) {
+      const dueAt = new Date(Date.parse(exitedAt) + decision.delayMs).toISOString();
+      events.push({
+        type: "ContainerRestartPlanned",
+        data: { containerId: s.container.id, restartCount: tally.count + 1, delayMs: decision.delayMs, dueAt, plannedAt: exitedAt },
+      });
+    }
   }
   return events;
 }
@@ -387,6 +484,11 @@ function remove(command: RemoveContainer, s: Live): ContainerEvent[] {
   requireTime("now", command.data.now);
   const name = s.container.name;
   if (s.status === "removing") throw new FailedPreconditionError(`removal of container ${name} is already in progress`);
+  if (s.status === "restarting" && !command.data.force) {
+    throw new FailedPreconditionError(
+      `You cannot remove a restarting container ${s.container.id}. Stop the container before attempting removal or force remove`,
+    );
+  }
   const hasProcess = s.status === "running" || s.status === "paused" || isStarting(s);
   if (hasProcess && !command.data.force) {
     throw new FailedPreconditionError(

@@ -66,6 +66,11 @@ const startFailed: ContainerEvent = {
 const exited: ContainerEvent = { type: "ContainerExited", data: { containerId: ID, exitCode: 0, exitedAt: T2, oomKilled: false } };
 const paused: ContainerEvent = { type: "ContainerPaused", data: { containerId: ID, pausedAt: T2 } };
 const unpaused: ContainerEvent = { type: "ContainerUnpaused", data: { containerId: ID, unpausedAt: T2 } };
+const ALWAYS = { name: "always" as const, maximumRetryCount: 0 };
+const restartPlanned = (restartCount = 1, delayMs = 100, exitedAt = T2): ContainerEvent => ({
+  type: "ContainerRestartPlanned",
+  data: { containerId: ID, restartCount, delayMs, dueAt: new Date(Date.parse(exitedAt) + delayMs).toISOString(), plannedAt: exitedAt },
+});
 const removalRequested = (stopFirst: boolean, requestedAt = T2): ContainerEvent => ({
   type: "ContainerRemovalRequested",
   data: { containerId: ID, stopFirst, requestedAt },
@@ -83,6 +88,7 @@ const H = {
   running: [created(), startRequested(), scheduled, ipcPrepared, started],
   paused: [created(), startRequested(), scheduled, ipcPrepared, started, paused],
   exited: [created(), startRequested(), scheduled, ipcPrepared, started, exited],
+  restarting: [created({ restartPolicy: ALWAYS }), startRequested(), scheduled, ipcPrepared, started, exited, restartPlanned()],
   "start-failed": [created(), startRequested(), startFailed],
   removing: [created(), removalRequested(false)],
   removed: [created(), removalRequested(false), removed],
@@ -430,6 +436,95 @@ describe("RecordExited", () => {
   });
 });
 
+describe("restart policies (--restart)", () => {
+  const withPolicy = (restartPolicy: HostConfig["restartPolicy"]) => [created({ restartPolicy }), startRequested(), scheduled, ipcPrepared, started];
+  const exitWith = (exitCode: number, exitedAt = T2): ContainerCommand => ({ type: "RecordExited", data: { containerId: ID, exitCode, exitedAt } });
+  const exitedWith = (exitCode: number, exitedAt = T2): ContainerEvent => ({ type: "ContainerExited", data: { containerId: ID, exitCode, exitedAt, oomKilled: false } });
+  const automatic: ContainerCommand = { type: "StartContainer", data: { containerId: ID, now: T2, experimental: false, automatic: true } };
+  const automaticRequested: ContainerEvent = { type: "ContainerStartRequested", data: { containerId: ID, requestedAt: T2, automatic: true } };
+  const startedAt = (t: string): ContainerEvent => ({ type: "ContainerStarted", data: { containerId: ID, pid: 4343, runtime: RUNTIME, configVersion: 3, startedAt: t } });
+
+  it("always: the exit plans a restart 100 ms later in the same decision, and the container is restarting", () => {
+    spec.given(withPolicy(ALWAYS)).when(exitWith(0)).then([exitedWith(0), restartPlanned(1, 100)]);
+    expect(fold([...withPolicy(ALWAYS), exitedWith(0), restartPlanned(1, 100)])).toMatchObject({
+      status: "restarting",
+      lastExit: { exitCode: 0 },
+      restartDueAt: "2025-01-01T00:00:02.100Z",
+      restarts: { count: 0, manuallyStopped: false, lastDelayMs: 100 },
+    });
+  });
+
+  it("the restarter's start counts a restart; the next quick exit waits twice as long", () => {
+    const history = [...withPolicy(ALWAYS), exitedWith(1), restartPlanned(1, 100)];
+    spec.given(history).when(automatic).then([automaticRequested]);
+    const again = [...history, automaticRequested, scheduled, ipcPrepared, startedAt("2025-01-01T00:00:02.200Z")];
+    expect(restartsOf(fold(again))).toEqual({ count: 1, manuallyStopped: false, lastDelayMs: 100 });
+    spec.given(again).when(exitWith(1, "2025-01-01T00:00:03.000Z")).then([exitedWith(1, "2025-01-01T00:00:03.000Z"), restartPlanned(2, 200, "2025-01-01T00:00:03.000Z")]);
+  });
+
+  it("a run of 10 s or more starts the backoff again at 100 ms", () => {
+    const history = [...withPolicy(ALWAYS), exitedWith(1), restartPlanned(1, 100), automaticRequested, scheduled, ipcPrepared, startedAt(T2)];
+    spec.given(history).when(exitWith(1, "2025-01-01T00:00:12.000Z")).then([exitedWith(1, "2025-01-01T00:00:12.000Z"), restartPlanned(2, 100, "2025-01-01T00:00:12.000Z")]);
+  });
+
+  it("on-failure:1 restarts one failure, not a second one, and never a clean exit", () => {
+    const onFailure = { name: "on-failure" as const, maximumRetryCount: 1 };
+    spec.given(withPolicy(onFailure)).when(exitWith(0)).then([exitedWith(0)]);
+    spec.given(withPolicy(onFailure)).when(exitWith(3)).then([exitedWith(3), restartPlanned(1, 100)]);
+    const once = [...withPolicy(onFailure), exitedWith(3), restartPlanned(1, 100), automaticRequested, scheduled, ipcPrepared, started];
+    spec.given(once).when(exitWith(3)).then([exitedWith(3)]);
+  });
+
+  it("no policy, and unless-stopped after a clean exit", () => {
+    spec.given(H.running).when(exitWith(1)).then([exitedWith(1)]);
+    spec.given(withPolicy({ name: "unless-stopped", maximumRetryCount: 0 })).when(exitWith(0)).then([exitedWith(0), restartPlanned(1, 100)]);
+  });
+
+  it.each([["stop", stop], ["kill", kill()]] as const)("a %s by a user ends the policy until a user starts it again", (_, command) => {
+    const [requested] = containerDecider.decide(command, fold(withPolicy(ALWAYS)));
+    const history = [...withPolicy(ALWAYS), requested!];
+    spec.given(history).when(exitWith(137)).then([exitedWith(137)]);
+    const userStart = [...history, exitedWith(137), startRequested(), scheduled, ipcPrepared, started];
+    expect(restartsOf(fold(userStart))).toBeUndefined();
+    spec.given(userStart).when(exitWith(1)).then([exitedWith(1), restartPlanned(1, 100)]);
+  });
+
+  it("a stop while the restart waits cancels it: exited, and the restarter's start is a no-op", () => {
+    const stopped: ContainerEvent = { type: "ContainerStopRequested", data: { containerId: ID, timeoutSeconds: 10, requestedAt: T2 } };
+    spec.given(H.restarting).when(stop).then([stopped]);
+    expect(fold([...H.restarting, stopped])).toMatchObject({ status: "exited", lastExit: { exitCode: 0 } });
+    spec.given([...H.restarting, stopped]).when(automatic).then([]);
+  });
+
+  it("kill and pause wait for the restart; rm needs force", () => {
+    spec.given(H.restarting).when(kill()).thenThrows(FailedPreconditionError, `Container ${ID} is restarting, wait until the container is running`);
+    spec.given(H.restarting).when(pause).thenThrows(FailedPreconditionError, `Container ${ID} is restarting, wait until the container is running`);
+    spec
+      .given(H.restarting)
+      .when(remove(false))
+      .thenThrows(FailedPreconditionError, `You cannot remove a restarting container ${ID}. Stop the container before attempting removal or force remove`);
+    spec.given(H.restarting).when(remove(true)).then([removalRequested(false)]);
+  });
+
+  it.each<Status>(["created", "running", "exited", "start-failed", "removing"])("the restarter's start of a %s container is a no-op", (status) => {
+    spec.given(H[status]).when(automatic).then([]);
+  });
+
+  it("a member whose owner is gone when its restart is due fails that start, and the policy ends there", () => {
+    const member = [created({ restartPolicy: ALWAYS, ipcMode: { kind: "container", ref: "db" } }), startRequested(), scheduled, ipcPrepared, started, exitedWith(1), restartPlanned()];
+    const failed = [automaticRequested, { type: "ContainerStartFailed", data: { containerId: ID, reason: "No such container: db", exitCode: 128, failedAt: T2 } } as ContainerEvent];
+    spec.given(member).when(automatic).then(failed);
+    expect(fold([...member, ...failed]).status).toBe("start-failed");
+  });
+
+  it("a user's start resets the count, as docker start does", () => {
+    const restarted = [...H.restarting, automaticRequested, scheduled, ipcPrepared, started];
+    expect(restartsOf(fold(restarted))?.count).toBe(1);
+    const stopped = [...restarted, { type: "ContainerStopRequested", data: { containerId: ID, timeoutSeconds: 10, requestedAt: T2 } } as ContainerEvent, exitedWith(0)];
+    expect(restartsOf(fold([...stopped, startRequested()]))).toBeUndefined();
+  });
+});
+
 describe("StopContainer and KillContainer", () => {
   it.each<Status>(["running", "paused"])("stop %s → ContainerStopRequested", (status) => {
     spec
@@ -626,26 +721,26 @@ describe("evolve", () => {
 // The README's state machine table, cell by cell (with --rm off). Outcomes: event types
 // without the "Container" prefix joined by "+", "[]" for none, or the refusal's code.
 describe("the README's state machine table", () => {
-  const statuses: Status[] = ["absent", "created", "starting", "scheduled", "ipc-prepared", "running", "paused", "exited", "start-failed", "removing", "removed", "dead"];
+  const statuses: Status[] = ["absent", "created", "starting", "scheduled", "ipc-prepared", "running", "paused", "exited", "restarting", "start-failed", "removing", "removed", "dead"];
   const rows: [string, ContainerCommand, string][] = [
-    ["CreateContainer", create(), "Created AE AE AE AE AE AE AE AE AE AE AE"],
-    ["StartContainer", start(), "NF StartRequested [] [] [] [] FP StartRequested StartRequested FP NF FP"],
-    ["StartContainer from checkpoint, experimental off", start({ fromCheckpoint: "cp" }), "FP FP FP FP FP FP FP FP FP FP FP FP"],
-    ["StartContainer from checkpoint, experimental on", start({ fromCheckpoint: "cp", experimental: true }), "NF NF [] [] [] [] FP NF NF FP NF FP"],
-    ["RenameContainer", rename("web2"), "NF Renamed Renamed Renamed Renamed Renamed Renamed Renamed Renamed FP NF FP"],
-    ["RecordScheduled", recordScheduled, "NF FP Scheduled FP FP FP FP FP FP Scheduled NF FP"],
-    ["RecordIpcPrepared", recordIpcPrepared, "NF FP FP IpcPrepared FP FP FP FP FP FP NF FP"],
-    ["RecordStarted", recordStarted, "NF FP FP FP Started FP FP FP FP FP NF FP"],
-    ["RecordStartFailed", recordStartFailed, "NF FP StartFailed StartFailed StartFailed FP FP FP FP StartFailed NF FP"],
-    ["RecordExited", recordExited, "NF FP FP FP FP Exited Exited FP FP FP NF FP"],
-    ["StopContainer", stop, "NF [] FP FP FP StopRequested StopRequested [] [] [] NF []"],
-    ["KillContainer", kill(), "NF FP FP FP FP KillRequested KillRequested FP FP FP NF FP"],
-    ["PauseContainer", pause, "NF FP FP FP FP Paused FP FP FP FP NF FP"],
-    ["UnpauseContainer", unpause, "NF FP FP FP FP FP Unpaused FP FP FP NF FP"],
-    ["RemoveContainer", remove(false), "NF RemovalRequested FP FP FP FP FP RemovalRequested RemovalRequested FP NF RemovalRequested"],
-    ["RemoveContainer force", remove(true), "NF RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested FP NF RemovalRequested"],
-    ["RecordRemoved", recordRemoved, "NF FP FP FP FP FP FP FP FP Removed NF FP"],
-    ["RecordDead", recordDead, "NF Died Died Died Died Died Died Died Died Died NF []"],
+    ["CreateContainer", create(), "Created AE AE AE AE AE AE AE AE AE AE AE AE"],
+    ["StartContainer", start(), "NF StartRequested [] [] [] [] FP StartRequested [] StartRequested FP NF FP"],
+    ["StartContainer from checkpoint, experimental off", start({ fromCheckpoint: "cp" }), "FP FP FP FP FP FP FP FP FP FP FP FP FP"],
+    ["StartContainer from checkpoint, experimental on", start({ fromCheckpoint: "cp", experimental: true }), "NF NF [] [] [] [] FP NF [] NF FP NF FP"],
+    ["RenameContainer", rename("web2"), "NF Renamed Renamed Renamed Renamed Renamed Renamed Renamed Renamed Renamed FP NF FP"],
+    ["RecordScheduled", recordScheduled, "NF FP Scheduled FP FP FP FP FP FP FP Scheduled NF FP"],
+    ["RecordIpcPrepared", recordIpcPrepared, "NF FP FP IpcPrepared FP FP FP FP FP FP FP NF FP"],
+    ["RecordStarted", recordStarted, "NF FP FP FP Started FP FP FP FP FP FP NF FP"],
+    ["RecordStartFailed", recordStartFailed, "NF FP StartFailed StartFailed StartFailed FP FP FP FP FP StartFailed NF FP"],
+    ["RecordExited", recordExited, "NF FP FP FP FP Exited Exited FP FP FP FP NF FP"],
+    ["StopContainer", stop, "NF [] FP FP FP StopRequested StopRequested [] StopRequested [] [] NF []"],
+    ["KillContainer", kill(), "NF FP FP FP FP KillRequested KillRequested FP FP FP FP NF FP"],
+    ["PauseContainer", pause, "NF FP FP FP FP Paused FP FP FP FP FP NF FP"],
+    ["UnpauseContainer", unpause, "NF FP FP FP FP FP Unpaused FP FP FP FP NF FP"],
+    ["RemoveContainer", remove(false), "NF RemovalRequested FP FP FP FP FP RemovalRequested FP RemovalRequested FP NF RemovalRequested"],
+    ["RemoveContainer force", remove(true), "NF RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested FP NF RemovalRequested"],
+    ["RecordRemoved", recordRemoved, "NF FP FP FP FP FP FP FP FP FP Removed NF FP"],
+    ["RecordDead", recordDead, "NF Died Died Died Died Died Died Died Died Died Died NF []"],
   ];
   const codes: Record<string, string> = { NOT_FOUND: "NF", ALREADY_EXISTS: "AE", FAILED_PRECONDITION: "FP", INVALID_ARGUMENT: "IA", INTERNAL: "IN" };
   const outcome = (command: ContainerCommand, history: ContainerEvent[]): string => {
@@ -684,6 +779,10 @@ describe("any sequence of commands", () => {
     recordDead,
     rename("web2"),
     rename("web"),
+    create({ hostConfig: { restart: "always" } }),
+    create({ hostConfig: { restart: "on-failure:2" } }),
+    { type: "StartContainer", data: { containerId: ID, now: T2, experimental: false, automatic: true } },
+    { type: "RecordExited", data: { containerId: ID, exitCode: 1, exitedAt: T2 } },
   ];
   it("is either refused with a domain error or decides events that fold; removed is final", () => {
     fc.assert(
@@ -702,6 +801,7 @@ describe("any sequence of commands", () => {
           state = events.reduce(evolve, state);
           if (before === "removed") expect(command.type).toBe("CreateContainer");
           if (state.status === "running" || state.status === "paused") expect(state.process.pid).toBeGreaterThan(0);
+          if (state.status === "restarting") expect(state.container.hostConfig.restartPolicy).toBeDefined();
         }
         if (state.status === "removed") {
           for (const command of commands) {
@@ -713,6 +813,10 @@ describe("any sequence of commands", () => {
     );
   });
 });
+
+function restartsOf(state: ReturnType<typeof fold>) {
+  return state.status === "absent" ? undefined : state.restarts;
+}
 
 function fold(events: ContainerEvent[]) {
   return events.reduce(evolve, initialState());

@@ -29,7 +29,15 @@ export type ContainerCreated = DomainEvent<
  */
 export type ContainerStartRequested = DomainEvent<
   "ContainerStartRequested",
-  { containerId: string; requestedAt: string; fromCheckpoint?: string; ipcOwnerId?: string; configVersion?: number }
+  {
+    containerId: string;
+    requestedAt: string;
+    fromCheckpoint?: string;
+    ipcOwnerId?: string;
+    configVersion?: number;
+    /** Added field: true for a restart by the restart policy (it counts as one); absent for a user's start (it resets the count). */
+    automatic?: true;
+  }
 >;
 export type ContainerScheduled = DomainEvent<
   "ContainerScheduled",
@@ -69,6 +77,15 @@ export type ContainerExited = DomainEvent<
   "ContainerExited",
   { containerId: string; exitCode: number; exitedAt: string; oomKilled: boolean }
 >;
+/**
+ * The container exited and its restart policy starts it again at `dueAt` (`delayMs` after
+ * the exit: Docker's backoff). `restartCount` is the count that restart makes. Decided in
+ * the same append as the ContainerExited it follows; the api's restarter starts it when due.
+ */
+export type ContainerRestartPlanned = DomainEvent<
+  "ContainerRestartPlanned",
+  { containerId: string; restartCount: number; delayMs: number; dueAt: string; plannedAt: string }
+>;
 /** Stop was asked for; the host sends SIGTERM, then SIGKILL after the timeout. ContainerExited follows. */
 export type ContainerStopRequested = DomainEvent<
   "ContainerStopRequested",
@@ -100,6 +117,7 @@ export type ContainerEvent =
   | ContainerStarted
   | ContainerStartFailed
   | ContainerExited
+  | ContainerRestartPlanned
   | ContainerStopRequested
   | ContainerKillRequested
   | ContainerPaused
@@ -120,6 +138,7 @@ export const CONTAINER_EVENT_SCHEMA_VERSIONS: Readonly<Record<ContainerEventType
   ContainerStarted: 1,
   ContainerStartFailed: 1,
   ContainerExited: 1,
+  ContainerRestartPlanned: 1,
   ContainerStopRequested: 1,
   ContainerKillRequested: 1,
   ContainerPaused: 1,

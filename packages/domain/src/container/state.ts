@@ -5,6 +5,11 @@
  *   ipc-prepared ─started─► running ⇄ paused;  running|paused ─exited─► exited
  *   starting|scheduled|ipc-prepared ─start failed─► start-failed
  *   any live status ─remove─► removing ─removed─► removed;  removing (or any) ─died─► dead
+ *   running|paused ─exited, the restart policy restarts it─► restarting ─automatic start─► starting
+ *   restarting ─stop─► exited
+ *
+ * Every state but `absent` may carry `restarts`, the restart policy's tally, folded
+ * beside the status (see evolve).
  */
 import type { HostConfig } from "../host-config";
 import type { IpcPlan } from "../ipc-mode";
@@ -36,8 +41,19 @@ export type StartFailure = { reason: string; exitCode: number; failedAt: string 
 /** A start in progress: when it was requested, and the config snapshot version it uses. */
 type Start = { startRequestedAt: string; fromCheckpoint?: string; configVersion?: number };
 
-export type ContainerState =
-  | { status: "absent" }
+/**
+ * What the restart policy counts, from the last start by a user: the automatic restarts
+ * made (Docker's RestartCount), whether a user stopped or killed the container since
+ * (then no policy restarts it), and the wait before the last automatic restart (the
+ * backoff doubles it). Absent: all zero.
+ */
+export type RestartTally = { count: number; manuallyStopped: boolean; lastDelayMs: number };
+
+export const NO_RESTARTS: RestartTally = { count: 0, manuallyStopped: false, lastDelayMs: 0 };
+
+export type ContainerState = { status: "absent" } | (ExistingState & { restarts?: RestartTally });
+
+type ExistingState =
   | { status: "created"; container: ContainerDefinition }
   | ({ status: "starting"; container: ContainerDefinition } & Start)
   | ({ status: "scheduled"; container: ContainerDefinition; host: string } & Start)
@@ -52,6 +68,8 @@ export type ContainerState =
       pausedAt: string;
     }
   | { status: "exited"; container: ContainerDefinition; lastExit: LastExit }
+  /** Exited, and the restart policy starts it again at `restartDueAt` (Docker shows it running and restarting). */
+  | { status: "restarting"; container: ContainerDefinition; lastExit: LastExit; restartDueAt: string }
   | { status: "start-failed"; container: ContainerDefinition; failure: StartFailure }
   | {
       status: "removing";
