@@ -24,8 +24,8 @@ import { COMMANDS, handleCommand } from "./commands";
 import { createContainerStore } from "./container-store";
 import type { ContainerStore } from "./container-store";
 import { reportOom, retryUnreportedExits } from "./exits";
-import { detectCapabilities } from "./host-capabilities";
-import type { HostCapabilities } from "./host-capabilities";
+import { detectCapabilities, machineCapacitySources, probeCapacity } from "./host-capabilities";
+import type { HostCapabilities, HostCapacity } from "./host-capabilities";
 import { ensureSharedStateRoot, releaseSharedStateRoot, stateRootMarker } from "./host-mounts";
 import { KeyedMutex } from "./keyed-mutex";
 import { removeStaleWrappers } from "./locked-in-runtime";
@@ -61,12 +61,20 @@ export interface StartAgentOptions {
   logLevel?: string;
   /** Tests pass a HostOs; default the real one. */
   hostOs?: HostOs;
+  /**
+   * What the host offers to containers instead of what it probes (probeCapacity: the
+   * machine's memory and CPUs within the agent's cgroup limits); each figure given replaces
+   * the probed one. Tests make small hosts with it (SHOAL_HOST_MEMORY, SHOAL_HOST_CPUS).
+   */
+  capacity?: { memoryBytes?: number; nanoCpus?: number };
 }
 
 /** A running agent. */
 export interface Agent {
   readonly host: string;
   readonly capabilities: HostCapabilities;
+  /** The memory and CPUs the host registered with. */
+  readonly capacity: HostCapacity;
   /** The port `/metrics` listens on, when served. */
   readonly metricsPort: number | undefined;
   /** What the start-up reconcile decided, bucket by bucket. */
@@ -106,6 +114,7 @@ export async function startAgent(options: StartAgentOptions): Promise<Agent> {
 class RuntimeAgent implements Agent {
   readonly host: string;
   capabilities!: HostCapabilities;
+  capacity!: HostCapacity;
   recovery!: RecoveryPlan;
   containerd!: ContainerdClient;
   private readonly log: Logger;
@@ -183,11 +192,15 @@ class RuntimeAgent implements Agent {
     const removed = await removeStaleWrappers(this.wrappers, inUse);
     if (removed.length > 0) this.log.info({ removed }, "removed runtime wrappers no live container uses");
 
+    this.capacity = await registeredCapacity(o.capacity);
+    this.log.info(this.capacity, "capacity offered to containers");
     const startedAt = Date.now();
     await publishReport(ctx, REPORT_TYPES.hostRegistered, reportIds.hostRegistered(o.host, startedAt), {
       host: o.host,
       capabilities: this.capabilities,
       startedAt: new Date(startedAt).toISOString(),
+      memoryBytes: this.capacity.memoryBytes,
+      nanoCpus: this.capacity.nanoCpus,
     });
 
     if (o.metricsPort !== undefined) {
@@ -228,4 +241,14 @@ class RuntimeAgent implements Agent {
     })();
     return this.stopped;
   }
+}
+
+/** The probed capacity with the overrides given put in its place. */
+async function registeredCapacity(override: StartAgentOptions["capacity"] = {}): Promise<HostCapacity> {
+  const probed = await probeCapacity(machineCapacitySources());
+  return {
+    ...probed,
+    ...(override.memoryBytes === undefined ? {} : { memoryBytes: override.memoryBytes, memorySource: "configured (SHOAL_HOST_MEMORY)" }),
+    ...(override.nanoCpus === undefined ? {} : { nanoCpus: override.nanoCpus, cpusSource: "configured (SHOAL_HOST_CPUS)" }),
+  };
 }

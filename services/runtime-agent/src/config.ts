@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { InvalidArgumentError } from "@shoal/domain";
+import { InvalidArgumentError, parseCpus, parseMemory } from "@shoal/domain";
 
 /** Everything the agent process reads from its environment, checked once at start. */
 export interface AgentEnvConfig {
@@ -15,13 +15,20 @@ export interface AgentEnvConfig {
   /** 0 picks a free port. Default 9423. */
   readonly metricsPort: number;
   readonly heartbeatIntervalMs: number;
+  /**
+   * What the host offers to containers, instead of what the agent probes (machine and cgroup
+   * limits, see probeCapacity): set one to make a small host in a test. Absent: probed.
+   */
+  readonly capacity: { readonly memoryBytes?: number; readonly nanoCpus?: number };
 }
 
 /**
  * Reads SHOAL_HOST (default: the machine's hostname, shortened to a subject token),
  * SHOAL_NATS_URL, SHOAL_SUBJECT_PREFIX, SHOAL_CONTAINERD_SOCKET, SHOAL_STATE_ROOT,
- * SHOAL_RUN_DIR, SHOAL_METRICS_PORT, SHOAL_HEARTBEAT_MS.
- * InvalidArgumentError naming the variable when one is malformed.
+ * SHOAL_RUN_DIR, SHOAL_METRICS_PORT, SHOAL_HEARTBEAT_MS, and the capacity overrides
+ * SHOAL_HOST_MEMORY (bytes, or a size as `--memory` takes it: `512m`, `2g`) and
+ * SHOAL_HOST_CPUS (a decimal number of CPUs as `--cpus` takes it: `1.5`).
+ * InvalidArgumentError naming the variable when one is malformed (a capacity of 0 too).
  */
 export function readAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentEnvConfig {
   const host = env.SHOAL_HOST ?? hostname().split(".")[0]!.replace(/[^A-Za-z0-9_-]/g, "-");
@@ -39,7 +46,24 @@ export function readAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentEnvC
     runDir,
     metricsPort: integer("SHOAL_METRICS_PORT", env.SHOAL_METRICS_PORT ?? "9423", 0, 65535),
     heartbeatIntervalMs: integer("SHOAL_HEARTBEAT_MS", env.SHOAL_HEARTBEAT_MS ?? "5000", 100, 3_600_000),
+    capacity: {
+      ...optional("SHOAL_HOST_MEMORY", env.SHOAL_HOST_MEMORY, "memoryBytes", parseMemory),
+      ...optional("SHOAL_HOST_CPUS", env.SHOAL_HOST_CPUS, "nanoCpus", parseCpus),
+    },
   };
+}
+
+/** `{ [key]: parse(value) }` when the variable is set; InvalidArgumentError naming it when `parse` refuses it or gives nothing. */
+function optional<K extends string>(name: string, value: string | undefined, key: K, parse: (v: string) => number | undefined): { [P in K]?: number } {
+  if (value === undefined) return {};
+  let parsed: number | undefined;
+  try {
+    parsed = parse(value.trim());
+  } catch (err) {
+    throw new InvalidArgumentError(`${name} ${JSON.stringify(value)}: ${(err as Error).message}`, { cause: err });
+  }
+  if (parsed === undefined) throw new InvalidArgumentError(`${name} ${JSON.stringify(value)} must be more than 0`);
+  return { [key]: parsed } as { [P in K]?: number };
 }
 
 function absolute(name: string, value: string): string {

@@ -13,7 +13,19 @@ describe("readAgentConfig", () => {
       runDir: "/run/shoal/node-1",
       metricsPort: 9423,
       heartbeatIntervalMs: 5000,
+      capacity: {},
     });
+  });
+
+  it("takes capacity overrides as --memory and --cpus take them", () => {
+    expect(readAgentConfig({ SHOAL_HOST: "h", SHOAL_HOST_MEMORY: "512m", SHOAL_HOST_CPUS: "1.5" }).capacity).toEqual({
+      memoryBytes: 512 * 1024 * 1024,
+      nanoCpus: 1_500_000_000,
+    });
+    expect(readAgentConfig({ SHOAL_HOST: "h", SHOAL_HOST_MEMORY: "1073741824" }).capacity).toEqual({ memoryBytes: 1024 ** 3 });
+    expect(() => readAgentConfig({ SHOAL_HOST: "h", SHOAL_HOST_MEMORY: "lots" })).toThrow('SHOAL_HOST_MEMORY "lots": invalid memory limit: lots');
+    expect(() => readAgentConfig({ SHOAL_HOST: "h", SHOAL_HOST_MEMORY: "0" })).toThrow('SHOAL_HOST_MEMORY "0" must be more than 0');
+    expect(() => readAgentConfig({ SHOAL_HOST: "h", SHOAL_HOST_CPUS: "-1" })).toThrow(/^SHOAL_HOST_CPUS "-1": invalid cpus/);
   });
 
   it("refuses values that would break subjects, paths or sockets, naming the variable", () => {

@@ -1,8 +1,10 @@
 import { execFile } from "node:child_process";
-import { statfs } from "node:fs/promises";
-import { release } from "node:os";
+import { readFile, statfs } from "node:fs/promises";
+import { availableParallelism, release, totalmem } from "node:os";
+import { posix } from "node:path";
 import type { HostOs, RecursiveReadOnlySupport } from "@shoal/host-os";
 import { rroSupport } from "@shoal/oci";
+import { NANO_CPUS_PER_CPU } from "@shoal/domain";
 import type { HostCapabilities, RuntimeCapability } from "@shoal/domain";
 
 /** The one type of a host's capabilities is @shoal/domain's; this file fills it in. */
@@ -76,4 +78,121 @@ function run(cmd: string, args: string[]): Promise<{ ok: boolean; stdout: string
 
 function lastLines(text: string): string {
   return text.trim().split("\n").slice(-3).join("\n");
+}
+
+/** What a host offers to containers, as its HostRegistered reports it. */
+export interface HostCapacity {
+  memoryBytes: number;
+  /** CPUs in nano-CPUs (10^9 per CPU, Docker's `NanoCpus`). */
+  nanoCpus: number;
+  /** Where each figure came from, for the log (`/proc/meminfo MemTotal`, a cgroup file, an override). */
+  memorySource: string;
+  cpusSource: string;
+}
+
+/** What `probeCapacity` reads; the real machine's by default (`machineCapacitySources`). */
+export interface CapacitySources {
+  /** A file's text; undefined when it does not exist or cannot be read. */
+  readFile(path: string): Promise<string | undefined>;
+  /** The CPUs this process may run on (its scheduler affinity, so a cpuset counts). */
+  cpuCount: number;
+  /** Used when /proc/meminfo cannot be read. */
+  fallbackMemoryBytes: number;
+  /** Where the cgroup filesystem is mounted; default /sys/fs/cgroup. */
+  cgroupRoot?: string;
+}
+
+export function machineCapacitySources(): CapacitySources {
+  return {
+    readFile: (path) => readFile(path, "utf8").catch(() => undefined),
+    cpuCount: availableParallelism(),
+    fallbackMemoryBytes: totalmem(),
+  };
+}
+
+/**
+ * The memory and CPUs this host offers to containers: the machine's, capped by every
+ * limit on the agent's own cgroup and its ancestors (for an agent inside a container,
+ * the container's limits). Never throws: a file that cannot be read or parsed is skipped.
+ *
+ * Sources, each read through `src.readFile`:
+ * - `/proc/meminfo` `MemTotal`: the machine's memory (kB). Inside a container it still
+ *   shows the machine's, so the cgroup limits below are what count there.
+ * - `src.cpuCount`: the CPUs the agent may run on (sched affinity: a cpuset shrinks it).
+ * - `/proc/self/cgroup`: the agent's cgroup, one line per hierarchy:
+ *   `0::/path` on cgroup v2 (the unified hierarchy), `N:memory:/path` and
+ *   `N:cpu,cpuacct:/path` on v1. A controller with a v1 line is read on v1, else on v2.
+ * - cgroup v2, in `<root>/<path>` and each parent up to `<root>`: `memory.max` (bytes, or
+ *   `max`: no limit) and `cpu.max` (`<quota> <period>` in µs, or `max <period>`: no limit;
+ *   quota/period CPUs).
+ * - cgroup v1, in `<root>/<controllers>/<path>` and each parent: `memory.limit_in_bytes`
+ *   (2^62 or more means no limit) and `cpu.cfs_quota_us` / `cpu.cfs_period_us` (quota -1:
+ *   no limit). Where the container's own cgroup is mounted as the hierarchy's root (a
+ *   non-privileged container), the deeper paths are missing and the root's files count.
+ * The smallest limit found wins, and never more than the machine has.
+ */
+export async function probeCapacity(src: CapacitySources): Promise<HostCapacity> {
+  const root = src.cgroupRoot ?? "/sys/fs/cgroup";
+  const memTotal = /^MemTotal:\s+(\d+)\s*kB$/m.exec((await src.readFile("/proc/meminfo")) ?? "");
+  let memoryBytes = memTotal === null ? src.fallbackMemoryBytes : Number(memTotal[1]) * 1024;
+  let memorySource = memTotal === null ? "total memory (os.totalmem)" : "/proc/meminfo MemTotal";
+  let nanoCpus = src.cpuCount * NANO_CPUS_PER_CPU;
+  let cpusSource = `${src.cpuCount} CPUs this process may run on`;
+
+  const lines = ((await src.readFile("/proc/self/cgroup")) ?? "")
+    .split("\n")
+    .map((l) => /^(\d+):([^:]*):(\/.*)$/.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => m !== null);
+  const v1 = (controller: string) => lines.find((m) => m[2]!.split(",").includes(controller));
+  const v2 = lines.find((m) => m[1] === "0" && m[2] === "");
+  /** `dir` and each parent up to `top`. */
+  const upFrom = (top: string, path: string) => {
+    const dirs: string[] = [];
+    for (let p = posix.normalize(path); ; p = posix.dirname(p)) {
+      dirs.push(posix.join(top, p));
+      if (p === "/" || p === ".") return dirs;
+    }
+  };
+
+  const memoryLine = v1("memory");
+  if (memoryLine !== undefined || v2 !== undefined) {
+    const onV1 = memoryLine !== undefined;
+    const top = onV1 ? posix.join(root, memoryLine[2]!) : root;
+    const file = onV1 ? "memory.limit_in_bytes" : "memory.max";
+    for (const dir of upFrom(top, (onV1 ? memoryLine : v2!)[3]!)) {
+      const text = (await src.readFile(posix.join(dir, file)))?.trim();
+      if (text === undefined || !/^\d+$/.test(text)) continue; // absent, or "max"
+      const limit = Number(text);
+      if (limit >= 2 ** 62) continue; // v1's "no limit"
+      if (limit < memoryBytes) {
+        memoryBytes = limit;
+        memorySource = `cgroup ${posix.join(dir, file)}`;
+      }
+    }
+  }
+
+  const cpuLine = v1("cpu");
+  if (cpuLine !== undefined || v2 !== undefined) {
+    const onV1 = cpuLine !== undefined;
+    const top = onV1 ? posix.join(root, cpuLine[2]!) : root;
+    for (const dir of upFrom(top, (onV1 ? cpuLine : v2!)[3]!)) {
+      let quota: number;
+      let period: number;
+      if (onV1) {
+        quota = Number((await src.readFile(posix.join(dir, "cpu.cfs_quota_us")))?.trim() ?? NaN);
+        period = Number((await src.readFile(posix.join(dir, "cpu.cfs_period_us")))?.trim() ?? NaN);
+      } else {
+        const m = /^(\d+)\s+(\d+)$/.exec((await src.readFile(posix.join(dir, "cpu.max")))?.trim() ?? "");
+        quota = Number(m?.[1] ?? NaN);
+        period = Number(m?.[2] ?? NaN);
+      }
+      if (!(quota > 0) || !(period > 0)) continue; // absent, "max", or -1: no limit
+      const limit = Math.floor((quota * NANO_CPUS_PER_CPU) / period);
+      if (limit < nanoCpus) {
+        nanoCpus = limit;
+        cpusSource = `cgroup ${posix.join(dir, onV1 ? "cpu.cfs_quota_us" : "cpu.max")}`;
+      }
+    }
+  }
+  return { memoryBytes, nanoCpus, memorySource, cpusSource };
 }

@@ -16,6 +16,7 @@ const agent = await startAgent({
   runDir: config.runDir,
   metricsPort: config.metricsPort,
   heartbeatIntervalMs: config.heartbeatIntervalMs,
+  capacity: config.capacity,
   logger: log,
 });
 log.info({ metricsPort: agent.metricsPort }, "runtime agent ready");
