@@ -71,6 +71,8 @@ export interface ApiHostsTable {
   status: "ready" | "lost";
   capabilities: JsonColumn<HostCapabilities>;
   memory_bytes: Int8Column;
+  /** CPUs the registration in force offers, in nano-CPUs; NULL when it reported none (0103). */
+  nano_cpus: Nullable<Int8Column>;
   /** Names the registration in force (HostRegistered's `registeredAt`). */
   registered_at: TimestampColumn;
   /** When this api last received a heartbeat of the registration in force; NULL before the first. */
@@ -82,6 +84,8 @@ export interface ApiPlacementsTable {
   container_id: string;
   host: string;
   reserved_bytes: Int8Column;
+  /** ContainerScheduled's `reservedNanoCpus`; 0 for a placement recorded before the field (0103). */
+  reserved_nano_cpus: Int8Column;
   /** Stream version of the ContainerScheduled that made the row; a release removes only older ones. */
   scheduled_version: number;
 }

@@ -1,15 +1,17 @@
 /**
- * The `api-hosts` projection: `api_hosts` and `api_placements` (migration 0102), what
+ * The `api-hosts` projection: `api_hosts` and `api_placements` (migrations 0102, 0103), what
  * ListHosts answers from. Kept from the log by a projection runner; `reset` empties both
  * tables so it can be rebuilt (heartbeat times then start again from NULL: they are not
  * events, see heartbeat-recorder.ts).
  *
  *   HostRegistered      ─► the host's row follows its newest registration (`registeredAt`):
- *                          ready, capabilities, memory; a heartbeat received before it is dropped
+ *                          ready, capabilities, memory, CPUs (NULL when it reported none); a
+ *                          heartbeat received before it is dropped
  *   HostLost            ─► the row of the registration it names becomes lost
- *   ContainerScheduled  ─► the container's placement on its host, holding the bytes the
- *                          scheduler reserved (`reservedBytes`; 0 on a placement recorded
- *                          before the field); a newer ContainerScheduled replaces it
+ *   ContainerScheduled  ─► the container's placement on its host, holding the bytes and CPUs
+ *                          the scheduler reserved (`reservedBytes`, `reservedNanoCpus`; 0 on a
+ *                          placement recorded before the field); a newer ContainerScheduled
+ *                          replaces it
  *   ContainerExited | ContainerStartFailed | ContainerRemoved | ContainerDied
  *                       ─► that placement is released, unless the container was placed again after
  *
@@ -49,6 +51,7 @@ export async function applyHostsEvent(event: GlobalEvent, trx: Transaction<ApiDa
         container_id: e.data.containerId,
         host: e.data.host,
         reserved_bytes: e.data.reservedBytes ?? 0,
+        reserved_nano_cpus: e.data.reservedNanoCpus ?? 0,
         scheduled_version: event.streamVersion,
       })
       .onConflict((oc) =>
@@ -57,6 +60,7 @@ export async function applyHostsEvent(event: GlobalEvent, trx: Transaction<ApiDa
           .doUpdateSet((eb) => ({
             host: eb.ref("excluded.host"),
             reserved_bytes: eb.ref("excluded.reserved_bytes"),
+            reserved_nano_cpus: eb.ref("excluded.reserved_nano_cpus"),
             scheduled_version: eb.ref("excluded.scheduled_version"),
           }))
           .where("api_placements.scheduled_version", "<", (eb) => eb.ref("excluded.scheduled_version")),
@@ -82,6 +86,7 @@ async function applyHostEvent(e: HostEvent, trx: Transaction<ApiDatabase>): Prom
           status: "ready",
           capabilities: JSON.stringify(d.capabilities),
           memory_bytes: d.memoryBytes,
+          nano_cpus: d.nanoCpus ?? null,
           registered_at: d.registeredAt,
           last_heartbeat: null,
         })
@@ -92,6 +97,7 @@ async function applyHostEvent(e: HostEvent, trx: Transaction<ApiDatabase>): Prom
               status: "ready",
               capabilities: eb.ref("excluded.capabilities"),
               memory_bytes: eb.ref("excluded.memory_bytes"),
+              nano_cpus: eb.ref("excluded.nano_cpus"),
               registered_at: eb.ref("excluded.registered_at"),
               // A heartbeat received after the agent started belongs to this registration
               // (the recorder may have written it before this event was applied).

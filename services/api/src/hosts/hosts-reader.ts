@@ -1,6 +1,6 @@
 /**
  * Reads hosts for `ListHosts` from the api's own hosts projection (`api_hosts`,
- * `api_placements`, migration 0102; see hosts-projection.ts), caught up first so a caller
+ * `api_placements`, migrations 0102 and 0103; see hosts-projection.ts), caught up first so a caller
  * sees what the log holds at the call.
  */
 import type { Kysely } from "kysely";
@@ -19,6 +19,10 @@ export interface HostView {
   memoryBytes: bigint;
   /** Memory reserved by the containers placed on the host, their shm included. */
   memoryReservedBytes: bigint;
+  /** CPUs the host offers, in nano-CPUs; null when its registration reported none (CPUs do not limit it). */
+  nanoCpus: bigint | null;
+  /** CPUs (`--cpus`) reserved by the containers placed on the host, in nano-CPUs. */
+  nanoCpusReserved: bigint;
   /** Containers holding a reservation on the host. */
   containers: number;
 }
@@ -45,13 +49,28 @@ export function createPostgresHostsReader(deps: {
         await deps.projection.catchUp();
         const placed = db
           .selectFrom("api_placements")
-          .select((eb) => ["host", eb.fn.sum<string>("reserved_bytes").as("reserved_bytes"), eb.fn.countAll<string>().as("containers")])
+          .select((eb) => [
+            "host",
+            eb.fn.sum<string>("reserved_bytes").as("reserved_bytes"),
+            eb.fn.sum<string>("reserved_nano_cpus").as("reserved_nano_cpus"),
+            eb.fn.countAll<string>().as("containers"),
+          ])
           .groupBy("host")
           .as("p");
         rows = await db
           .selectFrom("api_hosts as h")
           .leftJoin(placed, "p.host", "h.name")
-          .select(["h.name", "h.status", "h.last_heartbeat", "h.capabilities", "h.memory_bytes", "p.reserved_bytes", "p.containers"])
+          .select([
+            "h.name",
+            "h.status",
+            "h.last_heartbeat",
+            "h.capabilities",
+            "h.memory_bytes",
+            "h.nano_cpus",
+            "p.reserved_bytes",
+            "p.reserved_nano_cpus",
+            "p.containers",
+          ])
           .orderBy("h.name")
           .execute();
       } catch (err) {
@@ -64,6 +83,8 @@ export function createPostgresHostsReader(deps: {
         capabilities: r.capabilities,
         memoryBytes: BigInt(r.memory_bytes),
         memoryReservedBytes: BigInt(r.reserved_bytes ?? 0),
+        nanoCpus: r.nano_cpus === null ? null : BigInt(r.nano_cpus),
+        nanoCpusReserved: BigInt(r.reserved_nano_cpus ?? 0),
         containers: Number(r.containers ?? 0),
       }));
     },

@@ -79,9 +79,9 @@ async function append(streamId: string, events: readonly (HostEvent | ContainerE
   );
 }
 
-const scheduled = (id: string, host: string, reservedBytes: number): ContainerEvent => ({
+const scheduled = (id: string, host: string, reservedBytes: number, reservedNanoCpus?: number): ContainerEvent => ({
   type: "ContainerScheduled",
-  data: { containerId: id, host, scheduledAt: "2026-01-01T00:00:01Z", reservedBytes },
+  data: { containerId: id, host, scheduledAt: "2026-01-01T00:00:01Z", reservedBytes, ...(reservedNanoCpus === undefined ? {} : { reservedNanoCpus }) },
 });
 const exited = (id: string): ContainerEvent => ({
   type: "ContainerExited",
@@ -91,7 +91,7 @@ const exited = (id: string): ContainerEvent => ({
 /** The projection's rows, heartbeat times left out (they are not in the log). */
 async function projectedRows() {
   return {
-    hosts: await db.selectFrom("api_hosts").select(["name", "status", "capabilities", "memory_bytes", "registered_at"]).orderBy("name").execute(),
+    hosts: await db.selectFrom("api_hosts").select(["name", "status", "capabilities", "memory_bytes", "nano_cpus", "registered_at"]).orderBy("name").execute(),
     placements: await db.selectFrom("api_placements").selectAll().orderBy("container_id").execute(),
   };
 }
@@ -101,7 +101,7 @@ describe("Hosts.ListHosts", () => {
     expect(await unary(hosts, "ListHosts", {})).toEqual({ hosts: [] });
   });
 
-  it("lists every host with its status, heartbeat, capabilities and the memory its containers reserve", async () => {
+  it("lists every host with its status, heartbeat, capabilities and the memory and CPUs its containers reserve", async () => {
     await append(hostStreamId("h2"), [
       { type: "HostRegistered", data: { host: "h2", capabilities: caps("5.10.0"), memoryBytes: 1073741824, registeredAt: "2026-01-01T00:00:00.000Z" } },
       {
@@ -110,12 +110,15 @@ describe("Hosts.ListHosts", () => {
       },
     ]);
     await append(hostStreamId("h1"), [
-      { type: "HostRegistered", data: { host: "h1", capabilities: caps("6.1.0"), memoryBytes: 8589934592, registeredAt: "2026-01-01T00:00:00.000Z" } },
+      {
+        type: "HostRegistered",
+        data: { host: "h1", capabilities: caps("6.1.0"), memoryBytes: 8589934592, nanoCpus: 4_000_000_000, registeredAt: "2026-01-01T00:00:00.000Z" },
+      },
     ]);
     const [a, b, c, d] = ["a", "b", "c", "d"].map((x) => x.repeat(64)) as [string, string, string, string];
-    await append(containerStreamId(a), [scheduled(a, "h1", 67108864)]);
+    await append(containerStreamId(a), [scheduled(a, "h1", 67108864, 1_500_000_000)]);
     // Placed, exited and placed again: it holds its newest placement.
-    await append(containerStreamId(b), [scheduled(b, "h2", 1), exited(b), scheduled(b, "h1", 134217728)]);
+    await append(containerStreamId(b), [scheduled(b, "h2", 1, 7), exited(b), scheduled(b, "h1", 134217728, 250_000_000)]);
     // Exited: it holds nothing any more.
     await append(containerStreamId(c), [scheduled(c, "h1", 999), exited(c)]);
     // Placed before ContainerScheduled carried its reservation: counted, with 0 bytes.
@@ -139,9 +142,20 @@ describe("Hosts.ListHosts", () => {
       memoryBytes: "8589934592",
       memoryReservedBytes: String(67108864 + 134217728),
       containers: 2,
+      nanoCpus: "4000000000",
+      nanoCpusReserved: "1750000000",
     });
     expect(JSON.parse(h1.capabilitiesJson)).toEqual(caps("6.1.0"));
-    expect(h2).toMatchObject({ status: "lost", lastHeartbeat: null, memoryBytes: "1073741824", memoryReservedBytes: "0", containers: 1 });
+    // Registered without a CPU count (0: CPUs do not limit it); d was placed before reservations were recorded.
+    expect(h2).toMatchObject({
+      status: "lost",
+      lastHeartbeat: null,
+      memoryBytes: "1073741824",
+      memoryReservedBytes: "0",
+      containers: 1,
+      nanoCpus: "0",
+      nanoCpusReserved: "0",
+    });
   });
 
   it("a heartbeat never moves the time back, and a new registration starts the host ready with none", async () => {
@@ -159,7 +173,8 @@ describe("Hosts.ListHosts", () => {
       { type: "HostRegistered", data: { host: "h2", capabilities: caps("5.10.0"), memoryBytes: 1073741824, registeredAt: "2026-01-02T00:00:00.000Z" } },
     ]);
     const after = await unary<{ hosts: any[] }>(hosts, "ListHosts", {});
-    expect(after.hosts[0]).toMatchObject({ name: "h1", status: "ready", lastHeartbeat: null, memoryBytes: "4294967296", containers: 2 });
+    // The new registration reported no CPUs: the old count does not linger.
+    expect(after.hosts[0]).toMatchObject({ name: "h1", status: "ready", lastHeartbeat: null, memoryBytes: "4294967296", containers: 2, nanoCpus: "0" });
     expect(after.hosts[1]).toMatchObject({ name: "h2", status: "ready", lastHeartbeat: null });
     // A HostLost of the registration before does not touch the one in force.
     await append(hostStreamId("h1"), [

@@ -41,5 +41,8 @@ function toHostInfo(h: HostView): Record<string, unknown> {
     memoryBytes: h.memoryBytes.toString(),
     memoryReservedBytes: h.memoryReservedBytes.toString(),
     containers: h.containers,
+    // 0: the host reported no CPU count (proto3 has no null for a scalar).
+    nanoCpus: (h.nanoCpus ?? 0n).toString(),
+    nanoCpusReserved: h.nanoCpusReserved.toString(),
   };
 }
