@@ -153,6 +153,10 @@ export interface HostInfo {
   memory_bytes: string;
   memory_reserved_bytes: string;
   containers: number;
+  /** CPUs the host offers, nano-CPUs as a decimal string; "0" when its agent reported none (absent from an older api). */
+  nano_cpus?: string;
+  /** CPUs (`--cpus`) its containers reserve, nano-CPUs as a decimal string (absent from an older api). */
+  nano_cpus_reserved?: string;
 }
 
 export interface ConfigResponse {

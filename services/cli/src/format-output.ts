@@ -308,15 +308,22 @@ export function eventJsonLine(e: ShoalEvent): string {
   });
 }
 
+/**
+ * `shoal hosts`: one row per host, its CPUs and memory beside what its containers reserve.
+ * CPUS is `-` for a host whose agent reported no CPU count (CPUs do not limit it).
+ */
 export function formatHostsTable(hosts: readonly HostInfo[], now: Date): string {
   return formatTable(
-    ["NAME", "STATUS", "CONTAINERS", "MEMORY", "RESERVED", "LAST HEARTBEAT"],
+    ["NAME", "STATUS", "CONTAINERS", "CPUS", "CPUS RESERVED", "MEMORY", "MEMORY RESERVED", "LAST HEARTBEAT"],
     hosts.map((h) => {
       const beat = timestampToMs(h.last_heartbeat);
+      const cpus = Number(h.nano_cpus ?? "0");
       return [
         h.name,
         h.status,
         String(h.containers),
+        cpus === 0 ? "-" : cpusText(cpus),
+        cpusText(Number(h.nano_cpus_reserved ?? "0")),
         formatBytes(Number(h.memory_bytes)),
         formatBytes(Number(h.memory_reserved_bytes)),
         beat === undefined ? "never" : `${humanDuration(Math.max(0, now.getTime() - beat))} ago`,
@@ -330,9 +337,19 @@ export function hostJsonLine(h: HostInfo): string {
     Name: h.name,
     Status: h.status,
     Containers: h.containers,
+    // Docker's unit for CPUs; 0 when the host reported no CPU count.
+    NanoCpus: Number(h.nano_cpus ?? "0"),
+    NanoCpusReserved: Number(h.nano_cpus_reserved ?? "0"),
     MemoryBytes: Number(h.memory_bytes),
     MemoryReservedBytes: Number(h.memory_reserved_bytes),
     LastHeartbeat: formatTimestamp(h.last_heartbeat),
     Capabilities: parseJsonOr(h.capabilities_json),
   });
+}
+
+/** `1500000000` → `1.5`: nano-CPUs as `--cpus` takes them (the domain's formatCpus, without loading the domain). */
+function cpusText(nanoCpus: number): string {
+  const whole = Math.floor(nanoCpus / 1e9);
+  const fraction = String(nanoCpus % 1e9).padStart(9, "0").replace(/0+$/, "");
+  return fraction === "" ? String(whole) : `${whole}.${fraction}`;
 }

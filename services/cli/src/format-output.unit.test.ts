@@ -8,6 +8,7 @@ import {
   formatBytes,
   formatEventLine,
   formatHostsTable,
+  hostJsonLine,
   formatInspect,
   formatPsTable,
   formatTopTable,
@@ -301,9 +302,16 @@ describe("events and hosts", () => {
       memory_bytes: String(8 * 1024 ** 3),
       memory_reserved_bytes: String(64 * 1024 ** 2),
       containers: 2,
+      nano_cpus: "4000000000",
+      nano_cpus_reserved: "1500000000",
     };
-    const lines = formatHostsTable([host], NOW).trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^NAME +STATUS +CONTAINERS +MEMORY +RESERVED +LAST HEARTBEAT$/);
-    expect(lines[1]).toMatch(/^h1 +ready +2 +8GiB +64MiB +2 seconds ago$/);
+    // A host whose agent reported no CPU count, from an api that sends no CPU fields.
+    const { nano_cpus: _, nano_cpus_reserved: __, ...old } = host;
+    const lines = formatHostsTable([host, { ...old, name: "h2", containers: 0, memory_reserved_bytes: "0" }], NOW).trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^NAME +STATUS +CONTAINERS +CPUS +CPUS RESERVED +MEMORY +MEMORY RESERVED +LAST HEARTBEAT$/);
+    expect(lines[1]).toMatch(/^h1 +ready +2 +4 +1\.5 +8GiB +64MiB +2 seconds ago$/);
+    expect(lines[2]).toMatch(/^h2 +ready +0 +- +0 +8GiB +0B +2 seconds ago$/);
+    expect(JSON.parse(hostJsonLine(host))).toMatchObject({ Name: "h1", NanoCpus: 4e9, NanoCpusReserved: 1.5e9, MemoryBytes: 8 * 1024 ** 3, Containers: 2 });
+    expect(JSON.parse(hostJsonLine(old))).toMatchObject({ NanoCpus: 0, NanoCpusReserved: 0 });
   });
 });
