@@ -65,6 +65,8 @@ export type {
   RemoveContainer,
   RecordRemoved,
   RecordDead,
+  RecordLost,
+  RecordRecovered,
 } from "./container/commands";
 export { CONTAINER_EVENT_SCHEMA_VERSIONS, CONTAINER_EVENT_TYPES, isContainerEventType } from "./container/events";
 export type {
@@ -78,6 +80,8 @@ export type {
   ContainerStartFailed,
   ContainerExited,
   ContainerRestartPlanned,
+  ContainerLost,
+  ContainerRecovered,
   ContainerStopRequested,
   ContainerKillRequested,
   ContainerPaused,

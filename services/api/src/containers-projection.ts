@@ -52,7 +52,20 @@ export async function applyContainerEvent(event: GlobalEvent, trx: Transaction<A
       });
       return;
     case "ContainerRestartPlanned":
-      await update(trx, id, { status: fromTo("exited", "restarting") });
+      await update(trx, id, {
+        status: eb
+          .case()
+          .when("status", "in", ["exited", "lost"])
+          .then("restarting" as ContainerStatus)
+          .else(eb.ref("status"))
+          .end(),
+      });
+      return;
+    case "ContainerLost":
+      await update(trx, id, { status: keepRemoving("lost"), error: e.data.reason });
+      return;
+    case "ContainerRecovered":
+      await update(trx, id, { status: fromTo("lost", "running"), pid: e.data.pid, error: null });
       return;
     case "ContainerScheduled":
       await update(trx, id, { status: keepRemoving("scheduled"), host: e.data.host });

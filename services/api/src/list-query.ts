@@ -7,7 +7,7 @@ import { InvalidArgumentError } from "@shoal/domain";
 import type { ContainerStatus } from "@shoal/domain";
 
 /** The statuses users see (ContainerStateInfo.status). */
-export const PUBLIC_STATUSES = ["created", "starting", "running", "paused", "restarting", "exited", "removing", "dead"] as const;
+export const PUBLIC_STATUSES = ["created", "starting", "running", "paused", "restarting", "lost", "exited", "removing", "dead"] as const;
 export type PublicStatus = (typeof PUBLIC_STATUSES)[number];
 
 /**
@@ -28,6 +28,8 @@ export function publicStatus(s: ContainerStatus): PublicStatus {
       return "paused";
     case "restarting":
       return "restarting";
+    case "lost":
+      return "lost";
     case "exited":
     case "start-failed":
       return "exited";

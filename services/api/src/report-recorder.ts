@@ -55,7 +55,12 @@ export async function recordReport(ctx: ApiContext, report: HostReport): Promise
           .where("container_id", "=", p.containerId)
           .where("pid", "=", p.pid)
           .executeTakeFirst();
-        command = { type: "RecordExited", data: { containerId: p.containerId, exitCode: p.exitCode, exitedAt: p.exitedAt, oomKilled: oom !== undefined } };
+        // The reporting host: an exit from a host the container no longer runs on (a copy a
+        // returning host fenced) is refused by the decider, not recorded.
+        command = {
+          type: "RecordExited",
+          data: { containerId: p.containerId, exitCode: p.exitCode, exitedAt: p.exitedAt, oomKilled: oom !== undefined, host: report.host },
+        };
         break;
       }
       case REPORT_TYPES.containerOom: {

@@ -112,6 +112,8 @@ export function containerStatusText(c: ContainerInfo, now: Date): string {
       return "Removal In Progress";
     case "dead":
       return "Dead";
+    case "lost":
+      return "Lost";
     default:
       return state.status === "" ? "Unknown" : state.status[0]!.toUpperCase() + state.status.slice(1);
   }

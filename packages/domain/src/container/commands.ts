@@ -93,10 +93,14 @@ export type RecordStartFailed = DomainCommand<
   { containerId: string; now: string; reason: string; exitCode: number }
 >;
 
-/** The container's init process exited. */
+/**
+ * The container's init process exited. `host`, when given, is the host that reports it:
+ * an exit from any host but the one the container is placed on is refused (a fenced,
+ * superseded copy on a returning host), FailedPreconditionError.
+ */
 export type RecordExited = DomainCommand<
   "RecordExited",
-  { containerId: string; exitCode: number; exitedAt: string; oomKilled?: boolean }
+  { containerId: string; exitCode: number; exitedAt: string; oomKilled?: boolean; host?: string }
 >;
 
 /**
@@ -120,6 +124,15 @@ export type RemoveContainer = DomainCommand<"RemoveContainer", { containerId: st
 /** The agent and mount-manager have released everything the container held. */
 export type RecordRemoved = DomainCommand<"RecordRemoved", { containerId: string; now: string }>;
 
+/**
+ * The scheduler lost `host` (heartbeat timeout) while the container was placed there. A
+ * no-op when the container holds no placement on `host` any more.
+ */
+export type RecordLost = DomainCommand<"RecordLost", { containerId: string; now: string; host: string; reason: string }>;
+
+/** `host` returned with the lost container still running as `pid`; a no-op unless it is lost on `host`. */
+export type RecordRecovered = DomainCommand<"RecordRecovered", { containerId: string; now: string; host: string; pid: number }>;
+
 /** The container cannot be brought back (e.g. a removal failed half-way); only removal is allowed after. */
 export type RecordDead = DomainCommand<"RecordDead", { containerId: string; now: string; reason: string }>;
 
@@ -138,4 +151,6 @@ export type ContainerCommand =
   | RenameContainer
   | RemoveContainer
   | RecordRemoved
+  | RecordLost
+  | RecordRecovered
   | RecordDead;

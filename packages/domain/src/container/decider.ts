@@ -26,6 +26,12 @@
  * kill and pause are refused ("is restarting, wait until the container is running"),
  * remove needs force.
  *
+ * Lost hosts: RecordLost (the scheduler, on HostLost) makes a container placed on that host
+ * `lost`, not dead; its restart policy may plan a restart (elsewhere) in the same append.
+ * RecordRecovered adopts it back when its host returns with it still running; an exit
+ * found meanwhile is recorded as any exit. A lost container cannot be stopped, killed,
+ * paused or started by a user (its host does not answer); removal needs force.
+ *
  * Late reports: while `removing`, the facts of an in-flight start or exit
  * (scheduled, IPC prepared, started, start failed, exited) are still recorded, so the
  * removal knows what to release; the status stays `removing`.
@@ -84,6 +90,7 @@ export function decide(command: ContainerCommand, state: ContainerState): Contai
       if (isStarting(s)) {
         throw new FailedPreconditionError(`container ${name} is starting: stop it once the start has finished`);
       }
+      if (s.status === "lost") throw lostRefusal(s);
       if (s.status !== "running" && s.status !== "paused" && s.status !== "restarting") return [];
       return [{ type: "ContainerStopRequested", data: { containerId: id, timeoutSeconds: t, requestedAt: command.data.now } }];
     }
@@ -91,6 +98,7 @@ export function decide(command: ContainerCommand, state: ContainerState): Contai
       const signal = parseSignal(command.data.signal);
       requireTime("now", command.data.now);
       if (s.status === "restarting") throw restartingRefusal(id);
+      if (s.status === "lost") throw lostRefusal(s);
       if (s.status !== "running" && s.status !== "paused") throw new FailedPreconditionError(`Container ${id} is not running`);
       return [{ type: "ContainerKillRequested", data: { containerId: id, signal, requestedAt: command.data.now } }];
     }
@@ -98,6 +106,7 @@ export function decide(command: ContainerCommand, state: ContainerState): Contai
       requireTime("now", command.data.now);
       if (s.status === "paused") throw new FailedPreconditionError(`Container ${id} is already paused`);
       if (s.status === "restarting") throw restartingRefusal(id);
+      if (s.status === "lost") throw lostRefusal(s);
       if (s.status !== "running") throw new FailedPreconditionError(`Container ${id} is not running`);
       return [{ type: "ContainerPaused", data: { containerId: id, pausedAt: command.data.now } }];
     case "UnpauseContainer":
@@ -123,6 +132,15 @@ export function decide(command: ContainerCommand, state: ContainerState): Contai
         throw new FailedPreconditionError(`container ${name} is not being removed (status ${s.status})`);
       }
       return [{ type: "ContainerRemoved", data: { containerId: id, removedAt: command.data.now } }];
+    case "RecordLost":
+      return recordLost(command, s);
+    case "RecordRecovered": {
+      requireText("host", command.data.host);
+      requirePositiveInteger("pid", command.data.pid);
+      requireTime("now", command.data.now);
+      if (s.status !== "lost" || s.host !== command.data.host) return [];
+      return [{ type: "ContainerRecovered", data: { containerId: id, host: s.host, pid: command.data.pid, recoveredAt: command.data.now } }];
+    }
     case "RecordDead":
       requireText("reason", command.data.reason);
       requireTime("now", command.data.now);
@@ -219,9 +237,23 @@ function evolveStatus(state: ContainerState, event: ContainerEvent): ContainerSt
       const { exitCode, exitedAt, oomKilled } = event.data;
       return { status: "exited", container, lastExit: { exitCode, exitedAt, oomKilled } };
     }
-    case "ContainerRestartPlanned":
-      if (state.status !== "exited") return state;
-      return { status: "restarting", container, lastExit: state.lastExit, restartDueAt: event.data.dueAt };
+    case "ContainerRestartPlanned": {
+      if (state.status !== "exited" && state.status !== "lost") return state;
+      // After a loss no exit was seen: it shows as the failure the policy counted.
+      const lastExit = state.status === "exited" ? state.lastExit : { exitCode: LOST_EXIT_CODE, exitedAt: state.lostAt, oomKilled: false };
+      return { status: "restarting", container, lastExit, restartDueAt: event.data.dueAt };
+    }
+    case "ContainerLost": {
+      if (state.status === "removing") return state;
+      const next: ContainerState = { status: "lost", container, host: event.data.host, lostAt: event.data.lostAt, reason: event.data.reason };
+      if ("ipcPlan" in state && state.ipcPlan !== undefined) next.ipcPlan = state.ipcPlan;
+      if ("process" in state && state.process !== undefined) next.process = state.process;
+      return next;
+    }
+    case "ContainerRecovered": {
+      if (state.status !== "lost" || state.process === undefined || state.ipcPlan === undefined) return state;
+      return { status: "running", container, host: state.host, ipcPlan: state.ipcPlan, process: { ...state.process, pid: event.data.pid } };
+    }
     case "ContainerStopRequested":
       // A restart waiting for its time is cancelled: the container stays exited.
       if (state.status === "restarting") return { status: "exited", container, lastExit: state.lastExit };
@@ -329,6 +361,8 @@ function start(command: StartContainer, state: ContainerState): ContainerEvent[]
       }
       return [{ type: "ContainerStartRequested", data }];
     }
+    case "lost":
+      throw lostRefusal(s);
     case "removing":
       throw new FailedPreconditionError(`container ${name} is marked for removal and cannot be started`);
     case "dead":
@@ -447,9 +481,15 @@ function recordExited(command: RecordExited, s: Live): ContainerEvent[] {
   const { exitCode, exitedAt } = command.data;
   requireExitCode(exitCode);
   requireTime("exitedAt", exitedAt);
-  const running = s.status === "running" || s.status === "paused";
+  // A lost container's exit, found when its host came back, is its exit as any other.
+  const running = s.status === "running" || s.status === "paused" || (s.status === "lost" && s.process !== undefined);
   if (!running && !(s.status === "removing" && s.process !== undefined)) {
     throw new FailedPreconditionError(`container ${s.container.name} is not running (status ${s.status})`);
+  }
+  const reporter = command.data.host;
+  const placed = "host" in s ? s.host : undefined;
+  if (reporter !== undefined && placed !== undefined && reporter !== placed) {
+    throw new FailedPreconditionError(`exit of container ${s.container.name} reported by host ${reporter}, but it runs on host ${placed}`);
   }
   const events: ContainerEvent[] = [
     {
@@ -460,24 +500,56 @@ function recordExited(command: RecordExited, s: Live): ContainerEvent[] {
   if (running && s.container.hostConfig.autoRemove) {
     events.push({ type: "ContainerRemovalRequested", data: { containerId: s.container.id, stopFirst: false, requestedAt: exitedAt } });
   } else if (running) {
-    const tally = s.restarts ?? NO_RESTARTS;
-    const decision = decideRestart({
-      policy: s.container.hostConfig.restartPolicy ?? NO_RESTART,
-      exitCode,
-      restartCount: tally.count,
-      manuallyStopped: tally.manuallyStopped,
-      ranForMs: Math.max(0, Date.parse(exitedAt) - Date.parse(s.process.startedAt)),
-      previousDelayMs: tally.lastDelayMs,
-    });
-    if (decision.restart) {
-      const dueAt = new Date(Date.parse(exitedAt) + decision.delayMs).toISOString();
-      events.push({
-        type: "ContainerRestartPlanned",
-        data: { containerId: s.container.id, restartCount: tally.count + 1, delayMs: decision.delayMs, dueAt, plannedAt: exitedAt },
-      });
-    }
+    events.push(...restartPlan(s, exitCode, exitedAt, s.process?.startedAt));
   }
   return events;
+}
+
+/**
+ * ContainerRestartPlanned when the container's restart policy restarts it after an exit
+ * (or a loss, counted as a failure) at `at`; nothing otherwise (restart-policy.ts).
+ */
+function restartPlan(s: Live, exitCode: number, at: string, startedAt: string | undefined): ContainerEvent[] {
+  const tally = s.restarts ?? NO_RESTARTS;
+  const decision = decideRestart({
+    policy: s.container.hostConfig.restartPolicy ?? NO_RESTART,
+    exitCode,
+    restartCount: tally.count,
+    manuallyStopped: tally.manuallyStopped,
+    ranForMs: startedAt === undefined ? 0 : Math.max(0, Date.parse(at) - Date.parse(startedAt)),
+    previousDelayMs: tally.lastDelayMs,
+  });
+  if (!decision.restart) return [];
+  const dueAt = new Date(Date.parse(at) + decision.delayMs).toISOString();
+  return [
+    {
+      type: "ContainerRestartPlanned",
+      data: { containerId: s.container.id, restartCount: tally.count + 1, delayMs: decision.delayMs, dueAt, plannedAt: at },
+    },
+  ];
+}
+
+/** What a loss does to a container still placed on the lost host: lost, and maybe a restart planned elsewhere. */
+function recordLost(command: Extract<ContainerCommand, { type: "RecordLost" }>, s: Live): ContainerEvent[] {
+  const { host, now, reason } = command.data;
+  requireText("host", host);
+  requireText("reason", reason);
+  requireTime("now", now);
+  const placedThere =
+    (s.status === "scheduled" || s.status === "ipc-prepared" || s.status === "running" || s.status === "paused") && s.host === host;
+  if (!placedThere) return [];
+  const events: ContainerEvent[] = [{ type: "ContainerLost", data: { containerId: s.container.id, host, reason, lostAt: now } }];
+  // A loss is not an exit the policy can see the code of: it counts as a failure.
+  const startedAt = s.status === "running" || s.status === "paused" ? s.process.startedAt : undefined;
+  events.push(...restartPlan(s, LOST_EXIT_CODE, now, startedAt));
+  return events;
+}
+
+/** The exit code a restart policy sees for a loss: a failure, as a SIGKILL (128 + 9). */
+const LOST_EXIT_CODE = 137;
+
+function lostRefusal(s: Extract<Live, { status: "lost" }>): FailedPreconditionError {
+  return new FailedPreconditionError(`container ${s.container.name} is lost: its host ${s.host} does not answer (remove it with force, or wait for the host)`);
 }
 
 function remove(command: RemoveContainer, s: Live): ContainerEvent[] {
@@ -489,7 +561,7 @@ function remove(command: RemoveContainer, s: Live): ContainerEvent[] {
       `You cannot remove a restarting container ${s.container.id}. Stop the container before attempting removal or force remove`,
     );
   }
-  const hasProcess = s.status === "running" || s.status === "paused" || isStarting(s);
+  const hasProcess = s.status === "running" || s.status === "paused" || s.status === "lost" || isStarting(s);
   if (hasProcess && !command.data.force) {
     throw new FailedPreconditionError(
       `You cannot remove a running container ${s.container.id}. Stop the container before attempting removal or force remove`,

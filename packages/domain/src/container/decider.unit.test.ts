@@ -89,6 +89,7 @@ const H = {
   paused: [created(), startRequested(), scheduled, ipcPrepared, started, paused],
   exited: [created(), startRequested(), scheduled, ipcPrepared, started, exited],
   restarting: [created({ restartPolicy: ALWAYS }), startRequested(), scheduled, ipcPrepared, started, exited, restartPlanned()],
+  lost: [created(), startRequested(), scheduled, ipcPrepared, started, { type: "ContainerLost", data: { containerId: ID, host: "h1", reason: "host h1 lost", lostAt: T2 } } as ContainerEvent],
   "start-failed": [created(), startRequested(), startFailed],
   removing: [created(), removalRequested(false)],
   removed: [created(), removalRequested(false), removed],
@@ -525,6 +526,62 @@ describe("restart policies (--restart)", () => {
   });
 });
 
+describe("a lost host: lost is not dead", () => {
+  const recordLost = (host = "h1"): ContainerCommand => ({ type: "RecordLost", data: { containerId: ID, now: T2, host, reason: `host ${host} lost` } });
+  const lost = (host = "h1"): ContainerEvent => ({ type: "ContainerLost", data: { containerId: ID, host, reason: `host ${host} lost`, lostAt: T2 } });
+  const recovered: ContainerEvent = { type: "ContainerRecovered", data: { containerId: ID, host: "h1", pid: 4242, recoveredAt: T2 } };
+
+  it.each<Status>(["scheduled", "ipc-prepared", "running", "paused"])("%s on the lost host → lost, keeping its host and what it holds", (status) => {
+    spec.given(H[status]).when(recordLost()).then([lost()]);
+    expect(fold([...H[status], lost()])).toMatchObject({ status: "lost", host: "h1", lostAt: T2 });
+  });
+
+  it.each<Status>(["created", "starting", "exited", "restarting", "start-failed", "lost", "removing", "dead"])("%s → nothing (no placement on that host)", (status) => {
+    spec.given(H[status]).when(recordLost()).then([]);
+  });
+
+  it("a placement on another host is not touched", () => {
+    spec.given(H.running).when(recordLost("h2")).then([]);
+  });
+
+  it("with a restart policy, the loss plans a restart (elsewhere) in the same append, counted as a failure", () => {
+    const history = [created({ restartPolicy: ALWAYS }), startRequested(), scheduled, ipcPrepared, started];
+    const plan = restartPlanned(1, 100);
+    spec.given(history).when(recordLost()).then([lost(), plan]);
+    expect(fold([...history, lost(), plan])).toMatchObject({ status: "restarting", lastExit: { exitCode: 137, exitedAt: T2 } });
+    const onFailure = [created({ restartPolicy: { name: "on-failure", maximumRetryCount: 0 } }), startRequested(), scheduled, ipcPrepared, started];
+    spec.given(onFailure).when(recordLost()).then([lost(), plan]);
+  });
+
+  it("a container a user stopped is not restarted after a loss", () => {
+    const stopped: ContainerEvent = { type: "ContainerStopRequested", data: { containerId: ID, timeoutSeconds: 10, requestedAt: T1 } };
+    spec.given([created({ restartPolicy: ALWAYS }), startRequested(), scheduled, ipcPrepared, started, stopped]).when(recordLost()).then([lost()]);
+  });
+
+  it("its host came back with it running: recovered (adopted), with the pid the host reports; from another host, nothing", () => {
+    spec.given(H.lost).when({ type: "RecordRecovered", data: { containerId: ID, now: T2, host: "h1", pid: 4242 } }).then([recovered]);
+    expect(fold([...H.lost, recovered])).toMatchObject({ status: "running", host: "h1", process: { pid: 4242 } });
+    spec.given(H.lost).when({ type: "RecordRecovered", data: { containerId: ID, now: T2, host: "h2", pid: 4242 } }).then([]);
+    spec.given(H.running).when({ type: "RecordRecovered", data: { containerId: ID, now: T2, host: "h1", pid: 4242 } }).then([]);
+  });
+
+  it("an exit found when its host came back is recorded as any exit", () => {
+    spec.given(H.lost).when(recordExited).then([exited]);
+  });
+
+  it("an exit reported by another host than the one it is placed on is refused (a fenced copy)", () => {
+    const from = (host: string): ContainerCommand => ({ type: "RecordExited", data: { containerId: ID, exitCode: 137, exitedAt: T2, host } });
+    spec.given(H.running).when(from("h2")).thenThrows(FailedPreconditionError, "exit of container web reported by host h2, but it runs on host h1");
+    spec.given(H.running).when(from("h1")).then([{ type: "ContainerExited", data: { containerId: ID, exitCode: 137, exitedAt: T2, oomKilled: false } }]);
+  });
+
+  it("a user cannot stop, kill, pause or start it: its host does not answer; removal needs force", () => {
+    const message = "container web is lost: its host h1 does not answer (remove it with force, or wait for the host)";
+    for (const command of [stop, kill(), pause, start()]) spec.given(H.lost).when(command).thenThrows(FailedPreconditionError, message);
+    spec.given(H.lost).when(remove(true)).then([removalRequested(true)]);
+  });
+});
+
 describe("StopContainer and KillContainer", () => {
   it.each<Status>(["running", "paused"])("stop %s → ContainerStopRequested", (status) => {
     spec
@@ -721,26 +778,26 @@ describe("evolve", () => {
 // The README's state machine table, cell by cell (with --rm off). Outcomes: event types
 // without the "Container" prefix joined by "+", "[]" for none, or the refusal's code.
 describe("the README's state machine table", () => {
-  const statuses: Status[] = ["absent", "created", "starting", "scheduled", "ipc-prepared", "running", "paused", "exited", "restarting", "start-failed", "removing", "removed", "dead"];
+  const statuses: Status[] = ["absent", "created", "starting", "scheduled", "ipc-prepared", "running", "paused", "exited", "restarting", "lost", "start-failed", "removing", "removed", "dead"];
   const rows: [string, ContainerCommand, string][] = [
-    ["CreateContainer", create(), "Created AE AE AE AE AE AE AE AE AE AE AE AE"],
-    ["StartContainer", start(), "NF StartRequested [] [] [] [] FP StartRequested [] StartRequested FP NF FP"],
-    ["StartContainer from checkpoint, experimental off", start({ fromCheckpoint: "cp" }), "FP FP FP FP FP FP FP FP FP FP FP FP FP"],
-    ["StartContainer from checkpoint, experimental on", start({ fromCheckpoint: "cp", experimental: true }), "NF NF [] [] [] [] FP NF [] NF FP NF FP"],
-    ["RenameContainer", rename("web2"), "NF Renamed Renamed Renamed Renamed Renamed Renamed Renamed Renamed Renamed FP NF FP"],
-    ["RecordScheduled", recordScheduled, "NF FP Scheduled FP FP FP FP FP FP FP Scheduled NF FP"],
-    ["RecordIpcPrepared", recordIpcPrepared, "NF FP FP IpcPrepared FP FP FP FP FP FP FP NF FP"],
-    ["RecordStarted", recordStarted, "NF FP FP FP Started FP FP FP FP FP FP NF FP"],
-    ["RecordStartFailed", recordStartFailed, "NF FP StartFailed StartFailed StartFailed FP FP FP FP FP StartFailed NF FP"],
-    ["RecordExited", recordExited, "NF FP FP FP FP Exited Exited FP FP FP FP NF FP"],
-    ["StopContainer", stop, "NF [] FP FP FP StopRequested StopRequested [] StopRequested [] [] NF []"],
-    ["KillContainer", kill(), "NF FP FP FP FP KillRequested KillRequested FP FP FP FP NF FP"],
-    ["PauseContainer", pause, "NF FP FP FP FP Paused FP FP FP FP FP NF FP"],
-    ["UnpauseContainer", unpause, "NF FP FP FP FP FP Unpaused FP FP FP FP NF FP"],
-    ["RemoveContainer", remove(false), "NF RemovalRequested FP FP FP FP FP RemovalRequested FP RemovalRequested FP NF RemovalRequested"],
-    ["RemoveContainer force", remove(true), "NF RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested FP NF RemovalRequested"],
-    ["RecordRemoved", recordRemoved, "NF FP FP FP FP FP FP FP FP FP Removed NF FP"],
-    ["RecordDead", recordDead, "NF Died Died Died Died Died Died Died Died Died Died NF []"],
+    ["CreateContainer", create(), "Created AE AE AE AE AE AE AE AE AE AE AE AE AE"],
+    ["StartContainer", start(), "NF StartRequested [] [] [] [] FP StartRequested [] FP StartRequested FP NF FP"],
+    ["StartContainer from checkpoint, experimental off", start({ fromCheckpoint: "cp" }), "FP FP FP FP FP FP FP FP FP FP FP FP FP FP"],
+    ["StartContainer from checkpoint, experimental on", start({ fromCheckpoint: "cp", experimental: true }), "NF NF [] [] [] [] FP NF [] FP NF FP NF FP"],
+    ["RenameContainer", rename("web2"), "NF Renamed Renamed Renamed Renamed Renamed Renamed Renamed Renamed Renamed Renamed FP NF FP"],
+    ["RecordScheduled", recordScheduled, "NF FP Scheduled FP FP FP FP FP FP FP FP Scheduled NF FP"],
+    ["RecordIpcPrepared", recordIpcPrepared, "NF FP FP IpcPrepared FP FP FP FP FP FP FP FP NF FP"],
+    ["RecordStarted", recordStarted, "NF FP FP FP Started FP FP FP FP FP FP FP NF FP"],
+    ["RecordStartFailed", recordStartFailed, "NF FP StartFailed StartFailed StartFailed FP FP FP FP FP FP StartFailed NF FP"],
+    ["RecordExited", recordExited, "NF FP FP FP FP Exited Exited FP FP Exited FP FP NF FP"],
+    ["StopContainer", stop, "NF [] FP FP FP StopRequested StopRequested [] StopRequested FP [] [] NF []"],
+    ["KillContainer", kill(), "NF FP FP FP FP KillRequested KillRequested FP FP FP FP FP NF FP"],
+    ["PauseContainer", pause, "NF FP FP FP FP Paused FP FP FP FP FP FP NF FP"],
+    ["UnpauseContainer", unpause, "NF FP FP FP FP FP Unpaused FP FP FP FP FP NF FP"],
+    ["RemoveContainer", remove(false), "NF RemovalRequested FP FP FP FP FP RemovalRequested FP FP RemovalRequested FP NF RemovalRequested"],
+    ["RemoveContainer force", remove(true), "NF RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested RemovalRequested FP NF RemovalRequested"],
+    ["RecordRemoved", recordRemoved, "NF FP FP FP FP FP FP FP FP FP FP Removed NF FP"],
+    ["RecordDead", recordDead, "NF Died Died Died Died Died Died Died Died Died Died Died NF []"],
   ];
   const codes: Record<string, string> = { NOT_FOUND: "NF", ALREADY_EXISTS: "AE", FAILED_PRECONDITION: "FP", INVALID_ARGUMENT: "IA", INTERNAL: "IN" };
   const outcome = (command: ContainerCommand, history: ContainerEvent[]): string => {

@@ -86,6 +86,13 @@ export type ContainerRestartPlanned = DomainEvent<
   "ContainerRestartPlanned",
   { containerId: string; restartCount: number; delayMs: number; dueAt: string; plannedAt: string }
 >;
+/**
+ * The container's host was lost (the scheduler's heartbeat timeout): it may still run
+ * there, cut off. Its restart policy may plan a restart elsewhere in the same append.
+ */
+export type ContainerLost = DomainEvent<"ContainerLost", { containerId: string; host: string; reason: string; lostAt: string }>;
+/** Its lost host came back with it still running, and it was still placed there: adopted again. */
+export type ContainerRecovered = DomainEvent<"ContainerRecovered", { containerId: string; host: string; pid: number; recoveredAt: string }>;
 /** Stop was asked for; the host sends SIGTERM, then SIGKILL after the timeout. ContainerExited follows. */
 export type ContainerStopRequested = DomainEvent<
   "ContainerStopRequested",
@@ -118,6 +125,8 @@ export type ContainerEvent =
   | ContainerStartFailed
   | ContainerExited
   | ContainerRestartPlanned
+  | ContainerLost
+  | ContainerRecovered
   | ContainerStopRequested
   | ContainerKillRequested
   | ContainerPaused
@@ -139,6 +148,8 @@ export const CONTAINER_EVENT_SCHEMA_VERSIONS: Readonly<Record<ContainerEventType
   ContainerStartFailed: 1,
   ContainerExited: 1,
   ContainerRestartPlanned: 1,
+  ContainerLost: 1,
+  ContainerRecovered: 1,
   ContainerStopRequested: 1,
   ContainerKillRequested: 1,
   ContainerPaused: 1,

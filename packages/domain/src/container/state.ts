@@ -7,6 +7,8 @@
  *   any live status ─remove─► removing ─removed─► removed;  removing (or any) ─died─► dead
  *   running|paused ─exited, the restart policy restarts it─► restarting ─automatic start─► starting
  *   restarting ─stop─► exited
+ *   scheduled|ipc-prepared|running|paused ─host lost─► lost ─host returned, still running─► running
+ *   lost ─restart policy─► restarting;  lost ─exit found─► exited
  *
  * Every state but `absent` may carry `restarts`, the restart policy's tally, folded
  * beside the status (see evolve).
@@ -68,8 +70,26 @@ type ExistingState =
       pausedAt: string;
     }
   | { status: "exited"; container: ContainerDefinition; lastExit: LastExit }
-  /** Exited, and the restart policy starts it again at `restartDueAt` (Docker shows it running and restarting). */
+  /**
+   * Exited (or lost), and the restart policy starts it again at `restartDueAt` (Docker shows
+   * it running and restarting). After a loss, `lastExit` is the failure the policy counted
+   * (137 at the time of the loss): no exit was seen.
+   */
   | { status: "restarting"; container: ContainerDefinition; lastExit: LastExit; restartDueAt: string }
+  /**
+   * Its host was lost (silent past the heartbeat timeout): it may still run there, cut off.
+   * Lost is not dead: the placement still names `host`, so a returning host keeps (adopts)
+   * it, unless the log has placed it elsewhere since, when the host kills it first.
+   */
+  | {
+      status: "lost";
+      container: ContainerDefinition;
+      host: string;
+      ipcPlan?: IpcPlan;
+      process?: ContainerProcess;
+      lostAt: string;
+      reason: string;
+    }
   | { status: "start-failed"; container: ContainerDefinition; failure: StartFailure }
   | {
       status: "removing";
