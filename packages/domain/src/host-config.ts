@@ -10,6 +10,7 @@ import { parseShmSize, validateShmSizeForMode } from "./shm-size";
 import { parseSecurityOpt } from "./security-opt";
 import { parseCpus, parseMemory } from "./resources";
 import { parseRestartPolicy } from "./restart-policy";
+import { formatDurationMs, parseDurationMs } from "./duration";
 import type { RestartPolicy } from "./restart-policy";
 
 /**
@@ -47,6 +48,13 @@ export type HostConfig = {
   nanoCpus?: number;
   /** `--restart`; absent means `no` (and so does every container created before policies existed). */
   restartPolicy?: RestartPolicy;
+  /**
+   * `--stop-on-disconnect` (Nomad's stop_after_client_disconnect), in ms: the host's agent
+   * stops the container itself once cut off from the control plane this long. Must be
+   * shorter than the heartbeat timeout (stopOnDisconnectRefusal), so the container is
+   * stopped before the control plane could place it elsewhere.
+   */
+  stopOnDisconnectMs?: number;
 };
 
 const RUNTIME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -104,6 +112,10 @@ export const hostConfigSchema = z
     memory: z.union([z.string(), z.number()]).optional().transform(fromParser(parseMemory)),
     cpus: z.union([z.string(), z.number()]).optional().transform(fromParser(parseCpus)),
     restart: z.string().optional().transform(fromParser(parseRestartPolicy)),
+    stopOnDisconnect: z
+      .union([z.string(), z.number()])
+      .optional()
+      .transform(fromParser((v: string | number | undefined) => (v === undefined || v === "" || v === 0 ? undefined : parseDurationMs(v)))),
   })
   .superRefine((hc, ctx) => {
     if (hc.autoRemove && typeof hc.restart === "object" && hc.restart.name !== "no") {
@@ -130,8 +142,21 @@ export const hostConfigSchema = z
     if (hc.memory !== undefined) out.memory = hc.memory;
     if (hc.cpus !== undefined) out.nanoCpus = hc.cpus;
     if (hc.restart.name !== "no") out.restartPolicy = hc.restart;
+    if (hc.stopOnDisconnect !== undefined) out.stopOnDisconnectMs = hc.stopOnDisconnect;
     return out;
   });
+
+/**
+ * Refuses a `--stop-on-disconnect` not shorter than the heartbeat timeout: the control
+ * plane would mark the host lost, and a restart policy place the container elsewhere,
+ * before the cut-off host stopped it (InvalidArgumentError); undefined when it is fine.
+ */
+export function stopOnDisconnectRefusal(stopOnDisconnectMs: number | undefined, heartbeatTimeoutMs: number): InvalidArgumentError | undefined {
+  if (stopOnDisconnectMs === undefined || stopOnDisconnectMs < heartbeatTimeoutMs) return undefined;
+  return new InvalidArgumentError(
+    `--stop-on-disconnect ${formatDurationMs(stopOnDisconnectMs)} must be shorter than the heartbeat timeout (${formatDurationMs(heartbeatTimeoutMs)}): the host must stop the container before the control plane gives up on the host`,
+  );
+}
 
 /** What callers may pass to parseHostConfig. */
 export type HostConfigInput = z.input<typeof hostConfigSchema>;
@@ -159,7 +184,7 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
     case "invalid_value":
       return [`${prefix}expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`];
     case "invalid_union":
-      return [`${prefix}expected ${at === "shmSize" || at === "memory" ? "a number or a size string" : at === "cpus" ? "a number or a decimal string" : "a different type"}, got ${describeValue(issue.input)}`];
+      return [`${prefix}expected ${at === "shmSize" || at === "memory" ? "a number or a size string" : at === "cpus" ? "a number or a decimal string" : at === "stopOnDisconnect" ? "a number or a duration string" : "a different type"}, got ${describeValue(issue.input)}`];
     default:
       return [`${prefix}${issue.message}`];
   }

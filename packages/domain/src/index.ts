@@ -35,11 +35,12 @@ export { SHORT_ID_LENGTH, isContainerId, looksLikeIdPrefix, parseContainerId, sh
 export { parseSecurityOpt } from "./security-opt";
 export type { SecurityOpt, SecurityOptKey } from "./security-opt";
 
+export { formatDurationMs, parseDurationMs } from "./duration";
 export { MIN_MEMORY_BYTES, MIN_NANO_CPUS, NANO_CPUS_PER_CPU, cpuQuota, formatCpus, parseCpus, parseMemory } from "./resources";
 export { NO_RESTART, RESTART_BACKOFF, decideRestart, formatRestartPolicy, parseRestartPolicy } from "./restart-policy";
 export type { RestartDecision, RestartInput, RestartPolicy, RestartPolicyName } from "./restart-policy";
 
-export { hostConfigSchema, parseHostConfig } from "./host-config";
+export { hostConfigSchema, parseHostConfig, stopOnDisconnectRefusal } from "./host-config";
 export type { HostConfig, HostConfigInput, BindMount } from "./host-config";
 
 export type { Decider, DomainEvent, DomainCommand } from "./decider";

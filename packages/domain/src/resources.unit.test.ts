@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { InvalidArgumentError } from "./errors";
 import { cpuQuota, formatCpus, parseCpus, parseMemory } from "./resources";
-import { parseHostConfig } from "./host-config";
+import { parseHostConfig, stopOnDisconnectRefusal } from "./host-config";
 
 describe("parseMemory (--memory)", () => {
   it.each([
@@ -75,6 +75,18 @@ describe("host config resources and restart policy", () => {
   it("names every bad field at once", () => {
     expect(() => parseHostConfig({ memory: "-1", cpus: "x", restart: "sometimes" })).toThrow(
       "invalid host config: memory: invalid memory limit: -1; cpus: invalid cpus: x: must be a decimal number of CPUs, such as 1.5; restart: invalid restart policy 'sometimes'",
+    );
+  });
+
+  it("--stop-on-disconnect is a duration, and must be shorter than the heartbeat timeout", () => {
+    expect(parseHostConfig({ stopOnDisconnect: "1m30s" }).stopOnDisconnectMs).toBe(90_000);
+    expect("stopOnDisconnectMs" in parseHostConfig({ stopOnDisconnect: "" })).toBe(false);
+    expect(() => parseHostConfig({ stopOnDisconnect: "soon" })).toThrow("invalid host config: stopOnDisconnect: invalid duration");
+    expect(() => parseHostConfig({ stopOnDisconnect: "-5s" })).toThrow(InvalidArgumentError);
+    expect(stopOnDisconnectRefusal(10_000, 30_000)).toBeUndefined();
+    expect(stopOnDisconnectRefusal(undefined, 30_000)).toBeUndefined();
+    expect(stopOnDisconnectRefusal(30_000, 30_000)?.message).toBe(
+      "--stop-on-disconnect 30s must be shorter than the heartbeat timeout (30s): the host must stop the container before the control plane gives up on the host",
     );
   });
 

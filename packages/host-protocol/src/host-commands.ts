@@ -45,6 +45,13 @@ export const commandSchemas = {
     memoryBytes: z.number().int().positive().optional(),
     /** CPU limit in nano-CPUs (a CFS quota over a 100 ms period); none by default. */
     nanoCpus: z.number().int().positive().optional(),
+    /** `--stop-on-disconnect`: the agent stops the container once cut off from the control plane this long. */
+    stopOnDisconnectMs: z.number().int().positive().optional(),
+    /**
+     * The placement's epoch (the stream version of its ContainerScheduled). A Reconcile that
+     * fences names the epoch each container should run under; a copy with another is killed.
+     */
+    epoch: z.number().int().nonnegative().optional(),
     /** The same host config bits, nested as the control plane may send them; a top-level field wins. */
     hostConfig: z
       .object({
@@ -74,7 +81,15 @@ export const commandSchemas = {
   /** `docker top`: ps's options as one string (split at spaces; empty: `-ef`). Answers `{titles, processes}`. */
   TopContainer: z.object({ containerId: id, psArgs: z.string().max(4096).optional() }),
   DeleteContainer: z.object({ containerId: id, force: z.boolean().optional() }),
-  Reconcile: z.object({ expected: z.array(z.object({ containerId: id }).passthrough()) }),
+  /**
+   * `expected`: the containers the log places on this host (with their placement's epoch).
+   * With `fence`, every other container of this host, and any under another epoch, is
+   * killed and deleted first (a returning host's copies of containers placed elsewhere since).
+   */
+  Reconcile: z.object({
+    expected: z.array(z.object({ containerId: id, epoch: z.number().int().nonnegative().optional() }).passthrough()),
+    fence: z.boolean().optional(),
+  }),
   ListContainers: z.object({}).passthrough().nullish(),
 } as const;
 

@@ -3,7 +3,7 @@
  * the config in force (for the effective IPC mode and shm size before a start resolved them).
  */
 import type { DaemonConfig } from "@shoal/config";
-import { DEFAULT_SHM_SIZE_BYTES, effectiveShmSize, formatCpus, formatIpcMode, formatRestartPolicy, resolveIpcMode } from "@shoal/domain";
+import { DEFAULT_SHM_SIZE_BYTES, effectiveShmSize, formatCpus, formatDurationMs, formatIpcMode, formatRestartPolicy, resolveIpcMode } from "@shoal/domain";
 import type { HostConfig } from "@shoal/domain";
 import type { ContainerRow } from "./container-queries";
 import { publicStatus } from "./list-query";
@@ -29,6 +29,7 @@ export function hostConfigToProto(hc: HostConfig) {
     memory: hc.memory !== undefined ? String(hc.memory) : "",
     cpus: hc.nanoCpus !== undefined ? formatCpus(hc.nanoCpus) : "",
     restartPolicy: hc.restartPolicy !== undefined ? formatRestartPolicy(hc.restartPolicy) : "no",
+    stopOnDisconnect: hc.stopOnDisconnectMs !== undefined ? formatDurationMs(hc.stopOnDisconnectMs) : "",
   };
 }
 

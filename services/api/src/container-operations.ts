@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { isRootfsAllowed, resolveRuntime } from "@shoal/config";
 import type { ConfigSnapshot } from "@shoal/config";
 import {
+  stopOnDisconnectRefusal,
   AbortedError,
   AlreadyExistsError,
   CONTAINER_EVENT_SCHEMA_VERSIONS,
@@ -84,6 +85,8 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
   const events = containerDecider.decide(command, containerDecider.initialState());
   const hostConfig = parseHostConfig(req.hostConfig);
   if (hostConfig.runtime !== undefined) resolveRuntime(snapshot, hostConfig.runtime, "/");
+  const tooLate = stopOnDisconnectRefusal(hostConfig.stopOnDisconnectMs, snapshot.config.heartbeatTimeoutMs);
+  if (tooLate !== undefined) throw tooLate;
   if (source.kind === "rootfs") await checkRootfs(snapshot, source.path);
   const ownerRef = joinedContainerRef(hostConfig.ipcMode);
   if (ownerRef !== undefined) await resolveContainer(ctx.db, ownerRef); // NOT_FOUND `No such container: <ref>`

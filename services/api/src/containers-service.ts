@@ -45,6 +45,7 @@ const hostConfigSchema = z
     memory: str,
     cpus: str,
     restartPolicy: str,
+    stopOnDisconnect: str,
   })
   .nullish();
 
@@ -94,6 +95,7 @@ function hostConfigInput(hc: z.infer<typeof hostConfigSchema>): HostConfigInput 
     ...(hc.memory !== "" ? { memory: hc.memory } : {}),
     ...(hc.cpus !== "" ? { cpus: hc.cpus } : {}),
     ...(hc.restartPolicy !== "" ? { restart: hc.restartPolicy } : {}),
+    ...(hc.stopOnDisconnect !== "" ? { stopOnDisconnect: hc.stopOnDisconnect } : {}),
   };
 }
 

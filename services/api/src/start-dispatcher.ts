@@ -74,6 +74,7 @@ export function startPayload(
     privileged: hc.privileged,
     ...(hc.memory !== undefined ? { memoryBytes: hc.memory } : {}),
     ...(hc.nanoCpus !== undefined ? { nanoCpus: hc.nanoCpus } : {}),
+    ...(hc.stopOnDisconnectMs !== undefined ? { stopOnDisconnectMs: hc.stopOnDisconnectMs } : {}),
     runtime: { name: locked.name, path: absoluteBinary(configured.path), args: [...configured.runtimeArgs] },
     attemptId,
   };

@@ -29,6 +29,7 @@ export interface HostConfig {
   memory: string;
   cpus: string;
   restart_policy: string;
+  stop_on_disconnect: string;
 }
 
 export interface CreateContainerRequest {

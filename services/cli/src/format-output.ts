@@ -248,6 +248,7 @@ export function toDockerInspect(c: ContainerInfo): Record<string, unknown> {
       Memory: Number(hc?.memory || 0),
       NanoCpus: nanoCpus(hc?.cpus ?? ""),
       RestartPolicy: restartPolicy(hc?.restart_policy ?? ""),
+      StopOnDisconnect: hc?.stop_on_disconnect ?? "",
       Binds: nullIfEmpty((hc?.mounts ?? []).map((m) => `${m.source}:${m.target}${m.readonly ? (m.readonly_mode === "recursive" ? ":rro" : ":ro") : ""}`)),
     },
     IpcGroup: {

@@ -53,6 +53,7 @@ function container(overrides: Partial<ContainerInfo> = {}): ContainerInfo {
       memory: "268435456",
       cpus: "1.5",
       restart_policy: "on-failure:3",
+      stop_on_disconnect: "",
     },
     effective_ipc_mode: `container:${OWNER}`,
     effective_shm_size_bytes: "134217728",

@@ -134,6 +134,7 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: "memory", short: "m", kind: "string" },
   { name: "cpus", kind: "string" },
   { name: "restart", kind: "string" },
+  { name: "stop-on-disconnect", kind: "string" },
 ];
 
 /**
@@ -357,6 +358,7 @@ function parseCreate(args: readonly string[], command: "run" | "create", ctx: Pa
       memory: flags.strings.get("memory") ?? "",
       cpus: flags.strings.get("cpus") ?? "",
       restart_policy: flags.strings.get("restart") ?? "",
+      stop_on_disconnect: flags.strings.get("stop-on-disconnect") ?? "",
     },
   };
   if (request.cwd !== "" && !request.cwd.startsWith("/")) {
@@ -386,6 +388,7 @@ function emptyCreate(): CreateContainerRequest {
       memory: "",
       cpus: "",
       restart_policy: "",
+      stop_on_disconnect: "",
     },
   };
 }

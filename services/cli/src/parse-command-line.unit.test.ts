@@ -60,6 +60,8 @@ describe("run / create", () => {
         "--cpus=1.5",
         "--restart",
         "on-failure:3",
+        "--stop-on-disconnect",
+        "20s",
         "busybox",
         "sh",
         "-c",
@@ -91,6 +93,7 @@ describe("run / create", () => {
         memory: "256m",
         cpus: "1.5",
         restart_policy: "on-failure:3",
+        stop_on_disconnect: "20s",
       },
     });
   });

@@ -14,6 +14,8 @@ const CREATE_OPTIONS = `Options:
   -m, --memory BYTES          Memory limit (bytes or 512m, 1g; at least 6m)
       --cpus DECIMAL          Number of CPUs (1.5)
       --restart POLICY        Restart policy: no, always, unless-stopped, on-failure[:N]
+      --stop-on-disconnect D  Stop the container when its host is cut off from the control plane
+                              for this long (30s; shorter than the heartbeat timeout)
   -e, --env K=V               Set environment variables (repeatable; K alone copies it from here)
   -w, --workdir DIR           Working directory inside the container
   -v, --volume SRC:DST[:ro]   Bind mount a host path (options: ro, rw, rro)`;
