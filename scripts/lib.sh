@@ -84,7 +84,8 @@ ensure_nats() {
 
 # gcc + libc6-dev: the agent tests compile a tiny static System V shm helper into the busybox rootfs.
 # procps: the agent runs ps(1) for `shoal top`, as dockerd does.
-ensure_container_tools() { ensure_apt containerd runc busybox-static gcc libc6-dev procps; }
+# iproute2: the fleet tests' hosts are network namespaces joined by veths (`ip netns`, `ip link`).
+ensure_container_tools() { ensure_apt containerd runc busybox-static gcc libc6-dev procps iproute2; }
 
 # What only the tests use: promtool (Debian ships it in `prometheus`; the metrics e2e test runs
 # `promtool check metrics` on every service's /metrics) and apparmor_parser (`apparmor`; the

@@ -18,6 +18,8 @@ export interface TestContainerd {
   readonly runcRoot: string;
   /** File receiving containerd's stdout and stderr. */
   readonly logFile: string;
+  /** The directories this instance owns (root and run directory); `stop()` removes them. */
+  readonly directories: readonly string[];
   /**
    * Stops containerd (SIGTERM, SIGKILL after 10 s), runs `whileDown` if given, and starts it
    * again on the same root, state and socket; resolves once the socket answers. Shims and
@@ -120,6 +122,7 @@ class Instance implements TestContainerd {
   readonly socket: string;
   readonly runcRoot: string;
   readonly logFile: string;
+  readonly directories: readonly string[];
 
   constructor(
     private readonly name: string,
@@ -128,6 +131,7 @@ class Instance implements TestContainerd {
     this.socket = paths.socket;
     this.runcRoot = paths.runcRoot;
     this.logFile = paths.logFile;
+    this.directories = [paths.base, paths.run];
   }
 
   async start(): Promise<void> {

@@ -16,13 +16,13 @@ export interface TestNats {
 }
 
 /**
- * Connects to `SHOAL_NATS_URL` (default `nats://127.0.0.1:4222`) and checks that
+ * Connects to `opts.url`, else `SHOAL_NATS_URL` (default `nats://127.0.0.1:4222`), and checks that
  * JetStream is enabled. Throws an Error naming the missing prerequisite (NATS not
  * answering, JetStream disabled) so a test fails with a reason instead of hanging
  * or being skipped.
  */
-export async function connectTestNats(): Promise<TestNats> {
-  const url = process.env.SHOAL_NATS_URL ?? "nats://127.0.0.1:4222";
+export async function connectTestNats(opts: { url?: string } = {}): Promise<TestNats> {
+  const url = opts.url ?? process.env.SHOAL_NATS_URL ?? "nats://127.0.0.1:4222";
   let nc: NatsConnection;
   try {
     nc = await connect({ servers: url, timeout: 5_000, maxReconnectAttempts: 0, name: "shoal-test" });
