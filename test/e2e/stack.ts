@@ -7,12 +7,17 @@
  *
  * Requires root, Postgres and NATS answering (see `npm test`), containerd, runc and
  * busybox-static installed; a missing one fails `startStack` with a message naming it.
+ *
+ * `startStack({ hosts: N })` runs a fleet instead of the one local agent: N hosts from
+ * @shoal/testing's `startTestHosts`, each a network namespace with its own containerd,
+ * state and agent, all on a private nats-server that the control plane uses too (the only
+ * NATS the agents can reach). `stack.fleet` cuts, heals, kills and restarts them.
  */
 import { execFile, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, openSync, closeSync, readFileSync } from "node:fs";
-import { mkdir, readdir, readFile, rm, rmdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -20,8 +25,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { sql } from "kysely";
 import type { Kysely } from "kysely";
-import { connectTestNats, createTestDatabase, ensureBusyboxRootfs, startTestContainerd } from "@shoal/testing";
-import type { TestContainerd, TestDatabase } from "@shoal/testing";
+import { cleanupAgentState, connectTestNats, createTestDatabase, ensureBusyboxRootfs, mountPoints, startTestContainerd, startTestHosts } from "@shoal/testing";
+import type { TestContainerd, TestDatabase, TestHosts } from "@shoal/testing";
 import type * as GrpcJs from "../../services/api/node_modules/@grpc/grpc-js";
 import type * as ProtoLoader from "../../services/api/node_modules/@grpc/proto-loader";
 
@@ -57,16 +62,20 @@ export interface GrpcError extends Error {
 export interface E2eStack {
   /** The api's gRPC `host:port`. */
   readonly addr: string;
-  /** The one agent's host name. */
+  /** The one agent's host name (in a fleet stack: the first host's). */
   readonly host: string;
   readonly prefix: string;
+  /** The agent's state root and run directory (in a fleet stack: the first host's). */
   readonly stateRoot: string;
   readonly runDir: string;
   /** The busybox root filesystem (for `--rootfs`). */
   readonly rootfs: string;
   readonly database: TestDatabase;
   readonly db: Kysely<any>;
+  /** The agent's containerd (in a fleet stack: the first host's). */
   readonly containerd: TestContainerd;
+  /** The hosts of a fleet stack (`startStack({ hosts: N })`); undefined for the one local agent. */
+  readonly fleet?: TestHosts;
   /** Runs the real `shoal` with SHOAL_ADDR set to this stack; never rejects on a non-zero exit. */
   cli(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult>;
   /** One unary call on `shoal.v1.<service>`; rejects with a GrpcError. */
@@ -75,28 +84,47 @@ export interface E2eStack {
   subscribe(request: object): GrpcJs.ClientReadableStream<any>;
   /** `grpc.health.v1.Health/Check` of the whole server: true when SERVING. */
   healthy(): Promise<boolean>;
-  /** SIGKILL to the service's process; resolves once it is gone. */
+  /** SIGKILL to the service's process; resolves once it is gone. A fleet's agents: `fleet.killAgent`. */
   kill9(service: Service): Promise<void>;
-  /** Stops the service if it runs (SIGTERM), starts it again and waits until it is ready. */
+  /** Stops the service if it runs (SIGTERM), starts it again and waits until it is ready. A fleet's agents: `fleet.restartAgent`. */
   restart(service: Service): Promise<void>;
-  /** Pids of the service processes running now. */
+  /** Pids of the service processes running now (a fleet's agents included). */
   servicePids(): number[];
-  /** The service's log so far (pino JSON lines). */
+  /** The service's log so far (pino JSON lines); a fleet's `runtime-agent` log is every host's, one after another. */
   log(service: Service): string;
-  /** Mount points strictly below the state root (the agent's own bind of the root excluded). */
+  /** Mount points strictly below the state root (every host's, in a fleet; the agent's own bind of the root excluded). */
   mountsUnderStateRoot(): Promise<string[]>;
   /** Rows in the `events` table. */
   eventCount(): Promise<number>;
   /**
    * Containers the api lists (`ps -a`: its projection, caught up first — the live follow
-   * settles after each change) plus containerd's containers in namespace `shoal`.
+   * settles after each change) plus containerd's containers in namespace `shoal` (summed
+   * over the hosts' containerds in a fleet).
    */
   containerCounts(): Promise<{ projection: number; containerd: number }>;
   /** Events of one container's stream, in order. */
   containerEvents(id: string): Promise<{ type: string; data: any }[]>;
-  /** The port the service serves Prometheus `/metrics` on (127.0.0.1). */
+  /** The port the service serves Prometheus `/metrics` on (127.0.0.1). A fleet's agents: each host's `metricsUrl`. */
   metricsPort(service: Service): number;
   teardown(): Promise<void>;
+}
+
+/** A stack whose agents are a fleet of namespace hosts. */
+export interface FleetStack extends E2eStack {
+  readonly fleet: TestHosts;
+}
+
+export interface StackOptions {
+  /** The services' log level: debug by default (a failing test's logs say the most); the benchmark runs at info, as a deployment does. */
+  logLevel?: "debug" | "info";
+  /** Run this many namespace hosts (see `startTestHosts`) instead of the one local agent. */
+  hosts?: number;
+  /** Fleet only: what each host offers (SHOAL_HOST_MEMORY, e.g. `256m`); default: probed. */
+  hostMemory?: string;
+  /** Fleet only: the CPUs each host offers (SHOAL_HOST_CPUS, e.g. `1`); default: probed. */
+  hostCpus?: string;
+  /** Fleet only: the agents' SHOAL_HEARTBEAT_MS; default 1000 (as the local agent's). */
+  heartbeatMs?: number;
 }
 
 let built: Promise<void> | undefined;
@@ -111,10 +139,9 @@ export function ensureBuilt(): Promise<void> {
   return built;
 }
 
-export async function startStack(opts: {
-  /** The services' log level: debug by default (a failing test's logs say the most); the benchmark runs at info, as a deployment does. */
-  logLevel?: "debug" | "info";
-} = {}): Promise<E2eStack> {
+export function startStack(opts: StackOptions & { hosts: number }): Promise<FleetStack>;
+export function startStack(opts?: StackOptions): Promise<E2eStack>;
+export async function startStack(opts: StackOptions = {}): Promise<E2eStack> {
   if (process.getuid?.() !== 0) throw new Error("prerequisite missing: the e2e tests run as root (mounts, containerd)");
   await ensureBuilt();
   const id = randomBytes(4).toString("hex");
@@ -129,23 +156,39 @@ export async function startStack(opts: {
     const rootfs = await ensureBusyboxRootfs();
     const database = await createTestDatabase();
     undo.push(() => database.drop());
-    const nats = await connectTestNats();
-    undo.push(() => nats.cleanup());
-    const containerd = await startTestContainerd({ name: `e2e-${id}` });
-    undo.push(() => containerd.stop());
-
-    const host = `e2e${id}`;
-    const stateRoot = `/var/lib/shoal-test/e2e-${id}-state`;
-    const runDir = `/run/shoal-test/e2e-${id}-run`;
     const logDir = join(REPO_ROOT, ".shoal/e2e", id);
-    await mkdir(stateRoot, { recursive: true });
-    await mkdir(runDir, { recursive: true });
     await mkdir(logDir, { recursive: true });
-    undo.push(() => cleanupHostState({ stateRoot, runDir, host }));
+    // A fleet's network and private NATS come first: the control plane uses that NATS too.
+    let fleet: TestHosts | undefined;
+    if (opts.hosts !== undefined) {
+      const hosts = await startTestHosts({ count: opts.hosts, name: `e2e${id}`, logDir });
+      fleet = hosts;
+      undo.push(() => hosts.teardown());
+    }
+    const natsUrl = fleet?.natsUrl ?? process.env.SHOAL_NATS_URL ?? "nats://127.0.0.1:4222";
+    const nats = await connectTestNats({ url: natsUrl });
+    undo.push(() => nats.cleanup());
+
+    let containerd: TestContainerd;
+    let host: string;
+    let stateRoot: string;
+    let runDir: string;
+    if (fleet === undefined) {
+      const local = await startTestContainerd({ name: `e2e-${id}` });
+      containerd = local;
+      undo.push(() => local.stop());
+      const localHost = { host: `e2e${id}`, stateRoot: `/var/lib/shoal-test/e2e-${id}-state`, runDir: `/run/shoal-test/e2e-${id}-run` };
+      ({ host, stateRoot, runDir } = localHost);
+      await mkdir(stateRoot, { recursive: true });
+      await mkdir(runDir, { recursive: true });
+      undo.push(() => cleanupHostState(localHost));
+    } else {
+      const first = fleet.hosts[0]!;
+      ({ containerd, name: host, stateRoot, runDir } = first);
+    }
 
     const [apiPort, apiMetrics, schedulerMetrics, mountManagerMetrics, agentMetrics] = await freePorts(5);
     const addr = `127.0.0.1:${apiPort}`;
-    const natsUrl = process.env.SHOAL_NATS_URL ?? "nats://127.0.0.1:4222";
     const common: Record<string, string> = {
       PATH: process.env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
       SHOAL_DATABASE_URL: database.url,
@@ -222,7 +265,10 @@ export async function startStack(opts: {
       }
     };
     const alive = (c: ChildProcess | undefined): boolean => c !== undefined && c.exitCode === null && c.signalCode === null;
-    const log = (s: Service) => (existsSync(logFile(s)) ? readFileSync(logFile(s), "utf8") : "");
+    const log = (s: Service) => {
+      if (fleet !== undefined && s === "runtime-agent") return fleet.hosts.map((h) => fleet.agentLog(h)).join("");
+      return existsSync(logFile(s)) ? readFileSync(logFile(s), "utf8") : "";
+    };
     const logTail = (s: Service) => log(s).split("\n").slice(-15).join("\n");
 
     const hostReady = async () => {
@@ -277,11 +323,35 @@ export async function startStack(opts: {
     // The api first: it migrates and creates the streams the others consume from.
     spawnService("api");
     await waitReady("api");
-    for (const s of ["scheduler", "mount-manager", "runtime-agent"] as const) spawnService(s);
-    await Promise.all((["scheduler", "mount-manager", "runtime-agent"] as const).map(waitReady));
+    const others = fleet === undefined ? (["scheduler", "mount-manager", "runtime-agent"] as const) : (["scheduler", "mount-manager"] as const);
+    for (const s of others) spawnService(s);
+    await Promise.all(others.map(waitReady));
+    if (fleet !== undefined) {
+      await fleet.startAgents({
+        command: [process.execPath, "--enable-source-maps", join(REPO_ROOT, "services/runtime-agent/dist/main.mjs")],
+        env: common,
+        cwd: REPO_ROOT,
+        heartbeatMs: opts.heartbeatMs ?? 1000,
+        ...(opts.hostMemory === undefined ? {} : { memory: opts.hostMemory }),
+        ...(opts.hostCpus === undefined ? {} : { cpus: opts.hostCpus }),
+      });
+      const names = fleet.hosts.map((h) => h.name);
+      await eventually(`hosts ${names.join(", ")} ready`, async () => {
+        const res = await call<any>("Hosts", "ListHosts", {}, 2_000).catch(() => ({ hosts: [] }));
+        const ready = new Set((res.hosts as any[]).filter((h) => h.status === "ready").map((h) => h.name as string));
+        return names.every((n) => ready.has(n)) ? true : undefined;
+      });
+    }
+    /** The one local agent is a service here; a fleet's agents belong to `fleet`. */
+    const notInFleet = (s: Service, what: string) => {
+      if (fleet !== undefined && s === "runtime-agent") throw new Error(`a fleet stack has one agent per host: use stack.fleet.${what}`);
+    };
+    const stateRoots = fleet === undefined ? [stateRoot] : fleet.hosts.map((h) => h.stateRoot);
+    const containerdSockets = fleet === undefined ? [containerd.socket] : fleet.hosts.map((h) => h.containerd.socket);
 
     const db = database.db;
     const stack: E2eStack = {
+      ...(fleet === undefined ? {} : { fleet }),
       addr,
       host,
       prefix: nats.prefix,
@@ -296,19 +366,22 @@ export async function startStack(opts: {
       subscribe: (request) => clients.Events!.Subscribe(request),
       healthy,
       async kill9(s) {
+        notInFleet(s, "killAgent(host)");
         await stopService(s, "SIGKILL");
       },
       async restart(s) {
+        notInFleet(s, "restartAgent(host)");
         await stopService(s);
         spawnService(s);
         await waitReady(s);
       },
       log,
       servicePids() {
-        return [...processes.values()].filter(alive).map((c) => c.pid!);
+        const agents = fleet === undefined ? [] : fleet.hosts.map((h) => fleet.agentPid(h)).filter((p): p is number => p !== undefined);
+        return [...[...processes.values()].filter(alive).map((c) => c.pid!), ...agents];
       },
       async mountsUnderStateRoot() {
-        return (await mountPoints()).filter((p) => p.startsWith(`${stateRoot}/`));
+        return (await mountPoints()).filter((p) => stateRoots.some((root) => p.startsWith(`${root}/`)));
       },
       async eventCount() {
         const r = await sql<{ n: number }>`SELECT count(*)::int AS n FROM events`.execute(db);
@@ -322,15 +395,22 @@ export async function startStack(opts: {
           listed += page.containers?.length ?? 0;
           pageToken = page.next_page_token ?? "";
         } while (pageToken !== "");
-        const { stdout } = await execFileAsync("ctr", ["--address", containerd.socket, "-n", "shoal", "containers", "ls", "-q"]);
-        return { projection: listed, containerd: stdout.split("\n").filter((l) => l.trim() !== "").length };
+        let inContainerd = 0;
+        for (const socket of containerdSockets) {
+          const { stdout } = await execFileAsync("ctr", ["--address", socket, "-n", "shoal", "containers", "ls", "-q"]);
+          inContainerd += stdout.split("\n").filter((l) => l.trim() !== "").length;
+        }
+        return { projection: listed, containerd: inContainerd };
       },
       async containerEvents(containerId) {
         const r = await sql<{ type: string; data: any }>`
           SELECT type, data FROM events WHERE stream_id = ${`container-${containerId}`} ORDER BY stream_version`.execute(db);
         return r.rows;
       },
-      metricsPort: (s) => Number(env[s].SHOAL_METRICS_PORT),
+      metricsPort: (s) => {
+        notInFleet(s, "hosts[i].metricsUrl");
+        return Number(env[s].SHOAL_METRICS_PORT);
+      },
       async teardown() {
         await teardown();
         // Logs stay only when a test asks for them (SHOAL_E2E_KEEP_LOGS=1), for debugging.
@@ -368,46 +448,15 @@ export function runCli(args: string[], env: Record<string, string>, timeoutMs = 
 }
 
 /** Mount points from /proc/self/mountinfo, octal escapes decoded. */
-export async function mountPoints(): Promise<string[]> {
-  const text = await readFile("/proc/self/mountinfo", "utf8");
-  return text
-    .split("\n")
-    .map((line) => line.split(" ")[4])
-    .filter((p): p is string => p !== undefined && p !== "")
-    .map((p) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
-}
+export { mountPoints };
 
 /**
  * Removes what one agent may leave on the host when the test killed it or its containers
  * still ran: runc containers under `<runDir>/runc`, mounts under the state root and run
  * directory (deepest first), the directories, and the host's cgroup parents.
  */
-export async function cleanupHostState(p: { stateRoot: string; runDir: string; host: string }): Promise<void> {
-  const runcRoot = join(p.runDir, "runc");
-  for (const ns of await readdir(runcRoot).catch(() => [] as string[])) {
-    const root = join(runcRoot, ns);
-    const { stdout } = await execFileAsync("runc", ["--root", root, "list", "-q"]).catch(() => ({ stdout: "" }));
-    for (const cid of stdout.split("\n").filter((s) => s !== "")) {
-      await execFileAsync("runc", ["--root", root, "delete", "--force", cid]).catch(() => undefined);
-    }
-  }
-  const points = (await mountPoints())
-    .filter((m) => [p.stateRoot, p.runDir].some((pre) => m === pre || m.startsWith(`${pre}/`)))
-    .sort((a, b) => b.length - a.length);
-  for (const m of points) await execFileAsync("umount", ["-l", m]).catch(() => undefined);
-  await rm(p.stateRoot, { recursive: true, force: true });
-  await rm(p.runDir, { recursive: true, force: true });
-  // runc leaves the per-host cgroup parent (`/shoal-<host>`) in every hierarchy.
-  for (const controller of await readdir("/sys/fs/cgroup").catch(() => [] as string[])) {
-    await removeCgroupTree(join("/sys/fs/cgroup", controller, `shoal-${p.host}`));
-  }
-}
-
-async function removeCgroupTree(dir: string): Promise<void> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => undefined);
-  if (entries === undefined) return;
-  for (const e of entries) if (e.isDirectory()) await removeCgroupTree(join(dir, e.name));
-  await rmdir(dir).catch(() => undefined);
+export function cleanupHostState(p: { stateRoot: string; runDir: string; host: string }): Promise<void> {
+  return cleanupAgentState(p);
 }
 
 /** `n` distinct free TCP ports on 127.0.0.1 (all held open together while chosen, so none repeats). */
