@@ -1,0 +1,187 @@
+/**
+ * The fleet through the real `shoal`: three namespace hosts (@shoal/testing's
+ * startTestHosts: each its own network namespace, containerd and agent, reaching the
+ * control plane's private NATS only through its veth), each offering 256 MiB and 1 CPU.
+ * - the three hosts are ready;
+ * - placement spreads three containers over the three hosts;
+ * - an IPC group stays on its owner's host; a group too big for any one host is refused
+ *   with the reason (exit 125, the host named and what it lacks) and nothing of it runs;
+ * - a host cut off the network, its containers still running there, is marked lost after
+ *   the heartbeat timeout while the others stay ready.
+ */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TestHost } from "@shoal/testing";
+import { eventually, startStack } from "./stack";
+import type { FleetStack } from "./stack";
+
+const execFileAsync = promisify(execFile);
+
+const HOST_MEMORY = "256m";
+
+let stack: FleetStack;
+beforeAll(async () => {
+  stack = await startStack({ hosts: 3, hostMemory: HOST_MEMORY, hostCpus: "1", heartbeatMs: 500 });
+});
+afterAll(async () => {
+  await stack?.teardown();
+  // No namespace, veth, process, mount, runc container, cgroup or directory of the hosts is left.
+  if (stack !== undefined) expect(await stack.fleet.leftovers()).toEqual([]);
+});
+
+type HostLine = { Name: string; Status: string; Containers: number; MemoryBytes: number; MemoryReservedBytes: number };
+
+async function hosts(): Promise<HostLine[]> {
+  const r = await stack.cli(["hosts", "--format", "json"]);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as HostLine);
+}
+
+async function inspect(ref: string): Promise<any> {
+  const r = await stack.cli(["inspect", ref]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout)[0];
+}
+
+async function runDetached(name: string, ...flags: string[]): Promise<string> {
+  const r = await stack.cli(["run", "-d", "--name", name, ...flags, "--rootfs", stack.rootfs, "/bin/sleep", "3600"]);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.trim();
+}
+
+/** Task id → status (RUNNING, STOPPED…) in one host's containerd, namespace `shoal`. */
+async function tasksOn(host: TestHost): Promise<Map<string, string>> {
+  const { stdout } = await execFileAsync("ctr", ["--address", host.containerd.socket, "-n", "shoal", "tasks", "ls"]);
+  const tasks = new Map<string, string>();
+  for (const line of stdout.split("\n").slice(1)) {
+    const [id, , status] = line.trim().split(/\s+/);
+    if (id !== undefined && id !== "" && status !== undefined) tasks.set(id, status);
+  }
+  return tasks;
+}
+
+/** The hosts whose containerd has a task for `id`. */
+async function hostsRunning(id: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const h of stack.fleet.hosts) if ((await tasksOn(h)).has(id)) found.push(h.name);
+  return found;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function removeAll(...names: string[]): Promise<void> {
+  const r = await stack.cli(["rm", "-f", ...names]);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+describe("a fleet of three namespace hosts", () => {
+  it("lists the three hosts ready, each with the capacity it was given", async () => {
+    const listed = await hosts();
+    expect(listed.map((h) => h.Name).sort()).toEqual(stack.fleet.hosts.map((h) => h.name).sort());
+    for (const h of listed) {
+      expect(h.Status, h.Name).toBe("ready");
+      expect(h.MemoryBytes, h.Name).toBe(256 * 1024 * 1024);
+    }
+    const table = await stack.cli(["hosts"]);
+    expect(table.code, table.stderr).toBe(0);
+    for (const h of stack.fleet.hosts) expect(table.stdout).toMatch(new RegExp(`^${h.name}\\s+ready\\s`, "m"));
+  });
+
+  it("spreads three containers over the three hosts, each running in its host's containerd", async () => {
+    const ids = [await runDetached("spread-1"), await runDetached("spread-2"), await runDetached("spread-3")];
+    const placed = await Promise.all(["spread-1", "spread-2", "spread-3"].map(async (n) => (await inspect(n)).Host as string));
+    expect(new Set(placed).size).toBe(3);
+    expect([...placed].sort()).toEqual(stack.fleet.hosts.map((h) => h.name).sort());
+    for (const [i, id] of ids.entries()) expect(await hostsRunning(id)).toEqual([placed[i]]);
+    await removeAll("spread-1", "spread-2", "spread-3");
+  });
+
+  it("keeps an IPC group on its owner's host, though the spread would put its members elsewhere", async () => {
+    const owner = await runDetached("grp-owner", "--ipc", "shareable");
+    const members = [await runDetached("grp-m1", "--ipc", "container:grp-owner"), await runDetached("grp-m2", "--ipc", "container:grp-owner")];
+    const ownerHost = (await inspect("grp-owner")).Host as string;
+    for (const n of ["grp-m1", "grp-m2"]) expect((await inspect(n)).Host, n).toBe(ownerHost);
+    for (const id of [owner, ...members]) expect(await hostsRunning(id)).toEqual([ownerHost]);
+    const ns = await stack.cli(["exec", "grp-m2", "readlink", "/proc/self/ns/ipc"]);
+    const ownerNs = await stack.cli(["exec", "grp-owner", "readlink", "/proc/self/ns/ipc"]);
+    expect(ns.stdout.trim()).toBe(ownerNs.stdout.trim());
+    await removeAll("grp-m1", "grp-m2", "grp-owner");
+  });
+
+  it("refuses a group whose shared memory no host can hold: exit 125, the closest host and what it lacks, nothing running", async () => {
+    // The owner reserves the group's shm tmpfs; 300 MiB is more than any 256 MiB host offers.
+    const r = await stack.cli(["run", "-d", "--name", "big-owner", "--ipc", "shareable", "--shm-size", "300m", "--rootfs", stack.rootfs, "/bin/sleep", "3600"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/no host has room: 300MiB of memory needed; host \S+-h\d \(the closest\) has 256MiB free \(44MiB of memory short\)/);
+    const member = await stack.cli(["run", "-d", "--name", "big-member", "--ipc", "container:big-owner", "--rootfs", stack.rootfs, "/bin/true"]);
+    expect(member.code).toBe(125);
+    expect(member.stderr).toMatch(/big-owner is not running/);
+    for (const n of ["big-owner", "big-member"]) {
+      const c = await inspect(n);
+      expect(c.State.Running, n).toBe(false);
+      expect(await hostsRunning(c.Id), n).toEqual([]);
+    }
+    expect(await stack.mountsUnderStateRoot()).toEqual([]);
+    await removeAll("big-owner", "big-member");
+  });
+
+  it("refuses the member that makes a group too big for its owner's host, though another host has room for it alone", async () => {
+    // 128 MiB + the 64 MiB shm on the owner's host; the member's 100 MiB would bring the
+    // group to 292 MiB, more than any host offers. Each empty host has room for it alone,
+    // but a member goes to its owner's host or nowhere.
+    const owner = await runDetached("tight-owner", "--ipc", "shareable", "--memory", "128m");
+    const ownerHost = (await inspect("tight-owner")).Host as string;
+    const r = await stack.cli(["run", "-d", "--name", "tight-member", "--ipc", "container:tight-owner", "--memory", "100m", "--rootfs", stack.rootfs, "/bin/sleep", "3600"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain(`no room for the member on host ${ownerHost} of IPC owner ${owner}: 100MiB of memory needed; host ${ownerHost} has 64MiB free (36MiB of memory short)`);
+    const member = await inspect("tight-member");
+    expect(member.State.Running).toBe(false);
+    expect(await hostsRunning(member.Id)).toEqual([]);
+    const others = (await hosts()).filter((h) => h.Name !== ownerHost);
+    for (const h of others) expect(h.MemoryReservedBytes, h.Name).toBe(0);
+    await removeAll("tight-member", "tight-owner");
+  });
+
+  it("marks a host cut off the network lost after the heartbeat timeout, its container still running there", async () => {
+    const set = await stack.cli(["config", "set", "heartbeat-timeout=3s"]);
+    expect(set.code, set.stderr).toBe(0);
+    try {
+      const id = await runDetached("cut-victim");
+      const c = await inspect("cut-victim");
+      const victim = stack.fleet.host(c.Host);
+      const pid = c.State.Pid as number;
+      expect(processAlive(pid)).toBe(true);
+
+      await stack.fleet.cut(victim);
+      const cutAt = Date.now();
+      await eventually(`${victim.name} lost`, async () => ((await hosts()).find((h) => h.Name === victim.name)?.Status === "lost" ? true : undefined), 30_000);
+      const lostAfterMs = Date.now() - cutAt;
+      // Not before the timeout (less the last heartbeat interval): lost is judged on silence.
+      expect(lostAfterMs).toBeGreaterThanOrEqual(2_000);
+      for (const h of await hosts()) if (h.Name !== victim.name) expect(h.Status, h.Name).toBe("ready");
+      // Lost is not dead: cut off, the container still runs on its host.
+      expect(processAlive(pid)).toBe(true);
+      expect((await tasksOn(victim)).get(id)).toBe("RUNNING");
+
+      // Clean up: back on the network, a new registration makes the host ready again.
+      await stack.fleet.heal(victim);
+      await stack.fleet.restartAgent(victim);
+      await eventually(`${victim.name} ready again`, async () => ((await hosts()).find((h) => h.Name === victim.name)?.Status === "ready" ? true : undefined), 30_000);
+      await removeAll("cut-victim");
+      await eventually("the victim's task gone", async () => ((await tasksOn(victim)).has(id) ? undefined : true), 30_000);
+    } finally {
+      await stack.cli(["config", "set", "heartbeat-timeout=15s"]);
+    }
+  });
+});
