@@ -43,7 +43,7 @@ stopping=0
 trap 'stopping=1; kill -TERM "$agent_pid" 2>/dev/null' TERM INT
 # Until the agent or containerd exits; a signal interrupts `wait -n` (then `exited` is unset).
 exited=
-while [ -z "$exited" ]; do
+while [ -z "${exited:-}" ]; do
   wait -n -p exited "$agent_pid" "$containerd_pid"
   status=$?
 done
