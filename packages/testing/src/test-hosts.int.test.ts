@@ -5,11 +5,13 @@
  * nothing else, a cut host cannot reach it while the others can, heal undoes it, agents
  * are killed and restarted, and teardown leaves nothing.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestHosts } from "./test-hosts";
@@ -104,5 +106,50 @@ describe("startTestHosts", () => {
   it("tears down leaving nothing", async () => {
     await fleet.teardown();
     expect(await fleet.leftovers()).toEqual([]);
+  });
+});
+
+describe("a run killed before its teardown", () => {
+  it("is swept by the next startTestHosts: its agents, containerd, NATS, namespaces, veths and directories", async () => {
+    // A child process makes one host with a running agent, prints it, and is killed.
+    const here = dirname(fileURLToPath(import.meta.url));
+    const killedName = `tkilled${randomBytes(2).toString("hex")}`;
+    const script = `
+      import { startTestHosts } from ${JSON.stringify(join(here, "test-hosts.ts"))};
+      const f = await startTestHosts({ count: 1, name: "${killedName}", logDir: ${JSON.stringify(logDir)} });
+      await f.startAgents({ command: [process.execPath, "-e", ${JSON.stringify(STAND_IN_AGENT)}], env: { PATH: process.env.PATH } });
+      const h = f.hosts[0];
+      console.log(JSON.stringify({ netns: h.netns, veth: h.veth, bridge: f.bridge, stateRoot: h.stateRoot, dirs: h.containerd.directories, agent: f.agentPid(h), socket: h.containerd.socket }));
+      setInterval(() => {}, 60_000);`;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: join(here, "../../.."), stdio: ["ignore", "pipe", "inherit"] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout!.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (out.includes("\n")) resolve(out.split("\n")[0]!);
+      });
+      child.once("exit", (code) => reject(new Error(`child exited with ${code} before its hosts were up`)));
+    });
+    const made = JSON.parse(line) as { netns: string; veth: string; bridge: string; stateRoot: string; dirs: string[]; agent: number; socket: string };
+    const gone = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await gone;
+    expect((await execFileAsync("ip", ["netns", "list"])).stdout).toContain(made.netns);
+    expect(existsSync(`/proc/${made.agent}`)).toBe(true);
+
+    const next = await startTestHosts({ count: 1, name: `tnext${randomBytes(2).toString("hex")}`, logDir });
+    await next.teardown();
+    expect((await execFileAsync("ip", ["netns", "list"])).stdout).not.toContain(made.netns);
+    const links = (await execFileAsync("ip", ["-o", "link", "show"])).stdout;
+    expect(links).not.toContain(made.veth);
+    expect(links).not.toContain(made.bridge);
+    for (const d of [made.stateRoot, ...made.dirs]) expect(existsSync(d), d).toBe(false);
+    // Gone, or a zombie of the killed child awaiting its reaper.
+    const state = await execFileAsync("ps", ["-o", "stat=", "-p", String(made.agent)]).then((r) => r.stdout.trim(), () => "");
+    expect(state === "" || state.startsWith("Z")).toBe(true);
+    const { stdout: procs } = await execFileAsync("ps", ["-eo", "args"]);
+    expect(procs).not.toContain(made.socket);
+    expect(procs).not.toContain(`${killedName}-nats`);
+    expect(existsSync(`/var/lib/shoal-test/${killedName}-nats`)).toBe(false);
   });
 });

@@ -18,7 +18,10 @@
  * NATS (its URL is `natsUrl`: give it to the control plane), then each host's namespace,
  * veth, containerd and directories. Agents start only at `startAgents()`, so the caller can
  * start its control plane first. `teardown()` stops everything and removes every trace;
- * it throws listing whatever it could not remove.
+ * it throws listing whatever it could not remove. Until then a record of the hosts sits in
+ * `/run/shoal-test/test-hosts-<tag>.json`: a run killed before its teardown is swept by the
+ * next `startTestHosts` (any run's), which removes the hosts of every record whose owner
+ * process is gone.
  *
  * Why the agent runs under `nsenter --net=…` and not `ip netns exec`: `ip netns exec`
  * also gives the process a new mount namespace (slave of `/`, with a fresh /sys that has no
@@ -31,7 +34,7 @@ import { execFile, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, constants, existsSync, openSync, readFileSync } from "node:fs";
-import { access, mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { access, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
@@ -143,6 +146,7 @@ export async function startTestHosts(opts: StartTestHostsOptions): Promise<TestH
   if (!/^[a-z0-9]{1,12}$/.test(opts.name)) throw new Error(`test hosts name must match [a-z0-9]{1,12}, got ${JSON.stringify(opts.name)}`);
   if (!Number.isInteger(opts.count) || opts.count < 1 || opts.count > 50) throw new Error(`test hosts count must be 1 to 50, got ${opts.count}`);
   const tools = await checkPrerequisites();
+  await sweepAbandoned(tools);
   const fleet = new Fleet(opts, tools);
   try {
     await fleet.setUp();
@@ -200,12 +204,14 @@ class Fleet implements TestHosts {
 
   async setUp(): Promise<void> {
     await mkdir(this.opts.logDir, { recursive: true });
+    await this.saveRecord();
     const subnet = await this.pickSubnet();
     this.gateway = `${subnet}.1`;
     await this.ip("link", "add", this.bridge, "type", "bridge");
     await this.ip("addr", "add", `${this.gateway}/24`, "dev", this.bridge);
     await this.ip("link", "set", this.bridge, "up");
     await this.startNats();
+    await this.saveRecord();
 
     for (let i = 1; i <= this.opts.count; i++) {
       const name = `${this.opts.name}-h${i}`;
@@ -230,6 +236,7 @@ class Fleet implements TestHosts {
         cut: false,
       };
       this.hosts.push(host);
+      await this.saveRecord();
       await this.ip("netns", "add", host.netns);
       await this.ip("link", "add", host.veth, "type", "veth", "peer", "name", host.peer);
       await this.ip("link", "set", host.peer, "netns", host.netns);
@@ -247,8 +254,32 @@ class Fleet implements TestHosts {
     containerds.forEach((r, i) => {
       if (r.status === "fulfilled") (this.hosts[i] as { containerd: TestContainerd }).containerd = r.value;
     });
+    await this.saveRecord();
     const failed = containerds.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed !== undefined) throw failed.reason;
+  }
+
+  /** What a later run needs to remove these hosts should this process die before its teardown (see sweepAbandoned). */
+  private async saveRecord(): Promise<void> {
+    const record: FleetRecord = {
+      owner: { pid: process.pid, startTime: await processStartTime(process.pid) },
+      bridge: this.bridge,
+      natsStore: this.natsStore,
+      hosts: this.hosts.map((h) => ({
+        ...statePaths(h),
+        netns: h.netns,
+        veth: h.veth,
+        containerdSocket: h.containerd?.socket,
+        containerdDirs: [...(h.containerd?.directories ?? [])],
+      })),
+    };
+    if (this.nats?.pid !== undefined) record.natsPid = this.nats.pid;
+    await mkdir(RECORD_DIR, { recursive: true });
+    await writeFile(this.recordFile, JSON.stringify(record));
+  }
+
+  private get recordFile(): string {
+    return join(RECORD_DIR, `test-hosts-${this.tag}.json`);
   }
 
   host(name: string): HostState {
@@ -328,6 +359,7 @@ class Fleet implements TestHosts {
     await step("nats store", () => rm(this.natsStore, { recursive: true, force: true }));
     await step(`bridge ${this.bridge}`, () => this.ipIfPresent("link", "del", this.bridge));
     const left = await this.leftovers();
+    if (left.length === 0) await rm(this.recordFile, { force: true });
     if (left.length > 0) throw new Error(`test hosts teardown left:\n  ${left.join("\n  ")}`);
   }
 
@@ -459,6 +491,77 @@ class Fleet implements TestHosts {
     } catch (err) {
       if (!/Cannot find device|No such file|does not exist|Cannot open network namespace/.test((err as Error).message)) throw err;
     }
+  }
+}
+
+/** Where each run keeps the record of its hosts until its teardown is done. */
+const RECORD_DIR = "/run/shoal-test";
+
+interface FleetRecord {
+  /** The process that made the hosts: its pid and start time (field 22 of /proc/<pid>/stat), so a reused pid is not mistaken for it. */
+  owner: { pid: number; startTime: string };
+  bridge: string;
+  natsPid?: number;
+  natsStore: string;
+  hosts: (AgentStatePaths & { netns: string; veth: string; containerdSocket: string | undefined; containerdDirs: string[] })[];
+}
+
+/**
+ * Removes the hosts of earlier runs whose process died before their teardown (a killed
+ * vitest leaves agents, containerds, nats-server, namespaces and veths behind): every
+ * record in RECORD_DIR whose owner is gone. Records of live runs are left alone, so runs
+ * side by side never touch each other's hosts. Never throws.
+ */
+async function sweepAbandoned(tools: Tools): Promise<void> {
+  const files = (await readdir(RECORD_DIR).catch(() => [] as string[])).filter((f) => /^test-hosts-[0-9a-f]+\.json$/.test(f));
+  for (const file of files) {
+    const path = join(RECORD_DIR, file);
+    let record: FleetRecord;
+    try {
+      record = JSON.parse(await readFile(path, "utf8")) as FleetRecord;
+    } catch {
+      continue; // being written, or not ours
+    }
+    if ((await processStartTime(record.owner.pid)) === record.owner.startTime) continue;
+    const ip = (...args: string[]) => execFileAsync(tools.ip, args).then(() => undefined, () => undefined);
+    for (const h of record.hosts) {
+      const { stdout } = await execFileAsync(tools.ip, ["netns", "pids", h.netns]).catch(() => ({ stdout: "" }));
+      for (const pid of stdout.split("\n").filter((l) => /^\d+$/.test(l.trim()))) killNow(Number(pid));
+    }
+    if (record.natsPid !== undefined) {
+      const args = (await readFile(`/proc/${record.natsPid}/cmdline`, "utf8").catch(() => "")).split("\0");
+      if (args.includes(record.natsStore)) killNow(record.natsPid);
+    }
+    for (const h of record.hosts) await cleanupAgentState(h);
+    const sockets = new Set(record.hosts.flatMap((h) => (h.containerdSocket === undefined ? [] : [h.containerdSocket])));
+    for (const p of await processesWith((args) => args.some((a) => sockets.has(a)))) killNow(p.pid);
+    const dirs = record.hosts.flatMap((h) => h.containerdDirs);
+    for (const m of (await mountPoints().catch(() => [] as string[])).filter((m) => dirs.some((d) => m === d || m.startsWith(`${d}/`))).sort((a, b) => b.length - a.length)) {
+      await execFileAsync("umount", ["-l", m]).catch(() => undefined);
+    }
+    for (const d of [...dirs, record.natsStore]) await rm(d, { recursive: true, force: true }).catch(() => undefined);
+    for (const h of record.hosts) {
+      await ip("netns", "del", h.netns);
+      await ip("link", "del", h.veth);
+    }
+    await ip("link", "del", record.bridge);
+    await rm(path, { force: true });
+    console.error(`test hosts: removed the hosts of an earlier run (pid ${record.owner.pid}) that ended before its teardown`);
+  }
+}
+
+/** The start time of a process (/proc/<pid>/stat field 22); "" when there is none. */
+async function processStartTime(pid: number): Promise<string> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  // The command name (field 2) may hold spaces and parentheses: count from the last ")".
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
+}
+
+function killNow(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
   }
 }
 
