@@ -29,15 +29,19 @@
 #      they are for everything else that runs here. Containers get no route out (no NAT).
 # The last line printed is the `export DOCKER_HOST=…` to use with docker-compose.
 #
+# SHOAL_COMPOSE_RUN_DIR, SHOAL_COMPOSE_LIB_DIR and SHOAL_COMPOSE_LOG_DIR move the private
+# daemon's directories (and its socket, $SHOAL_COMPOSE_RUN_DIR/docker.sock).
 # Usage: bash scripts/compose-images.sh [--rebuild] [--no-daemon-start]
 #        bash scripts/compose-images.sh --stop-daemon   # stops the private dockerd and its containerd
 # Needs root for the private dockerd and debootstrap; installs docker.io, docker-compose and
 # debootstrap with apt when missing.
 source "$(dirname "$0")/lib.sh"
 
-COMPOSE_RUN=/run/shoal-compose
-COMPOSE_LIB=/var/lib/shoal-compose
-COMPOSE_LOG=/var/log/shoal-compose
+# Overridable for a second private daemon beside the first (keep the run directory short:
+# socket paths below it must stay under 108 bytes).
+COMPOSE_RUN="${SHOAL_COMPOSE_RUN_DIR:-/run/shoal-compose}"
+COMPOSE_LIB="${SHOAL_COMPOSE_LIB_DIR:-/var/lib/shoal-compose}"
+COMPOSE_LOG="${SHOAL_COMPOSE_LOG_DIR:-/var/log/shoal-compose}"
 PRIVATE_SOCKET="$COMPOSE_RUN/docker.sock"
 PRIVATE_PIDFILE="$COMPOSE_RUN/docker.pid"
 CTRD_DIR="$COMPOSE_RUN/containerd"
@@ -125,7 +129,7 @@ TOML
     --containerd "$CTRD_SOCKET" \
     --pidfile "$PRIVATE_PIDFILE" \
     --iptables=false --ip-masq=false --bridge=none \
-    --cgroup-parent /shoal-compose-docker \
+    --cgroup-parent "/$(basename "$COMPOSE_RUN")-docker" \
     --log-level warn \
     >>"$COMPOSE_LOG/dockerd.log" 2>&1 </dev/null &
   local pid=$!
