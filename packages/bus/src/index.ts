@@ -56,4 +56,6 @@ export type {
   HostHeartbeat,
 } from "./host-channel";
 export { stderrBusLogger } from "./bus-logger";
+export { watchNatsLink } from "./nats-link";
+export type { NatsLink } from "./nats-link";
 export type { BusLogger } from "./bus-logger";

@@ -69,7 +69,7 @@ export type {
   RecordLost,
   RecordRecovered,
 } from "./container/commands";
-export { CONTAINER_EVENT_SCHEMA_VERSIONS, CONTAINER_EVENT_TYPES, isContainerEventType } from "./container/events";
+export { CONTAINER_EVENT_SCHEMA_VERSIONS, CONTAINER_EVENT_TYPES, PLACEMENT_RELEASING_EVENT_TYPES, isContainerEventType } from "./container/events";
 export type {
   ContainerEvent,
   ContainerEventType,

@@ -17,7 +17,8 @@ export const REPORT_TYPES = {
 } as const;
 
 export const reportIds = {
-  hostRegistered: (host: string, startedAtMs: number) => `${host}.registered.${startedAtMs}`,
+  /** One id per registration: at start, and each time the agent registers again after a cut. */
+  hostRegistered: (host: string, registeredAtMs: number) => `${host}.registered.${registeredAtMs}`,
   containerStarted: (id: string, pid: number) => `${id}.started.${pid}`,
   containerStartFailed: (id: string, attemptId: string) => `${id}.start-failed.${attemptId}`,
   /** One incarnation of a container exits once: its id and init pid name it. */
@@ -59,6 +60,13 @@ export interface HostRegisteredPayload {
    * absent (an older agent): placement does not limit the host by CPUs.
    */
   nanoCpus?: number;
+  /**
+   * When this registration was made: the agent registers at start (then it equals
+   * `startedAt`) and again whenever its link to the control plane returns after a cut, so
+   * a host the scheduler marked lost becomes ready again (and is fenced). Absent (an older
+   * agent): `startedAt`.
+   */
+  registeredAt?: string;
 }
 
 export interface ContainerOomPayload {
@@ -109,6 +117,7 @@ export const reportSchemas = {
     startedAt: time,
     memoryBytes: count.optional(),
     nanoCpus: count.optional(),
+    registeredAt: time.optional(),
   }) satisfies z.ZodType<HostRegisteredPayload>,
   [REPORT_TYPES.containerOom]: z.object({ containerId: id, pid: count.positive(), at: time }) satisfies z.ZodType<ContainerOomPayload>,
 } as const;

@@ -16,6 +16,8 @@ export type ContainerRecord = {
   version: number;
   /** The host of the latest ContainerScheduled, kept after exit (logs, removal). */
   lastHost: string | undefined;
+  /** Stream version of the latest ContainerScheduled: the placement's epoch (fencing). */
+  lastScheduledVersion: number | undefined;
   /** The version of the latest ContainerStartRequested. */
   lastStartRequestedVersion: number;
   /** The id of the latest ContainerIpcPrepared. */
@@ -45,6 +47,7 @@ export function foldContainer(
         state: containerDecider.initialState(),
         version: 0,
         lastHost: undefined,
+        lastScheduledVersion: undefined,
         lastStartRequestedVersion: 0,
         lastIpcPreparedEventId: undefined,
         lastOutcome: undefined,
@@ -66,6 +69,7 @@ export function foldContainer(
       }
       case "ContainerScheduled":
         r.lastHost = event.data.host;
+        r.lastScheduledVersion = e.streamVersion;
         break;
       case "ContainerStartRequested":
         r.lastStartRequestedVersion = e.streamVersion;

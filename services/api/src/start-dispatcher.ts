@@ -50,6 +50,8 @@ export function startPayload(
   snapshot: ConfigSnapshot,
   attemptId: string,
   cwd?: string,
+  /** The placement's epoch: the stream version of its ContainerScheduled. */
+  epoch?: number,
 ): CommandPayload<"StartContainer"> {
   const hc = def.hostConfig;
   // Validates the name against the snapshot (unknown: INVALID_ARGUMENT). The agent makes
@@ -77,6 +79,7 @@ export function startPayload(
     ...(hc.stopOnDisconnectMs !== undefined ? { stopOnDisconnectMs: hc.stopOnDisconnectMs } : {}),
     runtime: { name: locked.name, path: absoluteBinary(configured.path), args: [...configured.runtimeArgs] },
     attemptId,
+    ...(epoch !== undefined ? { epoch } : {}),
   };
 }
 
@@ -125,7 +128,7 @@ export async function dispatchStart(ctx: ApiContext, event: EventEnvelope): Prom
   let payload: CommandPayload<"StartContainer">;
   try {
     // The config snapshot the start was requested under (RCU), not whatever is in force now.
-    payload = startPayload(container, ipcPlan, await configSnapshotAt(ctx, r.state.configVersion), event.eventId, r.cwd);
+    payload = startPayload(container, ipcPlan, await configSnapshotAt(ctx, r.state.configVersion), event.eventId, r.cwd, r.lastScheduledVersion);
   } catch (err) {
     if (!isShoalError(err)) throw err;
     await fail(125, err.message);

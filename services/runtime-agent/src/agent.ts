@@ -2,8 +2,8 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { ensureStreams, publishHeartbeat, serveHostCommands } from "@shoal/bus";
-import type { HostCommandHandler, HostCommandServer } from "@shoal/bus";
+import { ensureStreams, publishHeartbeat, serveHostCommands, watchNatsLink } from "@shoal/bus";
+import type { HostCommandHandler, HostCommandServer, NatsLink } from "@shoal/bus";
 import { createWrapperStore } from "@shoal/config";
 import type { WrapperStore } from "@shoal/config";
 import { connectContainerd } from "@shoal/containerd";
@@ -32,6 +32,7 @@ import { removeStaleWrappers } from "./locked-in-runtime";
 import { ensureLogBinary } from "./log-binary";
 import { createAgentMetrics } from "./metrics";
 import { reconcile } from "./reconcile";
+import { selfFence } from "./self-fence";
 import type { RecoveryPlan } from "./recovery-plan";
 
 // The agent's lifecycle: start-up (probe, policy, containerd, reconcile, register, serve)
@@ -128,6 +129,7 @@ class RuntimeAgent implements Agent {
   private server: HostCommandServer | undefined;
   private metrics: MetricsServer | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private link: NatsLink | undefined;
   private stopped: Promise<void> | undefined;
   private unsubscribeOom: (() => void) | undefined;
 
@@ -195,13 +197,7 @@ class RuntimeAgent implements Agent {
     this.capacity = await registeredCapacity(o.capacity);
     this.log.info(this.capacity, "capacity offered to containers");
     const startedAt = Date.now();
-    await publishReport(ctx, REPORT_TYPES.hostRegistered, reportIds.hostRegistered(o.host, startedAt), {
-      host: o.host,
-      capabilities: this.capabilities,
-      startedAt: new Date(startedAt).toISOString(),
-      memoryBytes: this.capacity.memoryBytes,
-      nanoCpus: this.capacity.nanoCpus,
-    });
+    await this.register(ctx, startedAt, startedAt);
 
     if (o.metricsPort !== undefined) {
       const { registry } = createAgentMetrics({ rpcCounts: () => this.containerd.rpcCounts(), containers: () => ctx.live.size });
@@ -215,8 +211,37 @@ class RuntimeAgent implements Agent {
       void retryUnreportedExits(ctx);
     };
     beat();
-    this.heartbeat = setInterval(beat, o.heartbeatIntervalMs ?? 5000);
+    const interval = o.heartbeatIntervalMs ?? 5000;
+    this.heartbeat = setInterval(beat, interval);
+    // The link to the control plane, measured (not the connection's status): on a cut,
+    // --stop-on-disconnect containers are stopped when their limit passes; when it returns,
+    // the host registers again, so a scheduler that marked it lost fences and re-admits it.
+    const stoppedThisCut = new Set<string>();
+    this.link = watchNatsLink(o.nc, {
+      intervalMs: interval,
+      onLost: () => this.log.warn("cut off from the control plane (no NATS round trip)"),
+      onReturn: (lostForMs) => {
+        stoppedThisCut.clear();
+        this.log.warn({ lostForMs }, "link to the control plane is back; registering again");
+        void this.register(ctx, startedAt, Date.now()).catch((err: unknown) => this.log.error({ err }, "could not register again"));
+      },
+      onTick: (cutOffForMs) => {
+        if (cutOffForMs > 0) void selfFence(ctx, cutOffForMs, stoppedThisCut);
+      },
+    });
     this.log.info({ adopted: this.recovery.adopt.length }, "agent started");
+  }
+
+  /** Publishes HostRegistered for the registration made at `registeredAt` (the start's, or a return's after a cut). */
+  private register(ctx: AgentContext, startedAt: number, registeredAt: number): Promise<void> {
+    return publishReport(ctx, REPORT_TYPES.hostRegistered, reportIds.hostRegistered(this.host, registeredAt), {
+      host: this.host,
+      capabilities: this.capabilities,
+      startedAt: new Date(startedAt).toISOString(),
+      registeredAt: new Date(registeredAt).toISOString(),
+      memoryBytes: this.capacity.memoryBytes,
+      nanoCpus: this.capacity.nanoCpus,
+    });
   }
 
   handle(command: CommandName, payload: unknown): Promise<unknown> {
@@ -228,6 +253,7 @@ class RuntimeAgent implements Agent {
     this.stopped ??= (async () => {
       if (this.ctx !== undefined) this.ctx.stopping = true;
       if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+      this.link?.stop();
       await this.server?.stop();
       this.unsubscribeOom?.();
       this.containerd?.close();

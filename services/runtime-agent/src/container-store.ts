@@ -33,6 +33,10 @@ export interface ContainerRecord {
   readonly logs: { readonly stdout: string; readonly stderr: string };
   pid?: number;
   startedAt?: string;
+  /** The placement's epoch this copy was started under (StartContainer's `epoch`); a fencing Reconcile compares it. */
+  epoch?: number;
+  /** `--stop-on-disconnect` in ms: the agent stops the container once cut off from the control plane this long. */
+  stopOnDisconnectMs?: number;
   /** `cleanedUp`: the task and containerd container were deleted after the exit. */
   exit?: { exitCode: number; exitedAt: string; pid: number; reported: boolean; cleanedUp?: boolean };
 }

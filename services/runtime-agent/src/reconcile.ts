@@ -7,13 +7,23 @@ import { ignoreNotFound, removeContainerFiles } from "./container-removal";
 import { finishExit, watchExit } from "./exits";
 import { mountsAt } from "./host-mounts";
 import { planRecovery } from "./recovery-plan";
+import { planFence } from "./fence-plan";
+import { deleteContainer } from "./container-operations";
+import { unmountOwnerShm } from "./shm-mounts";
+import type { ContainerRecord } from "./container-store";
 import type { RecoveryPlan } from "./recovery-plan";
 
 // The reconcile loop (README): a snapshot, planRecovery's buckets (pure, recovery-plan.ts),
 // and the actions that apply them. Run at start-up and by the Reconcile command.
 
-/** The Reconcile command: a reconcile in phase `running`, answered with bucket counts and what runs, is missing and is unexpected. */
+/**
+ * The Reconcile command: with `fence`, first kills and deletes every copy the log does not
+ * place here (fence-plan.ts); then a reconcile in phase `running`. Answered with bucket
+ * counts, what was fenced, what runs (with pids, for the control plane to adopt), is
+ * missing and is unexpected.
+ */
 export async function reconcileCommand(ctx: AgentContext, p: CommandPayload<"Reconcile">): Promise<unknown> {
+  const fenced = p.fence === true ? await fence(ctx, p.expected) : [];
   const plan = await reconcile(
     ctx,
     p.expected.map((e) => e.containerId),
@@ -22,12 +32,47 @@ export async function reconcileCommand(ctx: AgentContext, p: CommandPayload<"Rec
   const expected = new Set(p.expected.map((e) => e.containerId));
   const { records } = await ctx.store.list();
   const present = new Set(records.map((r) => r.containerId));
+  const processes = [...ctx.live].filter(([, l]) => !l.exited).map(([containerId, l]) => ({ containerId, pid: l.task.pid }));
   return {
     ...summary(plan),
+    fenced,
     running: [...ctx.live.keys()],
+    processes,
     missing: [...expected].filter((id) => !present.has(id)),
     unexpected: [...ctx.live.keys()].filter((id) => !expected.has(id)),
   };
+}
+
+/**
+ * Kills and deletes the copies planFence says must not run here, members before owners so
+ * an owner's shm mount is free to go with it. Returns their ids. A copy that cannot be
+ * deleted rejects the command (the control plane retries the Reconcile): adopting anything
+ * while it may still run would let it run twice.
+ */
+async function fence(ctx: AgentContext, expected: CommandPayload<"Reconcile">["expected"]): Promise<string[]> {
+  const { records } = await ctx.store.list();
+  const plan = planFence({
+    local: records.map((r) => {
+      const live = ctx.live.get(r.containerId);
+      return { containerId: r.containerId, running: live !== undefined && !live.exited, ...(r.epoch !== undefined ? { epoch: r.epoch } : {}) };
+    }),
+    expected,
+    starting: [...ctx.starting],
+  });
+  if (plan.kill.length === 0) return [];
+  const byId = new Map(records.map((r) => [r.containerId, r]));
+  const order = [...plan.kill].sort((a, b) => rank(byId.get(a)) - rank(byId.get(b)));
+  for (const id of order) {
+    ctx.log.warn({ containerId: id, epoch: byId.get(id)?.epoch }, "fencing: the log places this container elsewhere; killing this copy");
+    await deleteContainer(ctx, { containerId: id, force: true });
+    if (byId.get(id)?.ipcPlan.mode === "shareable") await unmountOwnerShm(ctx, { containerId: id });
+  }
+  return order;
+}
+
+/** Members (and containers without a shm of their own) first, owners last. */
+function rank(r: ContainerRecord | undefined): number {
+  return r?.ipcPlan.mode === "shareable" ? 1 : 0;
 }
 
 /**

@@ -167,6 +167,8 @@ async function createAndStart(
       ipcPlan: p.ipcPlan,
       spec,
       logs: { stdout: join(paths.logs, "stdout.log"), stderr: join(paths.logs, "stderr.log") },
+      ...(p.epoch !== undefined ? { epoch: p.epoch } : {}),
+      ...(p.stopOnDisconnectMs !== undefined ? { stopOnDisconnectMs: p.stopOnDisconnectMs } : {}),
     };
     // The record and the containerd container are written together: a crash in between
     // leaves at worst a labelled container without a task, which recovery deletes. The

@@ -3,20 +3,25 @@
  * consequences.
  *
  *   report HostRegistered ─► HostRegistered on host-<name>        id host-registered:<report id>
+ *                            then the reconciler fences the host (host-reconciler.ts)
  *   heartbeats (core NATS) ─► last seen, in memory and in hosts.last_heartbeat
  *   liveness tick: ready host silent > heartbeat-timeout ─► HostLost   id host-lost:<host>:<registeredAt>
- *   HostLost (durable) ─► ContainerDied{reason "host <h> lost"} for each container the
- *                         capacity view has placed there and still live on it
- *                                                                 id died:<host lost id>:<container id>
+ *     (not while this scheduler's own NATS round trips fail, and not when every one of
+ *     several hosts is silent at once: that is the scheduler's fault, not theirs)
+ *   HostLost (durable) ─► ContainerLost for each container the capacity view has placed
+ *                         there and still live on it (lost, not dead; its restart policy
+ *                         may plan a restart elsewhere in the same append)
+ *                                                                 id lost:<host lost id>:<container id>
  *
  * Registrations and losses are decided inside the view's `exclusive` section and applied
  * to it once appended (with the `hosts` row in the append's transaction), so no placement
  * is planned between a HostLost and the view learning of it: every container the HostLost
  * handler must report is in the view.
  *
- * A lost host that heartbeats again stays lost (logged): its containers were reported
- * dead, and only a new registration — an agent restart, which reconciles them — makes
- * it ready again.
+ * A lost host that heartbeats again stays lost (logged) until it registers again: its
+ * agent does so whenever its link to the control plane returns after a cut, and at start.
+ * The registration makes it ready, and the reconciler then fences it: copies of containers
+ * placed elsewhere meanwhile are killed before anything still placed there is adopted.
  *
  * "Last seen" is the latest of: a heartbeat received, the stored last_heartbeat, the
  * registration, and this scheduler's own start (so a restarted scheduler gives every
@@ -47,7 +52,7 @@ export interface HostRegistry {
   onHeartbeat(host: string): void;
   /** Marks every ready host silent for longer than the configured timeout lost; returns their names. */
   checkLiveness(): Promise<string[]>;
-  /** Reports the live containers of a lost host dead; returns how many were recorded. */
+  /** Marks the live containers of a lost host lost; returns how many were recorded. */
   onHostEvent(event: EventEnvelope): Promise<number>;
 }
 
@@ -64,6 +69,13 @@ export function createHostRegistry(deps: {
   defaultHostMemoryBytes: number;
   /** Write a host's last_heartbeat at most this often (default 1000 ms). */
   heartbeatWriteIntervalMs?: number;
+  /**
+   * False while this scheduler cannot reach NATS itself: then no host is judged lost (its
+   * silence would be the scheduler's own). Default: always true.
+   */
+  natsHealthy?: () => boolean;
+  /** Called after a new registration of `host` was recorded (the reconciler fences it). */
+  onRegistered?: (host: string) => void;
 }): HostRegistry {
   const { db, store, view, logger } = deps;
   const startedAt = deps.now().getTime();
@@ -73,6 +85,8 @@ export function createHostRegistry(deps: {
   const writeEvery = deps.heartbeatWriteIntervalMs ?? 1000;
   const warnedLost = new Set<string>();
   const warnedUnknown = new Set<string>();
+  let warnedOwnLink = false;
+  let warnedAllSilent = false;
 
   // The host row commits with its event (ListHosts and the liveness check read it at once);
   // the view follows once it has committed, with no placement decided in between.
@@ -115,7 +129,8 @@ export function createHostRegistry(deps: {
       if (payload.host !== report.host) {
         throw new InvalidArgumentError(`HostRegistered report ${report.reportId} names host ${payload.host} on host ${report.host}'s subject`);
       }
-      const registeredAt = payload.startedAt;
+      // A registration after a cut carries its own time; the first one is the agent's start.
+      const registeredAt = payload.registeredAt ?? payload.startedAt;
       const memoryBytes = memoryOf(payload) ?? deps.defaultHostMemoryBytes;
       // An agent that reports no CPU count (an older one) is not limited by CPUs.
       const { nanoCpus } = payload;
@@ -127,7 +142,11 @@ export function createHostRegistry(deps: {
         eventId: derivedEventId(`host-registered:${report.reportId}`),
       }));
       lastSeen.set(report.host, Math.max(lastSeen.get(report.host) ?? 0, deps.now().getTime()));
-      if (appended.length > 0) logger.info({ host: report.host, memoryBytes, nanoCpus, registeredAt }, "host registered");
+      if (appended.length > 0) {
+        logger.info({ host: report.host, memoryBytes, nanoCpus, registeredAt }, "host registered");
+        // Fence before anything is adopted: the host kills what the log placed elsewhere meanwhile.
+        deps.onRegistered?.(report.host);
+      }
       return appended.length > 0 ? "registered" : "unchanged";
     },
 
@@ -138,8 +157,8 @@ export function createHostRegistry(deps: {
       lastWritten.set(host, at);
       recordHeartbeat(db, host, new Date(at)).then(
         (status) => {
-          // Its containers were reported dead; only a new registration (agent restart, which
-          // reconciles them) makes it ready again.
+          // Its containers were marked lost; only a new registration (the agent registers again
+          // when its link returns) makes it ready again, and fenced.
           if (status === "lost" && !warnedLost.has(host)) {
             warnedLost.add(host);
             logger.warn({ host }, "heartbeat from a host marked lost: restart its agent to register it again");
@@ -157,15 +176,26 @@ export function createHostRegistry(deps: {
       const { heartbeatTimeoutMs } = await readConfig.read();
       const now = deps.now().getTime();
       const lost: string[] = [];
-      for (const h of await listHosts(db)) {
-        if (h.status !== "ready") continue;
-        const seen = Math.max(
-          lastSeen.get(h.name) ?? 0,
-          h.lastHeartbeat?.getTime() ?? 0,
-          h.registeredAt.getTime(),
-          startedAt,
-        );
-        if (now - seen <= heartbeatTimeoutMs) continue;
+      // Liveness uses this scheduler's clock only, and only while its own link to NATS works.
+      if (deps.natsHealthy !== undefined && !deps.natsHealthy()) {
+        if (!warnedOwnLink) logger.warn({}, "this scheduler cannot reach NATS: no host is judged lost until it can");
+        warnedOwnLink = true;
+        return lost;
+      }
+      warnedOwnLink = false;
+      const ready = (await listHosts(db)).filter((h) => h.status === "ready");
+      const seenOf = (h: (typeof ready)[number]) =>
+        Math.max(lastSeen.get(h.name) ?? 0, h.lastHeartbeat?.getTime() ?? 0, h.registeredAt.getTime(), startedAt);
+      const silent = ready.filter((h) => now - seenOf(h) > heartbeatTimeoutMs);
+      // Every host silent at once is this scheduler's fault (its subscription, its network), not theirs.
+      if (ready.length > 1 && silent.length === ready.length) {
+        if (!warnedAllSilent) logger.warn({ hosts: ready.length }, "every host is silent at once: suspecting this scheduler, judging none lost");
+        warnedAllSilent = true;
+        return lost;
+      }
+      warnedAllSilent = false;
+      for (const h of silent) {
+        const seen = seenOf(h);
         const registeredAt = h.registeredAt.toISOString();
         const { appended } = await hostCommand(h.name, () => ({
           command: {
@@ -193,31 +223,30 @@ export function createHostRegistry(deps: {
       const { host, registeredAt } = event.data as { host: string; registeredAt: string };
       // Already so when this process appended it; not when an earlier scheduler did.
       view.markHostLost({ name: host, registeredAt });
-      let died = 0;
+      let lost = 0;
       // Every placement on it: the lost host was never chosen after its HostLost was appended.
       for (const p of view.reservationsOn(host)) {
         deps.assertActive();
-        const diedId = derivedEventId(`died:${event.eventId}:${p.containerId}`);
+        const lostId = derivedEventId(`lost:${event.eventId}:${p.containerId}`);
         const { appended } = await decideInTransaction<ContainerState, ContainerCommand, ContainerEvent>(db, store, {
           streamId: containerStreamId(p.containerId),
           decider: containerDecider,
           schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
           metadata: { causationId: event.eventId, actor: "scheduler" },
           async plan(_trx, { recorded, state }) {
-            if (recorded.some((r) => r.eventId === diedId) || !liveOn(state, host)) return undefined;
+            if (recorded.some((r) => r.eventId === lostId) || !liveOn(state, host)) return undefined;
             return {
-              command: {
-                type: "RecordDead",
-                data: { containerId: p.containerId, now: deps.now().toISOString(), reason: `host ${host} lost` },
-              },
-              eventId: () => diedId,
+              // Lost, not dead: it may still run there. Its restart policy may plan a restart
+              // (placed elsewhere); the host, if it returns, is fenced before anything is adopted.
+              command: { type: "RecordLost", data: { containerId: p.containerId, now: deps.now().toISOString(), host, reason: `host ${host} lost` } },
+              eventId: (_e, i) => (i === 0 ? lostId : derivedEventId(`lost:${event.eventId}:${p.containerId}:${i}`)),
             };
           },
         });
-        died += appended.length;
+        if (appended.length > 0) lost += 1;
       }
-      if (died > 0) logger.warn({ host, containers: died }, "containers of a lost host reported dead");
-      return died;
+      if (lost > 0) logger.warn({ host, containers: lost }, "containers of a lost host marked lost");
+      return lost;
     },
   };
 }

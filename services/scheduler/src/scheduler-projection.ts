@@ -17,6 +17,7 @@ import { containerAsk, pinnedHostOf, scheduledReservation } from "./container-re
 import { readDaemonConfig } from "./daemon-config";
 import type { HostEvent } from "./host-decider";
 import type { SchedulerDatabase } from "./scheduler-database";
+import { PLACEMENT_RELEASING_EVENT_TYPES } from "@shoal/domain";
 import {
   markHostRowLost,
   releasePlacement,
@@ -27,13 +28,8 @@ import {
 
 export const SCHEDULER_PROJECTION = "scheduler";
 
-/** Event types that end a container's hold on its host. */
-export const RELEASING_EVENT_TYPES: ReadonlySet<string> = new Set([
-  "ContainerExited",
-  "ContainerStartFailed",
-  "ContainerRemoved",
-  "ContainerDied",
-]);
+/** Event types that end a container's hold on its host (the domain's rule). */
+export const RELEASING_EVENT_TYPES: ReadonlySet<string> = PLACEMENT_RELEASING_EVENT_TYPES;
 
 export function createSchedulerProjection(opts: {
   db: Kysely<SchedulerDatabase>;

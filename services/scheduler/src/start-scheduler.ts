@@ -26,6 +26,7 @@ import {
   startDurableConsumer,
   startDurableConsumersBySubject,
   subscribeHeartbeats,
+  watchNatsLink,
 } from "@shoal/bus";
 import type { DurableConsumer } from "@shoal/bus";
 import { createEventStore, globalCursorStart } from "@shoal/event-store";
@@ -34,6 +35,7 @@ import { REPORT_TYPES } from "@shoal/host-protocol";
 import { acquireActiveLock } from "./active-lock";
 import { createCapacityView } from "./capacity-view";
 import { createHostRegistry, HOST_LOST_DURABLE, HOSTS_DURABLE } from "./host-registry";
+import { createHostReconciler } from "./host-reconciler";
 import { serveMetrics } from "@shoal/metrics";
 import { createSchedulerMetrics } from "./metrics";
 import { createPlacementHandler, PLACEMENT_DURABLE, PLACEMENT_EVENT_TYPES } from "./placement-consumer";
@@ -62,6 +64,8 @@ export interface SchedulerOptions {
   projectionCatchUpMs?: number;
   /** How often hosts are checked against `heartbeat-timeout` (default 1000 ms). */
   livenessCheckIntervalMs?: number;
+  /** How often every ready host gets a fencing Reconcile (default 30 000 ms); each registration gets one at once. */
+  reconcileIntervalMs?: number;
   logger?: PinoLogger;
   /** The clock (tests). */
   now?: () => Date;
@@ -167,6 +171,20 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     });
     const view = createCapacityView({ hosts: await listHosts(db), placements: await listPlacements(db) });
 
+    // This scheduler's own link to NATS, measured: no host is judged lost while it fails.
+    const link = watchNatsLink(nc, { intervalMs: 1000, onLost: () => logger.warn({}, "scheduler cut off from NATS") });
+    cleanups.push(async () => link.stop());
+    const reconciler = createHostReconciler({
+      db,
+      store,
+      nc,
+      prefix,
+      view,
+      readyHosts: async () => (await listHosts(db)).filter((h) => h.status === "ready").map((h) => h.name),
+      assertActive,
+      logger,
+      now,
+    });
     const hosts = createHostRegistry({
       db,
       store,
@@ -175,6 +193,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       logger,
       now,
       defaultHostMemoryBytes: options.defaultHostMemoryBytes ?? totalmem(),
+      natsHealthy: () => link.healthy(),
+      onRegistered: (host) => void reconciler.reconcileHost(host),
     });
     const heartbeats = subscribeHeartbeats(nc, { prefix, logger, onHeartbeat: (beat) => hosts.onHeartbeat(beat.host) });
     cleanups.push(() => heartbeats.stop());
@@ -254,6 +274,17 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
     cleanups.push(async () => {
       clearInterval(timer);
       await ticking;
+    });
+    // Every host is reconciled (and fenced) periodically, besides at each registration.
+    let reconciling: Promise<void> | undefined;
+    const reconcileTimer = setInterval(() => {
+      reconciling ??= reconciler.reconcileAll().finally(() => {
+        reconciling = undefined;
+      });
+    }, options.reconcileIntervalMs ?? 30_000);
+    cleanups.push(async () => {
+      clearInterval(reconcileTimer);
+      await reconciling;
     });
 
     let metricsPort: number | undefined;

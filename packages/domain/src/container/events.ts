@@ -167,3 +167,17 @@ export const CONTAINER_EVENT_TYPES = Object.keys(CONTAINER_EVENT_SCHEMA_VERSIONS
 export function isContainerEventType(type: string): type is ContainerEventType {
   return Object.hasOwn(CONTAINER_EVENT_SCHEMA_VERSIONS, type);
 }
+
+/**
+ * Container events after which the container holds no placement (no reservation) on its
+ * host: its process or start ended, it was removed or died, or its restart policy plans a
+ * new placement (after an exit, or after its host was lost: the lost host no longer holds
+ * it, and fencing kills its copy there if the host returns).
+ */
+export const PLACEMENT_RELEASING_EVENT_TYPES: ReadonlySet<ContainerEventType> = new Set<ContainerEventType>([
+  "ContainerExited",
+  "ContainerStartFailed",
+  "ContainerRemoved",
+  "ContainerDied",
+  "ContainerRestartPlanned",
+]);

@@ -12,7 +12,7 @@
  *                          the scheduler reserved (`reservedBytes`, `reservedNanoCpus`; 0 on a
  *                          placement recorded before the field); a newer ContainerScheduled
  *                          replaces it
- *   ContainerExited | ContainerStartFailed | ContainerRemoved | ContainerDied
+ *   PLACEMENT_RELEASING_EVENT_TYPES (exited, start failed, removed, died, restart planned)
  *                       ─► that placement is released, unless the container was placed again after
  *
  * Every write is idempotent and monotonic (a host row moves only to a newer registration, a
@@ -20,7 +20,7 @@
  */
 import type { Kysely, Transaction } from "kysely";
 import type pg from "pg";
-import { isContainerEventType, isHostEventType } from "@shoal/domain";
+import { PLACEMENT_RELEASING_EVENT_TYPES, isContainerEventType, isHostEventType } from "@shoal/domain";
 import type { ContainerEvent, HostEvent } from "@shoal/domain";
 import { FOLLOWER_SETTLE_MS, createProjectionRunner } from "@shoal/event-store";
 import type { GlobalEvent, Logger, ProjectionRunner } from "@shoal/event-store";
@@ -28,13 +28,8 @@ import type { ApiDatabase } from "../api-database";
 
 export const HOSTS_PROJECTION = "api-hosts";
 
-/** Container events that end a container's hold on its host (as the scheduler releases its reservation). */
-const RELEASING: ReadonlySet<ContainerEvent["type"]> = new Set([
-  "ContainerExited",
-  "ContainerStartFailed",
-  "ContainerRemoved",
-  "ContainerDied",
-]);
+/** Container events that end a container's hold on its host (the domain's rule, as the scheduler's). */
+const RELEASING: ReadonlySet<ContainerEvent["type"]> = PLACEMENT_RELEASING_EVENT_TYPES;
 
 /** Applies one event to the projection's rows, through `trx` only. */
 export async function applyHostsEvent(event: GlobalEvent, trx: Transaction<ApiDatabase>): Promise<void> {

@@ -1,0 +1,123 @@
+/**
+ * Reconciliation of hosts against the log, by the active scheduler: it sends each host a
+ * fencing `Reconcile` with what the log places there, and adopts what the host still runs.
+ *
+ *   host registered (start, or back after a cut) ─► reconcileHost(host)  at once
+ *   every reconcile interval                     ─► reconcileHost(h)     for each ready host
+ *
+ *   reconcileHost(h):
+ *     expected = the view's reservations on h, each with its epoch (its ContainerScheduled's version)
+ *     Reconcile{expected, fence: true} ─► the agent kills and deletes every running copy
+ *                                          not placed there (or under another epoch) first,
+ *                                          then answers what runs, with pids
+ *     for each expected container the host runs ─► RecordRecovered{h, pid}
+ *                                          (the decider makes it a no-op unless the
+ *                                          container is lost on h: adopted back)
+ *
+ * The fence comes before any adoption: the agent answers only after it killed what the log
+ * moved elsewhere. A host that does not answer is left for the next round; errors are
+ * logged, never thrown.
+ */
+import type { Kysely } from "kysely";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { sendHostCommand } from "@shoal/bus";
+import { containerDecider, containerStreamId, derivedEventId, CONTAINER_EVENT_SCHEMA_VERSIONS } from "@shoal/domain";
+import type { ContainerCommand, ContainerEvent, ContainerState } from "@shoal/domain";
+import type { EventStore, Logger } from "@shoal/event-store";
+import type { CapacityView } from "./capacity-view";
+import { decideInTransaction } from "./decide-in-transaction";
+import type { SchedulerDatabase } from "./scheduler-database";
+
+/** What the agent answers a Reconcile with (the parts read here). */
+type ReconcileReply = { fenced?: string[]; processes?: { containerId: string; pid: number }[] };
+
+export interface HostReconciler {
+  /** One fencing reconcile of `host`; resolves with what it fenced and adopted (never rejects). */
+  reconcileHost(host: string): Promise<{ fenced: string[]; recovered: string[] } | undefined>;
+  /** Reconciles every ready host, one after the other. */
+  reconcileAll(): Promise<void>;
+}
+
+export function createHostReconciler(deps: {
+  db: Kysely<SchedulerDatabase>;
+  store: EventStore;
+  nc: NatsConnection;
+  prefix: string;
+  view: CapacityView;
+  readyHosts: () => Promise<string[]>;
+  assertActive: () => void;
+  logger: Logger;
+  now: () => Date;
+  /** How long a host may take to answer (fencing kills containers); default 60 000 ms. */
+  timeoutMs?: number;
+}): HostReconciler {
+  const { logger } = deps;
+  const inFlight = new Map<string, Promise<{ fenced: string[]; recovered: string[] } | undefined>>();
+
+  const recover = async (host: string, containerId: string, pid: number): Promise<boolean> => {
+    deps.assertActive();
+    const { appended } = await decideInTransaction<ContainerState, ContainerCommand, ContainerEvent>(deps.db, deps.store, {
+      streamId: containerStreamId(containerId),
+      decider: containerDecider,
+      schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
+      metadata: { actor: "scheduler" },
+      async plan(_trx, { state }) {
+        if (state.status !== "lost" || state.host !== host) return undefined;
+        return {
+          command: { type: "RecordRecovered", data: { containerId, now: deps.now().toISOString(), host, pid } },
+          eventId: () => derivedEventId(`recovered:${containerId}:${host}:${state.lostAt}`),
+        };
+      },
+    });
+    return appended.length > 0;
+  };
+
+  const once = async (host: string) => {
+    const expected = deps.view.reservationsOn(host).map((r) => ({ containerId: r.containerId, epoch: r.scheduledVersion }));
+    let reply: ReconcileReply;
+    try {
+      reply = await sendHostCommand<ReconcileReply>(deps.nc, {
+        prefix: deps.prefix,
+        host,
+        command: "Reconcile",
+        payload: { expected, fence: true },
+        timeoutMs: deps.timeoutMs ?? 60_000,
+      });
+    } catch (err) {
+      logger.warn({ host, err: (err as Error).message }, "host did not reconcile; trying again next round");
+      return undefined;
+    }
+    const placed = new Set(expected.map((e) => e.containerId));
+    const recovered: string[] = [];
+    for (const p of reply.processes ?? []) {
+      if (!placed.has(p.containerId)) continue;
+      try {
+        if (await recover(host, p.containerId, p.pid)) recovered.push(p.containerId);
+      } catch (err) {
+        logger.error({ host, containerId: p.containerId, err }, "could not record a lost container as recovered");
+      }
+    }
+    const fenced = reply.fenced ?? [];
+    if (fenced.length > 0 || recovered.length > 0) logger.warn({ host, fenced, recovered }, "host reconciled: copies placed elsewhere killed, lost containers adopted");
+    return { fenced, recovered };
+  };
+
+  return {
+    reconcileHost(host) {
+      // One at a time per host: a registration and the periodic round may coincide.
+      const running = inFlight.get(host);
+      if (running !== undefined) return running.then(() => this.reconcileHost(host));
+      const p = once(host)
+        .catch((err: unknown) => {
+          logger.error({ host, err }, "reconcile of host failed");
+          return undefined;
+        })
+        .finally(() => inFlight.delete(host));
+      inFlight.set(host, p);
+      return p;
+    },
+    async reconcileAll() {
+      for (const host of await deps.readyHosts()) await this.reconcileHost(host);
+    },
+  };
+}
