@@ -7,7 +7,13 @@
  * - an IPC group stays on its owner's host; a group too big for any one host is refused
  *   with the reason (exit 125, the host named and what it lacks) and nothing of it runs;
  * - a host cut off the network, its containers still running there, is marked lost after
- *   the heartbeat timeout while the others stay ready.
+ *   the heartbeat timeout while the others stay ready;
+ * - fencing: its `--restart always` containers come back on another host exactly once; when
+ *   it returns, it kills those copies before anything is adopted, and the containers still
+ *   placed on it are adopted (running again, same process);
+ * - `--stop-on-disconnect`: the cut-off host stops the container itself before the control
+ *   plane places it elsewhere, so it never runs twice;
+ * - the scheduler killed in the middle of a reschedule still gives exactly one copy.
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -77,6 +83,28 @@ function processAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** The hosts other than `except` whose containerd runs `id`. */
+async function runningElsewhere(id: string, except: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const h of stack.fleet.hosts) if (h.name !== except && (await tasksOn(h)).get(id) === "RUNNING") found.push(h.name);
+  return found;
+}
+
+async function hostStatus(name: string): Promise<string | undefined> {
+  return (await hosts()).find((h) => h.Name === name)?.Status;
+}
+
+/** Runs `body` with a short heartbeat timeout (restored afterwards). */
+async function withHeartbeatTimeout(timeout: string, body: () => Promise<void>): Promise<void> {
+  const set = await stack.cli(["config", "set", `heartbeat-timeout=${timeout}`]);
+  expect(set.code, set.stderr).toBe(0);
+  try {
+    await body();
+  } finally {
+    await stack.cli(["config", "set", "heartbeat-timeout=15s"]);
   }
 }
 
@@ -183,5 +211,97 @@ describe("a fleet of three namespace hosts", () => {
     } finally {
       await stack.cli(["config", "set", "heartbeat-timeout=15s"]);
     }
+  });
+
+  it("fencing: a lost host's `always` container comes back elsewhere exactly once; the returning host kills its copy first and adopts the rest", async () => {
+    await withHeartbeatTimeout("3s", async () => {
+      const moved = await runDetached("fence-always", "--restart", "always");
+      const victim = stack.fleet.host((await inspect("fence-always")).Host);
+      const stay = await runDetached("fence-stays", "--host", victim.name);
+      const stayPid = (await inspect("fence-stays")).State.Pid as number;
+
+      await stack.fleet.cut(victim);
+      await eventually(`${victim.name} lost`, async () => ((await hostStatus(victim.name)) === "lost" ? true : undefined), 30_000);
+      // Lost, not dead: the container without a policy is `lost`, still running where it was.
+      await eventually("fence-stays lost", async () => ((await inspect("fence-stays")).State.Status === "lost" ? true : undefined), 15_000);
+      expect(processAlive(stayPid)).toBe(true);
+      // The `always` one is placed again on another host: exactly one copy there.
+      const again = await eventually("fence-always running elsewhere", async () => {
+        const c = await inspect("fence-always");
+        return c.State.Status === "running" && c.Host !== victim.name ? c : undefined;
+      }, 30_000);
+      expect(again.RestartCount).toBe(1);
+      expect(await runningElsewhere(moved, victim.name)).toEqual([again.Host]);
+
+      // Back on the network: the host registers again, is fenced (its copy killed), then adopts.
+      await stack.fleet.heal(victim);
+      await eventually(`${victim.name} ready again`, async () => ((await hostStatus(victim.name)) === "ready" ? true : undefined), 30_000);
+      await eventually("the returning host's copy killed", async () => ((await tasksOn(victim)).get(moved) === undefined ? true : undefined), 30_000);
+      await eventually("fence-stays adopted", async () => ((await inspect("fence-stays")).State.Status === "running" ? true : undefined), 30_000);
+      const adopted = await inspect("fence-stays");
+      expect(adopted).toMatchObject({ Host: victim.name, State: { Pid: stayPid, Running: true } });
+      expect(processAlive(stayPid)).toBe(true);
+      // Still exactly one copy of the moved container, where it was placed again, and it kept running.
+      expect(await runningElsewhere(moved, victim.name)).toEqual([again.Host]);
+      expect(await inspect("fence-always")).toMatchObject({ Host: again.Host, RestartCount: 1, State: { Status: "running" } });
+      expect(await hostsRunning(stay)).toEqual([victim.name]);
+      await removeAll("fence-always", "fence-stays");
+    });
+  });
+
+  it("--stop-on-disconnect: the cut-off host stops the container before it is placed elsewhere, so it never runs twice", async () => {
+    await withHeartbeatTimeout("4s", async () => {
+      const id = await runDetached("self-fenced", "--restart", "always", "--stop-on-disconnect", "1s");
+      const first = await inspect("self-fenced");
+      const victim = stack.fleet.host(first.Host);
+      const oldPid = first.State.Pid as number;
+
+      await stack.fleet.cut(victim);
+      // Watch until it runs elsewhere: at no moment may the old copy be alive while a new one runs.
+      let overlap = false;
+      await eventually("self-fenced running elsewhere", async () => {
+        const elsewhere = await runningElsewhere(id, victim.name);
+        if (elsewhere.length > 0 && processAlive(oldPid)) overlap = true;
+        return elsewhere.length === 1 ? elsewhere : undefined;
+      }, 30_000);
+      expect(overlap).toBe(false);
+      expect(processAlive(oldPid)).toBe(false);
+      expect(await inspect("self-fenced")).toMatchObject({ RestartCount: 1, State: { Status: "running" }, HostConfig: { StopOnDisconnect: "1s" } });
+
+      await stack.fleet.heal(victim);
+      await eventually(`${victim.name} ready again`, async () => ((await hostStatus(victim.name)) === "ready" ? true : undefined), 30_000);
+      expect((await runningElsewhere(id, victim.name)).length).toBe(1);
+      expect((await tasksOn(victim)).get(id)).not.toBe("RUNNING");
+      await removeAll("self-fenced");
+    });
+  });
+
+  it("a --stop-on-disconnect not shorter than the heartbeat timeout is refused with exit 125, and nothing is recorded", async () => {
+    const r = await stack.cli(["run", "-d", "--name", "too-late", "--stop-on-disconnect", "20s", "--rootfs", stack.rootfs, "/bin/true"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain("--stop-on-disconnect 20s must be shorter than the heartbeat timeout (15s)");
+    expect((await stack.cli(["ps", "-a", "-q", "--filter", "name=too-late"])).stdout).toBe("");
+  });
+
+  it("with the scheduler killed in the middle of a reschedule, the container still runs exactly once", async () => {
+    await withHeartbeatTimeout("3s", async () => {
+      const id = await runDetached("resched", "--restart", "always");
+      const victim = stack.fleet.host((await inspect("resched")).Host);
+      await stack.fleet.cut(victim);
+      await eventually(`${victim.name} lost`, async () => ((await hostStatus(victim.name)) === "lost" ? true : undefined), 30_000);
+      // The loss was just recorded: the restart is being planned and placed. Kill the scheduler now.
+      await stack.kill9("scheduler");
+      await stack.restart("scheduler");
+      await eventually("resched running elsewhere", async () => {
+        const c = await inspect("resched");
+        return c.State.Status === "running" && c.Host !== victim.name ? true : undefined;
+      }, 60_000);
+      expect((await runningElsewhere(id, victim.name)).length).toBe(1);
+      await stack.fleet.heal(victim);
+      await eventually("the returning host's copy killed", async () => ((await tasksOn(victim)).get(id) === undefined ? true : undefined), 60_000);
+      expect((await runningElsewhere(id, victim.name)).length).toBe(1);
+      expect((await inspect("resched")).RestartCount).toBe(1);
+      await removeAll("resched");
+    });
   });
 });
