@@ -304,4 +304,37 @@ describe("a fleet of three namespace hosts", () => {
       await removeAll("resched");
     });
   });
+
+  it("an IPC group with a restart policy comes back together on another host, the owner first, its member in the new owner's namespace", async () => {
+    await withHeartbeatTimeout("3s", async () => {
+      const owner = await runDetached("g-owner", "--ipc", "shareable", "--restart", "always");
+      const member = await runDetached("g-member", "--ipc", "container:g-owner", "--restart", "always");
+      const victim = stack.fleet.host((await inspect("g-owner")).Host);
+      expect((await inspect("g-member")).Host).toBe(victim.name);
+
+      await stack.fleet.cut(victim);
+      const back = await eventually("the group running together elsewhere", async () => {
+        const [o, m] = [await inspect("g-owner"), await inspect("g-member")];
+        const up = o.State.Status === "running" && m.State.Status === "running" && o.Host !== victim.name;
+        return up && m.Host === o.Host ? { o, m } : undefined;
+      }, 60_000);
+      expect(back.m.IpcGroup).toMatchObject({ Owner: owner, Role: "member" });
+      const ns = await stack.cli(["exec", "g-member", "readlink", "/proc/self/ns/ipc"]);
+      const ownerNs = await stack.cli(["exec", "g-owner", "readlink", "/proc/self/ns/ipc"]);
+      expect(ns.code, ns.stderr).toBe(0);
+      expect(ns.stdout.trim()).toBe(ownerNs.stdout.trim());
+      // Shared memory works in the new place: the member sees what the owner writes to /dev/shm.
+      expect((await stack.cli(["exec", "g-owner", "sh", "-c", "echo moved > /dev/shm/flag"])).code).toBe(0);
+      expect((await stack.cli(["exec", "g-member", "cat", "/dev/shm/flag"])).stdout).toBe("moved\n");
+      for (const id of [owner, member]) expect(await runningElsewhere(id, victim.name)).toEqual([back.o.Host]);
+
+      await stack.fleet.heal(victim);
+      await eventually("the returning host's copies killed", async () => {
+        const t = await tasksOn(victim);
+        return t.get(owner) === undefined && t.get(member) === undefined ? true : undefined;
+      }, 30_000);
+      for (const id of [owner, member]) expect(await runningElsewhere(id, victim.name)).toEqual([back.o.Host]);
+      await removeAll("g-member", "g-owner");
+    });
+  });
 });

@@ -7,6 +7,9 @@
  *                           and the one start pipeline from there (scheduler, mount-manager,
  *                           dispatcher); its outcome is recorded as any start's
  *     superseded         ─► nothing (stopped, removed, started by a user, or a newer plan)
+ *     a member whose owner is itself being restarted or started
+ *                        ─► deferred until the owner runs: a group comes back as a unit,
+ *                           the owner first, then its members into the new owner's namespace
  *
  * The plan in force is the container's own: it is `restarting` with this plan's `dueAt`.
  * The start's event ids derive from the plan's, so a redelivery after a crash appends
@@ -16,11 +19,12 @@
 import { DeliverLaterError, decodeEventMessage, eventsStreamName, startDurableConsumer } from "@shoal/bus";
 import type { DurableConsumer, EventEnvelope } from "@shoal/bus";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { derivedEventId } from "@shoal/domain";
-import type { ContainerRestartPlanned } from "@shoal/domain";
+import { derivedEventId, isStartInProgress, joinedContainerRef } from "@shoal/domain";
+import type { ContainerRestartPlanned, IpcMode } from "@shoal/domain";
 import type { ApiContext } from "./api-context";
 import { requestAutomaticStart } from "./container-operations";
 import { readContainer } from "./container-record";
+import { resolveContainer } from "./container-queries";
 import { API_ACK_WAIT_MS, keepingAlive } from "./keep-alive";
 
 export const RESTARTER_DURABLE = "api-restarter";
@@ -32,9 +36,23 @@ export async function restartWhenDue(ctx: ApiContext, event: EventEnvelope, now:
   if (wait > 0) throw new DeliverLaterError(wait);
   const { state } = await readContainer(ctx.store, plan.containerId);
   if (state.status !== "restarting" || state.restartDueAt !== plan.dueAt) return "superseded";
+  if (await ownerComingBack(ctx, state.container.hostConfig.ipcMode)) throw new DeliverLaterError(OWNER_WAIT_MS);
   const started = await requestAutomaticStart(ctx, plan.containerId, (i) => derivedEventId(`restart:${event.eventId}:${i}`));
   if (started) ctx.logger.info({ containerId: plan.containerId, restartCount: plan.restartCount }, "restarting container by its restart policy");
   return started ? "started" : "superseded";
+}
+
+/** How often a member's restart looks again for its owner to run. */
+const OWNER_WAIT_MS = 250;
+
+/** True when the container joins an owner that is itself restarting or starting (so not running yet). */
+async function ownerComingBack(ctx: ApiContext, ipcMode: IpcMode): Promise<boolean> {
+  const ref = joinedContainerRef(ipcMode);
+  if (ref === undefined) return false;
+  const owner = await resolveContainer(ctx.db, ref).catch(() => undefined);
+  if (owner === undefined) return false;
+  const { state } = await readContainer(ctx.store, owner.id);
+  return state.status === "restarting" || isStartInProgress(state);
 }
 
 /** The restarter's durable consumer; plans of different containers wait side by side (each deferred by JetStream, none held here). */

@@ -144,3 +144,9 @@ export function isLive(state: ContainerState): boolean {
   }
 }
 
+
+/** True when the host's registration in force has been lost (its stream ends in HostLost). */
+export async function hostIsLost(store: EventStore, host: string): Promise<boolean> {
+  const events = await store.readStream(hostStreamId(host));
+  return events.at(-1)?.type === "HostLost";
+}

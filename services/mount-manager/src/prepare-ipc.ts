@@ -40,7 +40,7 @@ import { IPC_GROUP_EVENT_SCHEMA_VERSIONS, ipcGroupDecider } from "./ipc-group-de
 import type { IpcGroupCommand } from "./ipc-group-decider";
 import { planIpc } from "./ipc-planner";
 import type { IpcOwnerView, MountedShm } from "./ipc-planner";
-import { readPreparationInputs } from "./log-views";
+import { hostIsLost, readPreparationInputs } from "./log-views";
 import type { GroupView } from "./log-views";
 import { groupCommand } from "./group-command";
 import type { FlowDeps } from "./flow-deps";
@@ -88,6 +88,21 @@ async function prepare(deps: FlowDeps, event: EventEnvelope, label: { mode: stri
   let mountedShm: MountedShm | undefined;
   if (resolveIpcMode(requestedMode, config.defaultIpcMode).kind === "shareable") {
     const g = ownGroup.state;
+    if (g.status === "formed" && g.shmMounted && g.members.length > 0 && g.host !== host && (await hostIsLost(deps.store, g.host))) {
+      // The group's old host is lost and the owner is being placed again elsewhere (its
+      // restart policy): its members there cannot share with the new run. They leave, the
+      // old mount is let go in the log (the lost host unmounts it when it returns and is
+      // fenced), and the group forms anew here; the members join it when they restart.
+      for (const memberId of g.members) {
+        await groupCommand(deps, containerId, `lost-host:${event.eventId}:${memberId}`, {
+          type: "LeaveIpcGroup",
+          data: { memberId, reason: `host ${g.host} lost`, now: deps.now() },
+        });
+      }
+      await groupCommand(deps, containerId, `lost-host:${event.eventId}`, { type: "ReleaseShmMount", data: { ownerLive: false, now: deps.now() } });
+      log.warn({ lostHost: g.host, members: g.members }, "the group's host is lost: its members left and its shm mount was let go; the group forms anew");
+      return prepare(deps, event, label);
+    }
     if (g.status === "formed" && g.shmMounted && g.members.length > 0) {
       mountedShm = { host: g.host, sizeBytes: g.shmSizeBytes, path: g.shmMountPath };
     }

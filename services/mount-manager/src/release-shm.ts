@@ -7,7 +7,9 @@
  *     group mounted? no member left? owner not live (per its container stream)?
  *     → UnmountShm on the group's host → ShmMountRemoved
  *
- * Never before: a live member or a live (or starting) owner keeps the mount. The
+ * Never before: a live member or a live (or starting) owner keeps the mount. On a lost host
+ * the mount is released in the log without a host command (the host unmounts it when it
+ * returns and is fenced), so a group whose restart policy moves it elsewhere can form again. The
  * ShmMountRemoved id is derived from the group stream's version, so two deciders of the
  * same release (a redelivery, the reconciler) append it once; UnmountShm is idempotent.
  */
@@ -15,7 +17,7 @@ import { sendHostCommand } from "@shoal/bus";
 import type { EventEnvelope } from "@shoal/bus";
 import type { ContainerExited } from "@shoal/domain";
 import { groupCommand } from "./group-command";
-import { isLive, readContainer, readGroup } from "./log-views";
+import { hostIsLost, isLive, readContainer, readGroup } from "./log-views";
 import type { FlowDeps } from "./flow-deps";
 
 /** Container events after which something may be released. */
@@ -24,6 +26,9 @@ export const RELEASE_TRIGGERS: ReadonlySet<string> = new Set([
   "ContainerStartFailed",
   "ContainerRemoved",
   "ContainerDied",
+  // A restart planned after an exit or a lost host: the container no longer holds its place
+  // in the group; it joins the owner's new run (on whatever host that is) when it starts.
+  "ContainerRestartPlanned",
 ]);
 
 export async function releaseAfter(deps: FlowDeps, event: EventEnvelope): Promise<void> {
@@ -78,6 +83,14 @@ export async function tryReleaseShm(deps: FlowDeps, ownerId: string): Promise<Re
   const owner = await readContainer(deps.store, ownerId);
   if (isLive(owner.state)) return "owner-live";
   const host = group.state.host;
+  if (await hostIsLost(deps.store, host)) {
+    // Its host does not answer: the log lets go of the mount now, and the host's agent
+    // unmounts it when it returns (its fencing deletes the group's copies, and its reconcile
+    // unmounts what no live container owns).
+    await groupCommand(deps, ownerId, `v${group.version}`, { type: "ReleaseShmMount", data: { ownerLive: false, now: deps.now() } });
+    deps.log.warn({ ownerId, host, path: group.state.shmMountPath }, "shm mount released in the log; its host is lost and unmounts it when it returns");
+    return "released";
+  }
   try {
     await sendHostCommand(deps.nc, {
       prefix: deps.prefix,
