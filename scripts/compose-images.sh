@@ -88,6 +88,11 @@ stop_private_daemon() {
     log "unmounting what the private dockerd left: $(echo "$left" | tr '\n' ' ')"
     echo "$left" | while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" || true; done
   fi
+  # The cgroup parent dockerd made (--cgroup-parent), empty once its containers are gone.
+  local cg="$(basename "$COMPOSE_RUN")-docker"
+  for d in /sys/fs/cgroup/*/"$cg" /sys/fs/cgroup/"$cg"; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
   log "private dockerd stopped (its images stay in $COMPOSE_LIB/docker; remove that directory to drop them)"
 }
 

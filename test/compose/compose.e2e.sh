@@ -78,7 +78,7 @@ shoal() {
 # ---- images and daemon -------------------------------------------------------------------
 step "npm run compose:images"
 daemon_was_up=0
-for h in "${DOCKER_HOST:-}" unix:///var/run/docker.sock unix:///run/shoal-compose/docker.sock; do
+for h in "${DOCKER_HOST:-}" unix:///var/run/docker.sock "unix://${SHOAL_COMPOSE_RUN_DIR:-/run/shoal-compose}/docker.sock"; do
   [ -n "$h" ] && timeout 10 "$DOCKER" -H "$h" version >/dev/null 2>&1 && { daemon_was_up=1; break; }
 done
 images_out="$(cd "$ROOT" && npm run --silent compose:images)" || fail "npm run compose:images failed"
