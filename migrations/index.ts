@@ -13,9 +13,11 @@ import * as apiRemovedContainerOutput0101 from "./0101-api-removed-container-out
 import * as apiHosts0102 from "./0102-api-hosts";
 import * as apiHostsCpus0103 from "./0103-api-hosts-cpus";
 import * as apiContainerRestarts0104 from "./0104-api-container-restarts";
+import * as apiHostDrain0105 from "./0105-api-host-drain";
 import * as schedulerHosts0200 from "./0200-scheduler-hosts";
 import * as schedulerPlacements0201 from "./0201-scheduler-placements";
 import * as schedulerCpus0202 from "./0202-scheduler-cpus";
+import * as schedulerHostDrain0203 from "./0203-scheduler-host-drain";
 import * as mountManagerIpcGroups0300 from "./0300-mount-manager-ipc-groups";
 
 /**
@@ -38,8 +40,10 @@ export const migrations: Record<string, Migration> = {
   "0102-api-hosts": apiHosts0102,
   "0103-api-hosts-cpus": apiHostsCpus0103,
   "0104-api-container-restarts": apiContainerRestarts0104,
+  "0105-api-host-drain": apiHostDrain0105,
   "0200-scheduler-hosts": schedulerHosts0200,
   "0201-scheduler-placements": schedulerPlacements0201,
   "0202-scheduler-cpus": schedulerCpus0202,
+  "0203-scheduler-host-drain": schedulerHostDrain0203,
   "0300-mount-manager-ipc-groups": mountManagerIpcGroups0300,
 };

@@ -337,4 +337,47 @@ describe("a fleet of three namespace hosts", () => {
       await removeAll("g-member", "g-owner");
     });
   });
+
+  it("a drain stops placements on a host and moves what runs there elsewhere, a group as a unit; activate ends it", async () => {
+    // Commands that end on SIGTERM, so the drain's stops take no grace period.
+    const polite = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"];
+    const run = async (name: string, ...flags: string[]) => {
+      const r = await stack.cli(["run", "-d", "--name", name, ...flags, "--rootfs", stack.rootfs, ...polite]);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    await run("dr-owner", "--ipc", "shareable");
+    await run("dr-member", "--ipc", "container:dr-owner");
+    const target = stack.fleet.host((await inspect("dr-owner")).Host);
+    expect([...(await tasksOn(target)).values()].filter((s) => s === "RUNNING").length).toBe(2);
+
+    const drain = await stack.cli(["host", "drain", target.name]);
+    expect(drain.code, drain.stderr).toBe(0);
+    expect(drain.stdout.trim().split("\n")).toHaveLength(2);
+    expect((await hosts()).find((h) => h.Name === target.name)?.Status).toBe("draining");
+    // Empty: nothing of Shoal's runs on the drained host.
+    expect([...(await tasksOn(target)).values()].filter((s) => s === "RUNNING")).toEqual([]);
+    const [o, m] = [await inspect("dr-owner"), await inspect("dr-member")];
+    expect(o.State.Running && m.State.Running).toBe(true);
+    expect(o.Host).not.toBe(target.name);
+    expect(m.Host).toBe(o.Host);
+    const ns = await stack.cli(["exec", "dr-member", "readlink", "/proc/self/ns/ipc"]);
+    expect(ns.stdout.trim()).toBe((await stack.cli(["exec", "dr-owner", "readlink", "/proc/self/ns/ipc"])).stdout.trim());
+    // No new placement goes there while it drains, though it is the emptiest host.
+    for (const n of ["dr-after-1", "dr-after-2"]) {
+      await run(n);
+      expect((await inspect(n)).Host, n).not.toBe(target.name);
+    }
+    // `ps --filter host=` lists what a host runs: nothing on the drained one.
+    expect((await stack.cli(["ps", "-q", "--filter", `host=${target.name}`])).stdout).toBe("");
+
+    const activate = await stack.cli(["host", "activate", target.name]);
+    expect(activate.code, activate.stderr).toBe(0);
+    expect((await hosts()).find((h) => h.Name === target.name)?.Status).toBe("ready");
+    await run("dr-back");
+    expect((await inspect("dr-back")).Host).toBe(target.name);
+    const unknown = await stack.cli(["host", "drain", "no-such-host"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no such host: no-such-host");
+    await removeAll("dr-owner", "dr-member", "dr-after-1", "dr-after-2", "dr-back");
+  });
 });

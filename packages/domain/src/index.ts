@@ -125,8 +125,8 @@ export type { EventMetadata, NewEvent, RecordedEvent, AggregateName } from "./ev
 export { derivedEventId } from "./derived-id";
 
 export type { HostCapabilities, RuntimeCapability, RroSupport } from "./host/host-capabilities";
-export { HOST_EVENT_SCHEMA_VERSIONS, isHostEventType } from "./host/host-events";
-export type { HostEvent, HostLost, HostRegistered } from "./host/host-events";
+export { HOST_EVENT_SCHEMA_VERSIONS, decideHostDrain, isDraining, isHostEventType } from "./host/host-events";
+export type { HostActivated, HostDrainRequested, HostEvent, HostLost, HostRegistered } from "./host/host-events";
 
 export { IPC_GROUP_EVENT_SCHEMA_VERSIONS, isIpcGroupEventType } from "./ipc-group/ipc-group-events";
 export type {

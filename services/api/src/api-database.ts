@@ -73,6 +73,8 @@ export interface ApiHostsTable {
   memory_bytes: Int8Column;
   /** CPUs the registration in force offers, in nano-CPUs; NULL when it reported none (0103). */
   nano_cpus: Nullable<Int8Column>;
+  /** 0105: `shoal host drain` in force. */
+  draining: Generated<boolean>;
   /** Names the registration in force (HostRegistered's `registeredAt`). */
   registered_at: TimestampColumn;
   /** When this api last received a heartbeat of the registration in force; NULL before the first. */

@@ -184,7 +184,13 @@ export type StartResult = {
  * removed, as Docker removes it. UNAVAILABLE when no outcome is recorded within the start
  * timeout.
  */
-export async function startContainer(ctx: ApiContext, ref: string, checkpoint: string): Promise<StartResult> {
+export async function startContainer(
+  ctx: ApiContext,
+  ref: string,
+  checkpoint: string,
+  /** Hosts the start must not be placed on (a drain moving the container off its host). */
+  opts: { avoidHosts?: string[] } = {},
+): Promise<StartResult> {
   const began = process.hrtime.bigint();
   const snapshot = ctx.config.current();
   const experimental = snapshot.config.experimental;
@@ -203,7 +209,15 @@ export async function startContainer(ctx: ApiContext, ref: string, checkpoint: s
     ({ record: after, appended } = await decideAndAppend(ctx, before, {
       type: "StartContainer",
       // The snapshot this start is decided under: every later step of it uses this version (RCU).
-      data: { containerId: id, now: nowIso(), experimental, configVersion: snapshot.version, ...(checkpoint !== "" ? { fromCheckpoint: checkpoint } : {}), ...owner },
+      data: {
+        containerId: id,
+        now: nowIso(),
+        experimental,
+        configVersion: snapshot.version,
+        ...(checkpoint !== "" ? { fromCheckpoint: checkpoint } : {}),
+        ...(opts.avoidHosts !== undefined ? { avoidHosts: opts.avoidHosts } : {}),
+        ...owner,
+      },
     }));
   } catch (err) {
     watch.close();
@@ -376,7 +390,7 @@ export async function stopContainer(ctx: ApiContext, ref: string, timeoutSeconds
   await stopById(ctx, id, timeoutSeconds);
 }
 
-async function stopById(ctx: ApiContext, id: string, timeoutSeconds: number): Promise<void> {
+export async function stopById(ctx: ApiContext, id: string, timeoutSeconds: number): Promise<void> {
   const before = await readContainer(ctx.store, id);
   // A frozen task cannot take SIGTERM (nor, on cgroup v1, SIGKILL): thaw it first.
   if (before.state.status === "paused") await unpauseById(ctx, id);

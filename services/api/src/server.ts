@@ -14,6 +14,7 @@ import { registerContainersService } from "./containers-service";
 import { registerEventsService } from "./events/index";
 import { registerConfigService } from "./config-service/index";
 import { createPostgresHostsReader, registerHostsService } from "./hosts/index";
+import { activateHost, drainHost } from "./host-drain";
 import { registerHealthAndReflection } from "./health/health-and-reflection";
 import type { HealthReporter } from "./health/health-and-reflection";
 import { loadShoalProtos } from "./health/shoal-protos";
@@ -60,7 +61,11 @@ export async function startApiServer(opts: {
     store: ctx.store,
     onChanged: () => void ctx.refreshConfig().catch((err: unknown) => ctx.logger.warn({ err }, "could not refresh the config")),
   });
-  registerHostsService(server, { ...common, hosts: createPostgresHostsReader({ db: ctx.db, projection: ctx.hostsProjection }) });
+  registerHostsService(server, {
+    ...common,
+    hosts: createPostgresHostsReader({ db: ctx.db, projection: ctx.hostsProjection }),
+    drain: { drain: (host) => drainHost(ctx, host), activate: (host) => activateHost(ctx, host) },
+  });
   const health = registerHealthAndReflection(server, { serviceNames: API_SERVICE_NAMES, protoDir: opts.protoDir });
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(opts.address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

@@ -211,6 +211,8 @@ export interface UnaryMethods {
   /** condition: "not-running" (default), "next-exit" (send before StartContainer), "removed". */
   "Containers/WaitContainer": [{ container: string; condition?: string }, WaitContainerResponse];
   "Hosts/ListHosts": [Empty, { hosts: HostInfo[] }];
+  "Hosts/DrainHost": [{ host: string }, { moved: string[]; failures: { container: string; error: string }[] }];
+  "Hosts/ActivateHost": [{ host: string }, Empty];
   "Config/ShowConfig": [Empty, ConfigResponse];
   "Config/SetConfig": [{ assignments: string[] }, ConfigResponse];
   "Config/ReloadConfig": [{ config_json: string }, ConfigResponse];

@@ -58,6 +58,8 @@ export type CliCommand =
       format: OutputFormat;
     }
   | { kind: "hosts"; format: OutputFormat }
+  | { kind: "host-drain"; host: string }
+  | { kind: "host-activate"; host: string }
   | { kind: "config-show"; format: OutputFormat }
   | { kind: "config-set"; assignments: string[] }
   | { kind: "config-reload"; file: string };
@@ -445,6 +447,7 @@ const SUBCOMMANDS = new Set([
   "wait",
   "events",
   "hosts",
+  "host",
   "config",
   "version",
   "help",
@@ -656,6 +659,19 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       if (flags.positionals.length > 0) throw argumentError(`"shoal hosts" accepts no arguments.`, name);
       return withAddr(flags, { kind: "hosts", format: parseFormat(flags, name) });
     }
+    case "host": {
+      const [sub, ...subArgs] = rest;
+      if (sub === undefined) throw new UsageError("a host subcommand is required: drain or activate.", "host");
+      if (sub === "--help" || sub === "-h") return { addr, command: { kind: "help", topic: "host" } };
+      if (sub !== "drain" && sub !== "activate") throw new UsageError(`'${sub}' is not a host subcommand.`, "host");
+      const topic = `host ${sub}`;
+      const flags = parseFlags(subArgs, NO_FLAGS, topic, true);
+      const a = normalizeAddr(flags.strings.get("addr") ?? addr);
+      if (flags.bools.has("help")) return { addr: a, command: { kind: "help", topic } };
+      requireArgs(flags, 1, topic);
+      if (flags.positionals.length > 1) throw argumentError(`"shoal ${topic}" requires exactly 1 argument.`, topic);
+      return { addr: a, command: { kind: sub === "drain" ? "host-drain" : "host-activate", host: flags.positionals[0]! } };
+    }
     case "config":
       return parseConfig(rest, addr);
   }
@@ -704,6 +720,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
 
 function helpTopicOf(command: CliCommand): string {
   if (command.kind.startsWith("config-")) return `config ${command.kind.slice("config-".length)}`;
+  if (command.kind.startsWith("host-")) return `host ${command.kind.slice("host-".length)}`;
   return command.kind;
 }
 

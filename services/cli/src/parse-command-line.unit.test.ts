@@ -286,6 +286,15 @@ describe("ps, hosts, events, config", () => {
     expect(command("hosts --format json", "hosts").format).toBe("json");
   });
 
+  it("host drain HOST, host activate HOST", () => {
+    expect(command("host drain h2", "host-drain")).toEqual({ kind: "host-drain", host: "h2" });
+    expect(command("host activate h2", "host-activate")).toEqual({ kind: "host-activate", host: "h2" });
+    expect(usageError("host drain").message).toContain("requires");
+    expect(usageError("host drain a b").message).toContain("exactly 1 argument");
+    expect(usageError("host").message).toContain("drain or activate");
+    expect(usageError("host move h1").message).toContain("'move' is not a host subcommand");
+  });
+
   it("events groups repeated filter keys (ORed) and reads --since/--until/--cursor", () => {
     const events = command("events --since 10m --until 2026-11-23T12:30:00Z -f type=ContainerStarted -f type=ContainerExited -f host=h1 --format json", "events");
     expect(events.since).toEqual(new Date("2026-11-23T11:50:00Z"));

@@ -316,6 +316,16 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
       else out.io.stdout.write(formatHostsTable(hosts, out.io.now()));
       return 0;
     }
+    case "host-drain": {
+      const r = await api.call("Hosts/DrainHost", { host: command.host });
+      for (const id of r.moved) out.line(id);
+      for (const f of r.failures) out.io.stderr.write(`shoal: Error: could not move ${f.container}: ${f.error}\n`);
+      return r.failures.length > 0 ? 1 : 0;
+    }
+    case "host-activate":
+      await api.call("Hosts/ActivateHost", { host: command.host });
+      out.line(command.host);
+      return 0;
     case "config-show": {
       const config = await api.call("Config/ShowConfig", {});
       const parsed: unknown = JSON.parse(config.config_json === "" ? "{}" : config.config_json);

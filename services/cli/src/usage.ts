@@ -47,6 +47,7 @@ Commands:
   wait       Block until containers stop, then print their exit codes
   events     Stream events from the log, resumable with a cursor
   hosts      List hosts
+  host       Drain or activate a host
   config     Show or change the daemon config
   version    Show the shoal version
 
@@ -124,6 +125,17 @@ follow new events until interrupted.
   hosts: `Usage:  shoal hosts [OPTIONS]
 
       --format FORMAT   table (default) or json (one object per line)`,
+  host: `Usage:  shoal host COMMAND
+
+Commands:
+  drain HOST      Stop placing containers on HOST and move what runs there elsewhere
+  activate HOST   End a drain: HOST takes containers again`,
+  "host drain": `Usage:  shoal host drain HOST
+
+Stops new placements on HOST, then moves every container running there to another host
+(stopped, then started elsewhere; an IPC group together, its owner first). Prints the moved
+containers; exits 1 when a container could not be moved.`,
+  "host activate": `Usage:  shoal host activate HOST`,
   config: `Usage:  shoal config COMMAND
 
 Commands:

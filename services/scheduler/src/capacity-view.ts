@@ -60,6 +60,8 @@ export interface CapacityView {
    * absent: the host reported no CPU count, and CPUs do not limit it.
    */
   registerHost(h: { name: string; memoryBytes: number; nanoCpus?: number; registeredAt: string | Date }): void;
+  /** Starts (`shoal host drain`) or ends (`shoal host activate`) a host's drain; ignored for an unknown host. */
+  setDraining(name: string, draining: boolean): void;
   /** Marks the host lost when `registeredAt` is the registration in force. */
   markHostLost(h: { name: string; registeredAt: string | Date }): void;
   /** The reservations on `host`, in container id order. */
@@ -73,7 +75,7 @@ export interface CapacityView {
 }
 
 export function createCapacityView(initial: {
-  hosts: readonly { name: string; status: "ready" | "lost"; memoryBytes: number; nanoCpus?: number; registeredAt: Date }[];
+  hosts: readonly { name: string; status: "ready" | "lost"; memoryBytes: number; nanoCpus?: number; draining?: boolean; registeredAt: Date }[];
   placements: readonly Reservation[];
 }): CapacityView {
   const hosts = new Map<string, ViewHost>();
@@ -93,11 +95,12 @@ export function createCapacityView(initial: {
     if (next.containers === 0) usageOn.delete(r.host);
     else usageOn.set(r.host, next);
   };
-  const hostView = (h: { name: string; status: "ready" | "lost"; memoryBytes: number; nanoCpus?: number | undefined }): HostView => ({
+  const hostView = (h: { name: string; status: "ready" | "lost"; memoryBytes: number; nanoCpus?: number | undefined; draining?: boolean | undefined }): HostView => ({
     name: h.name,
     status: h.status,
     memoryBytes: h.memoryBytes,
     ...(h.nanoCpus === undefined ? {} : { nanoCpus: h.nanoCpus }),
+    ...(h.draining === true ? { draining: true } : {}),
   });
 
   for (const h of initial.hosts) hosts.set(h.name, { ...hostView(h), registeredAt: h.registeredAt.getTime() });
@@ -151,7 +154,14 @@ export function createCapacityView(initial: {
       const at = new Date(h.registeredAt).getTime();
       const known = hosts.get(h.name);
       if (known !== undefined && known.registeredAt >= at) return;
-      hosts.set(h.name, { ...hostView({ ...h, status: "ready" }), registeredAt: at });
+      // A drain outlives the host's new registrations.
+      hosts.set(h.name, { ...hostView({ ...h, status: "ready", draining: known?.draining }), registeredAt: at });
+    },
+
+    setDraining(name, draining) {
+      const known = hosts.get(name);
+      if (known === undefined) return;
+      hosts.set(name, { ...hostView({ ...known, draining }), registeredAt: known.registeredAt });
     },
 
     markHostLost(h) {

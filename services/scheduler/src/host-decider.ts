@@ -45,7 +45,15 @@ export type HostCommand = RegisterHost | MarkHostLost;
 export { HOST_EVENT_SCHEMA_VERSIONS };
 export type { HostEvent, HostLost, HostRegistered };
 
-type Registration = { host: string; capabilities: HostCapabilities; memoryBytes: number; nanoCpus?: number; registeredAt: string };
+type Registration = {
+  host: string;
+  capabilities: HostCapabilities;
+  memoryBytes: number;
+  nanoCpus?: number;
+  registeredAt: string;
+  /** `shoal host drain` in force: no new placement goes there. */
+  draining?: boolean;
+};
 
 export type HostState =
   | { status: "unknown" }
@@ -104,11 +112,21 @@ export function decideHost(command: HostCommand, state: HostState): HostEvent[] 
 
 export function evolveHost(state: HostState, event: HostEvent): HostState {
   switch (event.type) {
-    case "HostRegistered":
-      return { status: "ready", ...registration(event.data) };
+    case "HostRegistered": {
+      // A drain outlives the host's new registrations (an agent restart does not end it).
+      const draining = state.status !== "unknown" && state.draining === true;
+      return { status: "ready", ...registration(event.data), ...(draining ? { draining } : {}) };
+    }
     case "HostLost":
       if (state.status === "unknown") return state;
       return { ...state, status: "lost", lostAt: event.data.lostAt, reason: event.data.reason };
+    case "HostDrainRequested":
+      return state.status === "unknown" ? state : { ...state, draining: true };
+    case "HostActivated": {
+      if (state.status === "unknown") return state;
+      const { draining: _, ...rest } = state;
+      return rest;
+    }
   }
 }
 

@@ -108,7 +108,7 @@ export function createHostRegistry(deps: {
         async then(trx, { appended }) {
           for (const e of appended) {
             if (e.type === "HostRegistered") await upsertRegisteredHost(trx, e.data);
-            else await markHostRowLost(trx, e.data);
+            else if (e.type === "HostLost") await markHostRowLost(trx, e.data);
           }
         },
       });
@@ -117,7 +117,7 @@ export function createHostRegistry(deps: {
           const { host, memoryBytes, nanoCpus, registeredAt } = e.data;
           view.registerHost({ name: host, memoryBytes, ...(nanoCpus === undefined ? {} : { nanoCpus }), registeredAt });
         }
-        else view.markHostLost({ name: e.data.host, registeredAt: e.data.registeredAt });
+        else if (e.type === "HostLost") view.markHostLost({ name: e.data.host, registeredAt: e.data.registeredAt });
       }
       return result;
     });
@@ -187,8 +187,11 @@ export function createHostRegistry(deps: {
       const seenOf = (h: (typeof ready)[number]) =>
         Math.max(lastSeen.get(h.name) ?? 0, h.lastHeartbeat?.getTime() ?? 0, h.registeredAt.getTime(), startedAt);
       const silent = ready.filter((h) => now - seenOf(h) > heartbeatTimeoutMs);
-      // Every host silent at once is this scheduler's fault (its subscription, its network), not theirs.
-      if (ready.length > 1 && silent.length === ready.length) {
+      // Every host silent at once is this scheduler's fault (its subscription, its network), not
+      // theirs. "At once": when one passes the timeout, every other one has been silent for at
+      // least half of it too (they went quiet together, not one by one).
+      const quiet = ready.filter((h) => now - seenOf(h) > heartbeatTimeoutMs / 2);
+      if (silent.length > 0 && ready.length > 1 && quiet.length === ready.length) {
         if (!warnedAllSilent) logger.warn({ hosts: ready.length }, "every host is silent at once: suspecting this scheduler, judging none lost");
         warnedAllSilent = true;
         return lost;
@@ -219,6 +222,11 @@ export function createHostRegistry(deps: {
     },
 
     async onHostEvent(event) {
+      // A drain (the api records it) stops placements on the host at once; the api moves what runs there.
+      if (event.type === "HostDrainRequested" || event.type === "HostActivated") {
+        await view.exclusive(async () => view.setDraining((event.data as { host: string }).host, event.type === "HostDrainRequested"));
+        return 0;
+      }
       if (event.type !== "HostLost") return 0;
       const { host, registeredAt } = event.data as { host: string; registeredAt: string };
       // Already so when this process appended it; not when an earlier scheduler did.

@@ -99,7 +99,10 @@ export function createPlacementHandler(deps: {
       return { result: "skipped", why: `superseded (status ${state.status})` };
     }
     const { container } = state;
-    const { reservedBytes: _bytes, reservedNanoCpus: _cpus, ...request } = containerAsk(container, config, pinnedHostOf(recorded[0]?.data));
+    const { reservedBytes: _bytes, reservedNanoCpus: _cpus, ...ask } = containerAsk(container, config, pinnedHostOf(recorded[0]?.data));
+    // A move off a draining host names it: the placement never lands back there.
+    const avoidHosts = (event.data as ContainerStartRequested["data"]).avoidHosts;
+    const request = avoidHosts !== undefined && avoidHosts.length > 0 ? { ...ask, avoidHosts } : ask;
     // A member's owner, as the api resolved it when it checked the join.
     const ownerId = (event.data as ContainerStartRequested["data"]).ipcOwnerId;
     return view.exclusive(async () => {

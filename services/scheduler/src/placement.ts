@@ -3,10 +3,12 @@
  * the placement consumer applies the plan (see README.md).
  *
  * Rules:
- * - Lost hosts are never chosen.
+ * - Lost hosts are never chosen, nor draining ones (`shoal host drain`), nor a host the
+ *   request avoids (`avoidHosts`: a move off a host never lands back on it).
  * - A member (`container:<owner>`) goes to its owner's host and nowhere else: the owner
  *   not placed, or its host lost, or a pin to another host, or no room left there for the
- *   member, is `unavailable`.
+ *   member, is `unavailable`. (A draining owner host still takes its members: the group is
+ *   moved as a unit, the owner first.)
  * - An IPC group is placed as one unit: the owner reserves its own memory plus the
  *   group's shm (one tmpfs, shared by every member); a member reserves only its own memory.
  *   A `private` container reserves memory plus its own shm tmpfs; `none` and `host` only memory.
@@ -14,7 +16,8 @@
  * - Capacity: a host fits when its reserved bytes plus the request's stay within its
  *   memory, and its reserved CPUs plus the request's within its CPUs. A host that reported
  *   no CPU count is not limited by CPUs.
- * - A pinned host is honoured or the request is `unavailable` with the reason.
+ * - A pinned host is honoured or the request is `unavailable` with the reason (a draining
+ *   or avoided pinned host too).
  * - Spread: among the hosts that fit, the one with the fewest placed containers, then the
  *   smallest fraction of its memory reserved, then the first by name. The result does not
  *   depend on the order of the snapshot's hosts or usage.
@@ -31,6 +34,8 @@ export type HostView = {
   memoryBytes: number;
   /** CPUs the host offers, in nano-CPUs; absent when its registration reported none (CPUs then do not limit it). */
   nanoCpus?: number;
+  /** `shoal host drain` in force: no new placement (but an owner's members) goes there. */
+  draining?: boolean;
 };
 
 /**
@@ -58,6 +63,8 @@ export type PlacementRequest = {
   /** Size of the shm tmpfs this container would bring (0 when it brings none). */
   shmBytes: number;
   pinnedHost?: string;
+  /** Hosts this placement must not use (a move off a draining host). */
+  avoidHosts?: readonly string[];
 };
 
 export type PlacementSnapshot = {
@@ -122,17 +129,22 @@ export function planPlacement(snapshot: PlacementSnapshot): PlacementPlan {
     return place(host);
   }
 
+  const avoided = new Set(request.avoidHosts ?? []);
   if (request.pinnedHost !== undefined) {
     const pinned = byName.get(request.pinnedHost);
     if (pinned === undefined) return { unavailable: `pinned host ${request.pinnedHost} is not registered` };
     if (pinned.status !== "ready") return { unavailable: `pinned host ${request.pinnedHost} is lost` };
+    if (pinned.draining === true || avoided.has(pinned.name)) return { unavailable: `pinned host ${request.pinnedHost} is draining` };
     if (!fits(pinned)) return { unavailable: `no room on pinned host ${pinned.name}: ${describeShortfall(need, pinned.name, free(pinned))}` };
     return place(pinned);
   }
 
   if (snapshot.hosts.length === 0) return { unavailable: "no hosts registered" };
-  const ready = snapshot.hosts.filter((h) => h.status === "ready");
-  if (ready.length === 0) return { unavailable: `no ready host (${snapshot.hosts.length} lost)` };
+  const ready = snapshot.hosts.filter((h) => h.status === "ready" && h.draining !== true && !avoided.has(h.name));
+  if (ready.length === 0) {
+    const lost = snapshot.hosts.filter((h) => h.status !== "ready").length;
+    return { unavailable: `no ready host (${lost} lost, ${snapshot.hosts.length - lost} draining or avoided)` };
+  }
   const fitting = ready.filter(fits);
   if (fitting.length > 0) {
     const spread = (a: HostView, b: HostView) =>

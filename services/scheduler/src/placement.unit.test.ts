@@ -287,10 +287,20 @@ describe("planPlacement examples", () => {
     expect(planPlacement({ hosts: [ready("old", 4096 * MiB)], usage: [used("old", 9, 0, 99 * CPU)], request })).toEqual(placed("old", 512 * MiB, 2 * CPU));
   });
 
+  it("never places on a draining or avoided host, nor a pin to one; a member still joins its owner on a draining host", () => {
+    const hosts = [{ ...ready("a", 4096 * MiB), draining: true }, ready("b", 4096 * MiB), ready("c", 4096 * MiB)];
+    // a is empty (the spread would pick it) but draining; c is avoided: b.
+    expect(planPlacement({ hosts, usage: [used("b", 3, 0, 0)], request: req({ avoidHosts: ["c"] }) })).toMatchObject({ place: { host: "b" } });
+    expect(planPlacement({ hosts, usage: [], request: req({ pinnedHost: "a" }) })).toEqual({ unavailable: "pinned host a is draining" });
+    expect(planPlacement({ hosts: [hosts[0]!], usage: [], request: req() })).toEqual({ unavailable: "no ready host (0 lost, 1 draining or avoided)" });
+    const member = req({ ipcMode: { kind: "container", ref: "db" }, shmBytes: 0 });
+    expect(planPlacement({ hosts, usage: [], owner: { containerId: "db", host: "a" }, request: member })).toMatchObject({ place: { host: "a" } });
+  });
+
   it("says why nothing fits, naming the closest host and what is missing", () => {
     expect(planPlacement({ hosts: [], usage: [], request: req() })).toEqual({ unavailable: "no hosts registered" });
     expect(planPlacement({ hosts: [{ name: "a", status: "lost", memoryBytes: MiB }], usage: [], request: req() })).toEqual({
-      unavailable: "no ready host (1 lost)",
+      unavailable: "no ready host (1 lost, 0 draining or avoided)",
     });
     expect(planPlacement({ hosts: [ready("a", 32 * MiB)], usage: [], request: req() })).toEqual({
       unavailable: "no host has room: 64MiB of memory needed; host a (the closest) has 32MiB free (32MiB of memory short)",

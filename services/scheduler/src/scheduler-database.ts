@@ -1,9 +1,10 @@
 /**
  * The scheduler's tables as kysely sees them, beside the event store's (it appends and
- * records processed events). Migrations 0200, 0201 and 0202 are the truth for the columns; no
+ * records processed events). Migrations 0200 to 0203 are the truth for the columns; no
  * other service reads or writes these tables (the api keeps its own hosts projection).
  */
 import type { HostCapabilities } from "@shoal/domain";
+import type { Generated } from "kysely";
 import type { EventStoreDatabase, Int8Column, JsonColumn, Nullable, TimestampColumn } from "@shoal/event-store";
 
 /** One row per registered host, following its newest registration (0200). */
@@ -14,6 +15,8 @@ export interface HostsTable {
   memory_bytes: Int8Column;
   /** CPUs the registration offers, in nano-CPUs; NULL when it reported none (0202). */
   nano_cpus: Nullable<Int8Column>;
+  /** 0203: `shoal host drain` in force. */
+  draining: Generated<boolean>;
   /** Names the registration in force (HostRegistered's `registeredAt`). */
   registered_at: TimestampColumn;
   /** Written from core-NATS heartbeats (at most once a second); NULL until the first one after the registration. */

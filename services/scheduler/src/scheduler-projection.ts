@@ -21,6 +21,7 @@ import { PLACEMENT_RELEASING_EVENT_TYPES } from "@shoal/domain";
 import {
   markHostRowLost,
   releasePlacement,
+  setHostDraining,
   resetTables,
   upsertPlacement,
   upsertRegisteredHost,
@@ -55,6 +56,10 @@ async function applyEvent(store: EventStore, event: GlobalEvent, trx: Transactio
   }
   if (event.type === "HostLost") {
     await markHostRowLost(trx, (event as unknown as Extract<HostEvent, { type: "HostLost" }>).data);
+    return;
+  }
+  if (event.type === "HostDrainRequested" || event.type === "HostActivated") {
+    await setHostDraining(trx, (event.data as { host: string }).host, event.type === "HostDrainRequested");
     return;
   }
   if (!isContainerEventType(event.type)) return;

@@ -25,6 +25,8 @@ export type HostRow = {
   memoryBytes: number;
   /** Absent: the registration reported no CPU count. */
   nanoCpus?: number;
+  /** `shoal host drain` in force (0203). */
+  draining: boolean;
   registeredAt: Date;
   lastHeartbeat: Date | null;
 };
@@ -89,7 +91,7 @@ export async function recordHeartbeat(db: Db, host: string, at: Date): Promise<"
 export async function listHosts(db: Db): Promise<HostRow[]> {
   const rows = await db
     .selectFrom("hosts")
-    .select(["name", "status", "capabilities", "memory_bytes", "nano_cpus", "registered_at", "last_heartbeat"])
+    .select(["name", "status", "capabilities", "memory_bytes", "nano_cpus", "draining", "registered_at", "last_heartbeat"])
     .orderBy("name")
     .execute();
   return rows.map((row) => ({
@@ -98,9 +100,15 @@ export async function listHosts(db: Db): Promise<HostRow[]> {
     capabilities: row.capabilities,
     memoryBytes: Number(row.memory_bytes),
     ...(row.nano_cpus === null ? {} : { nanoCpus: Number(row.nano_cpus) }),
+    draining: row.draining,
     registeredAt: row.registered_at,
     lastHeartbeat: row.last_heartbeat,
   }));
+}
+
+/** Starts or ends the host's drain (HostDrainRequested / HostActivated); a host with no row is left alone. */
+export async function setHostDraining(trx: Db, host: string, draining: boolean): Promise<void> {
+  await trx.updateTable("hosts").set({ draining }).where("name", "=", host).execute();
 }
 
 export type PlacementRow = Reservation;

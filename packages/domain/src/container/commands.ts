@@ -57,6 +57,8 @@ export type StartContainer = DomainCommand<
      * A user's start resets the restart count, as `docker start` does.
      */
     automatic?: boolean;
+    /** Hosts the start must not be placed on: a drain moving the container off its host. */
+    avoidHosts?: string[];
   }
 >;
 

@@ -396,6 +396,11 @@ function startRequestData(command: StartContainer, s: Live): ContainerEventData<
     data.ipcOwnerId = command.data.ipcOwner!.containerId;
   }
   if (command.data.automatic === true) data.automatic = true;
+  const avoid = command.data.avoidHosts;
+  if (avoid !== undefined && avoid.length > 0) {
+    requireStrings("avoidHosts", avoid);
+    data.avoidHosts = [...avoid];
+  }
   return data;
 }
 

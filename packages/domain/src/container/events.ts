@@ -37,6 +37,8 @@ export type ContainerStartRequested = DomainEvent<
     configVersion?: number;
     /** Added field: true for a restart by the restart policy (it counts as one); absent for a user's start (it resets the count). */
     automatic?: true;
+    /** Added field: hosts this start must not be placed on (a move off a draining host). */
+    avoidHosts?: string[];
   }
 >;
 export type ContainerScheduled = DomainEvent<

@@ -8,6 +8,7 @@
  *                          ready, capabilities, memory, CPUs (NULL when it reported none); a
  *                          heartbeat received before it is dropped
  *   HostLost            ─► the row of the registration it names becomes lost
+ *   HostDrainRequested | HostActivated ─► the host's drain flag (kept across registrations)
  *   ContainerScheduled  ─► the container's placement on its host, holding the bytes and CPUs
  *                          the scheduler reserved (`reservedBytes`, `reservedNanoCpus`; 0 on a
  *                          placement recorded before the field); a newer ContainerScheduled
@@ -114,6 +115,14 @@ async function applyHostEvent(e: HostEvent, trx: Transaction<ApiDatabase>): Prom
         .set({ status: "lost" })
         .where("name", "=", e.data.host)
         .where("registered_at", "=", new Date(e.data.registeredAt))
+        .execute();
+      return;
+    case "HostDrainRequested":
+    case "HostActivated":
+      await trx
+        .updateTable("api_hosts")
+        .set({ draining: e.type === "HostDrainRequested" })
+        .where("name", "=", e.data.host)
         .execute();
       return;
   }

@@ -1,6 +1,6 @@
 /**
  * Reads hosts for `ListHosts` from the api's own hosts projection (`api_hosts`,
- * `api_placements`, migrations 0102 and 0103; see hosts-projection.ts), caught up first so a caller
+ * `api_placements`, migrations 0102, 0103 and 0105; see hosts-projection.ts), caught up first so a caller
  * sees what the log holds at the call.
  */
 import type { Kysely } from "kysely";
@@ -12,6 +12,8 @@ import type { ApiDatabase } from "../api-database";
 export interface HostView {
   name: string;
   status: "ready" | "lost";
+  /** `shoal host drain` in force (ListHosts shows a ready host that drains as `draining`). */
+  draining: boolean;
   /** Null until the first heartbeat after the registration in force. */
   lastHeartbeat: Date | null;
   /** As the agent reported it at registration (kernel, cgroup, runtimes, rro, AppArmor, CRIU…). */
@@ -63,6 +65,7 @@ export function createPostgresHostsReader(deps: {
           .select([
             "h.name",
             "h.status",
+            "h.draining",
             "h.last_heartbeat",
             "h.capabilities",
             "h.memory_bytes",
@@ -79,6 +82,7 @@ export function createPostgresHostsReader(deps: {
       return rows.map((r) => ({
         name: r.name,
         status: r.status,
+        draining: r.draining,
         lastHeartbeat: r.last_heartbeat,
         capabilities: r.capabilities,
         memoryBytes: BigInt(r.memory_bytes),

@@ -2,7 +2,7 @@
 import type { Server, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { PackageDefinition } from "@grpc/proto-loader";
 import type { Logger } from "pino";
-import { InternalError } from "@shoal/domain";
+import { InternalError, InvalidArgumentError } from "@shoal/domain";
 import { unaryCall } from "../events/request-metrics";
 import type { RequestMetrics } from "../events/request-metrics";
 import { dateToTimestamp } from "../events/timestamp";
@@ -14,8 +14,13 @@ export interface HostsServiceDeps {
   /** Where hosts come from: the api's hosts projection (`createPostgresHostsReader`), or a stand-in in tests. */
   hosts: HostsReader;
   logger?: Logger;
-  /** Counts requests as `Hosts/ListHosts`. */
+  /** Counts requests as `Hosts/<method>`. */
   metrics?: RequestMetrics;
+  /** DrainHost and ActivateHost (host-drain.ts); absent (tests of ListHosts alone): INTERNAL. */
+  drain?: {
+    drain(host: string): Promise<{ moved: string[]; failures: { container: string; error: string }[] }>;
+    activate(host: string): Promise<void>;
+  };
 }
 
 /**
@@ -28,14 +33,30 @@ export function registerHostsService(server: Server, deps: HostsServiceDeps): vo
   const reader = deps.hosts;
   const implementation: UntypedServiceImplementation = {
     ListHosts: unaryCall("Hosts/ListHosts", deps, async () => ({ hosts: (await reader.listHosts()).map(toHostInfo) })),
+    DrainHost: unaryCall("Hosts/DrainHost", deps, async (req: { host?: unknown }) => drainer().drain(hostOf(req))),
+    ActivateHost: unaryCall("Hosts/ActivateHost", deps, async (req: { host?: unknown }) => {
+      await drainer().activate(hostOf(req));
+      return {};
+    }),
+  };
+  const drainer = () => {
+    if (deps.drain === undefined) throw new InternalError("host drain is not wired into this server");
+    return deps.drain;
   };
   server.addService(definition, implementation);
+}
+
+/** The request's host name; INVALID_ARGUMENT when missing. */
+function hostOf(req: { host?: unknown }): string {
+  const host = req.host;
+  if (typeof host !== "string" || host === "") throw new InvalidArgumentError("a host name is required");
+  return host;
 }
 
 function toHostInfo(h: HostView): Record<string, unknown> {
   return {
     name: h.name,
-    status: h.status,
+    status: h.status === "ready" && h.draining ? "draining" : h.status,
     lastHeartbeat: h.lastHeartbeat === null ? null : dateToTimestamp(h.lastHeartbeat),
     capabilitiesJson: JSON.stringify(h.capabilities ?? {}),
     memoryBytes: h.memoryBytes.toString(),
