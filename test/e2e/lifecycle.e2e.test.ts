@@ -65,6 +65,14 @@ describe("an IPC member created in compose order", () => {
 });
 
 describe("refusals with docker's exit codes and messages", () => {
+  it("a rootfs directory is checked on the host that runs the container, at start (the api's filesystem is another machine's in a fleet)", async () => {
+    const r = await stack.cli(["run", "-d", "--name", "nowhere", "--rootfs", "/definitely/not/here", ...SLEEP]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain(`rootfs /definitely/not/here: no such directory on host ${stack.host}`);
+    expect((await inspect("nowhere")).State).toMatchObject({ Running: false, ExitCode: 128 });
+    expect((await stack.cli(["rm", "nowhere"])).code).toBe(0);
+  });
+
   it("rm of a running container without -f is 1 and leaves it running", async () => {
     const id = await run("busy");
     const r = await stack.cli(["rm", "busy"]);

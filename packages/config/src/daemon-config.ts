@@ -292,15 +292,23 @@ export function daemonConfigEquals(a: DaemonConfig, b: DaemonConfig): boolean {
 
 /**
  * Whether `--rootfs DIR` may use `dir` under `allowed-rootfs-roots`: always when the list
- * is empty, else when `dir` is one of the roots or lies below one. `dir` must be absolute
- * and already resolved (realpath) by the caller, or a symlink could lead outside the
- * roots; a relative `dir` is never allowed.
+ * is empty, else when `dir` is one of the roots or lies below one (isUnderAllowedRoots).
+ * A relative `dir` is never allowed.
  */
 export function isRootfsAllowed(cfg: DaemonConfig, dir: string): boolean {
+  return isUnderAllowedRoots(cfg.allowedRootfsRoots, dir);
+}
+
+/**
+ * True when `dir` (absolute) is one of `roots` or below one, compared after normalizing
+ * (`..` cannot climb out); no roots allows every absolute path. The api checks the path as
+ * given; the host that runs the container checks it again after resolving symlinks there.
+ */
+export function isUnderAllowedRoots(roots: readonly string[], dir: string): boolean {
   if (!dir.startsWith("/")) return false;
-  if (cfg.allowedRootfsRoots.length === 0) return true;
+  if (roots.length === 0) return true;
   const normal = posixPath.normalize(dir);
-  return cfg.allowedRootfsRoots.some((root) => normal === root || normal.startsWith(root === "/" ? "/" : `${root}/`));
+  return roots.some((root) => normal === root || normal.startsWith(root === "/" ? "/" : `${root}/`));
 }
 
 const RUNTIME_KEY_PREFIX = "runtimes.";

@@ -6,6 +6,7 @@ export {
   defaultDaemonConfig,
   formatDaemonConfig,
   isRootfsAllowed,
+  isUnderAllowedRoots,
   parseDaemonConfig,
   parseDaemonConfigText,
 } from "./daemon-config";

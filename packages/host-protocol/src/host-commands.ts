@@ -62,7 +62,14 @@ export const commandSchemas = {
         memoryBytes: z.number().int().positive().optional(),
       })
       .optional(),
-    runtime: z.object({ name: z.string().min(1), path: absPath, args: z.array(z.string()).optional() }),
+    /** `path`: absolute, or a bare binary name the host finds on its own PATH (the built-in `runc`). */
+    runtime: z.object({
+      name: z.string().min(1),
+      path: z.union([absPath, z.string().regex(/^[A-Za-z0-9._+-]+$/, "must be absolute or a bare binary name")]),
+      args: z.array(z.string()).optional(),
+    }),
+    /** `allowed-rootfs-roots` of the start's config: the host checks the resolved rootfs against them. */
+    allowedRootfsRoots: z.array(absPath).optional(),
     /** Makes the ContainerStartFailed report id unique per attempt; default: the time of the attempt. */
     attemptId: z.string().min(1).max(64).optional(),
   }),

@@ -77,27 +77,12 @@ export function startPayload(
     ...(hc.memory !== undefined ? { memoryBytes: hc.memory } : {}),
     ...(hc.nanoCpus !== undefined ? { nanoCpus: hc.nanoCpus } : {}),
     ...(hc.stopOnDisconnectMs !== undefined ? { stopOnDisconnectMs: hc.stopOnDisconnectMs } : {}),
-    runtime: { name: locked.name, path: absoluteBinary(configured.path), args: [...configured.runtimeArgs] },
+    // The host resolves a bare binary name on its own PATH, and checks the rootfs against the roots.
+    runtime: { name: locked.name, path: configured.path, args: [...configured.runtimeArgs] },
+    ...(snapshot.config.allowedRootfsRoots.length > 0 ? { allowedRootfsRoots: [...snapshot.config.allowedRootfsRoots] } : {}),
     attemptId,
     ...(epoch !== undefined ? { epoch } : {}),
   };
-}
-
-/** The built-in runtime is configured as a bare name found on PATH; the agent wants a path. */
-function absoluteBinary(path: string): string {
-  if (posixPath.isAbsolute(path)) return path;
-  const dirs = [...(process.env.PATH ?? "").split(":"), "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
-  for (const dir of dirs) {
-    if (!posixPath.isAbsolute(dir)) continue;
-    const candidate = posixPath.join(dir, path);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // next
-    }
-  }
-  throw new FailedPreconditionError(`runtime binary ${path} was not found on PATH`);
 }
 
 /** The durable's handler: one ContainerIpcPrepared (an attempt, by its event id), read back from the log. */

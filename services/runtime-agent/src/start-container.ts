@@ -1,4 +1,4 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync, realpathSync, statSync } from "node:fs";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { join, normalize } from "node:path";
 import { FailedPreconditionError, InternalError, NotFoundError, describeStartFailure, isShoalError } from "@shoal/domain";
@@ -6,6 +6,7 @@ import type { IpcPlan } from "@shoal/domain";
 import { REPORT_TYPES, reportIds } from "@shoal/host-protocol";
 import type { CommandPayload, ContainerStartFailedPayload, ContainerStartedPayload } from "@shoal/host-protocol";
 import { buildSpec, overlayRootfsMounts } from "@shoal/oci";
+import { isUnderAllowedRoots } from "@shoal/config";
 import { HOST_LABEL, publishReport } from "./agent-context";
 import type { AgentContext } from "./agent-context";
 import { removeContainerdLeftovers } from "./container-removal";
@@ -104,7 +105,13 @@ async function createAndStart(
   const isDir = isDirectory(rootfsDir);
   const dirExisted = existsSync(paths.dir);
   await checkIpcPrerequisites(ctx, id, p.ipcPlan);
-  if (!isDir) throw new FailedPreconditionError(`rootfs ${rootfsDir}: no such directory`);
+  if (!isDir) throw new FailedPreconditionError(`rootfs ${rootfsDir}: no such directory on host ${ctx.host}`);
+  // The api checked the path as written; here, on the host that runs it, symlinks resolved.
+  if (p.allowedRootfsRoots !== undefined && !isUnderAllowedRoots(p.allowedRootfsRoots, realpathSync(rootfsDir))) {
+    throw new FailedPreconditionError(
+      `rootfs ${rootfsDir} resolves to ${realpathSync(rootfsDir)} on host ${ctx.host}, outside the allowed roots (allowed-rootfs-roots: ${p.allowedRootfsRoots.join(", ")})`,
+    );
+  }
 
   const runtime = await lockInRuntime(ctx.wrappers, p.runtime);
   const cap = ctx.capabilities.runtimes.find((r) => r.name === runtime.name || r.path === runtime.path);

@@ -68,7 +68,9 @@ export function startFakeAgent(opts: { nats: Pick<TestNats, "nc" | "js" | "prefi
         }
         const pid = nextPid++;
         running.set(payload.containerId, { pid, paused: false });
-        const runtime = { ...payload.runtime, args: payload.runtime.args ?? [], binaryPath: payload.runtime.path };
+        // A bare binary name is found on the host's PATH, as the real agent finds it.
+        const path = payload.runtime.path.startsWith("/") ? payload.runtime.path : `/usr/sbin/${payload.runtime.path}`;
+        const runtime = { ...payload.runtime, path, args: payload.runtime.args ?? [], binaryPath: path };
         // The real agent's reply carries the same facts as its report.
         const started = { containerId: payload.containerId, pid, ipcNamespaceInode: 4026531839, runtime, startedAt: new Date().toISOString() };
         if (!agent.withholdStartedReports) await report("ContainerStarted", reportIds.containerStarted(payload.containerId, pid), started);
