@@ -114,6 +114,15 @@ function cpuTicks(pid: number, tid?: number): number | undefined {
   }
 }
 
+/** Row name of the whole machine's busy CPU (every process, other people's too). */
+const MACHINE = "the whole machine (everyone's processes)";
+
+/** Busy CPU ticks of the whole machine so far: /proc/stat's first line minus idle and iowait. */
+function machineBusyTicks(): number {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  return f.reduce((a, b) => a + b, 0) - f[3]! - f[4]!;
+}
+
 /** The pid listening on the NATS port (the machine's nats-server), if this user can see it. */
 async function natsServerPid(): Promise<number | undefined> {
   const port = new URL(NATS_URL).port || "4222";
@@ -137,6 +146,7 @@ interface CpuSampler {
  */
 function sampleCpu(pids: Map<string, number>, db: TestDatabase): CpuSampler {
   const started = performance.now();
+  const machine0 = machineBusyTicks();
   const first = new Map<string, [number, number]>();
   const last = new Map<string, [number, number]>();
   const peak = new Map<string, number>();
@@ -184,6 +194,7 @@ function sampleCpu(pids: Map<string, number>, db: TestDatabase): CpuSampler {
       let backendTicks = 0;
       for (const [pid, t0] of backendFirst) backendTicks += backendLast.get(pid)! - t0;
       out.set("postgres (this run's backends)", { cores: backendTicks / TICK_HZ / seconds, mainThread: NaN, mainPeak: NaN });
+      out.set(MACHINE, { cores: (machineBusyTicks() - machine0) / TICK_HZ / seconds, mainThread: NaN, mainPeak: NaN });
       return out;
     },
   };
@@ -513,6 +524,7 @@ interface SizeResult {
     failureSamples: string[];
   };
   reconcileRounds: { hosts: number; ms: number }[];
+  loadAverage: { before: string; after: string };
   lostHosts: number;
   containers: number;
 }
@@ -564,13 +576,14 @@ async function runSize(cleanup: Cleanup, hosts: number, rootfs: string): Promise
   // ---- idle: heartbeats (and the periodic reconciles) only
   const idlePg0 = await pgSnapshot(database);
   const idleC0 = await fleet.counters();
+  const idleC0At = Date.now();
   const idleCpu = sampleCpu(pidsToWatch, database);
   await sleepChecked(cleanup, IDLE_S * 1000);
   const idleCpuResult = await idleCpu.stop();
   const idleC1 = await fleet.counters();
+  const idleFleetSeconds = (Date.now() - idleC0At) / 1000;
   const idlePg1 = await pgSnapshot(database);
   const idleSeconds = (idlePg1.at - idlePg0.at) / 1000;
-  const idleFleetSeconds = IDLE_S + 1.1;
 
   // ---- one client: start-to-placed with no queue in front of any service
   process.stderr.write(`  one client for ${SERIAL_S} s …\n`);
@@ -584,11 +597,14 @@ async function runSize(cleanup: Cleanup, hosts: number, rootfs: string): Promise
   process.stderr.write(`  load: ${CLIENTS} clients, ${WARMUP_S} s warm-up + ${LOAD_S} s measured …\n`);
   const windowStart = Date.now() + WARMUP_S * 1000;
   const windowEnd = windowStart + LOAD_S * 1000;
+  const loadAvgBefore = loadAverage();
   const load = drive(cleanup, api, rootfs, CLIENTS, windowStart, windowEnd);
   await sleepChecked(cleanup, Math.max(0, windowStart - Date.now()));
   const sched0 = await scrape(cp.metricsPorts.scheduler);
   const mm0 = await scrape(cp.metricsPorts["mount-manager"]);
+  const scrape0At = Date.now();
   const loadC0 = await fleet.counters();
+  const loadC0At = Date.now();
   const streams0 = await streamCounts(nats);
   const loadPg0 = await pgSnapshot(database);
   const loadCpu = sampleCpu(pidsToWatch, database);
@@ -598,11 +614,15 @@ async function runSize(cleanup: Cleanup, hosts: number, rootfs: string): Promise
   const loadSeconds = (loadPg1.at - loadPg0.at) / 1000;
   const streams1 = await streamCounts(nats);
   const loadC1 = await fleet.counters();
+  const loadFleetSeconds = (Date.now() - loadC0At) / 1000;
   const sched1 = await scrape(cp.metricsPorts.scheduler);
   const mm1 = await scrape(cp.metricsPorts["mount-manager"]);
-  const fleetSeconds = loadSeconds;
+  const scrapeSeconds = (Date.now() - scrape0At) / 1000;
+  const loadAvgAfter = loadAverage();
   // In-flight calls finish (bounded by their deadline), so nothing is left half-started.
-  await Promise.race([load.done, sleep(90_000)]);
+  let giveUp: NodeJS.Timeout | undefined;
+  await Promise.race([load.done, new Promise((resolve) => (giveUp = setTimeout(resolve, 90_000)))]);
+  clearTimeout(giveUp);
   if (cp.alive().length !== CONTROL_PLANE.length) {
     const dead = CONTROL_PLANE.filter((s) => !cp.alive().includes(s));
     throw new Error(`${dead.join(", ")} exited during the load:\n${dead.map((s) => cp.logTail(s)).join("\n")}`);
@@ -618,9 +638,9 @@ async function runSize(cleanup: Cleanup, hosts: number, rootfs: string): Promise
     reportsPerS: (b.reportsPublished - a.reportsPublished) / s,
     commandsPerS: Object.fromEntries(Object.keys(b.commands).map((k) => [k, ((b.commands[k] ?? 0) - (a.commands[k] ?? 0)) / s])),
   });
-  const schedBusy = (metric(sched1, "shoal_scheduler_placement_seconds_sum") - metric(sched0, "shoal_scheduler_placement_seconds_sum")) / fleetSeconds;
+  const schedBusy = (metric(sched1, "shoal_scheduler_placement_seconds_sum") - metric(sched0, "shoal_scheduler_placement_seconds_sum")) / scrapeSeconds;
   const schedCount = metric(sched1, "shoal_scheduler_placement_seconds_count") - metric(sched0, "shoal_scheduler_placement_seconds_count");
-  const mmBusy = (metric(mm1, "shoal_mount_manager_prepare_seconds_sum") - metric(mm0, "shoal_mount_manager_prepare_seconds_sum")) / fleetSeconds;
+  const mmBusy = (metric(mm1, "shoal_mount_manager_prepare_seconds_sum") - metric(mm0, "shoal_mount_manager_prepare_seconds_sum")) / scrapeSeconds;
 
   return {
     hosts,
@@ -648,13 +668,14 @@ async function runSize(cleanup: Cleanup, hosts: number, rootfs: string): Promise
         msgsPerS: (s.messages - (streams0.get(name)?.messages ?? 0)) / loadSeconds,
         bytesPerS: (s.bytes - (streams0.get(name)?.bytes ?? 0)) / loadSeconds,
       })),
-      fleet: rate(loadC0, loadC1, fleetSeconds),
+      fleet: rate(loadC0, loadC1, loadFleetSeconds),
       schedulerBusy: schedBusy,
-      schedulerMeanMs: schedCount > 0 ? (schedBusy * fleetSeconds * 1000) / schedCount : NaN,
+      schedulerMeanMs: schedCount > 0 ? (schedBusy * scrapeSeconds * 1000) / schedCount : NaN,
       mountManagerBusy: mmBusy,
       failures: load.failures() + serialDrive.failures(),
       failureSamples: [...serialDrive.failureSamples, ...load.failureSamples].slice(0, 5),
     },
+    loadAverage: { before: loadAvgBefore, after: loadAvgAfter },
     reconcileRounds: rounds(counters.reconcileTimes, registerBegan + registerSeconds * 1000),
     lostHosts: hostsNow.hosts.filter((h) => h.status === "lost").length,
     containers: counters.running,
@@ -740,6 +761,7 @@ function printSize(r: SizeResult): void {
   const L = r.load;
   console.log(`\n== ${r.hosts} hollow hosts ==`);
   console.log(`registration: all ${r.hosts} ready ${f1(r.registerSeconds)} s after the fleet process was started`);
+  console.log(`load average when the load began ${r.loadAverage.before}, when it ended ${r.loadAverage.after}`);
   console.log(
     table(
       ["throughput (measured window)", "per second"],
@@ -769,7 +791,7 @@ function printSize(r: SizeResult): void {
   );
   if (L.failures > 0) console.log(`failures: ${L.failures} (${L.failureSamples.join(" | ")})`);
 
-  const names = [...new Set([...r.idle.cpu.keys(), ...L.cpu.keys()])];
+  const names = [...new Set([...r.idle.cpu.keys(), ...L.cpu.keys()])].filter((n) => n !== MACHINE);
   console.log(
     "\n" +
       table(
@@ -781,9 +803,10 @@ function printSize(r: SizeResult): void {
             return [n, f2(i?.cores ?? NaN), f2(l?.cores ?? NaN), f2(l?.mainThread ?? NaN), f2(l?.mainPeak ?? NaN), f1(((l?.cores ?? NaN) * 1000) / L.startedPerS)];
           }),
           (() => {
-            const sum = (m: Map<string, { cores: number }>) => [...m].filter(([n]) => !n.startsWith("nats")).reduce((a, [, v]) => a + v.cores, 0);
-            return ["all but the shared nats-server", f2(sum(r.idle.cpu)), f2(sum(L.cpu)), "", "", f1((sum(L.cpu) * 1000) / L.startedPerS)];
+            const sum = (m: Map<string, { cores: number }>) => [...m].filter(([n]) => !n.startsWith("nats") && n !== MACHINE).reduce((a, [, v]) => a + v.cores, 0);
+            return ["this run's processes (all above but nats-server)", f2(sum(r.idle.cpu)), f2(sum(L.cpu)), "", "", f1((sum(L.cpu) * 1000) / L.startedPerS)];
           })(),
+          [MACHINE, f2(r.idle.cpu.get(MACHINE)?.cores ?? NaN), f2(L.cpu.get(MACHINE)?.cores ?? NaN), "", "", ""],
         ],
       ),
   );
@@ -902,8 +925,17 @@ if (first !== undefined) {
   if (busiest !== undefined) {
     console.log(`busiest control-plane event loop under load: ${busiest[0]} (main thread ${f2(busiest[1].mainThread)} cores, busiest second ${f2(busiest[1].mainPeak)})`);
   }
-  const totalCores = [...first.load.cpu].filter(([n]) => !n.startsWith("nats")).reduce((a, [, v]) => a + v.cores, 0);
-  console.log(`CPU accounted for under load (without the shared nats-server): ${f2(totalCores)} of ${cpus().length} cores`);
+  const totalCores = [...first.load.cpu].filter(([n]) => !n.startsWith("nats") && n !== MACHINE).reduce((a, [, v]) => a + v.cores, 0);
+  console.log(
+    `CPU under load: this run's processes ${f2(totalCores)} cores (${f1((totalCores * 1000) / first.load.startedPerS)} ms per start), the whole machine ${f2(first.load.cpu.get(MACHINE)?.cores ?? NaN)} of ${cpus().length}`,
+  );
+  console.log(`  at ${f1((totalCores * 1000) / first.load.startedPerS)} ms of CPU per start, ${GOAL} starts/s needs ${f1((totalCores * GOAL) / first.load.startedPerS)} cores`);
+  for (const r of results) {
+    console.log(
+      `  ${r.hosts} hosts: the scheduler's one-at-a-time placement handler took ${f2(r.load.schedulerMeanMs)} ms per placement under load, a ceiling of ` +
+        `${f0(1000 / r.load.schedulerMeanMs)} placements/s at that speed (busy ${f0(r.load.schedulerBusy * 100)}% of the window)`,
+    );
+  }
 }
 if (results.length === 0) process.exitCode = 1;
 
