@@ -87,11 +87,18 @@ export async function ensureSharedStateRoot(os: HostOs, stateRoot: string, marke
 }
 
 /**
- * Undoes ensureSharedStateRoot's bind at clean shutdown. Refuses (FailedPreconditionError,
+ * Undoes ensureSharedStateRoot's bind at clean shutdown, and only that: when the marker
+ * says the agent made the bind. A state root that is a mount of its own (an operator's
+ * filesystem, a container's volume) is left mounted. Refuses (FailedPreconditionError,
  * nothing changed) while anything is still mounted below the state root, since detaching
  * the bind would hide those mounts from the next agent.
  */
 export async function releaseSharedStateRoot(os: HostOs, stateRoot: string, markerFile: string): Promise<void> {
+  const marked = await readFile(markerFile, "utf8").then(
+    () => true,
+    () => false,
+  );
+  if (!marked) return;
   const table = await os.readMountInfo();
   const below = table.filter((m) => m.mountPoint.startsWith(`${stateRoot}/`));
   if (below.length > 0) {

@@ -82,6 +82,15 @@ describe("state root propagation", () => {
     expect(os.calls.some((c) => c.op === "mount")).toBe(false);
   });
 
+  it("never unmounts a state root that is a mount of its own (an operator's filesystem, a volume) at shutdown", async () => {
+    const os = createFakeHostOs({ directories: [ROOT] });
+    await os.mount({ source: "/dev/vdb1", target: ROOT, fstype: "ext4", flags: [] });
+    await os.makeRShared(ROOT);
+    expect(await ensureSharedStateRoot(os, ROOT, `${marker}.none`)).toEqual({ bound: false });
+    await releaseSharedStateRoot(os, ROOT, `${marker}.none`);
+    expect(mountsAt(os.mountTable(), ROOT)).toHaveLength(1);
+  });
+
   it("keeps its bind while anything is mounted below the state root", async () => {
     const os = createFakeHostOs({ directories: [ROOT] });
     await ensureSharedStateRoot(os, ROOT, marker);
