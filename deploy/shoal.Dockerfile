@@ -46,15 +46,6 @@ RUN node scripts/build.mjs api scheduler mount-manager runtime-agent \
 FROM node:20-bookworm-slim AS control-plane
 ENV NODE_ENV=production
 RUN useradd --system --home-dir /app --shell /usr/sbin/nologin shoal
-# Interim: the api still checks `run --rootfs DIR` and the runtime's binary on its own
-# filesystem (issue 11 moves those checks to the host that runs the container); until then the
-# api's image carries the same busybox tree and runc as every agent host, so `shoal run
-# --rootfs /var/lib/shoal-fleet-rootfs …` passes them. Remove these lines with that change.
-COPY deploy/agent/busybox-rootfs.sh /usr/local/bin/
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends busybox-static runc \
- && rm -rf /var/lib/apt/lists/* \
- && /usr/local/bin/busybox-rootfs.sh /var/lib/shoal-fleet-rootfs
 WORKDIR /app
 COPY --from=compiled /src /app
 USER shoal

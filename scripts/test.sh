@@ -25,4 +25,17 @@ node -e '
   const r = JSON.parse(require("fs").readFileSync(".shoal/vitest-report.json", "utf8"));
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
 ' || true
+# The compose deployment's own end-to-end run (test/compose/compose.e2e.sh: images, up with
+# three agent hosts, a group moved by a lost host and by a drain, down), when the whole suite
+# runs. Bounded: a cold image build takes about 4 minutes on 2 cores, a warm run about 80 s.
+if [ "$#" -eq 0 ] && [ "${SHOAL_SKIP_COMPOSE_E2E:-}" != 1 ]; then
+  ensure_apt docker.io docker-compose debootstrap
+  log "tests: the compose deployment (test/compose/compose.e2e.sh)"
+  if SHOAL_COMPOSE_E2E_TIMEOUT="${SHOAL_COMPOSE_E2E_TIMEOUT:-1200}" bash test/compose/compose.e2e.sh; then
+    echo "compose e2e: passed"
+  else
+    echo "compose e2e: FAILED"
+    status=1
+  fi
+fi
 exit "$status"

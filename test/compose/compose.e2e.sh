@@ -12,8 +12,7 @@
 #      back together on another host, once among the connected hosts
 #   6. `docker network connect`: the returning host kills its copies (fencing) and is ready
 #      again; each container of the group runs exactly once across the hosts
-#   7. `shoal host drain` of the group's new host moves the group elsewhere (skipped, saying so,
-#      while the CLI has no `host drain`)
+#   7. `shoal host drain` of the group's new host moves the group elsewhere
 #   8. docker-compose down -v: no container, volume or network of the project left, and no
 #      mount on the machine that was not there before `up` and belongs to the deployment
 # It stops a private dockerd it started, unless something else runs containers there.
@@ -228,18 +227,19 @@ done
 step "host $host back and running none of the group $((SECONDS - t0))s after reconnecting; each runs once"
 
 # ---- drain -------------------------------------------------------------------------------
-if shoal host drain --help >/dev/null 2>&1; then
-  t0=$SECONDS
-  shoal host drain "$new_host" >/dev/null || fail "shoal host drain $new_host failed"
-  drained() { ! running_tasks "$(agent_of "$new_host")" | grep -qx "$owner\|$member"; }
-  wait_until 90 "host $new_host emptied by the drain" drained
-  group_back_elsewhere() { group_back && [ "$(shoal inspect --format '{{.Host}}' "$owner")" != "$new_host" ]; }
-  wait_until 60 "the group running together on another host after the drain" group_back_elsewhere
-  step "drain of $new_host moved the group to $(shoal inspect --format '{{.Host}}' "$owner") in $((SECONDS - t0))s"
-  shoal host activate "$new_host" >/dev/null || fail "shoal host activate $new_host failed"
-else
-  step "SKIP drain: this shoal has no \`host drain\` yet"
-fi
+t0=$SECONDS
+shoal host drain "$new_host" >/dev/null || fail "shoal host drain $new_host failed"
+drained() { ! running_tasks "$(agent_of "$new_host")" | grep -qx "$owner\|$member"; }
+wait_until 90 "host $new_host emptied by the drain" drained
+group_back_elsewhere() { # both running, together, on a host other than the drained one (the returning host will do)
+  local ho hm
+  ho="$(shoal inspect --format '{{.State.Status}} {{.Host}}' "$owner" 2>/dev/null)" || return 1
+  hm="$(shoal inspect --format '{{.State.Status}} {{.Host}}' "$member" 2>/dev/null)" || return 1
+  [ "$ho" = "$hm" ] && [ "${ho%% *}" = running ] && [ "${ho#* }" != "$new_host" ]
+}
+wait_until 60 "the group running together on another host after the drain" group_back_elsewhere
+step "drain of $new_host moved the group to $(shoal inspect --format '{{.Host}}' "$owner") in $((SECONDS - t0))s"
+shoal host activate "$new_host" >/dev/null || fail "shoal host activate $new_host failed"
 
 # ---- down --------------------------------------------------------------------------------
 # What names this deployment in a mount point: container ids (their shm, hosts files), overlay
