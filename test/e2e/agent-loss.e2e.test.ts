@@ -4,7 +4,8 @@
  *   adopted (exec reaches them in the same IPC namespace), and their exit and the group's
  *   shm unmount are still handled;
  * - kill -9 and no restart: past `heartbeat-timeout` the host is listed as lost and its
- *   containers are reported dead with a reason.
+ *   containers as lost (not dead: they still run); when the agent comes back, the host is
+ *   ready again and the containers still placed there are adopted, same process.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, startStack } from "./stack";
@@ -64,27 +65,40 @@ describe("the runtime agent dies", () => {
     expect((await stack.cli(["rm", "a-member", "a-owner"])).code).toBe(0);
   });
 
-  it("not restarted, its host is lost after the heartbeat timeout and its containers are reported dead", async () => {
+  it("not restarted, its host is lost after the heartbeat timeout and its containers are lost, not dead; back, it adopts them", async () => {
     const set = await stack.cli(["config", "set", "heartbeat-timeout=3s"]);
     expect(set.code, set.stderr).toBe(0);
     const id = await run("l-lonely", "private");
+    const pid = (await stack.call<any>("Containers", "InspectContainer", { container: id })).container.state.pid;
 
     await stack.kill9("runtime-agent");
     await eventually("host lost", async () => ((await hostStatus()) === "lost" ? true : undefined), 60_000);
     const info = await eventually(
-      "the container reported dead",
+      "the container lost",
       async () => {
         const r = await stack.call<any>("Containers", "InspectContainer", { container: id });
-        return r.container.state.dead ? r.container : undefined;
+        return r.container.state.status === "lost" ? r.container : undefined;
       },
       60_000,
     );
-    expect(info.state.running).toBe(false);
-    expect(info.state.error).not.toBe("");
-    expect((await stack.containerEvents(id)).map((e) => e.type)).toContain("ContainerDied");
+    // Lost is not dead: its process still runs, unseen.
+    expect(info.state.dead).toBe(false);
+    expect(info.state.error).toContain("lost");
+    expect((await stack.containerEvents(id)).map((e) => e.type)).toContain("ContainerLost");
+    expect((await stack.containerEvents(id)).map((e) => e.type)).not.toContain("ContainerDied");
 
-    // The agent comes back: the host is ready again.
+    // The agent comes back: the host is ready again, is fenced, and adopts the container still placed there.
     await stack.restart("runtime-agent");
     expect(await hostStatus()).toBe("ready");
+    const back = await eventually(
+      "the container adopted",
+      async () => {
+        const r = await stack.call<any>("Containers", "InspectContainer", { container: id });
+        return r.container.state.status === "running" ? r.container : undefined;
+      },
+      60_000,
+    );
+    expect(back.state.pid).toBe(pid);
+    expect((await stack.containerEvents(id)).map((e) => e.type)).toContain("ContainerRecovered");
   });
 });

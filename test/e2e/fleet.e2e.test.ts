@@ -16,6 +16,7 @@
  * - the scheduler killed in the middle of a reschedule still gives exactly one copy.
  */
 import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TestHost } from "@shoal/testing";
@@ -145,6 +146,33 @@ describe("a fleet of three namespace hosts", () => {
     const ownerNs = await stack.cli(["exec", "grp-owner", "readlink", "/proc/self/ns/ipc"]);
     expect(ns.stdout.trim()).toBe(ownerNs.stdout.trim());
     await removeAll("grp-m1", "grp-m2", "grp-owner");
+  });
+
+  it("enforces --memory and --cpus on a namespace host as cgroup limits, and reports an OOM kill as Docker does", async () => {
+    await runDetached("limited", "-m", "64m", "--cpus", "0.5");
+    const c = await inspect("limited");
+    expect(c.HostConfig).toMatchObject({ Memory: 64 * 1024 * 1024, NanoCpus: 500_000_000 });
+    const cgroup = await readFile(`/proc/${c.State.Pid}/cgroup`, "utf8");
+    const path = (controller: string) => cgroup.split("\n").find((l) => l.split(":")[1]?.split(",").includes(controller))?.split(":")[2];
+    const mem = path("memory");
+    const cpu = path("cpu");
+    if (mem !== undefined && cpu !== undefined) {
+      expect((await readFile(`/sys/fs/cgroup/memory${mem}/memory.limit_in_bytes`, "utf8")).trim()).toBe(String(64 * 1024 * 1024));
+      expect((await readFile(`/sys/fs/cgroup/cpu${cpu}/cpu.cfs_quota_us`, "utf8")).trim()).toBe("50000");
+    } else {
+      const unified = cgroup.split("\n").find((l) => l.startsWith("0::"))!.slice(3);
+      expect((await readFile(`/sys/fs/cgroup${unified}/memory.max`, "utf8")).trim()).toBe(String(64 * 1024 * 1024));
+      expect((await readFile(`/sys/fs/cgroup${unified}/cpu.max`, "utf8")).trim()).toBe("50000 100000");
+    }
+    // The host reserves what the container asked for.
+    expect((await hosts()).find((h) => h.Name === c.Host)?.MemoryReservedBytes).toBe(64 * 1024 * 1024 + 64 * 1024 * 1024);
+    const oom = await stack.cli([
+      "run", "--name", "oom", "-m", "16m", "--shm-size", "128m", "--rootfs", stack.rootfs,
+      "/bin/sh", "-c", "dd if=/dev/zero of=/dev/shm/fill bs=1M count=100",
+    ]);
+    expect(oom.code).toBe(137);
+    expect((await inspect("oom")).State).toMatchObject({ ExitCode: 137, OOMKilled: true });
+    await removeAll("limited", "oom");
   });
 
   it("refuses a group whose shared memory no host can hold: exit 125, the closest host and what it lacks, nothing running", async () => {

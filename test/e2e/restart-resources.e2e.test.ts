@@ -8,7 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startStack } from "./stack";
+import { Status, startStack } from "./stack";
 import type { E2eStack } from "./stack";
 
 let stack: E2eStack;
@@ -151,5 +151,15 @@ describe("bad values", () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
     const ps = await stack.cli(["ps", "-a", "-q", "--filter", "name=refused"]);
     expect(ps.stdout).toBe("");
+  });
+
+  it("over gRPC, a bad --memory, --cpus or --restart is INVALID_ARGUMENT", async () => {
+    // The e2e client keeps the protos' field names (snake_case).
+    for (const host_config of [{ memory: "-1" }, { cpus: "lots" }, { restart_policy: "sometimes" }]) {
+      await expect(
+        stack.call("Containers", "CreateContainer", { name: "refused-grpc", rootfs: stack.rootfs, args: ["/bin/true"], host_config }),
+      ).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
+    }
+    expect((await stack.cli(["ps", "-a", "-q", "--filter", "name=refused-grpc"])).stdout).toBe("");
   });
 });
