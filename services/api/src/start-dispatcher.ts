@@ -162,7 +162,7 @@ async function recordReply(ctx: ApiContext, r: ContainerRecord, host: string, st
 }
 
 /** StartContainer commands in flight at once (one pull subscriber each on the same durable). */
-export const DISPATCHER_CONCURRENCY = 4;
+export const DISPATCHER_CONCURRENCY = 32;
 
 /**
  * Starts DISPATCHER_CONCURRENCY subscribers of the durable, so one slow start on a host
