@@ -80,6 +80,18 @@ export function createCapacityView(initial: {
 }): CapacityView {
   const hosts = new Map<string, ViewHost>();
   const reservations = new Map<string, Reservation>();
+  /** The same reservations by host, kept in step with `reservations` (what fencing sends a host). */
+  const onHost = new Map<string, Map<string, Reservation>>();
+  const index = (r: Reservation, present: boolean) => {
+    let m = onHost.get(r.host);
+    if (present) {
+      if (m === undefined) onHost.set(r.host, (m = new Map()));
+      m.set(r.containerId, r);
+    } else if (m !== undefined) {
+      m.delete(r.containerId);
+      if (m.size === 0) onHost.delete(r.host);
+    }
+  };
   /** Sum of `reservations` per host, kept in step with it; a host holding none has no entry. */
   const usageOn = new Map<string, HostUsage>();
   let turn: Promise<unknown> = Promise.resolve();
@@ -106,6 +118,7 @@ export function createCapacityView(initial: {
   for (const h of initial.hosts) hosts.set(h.name, { ...hostView(h), registeredAt: h.registeredAt.getTime() });
   for (const p of initial.placements) {
     reservations.set(p.containerId, { ...p });
+    index(reservations.get(p.containerId)!, true);
     add(p, 1);
   }
 
@@ -137,8 +150,10 @@ export function createCapacityView(initial: {
       if (held !== undefined) {
         if (held.scheduledVersion >= r.scheduledVersion) return;
         add(held, -1);
+        index(held, false);
       }
       reservations.set(r.containerId, { ...r });
+      index(reservations.get(r.containerId)!, true);
       add(r, 1);
     },
 
@@ -146,6 +161,7 @@ export function createCapacityView(initial: {
       const held = reservations.get(containerId);
       if (held === undefined || held.scheduledVersion >= beforeVersion) return 0;
       reservations.delete(containerId);
+      index(held, false);
       add(held, -1);
       return 1;
     },
@@ -171,8 +187,7 @@ export function createCapacityView(initial: {
     },
 
     reservationsOn(host) {
-      return [...reservations.values()]
-        .filter((r) => r.host === host)
+      return [...(onHost.get(host)?.values() ?? [])]
         .sort((a, b) => (a.containerId < b.containerId ? -1 : a.containerId > b.containerId ? 1 : 0))
         .map((r) => ({ ...r }));
     },

@@ -117,3 +117,34 @@ describe("capacity view", () => {
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
   });
 });
+
+describe("reservationsOn, kept by host", () => {
+  it("lists exactly the reservations on each host, in id order, after any sequence of reserves and releases", async () => {
+    const fc = (await import("fast-check")).default;
+    const step = fc.oneof(
+      fc.record({ op: fc.constant("reserve" as const), c: fc.constantFrom("a", "b", "c", "d"), host: fc.constantFrom("h1", "h2", "h3"), v: fc.nat(9) }),
+      fc.record({ op: fc.constant("release" as const), c: fc.constantFrom("a", "b", "c", "d"), v: fc.nat(9) }),
+    );
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+        const view = viewOf();
+        const model = new Map<string, Reservation>();
+        for (const s of steps) {
+          if (s.op === "reserve") {
+            const held = model.get(id(s.c));
+            view.reserve(res(id(s.c), s.host, MiB, s.v));
+            if (held === undefined || held.scheduledVersion < s.v) model.set(id(s.c), res(id(s.c), s.host, MiB, s.v));
+          } else {
+            const held = model.get(id(s.c));
+            view.release(id(s.c), s.v);
+            if (held !== undefined && held.scheduledVersion < s.v) model.delete(id(s.c));
+          }
+        }
+        for (const host of ["h1", "h2", "h3"]) {
+          const expected = [...model.values()].filter((r) => r.host === host).sort((x, y) => (x.containerId < y.containerId ? -1 : 1));
+          expect(view.reservationsOn(host)).toEqual(expected);
+        }
+      }),
+    );
+  });
+});

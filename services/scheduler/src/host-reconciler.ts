@@ -28,13 +28,16 @@ import type { CapacityView } from "./capacity-view";
 import { decideInTransaction } from "./decide-in-transaction";
 import type { SchedulerDatabase } from "./scheduler-database";
 
+/** Hosts reconciled at once in a round. */
+const RECONCILE_CONCURRENCY = 16;
+
 /** What the agent answers a Reconcile with (the parts read here). */
 type ReconcileReply = { fenced?: string[]; processes?: { containerId: string; pid: number }[] };
 
 export interface HostReconciler {
   /** One fencing reconcile of `host`; resolves with what it fenced and adopted (never rejects). */
   reconcileHost(host: string): Promise<{ fenced: string[]; recovered: string[] } | undefined>;
-  /** Reconciles every ready host, one after the other. */
+  /** Reconciles every ready host, RECONCILE_CONCURRENCY at a time. */
   reconcileAll(): Promise<void>;
 }
 
@@ -117,7 +120,12 @@ export function createHostReconciler(deps: {
       return p;
     },
     async reconcileAll() {
-      for (const host of await deps.readyHosts()) await this.reconcileHost(host);
+      // A few hosts at a time: a round over a thousand hosts is not a thousand round trips in a row.
+      const queue = await deps.readyHosts();
+      const worker = async () => {
+        for (let host = queue.shift(); host !== undefined; host = queue.shift()) await this.reconcileHost(host);
+      };
+      await Promise.all(Array.from({ length: RECONCILE_CONCURRENCY }, worker));
     },
   };
 }
