@@ -85,7 +85,52 @@ ensure_nats() {
 # gcc + libc6-dev: the agent tests compile a tiny static System V shm helper into the busybox rootfs.
 # procps: the agent runs ps(1) for `shoal top`, as dockerd does.
 # iproute2: the fleet tests' hosts are network namespaces joined by veths (`ip netns`, `ip link`).
-ensure_container_tools() { ensure_apt containerd runc busybox-static gcc libc6-dev procps iproute2; }
+ensure_container_tools() { ensure_apt containerd runc busybox-static gcc libc6-dev procps iproute2; ensure_criu; }
+
+# CRIU for checkpoints, at least CRIU_MIN: Debian 12's 3.17 fails on these kernels ("vDSO area
+# bounds") and 4.1.1 hangs in its parasite (containerd-notes.md). When the criu on PATH is older,
+# missing or fails `criu check`, the newest version Debian's source mirror offers at or above
+# CRIU_MIN is built from its source tarball (a deb-src line for sid; only the .orig.tar.xz is
+# needed) and installed as /usr/local/sbin/criu, where runc finds it first. About 30 s.
+CRIU_MIN=4.2
+criu_works() { # criu_works: prints the version of a working criu >= CRIU_MIN on PATH
+  local v
+  v="$(criu --version 2>/dev/null | awk '/^Version:/ { print $2 }')"
+  [ -n "$v" ] && dpkg --compare-versions "$v" ge "$CRIU_MIN" && criu check >/dev/null 2>&1 && echo "$v"
+}
+ensure_criu() {
+  local have
+  if have="$(criu_works)"; then return 0; fi
+  log "building CRIU >= $CRIU_MIN from Debian's source (the one on PATH: $(criu --version 2>/dev/null | awk '/^Version:/ { print $2 }' || true))"
+  local sources=/etc/apt/sources.list.d/shoal-criu-src.sources
+  if [ ! -f "$sources" ]; then
+    printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: sid\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+      as_root tee "$sources" >/dev/null
+    APT_UPDATED=0
+  fi
+  if [ "$APT_UPDATED" = 0 ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  local version
+  version="$(apt-cache showsrc criu 2>/dev/null | awk '/^Version:/ { print $2 }' | while read -r v; do
+    dpkg --compare-versions "$v" ge "$CRIU_MIN" && echo "$v"; done | sort -V | tail -n 1)"
+  [ -n "$version" ] || die "no CRIU source at or above $CRIU_MIN on Debian's mirror (apt-cache showsrc criu); checkpoints need it"
+  ensure_apt libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf libnl-3-dev \
+    libcap-dev libnet1-dev pkg-config libbsd-dev libaio-dev libgnutls28-dev xz-utils make gcc
+  local dir
+  dir="$(mktemp -d /tmp/shoal-criu.XXXXXX)"
+  # The .debian.tar.xz part may answer 404 while the .orig.tar.xz downloads: only the latter is needed.
+  (cd "$dir" && apt-get source --download-only "criu=$version" >/dev/null 2>&1) || true
+  local orig
+  orig="$(ls "$dir"/criu_*.orig.tar.* 2>/dev/null | head -n 1)"
+  [ -n "$orig" ] || die "could not download CRIU $version's source from Debian's mirror (apt-get source --download-only criu=$version)"
+  tar -C "$dir" -xf "$orig" || die "could not unpack $orig"
+  local src
+  src="$(find "$dir" -mindepth 1 -maxdepth 1 -type d -name 'criu-*' | head -n 1)"
+  make -C "$src" -j"$(nproc)" criu >"$dir/make.log" 2>&1 || { tail -n 20 "$dir/make.log" >&2; die "building CRIU $version failed (log: $dir/make.log)"; }
+  as_root install -m 0755 "$src/criu/criu" /usr/local/sbin/criu
+  rm -rf "$dir"
+  have="$(criu_works)" || die "CRIU $version was built but \`criu check\` fails: $(criu check 2>&1 | tail -n 3)"
+  log "CRIU $have installed at /usr/local/sbin/criu"
+}
 
 # What only the tests use: promtool (Debian ships it in `prometheus`; the metrics e2e test runs
 # `promtool check metrics` on every service's /metrics) and apparmor_parser (`apparmor`; the

@@ -89,7 +89,10 @@ const hostCapabilities = z
       z.object({ name: z.string(), path: z.string(), features: z.unknown().optional(), featuresError: z.string().optional(), rro }).passthrough(),
     ),
     apparmor: z.object({ enabled: z.boolean() }).passthrough(),
-    criu: z.union([z.object({ available: z.literal(true), message: z.string() }), z.object({ available: z.literal(false), reason: z.string() })]),
+    criu: z.union([
+      z.object({ available: z.literal(true), message: z.string(), version: z.string().optional() }),
+      z.object({ available: z.literal(false), reason: z.string() }),
+    ]),
     stateRoot: z.string().startsWith("/"),
   })
   .passthrough();

@@ -34,11 +34,11 @@ export async function detectCapabilities(
       () => "v1" as const,
     ),
     os.appArmorEnabled().catch(() => false),
-    run("criu", ["check"]).then((r) =>
-      r.ok
-        ? { available: true as const, message: r.output.trim() || "Looks good." }
-        : { available: false as const, reason: lastLines(r.output) || r.error },
-    ),
+    Promise.all([run("criu", ["check"]), run("criu", ["--version"])]).then(([r, v]) => {
+      if (!r.ok) return { available: false as const, reason: lastLines(r.output) || r.error };
+      const version = /^Version:\s*(\S+)/m.exec(v.stdout)?.[1];
+      return { available: true as const, message: lastLines(r.output) || "Looks good.", ...(version !== undefined ? { version } : {}) };
+    }),
     Promise.all(runtimes.map((rt) => runtimeCapability(rt, kernelRro))),
   ]);
   return { kernelVersion, cgroupVersion, runtimes: runtimeCaps, apparmor: { enabled: apparmorEnabled }, criu, stateRoot };

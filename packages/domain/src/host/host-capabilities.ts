@@ -21,7 +21,11 @@ export interface HostCapabilities {
   cgroupVersion: "v1" | "v2";
   runtimes: RuntimeCapability[];
   apparmor: { enabled: boolean };
-  criu: { available: true; message: string } | { available: false; reason: string };
+  /**
+   * `criu check` passed (`message` is what it said; `version` what `criu --version` printed,
+   * absent from agents before it was reported), or why CRIU cannot be used here.
+   */
+  criu: { available: true; message: string; version?: string } | { available: false; reason: string };
   /**
    * The agent's state root: an owner's shm tmpfs is at `<stateRoot>/containers/<id>/mounts/shm`
    * on this host, and the mount-manager plans that path from this field (a StartContainer
