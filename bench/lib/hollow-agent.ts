@@ -191,7 +191,7 @@ export async function startHollowFleet(o: HollowFleetOptions): Promise<HollowFle
             startedAt: new Date().toISOString(),
           };
           // After the reply, as the agent's afterReply(): serveHostCommands answers in the turn the handler settles.
-          setImmediate(() => void report(REPORT_TYPES.containerStarted, reportIds.containerStarted(p.containerId, pid), started));
+          setImmediate(() => void report(REPORT_TYPES.containerStarted, reportIds.containerStarted(p.containerId, pid, started.startedAt), started));
           return { ...started, alreadyRunning: false };
         },
         async StopContainer(payload) {

@@ -28,7 +28,8 @@ export type MessageHandler = (msg: DeliveredMessage) => Promise<void>;
 /**
  * Thrown by a handler for a message that is not due yet (a restart waiting for its
  * backoff): the message is redelivered after `delayMs`, logged at debug, not as a failure.
- * Each deferral is a delivery and counts toward `maxDeliver`: defer once, to the due time.
+ * Each deferral is a delivery and counts toward `maxDeliver`: a consumer that defers more
+ * than once (a wait for something else to happen) sets `maxDeliver: -1`.
  */
 export class DeliverLaterError extends Error {
   constructor(readonly delayMs: number) {

@@ -19,10 +19,18 @@ export const REPORT_TYPES = {
 export const reportIds = {
   /** One id per registration: at start, and each time the agent registers again after a cut. */
   hostRegistered: (host: string, registeredAtMs: number) => `${host}.registered.${registeredAtMs}`,
-  containerStarted: (id: string, pid: number) => `${id}.started.${pid}`,
+  /**
+   * One incarnation of a container starts once: its id, init pid and start time name it (a pid
+   * alone repeats: in another host's pid namespace, or reused on one host).
+   */
+  containerStarted: (id: string, pid: number, startedAt: string) => `${id}.started.${pid}.${Date.parse(startedAt)}`,
   containerStartFailed: (id: string, attemptId: string) => `${id}.start-failed.${attemptId}`,
-  /** One incarnation of a container exits once: its id and init pid name it. */
-  containerExited: (id: string, pid: number) => `${id}.exited.${pid}`,
+  /**
+   * One incarnation of a container exits once: its id, init pid and start time name it (the
+   * start time is absent only for a record written before agents kept it).
+   */
+  containerExited: (id: string, pid: number, startedAt?: string) =>
+    startedAt === undefined ? `${id}.exited.${pid}` : `${id}.exited.${pid}.${Date.parse(startedAt)}`,
   containerOom: (id: string, pid: number, atMs: number) => `${id}.oom.${pid}.${atMs}`,
 };
 

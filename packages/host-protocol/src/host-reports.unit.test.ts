@@ -45,3 +45,15 @@ describe("report payloads at the edge", () => {
     expect(parse).toThrow(message);
   });
 });
+
+describe("report ids name one incarnation", () => {
+  it("a container started again with the same pid (another host's pid namespace, or a reused pid) gets new ids", async () => {
+    const { reportIds } = await import("./host-reports");
+    const id = "a".repeat(64);
+    const first = "2026-12-07T10:00:00.000Z";
+    const again = "2026-12-07T10:05:00.000Z";
+    expect(reportIds.containerStarted(id, 76, first)).not.toBe(reportIds.containerStarted(id, 76, again));
+    expect(reportIds.containerExited(id, 76, first)).not.toBe(reportIds.containerExited(id, 76, again));
+    expect(reportIds.containerStarted(id, 76, first)).toBe(reportIds.containerStarted(id, 76, first));
+  });
+});

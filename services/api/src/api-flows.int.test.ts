@@ -85,7 +85,8 @@ describe("report recorder", () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const once = await startedEvents(first);
     expect(once).toHaveLength(1);
-    expect(once[0]!.eventId).toBe(reportEventId(reportIds.containerStarted(first, a.pid), 0));
+    const startedAtOf = (e: { data: unknown }) => (e.data as { startedAt: string }).startedAt;
+    expect(once[0]!.eventId).toBe(reportEventId(reportIds.containerStarted(first, a.pid, startedAtOf(once[0]!)), 0));
 
     // The answer first: the report's copy, delivered afterwards, finds its id and appends nothing.
     bed.agent.withholdStartedReports = true;
@@ -93,9 +94,9 @@ describe("report recorder", () => {
       const second = await create("answer-first");
       const b = await bed.start("answer-first", privatePlan);
       const recorded = await startedEvents(second);
-      expect(recorded.map((e) => e.eventId)).toEqual([reportEventId(reportIds.containerStarted(second, b.pid), 0)]);
+      expect(recorded.map((e) => e.eventId)).toEqual([reportEventId(reportIds.containerStarted(second, b.pid, startedAtOf(recorded[0]!)), 0)]);
       const before = await bed.eventCount();
-      await report("ContainerStarted", reportIds.containerStarted(second, b.pid), {
+      await report("ContainerStarted", reportIds.containerStarted(second, b.pid, startedAtOf(recorded[0]!)), {
         containerId: second,
         pid: b.pid,
         ipcNamespaceInode: 1,
@@ -138,12 +139,13 @@ describe("report recorder", () => {
       await expect.poll(async () => (await bed.nats.jsm.consumers.info(reports, "api-reports")).delivered.stream_seq, { timeout: 10_000 }).toBeGreaterThanOrEqual(seq);
       await expect.poll(async () => (await bed.nats.jsm.consumers.info(reports, "api-reports")).num_ack_pending, { timeout: 10_000 }).toBe(1);
       expect(await types(id)).not.toContain("ContainerExited");
+      const quietStart = new Date().toISOString();
       await publishHostReport(bed.nats.js, {
         prefix: bed.nats.prefix,
         host: "quiet",
         type: "ContainerStarted",
-        reportId: reportIds.containerStarted(id, 77),
-        payload: { containerId: id, pid: 77, ipcNamespaceInode: 1, runtime: { name: "runc", path: "/usr/sbin/runc", args: [], binaryPath: "/usr/sbin/runc" }, startedAt: new Date().toISOString() },
+        reportId: reportIds.containerStarted(id, 77, quietStart),
+        payload: { containerId: id, pid: 77, ipcNamespaceInode: 1, runtime: { name: "runc", path: "/usr/sbin/runc", args: [], binaryPath: "/usr/sbin/runc" }, startedAt: quietStart },
       });
       expect(await pending).toMatchObject({ pid: 77, host: "quiet" });
       await expect.poll(async () => (await types(id)).slice(-2), { timeout: 15_000 }).toEqual(["ContainerStarted", "ContainerExited"]);

@@ -111,7 +111,8 @@ describe("start flow", () => {
       const res = await bed.start("answered", { mode: "private", shmSizeBytes: 64 * 1024 * 1024 });
       expect(res).toMatchObject({ id, failed: false, host: "h1" });
       const started = (await bed.store.readStream(containerStreamId(id))).filter((e) => e.type === "ContainerStarted");
-      expect(started.map((e) => e.eventId)).toEqual([reportEventId(reportIds.containerStarted(id, res.pid), 0)]);
+      const startedAt = (started[0]!.data as { startedAt: string }).startedAt;
+      expect(started.map((e) => e.eventId)).toEqual([reportEventId(reportIds.containerStarted(id, res.pid, startedAt), 0)]);
       expect(started[0]!.data).toMatchObject({ pid: res.pid, runtime: { name: "runc" } });
     } finally {
       bed.agent.withholdStartedReports = false;

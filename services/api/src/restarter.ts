@@ -29,21 +29,33 @@ import { API_ACK_WAIT_MS, keepingAlive } from "./keep-alive";
 
 export const RESTARTER_DURABLE = "api-restarter";
 
-/** Handles one ContainerRestartPlanned; throws DeliverLaterError while it is not due. */
-export async function restartWhenDue(ctx: ApiContext, event: EventEnvelope, now: () => number = Date.now): Promise<"deferred" | "started" | "superseded"> {
+/**
+ * Handles one ContainerRestartPlanned; throws DeliverLaterError while it is not due, or
+ * while a member's owner is not running yet (`deliveryCount` grows that wait: 250 ms,
+ * doubling, at most 5 s).
+ */
+export async function restartWhenDue(
+  ctx: ApiContext,
+  event: EventEnvelope,
+  now: () => number = Date.now,
+  deliveryCount = 1,
+): Promise<"deferred" | "started" | "superseded"> {
   const plan = event.data as ContainerRestartPlanned["data"];
   const wait = Date.parse(plan.dueAt) - now();
   if (wait > 0) throw new DeliverLaterError(wait);
   const { state } = await readContainer(ctx.store, plan.containerId);
   if (state.status !== "restarting" || state.restartDueAt !== plan.dueAt) return "superseded";
-  if (await ownerComingBack(ctx, state.container.hostConfig.ipcMode)) throw new DeliverLaterError(OWNER_WAIT_MS);
+  if (await ownerComingBack(ctx, state.container.hostConfig.ipcMode)) {
+    throw new DeliverLaterError(Math.min(OWNER_WAIT_MS * 2 ** Math.max(0, deliveryCount - 1), OWNER_WAIT_MAX_MS));
+  }
   const started = await requestAutomaticStart(ctx, plan.containerId, (i) => derivedEventId(`restart:${event.eventId}:${i}`));
   if (started) ctx.logger.info({ containerId: plan.containerId, restartCount: plan.restartCount }, "restarting container by its restart policy");
   return started ? "started" : "superseded";
 }
 
-/** How often a member's restart looks again for its owner to run. */
+/** How soon a member's restart looks again for its owner to run, at first and at most. */
 const OWNER_WAIT_MS = 250;
+const OWNER_WAIT_MAX_MS = 5_000;
 
 /** True when the container joins an owner that is itself restarting or starting (so not running yet). */
 async function ownerComingBack(ctx: ApiContext, ipcMode: IpcMode): Promise<boolean> {
@@ -64,8 +76,11 @@ export function startRestarter(ctx: ApiContext, js: JetStreamClient, jsm: JetStr
     durableName: RESTARTER_DURABLE,
     filterSubject: `${ctx.prefix}.evt.container.ContainerRestartPlanned`,
     ackWaitMs: API_ACK_WAIT_MS,
+    // Deferrals are deliveries too (a plan not due yet, a member waiting for its owner): no
+    // cap, or a member whose owner takes long to come back would be dropped, left restarting.
+    maxDeliver: -1,
     handler: keepingAlive(async (msg) => {
-      await restartWhenDue(ctx, decodeEventMessage(msg));
+      await restartWhenDue(ctx, decodeEventMessage(msg), Date.now, msg.deliveryCount);
     }),
     logger: ctx.logger,
   });

@@ -145,7 +145,7 @@ type StartedReply = ContainerStartedPayload & { alreadyRunning: boolean };
  * stream moved on (the report came first after all, or a removal), this records nothing.
  */
 async function recordReply(ctx: ApiContext, r: ContainerRecord, host: string, started: StartedReply, log: ApiContext["logger"]): Promise<void> {
-  const reportId = reportIds.containerStarted(started.containerId, started.pid);
+  const reportId = reportIds.containerStarted(started.containerId, started.pid, started.startedAt);
   try {
     await appendDecided(ctx.store, {
       streamId: containerStreamId(started.containerId),

@@ -104,7 +104,7 @@ async function publishExit(ctx: AgentContext, record: ContainerRecord, foundAtRe
     foundAtRecovery,
   };
   try {
-    await publishReport(ctx, REPORT_TYPES.containerExited, reportIds.containerExited(record.containerId, exit.pid), payload);
+    await publishReport(ctx, REPORT_TYPES.containerExited, reportIds.containerExited(record.containerId, exit.pid, record.startedAt), payload);
     return true;
   } catch (err) {
     ctx.log.warn({ err, containerId: record.containerId }, "ContainerExited not acknowledged; retrying with the next heartbeat");

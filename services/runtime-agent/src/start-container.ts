@@ -234,7 +234,7 @@ async function createAndStart(
     // the report is the durable fallback for an answer nobody received (the api knows it by
     // its deterministic id). It is published right after the reply (see afterReply).
     ctx.live.get(id)!.startedReport = afterReply()
-      .then(() => publishReport(ctx, REPORT_TYPES.containerStarted, reportIds.containerStarted(id, task.pid), started))
+      .then(() => publishReport(ctx, REPORT_TYPES.containerStarted, reportIds.containerStarted(id, task.pid, started.startedAt), started))
       .catch((err: unknown) => ctx.log.error({ err, containerId: id }, "could not report ContainerStarted; the reply carries it"));
     return { ...started, alreadyRunning: false };
   } catch (err) {

@@ -73,7 +73,7 @@ export function startFakeAgent(opts: { nats: Pick<TestNats, "nc" | "js" | "prefi
         const runtime = { ...payload.runtime, path, args: payload.runtime.args ?? [], binaryPath: path };
         // The real agent's reply carries the same facts as its report.
         const started = { containerId: payload.containerId, pid, ipcNamespaceInode: 4026531839, runtime, startedAt: new Date().toISOString() };
-        if (!agent.withholdStartedReports) await report("ContainerStarted", reportIds.containerStarted(payload.containerId, pid), started);
+        if (!agent.withholdStartedReports) await report("ContainerStarted", reportIds.containerStarted(payload.containerId, pid, started.startedAt), started);
         return { ...started, alreadyRunning: false };
       }
       case "StopContainer":
