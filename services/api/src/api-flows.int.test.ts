@@ -119,6 +119,9 @@ describe("report recorder", () => {
     const exited = (await bed.store.readStream(containerStreamId(id))).at(-1)!;
     expect(exited.data).toMatchObject({ exitCode: 137, oomKilled: true });
     expect((await bed.call<any>("InspectContainer", { container: "hungry" })).container.state).toMatchObject({ oomKilled: true, exitCode: 137 });
+    // The incarnation's OOM is forgotten with its exit: a later one is not OOM-killed by it.
+    const rows = await bed.database.db.selectFrom("container_oom_reports").selectAll().where("container_id", "=", id).execute();
+    expect(rows).toEqual([]);
   });
   it("records an exit that arrives before its start's report once the start is recorded", async () => {
     // A host whose agent takes the start but reports it only when the test says so.

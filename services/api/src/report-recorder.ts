@@ -6,7 +6,7 @@
  *   ContainerStarted     → RecordStarted (pid, locked-in runtime; the decider records the start request's config version)
  *   ContainerStartFailed → RecordStartFailed
  *   ContainerExited      → RecordExited (oomKilled when a ContainerOom of that pid came first)
- *   ContainerOom         → remembered in container_oom_reports
+ *   ContainerOom         → remembered in container_oom_reports (forgotten once that incarnation's exit is recorded)
  *   HostRegistered       → ignored (the scheduler's)
  *
  * ContainerStarted has one recorder: the dispatcher records it from the agent's reply, under
@@ -83,6 +83,11 @@ export async function recordReport(ctx: ApiContext, report: HostReport): Promise
       metadata: reportMetadata(report.host, report.reportId),
     });
     log.debug({ appended: result.appended.map((e) => e.type), duplicate: result.duplicate }, "report recorded");
+    if (command.type === "RecordExited") {
+      // The incarnation is over: its OOM reports may not speak for a later one that happens to
+      // get the same pid (on another host, in its own pid namespace).
+      await ctx.db.deleteFrom("container_oom_reports").where("container_id", "=", command.data.containerId).execute();
+    }
   } catch (err) {
     if (isShoalError(err) && err.code !== "UNAVAILABLE" && err.code !== "ABORTED" && err.code !== "INTERNAL") {
       if (command.type === "RecordExited" && (await startStillPending(ctx, command.data.containerId))) {
