@@ -15,20 +15,22 @@ const NAMES: readonly RestartPolicyName[] = ["no", "always", "unless-stopped", "
 
 /**
  * `--restart` text: `no`, `always`, `unless-stopped`, `on-failure[:N]`; empty is `no`.
- * InvalidArgumentError with Docker's messages: "invalid restart policy format",
- * "maximum retry count must be an integer", "maximum retry count cannot be negative",
+ * InvalidArgumentError with dockerd 20.10's messages: "invalid restart policy format",
+ * "invalid restart policy format: maximum retry count must be an integer",
+ * "maximum retry count cannot be negative",
  * "maximum retry count cannot be used with restart policy 'always'",
  * "invalid restart policy 'x'".
  */
 export function parseRestartPolicy(text: string | undefined): RestartPolicy {
   if (text === undefined || text === "") return NO_RESTART;
   const parts = text.split(":");
-  if (parts.length > 2) throw new InvalidArgumentError(`invalid restart policy format: ${text}`);
+  if (parts.length > 2) throw new InvalidArgumentError("invalid restart policy format");
   let maximumRetryCount = 0;
   if (parts.length === 2) {
-    if (!/^[+-]?\d+$/.test(parts[1]!)) throw new InvalidArgumentError(`maximum retry count must be an integer: ${text}`);
+    const notInteger = () => new InvalidArgumentError("invalid restart policy format: maximum retry count must be an integer");
+    if (!/^[+-]?\d+$/.test(parts[1]!)) throw notInteger();
     maximumRetryCount = Number(parts[1]);
-    if (!Number.isSafeInteger(maximumRetryCount)) throw new InvalidArgumentError(`maximum retry count must be an integer: ${text}`);
+    if (!Number.isSafeInteger(maximumRetryCount)) throw notInteger();
   }
   const name = parts[0]!;
   if (!(NAMES as readonly string[]).includes(name)) throw new InvalidArgumentError(`invalid restart policy '${name}'`);

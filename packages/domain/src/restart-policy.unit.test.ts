@@ -18,7 +18,7 @@ describe("parseRestartPolicy (--restart)", () => {
 
   it.each([
     ["sometimes", "invalid restart policy 'sometimes'"],
-    ["on-failure:x", "maximum retry count must be an integer"],
+    ["on-failure:x", "invalid restart policy format: maximum retry count must be an integer"],
     ["on-failure:-1", "maximum retry count cannot be negative"],
     ["always:3", "maximum retry count cannot be used with restart policy 'always'"],
     ["on-failure:1:2", "invalid restart policy format"],
