@@ -85,3 +85,9 @@ export interface AgentContext {
 export async function publishReport(ctx: AgentContext, type: string, reportId: string, payload: unknown): Promise<void> {
   await publishHostReport(ctx.js, { prefix: ctx.subjectPrefix, host: ctx.host, type, reportId, payload });
 }
+
+/** True while the agent watches a live process of `containerId` here (started or adopted, its exit not seen yet). */
+export function runsHere(ctx: Pick<AgentContext, "live">, containerId: string): boolean {
+  const live = ctx.live.get(containerId);
+  return live !== undefined && !live.exited;
+}

@@ -1,7 +1,7 @@
 import { basename, dirname } from "node:path";
 import { isShoalError } from "@shoal/domain";
 import type { CommandPayload } from "@shoal/host-protocol";
-import { HOST_LABEL } from "./agent-context";
+import { HOST_LABEL, runsHere } from "./agent-context";
 import type { AgentContext } from "./agent-context";
 import { ignoreNotFound, removeContainerFiles } from "./container-removal";
 import { finishExit, watchExit } from "./exits";
@@ -32,7 +32,7 @@ export async function reconcileCommand(ctx: AgentContext, p: CommandPayload<"Rec
   const expected = new Set(p.expected.map((e) => e.containerId));
   const { records } = await ctx.store.list();
   const present = new Set(records.map((r) => r.containerId));
-  const processes = [...ctx.live].filter(([, l]) => !l.exited).map(([containerId, l]) => ({ containerId, pid: l.task.pid }));
+  const processes = [...ctx.live].filter(([id]) => runsHere(ctx, id)).map(([containerId, l]) => ({ containerId, pid: l.task.pid }));
   return {
     ...summary(plan),
     fenced,
@@ -52,10 +52,7 @@ export async function reconcileCommand(ctx: AgentContext, p: CommandPayload<"Rec
 async function fence(ctx: AgentContext, expected: CommandPayload<"Reconcile">["expected"]): Promise<string[]> {
   const { records } = await ctx.store.list();
   const plan = planFence({
-    local: records.map((r) => {
-      const live = ctx.live.get(r.containerId);
-      return { containerId: r.containerId, running: live !== undefined && !live.exited, ...(r.epoch !== undefined ? { epoch: r.epoch } : {}) };
-    }),
+    local: records.map((r) => ({ containerId: r.containerId, running: runsHere(ctx, r.containerId), ...(r.epoch !== undefined ? { epoch: r.epoch } : {}) })),
     expected,
     starting: [...ctx.starting],
   });

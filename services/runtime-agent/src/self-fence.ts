@@ -1,3 +1,4 @@
+import { runsHere } from "./agent-context";
 import type { AgentContext } from "./agent-context";
 import { planSelfFence } from "./fence-plan";
 
@@ -10,10 +11,7 @@ import { planSelfFence } from "./fence-plan";
 export async function selfFence(ctx: AgentContext, cutOffForMs: number, stoppedThisCut: Set<string>): Promise<void> {
   try {
     const { records } = await ctx.store.list();
-    const running = records.filter((r) => {
-      const live = ctx.live.get(r.containerId);
-      return live !== undefined && !live.exited;
-    });
+    const running = records.filter((r) => runsHere(ctx, r.containerId));
     for (const id of planSelfFence({ cutOffForMs, running, stoppedAlready: stoppedThisCut })) {
       stoppedThisCut.add(id);
       ctx.log.warn({ containerId: id, cutOffForMs }, "--stop-on-disconnect: cut off from the control plane past its limit; stopping the container");

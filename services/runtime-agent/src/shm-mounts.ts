@@ -1,5 +1,6 @@
 import { FailedPreconditionError, InternalError } from "@shoal/domain";
 import type { CommandPayload } from "@shoal/host-protocol";
+import { runsHere } from "./agent-context";
 import type { AgentContext } from "./agent-context";
 import { containerPaths } from "./container-store";
 import { mountShm, unmountShm } from "./host-mounts";
@@ -47,8 +48,7 @@ export function unmountOwnerShm(ctx: AgentContext, p: CommandPayload<"UnmountShm
     // leaving a group's shared memory invisible to the host: refuse while anyone uses it.
     const users = (await ctx.store.list()).records.filter(
       (r) =>
-        ctx.live.has(r.containerId) &&
-        !ctx.live.get(r.containerId)!.exited &&
+        runsHere(ctx, r.containerId) &&
         (r.ipcPlan.mode === "shareable" || r.ipcPlan.mode === "container") &&
         r.ipcPlan.shmMountPath === paths.shm,
     );
