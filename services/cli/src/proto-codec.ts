@@ -130,7 +130,8 @@ class Reader {
 }
 
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder();
+// ignoreBOM: a string field that starts with U+FEFF keeps it (the default decoder drops it, as protobufjs does not).
+const textDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 function toBigInt(value: unknown): bigint {
   if (typeof value === "bigint") return value;

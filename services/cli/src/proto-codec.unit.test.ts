@@ -150,3 +150,12 @@ describe("proto codec", () => {
     expect(() => codecs("shoal.v1.CreateContainerResponse").decode(bytes.subarray(0, bytes.length - 2))).toThrow("truncated");
   });
 });
+
+describe("proto codec strings", () => {
+  it("keeps a leading byte-order mark in a string field, as protobufjs does (a CI counterexample, seed 1022708849)", () => {
+    const name = "shoal.v1.ContainerInfo";
+    const codec = codecs(name);
+    const bytes = reference.lookupType(name).encode({ name: "\uFEFFx" }).finish();
+    expect(codec.decode(bytes).name).toBe("\uFEFFx");
+  });
+});
