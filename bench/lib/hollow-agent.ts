@@ -26,6 +26,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { publishHeartbeat, publishHostReport, serveHostCommands } from "@shoal/bus";
+import { FailedPreconditionError } from "../../packages/domain/src/index";
 import type { HostCommandHandler, HostCommandServer } from "@shoal/bus";
 import { REPORT_TYPES, parseCommand, reportIds } from "../../packages/host-protocol/src/index";
 import type { CommandName, ContainerStartedPayload, HostRegisteredPayload } from "../../packages/host-protocol/src/index";
@@ -251,6 +252,16 @@ export async function startHollowFleet(o: HollowFleetOptions): Promise<HollowFle
             missing: [...expected.keys()].filter((id) => !running.has(id)),
             unexpected: [...running.keys()].filter((id) => !expected.has(id)),
           };
+        },
+        // A hollow host has no CRIU: it refuses checkpoints as a host without one does.
+        async CheckpointContainers() {
+          throw new FailedPreconditionError("checkpoint/restore needs CRIU, which a hollow host does not have");
+        },
+        async ReplicateCheckpoint() {
+          throw new FailedPreconditionError("a hollow host stores no checkpoints");
+        },
+        async RemoveCheckpoint() {
+          return { removed: false };
         },
         async ListContainers() {
           counters.listTimes.push(Date.now());

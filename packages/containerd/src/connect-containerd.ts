@@ -237,12 +237,17 @@ class TaskImpl implements Task {
   constructor(
     private readonly client: Client,
     readonly containerId: string,
-    readonly pid: number,
+    public pid: number,
     private readonly owner?: ContainerImpl,
   ) {}
 
   async start(): Promise<void> {
-    await this.client.channel.unary("Tasks/Start", { containerId: this.containerId, execId: "" });
+    const res = await this.client.channel.unary("Tasks/Start", { containerId: this.containerId, execId: "" });
+    // A restored task has no process until Tasks.Start restores it: its pid comes from here.
+    if (this.pid === 0 && res.pid > 0) {
+      this.pid = res.pid;
+      this.client.exits.watch({ containerId: this.containerId, execId: "" }, res.pid);
+    }
   }
 
   wait(): Promise<ExitStatus> {

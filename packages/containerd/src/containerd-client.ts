@@ -172,7 +172,10 @@ export interface LoadedTask {
 
 export interface Task {
   readonly containerId: string;
-  /** The init process's host pid, from Tasks.Create (or the Tasks.Get/List that loaded it). */
+  /**
+   * The init process's host pid, from Tasks.Create (or the Tasks.Get/List that loaded it);
+   * for a restore (runtime options with `criuImagePath`), 0 until `start()` restored it.
+   */
   readonly pid: number;
   /** Tasks.Start of the init process. */
   start(): Promise<void>;

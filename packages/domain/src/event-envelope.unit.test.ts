@@ -47,7 +47,7 @@ describe("stream ids", () => {
 
 describe("aggregateOf", () => {
   it("maps every container event to the container aggregate", () => {
-    expect(CONTAINER_EVENT_TYPES).toHaveLength(18);
+    expect(CONTAINER_EVENT_TYPES).toHaveLength(21);
     for (const type of CONTAINER_EVENT_TYPES) expect(aggregateOf(type)).toBe("container");
   });
 

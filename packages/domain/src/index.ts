@@ -137,3 +137,26 @@ export type {
   ShmMountCreated,
   ShmMountRemoved,
 } from "./ipc-group/ipc-group-events";
+
+export {
+  CHECKPOINT_EVENT_SCHEMA_VERSIONS,
+  checkpointExists,
+  checkpointIncompatibility,
+  checkpointPreflight,
+  checkpointStreamId,
+  experimentalRefusal,
+  foldCheckpoint,
+  isCheckpointEventType,
+  noSuchCheckpoint,
+  parseCheckpointName,
+} from "./checkpoint/checkpoint";
+export type {
+  CheckpointEvent,
+  CheckpointFacts,
+  CheckpointHostFacts,
+  CheckpointPlan,
+  CheckpointState,
+  PreflightContainer,
+  PreflightInput,
+  RestoreFrom,
+} from "./checkpoint/checkpoint";

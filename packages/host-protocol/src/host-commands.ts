@@ -3,6 +3,8 @@ import { parsePayload } from "./parse-payload";
 
 const id = z.string().regex(/^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/).max(76);
 const absPath = z.string().startsWith("/");
+/** A checkpoint's content digest. */
+const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
 
 const ipcPlan = z.discriminatedUnion("mode", [
   z.object({ mode: z.literal("none") }),
@@ -72,7 +74,28 @@ export const commandSchemas = {
     allowedRootfsRoots: z.array(absPath).optional(),
     /** Makes the ContainerStartFailed report id unique per attempt; default: the time of the attempt. */
     attemptId: z.string().min(1).max(64).optional(),
+    /**
+     * Restore from this checkpoint instead of starting afresh (never a fresh start when it
+     * cannot be restored). `replicated`: the control plane's replica store holds it, so a
+     * host that does not store it fetches it from there.
+     */
+    restore: z.object({ name: z.string().min(1), digest, replicated: z.boolean(), ownerId: id.optional() }).optional(),
   }),
+  /**
+   * Checkpoints `containerIds` (dumped in that order; a group's owner first) into one
+   * checkpoint stored under the host's state root by content digest. `shmOwnerId`: the
+   * shareable owner whose shm tmpfs is saved with it. Answers the checkpoint's facts.
+   */
+  CheckpointContainers: z.object({
+    name: z.string().min(1).max(128),
+    containerIds: z.array(id).min(1),
+    shmOwnerId: id.optional(),
+    leaveRunning: z.boolean(),
+  }),
+  /** Copies a stored checkpoint to the control plane's replica store (idempotent). */
+  ReplicateCheckpoint: z.object({ digest }),
+  /** Removes a stored checkpoint (idempotent). */
+  RemoveCheckpoint: z.object({ digest }),
   StopContainer: z.object({ containerId: id, timeoutSeconds: z.number().min(0).optional() }),
   KillContainer: z.object({ containerId: id, signal: z.union([z.number().int().positive(), z.string().min(1)]).optional(), all: z.boolean().optional() }),
   PauseContainer: z.object({ containerId: id }),

@@ -14,3 +14,14 @@ export type {
   ReportPayload,
   ReportType,
 } from "./host-reports";
+export {
+  CHECKPOINT_METADATA_FILE,
+  CHECKPOINT_SHM_DIR,
+  checkpointImagesDir,
+  checkpointUpperDir,
+  digestHex,
+  parseCheckpointMetadata,
+  treeDigest,
+} from "./checkpoint-archive";
+export type { CheckpointMetadata, TreeEntry } from "./checkpoint-archive";
+export { checkpointTree, fromWebStream, packCheckpoint, readCheckpointArchive, unpackCheckpoint } from "./checkpoint-tar";

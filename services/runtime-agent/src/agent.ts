@@ -21,6 +21,7 @@ import type { AgentContext } from "./agent-context";
 import { loadDefaultAppArmorProfile } from "./apparmor";
 import { removeEmptyCgroupParents } from "./cgroup-parents";
 import { COMMANDS, handleCommand } from "./commands";
+import { removeCheckpointLeftovers } from "./checkpoints";
 import { createContainerStore } from "./container-store";
 import type { ContainerStore } from "./container-store";
 import { reportOom, retryUnreportedExits } from "./exits";
@@ -186,6 +187,8 @@ class RuntimeAgent implements Agent {
     this.unsubscribeOom = this.containerd.events.on("task-oom", (e) => void reportOom(ctx, e.containerId, e.timestamp));
 
     this.recovery = await reconcile(ctx, [], "startup");
+    const leftovers = await removeCheckpointLeftovers(ctx);
+    if (leftovers.length > 0) this.log.info({ leftovers }, "removed what an interrupted checkpoint or restore left");
     // Only live containers pin a wrapper: an exited one re-locks its runtime when started again.
     const inUse = new Set<string>();
     for (const r of (await this.store.list()).records) {

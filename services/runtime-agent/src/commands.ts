@@ -15,6 +15,7 @@ import {
 import { reconcileCommand } from "./reconcile";
 import { mountOwnerShm, unmountOwnerShm } from "./shm-mounts";
 import { startContainer } from "./start-container";
+import { checkpointContainers, removeCheckpoint, replicateCheckpoint } from "./checkpoints";
 
 // The agent's command surface (as containerd's service.go over its local implementation):
 // each host command is parsed with @shoal/host-protocol and handed to one operation.
@@ -34,6 +35,9 @@ export const COMMANDS: readonly CommandName[] = [
   "DeleteContainer",
   "Reconcile",
   "ListContainers",
+  "CheckpointContainers",
+  "ReplicateCheckpoint",
+  "RemoveCheckpoint",
 ];
 
 /**
@@ -69,6 +73,12 @@ export async function handleCommand(ctx: AgentContext, command: CommandName, pay
       return reconcileCommand(ctx, parseCommand(command, payload));
     case "ListContainers":
       return listContainers(ctx);
+    case "CheckpointContainers":
+      return checkpointContainers(ctx, parseCommand(command, payload));
+    case "ReplicateCheckpoint":
+      return replicateCheckpoint(ctx, parseCommand(command, payload));
+    case "RemoveCheckpoint":
+      return removeCheckpoint(ctx, parseCommand(command, payload));
     default: {
       const never: never = command;
       throw new InvalidArgumentError(`unknown command ${String(never)}`);

@@ -17,6 +17,8 @@ import { mountsAt } from "./host-mounts";
 import { lockInRuntime } from "./locked-in-runtime";
 import { logBinaryUri } from "./log-binary";
 import { mountShmForStart, unmountOwnerShm } from "./shm-mounts";
+import { prepareRestore } from "./checkpoints";
+import type { PreparedRestore } from "./checkpoints";
 
 // StartContainer: the checks, then a sequence of steps that each push their undo, so a
 // failed start takes back exactly what it set up (README "The start flow").
@@ -199,6 +201,18 @@ async function createAndStart(
       const made = await ownShm;
       if (!made.ok) throw made.error;
     }
+    // A restore: the checkpoint here and checked, the shm refilled, the images ready (see prepareRestore).
+    let restore: PreparedRestore | undefined;
+    if (p.restore !== undefined) {
+      restore = await prepareRestore(ctx, id, p.restore, {
+        ...(ownShm !== undefined ? { shmPath: paths.shm } : {}),
+        upperPath: paths.upper,
+        freshUpper: !dirExisted,
+        member: p.ipcPlan.mode === "container",
+      });
+      const made = restore;
+      undo.push(() => made.cleanup());
+    }
     const task = await container.newTask({
       rootfs: overlayRootfsMounts(
         p.readonlyRootfs ? { lowerdir: rootfsDir } : { lowerdir: rootfsDir, upperdir: paths.upper, workdir: paths.work },
@@ -206,15 +220,30 @@ async function createAndStart(
       // Both streams into the one log (see README "Logs").
       stdout: logBinaryUri(ctx.logBinary, { out: record.logs.stdout, err: record.logs.stdout }),
       stderr: logBinaryUri(ctx.logBinary, { out: record.logs.stdout, err: record.logs.stdout }),
+      ...(restore !== undefined
+        ? { runtimeOptions: { binaryName: runtime.binaryPath, root: ctx.runcRoot, criuImagePath: restore.imagePath, criuWorkPath: restore.workPath } }
+        : {}),
     });
     undo.push(async () => {
       await task.kill("SIGKILL", { all: true }).catch(() => undefined);
       await task.delete();
     });
-    // The namespaces exist once the task does. Read the inode before the start: a command
-    // that exits at once is gone (with its /proc entry) by the time Tasks.Start returns.
-    const ipcNamespaceInode = ipcInode(task.pid);
-    await task.start();
+    let ipcNamespaceInode: number;
+    if (restore === undefined) {
+      // The namespaces exist once the task does. Read the inode before the start: a command
+      // that exits at once is gone (with its /proc entry) by the time Tasks.Start returns.
+      ipcNamespaceInode = ipcInode(task.pid);
+      await task.start();
+    } else {
+      // Tasks.Start restores the process; it exists only from then on.
+      try {
+        await task.start();
+      } catch (err) {
+        throw new FailedPreconditionError(`restore from checkpoint ${p.restore!.name} failed: ${await restore.failure(err)}`, { cause: err });
+      }
+      ipcNamespaceInode = inodeOrZero(task.pid);
+      await restore.cleanup();
+    }
 
     record.status = "running";
     record.pid = task.pid;

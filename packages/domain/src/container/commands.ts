@@ -7,6 +7,7 @@ import type { DomainCommand } from "../decider";
 import type { HostConfigInput } from "../host-config";
 import type { IpcPlan } from "../ipc-mode";
 import type { IpcJoinTarget } from "../ipc-join";
+import type { CheckpointFacts, RestoreFrom } from "../checkpoint/checkpoint";
 
 /** Where the root filesystem comes from: a host directory (never written) or an image in containerd's store. */
 export type ContainerSource = { kind: "rootfs"; path: string } | { kind: "image"; ref: string };
@@ -59,8 +60,22 @@ export type StartContainer = DomainCommand<
     automatic?: boolean;
     /** Hosts the start must not be placed on: a drain moving the container off its host. */
     avoidHosts?: string[];
+    /** The checkpoint `fromCheckpoint` names, as the api found it (absent: the container has none by that name). */
+    checkpoint?: RestoreFrom;
+    /** The host the start must be placed on (`start --host`). */
+    host?: string;
   }
 >;
+
+/** Checkpoint the container (alone, or as `groupOwnerId`'s group); the api ran the preflight. */
+export type CheckpointContainer = DomainCommand<
+  "CheckpointContainer",
+  { containerId: string; now: string; checkpoint: string; leaveRunning: boolean; groupOwnerId?: string }
+>;
+/** The host made the checkpoint. */
+export type RecordCheckpointed = DomainCommand<"RecordCheckpointed", { containerId: string; now: string; checkpoint: CheckpointFacts }>;
+/** The host could not make it. */
+export type RecordCheckpointFailed = DomainCommand<"RecordCheckpointFailed", { containerId: string; now: string; checkpoint: string; reason: string }>;
 
 /** The scheduler placed the container on `host`. */
 export type RecordScheduled = DomainCommand<
@@ -155,4 +170,7 @@ export type ContainerCommand =
   | RecordRemoved
   | RecordLost
   | RecordRecovered
-  | RecordDead;
+  | RecordDead
+  | CheckpointContainer
+  | RecordCheckpointed
+  | RecordCheckpointFailed;

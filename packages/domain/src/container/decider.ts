@@ -45,7 +45,9 @@ import { parseSignal } from "../signal";
 import { ipcJoinRefusal } from "../ipc-join";
 import { decideRestart, NO_RESTART } from "../restart-policy";
 import { assertNever } from "../assert-never";
+import { noSuchCheckpoint, parseCheckpointName } from "../checkpoint/checkpoint";
 import type { IpcMode, IpcPlan } from "../ipc-mode";
+import type { RestoreFrom } from "../checkpoint/checkpoint";
 import type {
   ContainerCommand,
   ContainerSource,
@@ -141,6 +143,32 @@ export function decide(command: ContainerCommand, state: ContainerState): Contai
       if (s.status !== "lost" || s.host !== command.data.host) return [];
       return [{ type: "ContainerRecovered", data: { containerId: id, host: s.host, pid: command.data.pid, recoveredAt: command.data.now } }];
     }
+    case "CheckpointContainer":
+      requireTime("now", command.data.now);
+      parseCheckpointName(command.data.checkpoint);
+      if (s.status === "paused") throw new FailedPreconditionError(`container ${name} is paused, unpause the container before checkpointing it`);
+      if (s.status !== "running") throw new FailedPreconditionError(`Container ${name} not running`);
+      return [
+        {
+          type: "ContainerCheckpointRequested",
+          data: {
+            containerId: id,
+            checkpoint: command.data.checkpoint,
+            leaveRunning: command.data.leaveRunning,
+            ...(command.data.groupOwnerId !== undefined ? { groupOwnerId: command.data.groupOwnerId } : {}),
+            requestedAt: command.data.now,
+          },
+        },
+      ];
+    case "RecordCheckpointed":
+      requireTime("now", command.data.now);
+      return [{ type: "ContainerCheckpointed", data: { containerId: id, checkpoint: command.data.checkpoint, checkpointedAt: command.data.now } }];
+    case "RecordCheckpointFailed":
+      requireTime("now", command.data.now);
+      requireText("reason", command.data.reason);
+      return [
+        { type: "ContainerCheckpointFailed", data: { containerId: id, checkpoint: command.data.checkpoint, reason: command.data.reason, failedAt: command.data.now } },
+      ];
     case "RecordDead":
       requireText("reason", command.data.reason);
       requireTime("now", command.data.now);
@@ -177,6 +205,9 @@ function evolveRestarts(t: RestartTally, event: ContainerEvent): RestartTally {
     case "ContainerStopRequested":
     case "ContainerKillRequested":
       return { ...t, manuallyStopped: true };
+    case "ContainerCheckpointRequested":
+      // The dump's exit is the user's stop: no restart policy brings the container back.
+      return event.data.leaveRunning ? t : { ...t, manuallyStopped: true };
     default:
       return t;
   }
@@ -206,6 +237,7 @@ function evolveStatus(state: ContainerState, event: ContainerEvent): ContainerSt
     case "ContainerStartRequested": {
       const next: ContainerState = { status: "starting", container, startRequestedAt: event.data.requestedAt };
       if (event.data.fromCheckpoint !== undefined) next.fromCheckpoint = event.data.fromCheckpoint;
+      if (event.data.restore !== undefined) next.restore = event.data.restore;
       if (event.data.configVersion !== undefined) next.configVersion = event.data.configVersion;
       return next;
     }
@@ -286,6 +318,11 @@ function evolveStatus(state: ContainerState, event: ContainerEvent): ContainerSt
       return { status: "removed", container, removedAt: event.data.removedAt };
     case "ContainerDied":
       return { status: "dead", container, reason: event.data.reason, diedAt: event.data.diedAt };
+    case "ContainerCheckpointRequested":
+    case "ContainerCheckpointed":
+    case "ContainerCheckpointFailed":
+      // The dump's exit, when it ends the process, is recorded as any exit.
+      return state;
     default:
       return assertNever(event, "container event");
   }
@@ -370,8 +407,8 @@ function start(command: StartContainer, state: ContainerState): ContainerEvent[]
     case "created":
     case "exited":
     case "start-failed": {
-      // Shoal keeps no checkpoints yet: a start from one is NOT_FOUND, never a fresh start.
-      if (fromCheckpoint !== undefined) throw new NotFoundError(`No such checkpoint: ${fromCheckpoint}`);
+      // A start from a checkpoint the container does not have is NOT_FOUND, never a fresh start.
+      if (fromCheckpoint !== undefined && command.data.checkpoint?.name !== fromCheckpoint) throw noSuchCheckpoint(fromCheckpoint, name);
       return [{ type: "ContainerStartRequested", data: startRequestData(command, s) }];
     }
     default:
@@ -396,6 +433,11 @@ function startRequestData(command: StartContainer, s: Live): ContainerEventData<
     data.ipcOwnerId = command.data.ipcOwner!.containerId;
   }
   if (command.data.automatic === true) data.automatic = true;
+  if (command.data.fromCheckpoint && command.data.checkpoint !== undefined) {
+    data.fromCheckpoint = command.data.fromCheckpoint;
+    data.restore = { ...command.data.checkpoint };
+  }
+  if (command.data.host !== undefined && command.data.host !== "") data.host = command.data.host;
   const avoid = command.data.avoidHosts;
   if (avoid !== undefined && avoid.length > 0) {
     requireStrings("avoidHosts", avoid);
@@ -594,10 +636,11 @@ function isStarting(s: ContainerState): s is Extract<ContainerState, { status: "
   return s.status === "starting" || s.status === "scheduled" || s.status === "ipc-prepared";
 }
 
-function startOf(state: Existing): { startRequestedAt: string; fromCheckpoint?: string; configVersion?: number } {
+function startOf(state: Existing): { startRequestedAt: string; fromCheckpoint?: string; restore?: RestoreFrom; configVersion?: number } {
   if (!isStarting(state)) throw new InternalError(`container stream is corrupt: start progress in status ${state.status}`);
-  const out: { startRequestedAt: string; fromCheckpoint?: string; configVersion?: number } = { startRequestedAt: state.startRequestedAt };
+  const out: { startRequestedAt: string; fromCheckpoint?: string; restore?: RestoreFrom; configVersion?: number } = { startRequestedAt: state.startRequestedAt };
   if (state.fromCheckpoint !== undefined) out.fromCheckpoint = state.fromCheckpoint;
+  if (state.restore !== undefined) out.restore = state.restore;
   if (state.configVersion !== undefined) out.configVersion = state.configVersion;
   return out;
 }

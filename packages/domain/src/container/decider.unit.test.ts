@@ -133,6 +133,7 @@ const unpause: ContainerCommand = { type: "UnpauseContainer", data: { containerI
 const rename = (newName: string): ContainerCommand => ({ type: "RenameContainer", data: { containerId: ID, now: T2, newName } });
 const remove = (force = false): ContainerCommand => ({ type: "RemoveContainer", data: { containerId: ID, now: T2, force } });
 const recordRemoved: ContainerCommand = { type: "RecordRemoved", data: { containerId: ID, now: T2 } };
+const checkpoint = (leaveRunning = false): ContainerCommand => ({ type: "CheckpointContainer", data: { containerId: ID, now: T2, checkpoint: "cp1", leaveRunning } });
 const recordDead: ContainerCommand = { type: "RecordDead", data: { containerId: ID, now: T2, reason: "removal failed" } };
 
 const NO_SUCH = `No such container: ${ID}`;
@@ -277,8 +278,23 @@ describe("StartContainer", () => {
 
   it("from a checkpoint with experimental on → NOT_FOUND: no checkpoint exists yet, and a checkpoint start never starts fresh", () => {
     for (const status of ["created", "exited", "start-failed"] as const) {
-      spec.given(H[status]).when(start({ fromCheckpoint: "cp1", experimental: true })).thenThrows(NotFoundError, "No such checkpoint: cp1");
+      spec.given(H[status]).when(start({ fromCheckpoint: "cp1", experimental: true })).thenThrows(NotFoundError, "checkpoint cp1 does not exist for container web");
     }
+  });
+
+  it("from a checkpoint the api found → a start request that carries it (and the start's --host)", () => {
+    const restore = { name: "cp1", digest: `sha256:${"a".repeat(64)}`, host: "h1", replicated: false };
+    for (const status of ["created", "exited"] as const) {
+      spec
+        .given(H[status])
+        .when({ type: "StartContainer", data: { containerId: ID, now: T1, experimental: true, fromCheckpoint: "cp1", checkpoint: restore, host: "h2" } })
+        .then([{ type: "ContainerStartRequested", data: { containerId: ID, requestedAt: T1, fromCheckpoint: "cp1", restore, host: "h2" } }]);
+    }
+    // A checkpoint of another name is not the one asked for.
+    spec
+      .given(H.exited)
+      .when({ type: "StartContainer", data: { containerId: ID, now: T1, experimental: true, fromCheckpoint: "cp2", checkpoint: restore } })
+      .thenThrows(NotFoundError, "checkpoint cp2 does not exist for container web");
   });
 
   it("an empty checkpoint name is no checkpoint", () => {
@@ -878,3 +894,36 @@ function restartsOf(state: ReturnType<typeof fold>) {
 function fold(events: ContainerEvent[]) {
   return events.reduce(evolve, initialState());
 }
+
+describe("CheckpointContainer", () => {
+  it("of a running container → ContainerCheckpointRequested; of a paused or stopped one → refused with Docker's words", () => {
+    spec
+      .given(H.running)
+      .when(checkpoint())
+      .then([{ type: "ContainerCheckpointRequested", data: { containerId: ID, checkpoint: "cp1", leaveRunning: false, requestedAt: T2 } }]);
+    spec.given(H.paused).when(checkpoint()).thenThrows(FailedPreconditionError, "container web is paused, unpause the container before checkpointing it");
+    for (const status of ["created", "exited", "start-failed"] as const) {
+      spec.given(H[status]).when(checkpoint()).thenThrows(FailedPreconditionError, "Container web not running");
+    }
+  });
+
+  it("refuses a checkpoint name Docker refuses", () => {
+    spec
+      .given(H.running)
+      .when({ type: "CheckpointContainer", data: { containerId: ID, now: T2, checkpoint: "-bad", leaveRunning: false } })
+      .thenThrows(InvalidArgumentError, "invalid checkpoint ID (-bad), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+  });
+
+  it("a checkpoint that stops the container ends its restart policy; one that leaves it running does not", () => {
+    const requested = (leaveRunning: boolean): ContainerEvent => ({
+      type: "ContainerCheckpointRequested",
+      data: { containerId: ID, checkpoint: "cp1", leaveRunning, requestedAt: T2 },
+    });
+    const fold = (events: ContainerEvent[]) => events.reduce(containerDecider.evolve, containerDecider.initialState());
+    const stopped = fold([...H.running, requested(false)]);
+    expect(stopped.status).toBe("running");
+    expect(stopped.status !== "absent" && stopped.restarts?.manuallyStopped).toBe(true);
+    const running = fold([...H.running, requested(true)]);
+    expect(running.status !== "absent" && running.restarts?.manuallyStopped).toBeFalsy();
+  });
+});

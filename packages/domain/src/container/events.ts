@@ -6,6 +6,7 @@ import type { DomainEvent } from "../decider";
 import type { HostConfig } from "../host-config";
 import type { IpcPlan } from "../ipc-mode";
 import type { ContainerSource, LockedInRuntime } from "./commands";
+import type { CheckpointFacts, RestoreFrom } from "../checkpoint/checkpoint";
 
 export type ContainerCreated = DomainEvent<
   "ContainerCreated",
@@ -39,6 +40,10 @@ export type ContainerStartRequested = DomainEvent<
     automatic?: true;
     /** Added field: hosts this start must not be placed on (a move off a draining host). */
     avoidHosts?: string[];
+    /** Added field: the checkpoint this start restores (`fromCheckpoint`, as found). */
+    restore?: RestoreFrom;
+    /** Added field: the host this start must be placed on (`start --host`), over the create's pin. */
+    host?: string;
   }
 >;
 export type ContainerScheduled = DomainEvent<
@@ -117,6 +122,22 @@ export type ContainerRemovalRequested = DomainEvent<
 export type ContainerRenamed = DomainEvent<"ContainerRenamed", { containerId: string; oldName: string; newName: string; renamedAt: string }>;
 export type ContainerRemoved = DomainEvent<"ContainerRemoved", { containerId: string; removedAt: string }>;
 export type ContainerDied = DomainEvent<"ContainerDied", { containerId: string; reason: string; diedAt: string }>;
+/**
+ * A checkpoint of the container was asked for (as the group's owner or one of its members:
+ * `groupOwnerId`). Without `leaveRunning` its exit after the dump is a stop by the user: no
+ * restart policy starts it again.
+ */
+export type ContainerCheckpointRequested = DomainEvent<
+  "ContainerCheckpointRequested",
+  { containerId: string; checkpoint: string; leaveRunning: boolean; groupOwnerId?: string; requestedAt: string }
+>;
+/** The checkpoint was made and stored on its host (the same facts as its CheckpointCreated). */
+export type ContainerCheckpointed = DomainEvent<"ContainerCheckpointed", { containerId: string; checkpoint: CheckpointFacts; checkpointedAt: string }>;
+/** The dump failed; the container runs on as before. */
+export type ContainerCheckpointFailed = DomainEvent<
+  "ContainerCheckpointFailed",
+  { containerId: string; checkpoint: string; reason: string; failedAt: string }
+>;
 
 export type ContainerEvent =
   | ContainerCreated
@@ -136,7 +157,10 @@ export type ContainerEvent =
   | ContainerRenamed
   | ContainerRemovalRequested
   | ContainerRemoved
-  | ContainerDied;
+  | ContainerDied
+  | ContainerCheckpointRequested
+  | ContainerCheckpointed
+  | ContainerCheckpointFailed;
 
 export type ContainerEventType = ContainerEvent["type"];
 
@@ -160,6 +184,9 @@ export const CONTAINER_EVENT_SCHEMA_VERSIONS: Readonly<Record<ContainerEventType
   ContainerRemovalRequested: 1,
   ContainerRemoved: 1,
   ContainerDied: 1,
+  ContainerCheckpointRequested: 1,
+  ContainerCheckpointed: 1,
+  ContainerCheckpointFailed: 1,
 };
 
 /** Every container event type, for subscriptions and projections. */

@@ -16,6 +16,7 @@
 import type { HostConfig } from "../host-config";
 import type { IpcPlan } from "../ipc-mode";
 import type { ContainerSource, LockedInRuntime } from "./commands";
+import type { RestoreFrom } from "../checkpoint/checkpoint";
 
 /** What was fixed at create time. */
 export type ContainerDefinition = {
@@ -41,7 +42,7 @@ export type LastExit = { exitCode: number; exitedAt: string; oomKilled: boolean 
 export type StartFailure = { reason: string; exitCode: number; failedAt: string };
 
 /** A start in progress: when it was requested, and the config snapshot version it uses. */
-type Start = { startRequestedAt: string; fromCheckpoint?: string; configVersion?: number };
+type Start = { startRequestedAt: string; fromCheckpoint?: string; restore?: RestoreFrom; configVersion?: number };
 
 /**
  * What the restart policy counts, from the last start by a user: the automatic restarts

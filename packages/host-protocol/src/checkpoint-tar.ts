@@ -1,0 +1,113 @@
+// A checkpoint's tree read from a directory or from its tar archive, and the archive written
+// from a directory (layout: checkpoint-archive.ts). node-tar writes and reads the archives.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { lstat, readdir, readlink } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { create, extract, Parser } from "tar";
+import type { ReadEntry } from "tar";
+import { InvalidArgumentError } from "@shoal/domain";
+import { CHECKPOINT_METADATA_FILE, parseCheckpointMetadata, treeDigest } from "./checkpoint-archive";
+import type { CheckpointMetadata, TreeEntry } from "./checkpoint-archive";
+
+/** The tree under `dir` (files hashed), as treeDigest takes it. Sockets, FIFOs and devices are left out. */
+export async function checkpointTree(dir: string): Promise<TreeEntry[]> {
+  const out: TreeEntry[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of await readdir(join(dir, rel))) {
+      const path = rel === "" ? name : `${rel}/${name}`;
+      const st = await lstat(join(dir, path));
+      if (st.isDirectory()) {
+        out.push({ type: "dir", path, mode: st.mode });
+        await walk(path);
+      } else if (st.isSymbolicLink()) {
+        out.push({ type: "symlink", path, target: await readlink(join(dir, path)) });
+      } else if (st.isFile()) {
+        const h = createHash("sha256");
+        await pipeline(createReadStream(join(dir, path)), h);
+        out.push({ type: "file", path, mode: st.mode, size: st.size, sha256: h.digest("hex") });
+      }
+    }
+  };
+  await walk("");
+  return out;
+}
+
+/** The archive of the checkpoint directory `dir`: a tar stream of the tree checkpointTree lists. */
+export function packCheckpoint(dir: string, entries: readonly TreeEntry[]): Readable {
+  const paths = entries.filter((e) => e.type !== "dir").map((e) => e.path);
+  const dirs = entries.filter((e) => e.type === "dir").map((e) => e.path);
+  // Directories first (each added alone, not its contents again), then everything else.
+  return create({ cwd: dir, portable: true, noDirRecurse: true, gzip: false }, [...dirs.sort(), ...paths.sort()]) as unknown as Readable;
+}
+
+/** Unpacks an archive into the existing directory `into`. */
+export async function unpackCheckpoint(source: Readable, into: string): Promise<void> {
+  await pipeline(source, extract({ cwd: into, preserveOwner: false, strict: true }));
+}
+
+/**
+ * Reads an archive without unpacking it: its digest (the tree's) and its metadata.
+ * InvalidArgumentError when it is not a checkpoint archive.
+ */
+export async function readCheckpointArchive(source: Readable): Promise<{ digest: string; metadata: CheckpointMetadata; sizeBytes: number }> {
+  const entries: TreeEntry[] = [];
+  let metadataText: string | undefined;
+  let sizeBytes = 0;
+  const pending: Promise<void>[] = [];
+  const parser = new Parser({
+    strict: true,
+    onReadEntry: (entry: ReadEntry) => {
+      const path = entry.path.replace(/^\.\//, "").replace(/\/$/, "");
+      if (entry.type === "Directory") {
+        entries.push({ type: "dir", path, mode: entry.mode ?? 0o755 });
+        entry.resume();
+      } else if (entry.type === "SymbolicLink") {
+        entries.push({ type: "symlink", path, target: entry.linkpath ?? "" });
+        entry.resume();
+      } else if (entry.type === "File" || entry.type === "OldFile" || entry.type === "ContiguousFile") {
+        const h = createHash("sha256");
+        const chunks: Buffer[] = [];
+        const isMetadata = path === CHECKPOINT_METADATA_FILE;
+        pending.push(
+          new Promise((resolve, reject) => {
+            entry.on("data", (c: Buffer) => {
+              h.update(c);
+              if (isMetadata) chunks.push(c);
+            });
+            entry.on("end", () => {
+              entries.push({ type: "file", path, mode: entry.mode ?? 0o644, size: entry.size ?? 0, sha256: h.digest("hex") });
+              sizeBytes += entry.size ?? 0;
+              if (isMetadata) metadataText = Buffer.concat(chunks).toString("utf8");
+              resolve();
+            });
+            entry.on("error", reject);
+          }),
+        );
+      } else {
+        entry.resume();
+      }
+    },
+  });
+  try {
+    await pipeline(source, parser as unknown as NodeJS.WritableStream);
+    await Promise.all(pending);
+  } catch (err) {
+    throw new InvalidArgumentError(`not a checkpoint archive: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  if (metadataText === undefined) throw new InvalidArgumentError(`not a checkpoint archive: it has no ${CHECKPOINT_METADATA_FILE}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(metadataText);
+  } catch (err) {
+    throw new InvalidArgumentError(`not a checkpoint archive: ${CHECKPOINT_METADATA_FILE} is not JSON`, { cause: err });
+  }
+  return { digest: treeDigest(entries), metadata: parseCheckpointMetadata(json), sizeBytes };
+}
+
+/** A Node stream of a web stream's bytes (an object store's reader). */
+export function fromWebStream(stream: ReadableStream<Uint8Array>): Readable {
+  return Readable.fromWeb(stream as import("node:stream/web").ReadableStream<Uint8Array>);
+}

@@ -1,0 +1,92 @@
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAgentTestBed, newContainerId, RUNC } from "./agent-test-harness";
+import type { AgentTestBed } from "./agent-test-harness";
+
+// Checkpoint and restore on one host, through the agent's commands over NATS, with a real
+// containerd, runc and CRIU: the process goes on counting where it stopped, and a shareable
+// owner's /dev/shm comes back with it.
+
+let bed: AgentTestBed;
+const MiB = 1024 * 1024;
+const COUNT = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; echo $i > /dev/shm/count 2>/dev/null; sleep 0.05; done"];
+
+beforeAll(async () => {
+  bed = await createAgentTestBed("checkpoint");
+  await bed.startInProcessAgent();
+});
+
+afterAll(async () => {
+  await bed?.cleanup();
+});
+
+type Stored = { digest: string; sizeBytes: number; shmSaved: boolean };
+
+async function exec(id: string, args: string[]): Promise<string> {
+  const r = await bed.send<{ exitCode: number; stdout: string; stderr: string }>("ExecInContainer", { containerId: id, args, timeoutMs: 20_000 });
+  expect(r.stderr).toBe("");
+  return r.stdout.trim();
+}
+
+async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function exitedReported(id: string): Promise<boolean> {
+  return (await bed.reports("ContainerExited")).some((r) => (r.payload as { containerId: string }).containerId === id);
+}
+
+describe.each([
+  ["private", (_id: string) => ({ mode: "private", shmSizeBytes: 8 * MiB })],
+  ["shareable", (id: string) => ({ mode: "shareable", shmSizeBytes: 8 * MiB, shmMountPath: join(bed.stateRoot, "containers", id, "mounts", "shm") })],
+])("%s", (mode, plan) => {
+  it("checkpoints a counting loop, which goes on counting from where it was once restored, with its /dev/shm", async () => {
+    const id = newContainerId();
+    const ipcPlan = plan(id);
+    await bed.send("StartContainer", { containerId: id, rootfs: { dir: bed.rootfs }, args: COUNT, ipcPlan, runtime: RUNC });
+    await waitFor(async () => Number(await exec(id, ["cat", "/tmp/count"])) > 5);
+    const stored = await bed.send<Stored>("CheckpointContainers", {
+      name: "cp1",
+      containerIds: [id],
+      ...(mode === "shareable" ? { shmOwnerId: id } : {}),
+      leaveRunning: false,
+    });
+    expect(stored.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(stored.shmSaved).toBe(mode === "shareable");
+    await waitFor(() => exitedReported(id));
+    const dir = join(bed.stateRoot, "checkpoints", stored.digest.slice(7));
+    expect(existsSync(join(dir, "checkpoint.json"))).toBe(true);
+    const at = Number(await import("node:fs/promises").then((fs) => fs.readFile(join(dir, "containers", id, "upper", "tmp", "count"), "utf8")));
+    expect(at).toBeGreaterThan(5);
+    if (mode === "shareable") {
+      // The owner's tmpfs is emptied, as a stale mount would be, before the restore refills it.
+      await bed.send("UnmountShm", { containerId: id });
+    }
+
+    const restored = await bed.send<{ pid: number }>("StartContainer", {
+      containerId: id,
+      rootfs: { dir: bed.rootfs },
+      args: COUNT,
+      ipcPlan,
+      runtime: RUNC,
+      restore: { name: "cp1", digest: stored.digest, replicated: false },
+    });
+    expect(restored.pid).toBeGreaterThan(0);
+    const after = Number(await exec(id, ["cat", "/tmp/count"]));
+    // It went on from the count it had, not from 1.
+    expect(after).toBeGreaterThanOrEqual(at);
+    await waitFor(async () => Number(await exec(id, ["cat", "/tmp/count"])) > after);
+    if (mode === "shareable") expect(Number(await exec(id, ["cat", "/dev/shm/count"]))).toBeGreaterThanOrEqual(at);
+    // Nothing of the restore is left behind.
+    expect((await readdir(join(bed.stateRoot, "checkpoints"))).filter((n) => n.startsWith("."))).toEqual([]);
+    await bed.send("StopContainer", { containerId: id, timeoutSeconds: 1 });
+    await bed.send("DeleteContainer", { containerId: id });
+    if (mode === "shareable") await bed.send("UnmountShm", { containerId: id });
+  }, 60_000);
+});
