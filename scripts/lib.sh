@@ -87,21 +87,33 @@ ensure_nats() {
 # iproute2: the fleet tests' hosts are network namespaces joined by veths (`ip netns`, `ip link`).
 ensure_container_tools() { ensure_apt containerd runc busybox-static gcc libc6-dev procps iproute2; ensure_criu; }
 
-# CRIU for checkpoints, at least CRIU_MIN: Debian 12's 3.17 fails on these kernels ("vDSO area
-# bounds") and 4.1.1 hangs in its parasite (containerd-notes.md). When the criu on PATH is older,
-# missing or fails `criu check`, the newest version Debian's source mirror offers at or above
-# CRIU_MIN is built from its source tarball (a deb-src line for sid; only the .orig.tar.xz is
-# needed) and installed as /usr/local/sbin/criu, where runc finds it first. About 30 s.
+# CRIU for checkpoints, at least CRIU_MIN and with Shoal's patches (scripts/criu/*.patch, see
+# scripts/criu/README.md): Debian 12's 3.17 fails on these kernels ("vDSO area bounds") and 4.1.1
+# hangs in its parasite (containerd-notes.md). CRIU_BIN is kept when it is >= CRIU_MIN, passes
+# `criu check` and its stamp CRIU_STAMP holds the sha256 of the current patch set; otherwise the
+# newest version Debian's source mirror offers at or above CRIU_MIN is built from its source
+# tarball (a deb-src line for sid; only the .orig.tar.xz is needed) with every patch applied in
+# name order, checked, and installed as CRIU_BIN (renamed into place; runc finds it on PATH
+# first), then the stamp is written. About 30 s. Dies naming the step that failed, and naming
+# the patch when one does not apply to the version offered.
 CRIU_MIN=4.2
-criu_works() { # criu_works: prints the version of a working criu >= CRIU_MIN on PATH
+CRIU_BIN=/usr/local/sbin/criu
+CRIU_STAMP="$CRIU_BIN.shoal-patches"
+CRIU_PATCH_DIR="$SHOAL_ROOT/scripts/criu"
+criu_works() { # criu_works BINARY: prints the version of BINARY when it runs, is >= CRIU_MIN and passes `criu check`
   local v
-  v="$(criu --version 2>/dev/null | awk '/^Version:/ { print $2 }')"
-  [ -n "$v" ] && dpkg --compare-versions "$v" ge "$CRIU_MIN" && criu check >/dev/null 2>&1 && echo "$v"
+  v="$("$1" --version 2>/dev/null | awk '/^Version:/ { print $2 }')"
+  [ -n "$v" ] && dpkg --compare-versions "$v" ge "$CRIU_MIN" && "$1" check >/dev/null 2>&1 && echo "$v"
+}
+criu_patch_set() { # prints the sha256 of the patch set: each patch's name and sha256, in name order
+  (cd "$CRIU_PATCH_DIR" && for p in *.patch; do [ -f "$p" ] || continue; sha256sum -- "$p"; done) | sha256sum | cut -c1-64
 }
 ensure_criu() {
-  local have
-  if have="$(criu_works)"; then return 0; fi
-  log "building CRIU >= $CRIU_MIN from Debian's source (the one on PATH: $(criu --version 2>/dev/null | awk '/^Version:/ { print $2 }' || true))"
+  local have patch_set stamp
+  patch_set="$(criu_patch_set)"
+  stamp="$(cat "$CRIU_STAMP" 2>/dev/null || true)"
+  if have="$(criu_works "$CRIU_BIN")" && [ "$stamp" = "$patch_set" ]; then return 0; fi
+  log "building CRIU >= $CRIU_MIN with scripts/criu/*.patch from Debian's source ($CRIU_BIN: version ${have:-none working}, patch set ${stamp:-none}, wanted $patch_set)"
   local sources=/etc/apt/sources.list.d/shoal-criu-src.sources
   if [ ! -f "$sources" ]; then
     printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: sid\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
@@ -114,7 +126,7 @@ ensure_criu() {
     dpkg --compare-versions "$v" ge "$CRIU_MIN" && echo "$v"; done | sort -V | tail -n 1)"
   [ -n "$version" ] || die "no CRIU source at or above $CRIU_MIN on Debian's mirror (apt-cache showsrc criu); checkpoints need it"
   ensure_apt libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf libnl-3-dev \
-    libcap-dev libnet1-dev pkg-config libbsd-dev libaio-dev libgnutls28-dev xz-utils make gcc
+    libcap-dev libnet1-dev pkg-config libbsd-dev libaio-dev libgnutls28-dev xz-utils make gcc patch
   local dir
   dir="$(mktemp -d /tmp/shoal-criu.XXXXXX)"
   # The .debian.tar.xz part may answer 404 while the .orig.tar.xz downloads: only the latter is needed.
@@ -123,13 +135,21 @@ ensure_criu() {
   orig="$(ls "$dir"/criu_*.orig.tar.* 2>/dev/null | head -n 1)"
   [ -n "$orig" ] || die "could not download CRIU $version's source from Debian's mirror (apt-get source --download-only criu=$version)"
   tar -C "$dir" -xf "$orig" || die "could not unpack $orig"
-  local src
+  local src p
   src="$(find "$dir" -mindepth 1 -maxdepth 1 -type d -name 'criu-*' | head -n 1)"
+  for p in "$CRIU_PATCH_DIR"/*.patch; do
+    [ -f "$p" ] || continue
+    patch -d "$src" -p1 --forward --batch <"$p" >"$dir/patch.log" 2>&1 ||
+      { cat "$dir/patch.log" >&2; die "scripts/criu/$(basename "$p") does not apply to CRIU $version (log: $dir/patch.log); update the patch for this version"; }
+  done
   make -C "$src" -j"$(nproc)" criu >"$dir/make.log" 2>&1 || { tail -n 20 "$dir/make.log" >&2; die "building CRIU $version failed (log: $dir/make.log)"; }
-  as_root install -m 0755 "$src/criu/criu" /usr/local/sbin/criu
+  have="$(criu_works "$src/criu/criu")" || die "CRIU $version was built but \`criu check\` fails: $("$src/criu/criu" check 2>&1 | tail -n 3)"
+  # Renamed into place, so a checkpoint running meanwhile finds the old binary or the new one.
+  as_root install -m 0755 "$src/criu/criu" "$CRIU_BIN.new" && as_root mv -f "$CRIU_BIN.new" "$CRIU_BIN" ||
+    die "could not install CRIU $version as $CRIU_BIN"
+  echo "$patch_set" | as_root tee "$CRIU_STAMP" >/dev/null || die "could not write $CRIU_STAMP"
   rm -rf "$dir"
-  have="$(criu_works)" || die "CRIU $version was built but \`criu check\` fails: $(criu check 2>&1 | tail -n 3)"
-  log "CRIU $have installed at /usr/local/sbin/criu"
+  log "CRIU $have with patch set $patch_set installed at $CRIU_BIN"
 }
 
 # What only the tests use: promtool (Debian ships it in `prometheus`; the metrics e2e test runs
