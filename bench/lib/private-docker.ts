@@ -9,6 +9,10 @@
  *   get no interface but loopback, and that is dockerd's fast start (`--network none` is
  *   its slow one here, about twice as long)
  *
+ * With `{ experimental: true }` dockerd also gets `--experimental`, which enables
+ * `docker checkpoint create` and `docker start --checkpoint` (CRIU: the `criu` first on PATH,
+ * found by runc, which containerd's shim runs with this process's PATH).
+ *
  * `stop()` removes every container, stops dockerd and its containerd, unmounts what is left
  * under its directories and removes them. Requires root; installs `docker.io` with apt when
  * `/usr/sbin/dockerd` is missing.
@@ -57,7 +61,12 @@ export async function ensureDockerInstalled(): Promise<void> {
   if (r.code !== 0 || !existsSync(DOCKERD)) throw new Error(`could not install docker.io with apt: ${r.stderr.trim().split("\n").slice(-3).join("\n")}`);
 }
 
-export async function startPrivateDocker(tag: string): Promise<PrivateDocker> {
+export interface PrivateDockerOptions {
+  /** Start dockerd `--experimental` (checkpoints). Default false. */
+  experimental?: boolean;
+}
+
+export async function startPrivateDocker(tag: string, opts: PrivateDockerOptions = {}): Promise<PrivateDocker> {
   await ensureDockerInstalled();
   if (existsSync(PIDFILE)) {
     const pid = Number((await readFile(PIDFILE, "utf8")).trim());
@@ -111,6 +120,7 @@ export async function startPrivateDocker(tag: string): Promise<PrivateDocker> {
         "--bridge=none",
         "--cgroup-parent", `/${CGROUP_PARENT}`,
         "--log-level", "warn",
+        ...(opts.experimental === true ? ["--experimental"] : []),
       ],
       { stdio: ["ignore", fd, fd], detached: false },
     );
