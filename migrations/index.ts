@@ -14,6 +14,7 @@ import * as apiHosts0102 from "./0102-api-hosts";
 import * as apiHostsCpus0103 from "./0103-api-hosts-cpus";
 import * as apiContainerRestarts0104 from "./0104-api-container-restarts";
 import * as apiHostDrain0105 from "./0105-api-host-drain";
+import * as apiCheckpoints0106 from "./0106-api-checkpoints";
 import * as schedulerHosts0200 from "./0200-scheduler-hosts";
 import * as schedulerPlacements0201 from "./0201-scheduler-placements";
 import * as schedulerCpus0202 from "./0202-scheduler-cpus";
@@ -41,6 +42,7 @@ export const migrations: Record<string, Migration> = {
   "0103-api-hosts-cpus": apiHostsCpus0103,
   "0104-api-container-restarts": apiContainerRestarts0104,
   "0105-api-host-drain": apiHostDrain0105,
+  "0106-api-checkpoints": apiCheckpoints0106,
   "0200-scheduler-hosts": schedulerHosts0200,
   "0201-scheduler-placements": schedulerPlacements0201,
   "0202-scheduler-cpus": schedulerCpus0202,

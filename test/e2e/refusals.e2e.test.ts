@@ -135,19 +135,19 @@ describe("refusals: the right code and message, nothing left behind", () => {
     expect(await snapshot()).toEqual(before);
   });
 
-  it("a checkpoint start with experimental on: NOT_FOUND (no checkpoint exists), never a fresh start", async () => {
+  it("a checkpoint start with experimental on: NOT_FOUND (Docker's words: no such checkpoint), never a fresh start", async () => {
     expect((await stack.cli(["config", "set", "experimental=true"])).code).toBe(0);
     try {
       const before = await snapshot();
       await expectGrpcRefusal(
         () => stack.call("Containers", "StartContainer", { container: "stopped-owner", checkpoint: "cp1" }),
         Status.NOT_FOUND,
-        /^No such checkpoint: cp1$/,
+        /^checkpoint cp1 does not exist for container stopped-owner$/,
       );
       expect(await snapshot()).toEqual(before);
       const cli = await stack.cli(["start", "--checkpoint", "cp1", "stopped-owner"]);
       expect(cli).toMatchObject({ code: 1, stdout: "" });
-      expect(cli.stderr).toMatch(/No such checkpoint: cp1/);
+      expect(cli.stderr).toMatch(/checkpoint cp1 does not exist for container stopped-owner/);
       expect(await snapshot()).toEqual(before);
       expect(JSON.parse((await stack.cli(["inspect", "stopped-owner"])).stdout)[0].State.Status).toBe("created");
     } finally {

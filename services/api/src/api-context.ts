@@ -40,6 +40,8 @@ export interface ApiContext {
   projection: ProjectionRunner;
   /** The hosts projection (`api-hosts`: `api_hosts`, `api_placements`); `catchUp()` before reading it. */
   hostsProjection: ProjectionRunner;
+  /** The checkpoints projection (`api-checkpoints`: `api_checkpoints`); `catchUp()` before reading it. */
+  checkpointsProjection: ProjectionRunner;
   logger: PinoLogger;
   metrics: ApiMetrics;
   timeouts: ApiTimeouts;

@@ -4,7 +4,7 @@
  * the columns; no other service reads or writes these tables.
  */
 import type { Generated } from "kysely";
-import type { ContainerSource, ContainerStatus, HostCapabilities, HostConfig, IpcPlan, LockedInRuntime } from "@shoal/domain";
+import type { CheckpointFacts, ContainerSource, ContainerStatus, HostCapabilities, HostConfig, IpcPlan, LockedInRuntime } from "@shoal/domain";
 import type {
   Defaulted,
   EventStoreDatabase,
@@ -39,6 +39,16 @@ export interface ContainersTable {
   ipc_namespace_inode: Nullable<Int8Column>;
   /** The owner of the IPC group the container is in (itself for a shareable owner). */
   ipc_owner_id: string | null;
+}
+
+/** The checkpoints projection (`api-checkpoints`, 0106): one row per checkpoint a container has. */
+export interface ApiCheckpointsTable {
+  container_id: string;
+  name: string;
+  digest: string;
+  facts: JsonColumn<CheckpointFacts>;
+  replicated: Generated<boolean>;
+  created_at: TimestampColumn;
 }
 
 /** Name (and id) reservations (0100), written with ContainerCreated, released with the removal. */
@@ -99,4 +109,5 @@ export interface ApiDatabase extends EventStoreDatabase {
   removed_container_output: RemovedContainerOutputTable;
   api_hosts: ApiHostsTable;
   api_placements: ApiPlacementsTable;
+  api_checkpoints: ApiCheckpointsTable;
 }

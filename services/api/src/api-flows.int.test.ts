@@ -213,11 +213,11 @@ describe("daemon config", () => {
         )
         .toBe(`FAILED_PRECONDITION: rootfs ${bed.rootfs} is not under an allowed root (allowed-rootfs-roots: /nonexistent-root)`);
       const id = (await bed.call<any>("InspectContainer", { container: "rep" })).container.id;
-      // With experimental on, a checkpoint start is NOT_FOUND (no checkpoint exists): never a fresh start.
+      // With experimental on, a start from a checkpoint the container lacks is NOT_FOUND: never a fresh start.
       const before = await bed.store.readStream(containerStreamId(id));
       await expect(bed.call("StartContainer", { container: "rep", checkpoint: "cp" })).rejects.toMatchObject({
         code: status.NOT_FOUND,
-        details: "No such checkpoint: cp",
+        details: "checkpoint cp does not exist for container rep",
       });
       expect(await bed.store.readStream(containerStreamId(id))).toHaveLength(before.length);
       const pending = bed.call<any>("StartContainer", { container: "rep" });

@@ -29,7 +29,7 @@ import {
   parseHostConfig,
   shortContainerId,
 } from "@shoal/domain";
-import type { ContainerCommand, ContainerDefinition, ContainerSource, CreateContainer, HostConfig, HostConfigInput, IpcJoinTarget } from "@shoal/domain";
+import type { ContainerCommand, ContainerDefinition, ContainerSource, CreateContainer, HostConfig, HostConfigInput, IpcJoinTarget, RestoreFrom } from "@shoal/domain";
 import type { EventEnvelope } from "@shoal/bus";
 import type { Kysely } from "kysely";
 import { hostCommand, newContainerId, nowIso, runContainerCommand } from "./api-context";
@@ -42,6 +42,7 @@ import type { ContainerRow } from "./container-queries";
 import { encodePageToken, parseListQuery } from "./list-query";
 import { lastLines, readRemovedOutput, saveRemovedOutput } from "./removed-output";
 import { normalizeRef } from "./container-ref";
+import { replicate, restoreFrom } from "./checkpoints/checkpoint-operations";
 
 // ---- create -------------------------------------------------------------------------
 
@@ -186,8 +187,14 @@ export async function startContainer(
   ctx: ApiContext,
   ref: string,
   checkpoint: string,
-  /** Hosts the start must not be placed on (a drain moving the container off its host). */
-  opts: { avoidHosts?: string[] } = {},
+  opts: {
+    /** Hosts the start must not be placed on (a drain moving the container off its host). */
+    avoidHosts?: string[];
+    /** The host the start must be placed on (`start --host`). */
+    host?: string;
+    /** For a member of a group being restored: its owner's group checkpoint, as found. */
+    restore?: RestoreFrom;
+  } = {},
 ): Promise<StartResult> {
   const began = process.hrtime.bigint();
   const snapshot = ctx.config.current();
@@ -196,7 +203,19 @@ export async function startContainer(
     // Checked before the container is looked up, as Docker does (the decider says the same).
     throw new FailedPreconditionError("checkpoint restore is only supported with experimental mode enabled");
   }
+  if (opts.host !== undefined && opts.host !== "") hostStreamId(opts.host); // InvalidArgumentError `invalid host name: <h>`
   const id = await resolveContainerId(ctx.db, ref);
+  // The checkpoint a start restores: the group's, for a member; else the container's own.
+  const found: (RestoreFrom & { memberIds?: string[] }) | undefined =
+    checkpoint === "" ? undefined : (opts.restore ?? (await restoreFrom(ctx, id, checkpoint)));
+  let restore: RestoreFrom | undefined = found === undefined ? undefined : { name: found.name, digest: found.digest, host: found.host, replicated: found.replicated, ...(found.ownerId !== undefined ? { ownerId: found.ownerId } : {}) };
+  if (restore !== undefined && !restore.replicated && opts.host && opts.host !== restore.host) {
+    // Restored on another host: its own host copies it to the replica store first.
+    await replicate(ctx, id, restore.name);
+    restore = { ...restore, replicated: true };
+  }
+  // A checkpoint only its own host holds is restored there.
+  const host = opts.host || (restore !== undefined && !restore.replicated ? restore.host : undefined);
   const before = await readContainer(ctx.store, id);
   const s = before.state;
   const owner = s.status === "absent" || s.status === "removed" ? {} : await ipcOwnerOf(ctx, s.container.hostConfig, snapshot);
@@ -213,6 +232,8 @@ export async function startContainer(
         experimental,
         configVersion: snapshot.version,
         ...(checkpoint !== "" ? { fromCheckpoint: checkpoint } : {}),
+        ...(restore !== undefined ? { checkpoint: restore } : {}),
+        ...(host !== undefined ? { host } : {}),
         ...(opts.avoidHosts !== undefined ? { avoidHosts: opts.avoidHosts } : {}),
         ...owner,
       },
@@ -233,7 +254,35 @@ export async function startContainer(
   const outcome = await watch.until(startOutcome, ctx.timeouts.startMs, `start of container ${ref}`, startOutcomeFromEvent, appended ? after : undefined);
   const seconds = Number(process.hrtime.bigint() - began) / 1e9;
   ctx.metrics.startDuration.observe({ outcome: outcome.failed ? "failed" : "running" }, seconds);
+  if (!outcome.failed && found?.memberIds !== undefined && found.memberIds.length > 0 && appended) {
+    return { id, ...outcome, ...(await restoreMembers(ctx, id, checkpoint, restore!, found.memberIds)) };
+  }
   return { id, ...outcome };
+}
+
+/**
+ * A group checkpoint's members, each restored into its owner's restored IPC namespace (the
+ * owner runs again): one after the other, through the same start. The first that fails
+ * fails the group's start, named; the ones restored keep running.
+ */
+async function restoreMembers(
+  ctx: ApiContext,
+  ownerId: string,
+  checkpoint: string,
+  restore: RestoreFrom,
+  memberIds: readonly string[],
+): Promise<Partial<StartResult>> {
+  for (const memberId of memberIds) {
+    let failure: string | undefined;
+    try {
+      const r = await startContainer(ctx, memberId, checkpoint, { restore: { ...restore, ownerId } });
+      if (r.failed) failure = r.error;
+    } catch (err) {
+      failure = isShoalError(err) || err instanceof Error ? err.message : String(err);
+    }
+    if (failure !== undefined) return { failed: true, exitCode: 125, error: `the owner was restored, but member ${memberId} of its group was not: ${failure}` };
+  }
+  return {};
 }
 
 /**

@@ -51,7 +51,7 @@ const hostConfigSchema = z
 
 const requests = {
   CreateContainer: z.object({ name: str, rootfs: str, image: str, args: strs, env: strs, cwd: str, hostConfig: hostConfigSchema, host: str }),
-  StartContainer: ref.extend({ checkpoint: str }),
+  StartContainer: ref.extend({ checkpoint: str, host: str.nullish() }),
   StopContainer: ref.extend({ timeoutSeconds: z.number().int().min(-1).nullish() }),
   RestartContainer: ref.extend({ timeoutSeconds: z.number().int().min(-1).nullish() }),
   RenameContainer: ref.extend({ newName: str }),
@@ -109,7 +109,7 @@ export function registerContainersService(server: Server, packageDefinition: Pac
     CreateContainer: h("CreateContainer", (r) =>
       createContainer(ctx, { ...r, hostConfig: hostConfigInput(r.hostConfig) }),
     ),
-    StartContainer: h("StartContainer", (r) => startContainer(ctx, r.container, r.checkpoint)),
+    StartContainer: h("StartContainer", (r) => startContainer(ctx, r.container, r.checkpoint, r.host ? { host: r.host } : {})),
     StopContainer: h("StopContainer", async (r) => (await stopContainer(ctx, r.container, r.timeoutSeconds ?? 10), {})),
     RestartContainer: h("RestartContainer", (r) => restartContainer(ctx, r.container, r.timeoutSeconds ?? 10)),
     RenameContainer: h("RenameContainer", async (r) => (await renameContainer(ctx, r.container, r.newName), {})),

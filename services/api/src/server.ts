@@ -11,6 +11,7 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { InternalError, UnavailableError } from "@shoal/domain";
 import type { ApiContext } from "./api-context";
 import { registerContainersService } from "./containers-service";
+import { registerCheckpointsService } from "./checkpoints/checkpoints-service";
 import { registerEventsService } from "./events/index";
 import { registerConfigService } from "./config-service/index";
 import { createPostgresHostsReader, registerHostsService } from "./hosts/index";
@@ -33,7 +34,7 @@ export function resolveProtoDir(env: NodeJS.ProcessEnv = process.env, from: stri
   throw new InternalError(`no proto/shoal/v1 folder above ${from}; set SHOAL_PROTO_DIR`);
 }
 
-export const API_SERVICE_NAMES = ["shoal.v1.Containers", "shoal.v1.Events", "shoal.v1.Config", "shoal.v1.Hosts"] as const;
+export const API_SERVICE_NAMES = ["shoal.v1.Containers", "shoal.v1.Checkpoints", "shoal.v1.Events", "shoal.v1.Config", "shoal.v1.Hosts"] as const;
 
 export interface ApiServer {
   /** `host:port` actually bound (port 0 in the address picks a free one). */
@@ -54,6 +55,7 @@ export async function startApiServer(opts: {
   const packageDefinition = loadShoalProtos(opts.protoDir);
   const server = new grpc.Server();
   registerContainersService(server, packageDefinition, ctx);
+  registerCheckpointsService(server, packageDefinition, ctx);
   const common = { packageDefinition, logger: ctx.logger, metrics: ctx.metrics };
   registerEventsService(server, { ...common, js: opts.js, jsm: opts.jsm, prefix: ctx.prefix, db: ctx.db });
   registerConfigService(server, {

@@ -21,6 +21,7 @@ import type { ApiDatabase } from "./api-database";
 import { createContainerWatcher } from "./container-watcher";
 import type { ContainerWatcher } from "./container-watcher";
 import { createContainersProjection } from "./containers-projection";
+import { createCheckpointsProjection } from "./checkpoints/checkpoints-projection";
 import { createHostsProjection, startHeartbeatRecorder } from "./hosts/index";
 import { startDaemonConfigSource } from "./daemon-config-source";
 import { serveMetrics } from "@shoal/metrics";
@@ -109,6 +110,9 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     const hostsProjection = createHostsProjection({ db, pool, logger });
     await hostsProjection.start();
     undo.push(() => hostsProjection.stop());
+    const checkpointsProjection = createCheckpointsProjection({ db, pool, logger });
+    await checkpointsProjection.start();
+    undo.push(() => checkpointsProjection.stop());
     const heartbeats = startHeartbeatRecorder({ db, nc, prefix: options.prefix, logger });
     undo.push(() => heartbeats.stop());
 
@@ -126,6 +130,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
       watcher,
       projection,
       hostsProjection,
+      checkpointsProjection,
       logger,
       metrics,
       timeouts: { startMs: 120_000, hostCommandMs: 30_000, hostStartMs: 60_000, ...options.timeouts },

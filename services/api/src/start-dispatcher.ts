@@ -30,7 +30,7 @@ import {
   describeStartFailure,
   isShoalError,
 } from "@shoal/domain";
-import type { ContainerDefinition, IpcPlan } from "@shoal/domain";
+import type { ContainerDefinition, IpcPlan, RestoreFrom } from "@shoal/domain";
 import { reportIds } from "@shoal/host-protocol";
 import type { CommandPayload, ContainerStartedPayload } from "@shoal/host-protocol";
 import { appendDecided } from "@shoal/event-store";
@@ -52,6 +52,8 @@ export function startPayload(
   cwd?: string,
   /** The placement's epoch: the stream version of its ContainerScheduled. */
   epoch?: number,
+  /** The checkpoint this start restores. */
+  restore?: RestoreFrom,
 ): CommandPayload<"StartContainer"> {
   const hc = def.hostConfig;
   // Validates the name against the snapshot (unknown: INVALID_ARGUMENT). The agent makes
@@ -82,6 +84,9 @@ export function startPayload(
     ...(snapshot.config.allowedRootfsRoots.length > 0 ? { allowedRootfsRoots: [...snapshot.config.allowedRootfsRoots] } : {}),
     attemptId,
     ...(epoch !== undefined ? { epoch } : {}),
+    ...(restore !== undefined
+      ? { restore: { name: restore.name, digest: restore.digest, replicated: restore.replicated, ...(restore.ownerId !== undefined ? { ownerId: restore.ownerId } : {}) } }
+      : {}),
   };
 }
 
@@ -113,7 +118,7 @@ export async function dispatchStart(ctx: ApiContext, event: EventEnvelope): Prom
   let payload: CommandPayload<"StartContainer">;
   try {
     // The config snapshot the start was requested under (RCU), not whatever is in force now.
-    payload = startPayload(container, ipcPlan, await configSnapshotAt(ctx, r.state.configVersion), event.eventId, r.cwd, r.lastScheduledVersion);
+    payload = startPayload(container, ipcPlan, await configSnapshotAt(ctx, r.state.configVersion), event.eventId, r.cwd, r.lastScheduledVersion, r.state.restore);
   } catch (err) {
     if (!isShoalError(err)) throw err;
     await fail(125, err.message);

@@ -50,6 +50,25 @@ export interface CreateContainerResponse {
 export interface StartContainerRequest {
   container: string;
   checkpoint?: string;
+  host?: string;
+}
+
+/** shoal.v1.CheckpointInfo. */
+export interface CheckpointInfo {
+  container_id: string;
+  name: string;
+  digest: string;
+  size_bytes: string | number;
+  mode: string;
+  host: string;
+  member_ids: string[];
+  criu_version: string;
+  kernel: string;
+  created_at: Timestamp | null;
+  replicated: boolean;
+  shm_saved: boolean;
+  leave_running: boolean;
+  container_name: string;
 }
 export interface StartContainerResponse {
   id: string;
@@ -216,5 +235,8 @@ export interface UnaryMethods {
   "Config/ShowConfig": [Empty, ConfigResponse];
   "Config/SetConfig": [{ assignments: string[] }, ConfigResponse];
   "Config/ReloadConfig": [{ config_json: string }, ConfigResponse];
+  "Checkpoints/CreateCheckpoint": [{ container: string; name: string; leave_running: boolean; group: boolean }, { checkpoint: CheckpointInfo | null }];
+  "Checkpoints/ListCheckpoints": [{ container: string }, { checkpoints: CheckpointInfo[] }];
+  "Checkpoints/RemoveCheckpoint": [{ container: string; name: string }, Empty];
 }
 export type UnaryMethod = keyof UnaryMethods;

@@ -1,4 +1,4 @@
-import type { ContainerInfo, HostInfo, ShoalEvent, Timestamp } from "./api-types";
+import type { CheckpointInfo, ContainerInfo, HostInfo, ShoalEvent, Timestamp } from "./api-types";
 
 /**
  * How the CLI prints what the api returns. Pure: every function takes "now" when it
@@ -333,6 +333,31 @@ export function formatHostsTable(hosts: readonly HostInfo[], now: Date): string 
       ];
     }),
   );
+}
+
+/** `checkpoint ls --format json`: one object per checkpoint. */
+export function checkpointJsonLine(c: CheckpointInfo): string {
+  return JSON.stringify({
+    Name: c.name,
+    Container: c.container_id,
+    ContainerName: c.container_name,
+    Digest: c.digest,
+    Size: Number(c.size_bytes),
+    Mode: c.mode,
+    Host: c.host,
+    Members: c.member_ids,
+    CriuVersion: c.criu_version,
+    Kernel: c.kernel,
+    Created: formatTimestamp(c.created_at),
+    Replicated: c.replicated,
+    ShmSaved: c.shm_saved,
+    LeaveRunning: c.leave_running,
+  });
+}
+
+/** `checkpoint ls`: Docker's one column. */
+export function formatCheckpointsTable(checkpoints: readonly CheckpointInfo[]): string {
+  return formatTable(["CHECKPOINT NAME"], checkpoints.map((c) => [c.name]));
 }
 
 export function hostJsonLine(h: HostInfo): string {

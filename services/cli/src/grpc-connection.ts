@@ -19,6 +19,8 @@ export interface GrpcConnection {
   unary(path: string, request: Uint8Array): Promise<Buffer>;
   /** Sends one message; yields each response message as it arrives, ends with the call. */
   serverStream(path: string, request: Uint8Array): { messages: AsyncIterable<Buffer>; cancel(): void };
+  /** Sends each message of `requests` in turn (waiting while the stream is full); resolves with the one response message. */
+  clientStream(path: string, requests: AsyncIterable<Uint8Array>): Promise<Buffer>;
   close(): void;
 }
 
@@ -157,7 +159,7 @@ export function openGrpcConnection(target: string, options: GrpcConnectionOption
   };
 
   /** Starts a call; `onMessage` gets each message; the promise settles with the call's status. */
-  const call = (path: string, request: Uint8Array, onMessage: (m: Buffer) => void): { done: Promise<void>; stream: ClientHttp2Stream } => {
+  const call = (path: string, request: Uint8Array | AsyncIterable<Uint8Array>, onMessage: (m: Buffer) => void): { done: Promise<void>; stream: ClientHttp2Stream } => {
     const stream = getSession().request({
       ":method": "POST",
       ":path": path,
@@ -199,7 +201,16 @@ export function openGrpcConnection(target: string, options: GrpcConnectionOption
         return reject(new DaemonError(grpcStatusName(codeForHttpStatus(httpStatus)), `the api answered HTTP ${httpStatus} without a gRPC status`, false));
       });
     });
-    stream.end(frame(request));
+    if (request instanceof Uint8Array) stream.end(frame(request));
+    else {
+      void (async () => {
+        for await (const message of request) {
+          if (stream.destroyed || stream.closed) return;
+          if (!stream.write(frame(message))) await new Promise((resolve) => stream.once("drain", resolve));
+        }
+        stream.end();
+      })().catch((err: unknown) => stream.destroy(err instanceof Error ? err : new Error(String(err))));
+    }
     return { done, stream };
   };
 
@@ -207,6 +218,14 @@ export function openGrpcConnection(target: string, options: GrpcConnectionOption
     async unary(path, request) {
       const messages: Buffer[] = [];
       await call(path, request, (m) => messages.push(m)).done;
+      if (messages.length !== 1) {
+        throw new DaemonError("INTERNAL", `expected one response message from ${path}, got ${messages.length}`, false);
+      }
+      return messages[0]!;
+    },
+    async clientStream(path, requests) {
+      const messages: Buffer[] = [];
+      await call(path, requests, (m) => messages.push(m)).done;
       if (messages.length !== 1) {
         throw new DaemonError("INTERNAL", `expected one response message from ${path}, got ${messages.length}`, false);
       }

@@ -24,7 +24,7 @@ export type CliCommand =
   | { kind: "run"; detach: boolean; request: CreateContainerRequest }
   | { kind: "create"; request: CreateContainerRequest }
   /** `checkpoint`: restore from this checkpoint (`docker start --checkpoint`; "" for none). */
-  | { kind: "start"; attach: boolean; checkpoint: string; containers: string[] }
+  | { kind: "start"; attach: boolean; checkpoint: string; host: string; containers: string[] }
   | { kind: "stop"; timeoutSeconds: number | undefined; containers: string[] }
   | { kind: "restart"; timeoutSeconds: number | undefined; containers: string[] }
   | { kind: "rename"; container: string; newName: string }
@@ -62,7 +62,12 @@ export type CliCommand =
   | { kind: "host-activate"; host: string }
   | { kind: "config-show"; format: OutputFormat }
   | { kind: "config-set"; assignments: string[] }
-  | { kind: "config-reload"; file: string };
+  | { kind: "config-reload"; file: string }
+  | { kind: "checkpoint-create"; container: string; name: string; leaveRunning: boolean; group: boolean }
+  | { kind: "checkpoint-ls"; container: string; format: OutputFormat }
+  | { kind: "checkpoint-rm"; container: string; name: string }
+  | { kind: "checkpoint-export"; container: string; name: string; output: string }
+  | { kind: "checkpoint-import"; file: string };
 
 export interface ParsedCommandLine {
   /** gRPC target of the api: `--addr`, else `SHOAL_ADDR`, else 127.0.0.1:7420. */
@@ -449,6 +454,7 @@ const SUBCOMMANDS = new Set([
   "hosts",
   "host",
   "config",
+  "checkpoint",
   "version",
   "help",
 ]);
@@ -493,6 +499,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       const flags = simple([
         { name: "attach", short: "a", kind: "bool" },
         { name: "checkpoint", kind: "string" },
+        { name: "host", kind: "string" },
       ]);
       const help = earlyHelp(flags);
       if (help) return help;
@@ -501,7 +508,8 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
         throw new UsageError("you cannot start and attach multiple containers at once", name);
       }
       const checkpoint = flags.strings.get("checkpoint") ?? "";
-      return withAddr(flags, { kind: "start", attach: flags.bools.has("attach"), checkpoint, containers });
+      const host = flags.strings.get("host") ?? "";
+      return withAddr(flags, { kind: "start", attach: flags.bools.has("attach"), checkpoint, host, containers });
     }
     case "stop":
     case "restart": {
@@ -674,6 +682,8 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
     }
     case "config":
       return parseConfig(rest, addr);
+    case "checkpoint":
+      return parseCheckpoint(rest, addr);
   }
   throw argumentError(`'${name}' is not a shoal command.`, undefined);
 
@@ -718,7 +728,53 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
   }
 }
 
+/** `shoal checkpoint create|ls|rm|export|import`, shaped as `docker checkpoint`. */
+function parseCheckpoint(args: readonly string[], addrSoFar: string): ParsedCommandLine {
+  const [sub, ...subArgs] = args;
+  const subs = ["create", "ls", "list", "rm", "remove", "export", "import"];
+  if (sub === undefined) throw new UsageError("a checkpoint subcommand is required: create, ls, rm, export or import.", "checkpoint");
+  if (sub === "--help" || sub === "-h") return { addr: addrSoFar, command: { kind: "help", topic: "checkpoint" } };
+  if (!subs.includes(sub)) throw new UsageError(`'${sub}' is not a checkpoint subcommand.`, "checkpoint");
+  const canonical = sub === "list" ? "ls" : sub === "remove" ? "rm" : sub;
+  const topic = `checkpoint ${canonical}`;
+  const specs: Record<string, FlagSpec[]> = {
+    create: [{ name: "leave-running", kind: "bool" }, { name: "group", kind: "bool" }],
+    ls: [FORMAT_FLAG],
+    rm: [],
+    export: [{ name: "output", short: "o", kind: "string" }],
+    import: [],
+  };
+  const flags = parseFlags(subArgs, specs[canonical]!, topic, true);
+  const a = normalizeAddr(flags.strings.get("addr") ?? addrSoFar);
+  if (flags.bools.has("help")) return { addr: a, command: { kind: "help", topic } };
+  const exactly = (n: number, what: string) => {
+    if (flags.positionals.length !== n) throw argumentError(`"shoal ${topic}" requires exactly ${n} argument${n === 1 ? "" : "s"} (${what}).`, topic);
+  };
+  const p = flags.positionals;
+  switch (canonical) {
+    case "create":
+      exactly(2, "CONTAINER CHECKPOINT");
+      return { addr: a, command: { kind: "checkpoint-create", container: p[0]!, name: p[1]!, leaveRunning: flags.bools.has("leave-running"), group: flags.bools.has("group") } };
+    case "ls":
+      exactly(1, "CONTAINER");
+      return { addr: a, command: { kind: "checkpoint-ls", container: p[0]!, format: parseFormat(flags, topic) } };
+    case "rm":
+      exactly(2, "CONTAINER CHECKPOINT");
+      return { addr: a, command: { kind: "checkpoint-rm", container: p[0]!, name: p[1]! } };
+    case "export": {
+      exactly(2, "CONTAINER CHECKPOINT");
+      const output = flags.strings.get("output") ?? "";
+      if (output === "") throw new UsageError(`"shoal checkpoint export" requires -o FILE`, topic);
+      return { addr: a, command: { kind: "checkpoint-export", container: p[0]!, name: p[1]!, output } };
+    }
+    default:
+      exactly(1, "FILE");
+      return { addr: a, command: { kind: "checkpoint-import", file: p[0]! } };
+  }
+}
+
 function helpTopicOf(command: CliCommand): string {
+  if (command.kind.startsWith("checkpoint-")) return `checkpoint ${command.kind.slice("checkpoint-".length)}`;
   if (command.kind.startsWith("config-")) return `config ${command.kind.slice("config-".length)}`;
   if (command.kind.startsWith("host-")) return `host ${command.kind.slice("host-".length)}`;
   return command.kind;

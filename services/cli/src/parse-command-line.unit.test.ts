@@ -187,8 +187,9 @@ describe("-v SRC:DST[:OPTIONS]", () => {
 
 describe("lifecycle commands", () => {
   it("start [-a]", () => {
-    expect(command("start a b", "start")).toEqual({ kind: "start", attach: false, checkpoint: "", containers: ["a", "b"] });
+    expect(command("start a b", "start")).toEqual({ kind: "start", attach: false, checkpoint: "", host: "", containers: ["a", "b"] });
     expect(command("start --checkpoint cp1 a", "start")).toMatchObject({ checkpoint: "cp1", containers: ["a"] });
+    expect(command("start --checkpoint cp1 --host h2 a", "start")).toMatchObject({ checkpoint: "cp1", host: "h2", containers: ["a"] });
     expect(command("start -a a", "start").attach).toBe(true);
     expect(usageError("start -a a b").message).toContain("multiple containers");
     expect(usageError("start").message).toContain("requires at least 1 argument");
@@ -409,5 +410,25 @@ describe("parseTimeArg", () => {
     expect(parseTimeArg("1.5s", NOW, "--since")).toEqual(new Date(NOW.getTime() - 1500));
     expect(() => parseTimeArg("2026-13-45", NOW, "--since")).toThrow(UsageError);
     expect(() => parseTimeArg("10x", NOW, "--since")).toThrow(UsageError);
+  });
+});
+
+describe("checkpoint commands (docker checkpoint's shape)", () => {
+  it("create, ls, rm, export, import", () => {
+    expect(command("checkpoint create web cp1", "checkpoint-create")).toEqual({ kind: "checkpoint-create", container: "web", name: "cp1", leaveRunning: false, group: false });
+    expect(command("checkpoint create --leave-running --group own cp1", "checkpoint-create")).toMatchObject({ leaveRunning: true, group: true });
+    expect(command("checkpoint ls web", "checkpoint-ls")).toEqual({ kind: "checkpoint-ls", container: "web", format: "table" });
+    expect(command("checkpoint list web --format json", "checkpoint-ls")).toMatchObject({ format: "json" });
+    expect(command("checkpoint rm web cp1", "checkpoint-rm")).toEqual({ kind: "checkpoint-rm", container: "web", name: "cp1" });
+    expect(command("checkpoint export web cp1 -o /tmp/x.tar", "checkpoint-export")).toEqual({ kind: "checkpoint-export", container: "web", name: "cp1", output: "/tmp/x.tar" });
+    expect(command("checkpoint import /tmp/x.tar", "checkpoint-import")).toEqual({ kind: "checkpoint-import", file: "/tmp/x.tar" });
+  });
+
+  it("refuses a wrong number of arguments, an unknown subcommand and an export without -o", () => {
+    expect(usageError("checkpoint create web").message).toBe(`"shoal checkpoint create" requires exactly 2 arguments (CONTAINER CHECKPOINT).`);
+    expect(usageError("checkpoint frob").message).toBe("'frob' is not a checkpoint subcommand.");
+    expect(usageError("checkpoint").message).toBe("a checkpoint subcommand is required: create, ls, rm, export or import.");
+    expect(usageError("checkpoint export web cp1").message).toBe(`"shoal checkpoint export" requires -o FILE`);
+    expect(usageError("checkpoint create --bogus web cp1").message).toBe("unknown flag: --bogus");
   });
 });

@@ -28,6 +28,7 @@ export interface MethodDescriptor {
   request: string;
   response: string;
   serverStreaming?: true;
+  clientStreaming?: true;
 }
 
 export interface ProtoDescriptor {
@@ -37,7 +38,7 @@ export interface ProtoDescriptor {
   methods: Record<string, MethodDescriptor>;
 }
 
-export const PROTO_FILES = ["shoal/v1/containers.proto", "shoal/v1/events.proto", "shoal/v1/hosts.proto", "shoal/v1/config.proto"];
+export const PROTO_FILES = ["shoal/v1/containers.proto", "shoal/v1/checkpoints.proto", "shoal/v1/events.proto", "shoal/v1/hosts.proto", "shoal/v1/config.proto"];
 const SCALARS = new Set<string>(["string", "bytes", "bool", "int32", "int64", "uint32", "uint64"]);
 const PACKAGE = "shoal.v1";
 
@@ -87,7 +88,6 @@ export function describeProtos(protoDir: string): ProtoDescriptor {
     if (nested instanceof protobuf.Type) describeType(nested);
     if (!(nested instanceof protobuf.Service)) continue;
     for (const method of nested.methodsArray) {
-      if (method.requestStream) throw new Error(`${nested.name}/${method.name}: client streaming is not supported by the CLI`);
       const request = method.resolvedRequestType!;
       const response = method.resolvedResponseType!;
       describeType(request);
@@ -97,6 +97,7 @@ export function describeProtos(protoDir: string): ProtoDescriptor {
         request: request.fullName.replace(/^\./, ""),
         response: response.fullName.replace(/^\./, ""),
         ...(method.responseStream ? { serverStreaming: true as const } : {}),
+        ...(method.requestStream ? { clientStreaming: true as const } : {}),
       };
     }
   }

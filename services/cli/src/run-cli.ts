@@ -4,6 +4,8 @@ import {
   eventJsonLine,
   formatEventLine,
   formatHostsTable,
+  checkpointJsonLine,
+  formatCheckpointsTable,
   formatInspect,
   formatPsTable,
   formatTopTable,
@@ -156,9 +158,24 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
     }
     case "start": {
       if (command.attach) return startAttached(api, command.containers[0]!, out, () => EXIT_FAILED, command.checkpoint);
+      if (command.checkpoint !== "") {
+        // docker start --checkpoint: one container, nothing printed on success.
+        if (command.containers.length > 1) {
+          out.io.stderr.write("shoal: Error: you cannot restore multiple containers at once\n");
+          return EXIT_FAILED;
+        }
+        const started = await api.call("Containers/StartContainer", {
+          container: command.containers[0]!,
+          checkpoint: command.checkpoint,
+          ...(command.host !== "" ? { host: command.host } : {}),
+        });
+        if (!started.failed) return 0;
+        out.io.stderr.write(`shoal: Error response from daemon: ${started.error}\n`);
+        return startFailureExitCode(started.exit_code);
+      }
       const failed: string[] = [];
       await forEach(command.containers, out, async (container) => {
-        const started = await api.call("Containers/StartContainer", { container, ...(command.checkpoint !== "" ? { checkpoint: command.checkpoint } : {}) });
+        const started = await api.call("Containers/StartContainer", { container, ...(command.host !== "" ? { host: command.host } : {}) });
         if (started.failed) out.io.stderr.write(`shoal: Error response from daemon: ${started.error}\n`);
         else out.line(container);
         return !started.failed;
@@ -321,6 +338,47 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
       for (const id of r.moved) out.line(id);
       for (const f of r.failures) out.io.stderr.write(`shoal: Error: could not move ${f.container}: ${f.error}\n`);
       return r.failures.length > 0 ? 1 : 0;
+    }
+    case "checkpoint-create": {
+      const r = await api.call("Checkpoints/CreateCheckpoint", {
+        container: command.container,
+        name: command.name,
+        leave_running: command.leaveRunning,
+        group: command.group,
+      });
+      out.line(r.checkpoint?.name ?? command.name);
+      return 0;
+    }
+    case "checkpoint-ls": {
+      const { checkpoints } = await api.call("Checkpoints/ListCheckpoints", { container: command.container });
+      if (command.format === "json") for (const c of checkpoints) out.line(checkpointJsonLine(c));
+      else out.io.stdout.write(formatCheckpointsTable(checkpoints));
+      return 0;
+    }
+    case "checkpoint-rm":
+      await api.call("Checkpoints/RemoveCheckpoint", { container: command.container, name: command.name });
+      return 0;
+    case "checkpoint-export": {
+      const { createWriteStream } = await import("node:fs");
+      const { rename, rm } = await import("node:fs/promises");
+      const { pipeline } = await import("node:stream/promises");
+      const { Readable } = await import("node:stream");
+      // Written beside the target and renamed into place: a failed export leaves no partial file.
+      const partial = `${command.output}.partial`;
+      try {
+        await pipeline(Readable.from(api.exportCheckpoint({ container: command.container, name: command.name })), createWriteStream(partial));
+        await rename(partial, command.output);
+      } catch (err) {
+        await rm(partial, { force: true });
+        throw err;
+      }
+      return 0;
+    }
+    case "checkpoint-import": {
+      const { createReadStream } = await import("node:fs");
+      const r = await api.importCheckpoint(createReadStream(command.file, { highWaterMark: 1024 * 1024 }));
+      out.line(`${r.checkpoint?.container_name ?? ""}/${r.checkpoint?.name ?? ""}`);
+      return 0;
     }
     case "host-activate":
       await api.call("Hosts/ActivateHost", { host: command.host });

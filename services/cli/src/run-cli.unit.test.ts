@@ -19,6 +19,12 @@ function fakeApi(handlers: Record<string, Handler>) {
     subscribe() {
       throw new Error("unexpected subscribe");
     },
+    exportCheckpoint() {
+      throw new Error("unexpected export");
+    },
+    async importCheckpoint() {
+      throw new Error("unexpected import");
+    },
     close() {},
   };
   return { api, calls };

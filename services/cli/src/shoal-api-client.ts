@@ -1,4 +1,4 @@
-import type { ShoalEvent, SubscribeRequest, UnaryMethod, UnaryMethods } from "./api-types";
+import type { CheckpointInfo, ShoalEvent, SubscribeRequest, UnaryMethod, UnaryMethods } from "./api-types";
 import { loadApiDescriptor } from "./api-descriptor";
 import { DaemonError } from "./daemon-error";
 import { openGrpcConnection } from "./grpc-connection";
@@ -18,6 +18,10 @@ export interface ShoalApi {
   /** One RPC; rejects with DaemonError. */
   call<M extends UnaryMethod>(method: M, request: UnaryMethods[M][0]): Promise<UnaryMethods[M][1]>;
   subscribe(request: SubscribeRequest): EventSubscription;
+  /** Checkpoints/ExportCheckpoint: the archive's bytes as they arrive. */
+  exportCheckpoint(request: { container: string; name: string }): AsyncIterable<Buffer>;
+  /** Checkpoints/ImportCheckpoint: sends the archive's bytes in chunks. */
+  importCheckpoint(chunks: AsyncIterable<Uint8Array>): Promise<{ checkpoint: CheckpointInfo | null }>;
   close(): void;
 }
 
@@ -47,6 +51,24 @@ export function connectShoalApi(addr: string): ShoalApi {
         for await (const message of messages) yield m.response.decode(message) as unknown as ShoalEvent;
       }
       return { events: events(), cancel };
+    },
+    exportCheckpoint(request) {
+      const m = method("Checkpoints/ExportCheckpoint");
+      const { messages } = connection.serverStream(m.path, m.request.encode(request));
+      async function* chunks(): AsyncGenerator<Buffer> {
+        for await (const message of messages) {
+          const data = (m.response.decode(message) as { data?: Uint8Array }).data;
+          if (data !== undefined && data.length > 0) yield Buffer.from(data);
+        }
+      }
+      return chunks();
+    },
+    async importCheckpoint(chunks) {
+      const m = method("Checkpoints/ImportCheckpoint");
+      async function* frames(): AsyncGenerator<Uint8Array> {
+        for await (const data of chunks) yield m.request.encode({ data });
+      }
+      return m.response.decode(await connection.clientStream(m.path, frames())) as never;
     },
     close() {
       connection.close();

@@ -48,6 +48,7 @@ Commands:
   events     Stream events from the log, resumable with a cursor
   hosts      List hosts
   host       Drain or activate a host
+  checkpoint Manage checkpoints (needs experimental)
   config     Show or change the daemon config
   version    Show the shoal version
 
@@ -70,7 +71,39 @@ ${CREATE_OPTIONS}`,
   start: `Usage:  shoal start [OPTIONS] CONTAINER [CONTAINER...]
 
   -a, --attach            Wait for the container, print its output and exit with its exit code
-      --checkpoint NAME   Restore from this checkpoint (needs experimental; never starts fresh instead)`,
+      --checkpoint NAME   Restore from this checkpoint (needs experimental; never starts fresh instead);
+                          a group checkpoint of an owner restores the whole group
+      --host HOST         Place the start on this host (a restore on another host)`,
+  checkpoint: `Usage:  shoal checkpoint COMMAND
+
+Commands (all need the daemon's experimental setting):
+  create [--leave-running] [--group] CONTAINER CHECKPOINT
+  ls CONTAINER
+  rm CONTAINER CHECKPOINT
+  export CONTAINER CHECKPOINT -o FILE
+  import FILE
+
+Restore with: shoal start --checkpoint CHECKPOINT [--host HOST] CONTAINER`,
+  "checkpoint create": `Usage:  shoal checkpoint create [OPTIONS] CONTAINER CHECKPOINT
+
+Checkpoint a running container (its memory, its /dev/shm when it owns a shareable one, its
+writable layer) and stop it, unless --leave-running.
+
+      --leave-running   Leave the container running after the checkpoint
+      --group           Checkpoint CONTAINER's whole IPC group (CONTAINER is its --ipc shareable
+                        owner): the owner and every running member, the shared memory saved once`,
+  "checkpoint ls": `Usage:  shoal checkpoint ls [OPTIONS] CONTAINER
+
+      --format FORMAT   table (default) or json (one object per line)`,
+  "checkpoint rm": `Usage:  shoal checkpoint rm CONTAINER CHECKPOINT`,
+  "checkpoint export": `Usage:  shoal checkpoint export CONTAINER CHECKPOINT -o FILE
+
+Write the checkpoint as one archive (restorable on another host after import).
+
+  -o, --output FILE   Where to write it`,
+  "checkpoint import": `Usage:  shoal checkpoint import FILE
+
+Bring in a checkpoint archive made by export, for the container it names.`,
   stop: `Usage:  shoal stop [OPTIONS] CONTAINER [CONTAINER...]
 
   -t, --time N   Seconds to wait before killing the container (default 10)`,

@@ -70,9 +70,9 @@ function withLocks<T>(ctx: AgentContext, keys: readonly string[], fn: () => Prom
 }
 
 /** Copies a tree with everything kept (modes, links, devices, xattrs). */
-async function copyTree(from: string, to: string, opts: { hardlink?: boolean } = {}): Promise<void> {
+async function copyTree(from: string, to: string): Promise<void> {
   await mkdir(to, { recursive: true });
-  await run("cp", [opts.hardlink ? "-al" : "-a", "--", `${from}/.`, to]);
+  await run("cp", ["-a", "--", `${from}/.`, to]);
 }
 
 /**
@@ -245,15 +245,14 @@ export type PreparedRestore = { imagePath: string; workPath: string; cleanup(): 
 
 /**
  * Gets the checkpoint here, checks it can be restored on this host, and sets up container
- * `id`'s restore: the images (a member's without the namespace's System V segments, which
- * its owner restored), the shm tmpfs refilled (`shmPath`, a shareable owner's, mounted and
+ * `id`'s restore: the images, the shm tmpfs refilled (`shmPath`, a shareable owner's, mounted and
  * empty or stale), and the writable layer when this host has none (`freshUpper`).
  */
 export async function prepareRestore(
   ctx: AgentContext,
   id: string,
   restore: NonNullable<CommandPayload<"StartContainer">["restore"]>,
-  opts: { shmPath?: string; upperPath: string; freshUpper: boolean; member: boolean },
+  opts: { shmPath?: string; upperPath: string; freshUpper: boolean },
 ): Promise<PreparedRestore> {
   requireCriu(ctx);
   const dir = await checkpointHere(ctx, restore);
@@ -265,13 +264,9 @@ export async function prepareRestore(
   const scratch = join(checkpointsRoot(ctx), `${RESTORE}${id.slice(0, 12)}-${randomBytes(4).toString("hex")}`);
   const workPath = join(scratch, "work");
   await mkdir(workPath, { recursive: true });
-  let imagePath = images;
-  if (opts.member) {
-    // The owner's restore made the namespace's System V objects again; the member joins them.
-    imagePath = join(scratch, "images");
-    await copyTree(images, imagePath, { hardlink: true });
-    for (const f of await readdir(imagePath)) if (/^ipcns-shm-\d+\.img$/.test(f)) await rm(join(imagePath, f));
-  }
+  // A member's images are used as dumped: Shoal's CRIU (scripts/criu) joins the owner's
+  // restored IPC namespace and attaches its System V segments instead of making them again.
+  const imagePath = images;
   if (opts.shmPath !== undefined && metadata.shmSaved) {
     for (const f of await readdir(opts.shmPath)) await rm(join(opts.shmPath, f), { recursive: true, force: true });
     await copyTree(join(dir, CHECKPOINT_SHM_DIR), opts.shmPath);

@@ -208,7 +208,6 @@ async function createAndStart(
         ...(ownShm !== undefined ? { shmPath: paths.shm } : {}),
         upperPath: paths.upper,
         freshUpper: !dirExisted,
-        member: p.ipcPlan.mode === "container",
       });
       const made = restore;
       undo.push(() => made.cleanup());

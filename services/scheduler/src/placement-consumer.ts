@@ -77,6 +77,8 @@ export function createPlacementHandler(deps: {
     const requestedVersion = (event.data as ContainerStartRequested["data"]).configVersion;
     const config = (requestedVersion === undefined ? undefined : await readConfig.at(requestedVersion)) ?? read.config;
     const { recorded, state, version } = foldStream(containerDecider, recordedEvents);
+    // The start's own pin (`start --host`, a restore where its checkpoint is) over the create's.
+    const pin = (event.data as ContainerStartRequested["data"]).host ?? pinnedHostOf(recorded[0]?.data);
     const decided = recorded.find((r) => r.eventId === scheduledId || r.eventId === failedId);
     if (decided !== undefined) {
       // Decided before, maybe by an append whose success was never seen here (a reply lost
@@ -88,7 +90,7 @@ export function createPlacementHandler(deps: {
           containerId: state.container.id,
           containerName: state.container.name,
           host: holdsHost(state)!,
-          ...scheduledReservation(last.data, containerAsk(state.container, config, pinnedHostOf(recorded[0]?.data))),
+          ...scheduledReservation(last.data, containerAsk(state.container, config, pin)),
           scheduledVersion: last.streamVersion,
         });
       }
@@ -99,7 +101,7 @@ export function createPlacementHandler(deps: {
       return { result: "skipped", why: `superseded (status ${state.status})` };
     }
     const { container } = state;
-    const { reservedBytes: _bytes, reservedNanoCpus: _cpus, ...ask } = containerAsk(container, config, pinnedHostOf(recorded[0]?.data));
+    const { reservedBytes: _bytes, reservedNanoCpus: _cpus, ...ask } = containerAsk(container, config, pin);
     // A move off a draining host names it: the placement never lands back there.
     const avoidHosts = (event.data as ContainerStartRequested["data"]).avoidHosts;
     const request = avoidHosts !== undefined && avoidHosts.length > 0 ? { ...ask, avoidHosts } : ask;

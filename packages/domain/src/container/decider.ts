@@ -7,8 +7,9 @@
  * FailedPreconditionError (not allowed in this status). A command for another
  * container than the stream's is a caller bug: InternalError.
  *
- * StartContainer from a checkpoint (experimental on): NotFoundError `No such checkpoint: <name>`
- * until checkpoints exist, so it never starts the container fresh.
+ * StartContainer from a checkpoint (experimental on): NotFoundError `checkpoint <name> does not
+ * exist for container <c>` (Docker's) unless the command carries it as the api found it
+ * (`checkpoint`), so it never starts the container fresh instead.
  *
  * No-ops (`[]`, a normal answer): start of a running container (isRunning) or of one
  * whose start is in progress (isStartInProgress); stop of a container with no process
