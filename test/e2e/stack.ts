@@ -79,7 +79,7 @@ export interface E2eStack {
   /** Runs the real `shoal` with SHOAL_ADDR set to this stack; never rejects on a non-zero exit. */
   cli(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult>;
   /** One unary call on `shoal.v1.<service>`; rejects with a GrpcError. */
-  call<T = any>(service: "Containers" | "Hosts" | "Config", method: string, request: object): Promise<T>;
+  call<T = any>(service: "Containers" | "Checkpoints" | "Hosts" | "Config", method: string, request: object): Promise<T>;
   /** `shoal.v1.Events/Subscribe` as a grpc-js readable stream of Event objects. */
   subscribe(request: object): GrpcJs.ClientReadableStream<any>;
   /** `grpc.health.v1.Health/Check` of the whole server: true when SERVING. */
@@ -213,12 +213,12 @@ export async function startStack(opts: StackOptions = {}): Promise<E2eStack> {
     };
 
     const packageDefinition = protoLoader.loadSync(
-      ["shoal/v1/containers.proto", "shoal/v1/events.proto", "shoal/v1/hosts.proto", "shoal/v1/config.proto"],
+      ["shoal/v1/containers.proto", "shoal/v1/checkpoints.proto", "shoal/v1/events.proto", "shoal/v1/hosts.proto", "shoal/v1/config.proto"],
       { includeDirs: [join(REPO_ROOT, "proto")], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true },
     );
     const loaded = grpc.loadPackageDefinition(packageDefinition) as any;
     const clients: Record<string, GrpcJs.Client & Record<string, any>> = {};
-    for (const svc of ["Containers", "Hosts", "Config", "Events"]) {
+    for (const svc of ["Containers", "Checkpoints", "Hosts", "Config", "Events"]) {
       clients[svc] = new loaded.shoal.v1[svc](addr, grpc.credentials.createInsecure());
     }
     const healthClient = new grpc.Client(addr, grpc.credentials.createInsecure());

@@ -13,6 +13,8 @@
  *     for each expected container the host runs ─► RecordRecovered{h, pid}
  *                                          (the decider makes it a no-op unless the
  *                                          container is lost on h: adopted back)
+ *     for each one lost on h while starting that h does not run ─► RecordStartFailed
+ *                                          (the host came back without it: the start is over)
  *
  * The fence comes before any adoption: the agent answers only after it killed what the log
  * moved elsewhere. A host that does not answer is left for the next round; errors are
@@ -75,6 +77,25 @@ export function createHostReconciler(deps: {
     return appended.length > 0;
   };
 
+  /** A container lost on `host` before its start started anything, which `host` does not run: its start failed. */
+  const endLostStart = async (host: string, containerId: string): Promise<void> => {
+    deps.assertActive();
+    await decideInTransaction<ContainerState, ContainerCommand, ContainerEvent>(deps.db, deps.store, {
+      streamId: containerStreamId(containerId),
+      decider: containerDecider,
+      schemaVersion: (type) => CONTAINER_EVENT_SCHEMA_VERSIONS[type],
+      metadata: { actor: "scheduler" },
+      async plan(_trx, { state }) {
+        if (state.status !== "lost" || state.host !== host || state.process !== undefined) return undefined;
+        const reason = `host ${host} was lost during the start and came back without the container`;
+        return {
+          command: { type: "RecordStartFailed", data: { containerId, now: deps.now().toISOString(), reason, exitCode: 125 } },
+          eventId: (_e, i) => derivedEventId(`lost-start:${containerId}:${host}:${state.lostAt}${i === 0 ? "" : `:${i}`}`),
+        };
+      },
+    });
+  };
+
   const once = async (host: string) => {
     const expected = deps.view.reservationsOn(host).map((r) => ({ containerId: r.containerId, epoch: r.scheduledVersion }));
     let reply: ReconcileReply;
@@ -98,6 +119,15 @@ export function createHostReconciler(deps: {
         if (await recover(host, p.containerId, p.pid)) recovered.push(p.containerId);
       } catch (err) {
         logger.error({ host, containerId: p.containerId, err }, "could not record a lost container as recovered");
+      }
+    }
+    const running = new Set((reply.processes ?? []).map((p) => p.containerId));
+    for (const containerId of placed) {
+      if (running.has(containerId)) continue;
+      try {
+        await endLostStart(host, containerId);
+      } catch (err) {
+        logger.error({ host, containerId, err }, "could not end the start of a container lost with its host");
       }
     }
     const fenced = reply.fenced ?? [];

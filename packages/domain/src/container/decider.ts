@@ -513,7 +513,9 @@ function recordStartFailed(command: RecordStartFailed, s: Live): ContainerEvent[
   requireText("reason", reason);
   requireExitCode(exitCode);
   requireTime("now", now);
-  if (!isStarting(s) && !(s.status === "removing" && s.process === undefined)) {
+  // A start whose host was lost before it started anything ends here too (its host came back without it).
+  const lostStarting = s.status === "lost" && s.process === undefined;
+  if (!isStarting(s) && !lostStarting && !(s.status === "removing" && s.process === undefined)) {
     throw new FailedPreconditionError(`container ${s.container.name} is not being started (status ${s.status})`);
   }
   const events: ContainerEvent[] = [

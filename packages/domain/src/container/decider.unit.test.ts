@@ -585,6 +585,13 @@ describe("a lost host: lost is not dead", () => {
     spec.given(H.lost).when(recordExited).then([exited]);
   });
 
+  it("lost while starting, its host back without it: the start failed; lost with a process, it is not a start", () => {
+    const lostStarting: ContainerEvent[] = [created(), startRequested(), scheduled, ipcPrepared, { type: "ContainerLost", data: { containerId: ID, host: "h1", reason: "host h1 lost", lostAt: T2 } } as ContainerEvent];
+    const failed: ContainerCommand = { type: "RecordStartFailed", data: { containerId: ID, now: T2, reason: "host h1 was lost during the start", exitCode: 125 } };
+    spec.given(lostStarting).when(failed).then([{ type: "ContainerStartFailed", data: { containerId: ID, reason: "host h1 was lost during the start", exitCode: 125, failedAt: T2 } }]);
+    spec.given(H.lost).when(failed).thenThrows(FailedPreconditionError, "container web is not being started (status lost)");
+  });
+
   it("an exit reported by another host than the one it is placed on is refused (a fenced copy)", () => {
     const from = (host: string): ContainerCommand => ({ type: "RecordExited", data: { containerId: ID, exitCode: 137, exitedAt: T2, host } });
     spec.given(H.running).when(from("h2")).thenThrows(FailedPreconditionError, "exit of container web reported by host h2, but it runs on host h1");

@@ -45,7 +45,7 @@ import { membersOf, resolveContainer } from "../container-queries";
 export type CheckpointView = CheckpointFacts & { replicated: boolean; containerName: string };
 
 /** How long a host may take to dump and store a checkpoint (a group with a large shm). */
-const CHECKPOINT_TIMEOUT_MS = 120_000;
+const CHECKPOINT_TIMEOUT_MS = 60_000;
 
 function requireExperimental(ctx: ApiContext, command: string): void {
   if (!ctx.config.current().config.experimental) throw experimentalRefusal(command);

@@ -80,7 +80,7 @@ export function registerCheckpointsService(server: Server, packageDefinition: Pa
         }
         ctx.metrics.requests.inc({ method, code: statusName(status.OK) });
         call.end();
-      })().catch((err: unknown) => call.destroy(Object.assign(new Error(), fail(method, err))));
+      })().catch((err: unknown) => call.emit("error", fail(method, err)));
     },
     ImportCheckpoint: (call: ServerReadableStream<{ data: Buffer }, object>, callback: sendUnaryData<object>) => {
       const method = "Checkpoints/ImportCheckpoint";
