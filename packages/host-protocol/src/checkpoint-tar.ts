@@ -2,7 +2,7 @@
 // from a directory (layout: checkpoint-archive.ts). node-tar writes and reads the archives.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { lstat, readdir, readlink } from "node:fs/promises";
+import { chmod, lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -40,19 +40,55 @@ export function packCheckpoint(dir: string, entries: readonly TreeEntry[]): Read
   const paths = entries.filter((e) => e.type !== "dir").map((e) => e.path);
   const dirs = entries.filter((e) => e.type === "dir").map((e) => e.path);
   // Directories first (each added alone, not its contents again), then everything else.
-  return create({ cwd: dir, portable: true, noDirRecurse: true, gzip: false }, [...dirs.sort(), ...paths.sort()]) as unknown as Readable;
+  // node-tar's streams are minipass streams, async iterable: a Node Readable from that.
+  return Readable.from(create({ cwd: dir, noDirRecurse: true, gzip: false }, [...dirs.sort(), ...paths.sort()]));
 }
 
-/** Unpacks an archive into the existing directory `into`. */
-export async function unpackCheckpoint(source: Readable, into: string): Promise<void> {
-  await pipeline(source, extract({ cwd: into, preserveOwner: false, strict: true }));
+/** Writes every chunk of `source` into a node-tar (minipass) sink, waiting while it is full, and ends it. */
+async function feed(
+  source: AsyncIterable<Uint8Array>,
+  sink: { write(c: Uint8Array): boolean; end(): unknown; once(e: string, f: (...a: unknown[]) => void): unknown; on(e: string, f: (...a: unknown[]) => void): unknown },
+  done: string,
+): Promise<void> {
+  let failed: Error | undefined;
+  const finished = new Promise<void>((resolve, reject) => {
+    sink.once(done, () => resolve());
+    // A bad archive makes a strict parser report more than once: every report is taken here.
+    sink.on("error", (err) => {
+      failed ??= err as Error;
+      reject(failed);
+    });
+  });
+  finished.catch(() => undefined);
+  for await (const chunk of source) {
+    if (failed !== undefined) break;
+    if (!sink.write(chunk)) await Promise.race([new Promise<void>((resolve) => sink.once("drain", () => resolve())), finished]);
+  }
+  if (failed === undefined) sink.end();
+  await finished;
+}
+
+/** Unpacks an archive into the existing directory `into`, every mode exactly as archived (they are part of the digest). */
+export async function unpackCheckpoint(source: AsyncIterable<Uint8Array>, into: string): Promise<void> {
+  const modes: Array<[string, number]> = [];
+  const sink = extract({
+    cwd: into,
+    preserveOwner: false,
+    strict: true,
+    onReadEntry: (entry: ReadEntry) => {
+      if (entry.mode !== undefined && (entry.type === "Directory" || entry.type === "File" || entry.type === "OldFile")) modes.push([entry.path, entry.mode & 0o7777]);
+    },
+  });
+  await feed(source, sink, "close");
+  // mkdir and open apply the process umask (a writable layer's sticky 1777 /tmp would come out 1755).
+  for (const [path, mode] of modes.reverse()) await chmod(join(into, path), mode);
 }
 
 /**
  * Reads an archive without unpacking it: its digest (the tree's) and its metadata.
  * InvalidArgumentError when it is not a checkpoint archive.
  */
-export async function readCheckpointArchive(source: Readable): Promise<{ digest: string; metadata: CheckpointMetadata; sizeBytes: number }> {
+export async function readCheckpointArchive(source: AsyncIterable<Uint8Array>): Promise<{ digest: string; metadata: CheckpointMetadata; sizeBytes: number }> {
   const entries: TreeEntry[] = [];
   let metadataText: string | undefined;
   let sizeBytes = 0;
@@ -92,7 +128,7 @@ export async function readCheckpointArchive(source: Readable): Promise<{ digest:
     },
   });
   try {
-    await pipeline(source, parser as unknown as NodeJS.WritableStream);
+    await feed(source, parser, "end");
     await Promise.all(pending);
   } catch (err) {
     throw new InvalidArgumentError(`not a checkpoint archive: ${err instanceof Error ? err.message : String(err)}`, { cause: err });

@@ -209,7 +209,8 @@ export async function startContainer(
   const found: (RestoreFrom & { memberIds?: string[] }) | undefined =
     checkpoint === "" ? undefined : (opts.restore ?? (await restoreFrom(ctx, id, checkpoint)));
   let restore: RestoreFrom | undefined = found === undefined ? undefined : { name: found.name, digest: found.digest, host: found.host, replicated: found.replicated, ...(found.ownerId !== undefined ? { ownerId: found.ownerId } : {}) };
-  if (restore !== undefined && !restore.replicated && opts.host && opts.host !== restore.host) {
+  const elsewhere = (opts.host && opts.host !== restore?.host) || (restore !== undefined && opts.avoidHosts?.includes(restore.host));
+  if (restore !== undefined && !restore.replicated && elsewhere) {
     // Restored on another host: its own host copies it to the replica store first.
     await replicate(ctx, id, restore.name);
     restore = { ...restore, replicated: true };

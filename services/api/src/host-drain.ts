@@ -9,12 +9,16 @@
  *                 follow it into its new namespace.
  *   ActivateHost: HostActivated: the host takes placements again. Nothing moves back.
  *
- * Without checkpoints a move is a restart elsewhere (the process starts afresh). A `--rm`
+ * Without checkpoints a move is a restart elsewhere (the process starts afresh). With
+ * `checkpoint` (`host drain --checkpoint`, needs experimental), a unit is checkpointed (an IPC
+ * group as one group checkpoint, `drain-<host>-<time>`) and restored on another host, so it
+ * goes on where it was; a unit the preflight refuses (host IPC) is moved by a restart. A `--rm`
  * container is not moved (its stop would remove it), nor one pinned to the host (`--host`);
  * each is reported as a failure, and so is a move whose start fails. A repeated drain moves what still runs there. Returns when every
  * move has finished.
  */
-import { decideHostDrain, hostStreamId, HOST_EVENT_SCHEMA_VERSIONS, isShoalError } from "@shoal/domain";
+import { decideHostDrain, experimentalRefusal, hostStreamId, HOST_EVENT_SCHEMA_VERSIONS, isShoalError } from "@shoal/domain";
+import { createCheckpoint } from "./checkpoints/checkpoint-operations";
 import type { ApiContext } from "./api-context";
 import { nowIso } from "./api-context";
 import { listContainerRows } from "./container-queries";
@@ -28,12 +32,17 @@ export type DrainResult = { moved: string[]; failures: { container: string; erro
 /** Seconds between SIGTERM and SIGKILL when a drain stops a container (Docker's stop default). */
 const DRAIN_STOP_TIMEOUT_SECONDS = 10;
 
-export async function drainHost(ctx: ApiContext, host: string): Promise<DrainResult> {
+export async function drainHost(ctx: ApiContext, host: string, opts: { checkpoint?: boolean } = {}): Promise<DrainResult> {
+  if (opts.checkpoint === true && !ctx.config.current().config.experimental) throw experimentalRefusal("create");
   await recordDrain(ctx, host, "DrainHost");
   await ctx.projection.catchUp();
   const { rows } = await listContainerRows(ctx.db, { host, statuses: ["running", "paused"], pageSize: 100_000 });
   const result: DrainResult = { moved: [], failures: [] };
-  for (const unit of moveUnits(rows)) await moveUnit(ctx, host, unit, result);
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  for (const unit of moveUnits(rows)) {
+    if (opts.checkpoint === true && (await moveByCheckpoint(ctx, host, unit, `drain-${host}-${stamp}`, result))) continue;
+    await moveUnit(ctx, host, unit, result);
+  }
   ctx.logger.info({ host, moved: result.moved.length, failed: result.failures.length }, "host drained");
   return result;
 }
@@ -100,6 +109,34 @@ async function moveUnit(ctx: ApiContext, host: string, unit: MoveUnit, result: D
       result.failures.push({ container: c.id, error: messageOf(err) });
     }
   }
+}
+
+/**
+ * Moves a unit by a checkpoint of it (a group's: `--group` on its owner) and a restore
+ * avoiding `host`. False, having changed nothing, when the preflight refuses the unit (it is
+ * then moved by a restart); a failure after the checkpoint is the unit's failure.
+ */
+async function moveByCheckpoint(ctx: ApiContext, host: string, unit: MoveUnit, name: string, result: DrainResult): Promise<boolean> {
+  const all = [unit.first, ...unit.followers];
+  if (all.some((c) => c.hostConfig.autoRemove)) return false;
+  try {
+    await createCheckpoint(ctx, { container: unit.first.id, name, leaveRunning: false, group: unit.followers.length > 0 });
+  } catch (err) {
+    if (isShoalError(err) && err.code === "FAILED_PRECONDITION" && !/checkpoint of container/.test(err.message)) {
+      ctx.logger.info({ container: unit.first.id, reason: err.message }, "not movable by checkpoint; moving it by a restart");
+      return false;
+    }
+    for (const c of all) result.failures.push({ container: c.id, error: `could not checkpoint it: ${messageOf(err)}` });
+    return true;
+  }
+  try {
+    const started = await startContainer(ctx, unit.first.id, name, { avoidHosts: [host] });
+    if (started.failed) for (const c of all) result.failures.push({ container: c.id, error: started.error });
+    else for (const c of all) result.moved.push(c.id);
+  } catch (err) {
+    for (const c of all) result.failures.push({ container: c.id, error: messageOf(err) });
+  }
+  return true;
 }
 
 function messageOf(err: unknown): string {

@@ -66,7 +66,7 @@ export async function startApiServer(opts: {
   registerHostsService(server, {
     ...common,
     hosts: createPostgresHostsReader({ db: ctx.db, projection: ctx.hostsProjection }),
-    drain: { drain: (host) => drainHost(ctx, host), activate: (host) => activateHost(ctx, host) },
+    drain: { drain: (host, o) => drainHost(ctx, host, o), activate: (host) => activateHost(ctx, host) },
   });
   const health = registerHealthAndReflection(server, { serviceNames: API_SERVICE_NAMES, protoDir: opts.protoDir });
   const port = await new Promise<number>((resolve, reject) =>

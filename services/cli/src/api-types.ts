@@ -230,7 +230,7 @@ export interface UnaryMethods {
   /** condition: "not-running" (default), "next-exit" (send before StartContainer), "removed". */
   "Containers/WaitContainer": [{ container: string; condition?: string }, WaitContainerResponse];
   "Hosts/ListHosts": [Empty, { hosts: HostInfo[] }];
-  "Hosts/DrainHost": [{ host: string }, { moved: string[]; failures: { container: string; error: string }[] }];
+  "Hosts/DrainHost": [{ host: string; checkpoint?: boolean }, { moved: string[]; failures: { container: string; error: string }[] }];
   "Hosts/ActivateHost": [{ host: string }, Empty];
   "Config/ShowConfig": [Empty, ConfigResponse];
   "Config/SetConfig": [{ assignments: string[] }, ConfigResponse];

@@ -58,7 +58,7 @@ export type CliCommand =
       format: OutputFormat;
     }
   | { kind: "hosts"; format: OutputFormat }
-  | { kind: "host-drain"; host: string }
+  | { kind: "host-drain"; host: string; checkpoint: boolean }
   | { kind: "host-activate"; host: string }
   | { kind: "config-show"; format: OutputFormat }
   | { kind: "config-set"; assignments: string[] }
@@ -673,12 +673,13 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       if (sub === "--help" || sub === "-h") return { addr, command: { kind: "help", topic: "host" } };
       if (sub !== "drain" && sub !== "activate") throw new UsageError(`'${sub}' is not a host subcommand.`, "host");
       const topic = `host ${sub}`;
-      const flags = parseFlags(subArgs, NO_FLAGS, topic, true);
+      const flags = parseFlags(subArgs, sub === "drain" ? [{ name: "checkpoint", kind: "bool" }] : NO_FLAGS, topic, true);
       const a = normalizeAddr(flags.strings.get("addr") ?? addr);
       if (flags.bools.has("help")) return { addr: a, command: { kind: "help", topic } };
       requireArgs(flags, 1, topic);
       if (flags.positionals.length > 1) throw argumentError(`"shoal ${topic}" requires exactly 1 argument.`, topic);
-      return { addr: a, command: { kind: sub === "drain" ? "host-drain" : "host-activate", host: flags.positionals[0]! } };
+      const host = flags.positionals[0]!;
+      return { addr: a, command: sub === "drain" ? { kind: "host-drain", host, checkpoint: flags.bools.has("checkpoint") } : { kind: "host-activate", host } };
     }
     case "config":
       return parseConfig(rest, addr);

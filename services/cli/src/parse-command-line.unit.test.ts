@@ -288,7 +288,8 @@ describe("ps, hosts, events, config", () => {
   });
 
   it("host drain HOST, host activate HOST", () => {
-    expect(command("host drain h2", "host-drain")).toEqual({ kind: "host-drain", host: "h2" });
+    expect(command("host drain h2", "host-drain")).toEqual({ kind: "host-drain", host: "h2", checkpoint: false });
+    expect(command("host drain --checkpoint h2", "host-drain")).toEqual({ kind: "host-drain", host: "h2", checkpoint: true });
     expect(command("host activate h2", "host-activate")).toEqual({ kind: "host-activate", host: "h2" });
     expect(usageError("host drain").message).toContain("requires");
     expect(usageError("host drain a b").message).toContain("exactly 1 argument");

@@ -334,7 +334,7 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
       return 0;
     }
     case "host-drain": {
-      const r = await api.call("Hosts/DrainHost", { host: command.host });
+      const r = await api.call("Hosts/DrainHost", { host: command.host, ...(command.checkpoint ? { checkpoint: true } : {}) });
       for (const id of r.moved) out.line(id);
       for (const f of r.failures) out.io.stderr.write(`shoal: Error: could not move ${f.container}: ${f.error}\n`);
       return r.failures.length > 0 ? 1 : 0;

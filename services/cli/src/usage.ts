@@ -161,13 +161,16 @@ follow new events until interrupted.
   host: `Usage:  shoal host COMMAND
 
 Commands:
-  drain HOST      Stop placing containers on HOST and move what runs there elsewhere
+  drain [--checkpoint] HOST   Stop placing containers on HOST and move what runs there elsewhere
   activate HOST   End a drain: HOST takes containers again`,
-  "host drain": `Usage:  shoal host drain HOST
+  "host drain": `Usage:  shoal host drain [--checkpoint] HOST
 
 Stops new placements on HOST, then moves every container running there to another host
 (stopped, then started elsewhere; an IPC group together, its owner first). Prints the moved
-containers; exits 1 when a container could not be moved.`,
+containers; exits 1 when a container could not be moved.
+
+      --checkpoint   Move by checkpoint and restore (needs experimental): each container, an
+                     IPC group as one, goes on where it was instead of starting afresh`,
   "host activate": `Usage:  shoal host activate HOST`,
   config: `Usage:  shoal config COMMAND
 

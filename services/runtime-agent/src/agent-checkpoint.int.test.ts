@@ -86,6 +86,24 @@ describe.each([
     // Nothing of the restore is left behind.
     expect((await readdir(join(bed.stateRoot, "checkpoints"))).filter((n) => n.startsWith("."))).toEqual([]);
     await bed.send("StopContainer", { containerId: id, timeoutSeconds: 1 });
+
+    // Copied to the replica store and removed here, it is fetched back (its digest checked) for a restore.
+    expect(await bed.send("ReplicateCheckpoint", { digest: stored.digest })).toMatchObject({ replicated: true });
+    expect(await bed.send("RemoveCheckpoint", { digest: stored.digest })).toEqual({ removed: true });
+    expect(existsSync(dir)).toBe(false);
+    if (mode === "shareable") await bed.send("UnmountShm", { containerId: id });
+    const fetched = await bed.send<{ pid: number }>("StartContainer", {
+      containerId: id,
+      rootfs: { dir: bed.rootfs },
+      args: COUNT,
+      ipcPlan,
+      runtime: RUNC,
+      restore: { name: "cp1", digest: stored.digest, replicated: true },
+    });
+    expect(fetched.pid).toBeGreaterThan(0);
+    expect(Number(await exec(id, ["cat", "/tmp/count"]))).toBeGreaterThanOrEqual(at);
+    expect(existsSync(dir)).toBe(true);
+    await bed.send("StopContainer", { containerId: id, timeoutSeconds: 1 });
     await bed.send("DeleteContainer", { containerId: id });
     if (mode === "shareable") await bed.send("UnmountShm", { containerId: id });
   }, 60_000);

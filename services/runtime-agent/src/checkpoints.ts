@@ -228,7 +228,8 @@ async function checkpointHere(ctx: AgentContext, restore: NonNullable<CommandPay
   try {
     await mkdir(tmp, { recursive: true });
     await unpackCheckpoint(fromWebStream(object.data), tmp);
-    if ((await object.error) !== null) throw new FailedPreconditionError(`checkpoint ${restore.name} could not be read from the replica store`);
+    const readError = await object.error;
+    if (readError) throw new FailedPreconditionError(`checkpoint ${restore.name} could not be read from the replica store: ${readError.message}`);
     const digest = treeDigest(await checkpointTree(tmp));
     if (digest !== restore.digest) throw new FailedPreconditionError(`checkpoint ${restore.name} from the replica store has digest ${digest}, not ${restore.digest}`);
     if (existsSync(dir)) await rm(tmp, { recursive: true, force: true });

@@ -18,7 +18,7 @@ export interface HostsServiceDeps {
   metrics?: RequestMetrics;
   /** DrainHost and ActivateHost (host-drain.ts); absent (tests of ListHosts alone): INTERNAL. */
   drain?: {
-    drain(host: string): Promise<{ moved: string[]; failures: { container: string; error: string }[] }>;
+    drain(host: string, opts: { checkpoint: boolean }): Promise<{ moved: string[]; failures: { container: string; error: string }[] }>;
     activate(host: string): Promise<void>;
   };
 }
@@ -33,7 +33,9 @@ export function registerHostsService(server: Server, deps: HostsServiceDeps): vo
   const reader = deps.hosts;
   const implementation: UntypedServiceImplementation = {
     ListHosts: unaryCall("Hosts/ListHosts", deps, async () => ({ hosts: (await reader.listHosts()).map(toHostInfo) })),
-    DrainHost: unaryCall("Hosts/DrainHost", deps, async (req: { host?: unknown }) => drainer().drain(hostOf(req))),
+    DrainHost: unaryCall("Hosts/DrainHost", deps, async (req: { host?: unknown; checkpoint?: unknown }) =>
+      drainer().drain(hostOf(req), { checkpoint: req.checkpoint === true }),
+    ),
     ActivateHost: unaryCall("Hosts/ActivateHost", deps, async (req: { host?: unknown }) => {
       await drainer().activate(hostOf(req));
       return {};
