@@ -45,7 +45,12 @@ async function run(name: string, flags: string[], ...command: string[]): Promise
   return (await cli("run", "-d", "--name", name, ...flags, "--rootfs", rootfs, ...command)).trim();
 }
 
-const count = async (name: string, file = "/tmp/count") => Number((await cli("exec", name, "cat", file)).trim());
+/** The count in `file`; read again when caught between the loop's truncation and its write. */
+const count = (name: string, file = "/tmp/count") =>
+  eventually(`${name}'s ${file}`, async () => {
+    const text = (await cli("exec", name, "cat", file)).trim();
+    return text === "" ? undefined : Number(text);
+  });
 const status = async (name: string) => JSON.parse(await cli("inspect", name))[0].State.Status as string;
 
 async function counting(name: string, above: number): Promise<number> {
@@ -128,6 +133,23 @@ describe("each IPC mode: a counting loop and its /dev/shm file come back", () =>
     expect(r.stderr).toContain("checkpoint c1 does not exist for container cp-live");
     expect(await status("cp-live")).toBe("exited");
     await cli("rm", "-f", "cp-live");
+  }, 120_000);
+});
+
+describe("the checkpoints projection", () => {
+  it("is rebuilt from the log: emptied and replayed by a restarted api, it lists the same checkpoints", async () => {
+    await run("pr-a", ["--ipc", "private"], "sleep", "3600");
+    await cli("checkpoint", "create", "--leave-running", "pr-a", "one");
+    await cli("checkpoint", "create", "--leave-running", "pr-a", "two");
+    await cli("checkpoint", "create", "--leave-running", "pr-a", "three");
+    await cli("checkpoint", "rm", "pr-a", "two");
+    const before = await cli("checkpoint", "ls", "pr-a", "--format", "json");
+    expect(before.trim().split("\n").map((l) => JSON.parse(l).Name)).toEqual(["one", "three"]);
+    await stack.db.deleteFrom("api_checkpoints").execute();
+    await stack.db.deleteFrom("projection_checkpoints").where("name", "=", "api-checkpoints").execute();
+    await stack.restart("api");
+    expect(await cli("checkpoint", "ls", "pr-a", "--format", "json")).toBe(before);
+    await cli("rm", "-f", "pr-a");
   }, 120_000);
 });
 

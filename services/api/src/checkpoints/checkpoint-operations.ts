@@ -22,6 +22,9 @@ import { openCheckpointReplicas } from "@shoal/bus";
 import type { CheckpointReplicas } from "@shoal/bus";
 import {
   CHECKPOINT_EVENT_SCHEMA_VERSIONS,
+  CONTAINER_EVENT_SCHEMA_VERSIONS,
+  containerDecider,
+  containerStreamId,
   FailedPreconditionError,
   NotFoundError,
   UnavailableError,
@@ -35,7 +38,7 @@ import {
   parseCheckpointName,
   resolveIpcMode,
 } from "@shoal/domain";
-import type { CheckpointEvent, CheckpointFacts, CheckpointHostFacts, CheckpointState, PreflightContainer, RestoreFrom } from "@shoal/domain";
+import type { CheckpointEvent, ContainerEvent, CheckpointFacts, CheckpointHostFacts, CheckpointState, PreflightContainer, RestoreFrom } from "@shoal/domain";
 import { digestHex, readCheckpointArchive } from "@shoal/host-protocol";
 import type { ApiContext } from "../api-context";
 import { hostCommand, nowIso, runContainerCommand } from "../api-context";
@@ -93,8 +96,7 @@ export async function createCheckpoint(
     status: st,
   });
   const targetView = view(target.id, target.name, s.status, s.container.hostConfig);
-  await ctx.projection.catchUp();
-  const members = targetView.ipcMode.kind === "shareable" ? await membersOf(ctx.db, target.id) : [];
+  const members = targetView.ipcMode.kind === "shareable" ? (await ctx.projection.catchUp(), await membersOf(ctx.db, target.id)) : [];
   let owner: PreflightContainer | undefined;
   if (targetView.ipcMode.kind === "container") {
     const ownerState = (await readContainer(ctx.store, (await resolveContainer(ctx.db, targetView.ipcMode.ref)).id)).state;
@@ -151,13 +153,37 @@ export async function createCheckpoint(
     leaveRunning: req.leaveRunning,
     createdAt: stored.createdAt,
   };
-  await appendCheckpointEvent(ctx, target.id, name, version, { type: "CheckpointCreated", data: facts });
-  for (const id of plan.containerIds) {
-    await runContainerCommand(ctx, { type: "RecordCheckpointed", data: { containerId: id, now: nowIso(), checkpoint: facts } }).catch((err: unknown) =>
-      ctx.logger.warn({ err, containerId: id }, "could not record ContainerCheckpointed"),
-    );
-  }
+  await recordCreated(ctx, facts, version, plan.containerIds);
   return { ...facts, replicated: false, containerName: target.name };
+}
+
+/**
+ * CheckpointCreated on the checkpoint's stream and ContainerCheckpointed on each container,
+ * in one append (one transaction). Each container's event is decided on its stream as read;
+ * it holds whatever else is recorded meanwhile (its exit after the dump, most often), so it
+ * is appended at any version.
+ */
+async function recordCreated(ctx: ApiContext, facts: CheckpointFacts, checkpointVersion: number, containerIds: readonly string[]): Promise<void> {
+  const now = nowIso();
+  const streams = await ctx.store.readStreams(containerIds.map((id) => ({ streamId: containerStreamId(id) })));
+  const containerAppends = containerIds.map((id) => {
+    const recorded = streams.get(containerStreamId(id)) ?? [];
+    const state = recorded.map((e) => ({ type: e.type, data: e.data }) as ContainerEvent).reduce(containerDecider.evolve, containerDecider.initialState());
+    const events = containerDecider.decide({ type: "RecordCheckpointed", data: { containerId: id, now, checkpoint: facts } }, state);
+    return {
+      streamId: containerStreamId(id),
+      expectedVersion: "any" as const,
+      events: events.map((e) => ({ eventId: randomUUID(), type: e.type, schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS[e.type], data: e.data, metadata: { actor: "api" } })),
+    };
+  });
+  await ctx.store.appendToStreams([
+    {
+      streamId: checkpointStreamId(facts.containerId, facts.name),
+      expectedVersion: checkpointVersion === 0 ? "no-stream" : checkpointVersion,
+      events: [{ eventId: randomUUID(), type: "CheckpointCreated", schemaVersion: CHECKPOINT_EVENT_SCHEMA_VERSIONS.CheckpointCreated, data: facts, metadata: { actor: "api" } }],
+    },
+    ...containerAppends,
+  ]);
 }
 
 async function recordFailed(ctx: ApiContext, ids: readonly string[], checkpoint: string, reason: string): Promise<void> {
