@@ -108,3 +108,37 @@ describe.each([
     if (mode === "shareable") await bed.send("UnmountShm", { containerId: id });
   }, 60_000);
 });
+
+describe("a checkpoint this host cannot restore", () => {
+  it("is refused naming what differs, never started fresh, and leaves nothing behind", async () => {
+    const id = newContainerId();
+    const ipcPlan = { mode: "private", shmSizeBytes: 8 * MiB };
+    await bed.send("StartContainer", { containerId: id, rootfs: { dir: bed.rootfs }, args: COUNT, ipcPlan, runtime: RUNC });
+    await waitFor(async () => Number(await exec(id, ["cat", "/tmp/count"])) > 2);
+    const stored = await bed.send<Stored>("CheckpointContainers", { name: "cp1", containerIds: [id], leaveRunning: false });
+    await waitFor(() => exitedReported(id));
+    // As if made where CRIU is newer than here.
+    const file = join(bed.stateRoot, "checkpoints", stored.digest.slice(7), "checkpoint.json");
+    const fs = await import("node:fs/promises");
+    const metadata = JSON.parse(await fs.readFile(file, "utf8"));
+    metadata.made.criuVersion = "99.1";
+    await fs.writeFile(file, JSON.stringify(metadata));
+    const started = (await bed.reports("ContainerStarted")).length;
+    await expect(
+      bed.send("StartContainer", {
+        containerId: id,
+        rootfs: { dir: bed.rootfs },
+        args: COUNT,
+        ipcPlan,
+        runtime: RUNC,
+        restore: { name: "cp1", digest: stored.digest, replicated: false },
+      }),
+    ).rejects.toThrow(/checkpoint cannot be restored on host \S+: CRIU \S+ is older than the checkpoint's 99\.1/);
+    expect((await bed.reports("ContainerStarted")).length).toBe(started);
+    expect(await bed.send<{ containers: { containerId: string; live: boolean }[] }>("ListContainers", {})).toMatchObject({
+      containers: expect.arrayContaining([expect.objectContaining({ containerId: id, live: false })]),
+    });
+    expect((await readdir(join(bed.stateRoot, "checkpoints"))).filter((n) => n.startsWith("."))).toEqual([]);
+    await bed.send("DeleteContainer", { containerId: id });
+  }, 60_000);
+});

@@ -1,3 +1,4 @@
+import type { Task } from "@shoal/containerd";
 import { basename, dirname } from "node:path";
 import { isShoalError } from "@shoal/domain";
 import type { CommandPayload } from "@shoal/host-protocol";
@@ -121,15 +122,21 @@ export async function reconcile(ctx: AgentContext, expected: readonly string[], 
     await ctx.locks.run(id, () => finishExit(ctx, id, { containerId: id, pid: taskOf.get(id)!.pid, exitCode: 0, exitedAt: new Date(0) }, true));
   }
   for (const id of plan.abandonedStarts) {
-    await ctx.locks.run(id, async () => {
-      const task = taskOf.get(id);
-      if (task !== undefined) {
-        await task.kill("SIGKILL", { all: true }).catch(() => undefined);
-        await task.wait().catch(() => undefined);
-        await task.delete().catch(ignoreNotFound);
-      }
-      await (containerOf.get(id)?.delete() ?? Promise.resolve()).catch(ignoreNotFound);
-      await removeContainerFiles(ctx, id);
+    const undo = () =>
+      ctx.locks.run(id, async () => {
+        const task = taskOf.get(id);
+        if (task !== undefined && !(await killAndWait(task, ABANDONED_KILL_WAIT_MS))) return false;
+        if (task !== undefined) await task.delete().catch(ignoreNotFound);
+        await (containerOf.get(id)?.delete() ?? Promise.resolve()).catch(ignoreNotFound);
+        await removeContainerFiles(ctx, id);
+        return true;
+      });
+    if (await undo()) continue;
+    // A task mid-restore has no process to kill until CRIU is done: it is undone once it has
+    // one, without holding up the agent's start (nothing else waits on this container).
+    ctx.log.warn({ containerId: id }, "abandoned start's task did not stop (a restore in progress?); undoing it in the background");
+    void retryUntil(() => (ctx.stopping ? Promise.resolve(true) : undo()), ABANDONED_RETRY_MS, ABANDONED_RETRY_FOR_MS).then((done) => {
+      if (!done) ctx.log.error({ containerId: id }, "abandoned start's task would not stop; left for the next reconcile");
     });
   }
   for (const id of plan.orphanContainers) {
@@ -160,4 +167,35 @@ export async function reconcile(ctx: AgentContext, expected: readonly string[], 
 /** Bucket name → how many containers or mount points it holds. */
 function summary(plan: RecoveryPlan): Record<string, number> {
   return Object.fromEntries(Object.entries(plan).map(([k, v]) => [k, (v as unknown[]).length]));
+}
+
+/** How long an abandoned start's task may take to die after SIGKILL before it is retried later. */
+const ABANDONED_KILL_WAIT_MS = 5_000;
+const ABANDONED_RETRY_MS = 2_000;
+const ABANDONED_RETRY_FOR_MS = 10 * 60_000;
+
+/** SIGKILL to every process of the task, then its exit within `ms`: whether it exited. */
+async function killAndWait(task: Task, ms: number): Promise<boolean> {
+  await task.kill("SIGKILL", { all: true }).catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const exited = await Promise.race([
+    task.wait().then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms).unref())),
+  ]);
+  clearTimeout(timer);
+  return exited;
+}
+
+/** Calls `attempt` every `everyMs` until it returns true or `forMs` has passed; whether it succeeded. */
+async function retryUntil(attempt: () => Promise<boolean>, everyMs: number, forMs: number): Promise<boolean> {
+  const until = Date.now() + forMs;
+  while (Date.now() < until) {
+    // Unref'd: a pending retry never keeps a stopping agent's process alive.
+    await new Promise((resolve) => setTimeout(resolve, everyMs).unref());
+    if (await attempt().catch(() => false)) return true;
+  }
+  return false;
 }
