@@ -7,11 +7,11 @@
  * - `host drain --checkpoint` moves an IPC group by checkpoint and restore: on the other host
  *   it still shares one namespace, a POSIX mapping and a System V segment, its counts going on.
  */
-import { cp, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildIpcProbe } from "@shoal/testing";
+import { rootfsWithIpcProbe } from "@shoal/testing";
 import { eventually, startStack } from "./stack";
 import type { FleetStack } from "./stack";
 
@@ -22,9 +22,7 @@ let scratch: string;
 beforeAll(async () => {
   stack = await startStack({ hosts: 2, heartbeatMs: 500 });
   scratch = await mkdtemp(join(tmpdir(), "shoal-cp-fleet-"));
-  rootfs = join(scratch, "rootfs");
-  await cp(stack.rootfs, rootfs, { recursive: true, verbatimSymlinks: true });
-  await buildIpcProbe(join(rootfs, "bin/ipc-probe"));
+  rootfs = await rootfsWithIpcProbe(stack.rootfs, join(scratch, "rootfs"));
   expect((await stack.cli(["config", "set", "experimental=true"])).code).toBe(0);
 }, 240_000);
 

@@ -6,11 +6,11 @@
  * mid-restore leaves no half-made checkpoint, temporary directory or mount.
  */
 import { existsSync } from "node:fs";
-import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildIpcProbe } from "@shoal/testing";
+import { rootfsWithIpcProbe } from "@shoal/testing";
 import { eventually, sleep, startStack, Status } from "./stack";
 import type { E2eStack, GrpcError } from "./stack";
 
@@ -21,9 +21,7 @@ let scratch: string;
 beforeAll(async () => {
   stack = await startStack();
   scratch = await mkdtemp(join(tmpdir(), "shoal-cp-e2e-"));
-  rootfs = join(scratch, "rootfs");
-  await cp(stack.rootfs, rootfs, { recursive: true, verbatimSymlinks: true });
-  await buildIpcProbe(join(rootfs, "bin/ipc-probe"));
+  rootfs = await rootfsWithIpcProbe(stack.rootfs, join(scratch, "rootfs"));
   expect((await stack.cli(["config", "set", "experimental=true"])).code).toBe(0);
 }, 180_000);
 

@@ -11,8 +11,22 @@ import { assertSubjectPrefix } from "./subjects";
 
 export type CheckpointReplicas = ObjectStore;
 
-/** Opens (creating when missing) the replica store of the stack under `prefix`. */
+const opened = new WeakMap<object, Map<string, Promise<CheckpointReplicas>>>();
+
+/**
+ * The replica store of the stack under `prefix`, opened (and created when missing) once per
+ * connection; a failed open is tried again by the next call.
+ */
 export function openCheckpointReplicas(nc: NatsConnection | JetStreamClient, prefix: string): Promise<CheckpointReplicas> {
   assertSubjectPrefix(prefix);
-  return new Objm(nc).create(`${prefix}-checkpoints`, { description: "Shoal checkpoint archives by digest" });
+  let byPrefix = opened.get(nc);
+  if (byPrefix === undefined) opened.set(nc, (byPrefix = new Map()));
+  let store = byPrefix.get(prefix);
+  if (store === undefined) {
+    const forPrefix = byPrefix;
+    store = new Objm(nc).create(`${prefix}-checkpoints`, { description: "Shoal checkpoint archives by digest" });
+    forPrefix.set(prefix, store);
+    store.catch(() => forPrefix.delete(prefix));
+  }
+  return store;
 }

@@ -6,7 +6,7 @@ export type { TestDatabase } from "./postgres";
 export { startTestContainerd } from "./containerd";
 export type { TestContainerd, StartTestContainerdOptions } from "./containerd";
 export { ensureBusyboxRootfs } from "./busybox-rootfs";
-export { buildIpcProbe } from "./ipc-probe";
+export { buildIpcProbe, rootfsWithIpcProbe } from "./ipc-probe";
 export { startTestHosts } from "./test-hosts";
 export type { StartTestHostsOptions, TestAgentOptions, TestHost, TestHosts } from "./test-hosts";
 export { cleanupAgentState, mountPoints } from "./agent-state";

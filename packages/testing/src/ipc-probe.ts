@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, rename, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { chmod, cp, mkdir, rename, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
@@ -39,4 +39,11 @@ export async function buildIpcProbe(outPath: string): Promise<string> {
     await rm(tmp, { force: true });
   }
   return outPath;
+}
+
+/** A copy of the rootfs `from` at `to` with `bin/ipc-probe` built into it (buildIpcProbe); returns `to`. */
+export async function rootfsWithIpcProbe(from: string, to: string): Promise<string> {
+  await cp(from, to, { recursive: true, verbatimSymlinks: true });
+  await buildIpcProbe(join(to, "bin/ipc-probe"));
+  return to;
 }

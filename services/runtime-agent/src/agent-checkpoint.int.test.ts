@@ -30,6 +30,18 @@ async function exec(id: string, args: string[]): Promise<string> {
   return r.stdout.trim();
 }
 
+/** StartContainer of the counting loop; from checkpoint `digest` (cp1) when given. */
+function start(id: string, ipcPlan: object, from?: { digest: string; replicated: boolean }): Promise<{ pid: number }> {
+  return bed.send("StartContainer", {
+    containerId: id,
+    rootfs: { dir: bed.rootfs },
+    args: COUNT,
+    ipcPlan,
+    runtime: RUNC,
+    ...(from !== undefined ? { restore: { name: "cp1", ...from } } : {}),
+  });
+}
+
 async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const until = Date.now() + ms;
   while (!(await check())) {
@@ -49,7 +61,7 @@ describe.each([
   it("checkpoints a counting loop, which goes on counting from where it was once restored, with its /dev/shm", async () => {
     const id = newContainerId();
     const ipcPlan = plan(id);
-    await bed.send("StartContainer", { containerId: id, rootfs: { dir: bed.rootfs }, args: COUNT, ipcPlan, runtime: RUNC });
+    await start(id, ipcPlan);
     await waitFor(async () => Number(await exec(id, ["cat", "/tmp/count"])) > 5);
     const stored = await bed.send<Stored>("CheckpointContainers", {
       name: "cp1",
@@ -69,14 +81,7 @@ describe.each([
       await bed.send("UnmountShm", { containerId: id });
     }
 
-    const restored = await bed.send<{ pid: number }>("StartContainer", {
-      containerId: id,
-      rootfs: { dir: bed.rootfs },
-      args: COUNT,
-      ipcPlan,
-      runtime: RUNC,
-      restore: { name: "cp1", digest: stored.digest, replicated: false },
-    });
+    const restored = await start(id, ipcPlan, { digest: stored.digest, replicated: false });
     expect(restored.pid).toBeGreaterThan(0);
     const after = Number(await exec(id, ["cat", "/tmp/count"]));
     // It went on from the count it had, not from 1.
@@ -92,14 +97,7 @@ describe.each([
     expect(await bed.send("RemoveCheckpoint", { digest: stored.digest })).toEqual({ removed: true });
     expect(existsSync(dir)).toBe(false);
     if (mode === "shareable") await bed.send("UnmountShm", { containerId: id });
-    const fetched = await bed.send<{ pid: number }>("StartContainer", {
-      containerId: id,
-      rootfs: { dir: bed.rootfs },
-      args: COUNT,
-      ipcPlan,
-      runtime: RUNC,
-      restore: { name: "cp1", digest: stored.digest, replicated: true },
-    });
+    const fetched = await start(id, ipcPlan, { digest: stored.digest, replicated: true });
     expect(fetched.pid).toBeGreaterThan(0);
     expect(Number(await exec(id, ["cat", "/tmp/count"]))).toBeGreaterThanOrEqual(at);
     expect(existsSync(dir)).toBe(true);
@@ -113,7 +111,7 @@ describe("a checkpoint this host cannot restore", () => {
   it("is refused naming what differs, never started fresh, and leaves nothing behind", async () => {
     const id = newContainerId();
     const ipcPlan = { mode: "private", shmSizeBytes: 8 * MiB };
-    await bed.send("StartContainer", { containerId: id, rootfs: { dir: bed.rootfs }, args: COUNT, ipcPlan, runtime: RUNC });
+    await start(id, ipcPlan);
     await waitFor(async () => Number(await exec(id, ["cat", "/tmp/count"])) > 2);
     const stored = await bed.send<Stored>("CheckpointContainers", { name: "cp1", containerIds: [id], leaveRunning: false });
     await waitFor(() => exitedReported(id));
@@ -125,14 +123,7 @@ describe("a checkpoint this host cannot restore", () => {
     await fs.writeFile(file, JSON.stringify(metadata));
     const started = (await bed.reports("ContainerStarted")).length;
     await expect(
-      bed.send("StartContainer", {
-        containerId: id,
-        rootfs: { dir: bed.rootfs },
-        args: COUNT,
-        ipcPlan,
-        runtime: RUNC,
-        restore: { name: "cp1", digest: stored.digest, replicated: false },
-      }),
+      start(id, ipcPlan, { digest: stored.digest, replicated: false }),
     ).rejects.toThrow(/checkpoint cannot be restored on host \S+: CRIU \S+ is older than the checkpoint's 99\.1/);
     expect((await bed.reports("ContainerStarted")).length).toBe(started);
     expect(await bed.send<{ containers: { containerId: string; live: boolean }[] }>("ListContainers", {})).toMatchObject({

@@ -173,13 +173,8 @@ async function criuFailure(work: string, what: "dump" | "restore", err: unknown)
   return errors.length > 0 ? `${message}; CRIU: ${errors.join(" | ")}` : message;
 }
 
-let replicas: Promise<CheckpointReplicas> | undefined;
 function replicaStore(ctx: AgentContext): Promise<CheckpointReplicas> {
-  replicas ??= openCheckpointReplicas(ctx.js, ctx.subjectPrefix).catch((err: unknown) => {
-    replicas = undefined;
-    throw err;
-  });
-  return replicas;
+  return openCheckpointReplicas(ctx.js, ctx.subjectPrefix);
 }
 
 /** ReplicateCheckpoint: puts the stored checkpoint's archive into the replica store, unless there already. */

@@ -65,13 +65,8 @@ async function appendCheckpointEvent(ctx: ApiContext, containerId: string, name:
   ]);
 }
 
-let replicas: Promise<CheckpointReplicas> | undefined;
 function replicaStore(ctx: ApiContext): Promise<CheckpointReplicas> {
-  replicas ??= openCheckpointReplicas(ctx.nc, ctx.prefix).catch((err: unknown) => {
-    replicas = undefined;
-    throw err;
-  });
-  return replicas;
+  return openCheckpointReplicas(ctx.nc, ctx.prefix);
 }
 
 // ---- create -------------------------------------------------------------------------
