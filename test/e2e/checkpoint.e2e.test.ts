@@ -279,7 +279,7 @@ describe("faults: kill -9 of the agent", () => {
     await cli("rm", "-f", "f-dump");
   }, 240_000);
 
-  it("mid-restore: the checkpoint stays listed and restorable, nothing is left behind", async () => {
+  it("mid-restore: the checkpoint stays listed and restorable, nothing is left behind", { timeout: 400_000 }, async () => {
     await heavy("f-rest");
     await cli("checkpoint", "create", "f-rest", "c1");
     const restoring = stack.cli(["start", "--checkpoint", "c1", "f-rest"], { timeoutMs: 180_000 });
@@ -293,8 +293,11 @@ describe("faults: kill -9 of the agent", () => {
       const st = await status("f-rest");
       return st === "running" || st === "exited" || st === "start-failed" || st === "created" ? st : undefined;
     }, 150_000);
-    if (s !== "running") expect(await cli("start", "--checkpoint", "c1", "f-rest")).toBe("");
+    if (s !== "running") {
+      // Restorable again once the interrupted restore is undone (CRIU may still be finishing it under load).
+      await eventually("a restore from c1 succeeds", async () => ((await stack.cli(["start", "--checkpoint", "c1", "f-rest"])).code === 0 ? true : undefined), 150_000);
+    }
     await counting("f-rest", 3);
     await cli("rm", "-f", "f-rest");
-  }, 240_000);
+  });
 });

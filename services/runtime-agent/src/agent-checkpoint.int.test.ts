@@ -83,6 +83,9 @@ describe.each([
 
     const restored = await start(id, ipcPlan, { digest: stored.digest, replicated: false });
     expect(restored.pid).toBeGreaterThan(0);
+    // In the container's own cgroup again (CRIU leaves cgroups to runc, which puts the restore there).
+    const cgroups = await import("node:fs/promises").then((fs) => fs.readFile(`/proc/${restored.pid}/cgroup`, "utf8"));
+    expect(cgroups).toContain(`/${id}`);
     const after = Number(await exec(id, ["cat", "/tmp/count"]));
     // It went on from the count it had, not from 1.
     expect(after).toBeGreaterThanOrEqual(at);

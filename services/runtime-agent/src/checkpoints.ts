@@ -106,7 +106,7 @@ export function checkpointContainers(ctx: AgentContext, p: CommandPayload<"Check
         await mkdir(images, { recursive: true });
         await mkdir(work, { recursive: true });
         try {
-          await live.task.checkpoint({ options: { exit: !p.leaveRunning, imagePath: images, workPath: work } });
+          await live.task.checkpoint({ options: { exit: !p.leaveRunning, imagePath: images, workPath: work, cgroupsMode: "ignore" } });
         } catch (err) {
           throw new FailedPreconditionError(`checkpoint of container ${id} failed: ${await criuFailure(work, "dump", err)}`, { cause: err });
         }

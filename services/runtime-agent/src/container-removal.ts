@@ -1,5 +1,6 @@
 import { rm } from "node:fs/promises";
-import { isShoalError } from "@shoal/domain";
+import { FailedPreconditionError, isShoalError } from "@shoal/domain";
+import type { Task } from "@shoal/containerd";
 import type { AgentContext } from "./agent-context";
 import { containerPaths } from "./container-store";
 
@@ -18,8 +19,11 @@ export function ignoreNotFound(err: unknown): void {
 export async function removeContainerdLeftovers(ctx: AgentContext, id: string): Promise<void> {
   try {
     const task = await ctx.containerd.loadTask(id);
-    await task.kill("SIGKILL", { all: true }).catch(() => undefined);
-    await task.wait().catch(() => undefined);
+    if (!(await killAndWait(task, LEFTOVER_KILL_WAIT_MS))) {
+      throw new FailedPreconditionError(
+        `the previous task of container ${id} on host ${ctx.host} does not stop (an interrupted restore may still be running); try again shortly`,
+      );
+    }
     await task.delete();
   } catch (err) {
     ignoreNotFound(err);
@@ -48,4 +52,25 @@ export async function removeContainerFiles(ctx: AgentContext, id: string): Promi
   }
   await rm(paths.rootfs, { recursive: true, force: true });
   await rm(paths.logs, { recursive: true, force: true });
+}
+
+/** How long a leftover task may take to die after SIGKILL. */
+const LEFTOVER_KILL_WAIT_MS = 10_000;
+
+/**
+ * SIGKILL to every process of the task, then its exit within `ms`: whether it exited. A task
+ * mid-restore has no process to kill until CRIU is done, so its exit may never come.
+ */
+export async function killAndWait(task: Task, ms: number): Promise<boolean> {
+  await task.kill("SIGKILL", { all: true }).catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const exited = await Promise.race([
+    task.wait().then(
+      () => true,
+      () => true,
+    ),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms).unref())),
+  ]);
+  clearTimeout(timer);
+  return exited;
 }

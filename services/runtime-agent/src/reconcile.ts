@@ -1,10 +1,9 @@
-import type { Task } from "@shoal/containerd";
 import { basename, dirname } from "node:path";
 import { isShoalError } from "@shoal/domain";
 import type { CommandPayload } from "@shoal/host-protocol";
 import { HOST_LABEL, runsHere } from "./agent-context";
 import type { AgentContext } from "./agent-context";
-import { ignoreNotFound, removeContainerFiles } from "./container-removal";
+import { ignoreNotFound, killAndWait, removeContainerFiles } from "./container-removal";
 import { finishExit, watchExit } from "./exits";
 import { mountsAt } from "./host-mounts";
 import { planRecovery } from "./recovery-plan";
@@ -173,21 +172,6 @@ function summary(plan: RecoveryPlan): Record<string, number> {
 const ABANDONED_KILL_WAIT_MS = 5_000;
 const ABANDONED_RETRY_MS = 2_000;
 const ABANDONED_RETRY_FOR_MS = 10 * 60_000;
-
-/** SIGKILL to every process of the task, then its exit within `ms`: whether it exited. */
-async function killAndWait(task: Task, ms: number): Promise<boolean> {
-  await task.kill("SIGKILL", { all: true }).catch(() => undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const exited = await Promise.race([
-    task.wait().then(
-      () => true,
-      () => true,
-    ),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms).unref())),
-  ]);
-  clearTimeout(timer);
-  return exited;
-}
 
 /** Calls `attempt` every `everyMs` until it returns true or `forMs` has passed; whether it succeeded. */
 async function retryUntil(attempt: () => Promise<boolean>, everyMs: number, forMs: number): Promise<boolean> {
