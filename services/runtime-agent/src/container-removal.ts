@@ -19,12 +19,11 @@ export function ignoreNotFound(err: unknown): void {
 export async function removeContainerdLeftovers(ctx: AgentContext, id: string): Promise<void> {
   try {
     const task = await ctx.containerd.loadTask(id);
-    if (!(await killAndWait(task, LEFTOVER_KILL_WAIT_MS))) {
+    if (!(await stopAndDelete(task, LEFTOVER_KILL_WAIT_MS))) {
       throw new FailedPreconditionError(
         `the previous task of container ${id} on host ${ctx.host} does not stop (an interrupted restore may still be running); try again shortly`,
       );
     }
-    await task.delete();
   } catch (err) {
     ignoreNotFound(err);
   }
@@ -58,19 +57,27 @@ export async function removeContainerFiles(ctx: AgentContext, id: string): Promi
 const LEFTOVER_KILL_WAIT_MS = 10_000;
 
 /**
- * SIGKILL to every process of the task, then its exit within `ms`: whether it exited. A task
- * mid-restore has no process to kill until CRIU is done, so its exit may never come.
+ * Ends a task and deletes it; whether it is gone. A task that never started (`created`: a
+ * start, or a restore, interrupted between Tasks.Create and Tasks.Start) has no process to
+ * kill and never exits: it is deleted as it is. Any other is killed (SIGKILL to all) and
+ * deleted once it exited within `ms`; one mid-restore has no process until CRIU is done, so
+ * its exit may not come in time (false: try again later).
  */
-export async function killAndWait(task: Task, ms: number): Promise<boolean> {
-  await task.kill("SIGKILL", { all: true }).catch(() => undefined);
-  let timer: NodeJS.Timeout | undefined;
-  const exited = await Promise.race([
-    task.wait().then(
-      () => true,
-      () => true,
-    ),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms).unref())),
-  ]);
-  clearTimeout(timer);
-  return exited;
+export async function stopAndDelete(task: Task, ms: number): Promise<boolean> {
+  const status = (await task.state().catch(() => undefined))?.status;
+  if (status !== "created") {
+    await task.kill("SIGKILL", { all: true }).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const exited = await Promise.race([
+      task.wait().then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms).unref())),
+    ]);
+    clearTimeout(timer);
+    if (!exited) return false;
+  }
+  await task.delete().catch(ignoreNotFound);
+  return true;
 }

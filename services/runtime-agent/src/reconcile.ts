@@ -3,7 +3,7 @@ import { isShoalError } from "@shoal/domain";
 import type { CommandPayload } from "@shoal/host-protocol";
 import { HOST_LABEL, runsHere } from "./agent-context";
 import type { AgentContext } from "./agent-context";
-import { ignoreNotFound, killAndWait, removeContainerFiles } from "./container-removal";
+import { ignoreNotFound, removeContainerFiles, stopAndDelete } from "./container-removal";
 import { finishExit, watchExit } from "./exits";
 import { mountsAt } from "./host-mounts";
 import { planRecovery } from "./recovery-plan";
@@ -124,8 +124,7 @@ export async function reconcile(ctx: AgentContext, expected: readonly string[], 
     const undo = () =>
       ctx.locks.run(id, async () => {
         const task = taskOf.get(id);
-        if (task !== undefined && !(await killAndWait(task, ABANDONED_KILL_WAIT_MS))) return false;
-        if (task !== undefined) await task.delete().catch(ignoreNotFound);
+        if (task !== undefined && !(await stopAndDelete(task, ABANDONED_KILL_WAIT_MS))) return false;
         await (containerOf.get(id)?.delete() ?? Promise.resolve()).catch(ignoreNotFound);
         await removeContainerFiles(ctx, id);
         return true;
