@@ -197,6 +197,12 @@ export function evolve(state: ContainerState, event: ContainerEvent): ContainerS
   return { ...next, restarts: tally };
 }
 
+function withoutCheckpointStop(t: RestartTally): RestartTally {
+  if (t.checkpointStop === undefined) return t;
+  const { checkpointStop: _, ...rest } = t;
+  return rest;
+}
+
 function evolveRestarts(t: RestartTally, event: ContainerEvent): RestartTally {
   switch (event.type) {
     case "ContainerStartRequested":
@@ -205,10 +211,16 @@ function evolveRestarts(t: RestartTally, event: ContainerEvent): RestartTally {
       return { ...t, lastDelayMs: event.data.delayMs };
     case "ContainerStopRequested":
     case "ContainerKillRequested":
-      return { ...t, manuallyStopped: true };
+      return { ...withoutCheckpointStop(t), manuallyStopped: true };
     case "ContainerCheckpointRequested":
       // The dump's exit is the user's stop: no restart policy brings the container back.
-      return event.data.leaveRunning ? t : { ...t, manuallyStopped: true };
+      if (event.data.leaveRunning || t.manuallyStopped) return t;
+      return { ...t, manuallyStopped: true, checkpointStop: true };
+    case "ContainerCheckpointed":
+      return withoutCheckpointStop(t);
+    case "ContainerCheckpointFailed":
+      // The dump failed and the container runs on: as it was before the request.
+      return t.checkpointStop === true ? { ...withoutCheckpointStop(t), manuallyStopped: false } : t;
     default:
       return t;
   }

@@ -932,5 +932,16 @@ describe("CheckpointContainer", () => {
     expect(stopped.status !== "absent" && stopped.restarts?.manuallyStopped).toBe(true);
     const running = fold([...H.running, requested(true)]);
     expect(running.status !== "absent" && running.restarts?.manuallyStopped).toBeFalsy();
+    // A failed dump leaves it running, its policy as before; a made one keeps the stop.
+    const failed: ContainerEvent = { type: "ContainerCheckpointFailed", data: { containerId: ID, checkpoint: "cp1", reason: "criu failed", failedAt: T2 } };
+    const afterFailure = fold([...H.running, requested(false), failed]);
+    expect(afterFailure.status !== "absent" && afterFailure.restarts?.manuallyStopped).toBeFalsy();
+    const made: ContainerEvent = { type: "ContainerCheckpointed", data: { containerId: ID, checkpoint: {} as never, checkpointedAt: T2 } };
+    const afterMade = fold([...H.running, requested(false), made, failed]);
+    expect(afterMade.status !== "absent" && afterMade.restarts?.manuallyStopped).toBe(true);
+    // A stop by the user before the checkpoint stays a stop whatever the dump does.
+    const userStop: ContainerEvent = { type: "ContainerStopRequested", data: { containerId: ID, timeoutSeconds: 10, requestedAt: T1 } };
+    const afterStop = fold([...H.running, userStop, requested(false), failed]);
+    expect(afterStop.status !== "absent" && afterStop.restarts?.manuallyStopped).toBe(true);
   });
 });

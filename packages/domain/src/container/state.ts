@@ -50,7 +50,16 @@ type Start = { startRequestedAt: string; fromCheckpoint?: string; restore?: Rest
  * (then no policy restarts it), and the wait before the last automatic restart (the
  * backoff doubles it). Absent: all zero.
  */
-export type RestartTally = { count: number; manuallyStopped: boolean; lastDelayMs: number };
+export type RestartTally = {
+  count: number;
+  manuallyStopped: boolean;
+  lastDelayMs: number;
+  /**
+   * `manuallyStopped` was set by a checkpoint that stops the container, still unanswered: a
+   * failed dump leaves the container running, so its failure takes the stop back.
+   */
+  checkpointStop?: true;
+};
 
 export const NO_RESTARTS: RestartTally = { count: 0, manuallyStopped: false, lastDelayMs: 0 };
 

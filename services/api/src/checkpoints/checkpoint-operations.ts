@@ -38,7 +38,8 @@ import {
   parseCheckpointName,
   resolveIpcMode,
 } from "@shoal/domain";
-import type { CheckpointEvent, ContainerEvent, CheckpointFacts, CheckpointHostFacts, CheckpointState, PreflightContainer, RestoreFrom } from "@shoal/domain";
+import type { CheckpointEvent, CheckpointFacts, CheckpointHostFacts, CheckpointState, PreflightContainer, RestoreFrom } from "@shoal/domain";
+import { foldStream } from "@shoal/event-store";
 import { digestHex, readCheckpointArchive } from "@shoal/host-protocol";
 import type { ApiContext } from "../api-context";
 import { hostCommand, nowIso, runContainerCommand } from "../api-context";
@@ -162,8 +163,7 @@ async function recordCreated(ctx: ApiContext, facts: CheckpointFacts, checkpoint
   const now = nowIso();
   const streams = await ctx.store.readStreams(containerIds.map((id) => ({ streamId: containerStreamId(id) })));
   const containerAppends = containerIds.map((id) => {
-    const recorded = streams.get(containerStreamId(id)) ?? [];
-    const state = recorded.map((e) => ({ type: e.type, data: e.data }) as ContainerEvent).reduce(containerDecider.evolve, containerDecider.initialState());
+    const { state } = foldStream(containerDecider, streams.get(containerStreamId(id)) ?? []);
     const events = containerDecider.decide({ type: "RecordCheckpointed", data: { containerId: id, now, checkpoint: facts } }, state);
     return {
       streamId: containerStreamId(id),
