@@ -80,7 +80,7 @@ describe("checkpoints between hosts", () => {
     // A second import of the same name is refused.
     const again = await stack.cli(["checkpoint", "import", file]);
     expect(again.code).toBe(1);
-    expect(again.stderr).toContain("checkpoint with name c1 already exists for container mv-a");
+    expect(again.stderr).toContain("cannot checkpoint container mv-a: checkpoint with name c1 already exists for container mv-a");
 
     const to = otherThan(from);
     expect(await cli("start", "--checkpoint", "c1", "--host", to, "mv-a")).toBe("");

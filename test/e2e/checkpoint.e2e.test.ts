@@ -128,7 +128,7 @@ describe("each IPC mode: a counting loop and its /dev/shm file come back", () =>
     await cli("stop", "-t", "1", "cp-live");
     const r = await stack.cli(["start", "--checkpoint", "c1", "cp-live"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("checkpoint c1 does not exist for container cp-live");
+    expect(r.stderr).toContain("checkpoint c1 does not exist for container /cp-live");
     expect(await status("cp-live")).toBe("exited");
     await cli("rm", "-f", "cp-live");
   }, 120_000);
@@ -190,10 +190,10 @@ describe("refusals: FAILED_PRECONDITION with a hint (exit 1 from the CLI), nothi
     refused(["checkpoint", "create", "--group", "r-priv", "c1"], "--group needs the owner of an IPC group: container r-priv is not shareable (--ipc private)"));
   it("a container that does not run (Docker's words)", () => refused(["checkpoint", "create", "r-stopped", "c1"], "Container r-stopped not running"));
   it("a name Docker refuses", () =>
-    refused(["checkpoint", "create", "r-priv", "a/b"], "invalid checkpoint ID (a/b), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", Status.INVALID_ARGUMENT));
+    refused(["checkpoint", "create", "r-priv", "a/b"], "Invalid checkpoint ID (a/b), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", Status.INVALID_ARGUMENT));
   it("a name the container's checkpoints already have (Docker's words)", async () => {
     await cli("checkpoint", "create", "--leave-running", "r-priv", "dup");
-    await refused(["checkpoint", "create", "r-priv", "dup"], "checkpoint with name dup already exists for container r-priv", Status.ALREADY_EXISTS);
+    await refused(["checkpoint", "create", "r-priv", "dup"], "cannot checkpoint container r-priv: checkpoint with name dup already exists for container r-priv", Status.ALREADY_EXISTS);
     expect(await status("r-priv")).toBe("running");
   });
   it("every checkpoint command without experimental", async () => {

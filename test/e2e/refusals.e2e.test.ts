@@ -142,12 +142,12 @@ describe("refusals: the right code and message, nothing left behind", () => {
       await expectGrpcRefusal(
         () => stack.call("Containers", "StartContainer", { container: "stopped-owner", checkpoint: "cp1" }),
         Status.NOT_FOUND,
-        /^checkpoint cp1 does not exist for container stopped-owner$/,
+        /^checkpoint cp1 does not exist for container \/stopped-owner$/,
       );
       expect(await snapshot()).toEqual(before);
       const cli = await stack.cli(["start", "--checkpoint", "cp1", "stopped-owner"]);
       expect(cli).toMatchObject({ code: 1, stdout: "" });
-      expect(cli.stderr).toMatch(/checkpoint cp1 does not exist for container stopped-owner/);
+      expect(cli.stderr).toMatch(/checkpoint cp1 does not exist for container \/stopped-owner/);
       expect(await snapshot()).toEqual(before);
       expect(JSON.parse((await stack.cli(["inspect", "stopped-owner"])).stdout)[0].State.Status).toBe("created");
     } finally {

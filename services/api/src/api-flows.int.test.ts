@@ -217,7 +217,7 @@ describe("daemon config", () => {
       const before = await bed.store.readStream(containerStreamId(id));
       await expect(bed.call("StartContainer", { container: "rep", checkpoint: "cp" })).rejects.toMatchObject({
         code: status.NOT_FOUND,
-        details: "checkpoint cp does not exist for container rep",
+        details: "checkpoint cp does not exist for container /rep",
       });
       expect(await bed.store.readStream(containerStreamId(id))).toHaveLength(before.length);
       const pending = bed.call<any>("StartContainer", { container: "rep" });

@@ -161,7 +161,8 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
       if (command.checkpoint !== "") {
         // docker start --checkpoint: one container, nothing printed on success.
         if (command.containers.length > 1) {
-          out.io.stderr.write("shoal: Error: you cannot restore multiple containers at once\n");
+          // docker prints this one bare.
+          out.io.stderr.write("you cannot restore multiple containers at once\n");
           return EXIT_FAILED;
         }
         const started = await api.call("Containers/StartContainer", {

@@ -13,7 +13,7 @@ const CHECKPOINT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** The name as given; InvalidArgumentError with Docker's words otherwise. */
 export function parseCheckpointName(name: string): string {
   if (!CHECKPOINT_NAME.test(name) || name.length > 128) {
-    throw new InvalidArgumentError(`invalid checkpoint ID (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    throw new InvalidArgumentError(`Invalid checkpoint ID (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
   return name;
 }
@@ -219,10 +219,10 @@ export function foldCheckpoint(events: readonly CheckpointEvent[]): CheckpointSt
 
 /** Docker's refusal of a name a container's checkpoint already has. */
 export function checkpointExists(name: string, container: string): AlreadyExistsError {
-  return new AlreadyExistsError(`checkpoint with name ${name} already exists for container ${container}`);
+  return new AlreadyExistsError(`cannot checkpoint container ${container}: checkpoint with name ${name} already exists for container ${container}`);
 }
 
-/** Docker's answer for a checkpoint a container does not have. */
+/** Docker's answer for a checkpoint a container does not have (its start names the container `/name`, its rm `name`). */
 export function noSuchCheckpoint(name: string, container: string): NotFoundError {
   return new NotFoundError(`checkpoint ${name} does not exist for container ${container}`);
 }

@@ -61,7 +61,7 @@ describe("checkpointIncompatibility", () => {
 describe("checkpoint names and streams", () => {
   it("takes Docker's names and refuses others", () => {
     expect(parseCheckpointName("cp-1.a_b")).toBe("cp-1.a_b");
-    for (const bad of ["", "-x", "a/b", "a b", ".x"]) expect(() => parseCheckpointName(bad)).toThrow(/invalid checkpoint ID/);
+    for (const bad of ["", "-x", "a/b", "a b", ".x"]) expect(() => parseCheckpointName(bad)).toThrow(/Invalid checkpoint ID/);
   });
 
   it("folds created → replicated → removed, and an import as replicated", () => {

@@ -421,7 +421,7 @@ function start(command: StartContainer, state: ContainerState): ContainerEvent[]
     case "exited":
     case "start-failed": {
       // A start from a checkpoint the container does not have is NOT_FOUND, never a fresh start.
-      if (fromCheckpoint !== undefined && command.data.checkpoint?.name !== fromCheckpoint) throw noSuchCheckpoint(fromCheckpoint, name);
+      if (fromCheckpoint !== undefined && command.data.checkpoint?.name !== fromCheckpoint) throw noSuchCheckpoint(fromCheckpoint, `/${name}`);
       return [{ type: "ContainerStartRequested", data: startRequestData(command, s) }];
     }
     default:

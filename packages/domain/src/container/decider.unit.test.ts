@@ -278,7 +278,7 @@ describe("StartContainer", () => {
 
   it("from a checkpoint with experimental on → NOT_FOUND: no checkpoint exists yet, and a checkpoint start never starts fresh", () => {
     for (const status of ["created", "exited", "start-failed"] as const) {
-      spec.given(H[status]).when(start({ fromCheckpoint: "cp1", experimental: true })).thenThrows(NotFoundError, "checkpoint cp1 does not exist for container web");
+      spec.given(H[status]).when(start({ fromCheckpoint: "cp1", experimental: true })).thenThrows(NotFoundError, "checkpoint cp1 does not exist for container /web");
     }
   });
 
@@ -294,7 +294,7 @@ describe("StartContainer", () => {
     spec
       .given(H.exited)
       .when({ type: "StartContainer", data: { containerId: ID, now: T1, experimental: true, fromCheckpoint: "cp2", checkpoint: restore } })
-      .thenThrows(NotFoundError, "checkpoint cp2 does not exist for container web");
+      .thenThrows(NotFoundError, "checkpoint cp2 does not exist for container /web");
   });
 
   it("an empty checkpoint name is no checkpoint", () => {
@@ -918,7 +918,7 @@ describe("CheckpointContainer", () => {
     spec
       .given(H.running)
       .when({ type: "CheckpointContainer", data: { containerId: ID, now: T2, checkpoint: "-bad", leaveRunning: false } })
-      .thenThrows(InvalidArgumentError, "invalid checkpoint ID (-bad), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+      .thenThrows(InvalidArgumentError, "Invalid checkpoint ID (-bad), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
   });
 
   it("a checkpoint that stops the container ends its restart policy; one that leaves it running does not", () => {
