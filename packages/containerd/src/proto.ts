@@ -15,6 +15,11 @@ const PROTO_FILES = [
   "containerd/services/events/v1/events.proto",
   "containerd/events/task.proto",
   "containerd/runc/options/oci.proto",
+  "containerd/services/content/v1/content.proto",
+  "containerd/services/images/v1/images.proto",
+  "containerd/services/snapshots/v1/snapshots.proto",
+  "containerd/services/diff/v1/diff.proto",
+  "containerd/services/leases/v1/leases.proto",
 ];
 
 /**

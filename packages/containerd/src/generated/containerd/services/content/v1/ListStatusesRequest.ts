@@ -1,0 +1,10 @@
+// Original file: ../../proto/containerd/services/content/v1/content.proto
+
+
+export interface ListStatusesRequest {
+  'filters'?: (string)[];
+}
+
+export interface ListStatusesRequest__Output {
+  'filters': (string)[];
+}
