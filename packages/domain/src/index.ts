@@ -162,3 +162,21 @@ export type {
   PreflightInput,
   RestoreFrom,
 } from "./checkpoint/checkpoint";
+
+export { DOCKER_HUB_DOMAIN, familiarName, familiarString, isValidTag, parseImageReference, referenceString, validateDigest } from "./image/reference";
+export type { ImageReference } from "./image/reference";
+export { chooseManifest, compatiblePlatforms, formatPlatform, normalizePlatform, platformMatches } from "./image/platform";
+export {
+  MEDIA_TYPE_DOCKER_CONFIG,
+  MEDIA_TYPE_DOCKER_LAYER_GZIP,
+  MEDIA_TYPE_DOCKER_MANIFEST,
+  MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+  MEDIA_TYPE_OCI_CONFIG,
+  MEDIA_TYPE_OCI_INDEX,
+  MEDIA_TYPE_OCI_LAYER,
+  MEDIA_TYPE_OCI_LAYER_GZIP,
+  MEDIA_TYPE_OCI_MANIFEST,
+  isIndexMediaType,
+  isManifestMediaType,
+} from "./image/manifest";
+export type { Descriptor, ImageIndex, ImageManifest, Platform } from "./image/manifest";
