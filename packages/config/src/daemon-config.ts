@@ -33,6 +33,11 @@ export type DaemonConfig = Readonly<{
   allowedRootfsRoots: readonly string[];
   heartbeatTimeoutMs: number;
   stateRoot: string;
+  /**
+   * Registries (`host[:port]`) pulled from over plain HTTP, as Docker's daemon.json key;
+   * loopback registries always are.
+   */
+  insecureRegistries: readonly string[];
 }>;
 
 /** The canonical daemon.json object (what `shoal config show` prints and `reload` reads). */
@@ -43,6 +48,7 @@ export type DaemonConfigJson = {
   "default-shm-size": string | number;
   experimental: boolean;
   "heartbeat-timeout": string;
+  "insecure-registries": string[];
   runtimes: Record<string, { path: string; runtimeArgs?: string[] }>;
   "state-root": string;
 };
@@ -66,6 +72,7 @@ export function defaultDaemonConfig(): DaemonConfig {
     allowedRootfsRoots: [],
     heartbeatTimeoutMs: DEFAULT_HEARTBEAT_TIMEOUT_MS,
     stateRoot: DEFAULT_STATE_ROOT,
+    insecureRegistries: [],
   };
 }
 
@@ -134,6 +141,11 @@ const schema = z.strictObject({
     .array(absolutePath, { error: (iss) => `must be an array of absolute paths, got ${show(iss.input)}` })
     .default([]),
   "heartbeat-timeout": via(parseDurationMs).default(DEFAULT_HEARTBEAT_TIMEOUT_MS),
+  "insecure-registries": z
+    .array(z.string().regex(/^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, "must be host or host:port"), {
+      error: (iss) => `must be an array of registry hosts (host or host:port), got ${show(iss.input)}`,
+    })
+    .default([]),
   "state-root": absolutePath
     .refine((p) => p !== "/", { error: "must not be / (Shoal creates and removes directories under it)" })
     .default(DEFAULT_STATE_ROOT),
@@ -147,6 +159,7 @@ export const DAEMON_CONFIG_KEYS = [
   "default-shm-size",
   "experimental",
   "heartbeat-timeout",
+  "insecure-registries",
   "runtimes",
   "state-root",
 ] as const;
@@ -240,6 +253,7 @@ function validate(json: unknown): { config: DaemonConfig } | { issues: Issue[] }
     allowedRootfsRoots: [...new Set(v["allowed-rootfs-roots"])],
     heartbeatTimeoutMs: v["heartbeat-timeout"],
     stateRoot: v["state-root"],
+    insecureRegistries: [...new Set(v["insecure-registries"])],
   };
   return { config };
 }
@@ -280,6 +294,7 @@ export function formatDaemonConfig(cfg: DaemonConfig): DaemonConfigJson {
     "default-shm-size": formatShmSize(cfg.defaultShmSizeBytes),
     experimental: cfg.experimental,
     "heartbeat-timeout": formatDurationMs(cfg.heartbeatTimeoutMs),
+    "insecure-registries": [...cfg.insecureRegistries],
     runtimes,
     "state-root": cfg.stateRoot,
   };
@@ -318,7 +333,7 @@ const RUNTIME_KEY_PREFIX = "runtimes.";
  * whole. Assignments apply in order (a later one for the same key wins). Values:
  * - `experimental`: `true` or `false`;
  * - `default-shm-size`: `64m`-style or bytes; `heartbeat-timeout`: `15s`-style or ms;
- * - `allowed-rootfs-roots`: a JSON array, or comma-separated paths;
+ * - `allowed-rootfs-roots`, `insecure-registries`: a JSON array, or comma-separated values;
  * - `runtimes`: a JSON object replacing all runtimes; `runtimes.NAME`: a JSON object
  *   `{"path": …, "runtimeArgs": […]}` adding or replacing one runtime;
  * - other keys: the text as is.
@@ -388,6 +403,7 @@ function parseSetValue(key: Exclude<DaemonConfigKey, "runtimes">, value: string)
     case "heartbeat-timeout":
       return /^\d+$/.test(value) ? Number(value) : value;
     case "allowed-rootfs-roots":
+    case "insecure-registries":
       if (value.trimStart().startsWith("[")) return parseJsonValue(value);
       return value
         .split(",")

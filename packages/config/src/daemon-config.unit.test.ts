@@ -33,6 +33,7 @@ describe("parseDaemonConfig", () => {
       allowedRootfsRoots: [],
       heartbeatTimeoutMs: 15_000,
       stateRoot: "/var/lib/shoal",
+      insecureRegistries: [],
     });
     expect(parseDaemonConfig({})).toEqual(defaultDaemonConfig());
   });
@@ -61,6 +62,7 @@ describe("parseDaemonConfig", () => {
       allowedRootfsRoots: ["/srv/rootfs", "/data/images"],
       heartbeatTimeoutMs: 90_000,
       stateRoot: "/var/lib/shoal-test",
+      insecureRegistries: [],
     });
   });
 
@@ -156,7 +158,7 @@ describe("formatDaemonConfig", () => {
     );
     expect(text).toBe(
       '{"allowed-rootfs-roots":[],"default-ipc-mode":"private","default-runtime":"runc","default-shm-size":"2g",' +
-        '"experimental":false,"heartbeat-timeout":"1m30s500ms","runtimes":{"a":{"path":"/a"},"b":{"path":"/b","runtimeArgs":["--x"]}},' +
+        '"experimental":false,"heartbeat-timeout":"1m30s500ms","insecure-registries":[],"runtimes":{"a":{"path":"/a"},"b":{"path":"/b","runtimeArgs":["--x"]}},' +
         '"state-root":"/s"}',
     );
   });
@@ -181,6 +183,7 @@ const arbitraryDaemonConfig: fc.Arbitrary<DaemonConfig> = fc
     allowedRootfsRoots: fc.uniqueArray(absPath, { maxLength: 3 }),
     heartbeatTimeoutMs: fc.integer({ min: 1, max: 10 * 24 * 3_600_000 }),
     stateRoot: absPath,
+    insecureRegistries: fc.uniqueArray(fc.constantFrom("registry.local", "10.0.0.1:5000", "r.example:443"), { maxLength: 3 }),
     defaultPick: fc.nat(),
   })
   .map(({ userRuntimes, defaultPick, ...rest }) => {
@@ -236,6 +239,7 @@ describe("applyConfigSet", () => {
       'runtimes.crun={"path":"/usr/bin/crun","runtimeArgs":["--cgroup-manager","cgroupfs"]}',
       "default-runtime=crun",
       "state-root=/tmp/shoal-state",
+      "insecure-registries=registry.local:5000, 10.1.2.3",
     ]);
     expect(cfg).toEqual({
       defaultIpcMode: "shareable",
@@ -250,6 +254,7 @@ describe("applyConfigSet", () => {
       allowedRootfsRoots: ["/srv/a", "/srv/b"],
       heartbeatTimeoutMs: 30_000,
       stateRoot: "/tmp/shoal-state",
+      insecureRegistries: ["registry.local:5000", "10.1.2.3"],
     });
   });
 
