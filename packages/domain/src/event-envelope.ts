@@ -44,7 +44,7 @@ export type RecordedEvent<Type extends string = string, Data = unknown> = {
 };
 
 /** Aggregates, each with its own streams and its own event type prefix. */
-export type AggregateName = "container" | "config" | "host" | "ipc-group" | "checkpoint";
+export type AggregateName = "container" | "config" | "host" | "ipc-group" | "checkpoint" | "image";
 
 /** The one stream of the daemon config aggregate. */
 export const DAEMON_CONFIG_STREAM_ID = "config-daemon";
@@ -80,6 +80,7 @@ export function parseStreamId(streamId: string): { aggregate: AggregateName; key
     ["config-", "config"],
     ["host-", "host"],
     ["checkpoint-", "checkpoint"],
+    ["image-", "image"],
   ];
   for (const [prefix, aggregate] of prefixes) {
     if (streamId.startsWith(prefix) && streamId.length > prefix.length) {
@@ -94,6 +95,7 @@ export function parseStreamId(streamId: string): { aggregate: AggregateName; key
 const TYPE_PREFIXES: [string, AggregateName][] = [
   ["DaemonConfig", "config"],
   ["Checkpoint", "checkpoint"],
+  ["Image", "image"],
   ["Container", "container"],
   ["IpcGroup", "ipc-group"],
   ["ShmMount", "ipc-group"],
@@ -104,7 +106,7 @@ const TYPE_PREFIXES: [string, AggregateName][] = [
 /**
  * The aggregate an event type belongs to, by its prefix: `Container…` → container,
  * `Config…`/`DaemonConfig…` → config, `Host…` → host, `IpcGroup…`/`ShmMount…` →
- * ipc-group, `Checkpoint…` → checkpoint. Event types are PascalCase letters and digits
+ * ipc-group, `Checkpoint…` → checkpoint, `Image…` → image. Event types are PascalCase letters and digits
  * (safe as a NATS subject token). Throws InvalidArgumentError `unknown event type: <type>`
  * for anything else.
  */

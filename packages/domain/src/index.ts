@@ -92,6 +92,8 @@ export type {
   ContainerRemoved,
   ContainerDied,
 } from "./container/events";
+export { IMAGE_EVENT_SCHEMA_VERSIONS, imageStreamId } from "./image/image-events";
+export type { ImageEvent, ImagePulled, ImagePullFailed, ImageRemoved } from "./image/image-events";
 export { mergeImageConfig } from "./container/image-config";
 export type { ImageRunConfig, MergedRunConfig, UserRunConfig } from "./container/image-config";
 export { initialState as initialContainerState, isRunning, isStartInProgress, NO_RESTARTS } from "./container/state";

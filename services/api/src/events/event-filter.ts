@@ -11,7 +11,7 @@ import type { AggregateName } from "@shoal/domain";
 export const EVENT_FILTER_KEYS = ["type", "container", "aggregate", "host"] as const;
 export type EventFilterKey = (typeof EVENT_FILTER_KEYS)[number];
 
-const AGGREGATES: readonly AggregateName[] = ["container", "config", "host", "ipc-group", "checkpoint"];
+const AGGREGATES: readonly AggregateName[] = ["container", "config", "host", "ipc-group", "checkpoint", "image"];
 
 export interface EventFilterInput {
   key: string;
