@@ -155,7 +155,11 @@ ensure_criu() {
 # What only the tests use: promtool (Debian ships it in `prometheus`; the metrics e2e test runs
 # `promtool check metrics` on every service's /metrics) and apparmor_parser (`apparmor`; the
 # default AppArmor profile must compile, even on these kernels with AppArmor off).
-ensure_test_tools() { ensure_apt prometheus apparmor; }
+ensure_test_tools() { ensure_apt prometheus apparmor; ensure_registry_tools; }
+
+# A real registry for the image tests (@shoal/testing startRegistry): Debian's docker-registry
+# (distribution 2.8) and htpasswd -B from apache2-utils for its Basic auth.
+ensure_registry_tools() { ensure_apt docker-registry apache2-utils; }
 
 # ---- The local stack (start.sh / stop.sh) ------------------------------------------------
 # Layout: pid files and markers in $SHOAL_RUN_DIR (/run/shoal), logs in $SHOAL_LOG_DIR
