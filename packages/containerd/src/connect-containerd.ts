@@ -17,15 +17,21 @@ import type {
   Task,
   TaskStatus,
 } from "./containerd-client";
+import { contentStore } from "./content-store";
+import { diffService } from "./diff-service";
 import { EventStream } from "./event-stream";
 import type { ContainerdEvent, ContainerdEvents } from "./event-stream";
 import { ExitTracker } from "./exit-tracker";
 import type { ExitStatus, ProcessKey } from "./exit-tracker";
 import type { Container__Output } from "./generated/containerd/services/containers/v1/Container";
 import type { Process__Output } from "./generated/containerd/v1/types/Process";
+import type { ContentStore, DiffService, ImageStore, LeaseManager, Snapshotter } from "./image-services";
+import { imageStore } from "./image-store";
+import { leaseManager } from "./lease-manager";
 import { packAny, toDate, unpackAny } from "./proto";
 import { RpcChannel } from "./rpc-channel";
 import type { RpcCounts } from "./rpc-channel";
+import { snapshotter } from "./snapshotter";
 
 const DEFAULT_RUNTIME = "io.containerd.runc.v2";
 const SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
@@ -62,12 +68,20 @@ class Client implements ContainerdClient {
   readonly namespace: string;
   readonly channel: RpcChannel;
   readonly exits = new ExitTracker();
+  readonly content: ContentStore;
+  readonly images: ImageStore;
+  readonly diff: DiffService;
+  readonly leases: LeaseManager;
   private readonly stream: EventStream;
 
   constructor(opts: ConnectContainerdOptions) {
     const timeout = opts.rpcTimeoutMs ?? 30_000;
     this.namespace = opts.namespace;
     this.channel = new RpcChannel(opts.socket, opts.namespace, timeout);
+    this.content = contentStore(this.channel);
+    this.images = imageStore(this.channel);
+    this.diff = diffService(this.channel);
+    this.leases = leaseManager(this.channel);
     this.stream = new EventStream(
       this.channel,
       opts.namespace,
@@ -83,6 +97,10 @@ class Client implements ContainerdClient {
 
   start(): Promise<void> {
     return this.stream.start();
+  }
+
+  snapshots(name = "overlayfs"): Snapshotter {
+    return snapshotter(this.channel, name);
   }
 
   async createContainer(opts: CreateContainerOptions): Promise<Container> {

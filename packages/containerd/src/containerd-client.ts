@@ -1,5 +1,6 @@
 import type { ContainerdEvents } from "./event-stream";
 import type { ExitStatus } from "./exit-tracker";
+import type { ContentStore, DiffService, ImageStore, LeaseManager, Snapshotter } from "./image-services";
 import type { RpcCounts } from "./rpc-channel";
 
 /**
@@ -14,6 +15,16 @@ export interface ContainerdClient {
   readonly namespace: string;
   /** The shared events stream (one Events.Subscribe for the whole client). */
   readonly events: ContainerdEvents;
+  /** containerd's content store (blobs by digest), for pulls and saves. See image-services.ts for garbage collection. */
+  readonly content: ContentStore;
+  /** containerd's image records (name → root descriptor). */
+  readonly images: ImageStore;
+  /** Layer application onto snapshot mounts (Diff.Apply). */
+  readonly diff: DiffService;
+  /** Leases that keep what a pull or unpack creates until it is referenced. */
+  readonly leases: LeaseManager;
+  /** The snapshots of one snapshotter; default "overlayfs". Makes no call. */
+  snapshots(snapshotter?: string): Snapshotter;
 
   /**
    * Containers.Create. Records metadata only; nothing runs until `newTask`.
