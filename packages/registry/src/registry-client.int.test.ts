@@ -186,6 +186,40 @@ describe("against a real docker-registry with htpasswd (Basic) auth", () => {
   });
 });
 
+describe("against a real docker-registry with token (Bearer) auth", () => {
+  const auth = { username: "shoal", password: "t0ken pass" };
+  let registry: TestRegistry;
+  let image: TestImage;
+
+  beforeAll(async () => {
+    registry = await startRegistry({ auth, authScheme: "bearer" });
+    image = await buildTestImage();
+    await pushTestImage(registry, "private/tok", image);
+  });
+  afterAll(() => registry?.stop());
+
+  it("fetches a token for repository:<path>:pull with the credentials, caches it, and pulls", async () => {
+    const client = createRegistryClient({ credentials: { [registry.host]: auth } });
+    const ref = parseImageReference(`${registry.host}/private/tok`);
+    const before = registry.tokenRequests?.length ?? 0;
+    const resolved = await client.resolve(ref, { platform: AMD64 });
+    expect(resolved.digest).toBe(image.manifestDescriptor.digest);
+    for (const layer of resolved.manifest.parsed.layers) expect(sha256(await buffer(await client.fetchBlob(ref, layer)))).toBe(layer.digest);
+    // One token for the manifest and all the blobs of this repository.
+    expect(registry.tokenRequests?.slice(before)).toEqual([{ scope: "repository:private/tok:pull", user: "shoal", granted: true }]);
+  });
+
+  it("a wrong password is refused by the token server; none gets a token that grants nothing", async () => {
+    const ref = parseImageReference(`${registry.host}/private/tok`);
+    const wrong = createRegistryClient({ credentials: { [registry.host]: { username: "shoal", password: "nope" } } }).resolve(ref, { platform: AMD64 });
+    await expect(wrong).rejects.toThrow(FailedPreconditionError);
+    await expect(wrong).rejects.toThrow(/^Get "http:\/\/127\.0\.0\.1:\d+\/token\?service=shoal-test-registry&scope=repository%3Aprivate%2Ftok%3Apull": unauthorized: incorrect username or password$/);
+    const anonymous = createRegistryClient().resolve(ref, { platform: AMD64 });
+    await expect(anonymous).rejects.toThrow(FailedPreconditionError);
+    await expect(anonymous).rejects.toThrow(`Get "${registry.url}/v2/private/tok/manifests/latest": unauthorized: authentication required`);
+  });
+});
+
 function closedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();

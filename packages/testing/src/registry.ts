@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { Descriptor } from "@shoal/domain";
+import { TOKEN_ISSUER, TOKEN_SERVICE, startTokenServer } from "./registry-token-server";
+import type { TokenServer } from "./registry-token-server";
 import type { TestImage, TestIndex } from "./test-image";
 
 const execFileAsync = promisify(execFile);
@@ -28,8 +30,14 @@ export interface TestRegistry {
   readonly host: string;
   /** `http://127.0.0.1:PORT`. */
   readonly url: string;
-  /** The credentials its htpasswd holds, when started with auth. */
+  /** The credentials it accepts, when started with auth. */
   readonly auth?: TestRegistryAuth;
+  /** How it asks for them: `basic` (htpasswd) or `bearer` (a token server beside it); none without auth. */
+  readonly authScheme?: "basic" | "bearer";
+  /** With `bearer`: the token server's requests (scope, user, granted), for tests of token caching. */
+  readonly tokenRequests?: readonly { scope: string; user: string | undefined; granted: boolean }[];
+  /** The Authorization header a pusher sends to push to `repository` (undefined without auth). */
+  pushAuthorization(repository: string): string | undefined;
   /** Root of its filesystem storage. */
   readonly storageDir: string;
   /** Its log (access log and warnings). */
@@ -42,22 +50,29 @@ export interface TestRegistry {
 
 /**
  * Starts Debian's `docker-registry` (distribution 2.8) on a free 127.0.0.1 port, storing in a
- * new temporary directory, with htpasswd (bcrypt, made by `htpasswd -B`) when `auth` is
- * given — the registry then answers `401` with `WWW-Authenticate: Basic realm="shoal-test"`,
- * over plain HTTP. Resolves once `/v2/` answers.
+ * new temporary directory. With `auth`, only that user may pull and push, over plain HTTP:
+ * - `authScheme: "basic"` (default): htpasswd (bcrypt, made by `htpasswd -B`); the registry
+ *   answers `401` with `WWW-Authenticate: Basic realm="shoal-test"`.
+ * - `authScheme: "bearer"`: a token server (startTokenServer, in this process) beside it; the
+ *   registry answers `401` with `Bearer realm="http://127.0.0.1:P/token",service=…,scope=…`
+ *   and verifies the tokens' signatures against the server's certificate.
+ * Resolves once `/v2/` answers.
  *
  * Installs `docker-registry` (and `apache2-utils` for auth) through scripts/lib.sh's
  * `ensure_apt` when missing; fails naming the package when that does not work, and with the
  * tail of the registry's log when it exits or does not answer within 15 s. Callers must
  * `stop()` it in `afterAll`.
  */
-export async function startRegistry(opts: { auth?: TestRegistryAuth } = {}): Promise<TestRegistry> {
+export async function startRegistry(opts: { auth?: TestRegistryAuth; authScheme?: "basic" | "bearer" } = {}): Promise<TestRegistry> {
+  const scheme = opts.auth === undefined ? undefined : (opts.authScheme ?? "basic");
   await ensureInstalled(REGISTRY_BIN, "docker-registry");
-  if (opts.auth !== undefined) await ensureInstalled(HTPASSWD_BIN, "apache2-utils");
+  if (scheme === "basic") await ensureInstalled(HTPASSWD_BIN, "apache2-utils");
   const dir = await mkdtemp(join(tmpdir(), "shoal-registry-"));
+  let tokenServer: TokenServer | undefined;
   try {
     let htpasswdPath: string | undefined;
-    if (opts.auth !== undefined) {
+    if (scheme === "bearer" && opts.auth !== undefined) tokenServer = await startTokenServer(dir, opts.auth);
+    if (scheme === "basic" && opts.auth !== undefined) {
       htpasswdPath = join(dir, "htpasswd");
       const { stdout } = await execFileAsync(HTPASSWD_BIN, ["-nbB", opts.auth.username, opts.auth.password]);
       await writeFile(htpasswdPath, stdout.trim() + "\n");
@@ -65,8 +80,8 @@ export async function startRegistry(opts: { auth?: TestRegistryAuth } = {}): Pro
     // A port found free may be taken before the registry binds it: try a few.
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      const instance = new RegistryInstance(dir, port, opts.auth);
-      await writeFile(instance.configFile, registryConfig(instance.storageDir, port, htpasswdPath));
+      const instance = new RegistryInstance(dir, port, opts.auth, scheme, tokenServer);
+      await writeFile(instance.configFile, registryConfig(instance.storageDir, port, htpasswdPath, tokenServer));
       try {
         await instance.start();
         return instance;
@@ -76,12 +91,13 @@ export async function startRegistry(opts: { auth?: TestRegistryAuth } = {}): Pro
       }
     }
   } catch (err) {
+    await tokenServer?.close();
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
 }
 
-function registryConfig(storage: string, port: number, htpasswd: string | undefined): string {
+function registryConfig(storage: string, port: number, htpasswd: string | undefined, tokenServer: TokenServer | undefined): string {
   const lines = [
     "version: 0.1",
     "log:",
@@ -103,6 +119,16 @@ function registryConfig(storage: string, port: number, htpasswd: string | undefi
   if (htpasswd !== undefined) {
     lines.push("auth:", "  htpasswd:", "    realm: shoal-test", `    path: ${JSON.stringify(htpasswd)}`);
   }
+  if (tokenServer !== undefined) {
+    lines.push(
+      "auth:",
+      "  token:",
+      `    realm: ${JSON.stringify(tokenServer.realm)}`,
+      `    service: ${TOKEN_SERVICE}`,
+      `    issuer: ${TOKEN_ISSUER}`,
+      `    rootcertbundle: ${JSON.stringify(tokenServer.certFile)}`,
+    );
+  }
   return lines.join("\n") + "\n";
 }
 
@@ -119,12 +145,23 @@ class RegistryInstance implements TestRegistry {
     private readonly dir: string,
     port: number,
     readonly auth: TestRegistryAuth | undefined,
+    readonly authScheme: "basic" | "bearer" | undefined,
+    private readonly tokenServer: TokenServer | undefined,
   ) {
     this.host = `127.0.0.1:${port}`;
     this.url = `http://${this.host}`;
     this.storageDir = join(dir, "storage");
     this.logFile = join(dir, "registry.log");
     this.configFile = join(dir, "config.yml");
+  }
+
+  get tokenRequests(): TokenServer["requests"] | undefined {
+    return this.tokenServer?.requests;
+  }
+
+  pushAuthorization(repository: string): string | undefined {
+    if (this.tokenServer !== undefined) return `Bearer ${this.tokenServer.mint(`repository:${repository}:pull,push`)}`;
+    return this.auth === undefined ? undefined : basicAuthorization(this.auth);
   }
 
   blobDataPath(digest: string): string {
@@ -175,6 +212,7 @@ class RegistryInstance implements TestRegistry {
     if (this.stopped) return;
     this.stopped = true;
     await this.stopProcess();
+    await this.tokenServer?.close();
     await rm(this.dir, { recursive: true, force: true });
   }
 
@@ -188,17 +226,17 @@ class RegistryInstance implements TestRegistry {
  * Pushes `image` to `registry` as `name:tag` (default tag `latest`) with the registry API
  * directly, independent of Shoal's client: each blob not already there by a monolithic upload
  * (`POST /v2/<name>/blobs/uploads/`, then `PUT <location>?digest=`), then the manifest
- * (`PUT /v2/<name>/manifests/<tag>`). Sends the registry's credentials as Basic auth when it
- * has some (or `auth` when given). Returns the manifest's digest. Throws naming the request
+ * (`PUT /v2/<name>/manifests/<tag>`). Sends the registry's pushAuthorization (Basic, or a
+ * Bearer token minted by its token server), or Basic `auth` when given. Returns the manifest's digest. Throws naming the request
  * and the registry's answer on any failure.
  */
 export async function pushTestImage(
-  registry: Pick<TestRegistry, "url" | "auth">,
+  registry: Pick<TestRegistry, "url" | "pushAuthorization">,
   name: string,
   image: TestImage,
   opts: { tag?: string; auth?: TestRegistryAuth } = {},
 ): Promise<string> {
-  const pusher = new Pusher(registry.url, name, opts.auth ?? registry.auth);
+  const pusher = new Pusher(registry.url, name, opts.auth !== undefined ? basicAuthorization(opts.auth) : registry.pushAuthorization(name));
   await pusher.pushImage(image);
   await pusher.putManifest(opts.tag ?? "latest", image.manifest, image.manifestDescriptor);
   return image.manifestDescriptor.digest;
@@ -209,12 +247,12 @@ export async function pushTestImage(
  * digest (what the tag resolves to).
  */
 export async function pushTestIndex(
-  registry: Pick<TestRegistry, "url" | "auth">,
+  registry: Pick<TestRegistry, "url" | "pushAuthorization">,
   name: string,
   index: TestIndex,
   opts: { tag?: string; auth?: TestRegistryAuth } = {},
 ): Promise<string> {
-  const pusher = new Pusher(registry.url, name, opts.auth ?? registry.auth);
+  const pusher = new Pusher(registry.url, name, opts.auth !== undefined ? basicAuthorization(opts.auth) : registry.pushAuthorization(name));
   for (const image of index.images) {
     await pusher.pushImage(image);
     await pusher.putManifest(image.manifestDescriptor.digest, image.manifest, image.manifestDescriptor);
@@ -229,9 +267,9 @@ class Pusher {
   constructor(
     private readonly base: string,
     private readonly name: string,
-    auth: TestRegistryAuth | undefined,
+    authorization: string | undefined,
   ) {
-    this.headers = auth === undefined ? {} : { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}` };
+    this.headers = authorization === undefined ? {} : { authorization };
   }
 
   async pushImage(image: TestImage): Promise<void> {
@@ -276,6 +314,10 @@ async function expectStatus(res: Response, status: number, what: string): Promis
     return;
   }
   throw new Error(`${what}: ${res.status} ${res.statusText}: ${await res.text()}`);
+}
+
+function basicAuthorization(auth: TestRegistryAuth): string {
+  return `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}`;
 }
 
 async function ensureInstalled(bin: string, pkg: string): Promise<void> {
