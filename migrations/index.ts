@@ -15,6 +15,7 @@ import * as apiHostsCpus0103 from "./0103-api-hosts-cpus";
 import * as apiContainerRestarts0104 from "./0104-api-container-restarts";
 import * as apiHostDrain0105 from "./0105-api-host-drain";
 import * as apiCheckpoints0106 from "./0106-api-checkpoints";
+import * as apiContainerRunConfig0107 from "./0107-api-container-run-config";
 import * as schedulerHosts0200 from "./0200-scheduler-hosts";
 import * as schedulerPlacements0201 from "./0201-scheduler-placements";
 import * as schedulerCpus0202 from "./0202-scheduler-cpus";
@@ -43,6 +44,7 @@ export const migrations: Record<string, Migration> = {
   "0104-api-container-restarts": apiContainerRestarts0104,
   "0105-api-host-drain": apiHostDrain0105,
   "0106-api-checkpoints": apiCheckpoints0106,
+  "0107-api-container-run-config": apiContainerRunConfig0107,
   "0200-scheduler-hosts": schedulerHosts0200,
   "0201-scheduler-placements": schedulerPlacements0201,
   "0202-scheduler-cpus": schedulerCpus0202,

@@ -213,7 +213,7 @@ export async function startStack(opts: StackOptions = {}): Promise<E2eStack> {
     };
 
     const packageDefinition = protoLoader.loadSync(
-      ["shoal/v1/containers.proto", "shoal/v1/checkpoints.proto", "shoal/v1/events.proto", "shoal/v1/hosts.proto", "shoal/v1/config.proto"],
+      ["shoal/v1/containers.proto", "shoal/v1/checkpoints.proto", "shoal/v1/images.proto", "shoal/v1/events.proto", "shoal/v1/hosts.proto", "shoal/v1/config.proto"],
       { includeDirs: [join(REPO_ROOT, "proto")], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true },
     );
     const loaded = grpc.loadPackageDefinition(packageDefinition) as any;

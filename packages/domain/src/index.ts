@@ -50,6 +50,7 @@ export { DEFAULT_KILL_SIGNAL, parseSignal } from "./signal";
 export type {
   ContainerCommand,
   ContainerSource,
+  ContainerRunFacts,
   LockedInRuntime,
   CreateContainer,
   StartContainer,

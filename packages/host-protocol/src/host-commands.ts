@@ -6,6 +6,9 @@ const absPath = z.string().startsWith("/");
 /** A checkpoint's content digest. */
 const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
 
+/** Credentials for one registry, as the CLI sends them. */
+const registryAuth = z.object({ username: z.string(), password: z.string() });
+
 const ipcPlan = z.discriminatedUnion("mode", [
   z.object({ mode: z.literal("none") }),
   z.object({ mode: z.literal("private"), shmSizeBytes: z.number().int().positive() }),
@@ -34,7 +37,19 @@ export const commandSchemas = {
   UnmountShm: z.object({ containerId: id }),
   StartContainer: z.object({
     containerId: id,
-    rootfs: z.union([z.object({ dir: absPath }), z.object({ image: z.string().min(1) })]),
+    /**
+     * A host directory, or an image: `image` the reference as the user wrote it, `id` the
+     * image the container was created from (its config digest), `digest` the repository
+     * digest its reference resolved to then. A host that lacks the image pulls `image@digest`.
+     */
+    rootfs: z.union([
+      z.object({ dir: absPath }),
+      z.object({ image: z.string().min(1), id: digest.optional(), digest: digest.optional(), auth: registryAuth.optional() }),
+    ]),
+    /** `-u user[:group]`, names resolved in the container's own /etc/passwd and /etc/group. */
+    user: z.string().min(1).optional(),
+    /** The signal StopContainer sends first (the image's StopSignal); default SIGTERM. */
+    stopSignal: z.string().min(1).max(32).optional(),
     args: z.array(z.string()).min(1),
     env: z.array(z.string()).optional(),
     cwd: absPath.optional(),
@@ -96,6 +111,31 @@ export const commandSchemas = {
   ReplicateCheckpoint: z.object({ digest }),
   /** Removes a stored checkpoint (idempotent). */
   RemoveCheckpoint: z.object({ digest }),
+  /**
+   * Pulls `reference` (Docker's grammar; with `@sha256:` pinned to that digest) into the
+   * host's containerd and unpacks it. `progressSubject`: where the host publishes Docker's
+   * progress lines (core NATS, best effort). Answers the image (ImageSummary). Plain HTTP
+   * only for loopback registries and `insecureRegistries`.
+   */
+  PullImage: z.object({
+    reference: z.string().min(1).max(4096),
+    auth: registryAuth.optional(),
+    insecureRegistries: z.array(z.string().min(1)).optional(),
+    progressSubject: z.string().min(1).optional(),
+  }),
+  /** The host's images (ImageSummary[]). */
+  ListImages: z.object({}).passthrough().nullish(),
+  /** One image by reference, id or id prefix (ImageSummary); NotFoundError "No such image: <ref>". */
+  InspectImage: z.object({ image: z.string().min(1).max(4096) }),
+  /**
+   * `rmi` on this host (the control plane checked first that no container uses it): untags
+   * `image` (a reference) or, for an id, every tag, and deletes the image once no tag is
+   * left; containerd's garbage collector then frees what nothing else holds. Answers
+   * ImageRemoval. `force` deletes an id's image even with several tags.
+   */
+  RemoveImage: z.object({ image: z.string().min(1).max(4096), force: z.boolean().optional() }),
+  /** Adds `target` (a reference) for the image `source` names. */
+  TagImage: z.object({ source: z.string().min(1).max(4096), target: z.string().min(1).max(4096) }),
   StopContainer: z.object({ containerId: id, timeoutSeconds: z.number().min(0).optional() }),
   KillContainer: z.object({ containerId: id, signal: z.union([z.number().int().positive(), z.string().min(1)]).optional(), all: z.boolean().optional() }),
   PauseContainer: z.object({ containerId: id }),

@@ -5,6 +5,7 @@
 export { commandSchemas, parseCommand } from "./host-commands";
 export type { CommandName, CommandPayload } from "./host-commands";
 export { REPORT_TYPES, parseReportPayload, reportIds, reportSchemas } from "./host-reports";
+export type { ImageRemoval, ImageSummary, PullProgressLine } from "./images";
 export type {
   ContainerStartedPayload,
   ContainerStartFailedPayload,

@@ -4,7 +4,7 @@
  * the columns; no other service reads or writes these tables.
  */
 import type { Generated } from "kysely";
-import type { CheckpointFacts, ContainerSource, ContainerStatus, HostCapabilities, HostConfig, IpcPlan, LockedInRuntime } from "@shoal/domain";
+import type { CheckpointFacts, ContainerRunFacts, ContainerSource, ContainerStatus, HostCapabilities, HostConfig, IpcPlan, LockedInRuntime } from "@shoal/domain";
 import type {
   Defaulted,
   EventStoreDatabase,
@@ -39,6 +39,10 @@ export interface ContainersTable {
   ipc_namespace_inode: Nullable<Int8Column>;
   /** The owner of the IPC group the container is in (itself for a shareable owner). */
   ipc_owner_id: string | null;
+  /** 0107: entrypoint, cmd, user and stop signal of the merged config (null: created before). */
+  run: Nullable<JsonColumn<ContainerRunFacts>>;
+  /** 0107: the working directory (null: the runtime's default, or created before). */
+  cwd: string | null;
 }
 
 /** The checkpoints projection (`api-checkpoints`, 0106): one row per checkpoint a container has. */

@@ -78,5 +78,12 @@ export function containerInfoToProto(row: ContainerRow, memberIds: string[], con
     configVersion: String(row.configVersion ?? 0),
     ipcNamespaceInode: String(row.ipcNamespaceInode ?? 0),
     restartCount: row.restartCount,
+    imageId: row.source.kind === "image" ? (row.source.id ?? "") : "",
+    imageDigest: row.source.kind === "image" ? (row.source.digest ?? "") : "",
+    user: row.run?.user ?? "",
+    workingDir: row.cwd ?? "",
+    stopSignal: row.run?.stopSignal ?? "",
+    entrypoint: row.run?.entrypoint ?? [],
+    cmd: row.run?.cmd ?? row.args,
   };
 }

@@ -28,6 +28,8 @@ const row = (over: Partial<ContainerRow>): ContainerRow => ({
   configVersion: null,
   ipcNamespaceInode: null,
   ipcOwnerId: null,
+  run: null,
+  cwd: null,
   ...over,
 });
 

@@ -28,9 +28,14 @@ import {
   normalizeContainerName,
   parseHostConfig,
   shortContainerId,
+  mergeImageConfig,
+  parseImageReference,
+  referenceString,
 } from "@shoal/domain";
-import type { ContainerCommand, ContainerDefinition, ContainerSource, CreateContainer, HostConfig, HostConfigInput, IpcJoinTarget, RestoreFrom } from "@shoal/domain";
+import type { ContainerCommand, ContainerDefinition, ContainerRunFacts, ContainerSource, CreateContainer, MergedRunConfig, HostConfig, HostConfigInput, IpcJoinTarget, RestoreFrom } from "@shoal/domain";
 import type { EventEnvelope } from "@shoal/bus";
+import type { ImageSummary } from "@shoal/host-protocol";
+import { inspectImage } from "./images/image-operations";
 import type { Kysely } from "kysely";
 import { hostCommand, newContainerId, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
@@ -55,6 +60,11 @@ export type CreateRequest = {
   cwd: string;
   hostConfig: HostConfigInput;
   host: string;
+  /** `--entrypoint`; `entrypointSet` with an empty list is `--entrypoint ""`. */
+  entrypoint?: string[];
+  entrypointSet?: boolean;
+  /** `-u`; empty: the image's, else root. */
+  user?: string;
 };
 
 /**
@@ -72,15 +82,24 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
   const snapshot = ctx.config.current();
   const id = newContainerId();
   const name = req.name === "" ? `shoal-${shortContainerId(id)}` : normalizeContainerName(req.name);
-  let source: ContainerSource;
   if (req.rootfs !== "" && req.image !== "") throw new InvalidArgumentError("give either a rootfs directory or an image, not both");
-  else if (req.rootfs !== "") source = { kind: "rootfs", path: req.rootfs };
-  else if (req.image !== "") source = { kind: "image", ref: req.image };
-  else throw new InvalidArgumentError("a container needs a rootfs directory or an image");
+  if (req.rootfs === "" && req.image === "") throw new InvalidArgumentError("a container needs a rootfs directory or an image");
+  const user = { cmd: req.args, env: req.env, workingDir: req.cwd, user: req.user ?? "", ...(req.entrypointSet ? { entrypoint: req.entrypoint ?? [] } : {}) };
+  let source: ContainerSource;
+  let run: MergedRunConfig;
+  if (req.rootfs !== "") {
+    source = { kind: "rootfs", path: req.rootfs };
+    run = mergeImageConfig({}, user);
+  } else {
+    // As Docker's daemon: the image must be here (a host holds it); the CLI pulls on NOT_FOUND and asks again.
+    const image = await inspectImage(ctx, req.image);
+    source = { kind: "image", ref: req.image, id: image.id, ...repoDigest(image, req.image) };
+    run = mergeImageConfig(image.config, user);
+  }
 
   const command: CreateContainer = {
     type: "CreateContainer",
-    data: { containerId: id, name, hostConfig: req.hostConfig, source, args: req.args, env: req.env, createdAt: nowIso() },
+    data: { containerId: id, name, hostConfig: req.hostConfig, source, args: run.args, env: run.env, createdAt: nowIso() },
   };
   // Every argument check of the decider, before anything else is looked at.
   const events = containerDecider.decide(command, containerDecider.initialState());
@@ -97,8 +116,8 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
     eventId: randomUUID(),
     type: e.type,
     schemaVersion: CONTAINER_EVENT_SCHEMA_VERSIONS[e.type],
-    // Added fields (see ContainerRecord): the scheduler honours `host`, the dispatcher passes `cwd`.
-    data: { ...e.data, ...(req.cwd !== "" ? { cwd: req.cwd } : {}), ...(req.host !== "" ? { host: req.host } : {}) },
+    // Added fields (see ContainerRecord): the scheduler honours `host`, the dispatcher passes `cwd` and `run`.
+    data: { ...e.data, ...(run.workingDir !== "" ? { cwd: run.workingDir } : {}), ...(req.host !== "" ? { host: req.host } : {}), run: runFacts(run) },
     metadata: { actor: "api" },
   }));
   await ctx.store.transaction(ctx.db, async (trx) => {
@@ -117,6 +136,23 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
     );
   });
   return { id, name };
+}
+
+/** The `digest` (sha256) `ref` resolved to when the image was pulled, if a host knows it. */
+function repoDigest(image: ImageSummary, ref: string): { digest?: string } {
+  const repo = referenceString(parseImageReference(ref)).replace(/[:@][^/]*$/, "");
+  const hit = image.repoDigests.find((d) => d.startsWith(`${repo}@`));
+  return hit === undefined ? {} : { digest: hit.slice(hit.indexOf("@") + 1) };
+}
+
+/** What ContainerCreated records of the merged config beside args, env and cwd (inspect's Config). */
+function runFacts(run: MergedRunConfig): ContainerRunFacts {
+  return {
+    entrypoint: run.entrypoint,
+    cmd: run.cmd,
+    ...(run.user !== "" ? { user: run.user } : {}),
+    ...(run.stopSignal !== "" ? { stopSignal: run.stopSignal } : {}),
+  };
 }
 
 /** The id of the container holding `name`, if any. */

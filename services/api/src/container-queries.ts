@@ -5,7 +5,7 @@
  */
 import type { Kysely, Selectable } from "kysely";
 import { NotFoundError, isContainerId } from "@shoal/domain";
-import type { HostConfig, IpcPlan, ContainerSource, ContainerStatus, LockedInRuntime } from "@shoal/domain";
+import type { HostConfig, IpcPlan, ContainerRunFacts, ContainerSource, ContainerStatus, LockedInRuntime } from "@shoal/domain";
 import { mayBeIdPrefix, normalizeRef, pickContainer } from "./container-ref";
 import type { NamedContainer } from "./container-ref";
 import type { ListQuery } from "./list-query";
@@ -61,6 +61,8 @@ export type ContainerRow = {
   configVersion: number | null;
   ipcNamespaceInode: number | null;
   ipcOwnerId: string | null;
+  run: ContainerRunFacts | null;
+  cwd: string | null;
 };
 
 function toRow(r: Selectable<ContainersTable>): ContainerRow {
@@ -86,6 +88,8 @@ function toRow(r: Selectable<ContainersTable>): ContainerRow {
     configVersion: r.config_version,
     ipcNamespaceInode: r.ipc_namespace_inode === null ? null : Number(r.ipc_namespace_inode),
     ipcOwnerId: r.ipc_owner_id,
+    run: r.run,
+    cwd: r.cwd,
   };
 }
 

@@ -32,6 +32,8 @@ export type ContainerRecord = {
    */
   cwd: string | undefined;
   pinnedHost: string | undefined;
+  /** ContainerCreated's `run`: the user (`-u` or the image's) and stop signal. */
+  run: { user?: string; stopSignal?: string } | undefined;
   /** ContainerDied was recorded after the latest start (e.g. its host was lost). */
   died: boolean;
 };
@@ -54,6 +56,7 @@ export function foldContainer(
         lastExit: undefined,
         cwd: undefined,
         pinnedHost: undefined,
+        run: undefined,
         died: false,
       };
   for (const e of events) {
@@ -62,7 +65,11 @@ export function foldContainer(
     r.version = e.streamVersion;
     switch (event.type) {
       case "ContainerCreated": {
-        const extra = e.data as { cwd?: unknown; host?: unknown };
+        const extra = e.data as { cwd?: unknown; host?: unknown; run?: { user?: string; stopSignal?: string } };
+        r.run =
+          extra.run === undefined
+            ? undefined
+            : { ...(extra.run.user ? { user: extra.run.user } : {}), ...(extra.run.stopSignal ? { stopSignal: extra.run.stopSignal } : {}) };
         r.cwd = typeof extra.cwd === "string" && extra.cwd !== "" ? extra.cwd : undefined;
         r.pinnedHost = typeof extra.host === "string" && extra.host !== "" ? extra.host : undefined;
         break;

@@ -34,6 +34,8 @@ export async function applyContainerEvent(event: GlobalEvent, trx: Transaction<A
           source: JSON.stringify(d.source),
           args: JSON.stringify(d.args),
           env: JSON.stringify(d.env),
+          run: d.run === undefined ? null : JSON.stringify(d.run),
+          cwd: d.cwd ?? null,
         })
         .onConflict((oc) => oc.column("id").doNothing())
         .execute();

@@ -50,7 +50,19 @@ const hostConfigSchema = z
   .nullish();
 
 const requests = {
-  CreateContainer: z.object({ name: str, rootfs: str, image: str, args: strs, env: strs, cwd: str, hostConfig: hostConfigSchema, host: str }),
+  CreateContainer: z.object({
+    name: str,
+    rootfs: str,
+    image: str,
+    args: strs,
+    env: strs,
+    cwd: str,
+    hostConfig: hostConfigSchema,
+    host: str,
+    entrypoint: strs.optional(),
+    entrypointSet: z.boolean().optional(),
+    user: str.optional(),
+  }),
   StartContainer: ref.extend({ checkpoint: str, host: str.nullish() }),
   StopContainer: ref.extend({ timeoutSeconds: z.number().int().min(-1).nullish() }),
   RestartContainer: ref.extend({ timeoutSeconds: z.number().int().min(-1).nullish() }),

@@ -1,7 +1,7 @@
 /**
  * The api's gRPC server: loads `proto/shoal/v1/*.proto` once and registers every service
- * on one port — Containers (here), Events, Config and Hosts (events/, config-service/,
- * hosts/), health and reflection (health/).
+ * on one port — Containers (here), Checkpoints, Images, Events, Config and Hosts
+ * (checkpoints/, images/, events/, config-service/, hosts/), health and reflection (health/).
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -12,6 +12,7 @@ import { InternalError, UnavailableError } from "@shoal/domain";
 import type { ApiContext } from "./api-context";
 import { registerContainersService } from "./containers-service";
 import { registerCheckpointsService } from "./checkpoints/checkpoints-service";
+import { registerImagesService } from "./images/images-service";
 import { registerEventsService } from "./events/index";
 import { registerConfigService } from "./config-service/index";
 import { createPostgresHostsReader, registerHostsService } from "./hosts/index";
@@ -34,7 +35,7 @@ export function resolveProtoDir(env: NodeJS.ProcessEnv = process.env, from: stri
   throw new InternalError(`no proto/shoal/v1 folder above ${from}; set SHOAL_PROTO_DIR`);
 }
 
-export const API_SERVICE_NAMES = ["shoal.v1.Containers", "shoal.v1.Checkpoints", "shoal.v1.Events", "shoal.v1.Config", "shoal.v1.Hosts"] as const;
+export const API_SERVICE_NAMES = ["shoal.v1.Containers", "shoal.v1.Checkpoints", "shoal.v1.Images", "shoal.v1.Events", "shoal.v1.Config", "shoal.v1.Hosts"] as const;
 
 export interface ApiServer {
   /** `host:port` actually bound (port 0 in the address picks a free one). */
@@ -56,6 +57,7 @@ export async function startApiServer(opts: {
   const server = new grpc.Server();
   registerContainersService(server, packageDefinition, ctx);
   registerCheckpointsService(server, packageDefinition, ctx);
+  registerImagesService(server, packageDefinition, ctx);
   const common = { packageDefinition, logger: ctx.logger, metrics: ctx.metrics };
   registerEventsService(server, { ...common, js: opts.js, jsm: opts.jsm, prefix: ctx.prefix, db: ctx.db });
   registerConfigService(server, {

@@ -54,6 +54,8 @@ export function startPayload(
   epoch?: number,
   /** The checkpoint this start restores. */
   restore?: RestoreFrom,
+  /** `-u` or the image's user, and the stop signal (ContainerCreated's `run`). */
+  run?: { user?: string; stopSignal?: string },
 ): CommandPayload<"StartContainer"> {
   const hc = def.hostConfig;
   // Validates the name against the snapshot (unknown: INVALID_ARGUMENT). The agent makes
@@ -62,7 +64,16 @@ export function startPayload(
   const configured = snapshot.config.runtimes[locked.name]!;
   return {
     containerId: def.id,
-    rootfs: def.source.kind === "rootfs" ? { dir: def.source.path } : { image: def.source.ref },
+    rootfs:
+      def.source.kind === "rootfs"
+        ? { dir: def.source.path }
+        : {
+            image: def.source.ref,
+            ...(def.source.id !== undefined ? { id: def.source.id } : {}),
+            ...(def.source.digest !== undefined ? { digest: def.source.digest } : {}),
+          },
+    ...(run?.user !== undefined ? { user: run.user } : {}),
+    ...(run?.stopSignal !== undefined ? { stopSignal: run.stopSignal } : {}),
     args: def.args,
     env: def.env,
     ...(cwd !== undefined ? { cwd } : {}),
@@ -118,7 +129,7 @@ export async function dispatchStart(ctx: ApiContext, event: EventEnvelope): Prom
   let payload: CommandPayload<"StartContainer">;
   try {
     // The config snapshot the start was requested under (RCU), not whatever is in force now.
-    payload = startPayload(container, ipcPlan, await configSnapshotAt(ctx, r.state.configVersion), event.eventId, r.cwd, r.lastScheduledVersion, r.state.restore);
+    payload = startPayload(container, ipcPlan, await configSnapshotAt(ctx, r.state.configVersion), event.eventId, r.cwd, r.lastScheduledVersion, r.state.restore, r.run);
   } catch (err) {
     if (!isShoalError(err)) throw err;
     await fail(125, err.message);

@@ -41,6 +41,9 @@ export interface CreateContainerRequest {
   cwd: string;
   host_config: HostConfig;
   host: string;
+  entrypoint?: string[];
+  entrypoint_set?: boolean;
+  user?: string;
 }
 export interface CreateContainerResponse {
   id: string;
@@ -125,6 +128,54 @@ export interface ContainerInfo {
   config_version: string;
   ipc_namespace_inode: string;
   restart_count: number;
+  // Added fields (older apis send none).
+  image_id?: string;
+  image_digest?: string;
+  user?: string;
+  working_dir?: string;
+  stop_signal?: string;
+  entrypoint?: string[];
+  cmd?: string[];
+}
+
+export interface ImageRunConfig {
+  entrypoint: string[];
+  cmd: string[];
+  env: string[];
+  working_dir: string;
+  user: string;
+  stop_signal: string;
+  labels: Record<string, string>;
+}
+
+export interface ImageInfo {
+  id: string;
+  repo_tags: string[];
+  repo_digests: string[];
+  size_bytes: string;
+  created: Timestamp | null;
+  config: ImageRunConfig | null;
+  os: string;
+  architecture: string;
+  hosts: string[];
+  diff_ids: string[];
+}
+
+export interface PullProgress {
+  id: string;
+  status: string;
+  current: string;
+  total: string;
+  done: boolean;
+  digest: string;
+  image: ImageInfo | null;
+  host: string;
+}
+
+export interface PullImageRequest {
+  reference: string;
+  host: string;
+  auth?: { username: string; password: string };
 }
 
 export interface ListContainersRequest {
@@ -238,5 +289,9 @@ export interface UnaryMethods {
   "Checkpoints/CreateCheckpoint": [{ container: string; name: string; leave_running: boolean; group: boolean }, { checkpoint: CheckpointInfo | null }];
   "Checkpoints/ListCheckpoints": [{ container: string }, { checkpoints: CheckpointInfo[] }];
   "Checkpoints/RemoveCheckpoint": [{ container: string; name: string }, Empty];
+  "Images/ListImages": [{ host: string; filters: Record<string, string> }, { images: ImageInfo[] }];
+  "Images/InspectImage": [{ image: string }, { image: ImageInfo | null }];
+  "Images/RemoveImage": [{ image: string; force: boolean }, { untagged: string[]; deleted: string[] }];
+  "Images/TagImage": [{ source: string; target: string }, Empty];
 }
 export type UnaryMethod = keyof UnaryMethods;

@@ -52,7 +52,7 @@ function nowTimestamp(): Obj {
 /** Starts the fake on `bind` (a grpc-js address: `127.0.0.1:0` picks a port, or `unix:/path`). */
 export async function startFakeApi(bind = "127.0.0.1:0"): Promise<FakeApi> {
   const definition = loadSync(
-    ["shoal/v1/containers.proto", "shoal/v1/checkpoints.proto", "shoal/v1/events.proto", "shoal/v1/hosts.proto", "shoal/v1/config.proto"].map((f) => join(protoDir, f)),
+    ["shoal/v1/containers.proto", "shoal/v1/checkpoints.proto", "shoal/v1/images.proto", "shoal/v1/events.proto", "shoal/v1/hosts.proto", "shoal/v1/config.proto"].map((f) => join(protoDir, f)),
     { keepCase: true, longs: String, defaults: true, includeDirs: [protoDir] },
   );
   const v1 = (loadPackageDefinition(definition).shoal as GrpcObject).v1 as GrpcObject;

@@ -227,15 +227,20 @@ export function toDockerInspect(c: ContainerInfo): Record<string, unknown> {
       StartedAt: formatTimestamp(state?.started_at),
       FinishedAt: formatTimestamp(state?.finished_at),
     },
-    Image: c.image,
+    // Docker's: the image's id here, the reference as given in Config.Image.
+    Image: c.image_id || c.image,
     Rootfs: c.rootfs,
     RestartCount: c.restart_count,
     Name: `/${c.name}`,
     Host: c.host,
     Config: {
       Image: c.image,
-      Cmd: nullIfEmpty(c.args),
+      User: c.user ?? "",
       Env: nullIfEmpty(c.env),
+      Cmd: nullIfEmpty(c.cmd ?? c.args),
+      WorkingDir: c.working_dir ?? "",
+      Entrypoint: nullIfEmpty(c.entrypoint ?? []),
+      ...(c.stop_signal ? { StopSignal: c.stop_signal } : {}),
     },
     HostConfig: {
       IpcMode: ipcModeText(c),

@@ -67,7 +67,25 @@ export type CliCommand =
   | { kind: "checkpoint-ls"; container: string; format: OutputFormat }
   | { kind: "checkpoint-rm"; container: string; name: string }
   | { kind: "checkpoint-export"; container: string; name: string; output: string }
-  | { kind: "checkpoint-import"; file: string };
+  | { kind: "checkpoint-import"; file: string }
+  | { kind: "pull"; reference: string; host: string; quiet: boolean }
+  | {
+      kind: "images";
+      host: string;
+      quiet: boolean;
+      noTrunc: boolean;
+      digests: boolean;
+      filters: Record<string, string>;
+      format: OutputFormat;
+      /** A Go-style template, printed once per image. */
+      template: string | undefined;
+      /** `images NAME`: Docker's shorthand for `--filter reference=NAME`. */
+    }
+  | { kind: "rmi"; force: boolean; images: string[] }
+  | { kind: "image-inspect"; images: string[]; template: string | undefined }
+  | { kind: "tag"; source: string; target: string }
+  | { kind: "login"; server: string; username: string; password: string | undefined; passwordStdin: boolean }
+  | { kind: "logout"; server: string };
 
 export interface ParsedCommandLine {
   /** gRPC target of the api: `--addr`, else `SHOAL_ADDR`, else 127.0.0.1:7420. */
@@ -142,6 +160,8 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: "cpus", kind: "string" },
   { name: "restart", kind: "string" },
   { name: "stop-on-disconnect", kind: "string" },
+  { name: "entrypoint", kind: "string" },
+  { name: "user", short: "u", kind: "string" },
 ];
 
 /**
@@ -353,6 +373,11 @@ function parseCreate(args: readonly string[], command: "run" | "create", ctx: Pa
     env: parseEnv(flags.lists.get("env") ?? [], ctx.env, command),
     cwd: flags.strings.get("workdir") ?? "",
     host: flags.strings.get("host") ?? "",
+    // Docker's CLI: `--entrypoint X` is [X]; `--entrypoint ""` clears the image's.
+    ...(flags.strings.has("entrypoint")
+      ? { entrypoint: flags.strings.get("entrypoint") === "" ? [] : [flags.strings.get("entrypoint")!], entrypoint_set: true }
+      : {}),
+    ...(flags.strings.has("user") ? { user: flags.strings.get("user")! } : {}),
     host_config: {
       ipc_mode: flags.strings.get("ipc") ?? "",
       shm_size: flags.strings.get("shm-size") ?? "",
@@ -455,6 +480,13 @@ const SUBCOMMANDS = new Set([
   "host",
   "config",
   "checkpoint",
+  "pull",
+  "images",
+  "image",
+  "rmi",
+  "tag",
+  "login",
+  "logout",
   "version",
   "help",
 ]);
@@ -685,8 +717,109 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       return parseConfig(rest, addr);
     case "checkpoint":
       return parseCheckpoint(rest, addr);
+    case "image": {
+      // `docker image ls|pull|rm|inspect|tag` are the top-level commands under another name.
+      const [sub, ...subArgs] = rest;
+      const subs: Record<string, string> = { ls: "images", list: "images", pull: "pull", rm: "rmi", remove: "rmi", inspect: "image-inspect", tag: "tag" };
+      if (sub === undefined) throw new UsageError("an image subcommand is required: ls, pull, rm, inspect or tag.", "image");
+      if (sub === "--help" || sub === "-h") return { addr, command: { kind: "help", topic: "image" } };
+      const as = subs[sub];
+      if (as === undefined) throw new UsageError(`'${sub}' is not an image subcommand.`, "image");
+      return parseImageCommand(as, subArgs);
+    }
+    case "pull":
+    case "images":
+    case "rmi":
+    case "tag":
+    case "login":
+    case "logout":
+      return parseImageCommand(name, rest);
   }
   throw argumentError(`'${name}' is not a shoal command.`, undefined);
+
+  /** `pull`, `images`, `rmi`, `image inspect`, `tag`, `login`, `logout`, shaped as Docker's. */
+  function parseImageCommand(command: string, args: readonly string[]): ParsedCommandLine {
+    const topic = command === "image-inspect" ? "image inspect" : command;
+    const specs: Record<string, FlagSpec[]> = {
+      pull: [{ name: "host", kind: "string" }, { name: "quiet", short: "q", kind: "bool" }],
+      images: [
+        { name: "host", kind: "string" },
+        { name: "quiet", short: "q", kind: "bool" },
+        { name: "no-trunc", kind: "bool" },
+        { name: "digests", kind: "bool" },
+        { name: "all", short: "a", kind: "bool" },
+        { name: "filter", short: "f", kind: "list" },
+        FORMAT_FLAG,
+      ],
+      rmi: [{ name: "force", short: "f", kind: "bool" }],
+      "image-inspect": [FORMAT_FLAG],
+      tag: [],
+      login: [
+        { name: "username", short: "u", kind: "string" },
+        { name: "password", short: "p", kind: "string" },
+        { name: "password-stdin", kind: "bool" },
+      ],
+      logout: [],
+    };
+    const flags = parseFlags(args, specs[command]!, topic, true);
+    const a = normalizeAddr(flags.strings.get("addr") ?? addr);
+    if (flags.bools.has("help")) return { addr: a, command: { kind: "help", topic } };
+    const p = flags.positionals;
+    const exactly = (n: number, what: string) => {
+      if (p.length !== n) throw argumentError(`"shoal ${topic}" requires exactly ${n} argument${n === 1 ? "" : "s"} (${what}).`, topic);
+    };
+    switch (command) {
+      case "pull":
+        exactly(1, "NAME[:TAG|@DIGEST]");
+        return { addr: a, command: { kind: "pull", reference: p[0]!, host: flags.strings.get("host") ?? "", quiet: flags.bools.has("quiet") } };
+      case "images": {
+        if (p.length > 1) throw argumentError(`"shoal images" accepts at most 1 argument.`, topic);
+        const filters = Object.fromEntries(parseFilterPairs(flags.lists.get("filter") ?? [], topic));
+        for (const key of Object.keys(filters)) {
+          if (key !== "reference") throw new UsageError(`invalid filter '${key}' (supported: reference)`, topic);
+        }
+        if (p[0] !== undefined) filters.reference = p[0];
+        const format = flags.strings.get("format");
+        const template = format !== undefined && isTemplate(format) ? checkedTemplate(format, topic) : undefined;
+        return {
+          addr: a,
+          command: {
+            kind: "images",
+            host: flags.strings.get("host") ?? "",
+            quiet: flags.bools.has("quiet"),
+            noTrunc: flags.bools.has("no-trunc"),
+            digests: flags.bools.has("digests"),
+            filters,
+            format: template !== undefined ? "table" : parseFormat(flags, topic),
+            template,
+          },
+        };
+      }
+      case "rmi":
+        requireArgs(flags, 1, topic);
+        return { addr: a, command: { kind: "rmi", force: flags.bools.has("force"), images: p } };
+      case "image-inspect": {
+        requireArgs(flags, 1, topic);
+        const format = flags.strings.get("format");
+        return { addr: a, command: { kind: "image-inspect", images: p, template: format === undefined ? undefined : checkedTemplate(format, topic) } };
+      }
+      case "tag":
+        exactly(2, "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]");
+        return { addr: a, command: { kind: "tag", source: p[0]!, target: p[1]! } };
+      case "login": {
+        if (p.length > 1) throw argumentError(`"shoal login" requires at most 1 argument.`, topic);
+        const password = flags.strings.get("password");
+        if (password !== undefined && flags.bools.has("password-stdin")) throw new UsageError("--password and --password-stdin are mutually exclusive", topic);
+        const username = flags.strings.get("username") ?? "";
+        if (username === "") throw new UsageError("Username is required (-u USER): Shoal does not prompt", topic);
+        if (password === undefined && !flags.bools.has("password-stdin")) throw new UsageError("a password is required (-p or --password-stdin): Shoal does not prompt", topic);
+        return { addr: a, command: { kind: "login", server: p[0] ?? "docker.io", username, password, passwordStdin: flags.bools.has("password-stdin") } };
+      }
+      default:
+        if (p.length > 1) throw argumentError(`"shoal logout" requires at most 1 argument.`, topic);
+        return { addr: a, command: { kind: "logout", server: p[0] ?? "docker.io" } };
+    }
+  }
 
   function parseConfig(args: readonly string[], addrSoFar: string): ParsedCommandLine {
     const [sub, ...subArgs] = args;
@@ -778,6 +911,7 @@ function helpTopicOf(command: CliCommand): string {
   if (command.kind.startsWith("checkpoint-")) return `checkpoint ${command.kind.slice("checkpoint-".length)}`;
   if (command.kind.startsWith("config-")) return `config ${command.kind.slice("config-".length)}`;
   if (command.kind.startsWith("host-")) return `host ${command.kind.slice("host-".length)}`;
+  if (command.kind === "image-inspect") return "image inspect";
   return command.kind;
 }
 

@@ -38,7 +38,7 @@ export interface ProtoDescriptor {
   methods: Record<string, MethodDescriptor>;
 }
 
-export const PROTO_FILES = ["shoal/v1/containers.proto", "shoal/v1/checkpoints.proto", "shoal/v1/events.proto", "shoal/v1/hosts.proto", "shoal/v1/config.proto"];
+export const PROTO_FILES = ["shoal/v1/containers.proto", "shoal/v1/checkpoints.proto", "shoal/v1/images.proto", "shoal/v1/events.proto", "shoal/v1/hosts.proto", "shoal/v1/config.proto"];
 const SCALARS = new Set<string>(["string", "bytes", "bool", "int32", "int64", "uint32", "uint64"]);
 const PACKAGE = "shoal.v1";
 

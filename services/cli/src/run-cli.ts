@@ -1,4 +1,5 @@
-import type { ContainerInfo, HostInfo, UnaryMethods } from "./api-types";
+import type { ContainerInfo, CreateContainerRequest, HostInfo, UnaryMethods } from "./api-types";
+import { familiarOf, formatImages, imageInspectObject, login, logout, pull } from "./image-commands";
 import {
   dateToTimestamp,
   eventJsonLine,
@@ -81,6 +82,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     io.stdout.write(`${usageOf(command.topic)}\n`);
     return 0;
   }
+  if (command.kind === "login" || command.kind === "logout") {
+    try {
+      if (command.kind === "logout") return await logout(io, command.server);
+      const password = command.password ?? (await io.readFile("/dev/stdin")).replace(/\r?\n$/, "");
+      return await login(io, command.server, command.username, password);
+    } catch (err) {
+      io.stderr.write(`shoal: ${(err as Error).message}\n`);
+      return EXIT_FAILED;
+    }
+  }
   let configJson: string | undefined;
   if (command.kind === "config-reload") {
     try {
@@ -140,7 +151,7 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
   switch (command.kind) {
     case "run":
     case "create": {
-      const created = await api.call("Containers/CreateContainer", command.request);
+      const created = await createPullingIfMissing(api, command.request, out);
       if (command.kind === "create") {
         out.line(created.id);
         return 0;
@@ -401,9 +412,88 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
       out.line(config.changed ? `config version ${config.version}` : `config unchanged (version ${config.version})`);
       return 0;
     }
+    case "pull":
+      await pull(api, out.io, command);
+      return 0;
+    case "images": {
+      const { images } = await api.call("Images/ListImages", { host: command.host, filters: command.filters });
+      if (command.template !== undefined) {
+        const render = compileTemplate(command.template);
+        for (const image of images) {
+          const text = renderOrReport(render, imageInspectObject(image), out);
+          if (text === undefined) return EXIT_FAILED;
+          out.line(text);
+        }
+        return 0;
+      }
+      out.io.stdout.write(formatImages(images, out.io.now(), command));
+      return 0;
+    }
+    case "rmi": {
+      let failed = false;
+      for (const image of command.images) {
+        try {
+          const r = await api.call("Images/RemoveImage", { image, force: command.force });
+          for (const u of r.untagged) out.line(`Untagged: ${u}`);
+          for (const d of r.deleted) out.line(`Deleted: ${d}`);
+        } catch (err) {
+          if (!isDaemonError(err)) throw err;
+          out.daemonError(err);
+          failed = true;
+        }
+      }
+      return failed ? EXIT_FAILED : 0;
+    }
+    case "image-inspect": {
+      const found: Record<string, unknown>[] = [];
+      let failed = false;
+      for (const name of command.images) {
+        try {
+          const { image } = await api.call("Images/InspectImage", { image: name });
+          if (image !== null) found.push(imageInspectObject(image));
+        } catch (err) {
+          if (!isDaemonError(err) || err.code !== "NOT_FOUND") throw err;
+          out.io.stderr.write(`Error: No such image: ${name}\n`);
+          failed = true;
+        }
+      }
+      if (command.template !== undefined) {
+        const render = compileTemplate(command.template);
+        for (const o of found) {
+          const text = renderOrReport(render, o, out);
+          if (text === undefined) return EXIT_FAILED;
+          out.line(text);
+        }
+      } else {
+        out.line(JSON.stringify(found, null, 4));
+      }
+      return failed ? EXIT_FAILED : 0;
+    }
+    case "tag":
+      await api.call("Images/TagImage", { source: command.source, target: command.target });
+      return 0;
+    case "login":
+    case "logout":
+      // Handled before connecting (no api call).
+      return 0;
     case "version":
     case "help":
       return 0;
+  }
+}
+
+/**
+ * CreateContainer; an image no host holds is pulled first, as Docker's CLI does: "Unable to
+ * find image 'X' locally", the pull's progress on stderr, then the create again.
+ */
+async function createPullingIfMissing(api: ShoalApi, request: CreateContainerRequest, out: Output): Promise<{ id: string; name: string }> {
+  try {
+    return await api.call("Containers/CreateContainer", request);
+  } catch (err) {
+    if (!(isDaemonError(err) && err.code === "NOT_FOUND" && err.message.startsWith("No such image:") && request.image !== "")) throw err;
+    out.io.stderr.write(`Unable to find image '${familiarOf(request.image)}' locally\n`);
+    await pull(api, { ...out.io, stdout: out.io.stderr }, { reference: request.image, host: request.host, quiet: false });
+    return api.call("Containers/CreateContainer", request);
   }
 }
 

@@ -22,6 +22,9 @@ function fakeApi(handlers: Record<string, Handler>) {
     exportCheckpoint() {
       throw new Error("unexpected export");
     },
+    pullImage() {
+      throw new Error("unexpected pull");
+    },
     async importCheckpoint() {
       throw new Error("unexpected import");
     },

@@ -1,4 +1,4 @@
-import type { CheckpointInfo, ShoalEvent, SubscribeRequest, UnaryMethod, UnaryMethods } from "./api-types";
+import type { CheckpointInfo, PullImageRequest, PullProgress, ShoalEvent, SubscribeRequest, UnaryMethod, UnaryMethods } from "./api-types";
 import { loadApiDescriptor } from "./api-descriptor";
 import { DaemonError } from "./daemon-error";
 import { openGrpcConnection } from "./grpc-connection";
@@ -20,6 +20,8 @@ export interface ShoalApi {
   subscribe(request: SubscribeRequest): EventSubscription;
   /** Checkpoints/ExportCheckpoint: the archive's bytes as they arrive. */
   exportCheckpoint(request: { container: string; name: string }): AsyncIterable<Buffer>;
+  /** Images/PullImage: the progress lines as they arrive, the last one `done`. */
+  pullImage(request: PullImageRequest): AsyncIterable<PullProgress>;
   /** Checkpoints/ImportCheckpoint: sends the archive's bytes in chunks. */
   importCheckpoint(chunks: AsyncIterable<Uint8Array>): Promise<{ checkpoint: CheckpointInfo | null }>;
   close(): void;
@@ -62,6 +64,14 @@ export function connectShoalApi(addr: string): ShoalApi {
         }
       }
       return chunks();
+    },
+    pullImage(request) {
+      const m = method("Images/PullImage");
+      const { messages } = connection.serverStream(m.path, m.request.encode(request as object));
+      async function* lines(): AsyncGenerator<PullProgress> {
+        for await (const message of messages) yield m.response.decode(message) as unknown as PullProgress;
+      }
+      return lines();
     },
     async importCheckpoint(chunks) {
       const m = method("Checkpoints/ImportCheckpoint");

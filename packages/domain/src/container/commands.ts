@@ -9,8 +9,20 @@ import type { IpcPlan } from "../ipc-mode";
 import type { IpcJoinTarget } from "../ipc-join";
 import type { CheckpointFacts, RestoreFrom } from "../checkpoint/checkpoint";
 
-/** Where the root filesystem comes from: a host directory (never written) or an image in containerd's store. */
-export type ContainerSource = { kind: "rootfs"; path: string } | { kind: "image"; ref: string };
+/**
+ * Where the root filesystem comes from: a host directory (never written) or an image in
+ * containerd's store. Added fields of an image: `id`, the image (its config digest) the
+ * container was created from; `digest`, what its reference resolved to then (a host that
+ * lacks the image pulls `ref@digest`).
+ */
+export type ContainerSource = { kind: "rootfs"; path: string } | { kind: "image"; ref: string; id?: string; digest?: string };
+
+/**
+ * The merged config (image-config.ts) beyond args, env and cwd, as inspect's Config shows
+ * it: `args` is entrypoint then cmd; `user` (`-u` or the image's) and `stopSignal` absent
+ * for the defaults (root, SIGTERM).
+ */
+export type ContainerRunFacts = { entrypoint: string[]; cmd: string[]; user?: string; stopSignal?: string };
 
 /** The runtime a container was started with; every later operation on it uses this one. */
 export type LockedInRuntime = { name: string; path: string; args: string[] };

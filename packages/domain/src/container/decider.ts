@@ -686,7 +686,16 @@ function parseSource(source: ContainerSource): ContainerSource {
     if (typeof source.ref !== "string" || !/^\S+$/.test(source.ref)) {
       throw new InvalidArgumentError(`invalid image reference: ${String(source.ref)}`);
     }
-    return { kind: "image", ref: source.ref };
+    const digest = /^sha256:[0-9a-f]{64}$/;
+    if ((source.id !== undefined && !digest.test(source.id)) || (source.digest !== undefined && !digest.test(source.digest))) {
+      throw new InvalidArgumentError(`invalid image id or digest: ${String(source.id)} ${String(source.digest)}`);
+    }
+    return {
+      kind: "image",
+      ref: source.ref,
+      ...(source.id !== undefined ? { id: source.id } : {}),
+      ...(source.digest !== undefined ? { digest: source.digest } : {}),
+    };
   }
   throw new InvalidArgumentError("a container needs a rootfs directory or an image");
 }

@@ -5,7 +5,7 @@
 import type { DomainEvent } from "../decider";
 import type { HostConfig } from "../host-config";
 import type { IpcPlan } from "../ipc-mode";
-import type { ContainerSource, LockedInRuntime } from "./commands";
+import type { ContainerRunFacts, ContainerSource, LockedInRuntime } from "./commands";
 import type { CheckpointFacts, RestoreFrom } from "../checkpoint/checkpoint";
 
 export type ContainerCreated = DomainEvent<
@@ -19,6 +19,10 @@ export type ContainerCreated = DomainEvent<
     args: string[];
     env: string[];
     createdAt: string;
+    /** Added by the api beside the decided fields: the working directory (`-w` or the image's). */
+    cwd?: string;
+    /** Added by the api beside the decided fields: the merged config's rest. */
+    run?: ContainerRunFacts;
   }
 >;
 /**
