@@ -26,7 +26,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { publishHeartbeat, publishHostReport, serveHostCommands } from "@shoal/bus";
-import { FailedPreconditionError } from "../../packages/domain/src/index";
+import { FailedPreconditionError, NotFoundError } from "../../packages/domain/src/index";
 import type { HostCommandHandler, HostCommandServer } from "@shoal/bus";
 import { REPORT_TYPES, parseCommand, reportIds } from "../../packages/host-protocol/src/index";
 import type { CommandName, ContainerStartedPayload, HostRegisteredPayload } from "../../packages/host-protocol/src/index";
@@ -262,6 +262,22 @@ export async function startHollowFleet(o: HollowFleetOptions): Promise<HollowFle
         },
         async RemoveCheckpoint() {
           return { removed: false };
+        },
+        // A hollow host has no containerd: it holds no images and pulls none.
+        async PullImage() {
+          throw new FailedPreconditionError("a hollow host cannot pull images");
+        },
+        async ListImages() {
+          return [];
+        },
+        async InspectImage(payload) {
+          throw new NotFoundError(`No such image: ${parseCommand("InspectImage", payload).image}`);
+        },
+        async RemoveImage(payload) {
+          throw new NotFoundError(`No such image: ${parseCommand("RemoveImage", payload).image}`);
+        },
+        async TagImage(payload) {
+          throw new NotFoundError(`No such image: ${parseCommand("TagImage", payload).source}`);
         },
         async ListContainers() {
           counters.listTimes.push(Date.now());

@@ -1,4 +1,5 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { publishHostReport } from "@shoal/bus";
 import type { WrapperStore } from "@shoal/config";
 import type { Container, ContainerdClient, Task } from "@shoal/containerd";
@@ -59,6 +60,8 @@ export interface AgentContext {
   readonly store: ContainerStore;
   readonly wrappers: WrapperStore;
   readonly containerd: ContainerdClient;
+  /** Core NATS, for best-effort messages (a pull's progress lines). */
+  readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly locks: KeyedMutex;
   /** Containers whose task is watched, by id: added by exits' `watchExit` (a start, an adoption), removed once the exit is finished. */

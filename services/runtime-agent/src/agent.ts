@@ -175,6 +175,7 @@ class RuntimeAgent implements Agent {
       store: this.store,
       wrappers: this.wrappers,
       containerd: this.containerd,
+      nc: o.nc,
       js: jetstream(o.nc),
       locks: new KeyedMutex(),
       live: new Map(),

@@ -16,6 +16,8 @@ import { reconcileCommand } from "./reconcile";
 import { mountOwnerShm, unmountOwnerShm } from "./shm-mounts";
 import { startContainer } from "./start-container";
 import { checkpointContainers, removeCheckpoint, replicateCheckpoint } from "./checkpoints";
+import { pullImage } from "./images/pull-image";
+import { inspectImage, listImages, removeImage, tagImage } from "./images/image-operations";
 
 // The agent's command surface (as containerd's service.go over its local implementation):
 // each host command is parsed with @shoal/host-protocol and handed to one operation.
@@ -38,6 +40,11 @@ export const COMMANDS: readonly CommandName[] = [
   "CheckpointContainers",
   "ReplicateCheckpoint",
   "RemoveCheckpoint",
+  "PullImage",
+  "ListImages",
+  "InspectImage",
+  "RemoveImage",
+  "TagImage",
 ];
 
 /**
@@ -79,6 +86,16 @@ export async function handleCommand(ctx: AgentContext, command: CommandName, pay
       return replicateCheckpoint(ctx, parseCommand(command, payload));
     case "RemoveCheckpoint":
       return removeCheckpoint(ctx, parseCommand(command, payload));
+    case "PullImage":
+      return pullImage(ctx, parseCommand(command, payload));
+    case "ListImages":
+      return listImages(ctx);
+    case "InspectImage":
+      return inspectImage(ctx, parseCommand(command, payload));
+    case "RemoveImage":
+      return removeImage(ctx, parseCommand(command, payload));
+    case "TagImage":
+      return tagImage(ctx, parseCommand(command, payload));
     default: {
       const never: never = command;
       throw new InvalidArgumentError(`unknown command ${String(never)}`);

@@ -30,7 +30,7 @@ function requireLive(ctx: AgentContext, id: string): LiveContainer {
 }
 
 /**
- * SIGTERM, then SIGKILL to all after `timeoutSeconds` (default 10); a paused container is
+ * The stop signal (the image's, else SIGTERM), then SIGKILL to all after `timeoutSeconds` (default 10); a paused container is
  * killed and thawed at once. Resolves once the exit is finished (recorded, reported, cleaned
  * up). A container not running answers `alreadyStopped: true`; NotFoundError without a record.
  */
@@ -53,7 +53,9 @@ export function stopContainer(ctx: AgentContext, p: CommandPayload<"StopContaine
       return { alreadyStopped: false, exitCode: r?.exit?.exitCode, killed: true };
     }
     const timeoutMs = (p.timeoutSeconds ?? 10) * 1000;
-    await live.task.kill("SIGTERM").catch(ignoreNotFound);
+    // The image's StopSignal (Docker's Config.StopSignal), else SIGTERM.
+    const stopSignal = (await ctx.store.get(p.containerId))?.stopSignal ?? "SIGTERM";
+    await live.task.kill(stopSignal as NodeJS.Signals).catch(ignoreNotFound);
     let timer: NodeJS.Timeout | undefined;
     const exited = await Promise.race([
       live.exitDone.then(() => true),

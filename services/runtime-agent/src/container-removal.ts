@@ -3,6 +3,7 @@ import { FailedPreconditionError, isShoalError } from "@shoal/domain";
 import type { Task } from "@shoal/containerd";
 import type { AgentContext } from "./agent-context";
 import { containerPaths } from "./container-store";
+import { removeContainerSnapshot } from "./images/image-rootfs";
 
 // Taking a container's leftovers away: used by a start over an exit that was not cleaned
 // up, by DeleteContainer, and by the reconcile of an abandoned start.
@@ -35,11 +36,13 @@ export async function removeContainerdLeftovers(ctx: AgentContext, id: string): 
 }
 
 /**
- * Removes a container's record and state dir, except an owner's shm mount (only UnmountShm
- * removes that). The record goes first. Caller holds the container's lock.
+ * Removes a container's image snapshot, record and state dir, except an owner's shm mount
+ * (only UnmountShm removes that). Caller holds the container's lock.
  */
 export async function removeContainerFiles(ctx: AgentContext, id: string): Promise<void> {
   const paths = containerPaths(ctx.stateRoot, id);
+  // An image's rootfs snapshot (its writable layer) goes first, with nothing mounted from it any more.
+  await removeContainerSnapshot(ctx, id);
   // The record goes first: a ReadLogs that finds it afterwards gone knows its read may be partial.
   await ctx.store.remove(id);
   try {

@@ -37,6 +37,10 @@ export interface ContainerRecord {
   epoch?: number;
   /** `--stop-on-disconnect` in ms: the agent stops the container once cut off from the control plane this long. */
   stopOnDisconnectMs?: number;
+  /** The signal a stop sends first (StartContainer's `stopSignal`); absent: SIGTERM. */
+  stopSignal?: string;
+  /** The rootfs is the containerd snapshot keyed by the container id (an image's), removed with the container. */
+  snapshot?: boolean;
   /** `cleanedUp`: the task and containerd container were deleted after the exit. */
   exit?: { exitCode: number; exitedAt: string; pid: number; reported: boolean; cleanedUp?: boolean };
 }

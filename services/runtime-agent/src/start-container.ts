@@ -6,6 +6,7 @@ import type { IpcPlan } from "@shoal/domain";
 import { REPORT_TYPES, reportIds } from "@shoal/host-protocol";
 import type { CommandPayload, ContainerStartFailedPayload, ContainerStartedPayload } from "@shoal/host-protocol";
 import { buildSpec, overlayRootfsMounts } from "@shoal/oci";
+import type { Spec } from "@shoal/oci";
 import { isUnderAllowedRoots } from "@shoal/config";
 import { HOST_LABEL, publishReport } from "./agent-context";
 import type { AgentContext } from "./agent-context";
@@ -15,9 +16,12 @@ import type { ContainerRecord } from "./container-store";
 import { watchExit } from "./exits";
 import { mountsAt } from "./host-mounts";
 import { lockInRuntime } from "./locked-in-runtime";
+import type { LockedInRuntime } from "./container-store";
 import { logBinaryUri } from "./log-binary";
 import { mountShmForStart, unmountOwnerShm } from "./shm-mounts";
 import { prepareRestore } from "./checkpoints";
+import { imageRootfs, removeContainerSnapshot } from "./images/image-rootfs";
+import { resolveUser, rootfsDirs } from "./images/resolve-user";
 import type { PreparedRestore } from "./checkpoints";
 
 // StartContainer: the checks, then a sequence of steps that each push their undo, so a
@@ -100,43 +104,56 @@ async function createAndStart(
   };
   const id = p.containerId;
   const paths = containerPaths(ctx.stateRoot, id);
-  if (!("dir" in p.rootfs)) throw new FailedPreconditionError("image root filesystems are not supported by this agent yet: pass rootfs.dir");
-  const rootfsDir = p.rootfs.dir;
+  const rootfsDir = "dir" in p.rootfs ? p.rootfs.dir : undefined;
   // Two local lookups, made synchronously (as the record store's are): through the thread
   // pool, each cost a round trip on the start path (0.2 ms in place, against 0.04).
-  const isDir = isDirectory(rootfsDir);
+  const isDir = rootfsDir === undefined || isDirectory(rootfsDir);
   const dirExisted = existsSync(paths.dir);
   await checkIpcPrerequisites(ctx, id, p.ipcPlan);
-  if (!isDir) throw new FailedPreconditionError(`rootfs ${rootfsDir}: no such directory on host ${ctx.host}`);
-  // The api checked the path as written; here, on the host that runs it, symlinks resolved.
-  if (p.allowedRootfsRoots !== undefined && !isUnderAllowedRoots(p.allowedRootfsRoots, realpathSync(rootfsDir))) {
-    throw new FailedPreconditionError(
-      `rootfs ${rootfsDir} resolves to ${realpathSync(rootfsDir)} on host ${ctx.host}, outside the allowed roots (allowed-rootfs-roots: ${p.allowedRootfsRoots.join(", ")})`,
-    );
+  if (rootfsDir !== undefined) {
+    if (!isDir) throw new FailedPreconditionError(`rootfs ${rootfsDir}: no such directory on host ${ctx.host}`);
+    // The api checked the path as written; here, on the host that runs it, symlinks resolved.
+    if (p.allowedRootfsRoots !== undefined && !isUnderAllowedRoots(p.allowedRootfsRoots, realpathSync(rootfsDir))) {
+      throw new FailedPreconditionError(
+        `rootfs ${rootfsDir} resolves to ${realpathSync(rootfsDir)} on host ${ctx.host}, outside the allowed roots (allowed-rootfs-roots: ${p.allowedRootfsRoots.join(", ")})`,
+      );
+    }
   }
-
-  const runtime = await lockInRuntime(ctx.wrappers, p.runtime);
-  const cap = ctx.capabilities.runtimes.find((r) => r.name === runtime.name || r.path === runtime.path);
-  const spec = buildSpec({
-    id,
-    hostname: id.slice(0, 12),
-    process: { args: p.args, ...(p.env ? { env: p.env } : {}), ...(p.cwd ? { cwd: p.cwd } : {}) },
-    ipc: p.ipcPlan,
-    ...(p.privileged !== undefined ? { privileged: p.privileged } : {}),
-    ...(p.readonlyRootfs !== undefined ? { readonlyRootfs: p.readonlyRootfs } : {}),
-    bindMounts: p.mounts ?? [],
-    ...(cap ? { rro: cap.rro } : {}),
-    securityOpt: p.securityOpt ?? [],
-    apparmorEnabled: ctx.capabilities.apparmor.enabled,
-    cgroupPrefix: ctx.cgroupPrefix,
-    ...(p.memoryBytes !== undefined ? { memoryBytes: p.memoryBytes } : {}),
-    ...(p.nanoCpus !== undefined ? { nanoCpus: p.nanoCpus } : {}),
-  });
+  // An image's rootfs is the container's snapshot (pulled and prepared here when missing);
+  // the user is resolved in the files it will run on. Both before anything else is set up.
+  const image = "image" in p.rootfs ? await imageRootfs(ctx, id, p.rootfs) : undefined;
+  let runtime: LockedInRuntime;
+  let spec: Spec;
+  try {
+    const user = p.user === undefined ? undefined : await resolveUser(p.user, image !== undefined ? rootfsDirs(image.mounts) : [rootfsDir!]);
+    runtime = await lockInRuntime(ctx.wrappers, p.runtime);
+    const cap = ctx.capabilities.runtimes.find((r) => r.name === runtime.name || r.path === runtime.path);
+    spec = buildSpec({
+      id,
+      hostname: id.slice(0, 12),
+      process: { args: p.args, ...(p.env ? { env: p.env } : {}), ...(p.cwd ? { cwd: p.cwd } : {}), ...(user !== undefined ? { user } : {}) },
+      ipc: p.ipcPlan,
+      ...(p.privileged !== undefined ? { privileged: p.privileged } : {}),
+      ...(p.readonlyRootfs !== undefined ? { readonlyRootfs: p.readonlyRootfs } : {}),
+      bindMounts: p.mounts ?? [],
+      ...(cap ? { rro: cap.rro } : {}),
+      securityOpt: p.securityOpt ?? [],
+      apparmorEnabled: ctx.capabilities.apparmor.enabled,
+      cgroupPrefix: ctx.cgroupPrefix,
+      ...(p.memoryBytes !== undefined ? { memoryBytes: p.memoryBytes } : {}),
+      ...(p.nanoCpus !== undefined ? { nanoCpus: p.nanoCpus } : {}),
+    });
+  } catch (err) {
+    if (image?.created) await removeContainerSnapshot(ctx, id);
+    throw err;
+  }
 
   progress.settingUp = true;
   // Each step that sets something up pushes its undo; on failure they run last-in first-out,
   // each one's own failure logged and the rest still run.
   const undo: Array<() => Promise<unknown>> = [];
+  // Runs last: the snapshot a first start made goes with it (a restart keeps its writable layer).
+  if (image?.created) undo.push(() => removeContainerSnapshot(ctx, id));
   // An owner's shm tmpfs is made here, alongside the dirs, the record and Containers.Create,
   // which do not need it; Tasks.Create waits for it. Settles, never rejects (see mountShmForStart).
   const ownShm = p.ipcPlan.mode === "shareable" ? mountShmForStart(ctx, id, p.ipcPlan.shmSizeBytes) : undefined;
@@ -178,6 +195,8 @@ async function createAndStart(
       logs: { stdout: join(paths.logs, "stdout.log"), stderr: join(paths.logs, "stderr.log") },
       ...(p.epoch !== undefined ? { epoch: p.epoch } : {}),
       ...(p.stopOnDisconnectMs !== undefined ? { stopOnDisconnectMs: p.stopOnDisconnectMs } : {}),
+      ...(p.stopSignal !== undefined ? { stopSignal: p.stopSignal } : {}),
+      ...(image !== undefined ? { snapshot: true } : {}),
     };
     // The record and the containerd container are written together: a crash in between
     // leaves at worst a labelled container without a task, which recovery deletes. The
@@ -213,9 +232,12 @@ async function createAndStart(
       undo.push(() => made.cleanup());
     }
     const task = await container.newTask({
-      rootfs: overlayRootfsMounts(
-        p.readonlyRootfs ? { lowerdir: rootfsDir } : { lowerdir: rootfsDir, upperdir: paths.upper, workdir: paths.work },
-      ).map((m) => ({ type: m.type, source: m.source, options: [...m.options] })),
+      rootfs:
+        image !== undefined
+          ? image.mounts
+          : overlayRootfsMounts(
+              p.readonlyRootfs ? { lowerdir: rootfsDir! } : { lowerdir: rootfsDir!, upperdir: paths.upper, workdir: paths.work },
+            ).map((m) => ({ type: m.type, source: m.source, options: [...m.options] })),
       // Both streams into the one log (see README "Logs").
       stdout: logBinaryUri(ctx.logBinary, { out: record.logs.stdout, err: record.logs.stdout }),
       stderr: logBinaryUri(ctx.logBinary, { out: record.logs.stdout, err: record.logs.stdout }),
