@@ -279,6 +279,12 @@ export async function startHollowFleet(o: HollowFleetOptions): Promise<HollowFle
         async TagImage(payload) {
           throw new NotFoundError(`No such image: ${parseCommand("TagImage", payload).source}`);
         },
+        async LoadImage() {
+          throw new FailedPreconditionError("a hollow host cannot load images");
+        },
+        async SaveImage(payload) {
+          throw new NotFoundError(`No such image: ${parseCommand("SaveImage", payload).images[0]}`);
+        },
         async ListContainers() {
           counters.listTimes.push(Date.now());
           return {

@@ -59,5 +59,5 @@ export { stderrBusLogger } from "./bus-logger";
 export { watchNatsLink } from "./nats-link";
 export type { NatsLink } from "./nats-link";
 export type { BusLogger } from "./bus-logger";
-export { openCheckpointReplicas } from "./checkpoint-replicas";
-export type { CheckpointReplicas } from "./checkpoint-replicas";
+export { openCheckpointReplicas, openImageArchives } from "./checkpoint-replicas";
+export type { CheckpointReplicas, ImageArchives } from "./checkpoint-replicas";

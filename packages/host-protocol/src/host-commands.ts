@@ -134,6 +134,13 @@ export const commandSchemas = {
    * ImageRemoval. `force` deletes an id's image even with several tags.
    */
   RemoveImage: z.object({ image: z.string().min(1).max(4096), force: z.boolean().optional() }),
+  /**
+   * `load`: the archive (docker save or OCI layout tar) waiting in the stack's image-archive
+   * store as `object`. Answers `{ loaded: string[] }` in Docker's words.
+   */
+  LoadImage: z.object({ object: z.string().min(1).max(256) }),
+  /** `save`: writes one archive of `images` into the image-archive store as `object`. */
+  SaveImage: z.object({ images: z.array(z.string().min(1).max(4096)).min(1), object: z.string().min(1).max(256) }),
   /** Adds `target` (a reference) for the image `source` names. */
   TagImage: z.object({ source: z.string().min(1).max(4096), target: z.string().min(1).max(4096) }),
   StopContainer: z.object({ containerId: id, timeoutSeconds: z.number().min(0).optional() }),

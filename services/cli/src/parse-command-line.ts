@@ -84,6 +84,10 @@ export type CliCommand =
   | { kind: "rmi"; force: boolean; images: string[] }
   | { kind: "image-inspect"; images: string[]; template: string | undefined }
   | { kind: "tag"; source: string; target: string }
+  /** `input`: a file, or "" for stdin. */
+  | { kind: "load"; input: string; host: string; quiet: boolean }
+  /** `output`: a file, or "" for stdout. */
+  | { kind: "save"; output: string; images: string[] }
   | { kind: "login"; server: string; username: string; password: string | undefined; passwordStdin: boolean }
   | { kind: "logout"; server: string };
 
@@ -481,6 +485,8 @@ const SUBCOMMANDS = new Set([
   "config",
   "checkpoint",
   "pull",
+  "load",
+  "save",
   "images",
   "image",
   "rmi",
@@ -720,7 +726,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
     case "image": {
       // `docker image ls|pull|rm|inspect|tag` are the top-level commands under another name.
       const [sub, ...subArgs] = rest;
-      const subs: Record<string, string> = { ls: "images", list: "images", pull: "pull", rm: "rmi", remove: "rmi", inspect: "image-inspect", tag: "tag" };
+      const subs: Record<string, string> = { ls: "images", list: "images", pull: "pull", rm: "rmi", remove: "rmi", inspect: "image-inspect", tag: "tag", load: "load", save: "save" };
       if (sub === undefined) throw new UsageError("an image subcommand is required: ls, pull, rm, inspect or tag.", "image");
       if (sub === "--help" || sub === "-h") return { addr, command: { kind: "help", topic: "image" } };
       const as = subs[sub];
@@ -728,6 +734,8 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       return parseImageCommand(as, subArgs);
     }
     case "pull":
+    case "load":
+    case "save":
     case "images":
     case "rmi":
     case "tag":
@@ -753,6 +761,8 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       ],
       rmi: [{ name: "force", short: "f", kind: "bool" }],
       "image-inspect": [FORMAT_FLAG],
+      load: [{ name: "input", short: "i", kind: "string" }, { name: "host", kind: "string" }, { name: "quiet", short: "q", kind: "bool" }],
+      save: [{ name: "output", short: "o", kind: "string" }],
       tag: [],
       login: [
         { name: "username", short: "u", kind: "string" },
@@ -803,6 +813,12 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
         const format = flags.strings.get("format");
         return { addr: a, command: { kind: "image-inspect", images: p, template: format === undefined ? undefined : checkedTemplate(format, topic) } };
       }
+      case "load":
+        if (p.length > 0) throw argumentError(`"shoal load" accepts no arguments.`, topic);
+        return { addr: a, command: { kind: "load", input: flags.strings.get("input") ?? "", host: flags.strings.get("host") ?? "", quiet: flags.bools.has("quiet") } };
+      case "save":
+        requireArgs(flags, 1, topic);
+        return { addr: a, command: { kind: "save", output: flags.strings.get("output") ?? "", images: p } };
       case "tag":
         exactly(2, "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]");
         return { addr: a, command: { kind: "tag", source: p[0]!, target: p[1]! } };

@@ -472,6 +472,46 @@ async function execute(api: ShoalApi, command: CliCommand, out: Output, configJs
     case "tag":
       await api.call("Images/TagImage", { source: command.source, target: command.target });
       return 0;
+    case "load": {
+      const { createReadStream } = await import("node:fs");
+      const input = command.input === "" ? process.stdin : createReadStream(command.input, { highWaterMark: 1024 * 1024 });
+      let r;
+      try {
+        r = await api.loadImage(input as AsyncIterable<Uint8Array>, command.host);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+          out.io.stderr.write(`shoal: open ${command.input}: no such file or directory\n`);
+          return EXIT_FAILED;
+        }
+        throw err;
+      }
+      if (!command.quiet) for (const line of r.loaded) out.line(line);
+      return 0;
+    }
+    case "save": {
+      if (command.output === "" && (process.stdout as { isTTY?: boolean }).isTTY === true) {
+        out.io.stderr.write("shoal: cowardly refusing to save to a terminal. Use the -o flag or redirect\n");
+        return EXIT_FAILED;
+      }
+      const { createWriteStream } = await import("node:fs");
+      const { rename, rm } = await import("node:fs/promises");
+      const { pipeline } = await import("node:stream/promises");
+      const { Readable } = await import("node:stream");
+      if (command.output === "") {
+        for await (const chunk of api.saveImage({ images: command.images })) out.io.stdout.write(chunk);
+        return 0;
+      }
+      // Written beside the target and renamed into place: a failed save leaves no partial file.
+      const partial = `${command.output}.partial`;
+      try {
+        await pipeline(Readable.from(api.saveImage({ images: command.images })), createWriteStream(partial));
+        await rename(partial, command.output);
+      } catch (err) {
+        await rm(partial, { force: true });
+        throw err;
+      }
+      return 0;
+    }
     case "login":
     case "logout":
       // Handled before connecting (no api call).

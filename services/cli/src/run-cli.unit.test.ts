@@ -25,6 +25,12 @@ function fakeApi(handlers: Record<string, Handler>) {
     pullImage() {
       throw new Error("unexpected pull");
     },
+    async loadImage() {
+      throw new Error("unexpected load");
+    },
+    saveImage() {
+      throw new Error("unexpected save");
+    },
     async importCheckpoint() {
       throw new Error("unexpected import");
     },

@@ -22,6 +22,10 @@ export interface ShoalApi {
   exportCheckpoint(request: { container: string; name: string }): AsyncIterable<Buffer>;
   /** Images/PullImage: the progress lines as they arrive, the last one `done`. */
   pullImage(request: PullImageRequest): AsyncIterable<PullProgress>;
+  /** Images/LoadImage: sends the archive's bytes in chunks (the first carries `host`). */
+  loadImage(chunks: AsyncIterable<Uint8Array>, host: string): Promise<{ loaded: string[]; host: string }>;
+  /** Images/SaveImage: the archive's bytes as they arrive. */
+  saveImage(request: { images: string[] }): AsyncIterable<Buffer>;
   /** Checkpoints/ImportCheckpoint: sends the archive's bytes in chunks. */
   importCheckpoint(chunks: AsyncIterable<Uint8Array>): Promise<{ checkpoint: CheckpointInfo | null }>;
   close(): void;
@@ -72,6 +76,29 @@ export function connectShoalApi(addr: string): ShoalApi {
         for await (const message of messages) yield m.response.decode(message) as unknown as PullProgress;
       }
       return lines();
+    },
+    async loadImage(chunks, host) {
+      const m = method("Images/LoadImage");
+      async function* frames(): AsyncGenerator<Uint8Array> {
+        let first = true;
+        for await (const data of chunks) {
+          yield m.request.encode(first ? { data, host } : { data });
+          first = false;
+        }
+        if (first) yield m.request.encode({ host });
+      }
+      return m.response.decode(await connection.clientStream(m.path, frames())) as never;
+    },
+    saveImage(request) {
+      const m = method("Images/SaveImage");
+      const { messages } = connection.serverStream(m.path, m.request.encode(request));
+      async function* chunks(): AsyncGenerator<Buffer> {
+        for await (const message of messages) {
+          const data = (m.response.decode(message) as { data?: Uint8Array }).data;
+          if (data !== undefined && data.length > 0) yield Buffer.from(data);
+        }
+      }
+      return chunks();
     },
     async importCheckpoint(chunks) {
       const m = method("Checkpoints/ImportCheckpoint");

@@ -18,7 +18,11 @@ const CREATE_OPTIONS = `Options:
                               for this long (30s; shorter than the heartbeat timeout)
   -e, --env K=V               Set environment variables (repeatable; K alone copies it from here)
   -w, --workdir DIR           Working directory inside the container
-  -v, --volume SRC:DST[:ro]   Bind mount a host path (options: ro, rw, rro)`;
+  -v, --volume SRC:DST[:ro]   Bind mount a host path (options: ro, rw, rro)
+  -u, --user USER[:GROUP]     Run as this user (names from the image's /etc/passwd and /etc/group)
+      --entrypoint CMD        Overwrite the image's entrypoint ("" clears it)
+
+An IMAGE no host holds is pulled first (credentials from 'shoal login').`;
 
 const GLOBAL = `Global options:
       --addr ADDR   The api's gRPC address (default: $SHOAL_ADDR, else 127.0.0.1:7420)`;
@@ -49,6 +53,15 @@ Commands:
   hosts      List hosts
   host       Drain or activate a host
   checkpoint Manage checkpoints (needs experimental)
+  pull       Pull an image from a registry
+  images     List images
+  image      Manage images (ls, pull, rm, inspect, tag, load, save)
+  rmi        Remove one or more images
+  tag        Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+  load       Load images from a tar archive (docker save or OCI layout) or stdin
+  save       Save images to a tar archive (stdout by default)
+  login      Keep credentials for a registry
+  logout     Forget the credentials for a registry
   config     Show or change the daemon config
   version    Show the shoal version
 
@@ -104,6 +117,56 @@ Write the checkpoint as one archive (restorable on another host after import).
   "checkpoint import": `Usage:  shoal checkpoint import FILE
 
 Bring in a checkpoint archive made by export, for the container it names.`,
+  pull: `Usage:  shoal pull [OPTIONS] NAME[:TAG|@DIGEST]
+
+Pull an image onto a host (per-layer progress on a terminal, plain lines otherwise).
+
+      --host HOST   Pull onto this host (default: the active host with the fewest containers)
+  -q, --quiet       Print only the image's name`,
+  images: `Usage:  shoal images [OPTIONS] [REPOSITORY[:TAG]]
+
+List the images of every active host (merged by image id), or of one.
+
+      --host HOST             Only this host's images
+  -q, --quiet                 Only image IDs
+      --no-trunc              Full image IDs
+      --digests               Show digests
+  -f, --filter reference=X    Names matching X ('busy*', 'localhost:5000/*:v1')
+      --format FORMAT         table (default), json (one object per line) or a template`,
+  image: `Usage:  shoal image COMMAND
+
+Commands: ls, pull, rm, inspect, tag, load, save (as the top-level images, pull, rmi, image inspect, tag, load, save)`,
+  "image inspect": `Usage:  shoal image inspect [OPTIONS] IMAGE [IMAGE...]
+
+  -f, --format TEMPLATE   Print TEMPLATE per image: '{{.Id}}', '{{json .Config}}'`,
+  rmi: `Usage:  shoal rmi [OPTIONS] IMAGE [IMAGE...]
+
+Remove images from every host holding them. An image a container uses is refused unless -f
+(never for a running container's).
+
+  -f, --force   Remove even when a stopped container uses it, or an id with several names`,
+  tag: `Usage:  shoal tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]`,
+  load: `Usage:  shoal load [OPTIONS]
+
+Load images from a 'docker save' archive or an OCI image layout tar.
+
+  -i, --input FILE   Read from this file instead of stdin
+      --host HOST    Load onto this host
+  -q, --quiet        Print nothing`,
+  save: `Usage:  shoal save [OPTIONS] IMAGE [IMAGE...]
+
+Save images to one tar archive (an OCI image layout with Docker's manifest.json).
+
+  -o, --output FILE   Write to this file instead of stdout`,
+  login: `Usage:  shoal login [OPTIONS] [SERVER]
+
+Keep credentials for SERVER (default docker.io) in ~/.shoal/config.json ($SHOAL_CONFIG),
+sent with pulls from it.
+
+  -u, --username USER   Username
+  -p, --password PASS   Password
+      --password-stdin  Read the password from stdin`,
+  logout: `Usage:  shoal logout [SERVER]`,
   stop: `Usage:  shoal stop [OPTIONS] CONTAINER [CONTAINER...]
 
   -t, --time N   Seconds to wait before killing the container (default 10)`,

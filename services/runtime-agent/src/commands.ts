@@ -17,6 +17,7 @@ import { mountOwnerShm, unmountOwnerShm } from "./shm-mounts";
 import { startContainer } from "./start-container";
 import { checkpointContainers, removeCheckpoint, replicateCheckpoint } from "./checkpoints";
 import { pullImage } from "./images/pull-image";
+import { loadImage, saveImage } from "./images/archive-transfer";
 import { inspectImage, listImages, removeImage, tagImage } from "./images/image-operations";
 
 // The agent's command surface (as containerd's service.go over its local implementation):
@@ -45,6 +46,8 @@ export const COMMANDS: readonly CommandName[] = [
   "InspectImage",
   "RemoveImage",
   "TagImage",
+  "LoadImage",
+  "SaveImage",
 ];
 
 /**
@@ -96,6 +99,10 @@ export async function handleCommand(ctx: AgentContext, command: CommandName, pay
       return removeImage(ctx, parseCommand(command, payload));
     case "TagImage":
       return tagImage(ctx, parseCommand(command, payload));
+    case "LoadImage":
+      return loadImage(ctx, parseCommand(command, payload));
+    case "SaveImage":
+      return saveImage(ctx, parseCommand(command, payload));
     default: {
       const never: never = command;
       throw new InvalidArgumentError(`unknown command ${String(never)}`);

@@ -7,7 +7,9 @@
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import { FailedPreconditionError, NotFoundError, UnavailableError, familiarName, familiarString, isShoalError, parseImageReference, referenceString } from "@shoal/domain";
-import { sendHostCommand } from "@shoal/bus";
+import { Readable } from "node:stream";
+import { openImageArchives, sendHostCommand } from "@shoal/bus";
+import { fromWebStream } from "@shoal/host-protocol";
 import type { ImageRemoval, ImageSummary, PullProgressLine } from "@shoal/host-protocol";
 import type { ApiContext } from "../api-context";
 import { hostCommand } from "../api-context";
@@ -228,4 +230,49 @@ export async function tagImage(ctx: ApiContext, req: { source: string; target: s
   const target = referenceString(parseImageReference(req.target));
   const image = await inspectImage(ctx, req.source);
   for (const host of image.hosts) await hostCommand(ctx, host, "TagImage", { source: hostImageName(req.source), target });
+}
+
+/** How long a load or save may take on the host. */
+const ARCHIVE_TIMEOUT_MS = 60 * 60 * 1000;
+
+/**
+ * `load`: the archive's chunks go to the image-archive store, then to `host` (or the host a
+ * pull would pick), which loads it; the object is deleted either way.
+ */
+export async function loadImage(ctx: ApiContext, chunks: AsyncIterable<{ data: Uint8Array; host: string }>): Promise<{ host: string; loaded: string[] }> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  const host = first.done === true || first.value.host === "" ? await pullHost(ctx) : first.value.host;
+  async function* bytes(): AsyncGenerator<Uint8Array> {
+    if (first.done !== true) yield first.value.data;
+    for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield next.value.data;
+  }
+  const store = await openImageArchives(ctx.nc, ctx.prefix);
+  const object = `load-${randomUUID()}`;
+  await store.put({ name: object }, Readable.toWeb(Readable.from(bytes())) as unknown as ReadableStream<Uint8Array>);
+  try {
+    const r = (await sendHostCommand(ctx.nc, { prefix: ctx.prefix, host, command: "LoadImage", payload: { object }, timeoutMs: ARCHIVE_TIMEOUT_MS })) as { loaded: string[] };
+    return { host, loaded: r.loaded };
+  } finally {
+    await store.delete(object).catch((err: unknown) => ctx.logger.warn({ err, object }, "could not delete a load's archive"));
+  }
+}
+
+/** `save`: a host holding the first image writes the archive into the image-archive store; its bytes, then it is deleted. */
+export async function saveImage(ctx: ApiContext, images: readonly string[]): Promise<AsyncIterable<Uint8Array>> {
+  const first = await inspectImage(ctx, images[0]!);
+  for (const other of images.slice(1)) await inspectImage(ctx, other);
+  const host = first.hosts[0]!;
+  const object = `save-${randomUUID()}`;
+  await sendHostCommand(ctx.nc, { prefix: ctx.prefix, host, command: "SaveImage", payload: { images: [...images], object }, timeoutMs: ARCHIVE_TIMEOUT_MS });
+  const store = await openImageArchives(ctx.nc, ctx.prefix);
+  const body = await store.get(object);
+  if (body === null) throw new UnavailableError(`the archive host ${host} saved is not in the transfer store`);
+  return (async function* () {
+    try {
+      for await (const chunk of fromWebStream(body.data)) yield chunk as Uint8Array;
+    } finally {
+      await store.delete(object).catch((err: unknown) => ctx.logger.warn({ err, object }, "could not delete a save's archive"));
+    }
+  })();
 }

@@ -3,7 +3,7 @@
  * the field), then handed to image-operations. PullImage streams the host's progress lines
  * and ends with the image.
  */
-import type { Server, ServerWritableStream, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
+import type { Server, ServerReadableStream, ServerWritableStream, sendUnaryData, ServiceDefinition, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { PackageDefinition } from "@grpc/proto-loader";
 import { z } from "zod";
@@ -13,7 +13,7 @@ import type { ApiContext } from "../api-context";
 import { statusName, toGrpcStatus } from "../grpc-errors";
 import { unaryHandler } from "../unary-handler";
 import { dateToTimestamp } from "../events/timestamp";
-import { inspectImage, listImages, pullImage, removeImage, tagImage } from "./image-operations";
+import { inspectImage, listImages, loadImage, pullImage, removeImage, saveImage, tagImage } from "./image-operations";
 
 const str = z.string().max(4096);
 const requests = {
@@ -22,6 +22,7 @@ const requests = {
   InspectImage: z.object({ image: str }),
   RemoveImage: z.object({ image: str, force: z.boolean() }),
   TagImage: z.object({ source: str, target: str }),
+  SaveImage: z.object({ images: z.array(str).min(1, "give at least one image") }),
 };
 
 function parse<K extends keyof typeof requests>(method: K, req: unknown): z.infer<(typeof requests)[K]> {
@@ -58,11 +59,20 @@ export function imageInfo(image: ImageSummary & { hosts?: string[] }): object {
   };
 }
 
+/** Largest chunk SaveImage sends (gRPC's default message limit is 4 MiB). */
+const CHUNK = 1024 * 1024;
+
 export function registerImagesService(server: Server, packageDefinition: PackageDefinition, ctx: ApiContext): void {
   const definition = packageDefinition["shoal.v1.Images"] as ServiceDefinition | undefined;
   if (definition === undefined) throw new InternalError("the package definition has no shoal.v1.Images service");
   const h = (method: keyof typeof requests, run: (req: any) => Promise<object>) =>
     unaryHandler(ctx, `Images/${method}`, (req) => run(parse(method, req)));
+  const grpcFailure = (method: string, err: unknown) => {
+    const s = toGrpcStatus(err);
+    if (s.internal) ctx.logger.error({ err, method }, "request failed unexpectedly");
+    ctx.metrics.requests.inc({ method, code: statusName(s.code) });
+    return { code: s.code, details: s.details, name: statusName(s.code), message: s.details };
+  };
   const impl: UntypedServiceImplementation = {
     ListImages: h("ListImages", async (r) => ({ images: (await listImages(ctx, r)).map(imageInfo) })),
     InspectImage: h("InspectImage", async (r) => ({ image: imageInfo(await inspectImage(ctx, r.image)) })),
@@ -71,6 +81,33 @@ export function registerImagesService(server: Server, packageDefinition: Package
       return { untagged: removal.untagged, deleted: removal.deleted };
     }),
     TagImage: h("TagImage", async (r) => (await tagImage(ctx, r), {})),
+    LoadImage: (call: ServerReadableStream<{ data: Buffer; host?: string }, object>, callback: sendUnaryData<object>) => {
+      const method = "Images/LoadImage";
+      async function* chunks(): AsyncGenerator<{ data: Uint8Array; host: string }> {
+        for await (const m of call as AsyncIterable<{ data?: Buffer; host?: string }>) yield { data: m.data ?? Buffer.alloc(0), host: m.host ?? "" };
+      }
+      loadImage(ctx, chunks()).then(
+        (r) => {
+          ctx.metrics.requests.inc({ method, code: statusName(status.OK) });
+          callback(null, { loaded: r.loaded, host: r.host });
+        },
+        (err: unknown) => callback(grpcFailure(method, err)),
+      );
+    },
+    SaveImage: (call: ServerWritableStream<unknown, object>) => {
+      const method = "Images/SaveImage";
+      void (async () => {
+        const r = parse("SaveImage", call.request);
+        for await (const chunk of await saveImage(ctx, r.images)) {
+          if (call.cancelled) return;
+          for (let at = 0; at < chunk.length; at += CHUNK) {
+            if (!call.write({ data: Buffer.from(chunk.subarray(at, at + CHUNK)) })) await new Promise((resolve) => call.once("drain", resolve));
+          }
+        }
+        ctx.metrics.requests.inc({ method, code: statusName(status.OK) });
+        call.end();
+      })().catch((err: unknown) => call.emit("error", grpcFailure(method, err)));
+    },
     PullImage: (call: ServerWritableStream<unknown, object>) => {
       const method = "Images/PullImage";
       void (async () => {
@@ -81,12 +118,7 @@ export function registerImagesService(server: Server, packageDefinition: Package
         call.write({ done: true, digest: done.digest, image: imageInfo({ ...done.image, hosts: [done.host] }), host: done.host });
         ctx.metrics.requests.inc({ method, code: statusName(status.OK) });
         call.end();
-      })().catch((err: unknown) => {
-        const s = toGrpcStatus(err);
-        if (s.internal) ctx.logger.error({ err, method }, "request failed unexpectedly");
-        ctx.metrics.requests.inc({ method, code: statusName(s.code) });
-        call.emit("error", { code: s.code, details: s.details, name: statusName(s.code), message: s.details });
-      });
+      })().catch((err: unknown) => call.emit("error", grpcFailure(method, err)));
     },
   };
   server.addService(definition, impl);
