@@ -131,9 +131,10 @@ export const commandSchemas = {
    * `rmi` on this host (the control plane checked first that no container uses it): untags
    * `image` (a reference) or, for an id, every tag, and deletes the image once no tag is
    * left; containerd's garbage collector then frees what nothing else holds. Answers
-   * ImageRemoval. `force` deletes an id's image even with several tags.
+   * ImageRemoval. `force` deletes an id's image even with several tags; `keepDangling` keeps
+   * an image whose last name goes, nameless (Docker's dangling image a running container uses).
    */
-  RemoveImage: z.object({ image: z.string().min(1).max(4096), force: z.boolean().optional() }),
+  RemoveImage: z.object({ image: z.string().min(1).max(4096), force: z.boolean().optional(), keepDangling: z.boolean().optional() }),
   /**
    * `load`: the archive (docker save or OCI layout tar) waiting in the stack's image-archive
    * store as `object`. Answers `{ loaded: string[] }` in Docker's words.

@@ -187,10 +187,15 @@ function noSuchImageName(image: string): string {
 }
 
 /**
- * `rmi`: refused as Docker refuses it while a container (any but removed) uses the image
- * — without `force` always ("conflict: unable to remove repository reference …"), with
- * `force` only for a running one ("… (cannot be forced) - image is being used by running
- * container …"); then removed on every host holding it.
+ * `rmi`, decided as Docker's daemon decides it (it knows the containers; the hosts only
+ * untag and delete):
+ * - a reference: refused without `force` when it is the image's only name and a container
+ *   uses the image ("conflict: unable to remove repository reference …"); otherwise untagged,
+ *   and the image deleted with its last name unless a running container uses it (then it
+ *   stays, nameless, as Docker's dangling image);
+ * - an id: refused while a running container uses it ("… (cannot be forced) - image is being
+ *   used by running container …"), and without `force` while a stopped one does ("… (must be
+ *   forced) …") or it has names in several repositories; otherwise every name goes with it.
  */
 export async function removeImage(ctx: ApiContext, req: { image: string; force: boolean }): Promise<ImageRemoval> {
   const image = await inspectImage(ctx, req.image);
@@ -201,23 +206,34 @@ export async function removeImage(ctx: ApiContext, req: { image: string; force: 
     .where(sql<string>`source->>'id'`, "=", image.id)
     .execute();
   const short = image.id.replace(/^sha256:/, "").slice(0, 12);
-  const running = users.find((u) => u.status === "running" || u.status === "paused" || u.status === "starting" || u.status === "restarting");
-  if (running !== undefined && (req.force || isIdLike(req.image))) {
-    throw new FailedPreconditionError(
-      `conflict: unable to delete ${short} (cannot be forced) - image is being used by running container ${running.id.slice(0, 12)}`,
-    );
-  }
-  if (users[0] !== undefined && !req.force) {
-    throw new FailedPreconditionError(
-      isIdLike(req.image)
-        ? `conflict: unable to delete ${short} (must be forced) - image is being used by stopped container ${users[0].id.slice(0, 12)}`
-        : `conflict: unable to remove repository reference "${req.image}" (must force) - container ${users[0].id.slice(0, 12)} is using its referenced image ${short}`,
-    );
+  const running = users.find((u) => u.status !== "created" && u.status !== "exited" && u.status !== "dead" && u.status !== "lost");
+  const stopped = users.find((u) => u !== running);
+  const byId = isIdLike(req.image);
+  const repositories = new Set(image.names.map((n) => n.replace(/:[^:/]*$/, "")));
+  let keepDangling = false;
+  if (!byId) {
+    if (!req.force && image.names.length <= 1 && users[0] !== undefined) {
+      throw new FailedPreconditionError(
+        `conflict: unable to remove repository reference "${req.image}" (must force) - container ${users[0].id.slice(0, 12)} is using its referenced image ${short}`,
+      );
+    }
+    // The last name of an image a running container uses goes; the image stays.
+    keepDangling = running !== undefined;
+  } else {
+    if (running !== undefined) {
+      throw new FailedPreconditionError(`conflict: unable to delete ${short} (cannot be forced) - image is being used by running container ${running.id.slice(0, 12)}`);
+    }
+    if (!req.force && stopped !== undefined) {
+      throw new FailedPreconditionError(`conflict: unable to delete ${short} (must be forced) - image is being used by stopped container ${stopped.id.slice(0, 12)}`);
+    }
+    if (!req.force && repositories.size > 1) {
+      throw new FailedPreconditionError(`conflict: unable to delete ${short} (must be forced) - image is referenced in multiple repositories`);
+    }
   }
   const untagged = new Set<string>();
   const deleted = new Set<string>();
   for (const host of image.hosts) {
-    const r = (await hostCommand(ctx, host, "RemoveImage", { image: hostImageName(req.image), force: req.force })) as ImageRemoval;
+    const r = (await hostCommand(ctx, host, "RemoveImage", { image: hostImageName(req.image), force: true, keepDangling })) as ImageRemoval;
     r.untagged.forEach((u) => untagged.add(u));
     r.deleted.forEach((d) => deleted.add(d));
     await recordImageEvent(ctx, { type: "ImageRemoved", data: { host, id: image.id, untagged: r.untagged, deleted: r.deleted.length > 0, at: new Date().toISOString() } });

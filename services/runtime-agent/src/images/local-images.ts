@@ -31,6 +31,18 @@ export const GC_LABELS = {
   uncompressed: "containerd.io/uncompressed",
 } as const;
 
+/**
+ * The record name of an image without a name (Docker's dangling `<none>:<none>`: loaded
+ * untagged, or untagged while a running container uses it): its id, as `sha256-<hex>`.
+ */
+export function danglingName(imageId: string): string {
+  return `sha256-${imageId.replace(/^sha256:/, "")}`;
+}
+
+export function isDanglingName(name: string): boolean {
+  return /^sha256-[0-9a-f]{64}$/.test(name);
+}
+
 /** An OCI image config, the parts Shoal reads. */
 export interface ImageConfigBlob {
   created?: string;
@@ -137,6 +149,7 @@ export function summaryOf(records: readonly LocalImage[]): ImageSummary {
   const names: string[] = [];
   const repoDigests = new Set<string>();
   for (const r of records) {
+    if (isDanglingName(r.record.name)) continue;
     const ref = parseImageReference(r.record.name);
     if (ref.digest === undefined) names.push(r.record.name);
     repoDigests.add(`${ref.domain}/${ref.path}@${r.record.target.digest}`);

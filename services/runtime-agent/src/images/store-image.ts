@@ -5,7 +5,7 @@ import { FailedPreconditionError, isShoalError } from "@shoal/domain";
 import type { Descriptor } from "@shoal/domain";
 import type { PullProgressLine } from "@shoal/host-protocol";
 import type { AgentContext } from "../agent-context";
-import { GC_LABELS, SNAPSHOTTER, chainIds } from "./local-images";
+import { GC_LABELS, SNAPSHOTTER, chainIds, danglingName } from "./local-images";
 import type { ImageConfigBlob } from "./local-images";
 
 // Storing an image in this host's containerd, wherever its bytes come from (a registry for
@@ -75,7 +75,7 @@ export async function storeImage(ctx: AgentContext, image: ImageToStore, progres
     for (const name of image.names) await ctx.containerd.images.put({ name, target });
     if (image.names.length === 0) {
       // Untagged (a load without a name): the record is named by the image's digest, as containerd names such images.
-      await ctx.containerd.images.put({ name: `sha256-${image.config.desc.digest.slice(7)}`, target });
+      await ctx.containerd.images.put({ name: danglingName(image.config.desc.digest), target });
     }
   } finally {
     await ctx.containerd.leases.delete(lease.id).catch((err: unknown) => ctx.log.warn({ err, lease: lease.id }, "could not delete an image store's lease; it expires"));
