@@ -125,8 +125,11 @@ export const commandSchemas = {
   }),
   /** The host's images (ImageSummary[]). */
   ListImages: z.object({}).passthrough().nullish(),
-  /** One image by reference, id or id prefix (ImageSummary); NotFoundError "No such image: <ref>". */
-  InspectImage: z.object({ image: z.string().min(1).max(4096) }),
+  /**
+   * One image by reference, id or id prefix (ImageSummary); NotFoundError "No such image: <ref>".
+   * With `allNames`, every name the image has here (a scan of all images), not only the one asked by.
+   */
+  InspectImage: z.object({ image: z.string().min(1).max(4096), allNames: z.boolean().optional() }),
   /**
    * `rmi` on this host (the control plane checked first that no container uses it): untags
    * `image` (a reference) or, for an id, every tag, and deletes the image once no tag is

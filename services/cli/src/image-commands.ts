@@ -119,7 +119,9 @@ export async function pull(api: ShoalApi, io: ImageIo, req: { reference: string;
   if (!req.quiet) {
     if (last.digest !== "") io.stdout.write(`Digest: ${last.digest}\n`);
     const familiar = familiarOf(req.reference);
-    io.stdout.write(downloaded ? `Status: Downloaded newer image for ${familiar}\n` : `Status: Image is up to date for ${familiar}\n`);
+    // The api says which (the name now names another image, or not); an older api does not.
+    const status = last.status !== "" ? last.status : downloaded ? "Downloaded newer image" : "Image is up to date";
+    io.stdout.write(`Status: ${status} for ${familiar}\n`);
   }
   io.stdout.write(`${canonical}\n`);
   return last.image;

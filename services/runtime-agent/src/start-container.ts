@@ -125,13 +125,14 @@ async function createAndStart(
   let runtime: LockedInRuntime;
   let spec: Spec;
   try {
-    const user = p.user === undefined ? undefined : await resolveUser(p.user, image !== undefined ? rootfsDirs(image.mounts) : [rootfsDir!]);
+    // Always resolved, as Docker's: even root gets the groups /etc/group lists it in.
+    const user = await resolveUser(p.user ?? "", image !== undefined ? rootfsDirs(image.mounts) : [rootfsDir!]);
     runtime = await lockInRuntime(ctx.wrappers, p.runtime);
     const cap = ctx.capabilities.runtimes.find((r) => r.name === runtime.name || r.path === runtime.path);
     spec = buildSpec({
       id,
       hostname: id.slice(0, 12),
-      process: { args: p.args, ...(p.env ? { env: p.env } : {}), ...(p.cwd ? { cwd: p.cwd } : {}), ...(user !== undefined ? { user } : {}) },
+      process: { args: p.args, ...(p.env ? { env: p.env } : {}), ...(p.cwd ? { cwd: p.cwd } : {}), user },
       ipc: p.ipcPlan,
       ...(p.privileged !== undefined ? { privileged: p.privileged } : {}),
       ...(p.readonlyRootfs !== undefined ? { readonlyRootfs: p.readonlyRootfs } : {}),

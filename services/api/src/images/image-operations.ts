@@ -23,6 +23,8 @@ export interface FleetImage extends ImageSummary {
 
 /** A pull may take this long on the host (big images, slow registries). */
 const PULL_TIMEOUT_MS = 60 * 60 * 1000;
+/** A pull whose host says nothing (not even its keepalive, every 5 s) this long has lost its host. */
+const PULL_SILENCE_MS = 30_000;
 
 /** The names of the hosts that can take work now (ready, not draining), by name. */
 export async function activeHosts(ctx: ApiContext): Promise<string[]> {
@@ -48,22 +50,32 @@ export async function pullImage(
   ctx: ApiContext,
   req: { reference: string; host: string; auth?: { username: string; password: string } },
   onProgress: (line: PullProgressLine) => void,
-): Promise<{ host: string; image: ImageSummary; digest: string }> {
+): Promise<{ host: string; image: ImageSummary; digest: string; updated: boolean }> {
   const ref = parseImageReference(req.reference); // InvalidArgumentError "invalid reference format"
   const host = req.host !== "" ? req.host : await pullHost(ctx);
   const progressSubject = `${ctx.prefix}.progress.${randomUUID()}`;
   const sub = ctx.nc.subscribe(progressSubject);
+  let heardAt = Date.now();
   void (async () => {
     for await (const m of sub) {
+      heardAt = Date.now();
       try {
-        onProgress(m.json<PullProgressLine>());
+        const line = m.json<PullProgressLine>();
+        if (line.status !== "") onProgress(line);
       } catch {
         // A malformed progress line is dropped; the answer is what counts.
       }
     }
   })();
+  // The host says something every few seconds while it pulls; silence means it is gone.
+  let watchdog: NodeJS.Timeout | undefined;
+  const silent = new Promise<never>((_, reject) => {
+    watchdog = setInterval(() => {
+      if (Date.now() - heardAt > PULL_SILENCE_MS) reject(new UnavailableError(`host ${host} stopped answering during the pull of ${req.reference}`));
+    }, 1_000);
+  });
   try {
-    const image = (await sendHostCommand(ctx.nc, {
+    const answer = sendHostCommand(ctx.nc, {
       prefix: ctx.prefix,
       host,
       command: "PullImage",
@@ -74,12 +86,13 @@ export async function pullImage(
         progressSubject,
       },
       timeoutMs: PULL_TIMEOUT_MS,
-    })) as ImageSummary;
+    });
+    const image = (await Promise.race([answer, silent])) as ImageSummary & { updated?: boolean };
     // Give the last progress lines (published before the reply) a moment to arrive.
     await ctx.nc.flush();
     const digest = repoDigestOf(image, referenceString(ref));
     await recordImageEvent(ctx, { type: "ImagePulled", data: { host, reference: referenceString(ref), id: image.id, digest, at: new Date().toISOString() } });
-    return { host, image, digest };
+    return { host, image, digest, updated: image.updated !== false };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     await recordImageEvent(ctx, { type: "ImagePullFailed", data: { host, reference: referenceString(ref), reason, at: new Date().toISOString() } }).catch(
@@ -87,6 +100,7 @@ export async function pullImage(
     );
     throw err;
   } finally {
+    clearInterval(watchdog);
     sub.unsubscribe();
   }
 }
@@ -153,13 +167,13 @@ export function matchesReference(pattern: string, canonical: string): boolean {
  * The image `image` names (reference, id or id prefix) on the hosts that can run work:
  * the first host's answer, with every host holding it. NotFoundError "No such image: <ref>".
  */
-export async function inspectImage(ctx: ApiContext, image: string): Promise<FleetImage> {
+export async function inspectImage(ctx: ApiContext, image: string, opts: { allNames?: boolean } = {}): Promise<FleetImage> {
   const hosts = await activeHosts(ctx);
   let found: FleetImage | undefined;
   await Promise.all(
     hosts.map(async (host) => {
       try {
-        const summary = (await hostCommand(ctx, host, "InspectImage", { image: hostImageName(image) })) as ImageSummary;
+        const summary = (await hostCommand(ctx, host, "InspectImage", { image: hostImageName(image), ...(opts.allNames ? { allNames: true } : {}) })) as ImageSummary;
         if (found === undefined) found = { ...summary, hosts: [host] };
         else if (found.id === summary.id) found.hosts.push(host);
       } catch (err) {
@@ -198,7 +212,7 @@ function noSuchImageName(image: string): string {
  *   forced) …") or it has names in several repositories; otherwise every name goes with it.
  */
 export async function removeImage(ctx: ApiContext, req: { image: string; force: boolean }): Promise<ImageRemoval> {
-  const image = await inspectImage(ctx, req.image);
+  const image = await inspectImage(ctx, req.image, { allNames: true });
   await ctx.projection.catchUp();
   const users = await ctx.db
     .selectFrom("containers")

@@ -115,7 +115,13 @@ export function registerImagesService(server: Server, packageDefinition: Package
         const done = await pullImage(ctx, { reference: r.reference, host: r.host, ...(r.auth ? { auth: r.auth } : {}) }, (line) => {
           if (!call.cancelled) call.write({ id: line.id, status: line.status, current: String(line.current ?? 0), total: String(line.total ?? 0) });
         });
-        call.write({ done: true, digest: done.digest, image: imageInfo({ ...done.image, hosts: [done.host] }), host: done.host });
+        call.write({
+          done: true,
+          status: done.updated ? "Downloaded newer image" : "Image is up to date",
+          digest: done.digest,
+          image: imageInfo({ ...done.image, hosts: [done.host] }),
+          host: done.host,
+        });
         ctx.metrics.requests.inc({ method, code: statusName(status.OK) });
         call.end();
       })().catch((err: unknown) => call.emit("error", grpcFailure(method, err)));

@@ -12,7 +12,9 @@ export async function listImages(ctx: AgentContext): Promise<ImageSummary[]> {
 }
 
 export async function inspectImage(ctx: AgentContext, p: CommandPayload<"InspectImage">): Promise<ImageSummary> {
-  return summaryOf(await findImage(ctx.containerd, p.image));
+  const found = await findImage(ctx.containerd, p.image);
+  if (p.allNames !== true) return summaryOf(found);
+  return summaryOf((await localImages(ctx.containerd)).get(found[0]!.configDigest) ?? found);
 }
 
 /**

@@ -12,6 +12,9 @@ import { storeImage } from "./store-image";
 // of an index), then store the image (store-image.ts) with its layers streamed from the
 // registry, verified by the registry client as they come and by containerd at commit.
 
+/** How often a pull says it is alive while nothing else happens. */
+const KEEPALIVE_MS = 5_000;
+
 /** One pull per reference at a time on this host; a second waits and finds the image there. */
 const pulls = new KeyedMutex();
 
@@ -21,38 +24,58 @@ const pulls = new KeyedMutex();
  * credentials or a digest mismatch, UnavailableError for an unreachable registry); nothing
  * is recorded then.
  */
-export function pullImage(ctx: AgentContext, p: CommandPayload<"PullImage">): Promise<ImageSummary> {
+export function pullImage(ctx: AgentContext, p: CommandPayload<"PullImage">): Promise<ImageSummary & { updated: boolean }> {
   const ref = parseImageReference(p.reference);
   return pulls.run(referenceString(ref), async () => {
     const progress = progressSender(ctx, p.progressSubject);
-    const registry = createRegistryClient({
-      ...(p.auth !== undefined ? { credentials: { [ref.domain]: p.auth } } : {}),
-      ...(p.insecureRegistries !== undefined ? { insecureRegistries: p.insecureRegistries } : {}),
-    });
-    progress({ id: ref.tag ?? ref.digest ?? "latest", status: `Pulling from ${ref.path}` });
-    const resolved = await registry.resolve(ref, { platform: platformOfHost() });
-    const config = await fetchSmall(registry, ref, resolved.config);
-    // A digest reference names the image by `repo@digest`, a tag by `repo:tag` (both with `tag@digest`).
-    const names =
-      ref.tag !== undefined
-        ? [referenceString({ domain: ref.domain, path: ref.path, tag: ref.tag })]
-        : [referenceString({ domain: ref.domain, path: ref.path, digest: ref.digest! })];
-    await storeImage(
-      ctx,
-      {
-        names,
-        why: "shoal.pull",
-        ...(resolved.index !== undefined ? { index: { desc: resolved.index.descriptor, bytes: resolved.index.raw } } : {}),
-        manifest: { desc: resolved.manifest.descriptor, bytes: resolved.manifest.raw, layers: resolved.manifest.parsed.layers },
-        config: { desc: resolved.config, bytes: config },
-        layer: (i) => async () => (await registry.fetchBlob(ref, resolved.manifest.parsed.layers[i]!)) as AsyncIterable<Uint8Array>,
-      },
-      progress,
-    );
-    const image = await findImage(ctx.containerd, p.reference);
-    ctx.log.info({ reference: p.reference, id: image[0]!.configDigest, digest: resolved.digest }, "image pulled");
-    return summaryOf(image);
+    // A line every few seconds even while a big layer unpacks: the control plane takes silence for a lost host.
+    const keepalive = setInterval(() => progress({ id: "", status: "" }), KEEPALIVE_MS);
+    try {
+      return await pullLocked(ctx, p, ref, progress);
+    } finally {
+      clearInterval(keepalive);
+    }
   });
+}
+
+async function pullLocked(
+  ctx: AgentContext,
+  p: CommandPayload<"PullImage">,
+  ref: ImageReference,
+  progress: (line: PullProgressLine) => void,
+): Promise<ImageSummary & { updated: boolean }> {
+  const registry = createRegistryClient({
+    ...(p.auth !== undefined ? { credentials: { [ref.domain]: p.auth } } : {}),
+    ...(p.insecureRegistries !== undefined ? { insecureRegistries: p.insecureRegistries } : {}),
+  });
+  progress({ id: ref.tag ?? ref.digest ?? "latest", status: `Pulling from ${ref.path}` });
+  const before = await ctx.containerd.images.get(referenceString(ref)).then(
+    (r) => r.target.digest,
+    () => undefined,
+  );
+  const resolved = await registry.resolve(ref, { platform: platformOfHost() });
+  const config = await fetchSmall(registry, ref, resolved.config);
+  // A digest reference names the image by `repo@digest`, a tag by `repo:tag` (both with `tag@digest`).
+  const names =
+    ref.tag !== undefined
+      ? [referenceString({ domain: ref.domain, path: ref.path, tag: ref.tag })]
+      : [referenceString({ domain: ref.domain, path: ref.path, digest: ref.digest! })];
+  await storeImage(
+    ctx,
+    {
+      names,
+      why: "shoal.pull",
+      ...(resolved.index !== undefined ? { index: { desc: resolved.index.descriptor, bytes: resolved.index.raw } } : {}),
+      manifest: { desc: resolved.manifest.descriptor, bytes: resolved.manifest.raw, layers: resolved.manifest.parsed.layers },
+      config: { desc: resolved.config, bytes: config },
+      layer: (i) => async () => (await registry.fetchBlob(ref, resolved.manifest.parsed.layers[i]!)) as AsyncIterable<Uint8Array>,
+    },
+    progress,
+  );
+  const image = await findImage(ctx.containerd, p.reference);
+  ctx.log.info({ reference: p.reference, id: image[0]!.configDigest, digest: resolved.digest, updated: before !== resolved.digest }, "image pulled");
+  // Docker's "Downloaded newer image" when the name now names something else, else "Image is up to date".
+  return { ...summaryOf(image), updated: before !== resolved.digest };
 }
 
 /** A small blob (the config) read whole, verified by the registry client. */

@@ -5,17 +5,18 @@ import type { Mount } from "@shoal/containerd";
 
 // `-u user[:group]` resolved as Docker (runc's libcontainer) resolves it: names through the
 // container's own /etc/passwd and /etc/group; a numeric uid or gid stands as given even
-// when no entry names it; the primary group from passwd unless a group is given; the
-// supplementary groups that list the user by name.
+// when no entry names it; the primary group from passwd unless a group is given; as
+// supplementary groups the primary one and, without an explicit group, those listing the
+// user by name (compared with dockerd 20.10 here: `-u 1000` runs with groups=0).
 
 export interface ResolvedUser {
   uid: number;
   gid: number;
-  additionalGids?: number[];
+  additionalGids: number[];
 }
 
 /**
- * `user` for a root filesystem whose directories, topmost first, are `dirs` (the overlay's
+ * `user` ("" for none: root) for a root filesystem whose directories, topmost first, are `dirs` (the overlay's
  * upper then lower directories, or the one rootfs directory). FailedPreconditionError in
  * Docker's words: "unable to find user X: no matching entries in passwd file".
  */
@@ -29,16 +30,17 @@ export async function resolveUser(user: string, dirs: readonly string[]): Promis
   let uid: number;
   let gid = 0;
   let name: string | undefined;
-  const byName = passwd.find((e) => e[0] === userPart);
-  const numericUser = /^\d+$/.test(userPart);
-  const byUid = numericUser ? passwd.find((e) => e[2] === userPart) : undefined;
+  // No user: root, found in passwd as uid 0 when it lists one (its groups then apply, as Docker's).
+  const byName = userPart === "" ? undefined : passwd.find((e) => e[0] === userPart);
+  const numericUser = userPart === "" || /^\d+$/.test(userPart);
+  const byUid = numericUser ? passwd.find((e) => e[2] === (userPart === "" ? "0" : userPart)) : undefined;
   const entry = byName ?? byUid;
   if (entry !== undefined) {
     uid = Number(entry[2]);
     gid = Number(entry[3] ?? 0);
     name = entry[0];
   } else if (numericUser) {
-    uid = Number(userPart);
+    uid = Number(userPart === "" ? "0" : userPart);
   } else {
     throw new FailedPreconditionError(`unable to find user ${userPart}: no matching entries in passwd file`);
   }
@@ -48,11 +50,10 @@ export async function resolveUser(user: string, dirs: readonly string[]): Promis
     else if (/^\d+$/.test(groupPart)) gid = Number(groupPart);
     else throw new FailedPreconditionError(`unable to find group ${groupPart}: no matching entries in group file`);
   }
-  const additional =
-    name === undefined || (groupPart !== undefined && groupPart !== "")
-      ? []
-      : groups.filter((g) => (g[3] ?? "").split(",").includes(name!)).map((g) => Number(g[2])).filter((g) => g !== gid);
-  return { uid, gid, ...(additional.length > 0 ? { additionalGids: [...new Set(additional)] } : {}) };
+  const memberOf =
+    name === undefined || (groupPart !== undefined && groupPart !== "") ? [] : groups.filter((g) => (g[3] ?? "").split(",").includes(name!)).map((g) => Number(g[2]));
+  // Docker (since the fix of CVE-2022-36109) lists the primary group among the supplementary ones too.
+  return { uid, gid, additionalGids: [...new Set([gid, ...memberOf])] };
 }
 
 /** The directories of a root filesystem given as mounts, topmost first. */

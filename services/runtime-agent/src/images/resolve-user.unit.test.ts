@@ -17,15 +17,18 @@ describe("resolveUser (runc's rules for -u)", () => {
 
   it("names come from the container's passwd and group, with the user's supplementary groups", async () => {
     const dir = await rootfs({ "etc/passwd": passwd, "etc/group": group });
-    expect(await resolveUser("app", [dir])).toEqual({ uid: 1000, gid: 1000, additionalGids: [50] });
-    expect(await resolveUser("app:staff", [dir])).toEqual({ uid: 1000, gid: 50 });
-    expect(await resolveUser("0", [dir])).toEqual({ uid: 0, gid: 0 });
+    expect(await resolveUser("app", [dir])).toEqual({ uid: 1000, gid: 1000, additionalGids: [1000, 50] });
+    expect(await resolveUser("app:staff", [dir])).toEqual({ uid: 1000, gid: 50, additionalGids: [50] });
+    expect(await resolveUser("0", [dir])).toEqual({ uid: 0, gid: 0, additionalGids: [0] });
+    expect(await resolveUser("", [dir])).toEqual({ uid: 0, gid: 0, additionalGids: [0] });
+    expect(await resolveUser("", [await rootfs({ "etc/passwd": passwd, "etc/group": "root:x:0:\nwheel:x:10:root\n" })])).toEqual({ uid: 0, gid: 0, additionalGids: [0, 10] });
+    expect(await resolveUser("", [await rootfs({})])).toEqual({ uid: 0, gid: 0, additionalGids: [0] });
   });
 
   it("numeric ids stand as given without an entry; names without one are refused in Docker's words", async () => {
     const dir = await rootfs({ "etc/passwd": passwd, "etc/group": group });
-    expect(await resolveUser("4242:4343", [dir])).toEqual({ uid: 4242, gid: 4343 });
-    expect(await resolveUser("4242", [dir])).toEqual({ uid: 4242, gid: 0 });
+    expect(await resolveUser("4242:4343", [dir])).toEqual({ uid: 4242, gid: 4343, additionalGids: [4343] });
+    expect(await resolveUser("4242", [dir])).toEqual({ uid: 4242, gid: 0, additionalGids: [0] });
     await expect(resolveUser("nobody", [dir])).rejects.toThrow("unable to find user nobody: no matching entries in passwd file");
     await expect(resolveUser("app:nogroup", [dir])).rejects.toThrow("unable to find group nogroup: no matching entries in group file");
   });
@@ -33,7 +36,7 @@ describe("resolveUser (runc's rules for -u)", () => {
   it("reads the topmost layer's files", async () => {
     const lower = await rootfs({ "etc/passwd": passwd });
     const upper = await rootfs({ "etc/passwd": "svc:x:7:7::/:/bin/sh\n" });
-    expect(await resolveUser("svc", [upper, lower])).toEqual({ uid: 7, gid: 7 });
+    expect(await resolveUser("svc", [upper, lower])).toEqual({ uid: 7, gid: 7, additionalGids: [7] });
     await expect(resolveUser("app", [upper, lower])).rejects.toThrow("unable to find user app");
   });
 

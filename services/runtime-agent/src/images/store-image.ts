@@ -105,8 +105,13 @@ async function unpackLayers(
     if (firstMissing < 0 || i < firstMissing) progress({ id: shortDigest(l.digest), status: "Already exists" });
   }
   for (const { layer } of todo) progress({ id: shortDigest(layer.digest), status: "Pulling fs layer" });
+  // A layer unpacked already (from another blob of the same diff ID: a loaded image, another
+  // compression) still needs its own blob, which the manifest names and `save` writes out.
+  const present = await Promise.all(layers.map((l) => ctx.containerd.content.info(l.digest).then(() => true, () => false)));
+  const blobsOnly = layers.flatMap((layer, i) => (!present[i] && (firstMissing < 0 || i < firstMissing) ? [{ layer, i }] : []));
 
   const slots = pLimit(CONCURRENT_DOWNLOADS);
+  const quietly = blobsOnly.map(({ layer, i }) => slots(() => writeLayer(ctx, layer, diffIds[i]!, image.layer(i), lease, () => undefined)));
   const fetched = todo.map(({ layer, i }) =>
     slots(async () => {
       await writeLayer(ctx, layer, diffIds[i]!, image.layer(i), lease, progress);
@@ -114,7 +119,7 @@ async function unpackLayers(
     }),
   );
   // Every fetch is awaited (or its failure caught) before returning, so none outlives a failed store.
-  const settled = Promise.allSettled(fetched);
+  const settled = Promise.allSettled([...quietly, ...fetched]);
   try {
     for (const [k, { layer, i }] of todo.entries()) {
       await fetched[k];
@@ -122,6 +127,7 @@ async function unpackLayers(
       await applyLayer(ctx, layer, diffIds[i]!, chains[i]!, i === 0 ? "" : chains[i - 1]!, lease);
       progress({ id: shortDigest(layer.digest), status: "Pull complete" });
     }
+    await Promise.all(quietly);
   } finally {
     await settled;
   }
