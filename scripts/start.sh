@@ -7,7 +7,8 @@
 #     /run/shoal/containerd/containerd.sock),
 #  3. builds the service bundles and the CLI (one compiled executable), migrates the database,
 #  4. starts api, scheduler, mount-manager and one runtime agent (host `hostname -s`),
-#  5. links /usr/local/bin/shoal to the compiled CLI (services/cli/dist/shoal), and returns
+#  5. links /usr/local/bin/shoal to the compiled CLI (services/cli/dist/shoal), writes the
+#     quick start's image archive ($SHOAL_STATE_ROOT/images/busybox.tar), and returns
 #     once the api's gRPC health is SERVING and the agent's host is listed as ready by
 #     `shoal hosts`.
 # Idempotent: when the stack is already up it says so and exits 0. Pid files and markers in
@@ -91,5 +92,11 @@ else
   echo "$target" >"$link_marker"
 fi
 
+# The quick start's image (no registry is reachable from here): busybox as a `docker save`
+# archive, loaded with `shoal load -i`.
+busybox_tar="$SHOAL_STATE_ROOT/images/busybox.tar"
+[ -f "$busybox_tar" ] || pnpm exec tsx scripts/busybox-image.ts "$busybox_tar" >/dev/null ||
+  die "could not make the quick start's busybox image at $busybox_tar"
+
 log "up: api $SHOAL_API_ADDR (metrics ${SHOAL_METRICS_PORTS[*]}), host $host on containerd $containerd_socket"
-log "try: shoal run --rm --ipc shareable --rootfs /path/to/rootfs /bin/echo hello"
+log "try: shoal load -i $busybox_tar && shoal run --rm busybox echo hello"
