@@ -60,6 +60,8 @@ export interface AgentContext {
   readonly store: ContainerStore;
   readonly wrappers: WrapperStore;
   readonly containerd: ContainerdClient;
+  /** Ids of the images this host holds (kept by images/: at start, after a pull, load, tag or rmi); heartbeats carry them. */
+  readonly imageIds: Set<string>;
   /** Core NATS, for best-effort messages (a pull's progress lines). */
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;

@@ -29,6 +29,7 @@ import { detectCapabilities, machineCapacitySources, probeCapacity } from "./hos
 import type { HostCapabilities, HostCapacity } from "./host-capabilities";
 import { ensureSharedStateRoot, releaseSharedStateRoot, stateRootMarker } from "./host-mounts";
 import { KeyedMutex } from "./keyed-mutex";
+import { refreshImageIds } from "./images/local-images";
 import { removeStaleWrappers } from "./locked-in-runtime";
 import { ensureLogBinary } from "./log-binary";
 import { createAgentMetrics } from "./metrics";
@@ -177,6 +178,7 @@ class RuntimeAgent implements Agent {
       containerd: this.containerd,
       nc: o.nc,
       js: jetstream(o.nc),
+      imageIds: new Set(),
       locks: new KeyedMutex(),
       live: new Map(),
       starting: new Set(),
@@ -187,6 +189,7 @@ class RuntimeAgent implements Agent {
     this.ctx = ctx;
     this.unsubscribeOom = this.containerd.events.on("task-oom", (e) => void reportOom(ctx, e.containerId, e.timestamp));
 
+    await refreshImageIds(ctx);
     this.recovery = await reconcile(ctx, [], "startup");
     const leftovers = await removeCheckpointLeftovers(ctx);
     if (leftovers.length > 0) this.log.info({ leftovers }, "removed what an interrupted checkpoint or restore left");
@@ -211,7 +214,7 @@ class RuntimeAgent implements Agent {
     for (const name of COMMANDS) handlers[name] = (payload) => handleCommand(ctx, name, payload);
     this.server = serveHostCommands(o.nc, { prefix: o.subjectPrefix, host: o.host, handlers, logger: this.log });
     const beat = () => {
-      publishHeartbeat(o.nc, { prefix: o.subjectPrefix, host: o.host, details: { containers: ctx.live.size } });
+      publishHeartbeat(o.nc, { prefix: o.subjectPrefix, host: o.host, details: { containers: ctx.live.size, images: [...ctx.imageIds] } });
       void retryUnreportedExits(ctx);
     };
     beat();

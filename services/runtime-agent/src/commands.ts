@@ -17,6 +17,7 @@ import { mountOwnerShm, unmountOwnerShm } from "./shm-mounts";
 import { startContainer } from "./start-container";
 import { checkpointContainers, removeCheckpoint, replicateCheckpoint } from "./checkpoints";
 import { pullImage } from "./images/pull-image";
+import { refreshImageIds } from "./images/local-images";
 import { loadImage, saveImage } from "./images/archive-transfer";
 import { inspectImage, listImages, removeImage, tagImage } from "./images/image-operations";
 
@@ -49,6 +50,15 @@ export const COMMANDS: readonly CommandName[] = [
   "LoadImage",
   "SaveImage",
 ];
+
+/** `done`'s answer, once the host's image ids (its heartbeats') are read again. */
+async function afterImagesChanged<T>(ctx: AgentContext, done: Promise<T>): Promise<T> {
+  try {
+    return await done;
+  } finally {
+    await refreshImageIds(ctx);
+  }
+}
 
 /**
  * Runs one command: InvalidArgumentError naming the field for a payload that does not parse,
@@ -96,11 +106,11 @@ export async function handleCommand(ctx: AgentContext, command: CommandName, pay
     case "InspectImage":
       return inspectImage(ctx, parseCommand(command, payload));
     case "RemoveImage":
-      return removeImage(ctx, parseCommand(command, payload));
+      return afterImagesChanged(ctx, removeImage(ctx, parseCommand(command, payload)));
     case "TagImage":
-      return tagImage(ctx, parseCommand(command, payload));
+      return afterImagesChanged(ctx, tagImage(ctx, parseCommand(command, payload)));
     case "LoadImage":
-      return loadImage(ctx, parseCommand(command, payload));
+      return afterImagesChanged(ctx, loadImage(ctx, parseCommand(command, payload)));
     case "SaveImage":
       return saveImage(ctx, parseCommand(command, payload));
     default: {

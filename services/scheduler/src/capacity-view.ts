@@ -60,6 +60,8 @@ export interface CapacityView {
    * absent: the host reported no CPU count, and CPUs do not limit it.
    */
   registerHost(h: { name: string; memoryBytes: number; nanoCpus?: number; registeredAt: string | Date }): void;
+  /** The image ids a host's heartbeat says it holds (a placement preference); ignored for an unknown host. */
+  setHostImages(name: string, imageIds: readonly string[]): void;
   /** Starts (`shoal host drain`) or ends (`shoal host activate`) a host's drain; ignored for an unknown host. */
   setDraining(name: string, draining: boolean): void;
   /** Marks the host lost when `registeredAt` is the registration in force. */
@@ -107,12 +109,20 @@ export function createCapacityView(initial: {
     if (next.containers === 0) usageOn.delete(r.host);
     else usageOn.set(r.host, next);
   };
-  const hostView = (h: { name: string; status: "ready" | "lost"; memoryBytes: number; nanoCpus?: number | undefined; draining?: boolean | undefined }): HostView => ({
+  const hostView = (h: {
+    name: string;
+    status: "ready" | "lost";
+    memoryBytes: number;
+    nanoCpus?: number | undefined;
+    draining?: boolean | undefined;
+    images?: ReadonlySet<string> | undefined;
+  }): HostView => ({
     name: h.name,
     status: h.status,
     memoryBytes: h.memoryBytes,
     ...(h.nanoCpus === undefined ? {} : { nanoCpus: h.nanoCpus }),
     ...(h.draining === true ? { draining: true } : {}),
+    ...(h.images === undefined ? {} : { images: h.images }),
   });
 
   for (const h of initial.hosts) hosts.set(h.name, { ...hostView(h), registeredAt: h.registeredAt.getTime() });
@@ -171,7 +181,13 @@ export function createCapacityView(initial: {
       const known = hosts.get(h.name);
       if (known !== undefined && known.registeredAt >= at) return;
       // A drain outlives the host's new registrations.
-      hosts.set(h.name, { ...hostView({ ...h, status: "ready", draining: known?.draining }), registeredAt: at });
+      hosts.set(h.name, { ...hostView({ ...h, status: "ready", draining: known?.draining, images: known?.images }), registeredAt: at });
+    },
+
+    setHostImages(name, imageIds) {
+      const known = hosts.get(name);
+      if (known === undefined) return;
+      hosts.set(name, { ...known, images: new Set(imageIds) });
     },
 
     setDraining(name, draining) {

@@ -29,6 +29,7 @@ export function containerAsk(
       : 0;
   const { memory, nanoCpus } = container.hostConfig;
   const request: PlacementRequest = { containerId: container.id, ipcMode, shmBytes };
+  if (container.source.kind === "image" && container.source.id !== undefined) request.imageId = container.source.id;
   if (memory !== undefined) request.memoryBytes = memory;
   if (nanoCpus !== undefined) request.nanoCpus = nanoCpus;
   if (pinnedHost !== undefined && pinnedHost !== "") request.pinnedHost = pinnedHost;

@@ -36,6 +36,8 @@ export type HostView = {
   nanoCpus?: number;
   /** `shoal host drain` in force: no new placement (but an owner's members) goes there. */
   draining?: boolean;
+  /** Ids of the images the host holds, as its heartbeats last said (absent: not known). */
+  images?: ReadonlySet<string>;
 };
 
 /**
@@ -65,6 +67,8 @@ export type PlacementRequest = {
   pinnedHost?: string;
   /** Hosts this placement must not use (a move off a draining host). */
   avoidHosts?: readonly string[];
+  /** The image the container runs (its id): a host holding it counts one container fewer when spreading. */
+  imageId?: string;
 };
 
 export type PlacementSnapshot = {
@@ -147,8 +151,13 @@ export function planPlacement(snapshot: PlacementSnapshot): PlacementPlan {
   }
   const fitting = ready.filter(fits);
   if (fitting.length > 0) {
+    // A host that already holds the image is worth one container less: a preference that
+    // saves a pull, never a rule (a busier host still loses to a quieter one).
+    const holds = (h: HostView) => (request.imageId !== undefined && h.images?.has(request.imageId) === true ? 1 : 0);
     const spread = (a: HostView, b: HostView) =>
-      used(a).containers - used(b).containers || memoryFraction(a, used(a)) - memoryFraction(b, used(b)) || compareNames(a.name, b.name);
+      used(a).containers - holds(a) - (used(b).containers - holds(b)) ||
+      memoryFraction(a, used(a)) - memoryFraction(b, used(b)) ||
+      compareNames(a.name, b.name);
     return place(fitting.reduce((best, h) => (spread(h, best) < 0 ? h : best)));
   }
   const missing = (h: HostView) => missingShare(need, free(h));

@@ -334,3 +334,26 @@ describe("planPlacement examples", () => {
     expect(planPlacement({ hosts: [ready("a"), ready("b")], usage: [used("a", 1, 512 * MiB)], owner, request: member })).toEqual(placed("a", 128 * MiB));
   });
 });
+
+describe("planPlacement's image preference", () => {
+  const image = `sha256:${"ab".repeat(32)}`;
+  const host = (name: string, images: string[] = []): HostView => ({ name, status: "ready", memoryBytes: 1024 * MiB, images: new Set(images) });
+  const request: PlacementRequest = { containerId: id(1), ipcMode: { kind: "private" }, shmBytes: 64 * MiB, imageId: image };
+  const placed = (plan: PlacementPlan) => ("place" in plan ? plan.place.host : plan.unavailable);
+
+  it("prefers a host that holds the image over an equally loaded one", () => {
+    expect(placed(planPlacement({ hosts: [host("a"), host("b", [image])], usage: [], request }))).toBe("b");
+  });
+
+  it("is worth one container: a tie then falls to the next rule, and a busier host loses", () => {
+    const usage: HostUsage[] = [{ host: "b", containers: 1, reservedBytes: 0, reservedNanoCpus: 0 }];
+    expect(placed(planPlacement({ hosts: [host("a"), host("b", [image])], usage, request }))).toBe("a");
+    const busier: HostUsage[] = [{ host: "b", containers: 2, reservedBytes: 0, reservedNanoCpus: 0 }];
+    expect(placed(planPlacement({ hosts: [host("a"), host("b", [image])], usage: busier, request }))).toBe("a");
+  });
+
+  it("never places where the container does not fit, image or not", () => {
+    const full = { ...host("b", [image]), memoryBytes: 32 * MiB };
+    expect(placed(planPlacement({ hosts: [host("a"), full], usage: [], request }))).toBe("a");
+  });
+});

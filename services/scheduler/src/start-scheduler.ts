@@ -196,7 +196,16 @@ export async function startScheduler(options: SchedulerOptions): Promise<Schedul
       natsHealthy: () => link.healthy(),
       onRegistered: (host) => void reconciler.reconcileHost(host),
     });
-    const heartbeats = subscribeHeartbeats(nc, { prefix, logger, onHeartbeat: (beat) => hosts.onHeartbeat(beat.host) });
+    const heartbeats = subscribeHeartbeats(nc, {
+      prefix,
+      logger,
+      onHeartbeat: (beat) => {
+        hosts.onHeartbeat(beat.host);
+        // The images the host holds (a placement preference): as its latest heartbeat says.
+        const images = beat.details.images;
+        if (Array.isArray(images)) view.setHostImages(beat.host, images.filter((i): i is string => typeof i === "string"));
+      },
+    });
     cleanups.push(() => heartbeats.stop());
 
     const consumers: DurableConsumer[] = [];

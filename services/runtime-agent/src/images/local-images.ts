@@ -117,6 +117,17 @@ export async function localImages(containerd: ContainerdClient): Promise<Map<str
   return byId;
 }
 
+/** Re-reads which images this host holds into `ctx.imageIds` (what heartbeats tell the scheduler). Never rejects. */
+export async function refreshImageIds(ctx: { containerd: ContainerdClient; imageIds: Set<string>; log: { warn(o: object, m: string): void } }): Promise<void> {
+  try {
+    const ids = [...(await localImages(ctx.containerd)).keys()];
+    ctx.imageIds.clear();
+    for (const id of ids) ctx.imageIds.add(id);
+  } catch (err) {
+    ctx.log.warn({ err }, "could not list this host's images");
+  }
+}
+
 /** `sha256:<hex>`, `<hex>` or a prefix of at least 12 hex digits. */
 export function isImageIdLike(s: string): boolean {
   return /^(sha256:)?[0-9a-f]{12,64}$/.test(s);

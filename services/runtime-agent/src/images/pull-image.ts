@@ -5,7 +5,7 @@ import { createRegistryClient, platformOfHost } from "@shoal/registry";
 import type { RegistryClient } from "@shoal/registry";
 import type { AgentContext } from "../agent-context";
 import { KeyedMutex } from "../keyed-mutex";
-import { findImage, summaryOf } from "./local-images";
+import { findImage, refreshImageIds, summaryOf } from "./local-images";
 import { storeImage } from "./store-image";
 
 // A pull (README "Images"): resolve the reference at its registry (this platform's manifest
@@ -72,6 +72,7 @@ async function pullLocked(
     },
     progress,
   );
+  await refreshImageIds(ctx);
   const image = await findImage(ctx.containerd, p.reference);
   ctx.log.info({ reference: p.reference, id: image[0]!.configDigest, digest: resolved.digest, updated: before !== resolved.digest }, "image pulled");
   // Docker's "Downloaded newer image" when the name now names something else, else "Image is up to date".
