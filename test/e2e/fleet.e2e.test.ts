@@ -3,6 +3,7 @@
  * startTestHosts: each its own network namespace, containerd and agent, reaching the
  * control plane's private NATS only through its veth), each offering 256 MiB and 1 CPU.
  * - the three hosts are ready;
+ * - images are per host (`load --host`, `images --host`) and placement prefers a host holding the image;
  * - placement spreads three containers over the three hosts;
  * - an IPC group stays on its owner's host; a group too big for any one host is refused
  *   with the reason (exit 125, the host named and what it lacks) and nothing of it runs;
@@ -16,9 +17,12 @@
  * - the scheduler killed in the middle of a reschedule still gives exactly one copy.
  */
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildTestImage, writeDockerSaveArchive } from "@shoal/testing";
 import type { TestHost } from "@shoal/testing";
 import { eventually, startStack } from "./stack";
 import type { FleetStack } from "./stack";
@@ -125,6 +129,23 @@ describe("a fleet of three namespace hosts", () => {
     const table = await stack.cli(["hosts"]);
     expect(table.code, table.stderr).toBe(0);
     for (const h of stack.fleet.hosts) expect(table.stdout).toMatch(new RegExp(`^${h.name}\\s+ready\\s`, "m"));
+  });
+
+  it("images are per host: one loaded on a host is listed there only, and placement prefers that host", async () => {
+    const [first, second] = [...stack.fleet.hosts].map((h) => h.name).sort();
+    const archive = join(await mkdtemp(join(tmpdir(), "shoal-fleet-image-")), "busybox.tar");
+    await writeDockerSaveArchive(await buildTestImage({ layersOnBusybox: [] }), archive, { repoTags: ["fleet/busybox:v1"] });
+    const loaded = await stack.cli(["load", "-i", archive, "--host", second!]);
+    expect(loaded.code, loaded.stderr).toBe(0);
+    expect(loaded.stdout).toBe("Loaded image: fleet/busybox:v1\n");
+    expect((await stack.cli(["images", "-q", "--host", first!])).stdout).toBe("");
+    expect((await stack.cli(["images", "--host", second!])).stdout).toContain("fleet/busybox");
+    // All hosts empty: without the image, the spread's tie would go to the first host by name.
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // three heartbeats carry the host's images
+    const r = await stack.cli(["run", "-d", "--name", "img-1", "fleet/busybox:v1", "sleep 3600"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await inspect("img-1")).Host).toBe(second);
+    await removeAll("img-1");
   });
 
   it("spreads three containers over the three hosts, each running in its host's containerd", async () => {

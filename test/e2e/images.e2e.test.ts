@@ -4,7 +4,8 @@
  * run with the image's config (compared with a private dockerd running the same image),
  * whiteouts and opaque directories, containers of one image apart, load of both archive
  * formats, rmi refusals, garbage collection after rmi and rm, no leak after a failed start,
- * a pull interrupted by kill -9 of the agent, and bad input refused with nothing left.
+ * a pull interrupted by kill -9 of the agent, a checkpoint and restore of an image's
+ * container, and bad input refused with nothing left.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -204,6 +205,28 @@ describe("run", () => {
     expect((await stack.mountsUnderStateRoot()).filter((m) => m.includes(id))).toEqual([]);
     await ok("rm", "fails");
   });
+});
+
+describe("checkpoint", () => {
+  it("checkpoints and restores a container of an image with its writable layer", async () => {
+    await ok("config", "set", "experimental=true");
+    try {
+      await ok("run", "-d", "-u", "0", "--name", "cp-img", ref(), "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done");
+      await ok("exec", "cp-img", "sh", "-c", "echo kept > /etc/marker");
+      const before = Number((await ok("exec", "cp-img", "cat", "/tmp/count")).trim());
+      await ok("checkpoint", "create", "cp-img", "c1");
+      await ok("start", "--checkpoint", "c1", "cp-img");
+      expect(await ok("exec", "cp-img", "cat", "/etc/marker")).toBe("kept\n");
+      const after = await eventually("the loop counts on", async () => {
+        const n = Number((await ok("exec", "cp-img", "cat", "/tmp/count")).trim());
+        return n > before ? n : undefined;
+      });
+      expect(after).toBeGreaterThan(before);
+      await ok("rm", "-f", "cp-img");
+    } finally {
+      await ok("config", "set", "experimental=false");
+    }
+  }, 120_000);
 });
 
 describe("load", () => {

@@ -1,4 +1,5 @@
 /** What a host answers about its images (PullImage, ListImages, InspectImage, RemoveImage). */
+import type { ImageRunConfig } from "@shoal/domain";
 
 /** One image in a host's containerd. */
 export interface ImageSummary {
@@ -14,15 +15,7 @@ export interface ImageSummary {
   created?: string;
   os: string;
   architecture: string;
-  config: {
-    entrypoint?: string[];
-    cmd?: string[];
-    env?: string[];
-    workingDir?: string;
-    user?: string;
-    stopSignal?: string;
-    labels?: Record<string, string>;
-  };
+  config: ImageRunConfig & { labels?: Record<string, string> };
   /** rootfs.diff_ids. */
   diffIds: string[];
 }

@@ -45,6 +45,15 @@ export function connectShoalApi(addr: string): ShoalApi {
     if (m === undefined) throw new DaemonError("UNIMPLEMENTED", `the CLI has no method ${name}`, false);
     return { path: m.path, request: codecs(m.request), response: codecs(m.response) };
   };
+  /** A server stream of archive chunks (`{ data }` messages) as the bytes they carry. */
+  async function* archiveChunks(name: string, request: object): AsyncGenerator<Buffer> {
+    const m = method(name);
+    const { messages } = connection.serverStream(m.path, m.request.encode(request));
+    for await (const message of messages) {
+      const data = (m.response.decode(message) as { data?: Uint8Array }).data;
+      if (data !== undefined && data.length > 0) yield Buffer.from(data);
+    }
+  }
   return {
     async call(name, request) {
       const m = method(name);
@@ -59,15 +68,7 @@ export function connectShoalApi(addr: string): ShoalApi {
       return { events: events(), cancel };
     },
     exportCheckpoint(request) {
-      const m = method("Checkpoints/ExportCheckpoint");
-      const { messages } = connection.serverStream(m.path, m.request.encode(request));
-      async function* chunks(): AsyncGenerator<Buffer> {
-        for await (const message of messages) {
-          const data = (m.response.decode(message) as { data?: Uint8Array }).data;
-          if (data !== undefined && data.length > 0) yield Buffer.from(data);
-        }
-      }
-      return chunks();
+      return archiveChunks("Checkpoints/ExportCheckpoint", request);
     },
     pullImage(request) {
       const m = method("Images/PullImage");
@@ -90,15 +91,7 @@ export function connectShoalApi(addr: string): ShoalApi {
       return m.response.decode(await connection.clientStream(m.path, frames())) as never;
     },
     saveImage(request) {
-      const m = method("Images/SaveImage");
-      const { messages } = connection.serverStream(m.path, m.request.encode(request));
-      async function* chunks(): AsyncGenerator<Buffer> {
-        for await (const message of messages) {
-          const data = (m.response.decode(message) as { data?: Uint8Array }).data;
-          if (data !== undefined && data.length > 0) yield Buffer.from(data);
-        }
-      }
-      return chunks();
+      return archiveChunks("Images/SaveImage", request);
     },
     async importCheckpoint(chunks) {
       const m = method("Checkpoints/ImportCheckpoint");

@@ -27,6 +27,12 @@ export interface LiveContainer {
    * Already settled for an adopted container.
    */
   startedReport: Promise<void>;
+  /**
+   * Settles once a ContainerOom report of this incarnation is published (set by reportOom).
+   * The exit report, published after the task is deleted, waits for it: Docker shows
+   * OOMKilled with the exit, so the OOM is recorded first.
+   */
+  oomReport?: Promise<void>;
   /** Settles once the exit has been recorded, reported and the task and container deleted. Never rejects. */
   exitDone: Promise<void>;
 }

@@ -26,6 +26,7 @@ import type { CheckpointMetadata, CommandPayload } from "@shoal/host-protocol";
 import { Readable } from "node:stream";
 import type { AgentContext, LiveContainer } from "./agent-context";
 import { containerPaths } from "./container-store";
+import { snapshotWritableLayer } from "./images/image-rootfs";
 
 // Checkpoints on this host (README "Checkpoint and restore"): made by CheckpointContainers
 // into a temporary directory and renamed to `<state-root>/checkpoints/<digest hex>` only
@@ -119,8 +120,9 @@ export function checkpointContainers(ctx: AgentContext, p: CommandPayload<"Check
       for (const { id } of lives) {
         const record = await ctx.store.get(id);
         specs.push({ id, spec: record?.spec ?? {} });
-        const upper = containerPaths(ctx.stateRoot, id).upper;
-        if (existsSync(upper)) await copyTree(upper, join(tmp, checkpointUpperDir(id)));
+        // The writable layer: Shoal's overlay upper dir for a rootfs directory, the snapshot's for an image.
+        const upper = record?.snapshot === true ? await snapshotWritableLayer(ctx, id) : containerPaths(ctx.stateRoot, id).upper;
+        if (upper !== undefined && existsSync(upper)) await copyTree(upper, join(tmp, checkpointUpperDir(id)));
       }
       if (p.shmOwnerId !== undefined) await copyTree(containerPaths(ctx.stateRoot, p.shmOwnerId).shm, join(tmp, CHECKPOINT_SHM_DIR));
       await rm(join(tmp, "work"), { recursive: true, force: true });

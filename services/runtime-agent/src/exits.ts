@@ -62,7 +62,12 @@ export async function finishExit(ctx: AgentContext, id: string, exit: ExitToRepo
     needsCleanup
       ? deleteAfterExit(ctx, id, "container", async () => (live?.container ?? (await ctx.containerd.loadContainer(id))).delete())
       : Promise.resolve(true),
-    reportNeeded ? (live?.startedReport ?? Promise.resolve()).then(() => publishExit(ctx, record, foundAtRecovery)) : Promise.resolve(false),
+    reportNeeded
+      ? (live?.startedReport ?? Promise.resolve())
+          // Read after the task's deletion: an OOM event that came with the exit has set it by then.
+          .then(() => live?.oomReport)
+          .then(() => publishExit(ctx, record, foundAtRecovery))
+      : Promise.resolve(false),
   ]);
   if (record?.exit !== undefined) {
     // DeleteContainer needs no containerd lookups once cleanedUp is recorded.
@@ -131,11 +136,14 @@ export async function reportOom(ctx: AgentContext, id: string, at: Date): Promis
   // wait for it, so the container is known (or known not to be ours).
   if (!ctx.live.has(id)) await ctx.locks.run(id, async () => undefined);
   // An OOM that killed the init process may arrive after its exit was handled: the record still names it.
-  const pid = ctx.live.get(id)?.task.pid ?? (await ctx.store.get(id).catch(() => undefined))?.pid;
+  const live = ctx.live.get(id);
+  const pid = live?.task.pid ?? (await ctx.store.get(id).catch(() => undefined))?.pid;
   if (pid === undefined) return;
-  await publishReport(ctx, REPORT_TYPES.containerOom, reportIds.containerOom(id, pid, at.getTime()), {
+  const published = publishReport(ctx, REPORT_TYPES.containerOom, reportIds.containerOom(id, pid, at.getTime()), {
     containerId: id,
     pid,
     at: at.toISOString(),
   }).catch((err: unknown) => ctx.log.warn({ err, containerId: id }, "could not report ContainerOom"));
+  if (live !== undefined) live.oomReport = published;
+  await published;
 }

@@ -20,7 +20,7 @@ import type { LockedInRuntime } from "./container-store";
 import { logBinaryUri } from "./log-binary";
 import { mountShmForStart, unmountOwnerShm } from "./shm-mounts";
 import { prepareRestore } from "./checkpoints";
-import { imageRootfs, removeContainerSnapshot } from "./images/image-rootfs";
+import { imageRootfs, removeContainerSnapshot, writableLayerOf } from "./images/image-rootfs";
 import { resolveUser, rootfsDirs } from "./images/resolve-user";
 import type { PreparedRestore } from "./checkpoints";
 
@@ -226,8 +226,9 @@ async function createAndStart(
     if (p.restore !== undefined) {
       restore = await prepareRestore(ctx, id, p.restore, {
         ...(ownShm !== undefined ? { shmPath: paths.shm } : {}),
-        upperPath: paths.upper,
-        freshUpper: !dirExisted,
+        // An image container's writable layer is its snapshot's; a fresh snapshot is filled from the checkpoint.
+        upperPath: image !== undefined ? (writableLayerOf(image.mounts) ?? paths.upper) : paths.upper,
+        freshUpper: image !== undefined ? image.created : !dirExisted,
       });
       const made = restore;
       undo.push(() => made.cleanup());

@@ -23,8 +23,8 @@ export interface FleetImage extends ImageSummary {
 
 /** A pull may take this long on the host (big images, slow registries). */
 const PULL_TIMEOUT_MS = 60 * 60 * 1000;
-/** A pull whose host says nothing (not even its keepalive, every 5 s) this long has lost its host. */
-const PULL_SILENCE_MS = 30_000;
+/** A pull whose host says nothing (not even its keepalive, every 5 s: three missed) this long has lost its host. */
+const PULL_SILENCE_MS = 15_000;
 
 /** The names of the hosts that can take work now (ready, not draining), by name. */
 export async function activeHosts(ctx: ApiContext): Promise<string[]> {

@@ -5,6 +5,7 @@ import type { AgentContext } from "../agent-context";
 import { GC_LABELS, SNAPSHOTTER, findImage, localImages } from "./local-images";
 import type { LocalImage } from "./local-images";
 import { pullImage } from "./pull-image";
+import { rootfsDirs } from "./resolve-user";
 
 // A container's root filesystem from an image: a snapshot keyed by the container id,
 // prepared from the image's top chain, kept across restarts (the container's writable
@@ -29,6 +30,16 @@ export async function imageRootfs(ctx: AgentContext, containerId: string, src: I
   const top = image.chainIds[image.chainIds.length - 1] ?? "";
   const mounts = await snapshots.prepare(containerId, top, { labels: { [GC_LABELS.root]: new Date().toISOString() } });
   return { mounts, created: true };
+}
+
+/** The directory an image container writes to: its snapshot's overlay upper directory (the snapshot itself when it has no parent). */
+export function writableLayerOf(mounts: readonly Mount[]): string | undefined {
+  return rootfsDirs(mounts)[0];
+}
+
+/** The writable layer of a container whose rootfs is its snapshot, as containerd mounts it now. */
+export async function snapshotWritableLayer(ctx: AgentContext, containerId: string): Promise<string | undefined> {
+  return writableLayerOf(await ctx.containerd.snapshots(SNAPSHOTTER).mounts(containerId));
 }
 
 /** Removes a container's snapshot (gone already is fine). */
