@@ -55,7 +55,7 @@ describe("registration and heartbeats", () => {
         },
       });
     });
-    expect(beat.details).toEqual({ containers: expect.any(Number) });
+    expect(beat.details).toEqual({ containers: expect.any(Number), images: expect.any(Array) });
   });
 });
 
