@@ -44,9 +44,14 @@ const inspect = async (name: string) => JSON.parse(await cli("inspect", name))[0
 const hostOf = async (name: string) => (await inspect(name)).Host as string;
 const otherThan = (host: string) => stack.fleet.hosts.map((h) => h.name).find((n) => n !== host)!;
 
+/** The loop's count; read again when caught between the loop's truncation of the file and its write (seen in CI). */
 async function count(name: string): Promise<number> {
-  const r = await stack.cli(["exec", name, "cat", "/tmp/count"]);
-  return r.code === 0 ? Number(r.stdout.trim()) : 0;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const r = await stack.cli(["exec", name, "cat", "/tmp/count"]);
+    if (r.code === 0 && r.stdout.trim() !== "") return Number(r.stdout.trim());
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return 0;
 }
 
 async function counting(name: string, above: number): Promise<number> {
