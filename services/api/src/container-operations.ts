@@ -35,7 +35,7 @@ import {
 import type { ContainerCommand, ContainerDefinition, ContainerRunFacts, ContainerSource, CreateContainer, MergedRunConfig, HostConfig, HostConfigInput, IpcJoinTarget, RestoreFrom } from "@shoal/domain";
 import type { EventEnvelope } from "@shoal/bus";
 import type { ImageSummary } from "@shoal/host-protocol";
-import { inspectImage } from "./images/image-operations";
+import { inspectImage, repoDigestOf } from "./images/image-operations";
 import type { Kysely } from "kysely";
 import { hostCommand, newContainerId, nowIso, runContainerCommand } from "./api-context";
 import type { ApiContext } from "./api-context";
@@ -93,7 +93,8 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
   } else {
     // As Docker's daemon: the image must be here (a host holds it); the CLI pulls on NOT_FOUND and asks again.
     const image = await inspectImage(ctx, req.image);
-    source = { kind: "image", ref: req.image, id: image.id, ...repoDigest(image, req.image) };
+    const digest = repoDigestOf(image, req.image);
+    source = { kind: "image", ref: req.image, id: image.id, ...(digest !== undefined ? { digest } : {}) };
     run = mergeImageConfig(image.config, user);
   }
 
@@ -136,13 +137,6 @@ export async function createContainer(ctx: ApiContext, req: CreateRequest): Prom
     );
   });
   return { id, name };
-}
-
-/** The `digest` (sha256) `ref` resolved to when the image was pulled, if a host knows it. */
-function repoDigest(image: ImageSummary, ref: string): { digest?: string } {
-  const repo = referenceString(parseImageReference(ref)).replace(/[:@][^/]*$/, "");
-  const hit = image.repoDigests.find((d) => d.startsWith(`${repo}@`));
-  return hit === undefined ? {} : { digest: hit.slice(hit.indexOf("@") + 1) };
 }
 
 /** What ContainerCreated records of the merged config beside args, env and cwd (inspect's Config). */

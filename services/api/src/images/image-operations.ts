@@ -90,7 +90,7 @@ export async function pullImage(
     const image = (await Promise.race([answer, silent])) as ImageSummary & { updated?: boolean };
     // Give the last progress lines (published before the reply) a moment to arrive.
     await ctx.nc.flush();
-    const digest = repoDigestOf(image, referenceString(ref));
+    const digest = repoDigestOf(image, referenceString(ref)) ?? "";
     await recordImageEvent(ctx, { type: "ImagePulled", data: { host, reference: referenceString(ref), id: image.id, digest, at: new Date().toISOString() } });
     return { host, image, digest, updated: image.updated !== false };
   } catch (err) {
@@ -105,11 +105,11 @@ export async function pullImage(
   }
 }
 
-/** The `sha256:` digest a name's registry served, from the image's repo digests ("" if unknown, e.g. a loaded image). */
-function repoDigestOf(image: ImageSummary, canonical: string): string {
-  const repo = canonical.replace(/[:@][^/]*$/, "");
-  const hit = image.repoDigests.find((d) => d.startsWith(`${repo}@`)) ?? image.repoDigests[0];
-  return hit === undefined ? "" : hit.slice(hit.indexOf("@") + 1);
+/** The `sha256:` digest `ref`'s repository served for the image, from its repo digests; undefined when none says (a loaded image). */
+export function repoDigestOf(image: ImageSummary, ref: string): string | undefined {
+  const repo = referenceString(parseImageReference(ref)).replace(/[:@][^/]*$/, "");
+  const hit = image.repoDigests.find((d) => d.startsWith(`${repo}@`));
+  return hit === undefined ? undefined : hit.slice(hit.indexOf("@") + 1);
 }
 
 /** `insecure-registries` of the config in force. */
