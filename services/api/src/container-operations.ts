@@ -29,12 +29,9 @@ import {
   parseHostConfig,
   shortContainerId,
   mergeImageConfig,
-  parseImageReference,
-  referenceString,
 } from "@shoal/domain";
 import type { ContainerCommand, ContainerDefinition, ContainerRunFacts, ContainerSource, CreateContainer, MergedRunConfig, HostConfig, HostConfigInput, IpcJoinTarget, RestoreFrom } from "@shoal/domain";
 import type { EventEnvelope } from "@shoal/bus";
-import type { ImageSummary } from "@shoal/host-protocol";
 import { inspectImage, repoDigestOf } from "./images/image-operations";
 import type { Kysely } from "kysely";
 import { hostCommand, newContainerId, nowIso, runContainerCommand } from "./api-context";
