@@ -14,6 +14,7 @@ import type { ImageRemoval, ImageSummary, PullProgressLine } from "@shoal/host-p
 import type { ApiContext } from "../api-context";
 import { hostCommand } from "../api-context";
 import { createPostgresHostsReader } from "../hosts/index";
+import type { HostView } from "../hosts/index";
 import { recordImageEvent } from "./image-events";
 
 /** An image as the fleet holds it: one summary, the hosts holding it. */
@@ -26,16 +27,20 @@ const PULL_TIMEOUT_MS = 60 * 60 * 1000;
 /** A pull whose host says nothing (not even its keepalive, every 5 s: three missed) this long has lost its host. */
 const PULL_SILENCE_MS = 15_000;
 
-/** The names of the hosts that can take work now (ready, not draining), by name. */
-export async function activeHosts(ctx: ApiContext): Promise<string[]> {
+/** The hosts that can take work now (ready, not draining), by name. */
+async function readyHosts(ctx: ApiContext): Promise<HostView[]> {
   const hosts = await createPostgresHostsReader({ db: ctx.db, projection: ctx.hostsProjection }).listHosts();
-  return hosts.filter((h) => h.status === "ready" && !h.draining).map((h) => h.name);
+  return hosts.filter((h) => h.status === "ready" && !h.draining);
+}
+
+/** The names of the hosts that can take work now, by name. */
+export async function activeHosts(ctx: ApiContext): Promise<string[]> {
+  return (await readyHosts(ctx)).map((h) => h.name);
 }
 
 /** The host a pull without `--host` goes to: the active host with the fewest containers (where the next one most likely goes). */
 async function pullHost(ctx: ApiContext): Promise<string> {
-  const hosts = await createPostgresHostsReader({ db: ctx.db, projection: ctx.hostsProjection }).listHosts();
-  const ready = hosts.filter((h) => h.status === "ready" && !h.draining).sort((a, b) => a.containers - b.containers);
+  const ready = (await readyHosts(ctx)).sort((a, b) => a.containers - b.containers);
   if (ready[0] === undefined) throw new UnavailableError("no active host to pull on");
   return ready[0].name;
 }
